@@ -1,0 +1,119 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "klaviyo-relay",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "klaviyo-relay", targets: ["RelayCLI"]),
+        .executable(name: "klaviyo-sim", targets: ["KlaviyoSim"]),
+        .library(name: "Relay", targets: ["Relay"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.0.0"..<"5.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+    ],
+    targets: [
+        // C libraries from Debian, bridged with typed shims (see each shim.h).
+        .systemLibrary(
+            name: "CRabbitMQ", pkgConfig: "librabbitmq",
+            providers: [.apt(["librabbitmq-dev"]), .brew(["rabbitmq-c"])]),
+        .systemLibrary(name: "CHiredis", providers: [.apt(["libhiredis-dev"]), .brew(["hiredis"])]),
+        .systemLibrary(
+            name: "CCurl", pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"]), .brew(["curl"])]),
+
+        // Transport layers: know nothing of Klaviyo.
+        .target(
+            name: "AMQP",
+            dependencies: ["CRabbitMQ", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
+        .target(
+            name: "Redis",
+            dependencies: ["CHiredis", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
+        .target(
+            name: "HTTPClient",
+            dependencies: ["CCurl", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
+
+        // Typed Klaviyo API client.
+        .target(
+            name: "Klaviyo",
+            dependencies: ["HTTPClient", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
+
+        // The domain: commands, handlers, credentials, idempotency, dead letters.
+        .target(
+            name: "Relay",
+            dependencies: [
+                "AMQP", "Redis", "HTTPClient", "Klaviyo",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "RelayCLI",
+            dependencies: [
+                "Relay", "AMQP", "Redis", "HTTPClient", "Klaviyo",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict),
+
+        // Klaviyo simulator: library (testable) + thin executable.
+        .target(
+            name: "KlaviyoSimCore",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "KlaviyoSim",
+            dependencies: [
+                "KlaviyoSimCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+
+        .testTarget(name: "AMQPTests", dependencies: ["AMQP"], swiftSettings: strict),
+        .testTarget(name: "RedisTests", dependencies: ["Redis"], swiftSettings: strict),
+        .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"], swiftSettings: strict),
+        .testTarget(name: "KlaviyoTests", dependencies: ["Klaviyo", "HTTPClient"], swiftSettings: strict),
+        .testTarget(
+            name: "KlaviyoSimTests",
+            dependencies: [
+                "KlaviyoSimCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "RelayTests",
+            dependencies: ["Relay", "AMQP", "Redis", "Klaviyo", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["Relay", "AMQP", "Redis", "HTTPClient", "Klaviyo"],
+            swiftSettings: strict),
+    ]
+)

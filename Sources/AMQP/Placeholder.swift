@@ -1,0 +1,1 @@
+// Placeholder: the AMQP module's sources replace this file.

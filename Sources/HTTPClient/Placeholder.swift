@@ -1,0 +1,1 @@
+// Placeholder: the HTTPClient module's sources replace this file.

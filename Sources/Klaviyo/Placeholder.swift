@@ -1,0 +1,1 @@
+// Placeholder: the Klaviyo module's sources replace this file.

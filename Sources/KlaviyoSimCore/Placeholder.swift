@@ -1,0 +1,1 @@
+// Placeholder: the KlaviyoSimCore module's sources replace this file.

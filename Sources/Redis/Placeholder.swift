@@ -1,0 +1,1 @@
+// Placeholder: the Redis module's sources replace this file.

@@ -1,0 +1,1 @@
+// Placeholder: the Relay module's sources replace this file.

@@ -1,0 +1,1 @@
+print("klaviyo-relay")
