@@ -1,0 +1,13 @@
+/// What to do after a failed Klaviyo call (FACTS §6 retry classification).
+public enum KlaviyoRetryDecision: Sendable, Hashable {
+    /// Throttled: wait at least this long (Klaviyo's `Retry-After`), then retry.
+    case retryAfter(Duration)
+    /// Transient (503, 504, 524, network): back off with jitter and retry.
+    case backoff
+    /// Possibly transient (500, 502, a timeout after sending): retry only calls that are idempotent.
+    case backoffIfIdempotent
+    /// 401 with an OAuth token: refresh the token once and retry once.
+    case refreshCredential
+    /// Permanent (4xx): never retry; dead-letter with Klaviyo's reasons.
+    case permanent
+}

@@ -1,1 +1,0 @@
-// Placeholder: the Klaviyo module's sources replace this file.

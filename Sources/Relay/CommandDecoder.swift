@@ -1,0 +1,110 @@
+import Klaviyo
+
+/// Turns message bodies into validated ``CommandEnvelope``s, or a ``CommandRejection`` naming exactly what
+/// is wrong. It never traps: hostile bodies (invalid UTF-8, deep nesting, huge numbers, oversize) are
+/// rejections like any other.
+public struct CommandDecoder: Sendable {
+    /// Largest body accepted.
+    public var maxMessageBytes: Int
+    /// Deepest JSON nesting accepted.
+    public var maxDepth: Int
+
+    /// Creates a decoder.
+    public init(maxMessageBytes: Int = 6 * 1024 * 1024, maxDepth: Int = 64) {
+        self.maxMessageBytes = maxMessageBytes
+        self.maxDepth = maxDepth
+    }
+
+    static let envelopeKeys: Set<String> = ["id", "type", "account_id", "created_at", "payload"]
+
+    /// Decodes and validates one message body.
+    public func decode(_ body: [UInt8]) -> Result<CommandEnvelope, CommandRejection> {
+        guard body.count <= maxMessageBytes else {
+            return .failure(
+                CommandRejection(
+                    code: .tooLarge, detail: "message of \(body.count) bytes exceeds the \(maxMessageBytes)-byte limit"))
+        }
+        let document: JSONValue
+        do {
+            document = try JSONValue.parse(body, maxDepth: maxDepth)
+        } catch {
+            return .failure(CommandRejection(code: .notJSON, detail: "body is not valid JSON: \(error)"))
+        }
+        // Read what we can first, so every rejection carries the id, type and account for ops.
+        var rejection = CommandRejection(code: .schemaInvalid, detail: "")
+        rejection.commandID = document["id"]?.stringValue.map { String($0.prefix(128)) }
+        rejection.type = document["type"]?.stringValue.map { String($0.prefix(64)) }
+        rejection.accountID = document["account_id"]?.stringValue.map { String($0.prefix(128)) }
+        do throws(SchemaViolation) {
+            let members = try Check.object(document, at: "")
+            try Check.onlyKeys(members, Self.envelopeKeys, at: "")
+            let id = try Check.token(members["id"], at: "/id")
+            let typeName = try Check.string(members["type"], at: "/type", maxLength: 64)
+            let accountID = try Check.token(members["account_id"], at: "/account_id")
+            let createdAt = try Check.string(members["created_at"], at: "/created_at", maxLength: 64)
+            guard Check.isRFC3339(createdAt) else {
+                throw SchemaViolation(pointer: "/created_at", message: "must be an RFC 3339 date-time")
+            }
+            let payloadValue = members["payload"]
+            _ = try Check.object(payloadValue, at: "/payload")
+            guard let type = CommandType(rawValue: typeName) else {
+                rejection.code = .unknownType
+                rejection.detail = "unknown command type \"\(typeName.prefix(64))\""
+                return .failure(rejection)
+            }
+            let payload = try Self.decodePayload(type: type, payloadValue!)
+            return .success(CommandEnvelope(id: id, type: type, accountID: accountID, createdAt: createdAt, payload: payload))
+        } catch {
+            rejection.detail = error.detail
+            return .failure(rejection)
+        }
+    }
+
+    static func decodePayload(type: CommandType, _ value: JSONValue) throws(SchemaViolation) -> CommandPayload {
+        let members = try Check.object(value, at: "/payload")
+        switch type {
+        case .profileUpsert:
+            try Check.onlyKeys(members, ["profile", "profile_id"], at: "/payload")
+            var profileID: String?
+            if let idValue = members["profile_id"] {
+                profileID = try Check.string(idValue, at: "/payload/profile_id", maxLength: 64)
+            }
+            let attributes = try ProfileAttributesValidator.validate(
+                members["profile"], at: "/payload/profile", requireIdentifier: true, hasProfileID: profileID != nil)
+            return .profileUpsert(ProfileUpsertPayload(attributes: attributes, profileID: profileID))
+        case .profileUpdate:
+            try Check.onlyKeys(members, ["profile_id", "profile"], at: "/payload")
+            let profileID = try Check.string(members["profile_id"], at: "/payload/profile_id", maxLength: 64)
+            let attributes = try ProfileAttributesValidator.validate(
+                members["profile"], at: "/payload/profile", requireIdentifier: false, hasProfileID: true)
+            return .profileUpdate(ProfileUpdatePayload(profileID: profileID, attributes: attributes))
+        case .profileGet:
+            let keys = ["email", "phone_number", "external_id", "profile_id"]
+            try Check.onlyKeys(members, Set(keys), at: "/payload")
+            let present = keys.filter { members[$0] != nil }
+            guard present.count == 1, let key = present.first else {
+                throw SchemaViolation(
+                    pointer: "/payload", message: "needs exactly one of email, phone_number, external_id or profile_id")
+            }
+            let text = try Check.string(members[key], at: "/payload/\(key)", maxLength: 255)
+            switch key {
+            case "email":
+                guard Check.isEmail(text) else {
+                    throw SchemaViolation(pointer: "/payload/email", message: "is not a valid email address")
+                }
+                return .profileGet(ProfileGetPayload(lookup: .email(text)))
+            case "phone_number":
+                guard Check.isE164(text) else {
+                    throw SchemaViolation(pointer: "/payload/phone_number", message: "must be an E.164 phone number")
+                }
+                return .profileGet(ProfileGetPayload(lookup: .phoneNumber(text)))
+            case "external_id":
+                return .profileGet(ProfileGetPayload(lookup: .externalID(text)))
+            default:
+                return .profileGet(ProfileGetPayload(lookup: .id(text)))
+            }
+        default:
+            return .unsupported(value)
+        }
+    }
+}

@@ -1,0 +1,49 @@
+public import Klaviyo
+
+/// A decoded, validated command (DESIGN §4 envelope).
+public struct CommandEnvelope: Sendable {
+    /// Idempotency key, also the AMQP `message_id`.
+    public var id: String
+    /// The command type.
+    public var type: CommandType
+    /// HeroPixel's id of the connected Klaviyo account.
+    public var accountID: String
+    /// When the publisher created the command (RFC 3339, as sent).
+    public var createdAt: String
+    /// The validated payload.
+    public var payload: CommandPayload
+}
+
+/// The payload of a command, typed per command type.
+public enum CommandPayload: Sendable {
+    /// `profile.upsert`.
+    case profileUpsert(ProfileUpsertPayload)
+    /// `profile.update`.
+    case profileUpdate(ProfileUpdatePayload)
+    /// `profile.get`.
+    case profileGet(ProfileGetPayload)
+    /// A type that is part of the contract but not handled by this version of the relay.
+    case unsupported(JSONValue)
+}
+
+/// `profile.upsert`: create or update a profile by identifiers (Klaviyo `POST /api/profile-import`).
+public struct ProfileUpsertPayload: Sendable, Hashable {
+    /// Klaviyo profile attributes; `null` clears a field. Contains at least one identifier.
+    public var attributes: [String: JSONValue]
+    /// Optional Klaviyo profile id to upsert by.
+    public var profileID: String?
+}
+
+/// `profile.update`: change attributes of a known profile (Klaviyo `PATCH /api/profiles/{id}`).
+public struct ProfileUpdatePayload: Sendable, Hashable {
+    /// Klaviyo profile id.
+    public var profileID: String
+    /// Attributes to change; omitted ones stay, `null` clears.
+    public var attributes: [String: JSONValue]
+}
+
+/// `profile.get`: look a profile up by exactly one identifier.
+public struct ProfileGetPayload: Sendable, Hashable {
+    /// The identifier to look up by.
+    public var lookup: ProfileLookup
+}

@@ -1,0 +1,56 @@
+/// Every command type of the contract (DESIGN §4). The raw value is the AMQP routing key.
+public enum CommandType: String, Sendable, CaseIterable, Codable {
+    case profileUpsert = "profile.upsert"
+    case profileUpdate = "profile.update"
+    case profileGet = "profile.get"
+    case profileBulkImport = "profile.bulk_import"
+    case listCreate = "list.create"
+    case listAddProfiles = "list.add_profiles"
+    case listRemoveProfiles = "list.remove_profiles"
+    case subscriptionSubscribe = "subscription.subscribe"
+    case subscriptionUnsubscribe = "subscription.unsubscribe"
+    case eventTrack = "event.track"
+    case eventBulkTrack = "event.bulk_track"
+    case campaignCreate = "campaign.create"
+    case campaignGet = "campaign.get"
+    case campaignSend = "campaign.send"
+    case campaignCancelSend = "campaign.cancel_send"
+    case flowList = "flow.list"
+    case flowUpdateStatus = "flow.update_status"
+    case accountGet = "account.get"
+    case connectionValidate = "connection.validate"
+    case connectionDisconnect = "connection.disconnect"
+
+    /// The work queue (without prefix) that receives this type.
+    public var queue: RelayQueue {
+        switch self {
+        case .profileUpsert, .profileUpdate, .profileGet, .profileBulkImport, .listCreate, .listAddProfiles,
+            .listRemoveProfiles, .subscriptionSubscribe, .subscriptionUnsubscribe:
+            return .profiles
+        case .eventTrack, .eventBulkTrack:
+            return .events
+        case .campaignCreate, .campaignGet, .campaignSend, .campaignCancelSend, .flowList, .flowUpdateStatus,
+            .accountGet, .connectionValidate, .connectionDisconnect:
+            return .campaigns
+        }
+    }
+}
+
+/// The three work queues of the topology.
+public enum RelayQueue: String, Sendable, CaseIterable {
+    /// `profile.*`, `list.*`, `subscription.*`.
+    case profiles
+    /// `event.*`.
+    case events
+    /// `campaign.*`, `flow.*`, `account.*`, `connection.*`.
+    case campaigns
+
+    /// Binding keys on the commands exchange.
+    public var bindingKeys: [String] {
+        switch self {
+        case .profiles: return ["profile.*", "list.*", "subscription.*"]
+        case .events: return ["event.*"]
+        case .campaigns: return ["campaign.*", "flow.*", "account.*", "connection.*"]
+        }
+    }
+}

@@ -1,0 +1,37 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// A test-only crash point: the process kills itself with SIGKILL at a chosen stage of processing, to
+/// prove that a crash at that moment loses nothing and duplicates nothing. Enabled only when
+/// `RELAY_ENABLE_FAULT_INJECTION=1`.
+public struct CrashPoint: Sendable, Hashable {
+    /// Where in the processing of a command to crash.
+    public enum Stage: String, Sendable, CaseIterable {
+        /// Klaviyo answered; nothing recorded yet.
+        case afterKlaviyoCall = "after_klaviyo_call"
+        /// The result is recorded in Redis but not yet published.
+        case afterResultRecorded = "after_result_recorded"
+        /// The result is published and confirmed; the command is not yet acknowledged.
+        case afterResultPublished = "after_result_published"
+    }
+
+    /// The stage.
+    public var stage: Stage
+    /// Only crash on this command (nil: the first command to reach the stage).
+    public var commandID: String?
+
+    /// Creates a crash point.
+    public init(stage: Stage, commandID: String?) {
+        self.stage = stage
+        self.commandID = commandID
+    }
+
+    /// Kills the process if this point matches.
+    func trigger(_ stage: Stage, commandID: String) {
+        guard stage == self.stage, self.commandID == nil || self.commandID == commandID else { return }
+        kill(getpid(), SIGKILL)
+    }
+}

@@ -1,0 +1,111 @@
+import Crypto
+import Foundation
+
+/// AES-256-GCM keys for secrets at rest (DESIGN §5), parsed from `RELAY_ENCRYPTION_KEY`.
+///
+/// Format: `kid:base64(32 bytes)[,kid:base64(32 bytes)…]`. The first key encrypts; every key decrypts, so
+/// keys rotate by prepending a new one and re-encrypting at leisure (`klaviyo-relay connections rekey`).
+/// The description never shows key material.
+public struct EncryptionKeyRing: Sendable, CustomStringConvertible {
+    /// Why a key specification was refused.
+    public struct InvalidKey: Error, Sendable, CustomStringConvertible {
+        /// What is wrong (never the key itself).
+        public var description: String
+    }
+
+    /// Key id used for new ciphertexts.
+    public let currentKeyID: String
+    let keys: [String: SymmetricKey]
+    /// All key ids, current first.
+    public let keyIDs: [String]
+
+    /// Parses `RELAY_ENCRYPTION_KEY`.
+    public init(specification: String) throws(InvalidKey) {
+        var keys: [String: SymmetricKey] = [:]
+        var order: [String] = []
+        for (position, entry) in specification.split(separator: ",").enumerated() {
+            let trimmed = entry.trimmingCharacters(in: .whitespaces)
+            guard let colon = trimmed.firstIndex(of: ":") else {
+                throw InvalidKey(description: "key #\(position + 1) must look like kid:base64")
+            }
+            let keyID = String(trimmed[..<colon])
+            guard !keyID.isEmpty, keyID.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
+                throw InvalidKey(description: "key #\(position + 1) has an invalid key id (letters, digits, - and _)")
+            }
+            guard let material = Data(base64Encoded: String(trimmed[trimmed.index(after: colon)...])),
+                material.count == 32
+            else {
+                throw InvalidKey(description: "key \(keyID) must be 32 bytes, base64-encoded")
+            }
+            guard keys[keyID] == nil else { throw InvalidKey(description: "key id \(keyID) appears twice") }
+            keys[keyID] = SymmetricKey(data: material)
+            order.append(keyID)
+        }
+        guard let first = order.first else { throw InvalidKey(description: "no key given") }
+        self.keys = keys
+        self.keyIDs = order
+        self.currentKeyID = first
+    }
+
+    /// A fixed, publicly known key for `--dev` runs only. Never use it with real customer data.
+    public static let development: EncryptionKeyRing = {
+        let material = SHA256.hash(data: Data("klaviyo-relay development key: not secret".utf8))
+        // The specification is built from a fixed 32-byte digest, so it always parses.
+        return try! EncryptionKeyRing(specification: "dev:" + Data(material).base64EncodedString())
+    }()
+
+    /// Generates a new random key specification entry (`kid:base64`).
+    public static func generateSpecification(keyID: String) -> String {
+        let key = SymmetricKey(size: .bits256)
+        return keyID + ":" + key.withUnsafeBytes { Data($0).base64EncodedString() }
+    }
+
+    /// Key ids only.
+    public var description: String { "EncryptionKeyRing(keys: \(keyIDs.joined(separator: ",")), current: \(currentKeyID))" }
+
+    /// Encrypts `plaintext` with the current key. `context` is authenticated (not secret) and must be given
+    /// again to decrypt: it binds the ciphertext to its place (account and field), so a ciphertext copied to
+    /// another account does not decrypt.
+    public func seal(_ plaintext: String, context: String) throws -> SealedSecret {
+        let box = try AES.GCM.seal(
+            Data(plaintext.utf8), using: keys[currentKeyID]!, authenticating: Data(context.utf8))
+        guard let combined = box.combined else { throw InvalidKey(description: "could not encode ciphertext") }
+        return SealedSecret(keyID: currentKeyID, ciphertext: combined.base64EncodedString())
+    }
+
+    /// Decrypts a sealed secret with the key it names.
+    public func open(_ sealed: SealedSecret, context: String) throws -> String {
+        guard let key = keys[sealed.keyID] else {
+            throw InvalidKey(description: "no key with id \(sealed.keyID) is configured (was it removed too early?)")
+        }
+        guard let data = Data(base64Encoded: sealed.ciphertext) else {
+            throw InvalidKey(description: "ciphertext is not base64")
+        }
+        let plaintext = try AES.GCM.open(AES.GCM.SealedBox(combined: data), using: key, authenticating: Data(context.utf8))
+        return String(decoding: plaintext, as: UTF8.self)
+    }
+}
+
+/// A ciphertext and the id of the key that made it.
+public struct SealedSecret: Sendable, Hashable {
+    /// Key id.
+    public var keyID: String
+    /// base64(nonce ‖ ciphertext ‖ tag).
+    public var ciphertext: String
+
+    /// Creates a value.
+    public init(keyID: String, ciphertext: String) {
+        self.keyID = keyID
+        self.ciphertext = ciphertext
+    }
+
+    /// Stored form: `kid:base64`.
+    public var stored: String { "\(keyID):\(ciphertext)" }
+
+    /// Parses the stored form.
+    public init?(stored: String) {
+        guard let colon = stored.firstIndex(of: ":") else { return nil }
+        keyID = String(stored[..<colon])
+        ciphertext = String(stored[stored.index(after: colon)...])
+    }
+}

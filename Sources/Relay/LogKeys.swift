@@ -1,0 +1,25 @@
+/// Logger metadata keys, in one place (STYLE §9).
+public enum LogKeys {
+    /// HeroPixel account id.
+    public static let accountID = "account_id"
+    /// Command id.
+    public static let commandID = "command_id"
+    /// Command type.
+    public static let type = "type"
+    /// W3C traceparent.
+    public static let traceparent = "traceparent"
+    /// Dead-letter or error code.
+    public static let errorCode = "error.code"
+    /// Error detail (never secrets).
+    public static let errorDetail = "error.detail"
+    /// Attempt number.
+    public static let attempt = "attempt"
+    /// Queue name.
+    public static let queue = "amqp.queue"
+    /// Klaviyo operation id.
+    public static let klaviyoOperation = "klaviyo.operation"
+    /// HTTP status.
+    public static let httpStatus = "http.status"
+    /// Duration in milliseconds.
+    public static let durationMS = "duration_ms"
+}

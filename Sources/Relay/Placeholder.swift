@@ -1,1 +1,0 @@
-// Placeholder: the Relay module's sources replace this file.

@@ -1,0 +1,186 @@
+/// Every setting of the relay, read from the environment in one place (DESIGN §6; README lists them all).
+///
+/// Secrets (client secret, API token, link secret, encryption keys) are held here but never appear in
+/// ``description``.
+public struct RelayConfiguration: Sendable, CustomStringConvertible {
+    /// A setting that could not be read.
+    public struct Invalid: Error, Sendable, CustomStringConvertible {
+        /// Names the variable and what is wrong with it (never its value if it is a secret).
+        public var description: String
+    }
+
+    /// `RELAY_AMQP_URL`.
+    public var amqpURL = "amqp://guest:guest@127.0.0.1:5672/%2f"
+    /// `RELAY_REDIS_URL`.
+    public var redisURL = "redis://127.0.0.1:6379/0"
+    /// `RELAY_REDIS_POOL_SIZE`.
+    public var redisPoolSize = 16
+    /// `RELAY_KLAVIYO_API_BASE_URL`.
+    public var klaviyoBaseURL = "https://a.klaviyo.com"
+    /// `RELAY_KLAVIYO_AUTHORIZE_URL`.
+    public var klaviyoAuthorizeURL = "https://www.klaviyo.com/oauth/authorize"
+    /// `RELAY_KLAVIYO_CLIENT_ID`.
+    public var klaviyoClientID: String?
+    /// `RELAY_KLAVIYO_CLIENT_SECRET`.
+    public var klaviyoClientSecret: String?
+    /// `RELAY_OAUTH_REDIRECT_URL`.
+    public var oauthRedirectURL = "http://127.0.0.1:8080/oauth/klaviyo/callback"
+    /// `RELAY_ENCRYPTION_KEY` (parsed).
+    public var encryptionKeys: EncryptionKeyRing
+    /// `RELAY_CONCURRENCY`: commands in flight per process.
+    public var concurrency = 32
+    /// `RELAY_HTTP_PORT`.
+    public var httpPort = 8080
+    /// `RELAY_API_TOKEN`.
+    public var apiToken: String?
+    /// `RELAY_LINK_SECRET`.
+    public var linkSecret: String?
+    /// `RELAY_RETURN_TO_ALLOWLIST`.
+    public var returnToAllowlist: [String] = []
+    /// `RELAY_QUEUE_PREFIX`.
+    public var queuePrefix = "klaviyo"
+    /// `RELAY_METRICS_PORT` for `consume` (0 disables the metrics/health endpoint).
+    public var metricsPort = 9464
+    /// `RELAY_LOG_LEVEL`.
+    public var logLevel = "info"
+    /// `RELAY_LOG_FORMAT`: `json` or `text`.
+    public var logFormat = "json"
+    /// `RELAY_SHUTDOWN_TIMEOUT`: how long in-flight commands may finish after SIGTERM.
+    public var shutdownTimeout: Duration = .seconds(30)
+    /// `RELAY_MAX_ATTEMPTS`: Klaviyo attempts per command before `retries_exhausted`.
+    public var maxAttempts = 5
+    /// `RELAY_RETRY_BASE_DELAY`: first backoff step.
+    public var retryBaseDelay: Duration = .milliseconds(200)
+    /// `RELAY_RETRY_MAX_DELAY`: longest single backoff.
+    public var retryMaxDelay: Duration = .seconds(10)
+    /// `RELAY_IDEMPOTENCY_TTL`: how long done markers (with their results) are kept.
+    public var idempotencyTTL: Duration = .seconds(7 * 24 * 3600)
+    /// `RELAY_MAX_MESSAGE_BYTES`.
+    public var maxMessageBytes = 6 * 1024 * 1024
+    /// `RELAY_DELIVERY_LIMIT`: broker redeliveries before a message is dead-lettered with `delivery_limit`.
+    public var deliveryLimit = 10
+    /// `RELAY_HTTP_CONNECT_TIMEOUT`.
+    public var httpConnectTimeout: Duration = .seconds(5)
+    /// `RELAY_HTTP_TIMEOUT`: whole Klaviyo request.
+    public var httpTimeout: Duration = .seconds(30)
+    /// `RELAY_CREDENTIAL_CACHE_TTL`: how long a process reuses a decrypted credential before re-reading Redis.
+    public var credentialCacheTTL: Duration = .seconds(2)
+    /// `RELAY_ENABLE_FAULT_INJECTION` + `RELAY_FAULT_CRASH_AT` (+ `RELAY_FAULT_CRASH_COMMAND_ID`): test-only
+    /// crash points; ignored unless explicitly enabled.
+    public var crashPoint: CrashPoint?
+    /// Whether `--dev` defaults are in force.
+    public var isDevelopment: Bool
+
+    /// Reads the configuration. Outside development mode `RELAY_ENCRYPTION_KEY` is required.
+    public init(environment: [String: String], development: Bool) throws(Invalid) {
+        isDevelopment = development
+        func text(_ name: String) -> String? {
+            guard let value = environment[name]?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
+            return value
+        }
+        func integer(_ name: String, _ range: ClosedRange<Int>) throws(Invalid) -> Int? {
+            guard let value = text(name) else { return nil }
+            guard let number = Int(value), range.contains(number) else {
+                throw Invalid(description: "\(name) must be a whole number in \(range.lowerBound)...\(range.upperBound)")
+            }
+            return number
+        }
+        func duration(_ name: String) throws(Invalid) -> Duration? {
+            guard let value = text(name) else { return nil }
+            guard let parsed = Self.parseDuration(value) else {
+                throw Invalid(description: "\(name) must be a duration such as 500ms, 30s, 2m, 1h or 7d")
+            }
+            return parsed
+        }
+        if let value = text("RELAY_AMQP_URL") { amqpURL = value }
+        if let value = text("RELAY_REDIS_URL") { redisURL = value }
+        if let value = try integer("RELAY_REDIS_POOL_SIZE", 1...256) { redisPoolSize = value }
+        if let value = text("RELAY_KLAVIYO_API_BASE_URL") { klaviyoBaseURL = value }
+        if let value = text("RELAY_KLAVIYO_AUTHORIZE_URL") { klaviyoAuthorizeURL = value }
+        klaviyoClientID = text("RELAY_KLAVIYO_CLIENT_ID")
+        klaviyoClientSecret = text("RELAY_KLAVIYO_CLIENT_SECRET")
+        if let value = text("RELAY_OAUTH_REDIRECT_URL") { oauthRedirectURL = value }
+        if let value = text("RELAY_ENCRYPTION_KEY") {
+            do {
+                encryptionKeys = try EncryptionKeyRing(specification: value)
+            } catch {
+                throw Invalid(description: "RELAY_ENCRYPTION_KEY: \(error)")
+            }
+        } else if development {
+            encryptionKeys = .development
+        } else {
+            throw Invalid(
+                description:
+                    "RELAY_ENCRYPTION_KEY is required (format kid:base64-of-32-bytes; `klaviyo-relay generate-key` makes one), or run with --dev"
+            )
+        }
+        if let value = try integer("RELAY_CONCURRENCY", 1...4096) { concurrency = value }
+        if let value = try integer("RELAY_HTTP_PORT", 0...65535) { httpPort = value }
+        apiToken = text("RELAY_API_TOKEN")
+        linkSecret = text("RELAY_LINK_SECRET")
+        if let value = text("RELAY_RETURN_TO_ALLOWLIST") {
+            returnToAllowlist = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                .filter { !$0.isEmpty }
+        }
+        if let value = text("RELAY_QUEUE_PREFIX") {
+            guard value.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }) else {
+                throw Invalid(description: "RELAY_QUEUE_PREFIX may contain only letters, digits, '-', '_' and '.'")
+            }
+            queuePrefix = value
+        }
+        if let value = try integer("RELAY_METRICS_PORT", 0...65535) { metricsPort = value }
+        if let value = text("RELAY_LOG_LEVEL") { logLevel = value }
+        if let value = text("RELAY_LOG_FORMAT") {
+            guard value == "json" || value == "text" else { throw Invalid(description: "RELAY_LOG_FORMAT must be json or text") }
+            logFormat = value
+        } else if development {
+            logFormat = "text"
+        }
+        if let value = try duration("RELAY_SHUTDOWN_TIMEOUT") { shutdownTimeout = value }
+        if let value = try integer("RELAY_MAX_ATTEMPTS", 1...100) { maxAttempts = value }
+        if let value = try duration("RELAY_RETRY_BASE_DELAY") { retryBaseDelay = value }
+        if let value = try duration("RELAY_RETRY_MAX_DELAY") { retryMaxDelay = value }
+        if let value = try duration("RELAY_IDEMPOTENCY_TTL") { idempotencyTTL = value }
+        if let value = try integer("RELAY_MAX_MESSAGE_BYTES", 1024...(64 * 1024 * 1024)) { maxMessageBytes = value }
+        if let value = try integer("RELAY_DELIVERY_LIMIT", 1...1000) { deliveryLimit = value }
+        if let value = try duration("RELAY_HTTP_CONNECT_TIMEOUT") { httpConnectTimeout = value }
+        if let value = try duration("RELAY_HTTP_TIMEOUT") { httpTimeout = value }
+        if let value = try duration("RELAY_CREDENTIAL_CACHE_TTL") { credentialCacheTTL = value }
+        if text("RELAY_ENABLE_FAULT_INJECTION") == "1", let point = text("RELAY_FAULT_CRASH_AT") {
+            guard let stage = CrashPoint.Stage(rawValue: point) else {
+                throw Invalid(
+                    description: "RELAY_FAULT_CRASH_AT must be one of "
+                        + CrashPoint.Stage.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            crashPoint = CrashPoint(stage: stage, commandID: text("RELAY_FAULT_CRASH_COMMAND_ID"))
+        }
+    }
+
+    /// Parses `500ms`, `30s`, `2m`, `1h`, `7d`, or a bare number of seconds.
+    public static func parseDuration(_ text: String) -> Duration? {
+        let units: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
+        for (suffix, milliseconds) in units where text.hasSuffix(suffix) {
+            let number = text.dropLast(suffix.count)
+            if let value = Int64(number), value >= 0 { return .milliseconds(value * milliseconds) }
+        }
+        if let value = Int64(text), value >= 0 { return .seconds(value) }
+        return nil
+    }
+
+    /// Non-secret settings, for the startup log line.
+    public var description: String {
+        "amqp=\(redactURL(amqpURL)) redis=\(redactURL(redisURL)) klaviyo=\(klaviyoBaseURL) prefix=\(queuePrefix) "
+            + "concurrency=\(concurrency) oauth=\(klaviyoClientID == nil ? "disabled" : "enabled") "
+            + "keys=\(encryptionKeys.keyIDs.joined(separator: ",")) dev=\(isDevelopment)"
+    }
+}
+
+/// Replaces the password of `scheme://user:password@host` with `***`.
+public func redactURL(_ url: String) -> String {
+    guard let schemeEnd = url.range(of: "://"), let at = url[schemeEnd.upperBound...].lastIndex(of: "@") else {
+        return url
+    }
+    let userInfo = url[schemeEnd.upperBound..<at]
+    guard let colon = userInfo.firstIndex(of: ":") else { return url }
+    return String(url[..<schemeEnd.upperBound]) + userInfo[..<colon] + ":***" + url[at...]
+}
