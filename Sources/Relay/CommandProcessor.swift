@@ -1,0 +1,322 @@
+public import AMQP
+public import Klaviyo
+public import Logging
+import Metrics
+
+/// Processes one delivery from start to finish: decode and validate, idempotency, credential, Klaviyo call
+/// with bounded retries, then exactly one result or dead letter, confirmed by the broker, and only then the
+/// ack. Bad input never throws out of here: it becomes a dead letter with a reason.
+public struct CommandProcessor: Sendable {
+    /// How a delivery ended, for metrics and tests.
+    public enum Outcome: Sendable, Hashable {
+        /// A `succeeded` result was published.
+        case succeeded
+        /// A `failed` result was published.
+        case failed
+        /// A dead letter was published.
+        case deadLettered(DeadLetterCode)
+        /// The command was already done: acked (and its stored result re-published when it was a new copy).
+        case duplicate
+        /// Not finished (shutdown, broker gone): left unacked or requeued for redelivery.
+        case handedBack
+    }
+
+    let amqp: AMQPClient
+    let topology: RelayTopology
+    let decoder: CommandDecoder
+    let idempotency: IdempotencyStore
+    let credentials: CredentialCache
+    let credentialStore: CredentialStore
+    let executor: CommandExecutor
+    let retryPolicy: RetryPolicy
+    let crashPoint: CrashPoint?
+    let logger: Logger
+
+    /// Creates a processor.
+    public init(
+        amqp: AMQPClient, topology: RelayTopology, decoder: CommandDecoder, idempotency: IdempotencyStore,
+        credentials: CredentialCache, credentialStore: CredentialStore, executor: CommandExecutor,
+        retryPolicy: RetryPolicy, crashPoint: CrashPoint?, logger: Logger
+    ) {
+        self.amqp = amqp
+        self.topology = topology
+        self.decoder = decoder
+        self.idempotency = idempotency
+        self.credentials = credentials
+        self.credentialStore = credentialStore
+        self.executor = executor
+        self.retryPolicy = retryPolicy
+        self.crashPoint = crashPoint
+        self.logger = logger
+    }
+
+    /// Raised inside processing when the delivery cannot be finished now (shutdown, broker lost).
+    struct HandBack: Error {}
+
+    /// Processes one delivery.
+    public func process(_ delivery: AMQPDelivery) async -> Outcome {
+        let started = ContinuousClock.now
+        var logger = self.logger
+        logger[metadataKey: LogKeys.queue] = "\(delivery.queue)"
+        if let traceparent = delivery.properties.headers["traceparent"]?.stringValue {
+            logger[metadataKey: LogKeys.traceparent] = "\(traceparent)"
+        }
+        let outcome: Outcome
+        do {
+            switch decoder.decode(delivery.body) {
+            case .failure(let rejection):
+                if let id = rejection.commandID { logger[metadataKey: LogKeys.commandID] = "\(id)" }
+                if let account = rejection.accountID { logger[metadataKey: LogKeys.accountID] = "\(account)" }
+                if let type = rejection.type { logger[metadataKey: LogKeys.type] = "\(type)" }
+                outcome = try await deadLetter(
+                    delivery, code: rejection.code, detail: rejection.detail, attempts: 1, firstFailedAt: nil,
+                    commandID: rejection.commandID, accountID: rejection.accountID, type: rejection.type, logger: logger)
+            case .success(let command):
+                logger[metadataKey: LogKeys.commandID] = "\(command.id)"
+                logger[metadataKey: LogKeys.accountID] = "\(command.accountID)"
+                logger[metadataKey: LogKeys.type] = "\(command.type.rawValue)"
+                outcome = try await process(command, delivery: delivery, started: started, logger: logger)
+            }
+        } catch {
+            logger.info("command handed back for redelivery", metadata: [LogKeys.errorDetail: "\(error)"])
+            outcome = .handedBack
+        }
+        let typeLabel = delivery.routingKey.isEmpty ? "unknown" : String(delivery.routingKey.prefix(40))
+        Counter(label: "relay_commands_total", dimensions: [("type", typeLabel), ("outcome", outcome.metricLabel)])
+            .increment()
+        Timer(label: "relay_command_duration_seconds", dimensions: [("type", typeLabel)])
+            .recordNanoseconds(Int64((ContinuousClock.now - started).nanoseconds))
+        return outcome
+    }
+
+    func process(_ command: CommandEnvelope, delivery: AMQPDelivery, started: ContinuousClock.Instant, logger: Logger)
+        async throws -> Outcome
+    {
+        if let record = try await infrastructure("idempotency lookup", logger: logger, { try await idempotency.lookup(command.id) }) {
+            return try await finishDuplicate(command, record: record, delivery: delivery, logger: logger)
+        }
+        func reject(_ code: DeadLetterCode, _ detail: String, attempts: Int = 1, firstFailedAt: String? = nil)
+            async throws -> Outcome
+        {
+            try await deadLetter(
+                delivery, code: code, detail: detail, attempts: attempts, firstFailedAt: firstFailedAt,
+                commandID: command.id, accountID: command.accountID, type: command.type.rawValue, logger: logger)
+        }
+        guard CommandExecutor.supports(command.payload) else {
+            return try await reject(
+                .unsupportedType, "command type \(command.type.rawValue) is not handled by this relay version yet")
+        }
+        let connection = try await infrastructure("credential lookup", logger: logger) {
+            try await credentials.connection(for: command.accountID)
+        }
+        guard let connection else {
+            return try await reject(.notConnected, "account \(command.accountID) has no Klaviyo connection")
+        }
+        switch connection.state {
+        case .reauthRequired:
+            return try await reject(
+                .reauthRequired, "account \(command.accountID) must reconnect Klaviyo; replay after it has")
+        case .disconnected:
+            return try await reject(.notConnected, "account \(command.accountID) disconnected Klaviyo")
+        case .connected:
+            break
+        }
+        guard let credential = connection.credential else {
+            return try await reject(.notConnected, "account \(command.accountID) has no usable credential")
+        }
+
+        var attempt = 0
+        var firstFailedAt: String?
+        let execution: CommandExecution
+        while true {
+            attempt += 1
+            do {
+                execution = try await executor.execute(command, credential: credential)
+                break
+            } catch {
+                firstFailedAt = firstFailedAt ?? Timestamp.now()
+                let decision = retryPolicy.decide(
+                    after: error, attempt: attempt, isIdempotent: CommandExecutor.isIdempotent(command.payload))
+                switch decision {
+                case .retry(let wait):
+                    logger.warning(
+                        "klaviyo call failed, retrying",
+                        metadata: [
+                            LogKeys.attempt: "\(attempt)", LogKeys.errorDetail: "\(error)",
+                            "retry_in_ms": "\(wait.wholeMilliseconds)",
+                        ])
+                    do {
+                        try await Task.sleep(for: wait)
+                    } catch {
+                        throw HandBack()
+                    }
+                case .giveUpExhausted:
+                    return try await reject(
+                        .retriesExhausted, "gave up after \(attempt) attempts; last error: \(error)",
+                        attempts: attempt, firstFailedAt: firstFailedAt)
+                case .giveUpPermanent:
+                    if error.code == .unauthorized && !credential.isOAuth {
+                        // The private key was deleted or revoked in Klaviyo: every command of this account
+                        // would fail the same way until the customer connects again.
+                        _ = try? await credentialStore.changeState(accountID: command.accountID, to: .reauthRequired)
+                        credentials.invalidate(command.accountID)
+                        logger.error("klaviyo refused the account's API key; connection marked reauth_required")
+                        return try await reject(
+                            .reauthRequired, "Klaviyo refused the API key (\(error)); reconnect, then replay",
+                            attempts: attempt, firstFailedAt: firstFailedAt)
+                    }
+                    return try await reject(
+                        .klaviyoRejected, error.description, attempts: attempt, firstFailedAt: firstFailedAt)
+                }
+            }
+        }
+        crashPoint?.trigger(.afterKlaviyoCall, commandID: command.id)
+
+        let result = CommandResult(
+            commandID: command.id, type: command.type.rawValue, accountID: command.accountID,
+            outcome: execution.outcome, attempts: attempt, klaviyo: execution.klaviyo, error: execution.failure,
+            completedAt: Timestamp.now(), durationMS: (ContinuousClock.now - started).wholeMilliseconds,
+            traceparent: delivery.properties.headers["traceparent"]?.stringValue)
+        let body = result.encoded()
+        try await infrastructure("idempotency record", logger: logger) {
+            try await idempotency.record(command.id, result: body)
+        }
+        crashPoint?.trigger(.afterResultRecorded, commandID: command.id)
+        try await publishResult(body, routingKey: result.routingKey, commandID: command.id, delivery: delivery)
+        crashPoint?.trigger(.afterResultPublished, commandID: command.id)
+        do {
+            try await idempotency.markPublished(command.id)
+        } catch {
+            logger.warning("could not mark result published; a redelivery would publish it again", metadata: [LogKeys.errorDetail: "\(error)"])
+        }
+        try await acknowledge(delivery)
+        logger.debug("command succeeded", metadata: [LogKeys.attempt: "\(attempt)"])
+        return execution.outcome == .succeeded ? .succeeded : .failed
+    }
+
+    /// A command that was already done: a redelivery whose result is out is just acked; a new copy (double
+    /// publish, replay) gets the stored result again so its publisher hears back.
+    func finishDuplicate(
+        _ command: CommandEnvelope, record: IdempotencyStore.Record, delivery: AMQPDelivery, logger: Logger
+    ) async throws -> Outcome {
+        if !(record.published && delivery.redelivered) {
+            let routingKey: String
+            if let stored = try? JSONValue.parse(record.result), let outcome = stored["outcome"]?.stringValue {
+                routingKey = "\(command.type.rawValue).\(outcome)"
+            } else {
+                routingKey = "\(command.type.rawValue).succeeded"
+            }
+            try await publishResult(record.result, routingKey: routingKey, commandID: command.id, delivery: delivery)
+            if !record.published { try? await idempotency.markPublished(command.id) }
+        }
+        try await acknowledge(delivery)
+        logger.info("duplicate command: not sent to Klaviyo again", metadata: ["redelivered": "\(delivery.redelivered)"])
+        return .duplicate
+    }
+
+    func publishResult(_ body: [UInt8], routingKey: String, commandID: String, delivery: AMQPDelivery) async throws {
+        var properties = AMQPProperties()
+        properties.contentType = "application/json"
+        properties.persistent = true
+        properties.messageID = commandID
+        properties.correlationID = delivery.properties.correlationID ?? commandID
+        properties.timestamp = UInt64(Timestamp.nowSeconds())
+        if let traceparent = delivery.properties.headers["traceparent"] {
+            properties.headers["traceparent"] = traceparent
+        }
+        try await publish(AMQPMessage(exchange: topology.resultsExchange, routingKey: routingKey, body: body, properties: properties))
+        if let replyTo = delivery.properties.replyTo, !replyTo.isEmpty {
+            try await publish(AMQPMessage(exchange: "", routingKey: replyTo, body: body, properties: properties))
+        }
+    }
+
+    func deadLetter(
+        _ delivery: AMQPDelivery, code: DeadLetterCode, detail: String, attempts: Int, firstFailedAt: String?,
+        commandID: String?, accountID: String?, type: String?, logger: Logger
+    ) async throws -> Outcome {
+        let message = DeadLetter.message(
+            for: delivery, topology: topology, code: code, detail: detail, attempts: attempts,
+            firstFailedAt: firstFailedAt, commandID: commandID, accountID: accountID, type: type)
+        try await publish(message)
+        try await acknowledge(delivery)
+        logger.warning("command dead-lettered", metadata: [LogKeys.errorCode: "\(code.rawValue)", LogKeys.errorDetail: "\(detail)"])
+        Counter(label: "relay_dead_letters_total", dimensions: [("code", code.rawValue)]).increment()
+        return .deadLettered(code)
+    }
+
+    /// Publishes with confirms; a lost connection hands the delivery back (it will be redelivered).
+    func publish(_ message: AMQPMessage) async throws {
+        var backoff = Duration.milliseconds(50)
+        while true {
+            do {
+                try await amqp.publish(message)
+                return
+            } catch let error as AMQPError where error.code == .connectionLost || error.code == .notConnected || error.code == .shutdown {
+                throw HandBack()
+            } catch let error as AMQPError where error.isRetriable {
+                try await pause(&backoff)
+            }
+        }
+    }
+
+    func acknowledge(_ delivery: AMQPDelivery) async throws {
+        do {
+            try await amqp.ack(delivery)
+        } catch {
+            // A stale delivery (the connection was replaced) is redelivered by the broker; the done marker
+            // makes the redelivery a silent ack.
+            throw HandBack()
+        }
+    }
+
+    /// Runs a Redis step, retrying transient failures with backoff until it works or the task is cancelled.
+    func infrastructure<T: Sendable>(_ step: String, logger: Logger, _ operation: () async throws -> T) async throws -> T {
+        var backoff = Duration.milliseconds(50)
+        var attempts = 0
+        while true {
+            do {
+                return try await operation()
+            } catch {
+                attempts += 1
+                if attempts == 1 || attempts % 20 == 0 {
+                    logger.warning("\(step) failed; retrying", metadata: [LogKeys.errorDetail: "\(error)"])
+                }
+                if attempts >= 100 { throw HandBack() }
+                try await pause(&backoff)
+            }
+        }
+    }
+
+    func pause(_ backoff: inout Duration) async throws {
+        do {
+            try await Task.sleep(for: backoff * Double.random(in: 0.5...1.0))
+        } catch {
+            throw HandBack()
+        }
+        backoff = min(backoff * 2, .seconds(2))
+    }
+}
+
+extension CommandProcessor.Outcome {
+    var metricLabel: String {
+        switch self {
+        case .succeeded: return "succeeded"
+        case .failed: return "failed"
+        case .deadLettered: return "dead_lettered"
+        case .duplicate: return "duplicate"
+        case .handedBack: return "handed_back"
+        }
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds.
+    var wholeMilliseconds: Int64 {
+        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+    }
+
+    /// Whole nanoseconds.
+    var nanoseconds: Int64 {
+        components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
+    }
+}

@@ -1,0 +1,151 @@
+public import Redis
+import Synchronization
+
+/// Reads and writes connections in Redis (`kr:{<account_id>}:conn`), encrypting every secret with
+/// AES-256-GCM before it leaves the process. Each ciphertext is bound to its account and field, and
+/// carries the id of the key that made it.
+public struct CredentialStore: Sendable {
+    /// The Redis client.
+    public let redis: RedisClient
+    /// Encryption keys.
+    public let keys: EncryptionKeyRing
+
+    /// Creates a store.
+    public init(redis: RedisClient, keys: EncryptionKeyRing) {
+        self.redis = redis
+        self.keys = keys
+    }
+
+    static let secretFields = ["api_key", "access_token", "refresh_token"]
+
+    /// Replaces the whole hash and bumps `version` atomically; returns the new version.
+    static let replaceScript = RedisScript(
+        """
+        local version = tonumber(redis.call('HGET', KEYS[1], 'version') or '0') + 1
+        redis.call('DEL', KEYS[1])
+        redis.call('HSET', KEYS[1], 'version', version, unpack(ARGV))
+        return version
+        """)
+
+    /// Sets the state, deletes the secrets and bumps `version`; returns the new version or 0 if absent.
+    static let changeStateScript = RedisScript(
+        """
+        if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+        local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
+        redis.call('HDEL', KEYS[1], 'api_key', 'access_token', 'refresh_token')
+        redis.call('HSET', KEYS[1], 'state', ARGV[1], 'updated_at', ARGV[2])
+        return version
+        """)
+
+    /// Loads and decrypts a connection; nil when the account was never connected.
+    public func load(accountID: String) async throws -> ConnectionRecord? {
+        let fields = try await redis.hashGetAll(RedisKeys.connection(accountID))
+        guard !fields.isEmpty else { return nil }
+        return try decode(accountID: accountID, fields: fields)
+    }
+
+    /// Stores a connection made with a private API key (replacing any earlier one).
+    @discardableResult
+    public func saveAPIKey(accountID: String, apiKey: String, klaviyoAccountID: String, klaviyoAccountName: String?)
+        async throws -> ConnectionRecord
+    {
+        let now = Timestamp.now()
+        var record = ConnectionRecord(
+            accountID: accountID, method: .apiKey, state: .connected, klaviyoAccountID: klaviyoAccountID,
+            klaviyoAccountName: klaviyoAccountName, connectedAt: now, updatedAt: now, apiKey: apiKey)
+        record.version = try await replace(record)
+        return record
+    }
+
+    /// Writes a whole record (secrets encrypted) and returns its new version.
+    public func replace(_ record: ConnectionRecord) async throws -> Int64 {
+        var arguments: [String] = [
+            "method", record.method.rawValue, "state", record.state.rawValue, "key_id", keys.currentKeyID,
+        ]
+        func add(_ name: String, _ value: String?) {
+            if let value { arguments += [name, value] }
+        }
+        add("klaviyo_account_id", record.klaviyoAccountID)
+        add("klaviyo_account_name", record.klaviyoAccountName)
+        add("scope", record.scope)
+        add("expires_at", record.expiresAt.map(String.init))
+        add("connected_at", record.connectedAt)
+        add("updated_at", record.updatedAt ?? Timestamp.now())
+        let context = RedisKeys.connection(record.accountID)
+        add("api_key", try record.apiKey.map { try keys.seal($0, context: context + "#api_key").stored })
+        add("access_token", try record.accessToken.map { try keys.seal($0, context: context + "#access_token").stored })
+        add(
+            "refresh_token", try record.refreshToken.map { try keys.seal($0, context: context + "#refresh_token").stored })
+        let result = try await redis.run(Self.replaceScript, keys: [context], arguments: arguments)
+        return result.int ?? 0
+    }
+
+    /// Marks a connection `disconnected` or `reauth_required` and deletes its secrets. Returns false when the
+    /// account had no connection.
+    @discardableResult
+    public func changeState(accountID: String, to state: ConnectionRecord.State) async throws -> Bool {
+        let result = try await redis.run(
+            Self.changeStateScript, keys: [RedisKeys.connection(accountID)], arguments: [state.rawValue, Timestamp.now()])
+        return (result.int ?? 0) > 0
+    }
+
+    /// Deletes everything stored for a connection.
+    public func delete(accountID: String) async throws {
+        _ = try await redis.delete([RedisKeys.connection(accountID)])
+    }
+
+    func decode(accountID: String, fields: [String: String]) throws -> ConnectionRecord {
+        let context = RedisKeys.connection(accountID)
+        func secret(_ name: String) throws -> String? {
+            guard let stored = fields[name] else { return nil }
+            guard let sealed = SealedSecret(stored: stored) else {
+                throw EncryptionKeyRing.InvalidKey(description: "field \(name) of \(context) is not kid:ciphertext")
+            }
+            return try keys.open(sealed, context: context + "#" + name)
+        }
+        return ConnectionRecord(
+            accountID: accountID,
+            method: ConnectionRecord.Method(rawValue: fields["method"] ?? "") ?? .apiKey,
+            state: ConnectionRecord.State(rawValue: fields["state"] ?? "") ?? .disconnected,
+            klaviyoAccountID: fields["klaviyo_account_id"], klaviyoAccountName: fields["klaviyo_account_name"],
+            scope: fields["scope"], expiresAt: fields["expires_at"].flatMap { Int64($0) },
+            version: fields["version"].flatMap { Int64($0) } ?? 0, connectedAt: fields["connected_at"],
+            updatedAt: fields["updated_at"], apiKey: try secret("api_key"), accessToken: try secret("access_token"),
+            refreshToken: try secret("refresh_token"))
+    }
+}
+
+/// A short-lived per-process cache of decrypted connections, so a busy consumer does not read and decrypt
+/// the same hash for every command. Entries live `ttl`; ``invalidate(_:)`` drops one at once (after a 401).
+public final class CredentialCache: Sendable {
+    struct Entry {
+        var record: ConnectionRecord?
+        var fetchedAt: ContinuousClock.Instant
+    }
+
+    let store: CredentialStore
+    let ttl: Duration
+    let entries = Mutex<[String: Entry]>([:])
+
+    /// Creates a cache over a store.
+    public init(store: CredentialStore, ttl: Duration) {
+        self.store = store
+        self.ttl = ttl
+    }
+
+    /// The connection of an account (nil: never connected).
+    public func connection(for accountID: String) async throws -> ConnectionRecord? {
+        let now = ContinuousClock.now
+        if let entry = entries.withLock({ $0[accountID] }), now - entry.fetchedAt < ttl {
+            return entry.record
+        }
+        let record = try await store.load(accountID: accountID)
+        entries.withLock { $0[accountID] = Entry(record: record, fetchedAt: now) }
+        return record
+    }
+
+    /// Forgets an account's cached connection.
+    public func invalidate(_ accountID: String) {
+        _ = entries.withLock { $0.removeValue(forKey: accountID) }
+    }
+}

@@ -1,0 +1,98 @@
+import AMQP
+import ArgumentParser
+import Foundation
+import HTTPClient
+import Klaviyo
+import Relay
+
+/// `klaviyo-relay bench`: measures end-to-end throughput and latency of `profile.upsert` against
+/// `klaviyo-sim`, next to a broker-only baseline measured in the same run; prints a table and writes a
+/// JSON report.
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench", abstract: "Benchmark the relay against klaviyo-sim (table + JSON report).")
+
+    @OptionGroup var options: GlobalOptions
+
+    @Option(help: "Commands per scenario.")
+    var commands = 20_000
+
+    @Option(help: "Base URL of a running klaviyo-sim.")
+    var simURL = "http://127.0.0.1:8089"
+
+    @Option(help: "Scenarios, comma-separated: baseline, relay-0ms, relay-100ms.")
+    var scenarios = "baseline,relay-0ms,relay-100ms"
+
+    @Option(help: "Consumer processes per relay scenario.")
+    var consumers = 1
+
+    @Option(help: "RELAY_CONCURRENCY of the consumers in the zero-latency scenario.")
+    var concurrency = 64
+
+    @Option(help: "Where to write the JSON report.")
+    var report = "bench-results/report.json"
+
+    @Option(help: "Give up on a scenario after this long, e.g. 300s.")
+    var timeout = "300s"
+
+    func run() async throws {
+        let runtime = try Runtime.make(options, label: "klaviyo-relay.bench", connectionName: "klaviyo-relay bench")
+        guard let limit = RelayConfiguration.parseDuration(timeout) else { throw ValidationError("bad --timeout") }
+        let names = scenarios.split(separator: ",").map { String($0) }
+        var plans: [BenchScenario] = []
+        for name in names {
+            switch name {
+            case "baseline": plans.append(.init(name: name, kind: .brokerBaseline, latencyMS: 0, concurrency: concurrency))
+            case "relay-0ms": plans.append(.init(name: name, kind: .relay, latencyMS: 0, concurrency: concurrency))
+            case "relay-100ms": plans.append(.init(name: name, kind: .relay, latencyMS: 100, concurrency: 64))
+            default: throw ValidationError("unknown scenario \(name)")
+            }
+        }
+        let harness = BenchHarness(
+            runtime: runtime, simURL: simURL, commands: commands, consumers: consumers, timeout: limit, dev: options.dev)
+        let results = try await runtime.withAMQP { () -> [BenchMeasurement] in
+            var results: [BenchMeasurement] = []
+            for plan in plans {
+                FileHandle.standardError.write(Data("bench: running \(plan.name) with \(commands) commands…\n".utf8))
+                results.append(try await harness.run(plan))
+            }
+            return results
+        }
+        let table = BenchReport.table(results)
+        print(table)
+        let document = BenchReport.json(results, commands: commands)
+        let url = URL(fileURLWithPath: report)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data(document.jsonBytes()).write(to: url)
+        print("report written to \(report)")
+    }
+}
+
+struct BenchScenario: Sendable {
+    enum Kind: Sendable { case brokerBaseline, relay }
+    var name: String
+    var kind: Kind
+    var latencyMS: Int
+    var concurrency: Int
+}
+
+struct BenchMeasurement: Sendable {
+    var scenario: BenchScenario
+    var consumers: Int
+    var commands: Int
+    var succeeded: Int
+    var deadLettered: Int
+    var seconds: Double
+    var latenciesMS: [Double]
+    var cpuSeconds: Double?
+    var peakRSSMB: Double?
+
+    var throughput: Double { seconds > 0 ? Double(succeeded + deadLettered) / seconds : 0 }
+
+    func percentile(_ p: Double) -> Double {
+        guard !latenciesMS.isEmpty else { return 0 }
+        let sorted = latenciesMS.sorted()
+        let index = min(sorted.count - 1, max(0, Int((p * Double(sorted.count)).rounded(.up)) - 1))
+        return sorted[index]
+    }
+}

@@ -1,0 +1,217 @@
+import AMQP
+import Foundation
+import HTTPClient
+import Klaviyo
+import Relay
+import Synchronization
+
+/// Runs one benchmark scenario: fresh topology under its own prefix, consumers (child processes, or the
+/// in-process broker-only echo for the baseline), N published commands, all results collected.
+struct BenchHarness: Sendable {
+    let runtime: Runtime
+    let simURL: String
+    let commands: Int
+    let consumers: Int
+    let timeout: Duration
+    let dev: Bool
+
+    func run(_ scenario: BenchScenario) async throws -> BenchMeasurement {
+        let suffix = String(UUID().uuidString.lowercased().prefix(8))
+        let topology = RelayTopology(prefix: "bench-\(suffix)")
+        let amqp = runtime.amqp
+        try await amqp.declare(topology.amqpTopology)
+        let collector = "\(topology.prefix).collector"
+        var collectorTopology = AMQPTopology()
+        collectorTopology.queues = [.init(name: collector, durable: false, exclusive: true, autoDelete: true)]
+        collectorTopology.bindings = [
+            .init(queue: collector, exchange: topology.resultsExchange, routingKey: "#"),
+            .init(queue: collector, exchange: topology.deadExchange, routingKey: "#"),
+        ]
+        try await amqp.declare(collectorTopology)
+        let accountID = "bench-\(suffix)"
+        var children: [Process] = []
+        var echo: Task<Void, any Error>?
+        defer {
+            for child in children where child.isRunning { child.terminate() }
+        }
+        switch scenario.kind {
+        case .relay:
+            let apiKey = "pk_bench\(suffix)"
+            try await simAdmin("POST", "/_sim/accounts", ["account_id": .string(accountID), "api_key": .string(apiKey), "name": "Bench Store"])
+            try await simAdmin("PUT", "/_sim/faults", ["latency_ms": .int(Int64(scenario.latencyMS))])
+            try? await simAdmin("PUT", "/_sim/settings", ["rate_limits": false])
+            try await runtime.credentialStore.saveAPIKey(
+                accountID: accountID, apiKey: apiKey, klaviyoAccountID: "BENCH1", klaviyoAccountName: "Bench Store")
+            for _ in 0..<consumers {
+                children.append(try spawnConsumer(prefix: topology.prefix, concurrency: scenario.concurrency))
+            }
+            let queue = topology.queueName(.profiles)
+            let waitStart = ContinuousClock.now
+            while try await amqp.messageCount(queue: queue).consumers < consumers {
+                guard ContinuousClock.now - waitStart < .seconds(60), children.allSatisfy(\.isRunning) else {
+                    throw CLIError("consumers did not start (check RELAY_* settings)")
+                }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        case .brokerBaseline:
+            echo = Task { try await runEcho(topology: topology) }
+        }
+        let cpuBefore = children.map { ProcessStats.cpuSeconds(pid: $0.processIdentifier) ?? 0 }.reduce(0, +)
+
+        let sent = Mutex<[String: ContinuousClock.Instant]>([:])
+        let results = amqp.consume(queue: collector, prefetch: 1000)
+        let started = ContinuousClock.now
+        let publisher = Task {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                var inFlight = 0
+                for index in 0..<commands {
+                    let id = "bench-\(suffix)-\(index)"
+                    let body = BenchReport.command(id: id, accountID: accountID, index: index)
+                    var properties = AMQPProperties()
+                    properties.contentType = "application/json"
+                    properties.persistent = true
+                    properties.messageID = id
+                    if inFlight >= 512 {
+                        try await group.next()
+                        inFlight -= 1
+                    }
+                    sent.withLock { $0[id] = ContinuousClock.now }
+                    group.addTask {
+                        try await amqp.publish(
+                            AMQPMessage(exchange: topology.commandsExchange, routingKey: "profile.upsert", body: body, properties: properties))
+                    }
+                    inFlight += 1
+                }
+                try await group.waitForAll()
+            }
+        }
+        var latencies: [Double] = []
+        latencies.reserveCapacity(commands)
+        var succeeded = 0
+        var deadLettered = 0
+        var last = started
+        let watchdog = Task {
+            try await Task.sleep(for: timeout)
+            await results.cancel()
+        }
+        for try await delivery in results {
+            let now = ContinuousClock.now
+            try await amqp.ack(delivery)
+            let id: String?
+            if delivery.properties.headers[DeadLetter.Header.errorCode] != nil {
+                deadLettered += 1
+                id = delivery.properties.headers[DeadLetter.Header.commandID]?.stringValue
+            } else {
+                succeeded += 1
+                id = delivery.properties.messageID
+            }
+            if let id, let sentAt = sent.withLock({ $0[id] }) {
+                latencies.append(Double((now - sentAt).components.attoseconds) / 1e15 + Double((now - sentAt).components.seconds) * 1000)
+            }
+            last = now
+            if succeeded + deadLettered >= commands { break }
+        }
+        watchdog.cancel()
+        try await publisher.value
+        echo?.cancel()
+        _ = await echo?.result
+        let elapsed = last - started
+        let cpuAfter = children.map { ProcessStats.cpuSeconds(pid: $0.processIdentifier) ?? 0 }.reduce(0, +)
+        let rss = children.compactMap { ProcessStats.peakRSSMB(pid: $0.processIdentifier) }.max()
+        for child in children {
+            child.terminate()
+            child.waitUntilExit()
+        }
+        children.removeAll()
+        await cleanUp(topology: topology, accountID: accountID)
+        if scenario.kind == .relay { try? await simAdmin("DELETE", "/_sim/faults", nil) }
+        return BenchMeasurement(
+            scenario: scenario, consumers: scenario.kind == .relay ? consumers : 0, commands: commands,
+            succeeded: succeeded, deadLettered: deadLettered,
+            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+            latenciesMS: latencies, cpuSeconds: scenario.kind == .relay ? cpuAfter - cpuBefore : nil, peakRSSMB: rss)
+    }
+
+    /// The broker-only baseline: consume, publish a tiny result with confirm, ack. No Redis, no HTTP.
+    func runEcho(topology: RelayTopology) async throws {
+        let amqp = runtime.amqp
+        let consumer = amqp.consume(queue: topology.queueName(.profiles), prefetch: 256)
+        try await withThrowingDiscardingTaskGroup { group in
+            for try await delivery in consumer {
+                group.addTask {
+                    var properties = AMQPProperties()
+                    properties.contentType = "application/json"
+                    properties.persistent = true
+                    properties.messageID = delivery.properties.messageID
+                    let body = Array("{\"command_id\":\"\(delivery.properties.messageID ?? "")\",\"outcome\":\"succeeded\"}".utf8)
+                    try await amqp.publish(
+                        AMQPMessage(exchange: topology.resultsExchange, routingKey: "profile.upsert.succeeded", body: body, properties: properties))
+                    try await amqp.ack(delivery)
+                }
+            }
+        }
+    }
+
+    func spawnConsumer(prefix: String, concurrency: Int) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        process.arguments = ["consume"] + (dev ? ["--dev"] : [])
+        var environment = ProcessInfo.processInfo.environment
+        environment["RELAY_QUEUE_PREFIX"] = prefix
+        environment["RELAY_CONCURRENCY"] = String(concurrency)
+        environment["RELAY_METRICS_PORT"] = "0"
+        environment["RELAY_KLAVIYO_API_BASE_URL"] = simURL
+        environment["RELAY_LOG_LEVEL"] = environment["RELAY_LOG_LEVEL"] ?? "warning"
+        process.environment = environment
+        try process.run()
+        return process
+    }
+
+    func cleanUp(topology: RelayTopology, accountID: String) async {
+        let amqp = runtime.amqp
+        for queue in RelayQueue.allCases { try? await amqp.deleteQueue(topology.queueName(queue)) }
+        try? await amqp.deleteQueue(topology.deadQueue)
+        for tier in RelayTopology.retryTiers { try? await amqp.deleteQueue(topology.retryQueueName(tier.name)) }
+        for exchange in [
+            topology.commandsExchange, topology.resultsExchange, topology.connectionsExchange, topology.deadExchange,
+            topology.retryExchange,
+        ] {
+            try? await amqp.deleteExchange(exchange)
+        }
+        try? await runtime.credentialStore.delete(accountID: accountID)
+    }
+
+    func simAdmin(_ method: String, _ path: String, _ body: [String: JSONValue]?) async throws {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "application/json")
+        let response = try await runtime.http.execute(
+            HTTPRequest(
+                method: HTTPMethod(rawValue: method) ?? .GET, url: simURL + path, headers: headers,
+                body: body.map { JSONValue.object($0).jsonBytes() }))
+        guard (200..<300).contains(response.status) else {
+            throw CLIError("klaviyo-sim \(method) \(path) answered \(response.status): \(response.bodyString)")
+        }
+    }
+}
+
+/// Reads CPU time and peak RSS of a process from /proc.
+enum ProcessStats {
+    static func cpuSeconds(pid: Int32) -> Double? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = text.lastIndex(of: ")")
+        else { return nil }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        // After the command name: state is field 3; utime and stime are fields 14 and 15.
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    static func peakRSSMB(pid: Int32) -> Double? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            let kilobytes = line.split(separator: " ").compactMap { Double($0) }.first ?? 0
+            return kilobytes / 1024
+        }
+        return nil
+    }
+}

@@ -1,0 +1,80 @@
+import Foundation
+import Klaviyo
+import Relay
+
+/// Formats benchmark measurements as a table and a JSON report.
+enum BenchReport {
+    static func command(id: String, accountID: String, index: Int) -> [UInt8] {
+        JSONValue.object([
+            "id": .string(id), "type": "profile.upsert", "account_id": .string(accountID),
+            "created_at": .string(Timestamp.now()),
+            "payload": .object([
+                "profile": .object([
+                    "email": .string("bench\(index)@example.com"), "first_name": "Bench",
+                    "properties": .object(["plan": "pro", "index": .int(Int64(index))]),
+                ])
+            ]),
+        ]).jsonBytes()
+    }
+
+    static func format(_ value: Double, _ digits: Int = 1) -> String {
+        String(format: "%.\(digits)f", value)
+    }
+
+    static func table(_ results: [BenchMeasurement]) -> String {
+        var lines = [
+            "| scenario | consumers | concurrency | sim latency | commands | ok | dead | commands/s | p50 ms | p99 ms | CPU s / 1k cmds | peak RSS MB |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for result in results {
+            lines.append(
+                "| \(result.scenario.name) | \(result.consumers) | \(result.scenario.kind == .relay ? String(result.scenario.concurrency) : "-") | \(result.scenario.latencyMS) ms | \(result.commands) | \(result.succeeded) | \(result.deadLettered) | \(format(result.throughput, 0)) | \(format(result.percentile(0.5))) | \(format(result.percentile(0.99))) | \(result.cpuSeconds.map { format($0 / Double(result.commands) * 1000, 3) } ?? "-") | \(result.peakRSSMB.map { format($0) } ?? "-") |"
+            )
+        }
+        if let baseline = results.first(where: { $0.scenario.kind == .brokerBaseline }), baseline.throughput > 0 {
+            for result in results where result.scenario.kind == .relay {
+                lines.append(
+                    "\n\(result.scenario.name): \(format(result.throughput / baseline.throughput * 100, 0)) % of the broker-only baseline's throughput; p50 +\(format(result.percentile(0.5) - baseline.percentile(0.5))) ms over it"
+                )
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func json(_ results: [BenchMeasurement], commands: Int) -> JSONValue {
+        let baseline = results.first { $0.scenario.kind == .brokerBaseline }
+        return .object([
+            "generated_at": .string(Timestamp.now()),
+            "machine": .object([
+                "cores": .int(Int64(ProcessInfo.processInfo.activeProcessorCount)),
+                "memory_gb": .double((Double(ProcessInfo.processInfo.physicalMemory) / 1e9 * 10).rounded() / 10),
+            ]),
+            "commands_per_scenario": .int(Int64(commands)),
+            "scenarios": .array(
+                results.map { result in
+                    var members: [String: JSONValue] = [
+                        "name": .string(result.scenario.name),
+                        "kind": .string(result.scenario.kind == .relay ? "relay" : "broker_baseline"),
+                        "consumer_processes": .int(Int64(result.consumers)),
+                        "concurrency": .int(Int64(result.scenario.concurrency)),
+                        "sim_latency_ms": .int(Int64(result.scenario.latencyMS)),
+                        "commands": .int(Int64(result.commands)), "succeeded": .int(Int64(result.succeeded)),
+                        "dead_lettered": .int(Int64(result.deadLettered)), "seconds": .double(result.seconds),
+                        "commands_per_second": .double(result.throughput),
+                        "latency_ms": .object([
+                            "p50": .double(result.percentile(0.5)), "p90": .double(result.percentile(0.9)),
+                            "p99": .double(result.percentile(0.99)), "max": .double(result.percentile(1.0)),
+                        ]),
+                    ]
+                    if let cpu = result.cpuSeconds {
+                        members["cpu_seconds_per_1000_commands"] = .double(cpu / Double(result.commands) * 1000)
+                    }
+                    if let rss = result.peakRSSMB { members["peak_rss_mb"] = .double(rss) }
+                    if let baseline, baseline.throughput > 0, result.scenario.kind == .relay {
+                        members["throughput_vs_baseline"] = .double(result.throughput / baseline.throughput)
+                    }
+                    return .object(members)
+                }),
+        ])
+    }
+}

@@ -1,0 +1,82 @@
+import AMQP
+import ArgumentParser
+import Logging
+import Relay
+import ServiceLifecycle
+
+/// `klaviyo-relay consume`: runs consumers (the part you scale out).
+struct ConsumeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "consume", abstract: "Consume commands from the work queues and call Klaviyo.")
+
+    @OptionGroup var options: GlobalOptions
+
+    @Option(help: "Commands in flight in this process (overrides RELAY_CONCURRENCY).")
+    var concurrency: Int?
+
+    @Option(help: "Work queues to consume, comma-separated (profiles, events, campaigns).")
+    var queues = "profiles,events,campaigns"
+
+    func run() async throws {
+        var runtime = try Runtime.make(options, label: "klaviyo-relay.consume", connectionName: "klaviyo-relay consume")
+        if let concurrency {
+            guard concurrency > 0 else { throw ValidationError("--concurrency must be positive") }
+            runtime = runtime.with(concurrency: concurrency)
+        }
+        let configuration = runtime.configuration
+        var queueNames: [String] = []
+        for name in queues.split(separator: ",") {
+            guard let queue = RelayQueue(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("unknown queue \(name); choose from profiles, events, campaigns")
+            }
+            queueNames.append(runtime.topology.queueName(queue))
+        }
+        let metrics = MetricsBootstrap.bootstrap()
+        let processor = CommandProcessor(
+            amqp: runtime.amqp, topology: runtime.topology,
+            decoder: CommandDecoder(maxMessageBytes: configuration.maxMessageBytes),
+            idempotency: IdempotencyStore(redis: runtime.redis, ttl: configuration.idempotencyTTL),
+            credentials: CredentialCache(store: runtime.credentialStore, ttl: configuration.credentialCacheTTL),
+            credentialStore: runtime.credentialStore, executor: CommandExecutor(klaviyo: runtime.klaviyo),
+            retryPolicy: RetryPolicy(
+                maxAttempts: configuration.maxAttempts, baseDelay: configuration.retryBaseDelay,
+                maxDelay: configuration.retryMaxDelay),
+            crashPoint: configuration.crashPoint, logger: runtime.logger)
+        let consumer = ConsumerService(
+            amqp: runtime.amqp, processor: processor, queues: queueNames, concurrency: configuration.concurrency,
+            shutdownTimeout: configuration.shutdownTimeout, logger: runtime.logger)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: runtime.amqp)]
+        if configuration.metricsPort > 0 {
+            services.append(
+                .init(
+                    service: HealthServer.make(
+                        port: configuration.metricsPort, registry: metrics, amqp: runtime.amqp, redis: runtime.redis,
+                        logger: runtime.logger)))
+        }
+        services.append(.init(service: consumer))
+        runtime.logger.info(
+            "starting consumers",
+            metadata: [
+                "config": "\(configuration)", "queues": "\(queueNames.joined(separator: ","))",
+                "concurrency": "\(configuration.concurrency)",
+            ])
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [],
+                logger: runtime.logger))
+        try await group.run()
+        await runtime.redis.shutdown()
+        await runtime.http.shutdown()
+        runtime.logger.info("consumer stopped cleanly")
+    }
+}
+
+extension Runtime {
+    func with(concurrency: Int) -> Runtime {
+        var configuration = self.configuration
+        configuration.concurrency = concurrency
+        return Runtime(
+            configuration: configuration, logger: logger, topology: topology, amqp: amqp, redis: redis, http: http,
+            klaviyo: klaviyo, credentialStore: credentialStore)
+    }
+}

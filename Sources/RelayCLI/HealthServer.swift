@@ -1,0 +1,52 @@
+import AMQP
+import Hummingbird
+import Logging
+import Prometheus
+import Redis
+
+/// `/metrics` (Prometheus), `/healthz` (process up) and `/readyz` (RabbitMQ and Redis reachable) for
+/// `consume` on `RELAY_METRICS_PORT`.
+enum HealthServer {
+    static func make(port: Int, registry: PrometheusCollectorRegistry, amqp: AMQPClient, redis: RedisClient, logger: Logger)
+        -> some ApplicationProtocol
+    {
+        let router = Router()
+        router.get("healthz") { _, _ in "ok\n" }
+        router.get("readyz") { _, _ -> Response in
+            let amqpUp = amqp.isConnected
+            var redisUp = true
+            do { try await redis.ping() } catch { redisUp = false }
+            let body = "rabbitmq=\(amqpUp ? "up" : "down") redis=\(redisUp ? "up" : "down")\n"
+            return Response(
+                status: amqpUp && redisUp ? .ok : .serviceUnavailable,
+                headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: body)))
+        }
+        router.get("metrics") { _, _ -> Response in
+            var buffer: [UInt8] = []
+            registry.emit(into: &buffer)
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
+        }
+        var appLogger = logger
+        appLogger.logLevel = .warning
+        return Application(
+            router: router, configuration: .init(address: .hostname("0.0.0.0", port: port), serverName: "klaviyo-relay"),
+            logger: appLogger)
+    }
+}
+
+/// Installs the Prometheus metrics backend once.
+enum MetricsBootstrap {
+    nonisolated(unsafe) static var registry: PrometheusCollectorRegistry?
+
+    static func bootstrap() -> PrometheusCollectorRegistry {
+        if let registry { return registry }
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        Self.registry = registry
+        return registry
+    }
+}
+
+import CoreMetrics

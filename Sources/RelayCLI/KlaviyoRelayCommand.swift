@@ -1,0 +1,22 @@
+import ArgumentParser
+
+/// `klaviyo-relay`: the one binary of Klaviyo Relay (DESIGN §2).
+@main
+struct KlaviyoRelayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "klaviyo-relay",
+        abstract: "HeroPixel's gateway to Klaviyo: consumes commands from RabbitMQ and calls Klaviyo.",
+        subcommands: [
+            ConsumeCommand.self, SetupCommand.self, ConnectionsCommand.self, PublishCommand.self, BenchCommand.self,
+            GenerateKeyCommand.self,
+        ])
+}
+
+/// Options every subcommand that talks to the servers takes.
+struct GlobalOptions: ParsableArguments {
+    @Flag(help: "Development defaults: a fixed, public encryption key when RELAY_ENCRYPTION_KEY is unset, text logs.")
+    var dev = false
+
+    @Option(help: "Log level (trace, debug, info, notice, warning, error, critical); overrides RELAY_LOG_LEVEL.")
+    var logLevel: String?
+}

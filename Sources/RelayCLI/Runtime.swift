@@ -1,0 +1,103 @@
+import AMQP
+import Foundation
+import HTTPClient
+import Klaviyo
+import Logging
+import Redis
+import Relay
+
+/// The clients a subcommand works with, built from the environment in one place.
+struct Runtime {
+    let configuration: RelayConfiguration
+    let logger: Logger
+    let topology: RelayTopology
+    let amqp: AMQPClient
+    let redis: RedisClient
+    let http: HTTPClient
+    let klaviyo: KlaviyoClient
+    let credentialStore: CredentialStore
+
+    static let version = "0.1.0"
+
+    /// Reads the configuration, bootstraps logging once, and creates (but does not start) the clients.
+    static func make(_ options: GlobalOptions, label: String, connectionName: String) throws -> Runtime {
+        var configuration: RelayConfiguration
+        do {
+            configuration = try RelayConfiguration(environment: ProcessInfo.processInfo.environment, development: options.dev)
+        } catch {
+            throw CLIError("configuration: \(error)")
+        }
+        if let level = options.logLevel { configuration.logLevel = level }
+        LoggingOnce.bootstrap(format: configuration.logFormat, level: configuration.logLevel)
+        let logger = Logger(label: label)
+        let topology = RelayTopology(prefix: configuration.queuePrefix, deliveryLimit: configuration.deliveryLimit)
+        var amqpConfiguration: AMQPConfiguration
+        var redisConfiguration: RedisConfiguration
+        do {
+            amqpConfiguration = try AMQPConfiguration(url: configuration.amqpURL)
+        } catch {
+            throw CLIError("RELAY_AMQP_URL: \(error)")
+        }
+        do {
+            redisConfiguration = try RedisConfiguration(url: configuration.redisURL)
+        } catch {
+            throw CLIError("RELAY_REDIS_URL: \(error)")
+        }
+        amqpConfiguration.connectionName = connectionName
+        redisConfiguration.poolSize = configuration.redisPoolSize
+        let amqp = AMQPClient(configuration: amqpConfiguration, topology: topology.amqpTopology, logger: logger)
+        let redis = RedisClient(configuration: redisConfiguration, logger: logger)
+        var httpConfiguration = HTTPClientConfiguration()
+        httpConfiguration.connectTimeout = configuration.httpConnectTimeout
+        httpConfiguration.requestTimeout = configuration.httpTimeout
+        httpConfiguration.userAgent = "klaviyo-relay/\(version)"
+        let http = HTTPClient(configuration: httpConfiguration, logger: logger)
+        let klaviyo = KlaviyoClient(
+            baseURL: configuration.klaviyoBaseURL, transport: http, userAgent: "klaviyo-relay/\(version)", logger: logger)
+        return Runtime(
+            configuration: configuration, logger: logger, topology: topology, amqp: amqp, redis: redis, http: http,
+            klaviyo: klaviyo,
+            credentialStore: CredentialStore(redis: redis, keys: configuration.encryptionKeys))
+    }
+
+    /// Runs `body` with the AMQP connection up (for one-shot commands), then closes everything.
+    func withAMQP<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        let connection = Task { try await amqp.run() }
+        do {
+            try await amqp.waitUntilConnected(timeout: .seconds(30))
+            let value = try await body()
+            await shutdown(connection)
+            return value
+        } catch {
+            await shutdown(connection)
+            throw error
+        }
+    }
+
+    func shutdown(_ connection: Task<Void, any Error>) async {
+        await amqp.shutdown()
+        _ = await connection.result
+        await redis.shutdown()
+        await http.shutdown()
+    }
+}
+
+/// Bootstraps logging at most once per process.
+enum LoggingOnce {
+    nonisolated(unsafe) static var done = false
+    static let lock = NSLock()
+
+    static func bootstrap(format: String, level: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !done else { return }
+        done = true
+        RelayLogging.bootstrap(format: format, level: level)
+    }
+}
+
+/// A failure to report to the operator in one line, with exit code 1 (or `exitCode`).
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
