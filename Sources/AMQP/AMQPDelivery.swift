@@ -23,11 +23,14 @@ public struct AMQPDelivery: Sendable {
 
     /// The connection/channel generation this delivery belongs to; acks from other generations are stale.
     let generation: UInt64
+    /// The channel the delivery arrived on (acks must go to the same channel).
+    let channel: UInt16
 
     init(
         body: [UInt8], properties: AMQPProperties, exchange: String, routingKey: String, redelivered: Bool,
-        deliveryTag: UInt64, consumerTag: String, queue: String, generation: UInt64
+        deliveryTag: UInt64, consumerTag: String, queue: String, generation: UInt64, channel: UInt16
     ) {
+        self.channel = channel
         self.body = body
         self.properties = properties
         self.exchange = exchange
