@@ -82,7 +82,13 @@ final class RedisConnection: @unchecked Sendable {
     }
 
     private func connectIfNeeded() -> Result<UnsafeMutablePointer<redisContext>, RedisError> {
-        if let context { return .success(context) }
+        if let context {
+            if !Self.peerClosed(context) { return .success(context) }
+            // The server closed this idle connection (restart, idle timeout, CLIENT KILL): reconnect silently
+            // rather than failing the caller's command on a socket known to be dead.
+            logger.debug("Redis connection closed by the server while idle; reconnecting")
+            disconnect()
+        }
         let timeout = Self.makeTimeval(configuration.connectTimeout)
         guard let ctx = redisConnectWithTimeout(configuration.host, Int32(configuration.port), timeout) else {
             return .failure(
@@ -161,6 +167,14 @@ final class RedisConnection: @unchecked Sendable {
             redisFree(context)
             self.context = nil
         }
+    }
+
+    /// Whether an idle connection's socket is readable: EOF (peer closed) or unsolicited data, both of which make
+    /// the connection unusable for a request/response exchange. One non-blocking `poll` per command.
+    private static func peerClosed(_ ctx: UnsafeMutablePointer<redisContext>) -> Bool {
+        var descriptor = pollfd(fd: ctx.pointee.fd, events: Int16(POLLIN), revents: 0)
+        let ready = poll(&descriptor, 1, 0)
+        return ready != 0
     }
 
     private static func append(_ ctx: UnsafeMutablePointer<redisContext>, _ arguments: [[UInt8]]) -> Int32 {
