@@ -36,7 +36,10 @@ let package = Package(
         // Transport layers: know nothing of Klaviyo.
         .target(
             name: "AMQP",
-            dependencies: ["CRabbitMQ", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "CRabbitMQ", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strict),
         .target(
             name: "Redis",
@@ -96,7 +99,10 @@ let package = Package(
             ],
             swiftSettings: strict),
 
-        .testTarget(name: "AMQPTests", dependencies: ["AMQP"], swiftSettings: strict),
+        .testTarget(
+            name: "AMQPTests",
+            dependencies: ["AMQP", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            swiftSettings: strict),
         .testTarget(name: "RedisTests", dependencies: ["Redis"], swiftSettings: strict),
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"], swiftSettings: strict),
         .testTarget(name: "KlaviyoTests", dependencies: ["Klaviyo", "HTTPClient"], swiftSettings: strict),

@@ -26,3 +26,8 @@ static inline amqp_rpc_reply_t crmq_login_plain_with_properties(amqp_connection_
     return amqp_login_with_properties(state, vhost, channel_max, frame_max, heartbeat, properties,
                                       AMQP_SASL_METHOD_PLAIN, user, password);
 }
+
+// The AMQP connection thread is woken through an eventfd; Swift's Glibc module does not export <sys/eventfd.h>.
+#if defined(__linux__)
+#include <sys/eventfd.h>
+#endif

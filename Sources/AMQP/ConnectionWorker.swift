@@ -1,0 +1,832 @@
+import CRabbitMQ
+import Foundation
+import Glibc
+import Logging
+import Synchronization
+
+/// A connection-level failure: everything pending fails and the worker reconnects.
+struct ConnectionLoss: Error {
+    var error: AMQPError
+}
+
+/// A channel-level failure (broker sent channel.close; close-ok has been sent already).
+struct ChannelFailure: Error {
+    var error: AMQPError
+    var classID: UInt16 = 0
+    var methodID: UInt16 = 0
+}
+
+/// The connection thread: owns the rabbitmq-c connection and every piece of per-connection state.
+///
+/// `@unchecked Sendable`: the instance is handed to its thread once at start; after that only that thread touches
+/// its mutable state. Other threads talk to it exclusively through ``ClientCore`` (Mutex + eventfd).
+final class ConnectionWorker: @unchecked Sendable {
+    static let consumeChannel: UInt16 = 1
+    static let publishChannel: UInt16 = 2
+    static let rpcChannel: UInt16 = 3
+
+    private struct PendingPublish {
+        let continuation: CheckedContinuation<Void, any Error>
+        let exchange: String
+        /// Kept only for mandatory messages, to match a `basic.return` to its publish.
+        let returnKey: (routingKey: String, body: [UInt8])?
+        var returned: AMQPError?
+    }
+
+    private struct PartialContent {
+        enum Kind {
+            case deliver(consumerTag: String, deliveryTag: UInt64, redelivered: Bool, exchange: String, routingKey: String)
+            case returned(replyCode: UInt16, replyText: String, exchange: String, routingKey: String)
+        }
+        var kind: Kind
+        var properties = AMQPProperties()
+        var bodySize: Int = -1  // -1 until the header frame arrived
+        var body: [UInt8] = []
+    }
+
+    private let core: ClientCore
+    private var logger: Logger { core.logger }
+    private var configuration: AMQPConfiguration { core.configuration }
+    private var connection: ConnectionHandle?
+
+    private var generationCounter: UInt64 = 0
+    private var consumeEpoch: UInt64 = 0
+    private var rpcEpoch: UInt64 = 0
+    private var unsettledConsumed: Set<UInt64> = []
+    private var unsettledFetched: Set<UInt64> = []
+
+    private var nextPublishSeq: UInt64 = 1
+    private var oldestPendingSeq: UInt64 = 1
+    private var pendingPublishes: [UInt64: PendingPublish] = [:]
+    private var partial: [UInt16: PartialContent] = [:]
+
+    private var subscribedTags: Set<String> = []
+    private var pendingConsumeTags: [String] = []
+
+    init(core: ClientCore) {
+        self.core = core
+    }
+
+    private var stopRequested: Bool { core.state.withLock { $0.stopRequested } }
+
+    // MARK: - Thread main loop
+
+    /// Runs the connect / serve / reconnect loop until a stop is requested. Blocks the calling (dedicated) thread.
+    func run() {
+        var failures = 0
+        while !stopRequested {
+            var established = false
+            do {
+                try connect()
+                established = true
+                failures = 0
+                core.setConnected(true)
+                logger.info("AMQP connected", metadata: ["amqp.endpoint": "\(configuration.host):\(configuration.port)"])
+                try serve()
+                gracefulClose()
+                break
+            } catch let loss as ConnectionLoss {
+                if established {
+                    logger.warning("AMQP connection lost", metadata: ["amqp.reason": "\(loss.error)"])
+                } else {
+                    logger.warning(
+                        "AMQP connect failed", metadata: ["amqp.reason": "\(loss.error)", "amqp.attempt": "\(failures + 1)"])
+                }
+                dropConnection(loss.error)
+            } catch {
+                logger.error("AMQP connection failed unexpectedly", metadata: ["amqp.reason": "\(error)"])
+                dropConnection(AMQPError(code: .connectionLost, message: "\(error)"))
+            }
+            if stopRequested { break }
+            let delay = backoff(afterFailures: failures)
+            failures += 1
+            logger.info("AMQP reconnecting", metadata: ["amqp.delay": "\(delay)", "amqp.attempt": "\(failures)"])
+            waitWhileDisconnected(for: delay)
+        }
+        core.finish()
+        logger.info("AMQP client stopped")
+    }
+
+    private func backoff(afterFailures failures: Int) -> Duration {
+        let initial = configuration.reconnectInitialBackoff
+        let maximum = configuration.reconnectMaxBackoff
+        var delay = initial
+        for _ in 0..<min(failures, 30) {
+            delay = delay * 2
+            if delay >= maximum { break }
+        }
+        delay = min(delay, maximum)
+        return delay * Double.random(in: 0.5...1.0)
+    }
+
+    /// Sleeps (interruptibly) between connection attempts, failing work that needs a connection.
+    private func waitWhileDisconnected(for delay: Duration) {
+        let clock = ContinuousClock()
+        let deadline = clock.now + delay
+        while !stopRequested {
+            failQueuedWork()
+            let remaining = clock.now.duration(to: deadline)
+            if remaining <= .zero { break }
+            var descriptor = pollfd(fd: core.wakeup.descriptor, events: Int16(POLLIN), revents: 0)
+            _ = poll(&descriptor, 1, Int32(max(1, remaining.milliseconds)))
+            core.wakeup.drain()
+        }
+        failQueuedWork()
+    }
+
+    private func failQueuedWork() {
+        let items = core.state.withLock { state in
+            defer { state.work = [] }
+            return state.work
+        }
+        for item in items {
+            switch item {
+            case .settle: item.fail(AMQPError(code: .staleDelivery, message: "the connection this delivery came from is gone"))
+            default: item.fail(AMQPError(code: .notConnected, message: "not connected to the AMQP broker"))
+            }
+        }
+    }
+
+    /// Serves one connection until a stop is requested (returns) or the connection fails (throws).
+    private func serve() throws {
+        while true {
+            if stopRequested {
+                try drainBeforeClose()
+                return
+            }
+            try serveOnce()
+        }
+    }
+
+    private func serveOnce() throws {
+        guard let connection else { throw ConnectionLoss(error: AMQPError(code: .notConnected, message: "no connection")) }
+        let items = core.state.withLock { state in
+            defer { state.work = [] }
+            return state.work
+        }
+        for (index, item) in items.enumerated() {
+            do {
+                try handle(item)
+            } catch {
+                for rest in items[(index + 1)...] {
+                    rest.fail(AMQPError(code: .connectionLost, message: "connection lost before the operation ran"))
+                }
+                throw error
+            }
+            if index % 256 == 255 { try pumpFrames() }
+        }
+        try pumpFrames()
+        let hasMoreWork = core.state.withLock { !$0.work.isEmpty || $0.stopRequested }
+        if hasMoreWork { return }
+        var descriptors = [
+            pollfd(fd: amqp_get_sockfd(connection.state), events: Int16(POLLIN), revents: 0),
+            pollfd(fd: core.wakeup.descriptor, events: Int16(POLLIN), revents: 0),
+        ]
+        _ = poll(&descriptors, 2, pollTimeoutMilliseconds)
+        if descriptors[1].revents != 0 { core.wakeup.drain() }
+        try pumpFrames()
+    }
+
+    private var pollTimeoutMilliseconds: Int32 {
+        if configuration.useTLS { return 10 }
+        let heartbeatSeconds = connection.map { Int(amqp_get_heartbeat($0.state)) } ?? 0
+        guard heartbeatSeconds > 0 else { return 1000 }
+        return Int32(min(1000, heartbeatSeconds * 500))
+    }
+
+    /// Reads and dispatches every frame available without blocking (also drives heartbeats).
+    private func pumpFrames() throws {
+        guard let connection else { return }
+        var zero = timeval(tv_sec: 0, tv_usec: 0)
+        for _ in 0..<4096 {
+            var frame = amqp_frame_t()
+            let status = amqp_simple_wait_frame_noblock(connection.state, &frame, &zero)
+            if status == AMQP_STATUS_TIMEOUT.rawValue { break }
+            guard status == AMQP_STATUS_OK.rawValue else {
+                throw ConnectionLoss(error: Self.libraryError(status, context: "reading from the broker"))
+            }
+            try dispatch(frame)
+        }
+        amqp_maybe_release_buffers(connection.state)
+    }
+
+    /// Stop sequence: finish consumers, run queued work, wait (bounded) for outstanding confirms.
+    private func drainBeforeClose() throws {
+        let consumers = core.state.withLock { state in
+            defer { state.consumers = [:] }
+            return Array(state.consumers.values)
+        }
+        for consumer in consumers {
+            consumer.continuation.finish()
+            if subscribedTags.contains(consumer.tag) { try sendCancel(tag: consumer.tag) }
+        }
+        let items = core.state.withLock { state in
+            defer { state.work = [] }
+            return state.work
+        }
+        for item in items { try handle(item) }
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(5)
+        while !pendingPublishes.isEmpty && clock.now < deadline {
+            guard let connection else { return }
+            var descriptor = pollfd(fd: amqp_get_sockfd(connection.state), events: Int16(POLLIN), revents: 0)
+            _ = poll(&descriptor, 1, 50)
+            try pumpFrames()
+        }
+    }
+
+    // MARK: - Connect / close
+
+    private func connect() throws {
+        guard let handle = ConnectionHandle() else {
+            throw ConnectionLoss(error: AMQPError(code: .connectionFailed, message: "amqp_new_connection failed"))
+        }
+        connection = handle
+        let state = handle.state
+        let socket: OpaquePointer?
+        if configuration.useTLS {
+            socket = amqp_ssl_socket_new(state)
+            if let socket {
+                if let caPath = configuration.tlsCACertificatePath {
+                    let status = amqp_ssl_socket_set_cacert(socket, caPath)
+                    guard status == AMQP_STATUS_OK.rawValue else {
+                        throw ConnectionLoss(error: Self.libraryError(status, context: "loading CA file \(caPath)", code: .connectionFailed))
+                    }
+                }
+                amqp_ssl_socket_set_verify_peer(socket, configuration.tlsVerifyPeer ? 1 : 0)
+                amqp_ssl_socket_set_verify_hostname(socket, configuration.tlsVerifyHostname ? 1 : 0)
+            }
+        } else {
+            socket = amqp_tcp_socket_new(state)
+        }
+        guard let socket else {
+            throw ConnectionLoss(error: AMQPError(code: .connectionFailed, message: "could not create a socket"))
+        }
+        var timeout = Self.cTimeval(configuration.connectTimeout)
+        let openStatus = amqp_socket_open_noblock(socket, configuration.host, Int32(configuration.port), &timeout)
+        guard openStatus == AMQP_STATUS_OK.rawValue else {
+            throw ConnectionLoss(
+                error: Self.libraryError(
+                    openStatus, context: "connecting to \(configuration.host):\(configuration.port)", code: .connectionFailed))
+        }
+        _ = amqp_set_handshake_timeout(state, &timeout)
+        var rpcTimeout = Self.cTimeval(max(configuration.connectTimeout, .seconds(30)))
+        _ = amqp_set_rpc_timeout(state, &rpcTimeout)
+
+        let heartbeatSeconds = configuration.heartbeat > .zero ? max(1, Int32(configuration.heartbeat.components.seconds)) : 0
+        let arena = CArena()
+        var properties = arena.table([
+            "connection_name": .string(configuration.connectionName),
+            "product": .string("klaviyo-relay AMQP (rabbitmq-c)"),
+        ])
+        let reply = crmq_login_plain_with_properties(
+            state, arena.cString(configuration.virtualHost), 0, 131_072, heartbeatSeconds, &properties,
+            arena.cString(configuration.username), arena.cString(configuration.password))
+        withExtendedLifetime(arena) {}
+        do {
+            try check(reply, channel: 0, context: "login")
+        } catch let loss as ConnectionLoss {
+            var error = loss.error
+            if error.replyCode == 403 || error.replyCode == 530 {
+                error.code = .authenticationFailed
+                error.isRetriable = false
+            } else if error.code == .connectionLost {
+                error.code = .connectionFailed
+            }
+            throw ConnectionLoss(error: error)
+        }
+
+        generationCounter += 1
+        try openChannel(Self.consumeChannel)
+        consumeEpoch = generationCounter
+        try openChannel(Self.publishChannel)
+        try openChannel(Self.rpcChannel)
+        rpcEpoch = generationCounter
+        try enableConfirms()
+        do {
+            try declare(core.topology)
+        } catch let failure as ChannelFailure {
+            throw ConnectionLoss(error: failure.error)
+        }
+        try subscribeAll()
+    }
+
+    private func openChannel(_ channel: UInt16) throws {
+        guard let connection else { return }
+        _ = amqp_channel_open(connection.state, channel)
+        do {
+            try check(amqp_get_rpc_reply(connection.state), channel: channel, context: "channel.open(\(channel))")
+        } catch let failure as ChannelFailure {
+            throw ConnectionLoss(error: failure.error)
+        }
+    }
+
+    private func enableConfirms() throws {
+        guard let connection else { return }
+        _ = amqp_confirm_select(connection.state, Self.publishChannel)
+        do {
+            try check(amqp_get_rpc_reply(connection.state), channel: Self.publishChannel, context: "confirm.select")
+        } catch let failure as ChannelFailure {
+            throw ConnectionLoss(error: failure.error)
+        }
+        nextPublishSeq = 1
+        oldestPendingSeq = 1
+    }
+
+    /// Closes channels and the connection politely (used on stop).
+    private func gracefulClose() {
+        guard let connection else { return }
+        for channel in [Self.consumeChannel, Self.publishChannel, Self.rpcChannel] {
+            _ = amqp_channel_close(connection.state, channel, AMQP_REPLY_SUCCESS)
+        }
+        _ = amqp_connection_close(connection.state, AMQP_REPLY_SUCCESS)
+        dropConnection(AMQPError(code: .shutdown, message: "the AMQP client is shutting down"))
+    }
+
+    /// Forgets the connection: fails pending confirms, invalidates deliveries, marks the client disconnected.
+    private func dropConnection(_ reason: AMQPError) {
+        core.setConnected(false)
+        connection = nil
+        generationCounter += 1
+        consumeEpoch = generationCounter
+        rpcEpoch = generationCounter
+        unsettledConsumed = []
+        unsettledFetched = []
+        subscribedTags = []
+        pendingConsumeTags = []
+        partial = [:]
+        var error = reason
+        if error.code != .shutdown {
+            error = AMQPError(
+                code: .connectionLost, message: "connection lost before the broker confirmed: \(reason.message)",
+                replyCode: reason.replyCode, isRetriable: true)
+        }
+        failAllPendingPublishes { _ in error }
+    }
+
+    private func failAllPendingPublishes(_ makeError: (PendingPublish) -> AMQPError) {
+        let pending = pendingPublishes.sorted { $0.key < $1.key }
+        pendingPublishes = [:]
+        oldestPendingSeq = nextPublishSeq
+        for (_, publish) in pending { publish.continuation.resume(throwing: makeError(publish)) }
+    }
+
+    // MARK: - Work items
+
+    private func handle(_ item: WorkItem) throws {
+        switch item {
+        case .publish(let message, let continuation):
+            try publish(message, continuation)
+        case .settle(let delivery, let settlement, let continuation):
+            try settle(delivery, settlement, continuation)
+        case .operation(let operation, let continuation):
+            do {
+                continuation.resume(returning: try perform(operation))
+            } catch let failure as ChannelFailure {
+                continuation.resume(throwing: failure.error)
+                try openChannel(Self.rpcChannel)
+                rpcEpoch = nextGeneration()
+                unsettledFetched = []
+            } catch let loss as ConnectionLoss {
+                continuation.resume(throwing: loss.error)
+                throw loss
+            }
+        case .subscribe(let tag):
+            if let registration = core.consumer(tag: tag) { try subscribe(registration) }
+        case .unsubscribe(let tag):
+            if subscribedTags.contains(tag) { try sendCancel(tag: tag) }
+        }
+    }
+
+    private func nextGeneration() -> UInt64 {
+        generationCounter += 1
+        return generationCounter
+    }
+
+    private func publish(_ message: AMQPMessage, _ continuation: CheckedContinuation<Void, any Error>) throws {
+        guard let connection else {
+            continuation.resume(throwing: AMQPError(code: .notConnected, message: "not connected"))
+            return
+        }
+        let seq = nextPublishSeq
+        nextPublishSeq += 1
+        pendingPublishes[seq] = PendingPublish(
+            continuation: continuation, exchange: message.exchange,
+            returnKey: message.mandatory ? (message.routingKey, message.body) : nil)
+        let arena = CArena()
+        var properties = arena.properties(message.properties)
+        let status = message.body.withUnsafeBytes { body in
+            amqp_basic_publish(
+                connection.state, Self.publishChannel, arena.bytes(message.exchange), arena.bytes(message.routingKey),
+                message.mandatory ? 1 : 0, 0, &properties,
+                amqp_bytes_t(len: body.count, bytes: body.count > 0 ? UnsafeMutableRawPointer(mutating: body.baseAddress) : nil))
+        }
+        withExtendedLifetime(arena) {}
+        guard status == AMQP_STATUS_OK.rawValue else {
+            throw ConnectionLoss(error: Self.libraryError(status, context: "basic.publish"))
+        }
+    }
+
+    private func settle(
+        _ delivery: AMQPDelivery, _ settlement: WorkItem.Settlement, _ continuation: CheckedContinuation<Void, any Error>
+    ) throws {
+        let isConsumed = delivery.channel == Self.consumeChannel
+        let epoch = isConsumed ? consumeEpoch : rpcEpoch
+        let known = isConsumed ? unsettledConsumed.contains(delivery.deliveryTag) : unsettledFetched.contains(delivery.deliveryTag)
+        guard let connection, delivery.generation == epoch else {
+            continuation.resume(
+                throwing: AMQPError(
+                    code: .staleDelivery, message: "delivery \(delivery.deliveryTag) came from an earlier connection or channel; the broker will redeliver it"))
+            return
+        }
+        guard known else {
+            continuation.resume(
+                throwing: AMQPError(code: .staleDelivery, message: "delivery \(delivery.deliveryTag) was already settled"))
+            return
+        }
+        if isConsumed { unsettledConsumed.remove(delivery.deliveryTag) } else { unsettledFetched.remove(delivery.deliveryTag) }
+        let status: Int32
+        switch settlement {
+        case .ack: status = amqp_basic_ack(connection.state, delivery.channel, delivery.deliveryTag, 0)
+        case .nack(let requeue):
+            status = amqp_basic_nack(connection.state, delivery.channel, delivery.deliveryTag, 0, requeue ? 1 : 0)
+        case .reject(let requeue):
+            status = amqp_basic_reject(connection.state, delivery.channel, delivery.deliveryTag, requeue ? 1 : 0)
+        }
+        guard status == AMQP_STATUS_OK.rawValue else {
+            let error = Self.libraryError(status, context: "settling a delivery")
+            continuation.resume(throwing: error)
+            throw ConnectionLoss(error: error)
+        }
+        continuation.resume()
+    }
+
+    // MARK: - Blocking RPCs on the RPC channel
+
+    private func perform(_ operation: WorkItem.Operation) throws -> WorkItem.OperationResult {
+        guard let connection else { throw ConnectionLoss(error: AMQPError(code: .notConnected, message: "not connected")) }
+        let state = connection.state
+        let channel = Self.rpcChannel
+        let arena = CArena()
+        defer { withExtendedLifetime(arena) {} }
+        switch operation {
+        case .declare(let topology):
+            try declare(topology)
+            return .none
+        case .messageCount(let queue):
+            let ok = amqp_queue_declare(state, channel, arena.bytes(queue), 1, 0, 0, 0, amqp_empty_table)
+            try check(amqp_get_rpc_reply(state), channel: channel, context: "passive queue.declare '\(queue)'")
+            guard let ok else { throw ConnectionLoss(error: AMQPError(code: .protocolError, message: "empty declare-ok")) }
+            return .counts(messages: ok.pointee.message_count, consumers: ok.pointee.consumer_count)
+        case .purge(let queue):
+            let ok = amqp_queue_purge(state, channel, arena.bytes(queue))
+            try check(amqp_get_rpc_reply(state), channel: channel, context: "queue.purge '\(queue)'")
+            return .count(ok?.pointee.message_count ?? 0)
+        case .deleteQueue(let queue):
+            _ = amqp_queue_delete(state, channel, arena.bytes(queue), 0, 0)
+            try check(amqp_get_rpc_reply(state), channel: channel, context: "queue.delete '\(queue)'")
+            return .none
+        case .deleteExchange(let exchange):
+            _ = amqp_exchange_delete(state, channel, arena.bytes(exchange), 0)
+            try check(amqp_get_rpc_reply(state), channel: channel, context: "exchange.delete '\(exchange)'")
+            return .none
+        case .get(let queue):
+            let reply = amqp_basic_get(state, channel, arena.bytes(queue), 0)
+            try check(reply, channel: channel, context: "basic.get '\(queue)'")
+            guard reply.reply.id == AMQP_BASIC_GET_OK_METHOD, let decoded = reply.reply.decoded else { return .delivery(nil) }
+            let ok = decoded.assumingMemoryBound(to: amqp_basic_get_ok_t.self).pointee
+            let deliveryTag = ok.delivery_tag
+            let redelivered = ok.redelivered != 0
+            let exchange = CDecoding.string(ok.exchange)
+            let routingKey = CDecoding.string(ok.routing_key)
+            var message = amqp_message_t()
+            let read = amqp_read_message(state, channel, &message, 0)
+            try check(read, channel: channel, context: "reading the basic.get message")
+            let properties = CDecoding.properties(message.properties)
+            let body = CDecoding.bytes(message.body)
+            amqp_destroy_message(&message)
+            unsettledFetched.insert(deliveryTag)
+            return .delivery(
+                AMQPDelivery(
+                    body: body, properties: properties, exchange: exchange, routingKey: routingKey,
+                    redelivered: redelivered, deliveryTag: deliveryTag, consumerTag: "", queue: queue,
+                    generation: rpcEpoch, channel: channel))
+        }
+    }
+
+    /// Declares exchanges, queues and bindings in order on the RPC channel (blocking).
+    private func declare(_ topology: AMQPTopology) throws {
+        guard let connection else { return }
+        let state = connection.state
+        let channel = Self.rpcChannel
+        for exchange in topology.exchanges {
+            let arena = CArena()
+            _ = amqp_exchange_declare(
+                state, channel, arena.bytes(exchange.name), arena.bytes(exchange.type.rawValue), 0,
+                exchange.durable ? 1 : 0, exchange.autoDelete ? 1 : 0, exchange.internal ? 1 : 0,
+                arena.table(exchange.arguments))
+            try check(amqp_get_rpc_reply(state), channel: channel, context: "exchange.declare '\(exchange.name)'")
+        }
+        for queue in topology.queues {
+            let arena = CArena()
+            _ = amqp_queue_declare(
+                state, channel, arena.bytes(queue.name), 0, queue.durable ? 1 : 0, queue.exclusive ? 1 : 0,
+                queue.autoDelete ? 1 : 0, arena.table(queue.arguments))
+            try check(amqp_get_rpc_reply(state), channel: channel, context: "queue.declare '\(queue.name)'")
+        }
+        for binding in topology.bindings {
+            let arena = CArena()
+            _ = amqp_queue_bind(
+                state, channel, arena.bytes(binding.queue), arena.bytes(binding.exchange), arena.bytes(binding.routingKey),
+                arena.table(binding.arguments))
+            try check(
+                amqp_get_rpc_reply(state), channel: channel,
+                context: "queue.bind '\(binding.queue)' to '\(binding.exchange)' (\(binding.routingKey))")
+        }
+    }
+
+    // MARK: - Consumers (asynchronous on the consume channel)
+
+    private func subscribeAll() throws {
+        let registrations = core.state.withLock { Array($0.consumers.values) }
+        for registration in registrations { try subscribe(registration) }
+    }
+
+    private func subscribe(_ registration: ConsumerRegistration) throws {
+        guard let connection, !subscribedTags.contains(registration.tag) else { return }
+        var qos = amqp_basic_qos_t(prefetch_size: 0, prefetch_count: registration.prefetch, global: 0)
+        var status = amqp_send_method(connection.state, Self.consumeChannel, AMQP_BASIC_QOS_METHOD, &qos)
+        guard status == AMQP_STATUS_OK.rawValue else { throw ConnectionLoss(error: Self.libraryError(status, context: "basic.qos")) }
+        let arena = CArena()
+        var consume = amqp_basic_consume_t(
+            ticket: 0, queue: arena.bytes(registration.queue), consumer_tag: arena.bytes(registration.tag), no_local: 0,
+            no_ack: 0, exclusive: 0, nowait: 0, arguments: amqp_empty_table)
+        status = amqp_send_method(connection.state, Self.consumeChannel, AMQP_BASIC_CONSUME_METHOD, &consume)
+        withExtendedLifetime(arena) {}
+        guard status == AMQP_STATUS_OK.rawValue else { throw ConnectionLoss(error: Self.libraryError(status, context: "basic.consume")) }
+        subscribedTags.insert(registration.tag)
+        pendingConsumeTags.append(registration.tag)
+        logger.debug("AMQP consumer subscribing", metadata: ["amqp.queue": "\(registration.queue)", "amqp.consumer_tag": "\(registration.tag)"])
+    }
+
+    private func sendCancel(tag: String) throws {
+        guard let connection else { return }
+        subscribedTags.remove(tag)
+        let arena = CArena()
+        var cancel = amqp_basic_cancel_t(consumer_tag: arena.bytes(tag), nowait: 0)
+        let status = amqp_send_method(connection.state, Self.consumeChannel, AMQP_BASIC_CANCEL_METHOD, &cancel)
+        withExtendedLifetime(arena) {}
+        guard status == AMQP_STATUS_OK.rawValue else { throw ConnectionLoss(error: Self.libraryError(status, context: "basic.cancel")) }
+    }
+
+    // MARK: - Frame dispatch
+
+    private func dispatch(_ frame: amqp_frame_t) throws {
+        switch Int32(frame.frame_type) {
+        case AMQP_FRAME_METHOD:
+            try dispatchMethod(frame.payload.method, channel: frame.channel)
+        case AMQP_FRAME_HEADER:
+            guard var content = partial[frame.channel], content.bodySize < 0 else {
+                throw ConnectionLoss(error: AMQPError(code: .protocolError, message: "unexpected content header on channel \(frame.channel)"))
+            }
+            if let decoded = frame.payload.properties.decoded {
+                content.properties = CDecoding.properties(decoded.assumingMemoryBound(to: amqp_basic_properties_t.self).pointee)
+            }
+            content.bodySize = Int(frame.payload.properties.body_size)
+            content.body.reserveCapacity(content.bodySize)
+            try store(content, channel: frame.channel)
+        case AMQP_FRAME_BODY:
+            guard var content = partial[frame.channel], content.bodySize >= 0 else {
+                throw ConnectionLoss(error: AMQPError(code: .protocolError, message: "unexpected content body on channel \(frame.channel)"))
+            }
+            let fragment = frame.payload.body_fragment
+            if fragment.len > 0, let base = fragment.bytes {
+                content.body.append(contentsOf: UnsafeRawBufferPointer(start: base, count: fragment.len))
+            }
+            try store(content, channel: frame.channel)
+        default:
+            break
+        }
+    }
+
+    private func store(_ content: PartialContent, channel: UInt16) throws {
+        guard content.bodySize >= 0, content.body.count >= content.bodySize else {
+            partial[channel] = content
+            return
+        }
+        partial[channel] = nil
+        try complete(content, channel: channel)
+    }
+
+    private func complete(_ content: PartialContent, channel: UInt16) throws {
+        switch content.kind {
+        case .deliver(let consumerTag, let deliveryTag, let redelivered, let exchange, let routingKey):
+            guard let registration = core.consumer(tag: consumerTag) else {
+                // Cancelled meanwhile: hand it back to the broker right away.
+                if let connection { _ = amqp_basic_reject(connection.state, channel, deliveryTag, 1) }
+                return
+            }
+            unsettledConsumed.insert(deliveryTag)
+            registration.continuation.yield(
+                AMQPDelivery(
+                    body: content.body, properties: content.properties, exchange: exchange, routingKey: routingKey,
+                    redelivered: redelivered, deliveryTag: deliveryTag, consumerTag: consumerTag,
+                    queue: registration.queue, generation: consumeEpoch, channel: channel))
+        case .returned(let replyCode, let replyText, let exchange, let routingKey):
+            let match = pendingPublishes.filter { _, publish in
+                publish.returned == nil && publish.exchange == exchange && publish.returnKey?.routingKey == routingKey
+                    && publish.returnKey?.body == content.body
+            }.keys.min()
+            guard let match else {
+                logger.warning("AMQP basic.return for an unknown publish", metadata: ["amqp.exchange": "\(exchange)", "amqp.routing_key": "\(routingKey)"])
+                return
+            }
+            pendingPublishes[match]?.returned = AMQPError(
+                code: .unroutable,
+                message: "message to exchange '\(exchange)' with routing key '\(routingKey)' was returned: \(replyText)",
+                replyCode: Int(replyCode), isRetriable: false)
+        }
+    }
+
+    private func dispatchMethod(_ method: amqp_method_t, channel: UInt16) throws {
+        guard let connection else { return }
+        let decoded = method.decoded
+        switch method.id {
+        case AMQP_BASIC_DELIVER_METHOD:
+            guard let deliver = decoded?.assumingMemoryBound(to: amqp_basic_deliver_t.self).pointee else { return }
+            partial[channel] = PartialContent(
+                kind: .deliver(
+                    consumerTag: CDecoding.string(deliver.consumer_tag), deliveryTag: deliver.delivery_tag,
+                    redelivered: deliver.redelivered != 0, exchange: CDecoding.string(deliver.exchange),
+                    routingKey: CDecoding.string(deliver.routing_key)))
+        case AMQP_BASIC_ACK_METHOD:
+            guard let ack = decoded?.assumingMemoryBound(to: amqp_basic_ack_t.self).pointee else { return }
+            confirm(upTo: ack.delivery_tag, multiple: ack.multiple != 0, nacked: false)
+        case AMQP_BASIC_NACK_METHOD:
+            guard let nack = decoded?.assumingMemoryBound(to: amqp_basic_nack_t.self).pointee else { return }
+            confirm(upTo: nack.delivery_tag, multiple: nack.multiple != 0, nacked: true)
+        case AMQP_BASIC_RETURN_METHOD:
+            guard let returned = decoded?.assumingMemoryBound(to: amqp_basic_return_t.self).pointee else { return }
+            partial[channel] = PartialContent(
+                kind: .returned(
+                    replyCode: returned.reply_code, replyText: CDecoding.string(returned.reply_text),
+                    exchange: CDecoding.string(returned.exchange), routingKey: CDecoding.string(returned.routing_key)))
+        case AMQP_BASIC_CONSUME_OK_METHOD:
+            if !pendingConsumeTags.isEmpty { pendingConsumeTags.removeFirst() }
+        case AMQP_BASIC_CANCEL_METHOD:
+            // Broker-initiated cancel (queue deleted, ...): answer and finish that consumer's stream.
+            guard let cancel = decoded?.assumingMemoryBound(to: amqp_basic_cancel_t.self).pointee else { return }
+            let tag = CDecoding.string(cancel.consumer_tag)
+            subscribedTags.remove(tag)
+            let arena = CArena()
+            var cancelOK = amqp_basic_cancel_ok_t(consumer_tag: arena.bytes(tag))
+            _ = amqp_send_method(connection.state, channel, AMQP_BASIC_CANCEL_OK_METHOD, &cancelOK)
+            withExtendedLifetime(arena) {}
+            logger.warning("AMQP consumer cancelled by the broker", metadata: ["amqp.consumer_tag": "\(tag)"])
+            core.removeConsumer(
+                tag: tag, error: AMQPError(code: .channelClosed, message: "the broker cancelled consumer \(tag) (queue deleted?)"))
+        case AMQP_CHANNEL_CLOSE_METHOD:
+            guard let close = decoded?.assumingMemoryBound(to: amqp_channel_close_t.self).pointee else { return }
+            let failure = try acknowledgeChannelClose(close, channel: channel, context: "channel \(channel)")
+            try recoverChannel(channel, failure: failure)
+        case AMQP_CONNECTION_CLOSE_METHOD:
+            guard let close = decoded?.assumingMemoryBound(to: amqp_connection_close_t.self).pointee else { return }
+            throw acknowledgeConnectionClose(close)
+        case AMQP_CONNECTION_BLOCKED_METHOD:
+            let reason = decoded.map { CDecoding.string($0.assumingMemoryBound(to: amqp_connection_blocked_t.self).pointee.reason) } ?? ""
+            logger.warning("AMQP connection blocked by the broker", metadata: ["amqp.reason": "\(reason)"])
+        case AMQP_CONNECTION_UNBLOCKED_METHOD:
+            logger.info("AMQP connection unblocked")
+        default:
+            break  // qos-ok, cancel-ok, channel.open-ok, ...: nothing to do
+        }
+    }
+
+    private func confirm(upTo tag: UInt64, multiple: Bool, nacked: Bool) {
+        var resolved: [PendingPublish] = []
+        if multiple {
+            if oldestPendingSeq <= tag {
+                for seq in oldestPendingSeq...tag {
+                    if let publish = pendingPublishes.removeValue(forKey: seq) { resolved.append(publish) }
+                }
+            }
+            oldestPendingSeq = max(oldestPendingSeq, tag + 1)
+        } else if let publish = pendingPublishes.removeValue(forKey: tag) {
+            resolved.append(publish)
+        }
+        while oldestPendingSeq < nextPublishSeq && pendingPublishes[oldestPendingSeq] == nil { oldestPendingSeq += 1 }
+        for publish in resolved {
+            if nacked {
+                publish.continuation.resume(
+                    throwing: AMQPError(code: .publishNacked, message: "the broker nacked the message", isRetriable: true))
+            } else if let returned = publish.returned {
+                publish.continuation.resume(throwing: returned)
+            } else {
+                publish.continuation.resume()
+            }
+        }
+    }
+
+    /// Reopens a channel the broker closed and restores what lived on it.
+    private func recoverChannel(_ channel: UInt16, failure: ChannelFailure) throws {
+        logger.warning("AMQP channel closed by the broker", metadata: ["amqp.channel": "\(channel)", "amqp.reason": "\(failure.error)"])
+        partial[channel] = nil
+        switch channel {
+        case Self.consumeChannel:
+            if failure.classID == 60 && failure.methodID == 20, let culprit = pendingConsumeTags.first {
+                core.removeConsumer(tag: culprit, error: failure.error)
+            }
+            subscribedTags = []
+            pendingConsumeTags = []
+            unsettledConsumed = []
+            try openChannel(channel)
+            consumeEpoch = nextGeneration()
+            try subscribeAll()
+        case Self.publishChannel:
+            failAllPendingPublishes { publish in
+                var error = failure.error
+                error.message = "publish channel closed by the broker: \(failure.error.message)"
+                // The publish that caused a 404 names its exchange; every other one can simply be retried.
+                error.isRetriable = !failure.error.message.contains("'\(publish.exchange)'")
+                return error
+            }
+            try openChannel(channel)
+            try enableConfirms()
+        default:
+            try openChannel(channel)
+            rpcEpoch = nextGeneration()
+            unsettledFetched = []
+        }
+    }
+
+    // MARK: - Replies and errors
+
+    /// Turns a blocking RPC reply into success, a ``ChannelFailure`` or a ``ConnectionLoss``; answers close methods.
+    private func check(_ reply: amqp_rpc_reply_t, channel: UInt16, context: String) throws {
+        switch reply.reply_type {
+        case AMQP_RESPONSE_NORMAL:
+            return
+        case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+            throw ConnectionLoss(error: Self.libraryError(reply.library_error, context: context))
+        case AMQP_RESPONSE_SERVER_EXCEPTION:
+            switch reply.reply.id {
+            case AMQP_CHANNEL_CLOSE_METHOD:
+                guard let close = reply.reply.decoded?.assumingMemoryBound(to: amqp_channel_close_t.self).pointee else { break }
+                throw try acknowledgeChannelClose(close, channel: channel, context: context)
+            case AMQP_CONNECTION_CLOSE_METHOD:
+                guard let close = reply.reply.decoded?.assumingMemoryBound(to: amqp_connection_close_t.self).pointee else { break }
+                throw acknowledgeConnectionClose(close)
+            default:
+                break
+            }
+            throw ConnectionLoss(error: AMQPError(code: .protocolError, message: "\(context): unexpected server reply \(reply.reply.id)"))
+        default:
+            throw ConnectionLoss(error: AMQPError(code: .protocolError, message: "\(context): no RPC reply"))
+        }
+    }
+
+    private func acknowledgeChannelClose(_ close: amqp_channel_close_t, channel: UInt16, context: String) throws -> ChannelFailure {
+        let text = CDecoding.string(close.reply_text)
+        let failure = ChannelFailure(
+            error: AMQPError(
+                code: .channelClosed, message: "\(context): \(text)", replyCode: Int(close.reply_code),
+                isRetriable: false),
+            classID: close.class_id, methodID: close.method_id)
+        guard let connection else { return failure }
+        var ok = amqp_channel_close_ok_t()
+        let status = amqp_send_method(connection.state, channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok)
+        guard status == AMQP_STATUS_OK.rawValue else {
+            throw ConnectionLoss(error: Self.libraryError(status, context: "channel.close-ok"))
+        }
+        return failure
+    }
+
+    private func acknowledgeConnectionClose(_ close: amqp_connection_close_t) -> ConnectionLoss {
+        let text = CDecoding.string(close.reply_text)
+        if let connection {
+            var ok = amqp_connection_close_ok_t()
+            _ = amqp_send_method(connection.state, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok)
+        }
+        return ConnectionLoss(
+            error: AMQPError(
+                code: .connectionClosed, message: "the broker closed the connection: \(text)",
+                replyCode: Int(close.reply_code), isRetriable: true))
+    }
+
+    static func libraryError(_ status: Int32, context: String, code: AMQPError.Code = .connectionLost) -> AMQPError {
+        let text = amqp_error_string2(status).map { String(cString: $0) } ?? "status \(status)"
+        return AMQPError(code: code, message: "\(context): \(text)", isRetriable: true)
+    }
+
+    static func cTimeval(_ duration: Duration) -> Glibc.timeval {
+        let (seconds, attoseconds) = duration.components
+        return Glibc.timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+    }
+}
+
+extension Duration {
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}

@@ -1,1 +1,0 @@
-// Placeholder: the AMQP module's sources replace this file.

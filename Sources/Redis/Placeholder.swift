@@ -1,1 +1,0 @@
-// Placeholder: the Redis module's sources replace this file.

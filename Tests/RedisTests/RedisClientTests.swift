@@ -1,0 +1,144 @@
+import Foundation
+import Redis
+import Testing
+
+@Suite("RedisClient against the shared Redis")
+struct RedisClientTests {
+    @Test func conveniencesRoundTrip() async throws {
+        let client = try RedisTestSupport.makeClient()
+        defer { Task { await client.shutdown() } }
+        try await client.ping()
+        let p = RedisTestSupport.prefix()
+
+        #expect(try await client.get(p + "missing") == nil)
+        #expect(try await client.set(p + "a", "héllo"))
+        #expect(try await client.get(p + "a") == "héllo")
+        #expect(try await client.set(p + "a", "other", onlyIfAbsent: true) == false)
+        #expect(try await client.get(p + "a") == "héllo")
+        #expect(try await client.set(p + "b", "1", expiry: .seconds(60), onlyIfAbsent: true))
+        let ttl = try await client.send(["PTTL", p + "b"]).int ?? -1
+        #expect(ttl > 0 && ttl <= 60_000)
+
+        #expect(try await client.exists(p + "a"))
+        #expect(try await client.exists(p + "missing") == false)
+        #expect(try await client.expire(p + "a", after: .seconds(30)))
+        #expect(try await client.expire(p + "missing", after: .seconds(30)) == false)
+
+        try await client.hashSet(p + "h", ["f1": "v1", "f2": "v2"])
+        #expect(try await client.hashGet(p + "h", "f1") == "v1")
+        #expect(try await client.hashGet(p + "h", "nope") == nil)
+        #expect(try await client.hashGetAll(p + "h") == ["f1": "v1", "f2": "v2"])
+        #expect(try await client.hashGetAll(p + "missing") == [:])
+
+        #expect(try await client.increment(p + "n") == 1)
+        #expect(try await client.increment(p + "n", by: 41) == 42)
+        #expect(try await client.increment(p + "n", by: -2) == 40)
+
+        for i in 0..<1_200 { try await client.set(p + "scan:\(i)", "x", expiry: .seconds(60)) }
+        let scanned = try await client.scan(match: p + "scan:*", count: 100)
+        #expect(scanned.count == 1_200)
+        #expect(Set(scanned).count == 1_200)
+
+        #expect(try await client.delete([p + "a", p + "b", p + "h", p + "n", p + "missing"]) == 4)
+        #expect(try await client.delete(scanned) == 1_200)
+        #expect(try await client.delete([]) == 0)
+    }
+
+    @Test func bulkStringsAreBinarySafe() async throws {
+        let client = try RedisTestSupport.makeClient()
+        defer { Task { await client.shutdown() } }
+        let key = Array((RedisTestSupport.prefix() + "bin\u{0}key").utf8)
+        let value: [UInt8] = [0x00, 0xFF, 0xFE, 0x00, 0x80, 0xC3, 0x28, 0x0D, 0x0A, 0x00]
+        #expect(try await client.send(bytes: [Array("SET".utf8), key, value, Array("EX".utf8), Array("60".utf8)]) == .simpleString("OK"))
+        #expect(try await client.send(bytes: [Array("GET".utf8), key]) == .bulkString(value))
+        #expect(try await client.send(bytes: [Array("STRLEN".utf8), key]) == .integer(Int64(value.count)))
+        let empty = Array((RedisTestSupport.prefix() + "empty").utf8)
+        _ = try await client.send(bytes: [Array("SET".utf8), empty, [], Array("EX".utf8), Array("60".utf8)])
+        #expect(try await client.send(bytes: [Array("GET".utf8), empty]) == .bulkString([]))
+        _ = try await client.send(bytes: [Array("DEL".utf8), key, empty])
+    }
+
+    @Test func pipelineOfAThousandIncrements() async throws {
+        let client = try RedisTestSupport.makeClient()
+        defer { Task { await client.shutdown() } }
+        let key = RedisTestSupport.prefix() + "counter"
+        let results = try await client.pipeline(Array(repeating: ["INCR", key], count: 1_000))
+        #expect(results.count == 1_000)
+        #expect(try results.map { try $0.get().int } == (1...1_000).map { Int64($0) })
+
+        // A server error fails only its own command.
+        let mixed = try await client.pipeline([["SET", key + ":s", "x", "EX", "60"], ["INCR", key + ":s"], ["GET", key + ":s"]])
+        #expect(try mixed[0].get() == .simpleString("OK"))
+        #expect(throws: RedisError.self) { try mixed[1].get() }
+        #expect(try mixed[2].get().string == "x")
+        _ = try await client.delete([key, key + ":s"])
+    }
+
+    @Test func twoHundredConcurrentCallersOnAPoolOfFour() async throws {
+        let client = try RedisTestSupport.makeClient(poolSize: 4)
+        defer { Task { await client.shutdown() } }
+        let key = RedisTestSupport.prefix() + "concurrent"
+        let values = try await withThrowingTaskGroup(of: Int64.self) { group in
+            for _ in 0..<200 { group.addTask { try await client.increment(key) } }
+            var values: [Int64] = []
+            for try await value in group { values.append(value) }
+            return values
+        }
+        #expect(values.sorted() == (1...200).map { Int64($0) })
+        _ = try await client.delete([key])
+    }
+
+    @Test func serverErrorKeepsTheConnectionUsable() async throws {
+        let client = try RedisTestSupport.makeClient(poolSize: 1)
+        defer { Task { await client.shutdown() } }
+        let key = RedisTestSupport.prefix() + "string"
+        try await client.set(key, "not a number", expiry: .seconds(60))
+        try await client.hashSet(key + ":h", ["f": "v"])
+        let clientID = try await client.send(["CLIENT", "ID"]).int
+        do {
+            _ = try await client.increment(key + ":h")
+            Issue.record("INCR on a hash must fail")
+        } catch let error as RedisError {
+            #expect(error.code == .server)
+            #expect(error.serverErrorPrefix == "WRONGTYPE")
+            #expect(error.isRetriable == false)
+        }
+        do {
+            _ = try await client.increment(key)
+            Issue.record("INCR on a non-numeric string must fail")
+        } catch let error as RedisError {
+            #expect(error.code == .server)
+            #expect(error.serverErrorPrefix == "ERR")
+        }
+        // Same (single) pooled connection, still in sync.
+        #expect(try await client.get(key) == "not a number")
+        #expect(try await client.send(["CLIENT", "ID"]).int == clientID)
+        _ = try await client.delete([key, key + ":h"])
+    }
+
+    @Test func callsAfterShutdownThrow() async throws {
+        let client = try RedisTestSupport.makeClient()
+        try await client.ping()
+        await client.shutdown()
+        do {
+            try await client.ping()
+            Issue.record("ping after shutdown must throw")
+        } catch let error as RedisError {
+            #expect(error.code == .shutdown)
+        }
+    }
+
+    @Test func cancelledWaiterLeavesThePoolHealthy() async throws {
+        let client = try RedisTestSupport.makeClient(poolSize: 1)
+        defer { Task { await client.shutdown() } }
+        // Occupy the only connection for ~300 ms, queue a waiter, cancel it.
+        let blocker = Task { try await client.send(["BLPOP", RedisTestSupport.prefix() + "never", "0.3"]) }
+        try await Task.sleep(for: .milliseconds(50))
+        let waiter = Task { try await client.ping() }
+        try await Task.sleep(for: .milliseconds(20))
+        waiter.cancel()
+        await #expect(throws: CancellationError.self) { try await waiter.value }
+        _ = try? await blocker.value
+        try await client.ping()
+    }
+}
