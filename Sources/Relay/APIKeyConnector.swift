@@ -49,8 +49,9 @@ public struct APIKeyConnector: Sendable {
         do {
             account = try await klaviyo.getAccount(credential: .apiKey(apiKey))
         } catch {
+            let refused = error.code == .unauthorized || (error.code == .rejected && error.status == 400)
             switch error.code {
-            case .unauthorized, .rejected where error.status == 400:
+            case _ where refused:
                 throw Failure(
                     code: "key_rejected",
                     description:

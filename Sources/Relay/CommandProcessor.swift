@@ -1,5 +1,5 @@
 public import AMQP
-public import Klaviyo
+import Klaviyo
 public import Logging
 import Metrics
 

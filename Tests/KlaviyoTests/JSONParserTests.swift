@@ -1,0 +1,46 @@
+import Klaviyo
+import Testing
+
+@Suite("JSON parser and serializer")
+struct JSONParserTests {
+    @Test func parsesAllValueKinds() throws {
+        let value = try JSONValue.parse(Array(#" {"a":[1,-2.5,1e3,true,false,null,"x\"\\\/\n\u00e9\ud83d\ude00"],"b":{}} "#.utf8))
+        #expect(value["a"]?.arrayValue?[0] == .int(1))
+        #expect(value["a"]?.arrayValue?[1] == .double(-2.5))
+        #expect(value["a"]?.arrayValue?[2] == .double(1000))
+        #expect(value["a"]?.arrayValue?[6] == .string("x\"\\/\né😀"))
+        #expect(value["b"] == .object([:]))
+    }
+
+    @Test func roundTripsThroughTheSerializer() throws {
+        let value: JSONValue = ["z": [1, 2.5, "tab\there", nil, true], "a": ["nested": ["deep": "ü\u{01}"]]]
+        let bytes = value.jsonBytes()
+        #expect(String(decoding: bytes, as: UTF8.self).hasPrefix(#"{"a":"#), "keys are sorted")
+        #expect(try JSONValue.parse(bytes) == value)
+    }
+
+    @Test(arguments: [
+        "", "{", "[1,]", "{\"a\":1,}", "01", "1.", "-", "tru", "\"unterminated", "\"\u{01}\"", "{\"a\" 1}", "[1] x",
+        "\"\\ud800\"", "\"\\x\"", "1e999", "{\"a\":1,\"a\":2}", "NaN",
+    ])
+    func rejectsMalformedInput(_ text: String) {
+        #expect(throws: JSONParser.Failure.self) { try JSONValue.parse(Array(text.utf8)) }
+    }
+
+    @Test func rejectsInvalidUTF8() {
+        #expect(throws: JSONParser.Failure.self) { try JSONValue.parse([0x22, 0xC3, 0x28, 0x22]) }
+        #expect(throws: JSONParser.Failure.self) { try JSONValue.parse([0x22, 0xFF, 0x22]) }
+    }
+
+    @Test func limitsNesting() throws {
+        let deep = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
+        #expect(throws: JSONParser.Failure.self) { try JSONValue.parse(Array(deep.utf8), maxDepth: 64) }
+        let fine = String(repeating: "[", count: 64) + String(repeating: "]", count: 64)
+        _ = try JSONValue.parse(Array(fine.utf8), maxDepth: 64)
+    }
+
+    @Test func hugeIntegersBecomeDoubles() throws {
+        #expect(try JSONValue.parse(Array("123456789012345678901234567890".utf8)) == .double(1.2345678901234568e29))
+        #expect(try JSONValue.parse(Array("-9223372036854775808".utf8)) == .int(Int64.min))
+    }
+}

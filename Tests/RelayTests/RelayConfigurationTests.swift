@@ -1,0 +1,58 @@
+import Relay
+import Testing
+
+@Suite("Configuration")
+struct RelayConfigurationTests {
+    @Test func defaultsMatchTheContract() throws {
+        let configuration = try RelayConfiguration(environment: [:], development: true)
+        #expect(configuration.amqpURL == "amqp://guest:guest@127.0.0.1:5672/%2f")
+        #expect(configuration.redisURL == "redis://127.0.0.1:6379/0")
+        #expect(configuration.klaviyoBaseURL == "https://a.klaviyo.com")
+        #expect(configuration.queuePrefix == "klaviyo")
+        #expect(configuration.httpPort == 8080)
+        #expect(configuration.crashPoint == nil)
+    }
+
+    @Test func encryptionKeyIsRequiredOutsideDevelopment() {
+        #expect(throws: RelayConfiguration.Invalid.self) { try RelayConfiguration(environment: [:], development: false) }
+    }
+
+    @Test func readsAndValidatesVariables() throws {
+        let configuration = try RelayConfiguration(
+            environment: [
+                "RELAY_CONCURRENCY": "64", "RELAY_SHUTDOWN_TIMEOUT": "1500ms", "RELAY_QUEUE_PREFIX": "staging",
+                "RELAY_RETURN_TO_ALLOWLIST": "https://app.heropixel.dev/, https://admin.heropixel.dev/",
+                "RELAY_ENCRYPTION_KEY": EncryptionKeyRing.generateSpecification(keyID: "k9"),
+            ], development: false)
+        #expect(configuration.concurrency == 64)
+        #expect(configuration.shutdownTimeout == .milliseconds(1500))
+        #expect(configuration.queuePrefix == "staging")
+        #expect(configuration.returnToAllowlist == ["https://app.heropixel.dev/", "https://admin.heropixel.dev/"])
+        #expect(configuration.encryptionKeys.currentKeyID == "k9")
+        #expect(throws: RelayConfiguration.Invalid.self) {
+            try RelayConfiguration(environment: ["RELAY_CONCURRENCY": "0"], development: true)
+        }
+        #expect(throws: RelayConfiguration.Invalid.self) {
+            try RelayConfiguration(environment: ["RELAY_QUEUE_PREFIX": "a b"], development: true)
+        }
+    }
+
+    @Test func faultInjectionNeedsTheExplicitSwitch() throws {
+        let off = try RelayConfiguration(environment: ["RELAY_FAULT_CRASH_AT": "after_klaviyo_call"], development: true)
+        #expect(off.crashPoint == nil)
+        let on = try RelayConfiguration(
+            environment: ["RELAY_ENABLE_FAULT_INJECTION": "1", "RELAY_FAULT_CRASH_AT": "after_result_published"],
+            development: true)
+        #expect(on.crashPoint?.stage == .afterResultPublished)
+    }
+
+    @Test func descriptionRedactsSecrets() throws {
+        let configuration = try RelayConfiguration(
+            environment: [
+                "RELAY_AMQP_URL": "amqp://relay:s3cret@broker:5672/%2f", "RELAY_API_TOKEN": "tok-s3cret",
+                "RELAY_KLAVIYO_CLIENT_SECRET": "cs-s3cret",
+            ], development: true)
+        #expect(!configuration.description.contains("s3cret"))
+        #expect(configuration.description.contains("amqp://relay:***@broker"))
+    }
+}
