@@ -35,8 +35,10 @@ final class CurlTransfer: @unchecked Sendable {
     /// Header callback body: one raw header line (with CRLF). A status line starts a new block, so only the
     /// last block (the final response, after any 1xx) is kept.
     func appendHeaderLine(_ bytes: UnsafeRawBufferPointer) {
-        var line = Substring(String(decoding: bytes, as: UTF8.self))
-        while let last = line.last, last == "\r" || last == "\n" { line = line.dropLast() }
+        // Trim CR/LF as bytes: in Swift "\r\n" is a single Character.
+        var end = bytes.count
+        while end > 0, bytes[end - 1] == 0x0D || bytes[end - 1] == 0x0A { end -= 1 }
+        let line = Substring(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[..<end]), as: UTF8.self))
         if line.hasPrefix("HTTP/") {
             headers = HTTPHeaders()
             return
