@@ -1,1 +1,0 @@
-// Placeholder: the HTTPClient module's sources replace this file.
