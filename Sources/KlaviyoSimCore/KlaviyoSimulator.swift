@@ -1,0 +1,78 @@
+public import Hummingbird
+public import Logging
+public import NIOCore
+import Synchronization
+
+/// The Klaviyo API simulator: in-memory accounts and profiles, spec-driven routing and validation, fault
+/// injection, request recording and counters. Build it once, then serve it with ``makeApplication(onServerRunning:)``
+/// or test it through ``makeResponder()``.
+public final class KlaviyoSimulator: Sendable {
+    /// Settings that the admin API may change at run time.
+    struct RuntimeSettings: Sendable {
+        var latency: Duration
+        var rateLimitsEnabled: Bool
+        var accessTokenTTL: Duration
+    }
+
+    /// The configuration it was built with.
+    public let configuration: SimConfiguration
+    let logger: Logger
+    let registry = SimRegistry()
+    let recorder: RequestRecorder
+    let stats = SimStats()
+    let faults = Mutex<FaultConfig?>(nil)
+    let settings: Mutex<RuntimeSettings>
+    let router: OperationRouter
+    let validators: [String: SchemaValidator]
+    let implemented: Set<String>
+
+    /// Operations with handlers (see `KlaviyoSimulator+Handlers.swift`).
+    static let implementedOperations: Set<String> = [
+        "get_accounts", "get_account", "create_or_update_profile", "create_profile", "get_profile", "get_profiles",
+        "update_profile",
+    ]
+
+    /// Creates a simulator and seeds `configuration.seedAccounts`.
+    public init(configuration: SimConfiguration = .init(), logger: Logger = Logger(label: "klaviyo-sim")) {
+        self.configuration = configuration
+        self.logger = logger
+        self.recorder = RequestRecorder(capacity: configuration.recordCapacity)
+        self.settings = Mutex(
+            RuntimeSettings(
+                latency: configuration.latency, rateLimitsEnabled: configuration.rateLimitsEnabled,
+                accessTokenTTL: configuration.accessTokenTTL))
+        self.router = OperationRouter(operations: KlaviyoOperation.all)
+        var validators: [String: SchemaValidator] = [:]
+        for op in KlaviyoOperation.all where Self.implementedOperations.contains(op.operationId) {
+            if let schema = op.requestSchema {
+                do {
+                    validators[op.operationId] = try SchemaValidator(schemaJSON: schema)
+                } catch {
+                    logger.error("Bad embedded schema", metadata: ["sim.operation": "\(op.operationId)"])
+                }
+            }
+        }
+        self.validators = validators
+        self.implemented = Self.implementedOperations
+        for account in configuration.seedAccounts { registry.upsert(account) }
+    }
+
+    /// The HTTP responder (for `HummingbirdTesting` or a custom server).
+    public func makeResponder() -> SimResponder { SimResponder(simulator: self) }
+
+    /// A Hummingbird application serving the simulator on the configured host and port.
+    public func makeApplication(
+        onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+    ) -> Application<SimResponder> {
+        Application(
+            responder: makeResponder(),
+            configuration: .init(
+                address: .hostname(configuration.host, port: configuration.port), serverName: nil),
+            onServerRunning: onServerRunning,
+            logger: logger)
+    }
+
+    /// Adds or updates an account (same as `POST /_sim/accounts`).
+    @discardableResult
+    public func upsertAccount(_ account: SimAccount) -> SimAccount { registry.upsert(account) }
+}

@@ -1,1 +1,0 @@
-// Placeholder: the KlaviyoSimCore module's sources replace this file.
