@@ -96,6 +96,18 @@ struct HTTPClientTests {
         #expect(!response.headers.contains { $0.name.hasPrefix("HTTP/") })
     }
 
+    @Test func interimResponsesAreDropped() async throws {
+        let server = try TestHTTPServer()
+        defer { server.stop() }
+        let client = HTTPClient(logger: logger)
+        defer { Task { await client.shutdown() } }
+        let response = try await client.execute(HTTPRequest(method: .POST, url: server.baseURL + "/continue", body: [1]))
+        #expect(response.status == 200)
+        #expect(response.bodyString == "final")
+        #expect(response.headers["x-final"] == "yes")
+        #expect(response.headers["x-interim"] == nil)
+    }
+
     @Test func twoHundredConcurrentRequestsOverlap() async throws {
         let server = try TestHTTPServer()
         defer { server.stop() }

@@ -116,6 +116,26 @@ struct RedisClientTests {
         _ = try await client.delete([key, key + ":h"])
     }
 
+    @Test func commandTimeoutDiscardsTheConnection() async throws {
+        var configuration = try RedisConfiguration(url: RedisTestSupport.url)
+        configuration.poolSize = 1
+        configuration.commandTimeout = .milliseconds(300)
+        let client = RedisClient(configuration: configuration, logger: RedisTestSupport.logger)
+        defer { Task { await client.shutdown() } }
+        let before = try await client.send(["CLIENT", "ID"]).int
+        do {
+            _ = try await client.send(["BLPOP", RedisTestSupport.prefix() + "never", "2"])
+            Issue.record("BLPOP must outlast the command timeout")
+        } catch let error as RedisError {
+            #expect(error.code == .timeout, "\(error)")
+            #expect(error.isRetriable)
+        }
+        // The timed-out connection (its reply still pending) was replaced by a new one.
+        let after = try await client.send(["CLIENT", "ID"]).int
+        #expect(after != nil && after != before)
+        try await client.ping()
+    }
+
     @Test func callsAfterShutdownThrow() async throws {
         let client = try RedisTestSupport.makeClient()
         try await client.ping()
