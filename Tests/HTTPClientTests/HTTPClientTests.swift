@@ -263,6 +263,20 @@ struct HTTPClientTests {
         }
     }
 
+    @Test func serviceRunShutsTheClientDownWhenCancelled() async throws {
+        let client = HTTPClient(logger: logger)
+        let service = Task { try await client.run() }
+        service.cancel()
+        try await service.value
+        do {
+            _ = try await client.execute(HTTPRequest(url: "http://127.0.0.1:1/"))
+            Issue.record("the service stopped the client")
+        } catch let error as HTTPClientError {
+            #expect(error.code == .shutdown)
+            #expect(error.requestMayHaveBeenSent == false)
+        }
+    }
+
     @Test func headersAreCaseInsensitiveAndOrdered() {
         var headers: HTTPHeaders = ["Retry-After": "3", "X-A": "1"]
         headers.add(name: "x-a", value: "2")

@@ -148,6 +148,20 @@ struct RedisClientTests {
         }
     }
 
+    @Test func serviceRunShutsTheClientDownWhenCancelled() async throws {
+        let client = try RedisTestSupport.makeClient()
+        try await client.ping()
+        let service = Task { try await client.run() }
+        service.cancel()
+        try await service.value
+        do {
+            try await client.ping()
+            Issue.record("the service stopped the client")
+        } catch let error as RedisError {
+            #expect(error.code == .shutdown)
+        }
+    }
+
     @Test func cancelledWaiterLeavesThePoolHealthy() async throws {
         let client = try RedisTestSupport.makeClient(poolSize: 1)
         defer { Task { await client.shutdown() } }
