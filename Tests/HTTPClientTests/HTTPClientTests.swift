@@ -213,7 +213,10 @@ struct HTTPClientTests {
         task.cancel()
         let result = await task.result
         #expect(throws: HTTPClientError.self) { try result.get() }
-        if case .failure(let error as HTTPClientError) = result { #expect(error.code == .cancelled) }
+        if case .failure(let error as HTTPClientError) = result {
+            #expect(error.code == .cancelled)
+            #expect(error.requestMayHaveBeenSent)  // the server was already sleeping on it
+        }
 
         // Already-cancelled tasks fail without sending.
         let early = Task {
@@ -222,6 +225,7 @@ struct HTTPClientTests {
         }
         if case .failure(let error as HTTPClientError) = await early.result {
             #expect(error.code == .cancelled)
+            #expect(error.requestMayHaveBeenSent == false)
         } else {
             Issue.record("expected .cancelled")
         }
