@@ -43,11 +43,17 @@ let package = Package(
             swiftSettings: strict),
         .target(
             name: "Redis",
-            dependencies: ["CHiredis", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "CHiredis", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strict),
         .target(
             name: "HTTPClient",
-            dependencies: ["CCurl", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "CCurl", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strict),
 
         // Typed Klaviyo API client.

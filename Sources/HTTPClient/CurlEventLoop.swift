@@ -112,14 +112,14 @@ final class CurlEventLoop: Sendable {
             if isShutdown {
                 for transfer in active.values {
                     _ = curl_multi_remove_handle(multi.handle, transfer.easy.handle)
-                    finish(transfer, .failure(.shutdown))
+                    finish(transfer, .failure(.shutdown(sent: transfer.startedSending)))
                 }
-                for transfer in submitted { finish(transfer, .failure(.shutdown)) }
+                for transfer in submitted { finish(transfer, .failure(.shutdown(sent: false))) }
                 break
             }
             for transfer in submitted {
                 if transfer.cancelled.load(ordering: .sequentiallyConsistent) {
-                    finish(transfer, .failure(.cancelled))
+                    finish(transfer, .failure(.cancelled(sent: false)))
                     continue
                 }
                 let code = curl_multi_add_handle(multi.handle, transfer.easy.handle)
@@ -140,7 +140,7 @@ final class CurlEventLoop: Sendable {
                 guard let current = active[transfer.key], current === transfer else { continue }
                 active[transfer.key] = nil
                 _ = curl_multi_remove_handle(multi.handle, transfer.easy.handle)
-                finish(transfer, .failure(.cancelled))
+                finish(transfer, .failure(.cancelled(sent: transfer.startedSending)))
             }
 
             _ = curl_multi_perform(multi.handle, &running)

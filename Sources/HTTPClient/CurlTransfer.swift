@@ -22,6 +22,10 @@ final class CurlTransfer: @unchecked Sendable {
 
     var key: UnsafeMutableRawPointer { UnsafeMutableRawPointer(easy.handle) }
 
+    /// Whether the transfer got past connecting (TCP and TLS), so request bytes may have been sent.
+    /// Read on the loop thread before the handle is reset.
+    var startedSending: Bool { easy.double(CURLINFO_PRETRANSFER_TIME) > 0 }
+
     /// Write callback body: append, or refuse (aborting the transfer) past the limit.
     func appendBody(_ bytes: UnsafeRawBufferPointer) -> Bool {
         if body.count + bytes.count > maxBodyBytes {

@@ -49,10 +49,7 @@ public final class HTTPClient: Sendable {
                 if !loop.submit(transfer) {
                     transfer.continuation = nil
                     loop.recycle(easy)
-                    continuation.resume(
-                        throwing: HTTPClientError(
-                            code: .shutdown, message: "the HTTP client has been shut down", isRetriable: false,
-                            requestMayHaveBeenSent: false))
+                    continuation.resume(throwing: HTTPClientError.shutdown(sent: false))
                 }
             }
         } onCancel: {

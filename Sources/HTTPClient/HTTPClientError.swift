@@ -69,9 +69,14 @@ public struct HTTPClientError: Error, Sendable, CustomStringConvertible {
 }
 
 extension HTTPClientError {
-    static let cancelled = HTTPClientError(
-        code: .cancelled, message: "the request was cancelled", isRetriable: false, requestMayHaveBeenSent: true)
-    static let shutdown = HTTPClientError(
-        code: .shutdown, message: "the HTTP client has been shut down", isRetriable: false,
-        requestMayHaveBeenSent: true)
+    static func cancelled(sent: Bool) -> HTTPClientError {
+        HTTPClientError(
+            code: .cancelled, message: "the request was cancelled", isRetriable: false, requestMayHaveBeenSent: sent)
+    }
+
+    static func shutdown(sent: Bool) -> HTTPClientError {
+        HTTPClientError(
+            code: .shutdown, message: "the HTTP client has been shut down", isRetriable: false,
+            requestMayHaveBeenSent: sent)
+    }
 }

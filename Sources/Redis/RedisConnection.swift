@@ -174,7 +174,7 @@ final class RedisConnection: @unchecked Sendable {
     private static func peerClosed(_ ctx: UnsafeMutablePointer<redisContext>) -> Bool {
         var descriptor = pollfd(fd: ctx.pointee.fd, events: Int16(POLLIN), revents: 0)
         let ready = poll(&descriptor, 1, 0)
-        return ready != 0
+        return ready > 0 || (ready < 0 && errno != EINTR)
     }
 
     private static func append(_ ctx: UnsafeMutablePointer<redisContext>, _ arguments: [[UInt8]]) -> Int32 {

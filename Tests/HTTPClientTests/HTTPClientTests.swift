@@ -96,6 +96,18 @@ struct HTTPClientTests {
         #expect(!response.headers.contains { $0.name.hasPrefix("HTTP/") })
     }
 
+    @Test func interimResponsesAreDropped() async throws {
+        let server = try TestHTTPServer()
+        defer { server.stop() }
+        let client = HTTPClient(logger: logger)
+        defer { Task { await client.shutdown() } }
+        let response = try await client.execute(HTTPRequest(method: .POST, url: server.baseURL + "/continue", body: [1]))
+        #expect(response.status == 200)
+        #expect(response.bodyString == "final")
+        #expect(response.headers["x-final"] == "yes")
+        #expect(response.headers["x-interim"] == nil)
+    }
+
     @Test func twoHundredConcurrentRequestsOverlap() async throws {
         let server = try TestHTTPServer()
         defer { server.stop() }
@@ -157,6 +169,42 @@ struct HTTPClientTests {
         }
     }
 
+    @Test func connectTimeoutWhenTheAcceptQueueIsFull() async throws {
+        // A listener that never accepts, with its (tiny) accept queue filled: further SYNs are dropped, so the
+        // TCP handshake never completes. All on loopback.
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let size = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, size) } }
+        #expect(listen(listener, 0) == 0)
+        var length = size
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) }
+        }
+        var fillers: [Int32] = []
+        defer { fillers.forEach { close($0) } }
+        for _ in 0..<4 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+            _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, size) } }
+            fillers.append(fd)
+        }
+        let port = Int(UInt16(bigEndian: address.sin_port))
+
+        let client = HTTPClient(configuration: .init(connectTimeout: .milliseconds(300)), logger: logger)
+        defer { Task { await client.shutdown() } }
+        do {
+            _ = try await client.execute(HTTPRequest(method: .POST, url: "http://127.0.0.1:\(port)/x", body: [1]))
+            Issue.record("the handshake cannot complete")
+        } catch let error as HTTPClientError {
+            #expect(error.code == .connectTimeout, "\(error)")
+            #expect(error.isRetriable)
+            #expect(error.requestMayHaveBeenSent == false)
+        }
+    }
+
     @Test func connectionResetByPeer() async throws {
         let server = try TestHTTPServer()
         defer { server.stop() }
@@ -201,7 +249,10 @@ struct HTTPClientTests {
         task.cancel()
         let result = await task.result
         #expect(throws: HTTPClientError.self) { try result.get() }
-        if case .failure(let error as HTTPClientError) = result { #expect(error.code == .cancelled) }
+        if case .failure(let error as HTTPClientError) = result {
+            #expect(error.code == .cancelled)
+            #expect(error.requestMayHaveBeenSent)  // the server was already sleeping on it
+        }
 
         // Already-cancelled tasks fail without sending.
         let early = Task {
@@ -210,6 +261,7 @@ struct HTTPClientTests {
         }
         if case .failure(let error as HTTPClientError) = await early.result {
             #expect(error.code == .cancelled)
+            #expect(error.requestMayHaveBeenSent == false)
         } else {
             Issue.record("expected .cancelled")
         }
@@ -248,6 +300,20 @@ struct HTTPClientTests {
             Issue.record("shut down")
         } catch let error as HTTPClientError {
             #expect(error.code == .shutdown)
+        }
+    }
+
+    @Test func serviceRunShutsTheClientDownWhenCancelled() async throws {
+        let client = HTTPClient(logger: logger)
+        let service = Task { try await client.run() }
+        service.cancel()
+        try await service.value
+        do {
+            _ = try await client.execute(HTTPRequest(url: "http://127.0.0.1:1/"))
+            Issue.record("the service stopped the client")
+        } catch let error as HTTPClientError {
+            #expect(error.code == .shutdown)
+            #expect(error.requestMayHaveBeenSent == false)
         }
     }
 

@@ -8,7 +8,7 @@ import Synchronization
 /// A small real HTTP/1.1 server for tests: POSIX sockets on 127.0.0.1, an ephemeral port, a thread per
 /// connection, keep-alive, TCP_NODELAY, one write per response.
 ///
-/// Routes: `/echo`, `/status/<n>`, `/delay/<ms>`, `/reset`, `/big/<bytes>`, `/headers`.
+/// Routes: `/echo`, `/status/<n>`, `/delay/<ms>`, `/reset`, `/big/<bytes>`, `/headers`, `/continue`.
 final class TestHTTPServer: Sendable {
     struct Stats: Sendable {
         var acceptedConnections = 0
@@ -162,6 +162,13 @@ final class TestHTTPServer: Sendable {
         case "big":
             let count = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
             body = [UInt8](repeating: UInt8(ascii: "x"), count: count)
+        case "continue":
+            // An interim 100 block first: the client must keep only the final block's headers.
+            let interim = "HTTP/1.1 100 Continue\r\nX-Interim: yes\r\n\r\n"
+            body = Array("final".utf8)
+            extraHeaders.append(("X-Final", "yes"))
+            let final = "HTTP/1.1 200 OK\r\nContent-Length: \(body.count)\r\nX-Final: yes\r\n\r\n"
+            return Array((interim + final).utf8) + body
         case "headers":
             extraHeaders += [("Set-Cookie", "a=1"), ("Set-Cookie", "b=2"), ("X-Multi", "one"), ("X-Multi", "two")]
             body = Array("headers".utf8)

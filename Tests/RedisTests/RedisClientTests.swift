@@ -116,6 +116,26 @@ struct RedisClientTests {
         _ = try await client.delete([key, key + ":h"])
     }
 
+    @Test func commandTimeoutDiscardsTheConnection() async throws {
+        var configuration = try RedisConfiguration(url: RedisTestSupport.url)
+        configuration.poolSize = 1
+        configuration.commandTimeout = .milliseconds(300)
+        let client = RedisClient(configuration: configuration, logger: RedisTestSupport.logger)
+        defer { Task { await client.shutdown() } }
+        let before = try await client.send(["CLIENT", "ID"]).int
+        do {
+            _ = try await client.send(["BLPOP", RedisTestSupport.prefix() + "never", "2"])
+            Issue.record("BLPOP must outlast the command timeout")
+        } catch let error as RedisError {
+            #expect(error.code == .timeout, "\(error)")
+            #expect(error.isRetriable)
+        }
+        // The timed-out connection (its reply still pending) was replaced by a new one.
+        let after = try await client.send(["CLIENT", "ID"]).int
+        #expect(after != nil && after != before)
+        try await client.ping()
+    }
+
     @Test func callsAfterShutdownThrow() async throws {
         let client = try RedisTestSupport.makeClient()
         try await client.ping()
@@ -123,6 +143,20 @@ struct RedisClientTests {
         do {
             try await client.ping()
             Issue.record("ping after shutdown must throw")
+        } catch let error as RedisError {
+            #expect(error.code == .shutdown)
+        }
+    }
+
+    @Test func serviceRunShutsTheClientDownWhenCancelled() async throws {
+        let client = try RedisTestSupport.makeClient()
+        try await client.ping()
+        let service = Task { try await client.run() }
+        service.cancel()
+        try await service.value
+        do {
+            try await client.ping()
+            Issue.record("the service stopped the client")
         } catch let error as RedisError {
             #expect(error.code == .shutdown)
         }

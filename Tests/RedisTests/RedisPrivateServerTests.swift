@@ -73,6 +73,25 @@ struct RedisPrivateServerTests {
         #expect(try await client.get("k") == "after")
     }
 
+    @Test func blackholedServerFailsWithinTheConnectTimeout() async throws {
+        let listener = SaturatedListener()
+        var configuration = try RedisConfiguration(url: "redis://127.0.0.1:\(listener.port)")
+        configuration.connectTimeout = .milliseconds(300)
+        let client = RedisClient(configuration: configuration, logger: RedisTestSupport.logger)
+        defer { Task { await client.shutdown() } }
+        let clock = ContinuousClock()
+        let start = clock.now
+        do {
+            try await client.ping()
+            Issue.record("the handshake cannot complete")
+        } catch let error as RedisError {
+            #expect(error.code == .connectionFailed, "\(error)")
+            #expect(error.isRetriable)
+        }
+        #expect(clock.now - start < .seconds(2))
+        withExtendedLifetime(listener) {}
+    }
+
     @Test func unreachableServerFailsFastWithARetriableError() async throws {
         let port = RedisTestSupport.freePort()
         let client = RedisClient(

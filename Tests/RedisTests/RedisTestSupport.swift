@@ -47,6 +47,36 @@ enum RedisTestSupport {
     }
 }
 
+/// A loopback listener that never accepts and whose accept queue is full: connecting to it hangs (SYNs are
+/// dropped), like a blackholed host, without leaving the machine.
+final class SaturatedListener {
+    let port: Int
+    private var descriptors: [Int32] = []
+
+    init() {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        descriptors.append(listener)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let size = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, size) } }
+        listen(listener, 0)
+        var length = size
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) }
+        }
+        for _ in 0..<4 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+            _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, size) } }
+            descriptors.append(fd)
+        }
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit { descriptors.forEach { close($0) } }
+}
+
 /// A real, throwaway `redis-server` owned by one test: started, killed and restarted by it.
 final class PrivateRedisServer: @unchecked Sendable {
     // @unchecked: used from one test at a time; `process` is only touched by that test's sequential code.
