@@ -53,7 +53,9 @@ extension KlaviyoSimulator {
                 let since = items.first { $0.0 == "since" }.flatMap { Int($0.1) } ?? 0
                 let limit = min(max(items.first { $0.0 == "limit" }.flatMap { Int($0.1) } ?? 1000, 1), 100_000)
                 let (entries, next) = recorder.entries(since: since, limit: limit)
-                return admin(200, ["requests": .array(entries.map(\.json)), "next_seq": .int(next)])
+                return admin(
+                    200,
+                    ["requests": .array(entries.map(\.json)), "next_seq": .int(next), "last_seq": .int(recorder.lastSeq)])
             default:
                 return try handleAdminExtension(method: method, segments: segments, body: body)
                     ?? admin(404, ["error": .string("Unknown admin endpoint \(method) \(request.uri.path).")])

@@ -34,6 +34,9 @@ final class RequestRecorder: Sendable {
 
     init(capacity: Int) { self.capacity = max(1, capacity) }
 
+    /// The sequence number of the newest entry (0 when nothing was recorded).
+    var lastSeq: Int { state.withLock { $0.nextSeq - 1 } }
+
     /// Appends an entry, assigning its sequence number.
     func record(_ entry: Entry) {
         state.withLock { s in

@@ -183,12 +183,12 @@ public struct CommandProcessor: Sendable {
         }
         crashPoint?.trigger(.afterResultRecorded, commandID: command.id)
         try await publishResult(body, routingKey: result.routingKey, commandID: command.id, delivery: delivery)
-        crashPoint?.trigger(.afterResultPublished, commandID: command.id)
         do {
             try await idempotency.markPublished(command.id)
         } catch {
             logger.warning("could not mark result published; a redelivery would publish it again", metadata: [LogKeys.errorDetail: "\(error)"])
         }
+        crashPoint?.trigger(.afterResultPublished, commandID: command.id)
         try await acknowledge(delivery)
         logger.debug("command succeeded", metadata: [LogKeys.attempt: "\(attempt)"])
         return execution.outcome == .succeeded ? .succeeded : .failed
@@ -221,6 +221,7 @@ public struct CommandProcessor: Sendable {
         properties.messageID = commandID
         properties.correlationID = delivery.properties.correlationID ?? commandID
         properties.timestamp = UInt64(Timestamp.nowSeconds())
+        properties.appID = ProcessIdentity.appID
         if let traceparent = delivery.properties.headers["traceparent"] {
             properties.headers["traceparent"] = traceparent
         }

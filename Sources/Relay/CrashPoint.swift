@@ -14,7 +14,7 @@ public struct CrashPoint: Sendable, Hashable {
         case afterKlaviyoCall = "after_klaviyo_call"
         /// The result is recorded in Redis but not yet published.
         case afterResultRecorded = "after_result_recorded"
-        /// The result is published and confirmed; the command is not yet acknowledged.
+        /// The result is published, confirmed and marked published; the command is not yet acknowledged.
         case afterResultPublished = "after_result_published"
     }
 

@@ -1,0 +1,254 @@
+import AMQP
+import Foundation
+import HTTPClient
+import Klaviyo
+import Logging
+import Redis
+import Relay
+import Synchronization
+import Testing
+
+/// Where the real servers and binaries are. The test command starts RabbitMQ, Redis and klaviyo-sim and
+/// exports these; a missing server fails the tests loudly (they never skip).
+enum IntegrationEnvironment {
+    static let environment = ProcessInfo.processInfo.environment
+    static let amqpURL = environment["RELAY_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/%2f"
+    static let redisURL = environment["RELAY_REDIS_URL"] ?? "redis://127.0.0.1:6379/0"
+    static let simURL = environment["KLAVIYO_SIM_URL"] ?? "http://127.0.0.1:8089"
+    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    static let relayBinary =
+        environment["RELAY_BINARY"] ?? repositoryRoot.appendingPathComponent(".build/debug/klaviyo-relay").path
+    static let logger = Logger(label: "integration-tests")
+}
+
+/// One isolated relay environment for a test: its own queue prefix, account, API key and a collector queue
+/// that receives every result and dead letter of that prefix.
+final class RelayStack: Sendable {
+    let prefix: String
+    let topology: RelayTopology
+    let amqp: AMQPClient
+    let redis: RedisClient
+    let http: HTTPClient
+    let keys = EncryptionKeyRing.development
+    let connection: Task<Void, any Error>
+    let collected = Inbox()
+    let collector: Task<Void, any Error>
+    let consumers = Mutex<[ConsumerProcess]>([])
+    let recordedSince = Mutex<Int>(0)
+
+    init() async throws {
+        let suffix = String(UUID().uuidString.lowercased().prefix(12))
+        prefix = "it-\(suffix)"
+        topology = RelayTopology(prefix: prefix)
+        var configuration = try AMQPConfiguration(url: IntegrationEnvironment.amqpURL)
+        configuration.connectionName = "integration-test \(prefix)"
+        amqp = AMQPClient(configuration: configuration, logger: IntegrationEnvironment.logger)
+        redis = RedisClient(
+            configuration: try RedisConfiguration(url: IntegrationEnvironment.redisURL),
+            logger: IntegrationEnvironment.logger)
+        http = HTTPClient(logger: IntegrationEnvironment.logger)
+        let client = amqp
+        connection = Task { try await client.run() }
+        do {
+            try await amqp.waitUntilConnected(timeout: .seconds(20))
+        } catch {
+            Issue.record("RabbitMQ is not reachable at \(IntegrationEnvironment.amqpURL): \(error)")
+            throw error
+        }
+        try await redis.ping()
+        try await amqp.declare(topology.amqpTopology)
+        let collectorQueue = "\(prefix).collector"
+        var declaration = AMQPTopology()
+        declaration.queues = [.init(name: collectorQueue, durable: false, exclusive: true, autoDelete: true)]
+        declaration.bindings = [
+            .init(queue: collectorQueue, exchange: topology.resultsExchange, routingKey: "#"),
+            .init(queue: collectorQueue, exchange: topology.deadExchange, routingKey: "#"),
+        ]
+        try await amqp.declare(declaration)
+        let stream = amqp.consume(queue: collectorQueue, prefetch: 500)
+        let inbox = collected
+        collector = Task {
+            for try await delivery in stream {
+                try await client.ack(delivery)
+                inbox.items.withLock { $0.append(delivery) }
+            }
+        }
+        let page = try await simAdmin(.GET, "/_sim/requests?since=0&limit=1")
+        if case .int(let last)? = page["last_seq"] {
+            // Earlier requests belong to other tests.
+            recordedSince.withLock { $0 = Int(last) }
+        }
+    }
+
+    /// Creates an account in klaviyo-sim and connects it here with its API key (as `connections add-api-key` does).
+    func connectAccount(
+        _ accountID: String? = nil, apiKey: String? = nil
+    ) async throws -> (accountID: String, apiKey: String) {
+        let account = accountID ?? "acct-\(UUID().uuidString.lowercased().prefix(10))"
+        let key = apiKey ?? "pk_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))"
+        try await simAdmin(
+            .POST, "/_sim/accounts",
+            ["account_id": .string(account), "api_key": .string(key), "name": "Integration Store"])
+        let klaviyo = KlaviyoClient(
+            baseURL: IntegrationEnvironment.simURL, transport: http, userAgent: "integration-tests",
+            logger: IntegrationEnvironment.logger)
+        _ = try await APIKeyConnector(klaviyo: klaviyo, store: CredentialStore(redis: redis, keys: keys))
+            .connect(accountID: account, apiKey: key)
+        return (account, key)
+    }
+
+    @discardableResult
+    func simAdmin(_ method: HTTPMethod, _ path: String, _ body: JSONValue? = nil) async throws -> JSONValue {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "application/json")
+        let response: HTTPResponse
+        do {
+            response = try await http.execute(
+                HTTPRequest(
+                    method: method, url: IntegrationEnvironment.simURL + path, headers: headers, body: body?.jsonBytes()
+                ))
+        } catch {
+            Issue.record("klaviyo-sim is not reachable at \(IntegrationEnvironment.simURL): \(error)")
+            throw error
+        }
+        #expect(
+            (200..<300).contains(response.status), "sim \(method) \(path) → \(response.status) \(response.bodyString)")
+        return try JSONValue.parse(response.body)
+    }
+
+    /// Requests klaviyo-sim recorded for one account since this stack was created.
+    func klaviyoRequests(account: String) async throws -> [JSONValue] {
+        var since = recordedSince.withLock { $0 }
+        var found: [JSONValue] = []
+        while true {
+            let page = try await simAdmin(.GET, "/_sim/requests?since=\(since)&limit=2000")
+            let entries = page["requests"]?.arrayValue ?? []
+            found += entries.filter { $0["account_id"]?.stringValue == account }
+            guard case .int(let next)? = page["next_seq"], !entries.isEmpty, Int(next) > since else { break }
+            since = Int(next)
+        }
+        return found
+    }
+
+    /// Starts a `klaviyo-relay consume` process for this prefix.
+    func startConsumer(concurrency: Int = 16, environment: [String: String] = [:]) throws -> ConsumerProcess {
+        var variables = [
+            "RELAY_QUEUE_PREFIX": prefix, "RELAY_KLAVIYO_API_BASE_URL": IntegrationEnvironment.simURL,
+            "RELAY_AMQP_URL": IntegrationEnvironment.amqpURL, "RELAY_REDIS_URL": IntegrationEnvironment.redisURL,
+            "RELAY_CONCURRENCY": String(concurrency), "RELAY_METRICS_PORT": "0", "RELAY_LOG_FORMAT": "json",
+            "RELAY_LOG_LEVEL": "debug", "RELAY_SHUTDOWN_TIMEOUT": "5s",
+        ]
+        variables.merge(environment) { _, new in new }
+        let process = try ConsumerProcess.start(variables: variables)
+        consumers.withLock { $0.append(process) }
+        return process
+    }
+
+    /// Waits until the work queue has as many consumers as expected.
+    func waitForConsumers(_ count: Int, queue: RelayQueue = .profiles) async throws {
+        try await eventually("\(count) consumer(s) on \(queue)", timeout: .seconds(30)) {
+            try await self.amqp.messageCount(queue: self.topology.queueName(queue)).consumers >= count
+        }
+    }
+
+    /// Publishes a command body (persistent, JSON) to the commands exchange.
+    func publish(
+        _ body: [UInt8], routingKey: String, messageID: String? = nil, replyTo: String? = nil, headers: AMQPTable = [:]
+    )
+        async throws
+    {
+        var properties = AMQPProperties()
+        properties.contentType = "application/json"
+        properties.persistent = true
+        properties.messageID = messageID
+        properties.correlationID = messageID
+        properties.replyTo = replyTo
+        properties.headers = headers
+        try await amqp.publish(
+            AMQPMessage(exchange: topology.commandsExchange, routingKey: routingKey, body: body, properties: properties)
+        )
+    }
+
+    /// A command id unique to this stack (done markers are global, so ids must never repeat across runs).
+    func id(_ name: String) -> String { "\(prefix)-\(name)" }
+
+    /// Everything the collector has seen.
+    var deliveries: [AMQPDelivery] { collected.items.withLock { $0 } }
+
+    /// Results (not dead letters) by command id.
+    func results(for commandID: String) -> [CommandResult] {
+        deliveries.filter { $0.properties.headers[DeadLetter.Header.errorCode] == nil }
+            .compactMap { try? JSONValue.parse($0.body) }.compactMap(CommandResult.init(json:))
+            .filter { $0.commandID == commandID }
+    }
+
+    /// Dead letters.
+    var deadLetters: [AMQPDelivery] {
+        deliveries.filter { $0.properties.headers[DeadLetter.Header.errorCode] != nil }
+    }
+
+    /// Waits until the collector holds at least `count` messages.
+    func waitForCollected(_ count: Int, timeout: Duration = .seconds(60)) async throws {
+        try await eventually("\(count) results/dead letters", timeout: timeout) { self.deliveries.count >= count }
+    }
+
+    func tearDown() async {
+        for process in consumers.withLock({ $0 }) { await process.stop() }
+        collector.cancel()
+        for queue in RelayQueue.allCases { try? await amqp.deleteQueue(topology.queueName(queue)) }
+        try? await amqp.deleteQueue(topology.deadQueue)
+        for tier in RelayTopology.retryTiers { try? await amqp.deleteQueue(topology.retryQueueName(tier.name)) }
+        for exchange in [
+            topology.commandsExchange, topology.resultsExchange, topology.connectionsExchange, topology.deadExchange,
+            topology.retryExchange,
+        ] {
+            try? await amqp.deleteExchange(exchange)
+        }
+        await amqp.shutdown()
+        _ = await connection.result
+        await redis.shutdown()
+        await http.shutdown()
+    }
+}
+
+/// A command envelope for tests.
+func commandBody(id: String, type: String, accountID: String, payload: JSONValue) -> [UInt8] {
+    JSONValue.object([
+        "id": .string(id), "type": .string(type), "account_id": .string(accountID),
+        "created_at": "2026-11-29T12:00:00Z", "payload": payload,
+    ]).jsonBytes()
+}
+
+/// Polls a condition until it holds (a bounded wait on an observable condition, never a blind sleep).
+func eventually(_ what: String, timeout: Duration, _ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(25))
+    }
+    Issue.record("timed out after \(timeout) waiting for \(what)")
+    throw TimedOut(what: what)
+}
+
+struct TimedOut: Error, CustomStringConvertible {
+    var what: String
+    var description: String { "timed out waiting for \(what)" }
+}
+
+/// Runs a test body with a fresh stack and always tears it down (consumers stopped, queues deleted).
+func withRelayStack(_ body: (RelayStack) async throws -> Void) async throws {
+    let stack = try await RelayStack()
+    do {
+        try await body(stack)
+    } catch {
+        await stack.tearDown()
+        throw error
+    }
+    await stack.tearDown()
+}
+
+/// Messages the collector received.
+final class Inbox: Sendable {
+    let items = Mutex<[AMQPDelivery]>([])
+}
