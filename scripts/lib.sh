@@ -122,3 +122,41 @@ require_swift() {
     fi
     printf '%s\n' "$version"
 }
+
+# start_sim PORT LOGFILE [extra klaviyo-sim args...]: starts BINARY=${SIM_BINARY} in the background on
+# 127.0.0.1:PORT, waits until it listens, records its pid in var/sim-PORT.pid. Reuses a running one.
+start_sim() {
+    local port="$1" logfile="$2"
+    shift 2
+    local pidfile
+    pidfile="$(var_path "sim-$port.pid")"
+    if port_open 127.0.0.1 "$port"; then
+        log "klaviyo-sim: reusing the one listening on port $port"
+        return 0
+    fi
+    "${SIM_BINARY:?SIM_BINARY not set}" --host 127.0.0.1 --port "$port" "$@" >"$logfile" 2>&1 &
+    echo $! >"$pidfile"
+    wait_for_port 127.0.0.1 "$port" 30 || die "klaviyo-sim did not start; see $logfile"
+    log "klaviyo-sim listening on 127.0.0.1:$port (pid $(cat "$pidfile"), log $logfile)"
+}
+
+# stop_sim PORT: stops a klaviyo-sim this script family started on PORT.
+stop_sim() {
+    local pidfile
+    pidfile="$(var_path "sim-$1.pid")"
+    if [[ -f "$pidfile" ]]; then
+        kill "$(cat "$pidfile")" 2>/dev/null || true
+        rm -f "$pidfile"
+    fi
+}
+
+# check_warnings BUILD_LOG: fails when the build printed a compiler warning for the project's own files
+# (dependencies' warnings are not ours to fix).
+check_warnings() {
+    local own
+    own="$(grep -E "^$REPO_ROOT/(Sources|Tests)/[^:]+:[0-9]+:[0-9]+: warning:" "$1" | sort -u || true)"
+    if [[ -n "$own" ]]; then
+        printf '%s\n' "$own" >&2
+        die "the build has compiler warnings in project files (treated as errors)"
+    fi
+}

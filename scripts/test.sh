@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# PLACEHOLDER, TO BE EXTENDED by whoever owns the test suite (schema checks, klaviyo-sim, chaos tests...).
+# The whole test suite, from a fresh Debian 12 machine (as root):
 #
 #   scripts/test.sh
 #
-# Installs missing dependencies, starts (or reuses) RabbitMQ and Redis, builds everything including the
-# tests and runs `swift test` against the real servers. Services this run started are stopped at exit;
-# servers that were already running are left alone.
+# 1. installs missing Debian packages, starts (or reuses) RabbitMQ and Redis;
+# 2. builds everything, tests included; a compiler warning in project files fails the run;
+# 3. checks every schema example with a standard JSON Schema validator (Python jsonschema);
+# 4. starts a klaviyo-sim for the tests on KLAVIYO_SIM_PORT (default 18089);
+# 5. runs `swift test` (unit, contract and integration tests against the real servers).
+# Servers this run started are stopped at exit; servers that were already running are left alone.
 #
-# Environment: RELAY_AMQP_URL and RELAY_REDIS_URL are exported for the tests (defaults: the local servers;
-# REDIS_PORT selects another local Redis port). SWIFT_TEST_ARGS adds arguments to `swift test`.
+# Environment: RELAY_AMQP_URL, RELAY_REDIS_URL (defaults: the local servers), KLAVIYO_SIM_PORT,
+# SWIFT_TEST_ARGS (extra `swift test` arguments, e.g. "--filter RelayTests").
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
@@ -16,10 +19,12 @@ cd "$REPO_ROOT"
 scripts/install-deps.sh
 require_swift >/dev/null
 
+sim_port="${KLAVIYO_SIM_PORT:-18089}"
 started_file="$(var_path test-started-services)"
 : >"$started_file"
-stop_started() {
+cleanup() {
     local rc=$?
+    stop_sim "$sim_port"
     local ours=()
     mapfile -t ours <"$started_file"
     if ((${#ours[@]} > 0)); then
@@ -27,15 +32,30 @@ stop_started() {
     fi
     exit "$rc"
 }
-trap stop_started EXIT
+trap cleanup EXIT
 scripts/services.sh start --record "$started_file"
 
 export RELAY_AMQP_URL="${RELAY_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
 export RELAY_REDIS_URL="${RELAY_REDIS_URL:-redis://127.0.0.1:${REDIS_PORT:-6379}/0}"
 
 started="$(now_ms)"
-swift build --build-tests
+build_log="$(var_path build.log)"
+if ! swift build --build-tests >"$build_log" 2>&1; then
+    grep -E "error:" "$build_log" | sort -u | head -40 >&2 || tail -50 "$build_log" >&2
+    die "build failed (full log: $build_log)"
+fi
+check_warnings "$build_log"
 log "build (with tests) took $(elapsed_since "$started")"
+
+export SCHEMA_VERDICTS
+SCHEMA_VERDICTS="$(var_path schema-verdicts.json)"
+python3 scripts/check-schemas.py --verdicts "$SCHEMA_VERDICTS"
+
+SIM_BINARY="$REPO_ROOT/.build/debug/klaviyo-sim"
+stop_sim "$sim_port"
+start_sim "$sim_port" "$(var_path klaviyo-sim-test.log)" --rate-limits off --log-level warning
+export KLAVIYO_SIM_URL="http://127.0.0.1:$sim_port"
+export RELAY_BINARY="$REPO_ROOT/.build/debug/klaviyo-relay"
 
 started="$(now_ms)"
 # shellcheck disable=SC2086 # SWIFT_TEST_ARGS is a word list on purpose

@@ -41,7 +41,12 @@ struct ProfileFlowTests {
             try ContractValidator.validateResult(try JSONValue.parse(stack.deliveries[0].body))
             #expect(stack.deliveries[0].routingKey == "profile.upsert.succeeded")
 
-            let reply = try await stack.amqp.get(queue: replyQueue)
+            // The reply is published right after the results-exchange copy: wait for it.
+            var reply: AMQPDelivery?
+            try await eventually("the reply on reply_to", timeout: .seconds(10)) {
+                reply = try await stack.amqp.get(queue: replyQueue)
+                return reply != nil
+            }
             #expect(reply?.properties.correlationID == up1)
             #expect(reply.flatMap { try? JSONValue.parse($0.body) }?["command_id"]?.stringValue == up1)
             try await stack.amqp.deleteQueue(replyQueue)
