@@ -60,8 +60,12 @@ final class ConnectionWorker: @unchecked Sendable {
     private var pendingPublishes: [UInt64: PendingPublish] = [:]
     private var partial: [UInt16: PartialContent] = [:]
 
+    /// Tags subscribed, in flight or waiting on the consume channel (this channel incarnation).
     private var subscribedTags: Set<String> = []
-    private var pendingConsumeTags: [String] = []
+    /// The one `basic.consume` awaiting its consume-ok. Consumes are sent one at a time because RabbitMQ may drop
+    /// a consume-ok when a later consume fails, so only serialising tells which consumer a 404 belongs to.
+    private var inFlightConsumeTag: String?
+    private var waitingSubscriptions: [ConsumerRegistration] = []
 
     init(core: ClientCore) {
         self.core = core
@@ -353,7 +357,8 @@ final class ConnectionWorker: @unchecked Sendable {
         unsettledConsumed = []
         unsettledFetched = []
         subscribedTags = []
-        pendingConsumeTags = []
+        inFlightConsumeTag = nil
+        waitingSubscriptions = []
         partial = [:]
         var error = reason
         if error.code != .shutdown {
@@ -553,7 +558,15 @@ final class ConnectionWorker: @unchecked Sendable {
     }
 
     private func subscribe(_ registration: ConsumerRegistration) throws {
-        guard let connection, !subscribedTags.contains(registration.tag) else { return }
+        guard connection != nil, !subscribedTags.contains(registration.tag) else { return }
+        subscribedTags.insert(registration.tag)
+        waitingSubscriptions.append(registration)
+        try sendNextSubscription()
+    }
+
+    private func sendNextSubscription() throws {
+        guard let connection, inFlightConsumeTag == nil, !waitingSubscriptions.isEmpty else { return }
+        let registration = waitingSubscriptions.removeFirst()
         var qos = amqp_basic_qos_t(prefetch_size: 0, prefetch_count: registration.prefetch, global: 0)
         var status = amqp_send_method(connection.state, Self.consumeChannel, AMQP_BASIC_QOS_METHOD, &qos)
         guard status == AMQP_STATUS_OK.rawValue else { throw ConnectionLoss(error: Self.libraryError(status, context: "basic.qos")) }
@@ -564,14 +577,17 @@ final class ConnectionWorker: @unchecked Sendable {
         status = amqp_send_method(connection.state, Self.consumeChannel, AMQP_BASIC_CONSUME_METHOD, &consume)
         withExtendedLifetime(arena) {}
         guard status == AMQP_STATUS_OK.rawValue else { throw ConnectionLoss(error: Self.libraryError(status, context: "basic.consume")) }
-        subscribedTags.insert(registration.tag)
-        pendingConsumeTags.append(registration.tag)
+        inFlightConsumeTag = registration.tag
         logger.debug("AMQP consumer subscribing", metadata: ["amqp.queue": "\(registration.queue)", "amqp.consumer_tag": "\(registration.tag)"])
     }
 
     private func sendCancel(tag: String) throws {
         guard let connection else { return }
         subscribedTags.remove(tag)
+        if let index = waitingSubscriptions.firstIndex(where: { $0.tag == tag }) {
+            waitingSubscriptions.remove(at: index)  // never sent
+            return
+        }
         let arena = CArena()
         var cancel = amqp_basic_cancel_t(consumer_tag: arena.bytes(tag), nowait: 0)
         let status = amqp_send_method(connection.state, Self.consumeChannel, AMQP_BASIC_CANCEL_METHOD, &cancel)
@@ -672,7 +688,8 @@ final class ConnectionWorker: @unchecked Sendable {
                     replyCode: returned.reply_code, replyText: CDecoding.string(returned.reply_text),
                     exchange: CDecoding.string(returned.exchange), routingKey: CDecoding.string(returned.routing_key)))
         case AMQP_BASIC_CONSUME_OK_METHOD:
-            if !pendingConsumeTags.isEmpty { pendingConsumeTags.removeFirst() }
+            inFlightConsumeTag = nil
+            try sendNextSubscription()
         case AMQP_BASIC_CANCEL_METHOD:
             // Broker-initiated cancel (queue deleted, ...): answer and finish that consumer's stream.
             guard let cancel = decoded?.assumingMemoryBound(to: amqp_basic_cancel_t.self).pointee else { return }
@@ -733,11 +750,12 @@ final class ConnectionWorker: @unchecked Sendable {
         partial[channel] = nil
         switch channel {
         case Self.consumeChannel:
-            if failure.classID == 60 && failure.methodID == 20, let culprit = pendingConsumeTags.first {
+            if failure.classID == 60 && failure.methodID == 20, let culprit = inFlightConsumeTag {
                 core.removeConsumer(tag: culprit, error: failure.error)
             }
             subscribedTags = []
-            pendingConsumeTags = []
+            inFlightConsumeTag = nil
+            waitingSubscriptions = []
             unsettledConsumed = []
             try openChannel(channel)
             consumeEpoch = nextGeneration()
