@@ -84,6 +84,7 @@ final class ClientCore: Sendable {
 
     /// Queues `item` for the connection thread, or fails it right away when it cannot run.
     func submit(_ item: WorkItem) {
+        var needsWakeup = false
         let rejection: AMQPError? = state.withLock { state in
             if state.stopRequested || state.lifecycle == .stopped {
                 return AMQPError(code: .shutdown, message: "the AMQP client is shutting down")
@@ -99,12 +100,14 @@ final class ClientCore: Sendable {
                     return nil  // the registry is authoritative; re-subscribed on connect
                 }
             }
+            // Only the empty → non-empty transition needs a wake-up: the thread re-checks the queue before polling.
+            needsWakeup = state.work.isEmpty
             state.work.append(item)
             return nil
         }
         if let rejection {
             item.fail(rejection)
-        } else {
+        } else if needsWakeup {
             wakeup.signal()
         }
     }
