@@ -642,12 +642,17 @@ final class ConnectionWorker: @unchecked Sendable {
                 if let connection { _ = amqp_basic_reject(connection.state, channel, deliveryTag, 1) }
                 return
             }
-            unsettledConsumed.insert(deliveryTag)
-            registration.continuation.yield(
+            let result = registration.continuation.yield(
                 AMQPDelivery(
                     body: content.body, properties: content.properties, exchange: exchange, routingKey: routingKey,
                     redelivered: redelivered, deliveryTag: deliveryTag, consumerTag: consumerTag,
                     queue: registration.queue, generation: consumeEpoch, channel: channel))
+            if case .terminated = result {
+                // The stream ended between the lookup and the yield: nobody will ack it, so give it back.
+                if let connection { _ = amqp_basic_reject(connection.state, channel, deliveryTag, 1) }
+            } else {
+                unsettledConsumed.insert(deliveryTag)
+            }
         case .returned(let replyCode, let replyText, let exchange, let routingKey):
             let match = pendingPublishes.filter { _, publish in
                 publish.returned == nil && publish.exchange == exchange && publish.returnKey?.routingKey == routingKey

@@ -265,6 +265,59 @@ struct AMQPClientTests {
     }
 }
 
+extension AMQPClientTests {
+    @Test func publishesInFlightDuringAConnectionLossFailRetriably() async throws {
+        let queue = TestBroker.uniqueName("inflight")
+        try await withClient(
+            topology: .init(queues: [.init(name: queue, arguments: ["x-queue-type": .string("quorum")])]),
+            configure: { $0.reconnectInitialBackoff = .milliseconds(300) }
+        ) { client, configuration in
+            var names: [String] = []
+            try await eventually("the management API to list the connection", timeout: .seconds(30), every: .milliseconds(200)) {
+                names = try await Management.connections(named: configuration.connectionName)
+                return !names.isEmpty
+            }
+            let connectionNames = names
+            let outcomes = try await withThrowingTaskGroup(of: [AMQPError?].self) { group in
+                for worker in 0..<32 {
+                    group.addTask {
+                        var results: [AMQPError?] = []
+                        for index in 0..<150 {
+                            do {
+                                try await client.publish(AMQPMessage(routingKey: queue, body: Array("\(worker)-\(index)".utf8)))
+                                results.append(nil)
+                            } catch let error as AMQPError {
+                                results.append(error)
+                                // A real publisher would retry; here we just wait for the reconnect and go on.
+                                if error.isRetriable { try await client.waitUntilConnected(timeout: .seconds(15)) }
+                            }
+                        }
+                        return results
+                    }
+                }
+                group.addTask {
+                    for name in connectionNames { try await Management.closeConnection(name) }
+                    return []
+                }
+                return try await group.reduce(into: []) { $0 += $1 }
+            }
+            #expect(outcomes.count == 32 * 150)
+            let failures = outcomes.compactMap { $0 }
+            for failure in failures {
+                #expect(failure.isRetriable, "\(failure)")
+                #expect([.connectionLost, .notConnected, .connectionClosed].contains(failure.code), "\(failure)")
+            }
+            try await client.waitUntilConnected(timeout: .seconds(15))
+            try await client.publish(AMQPMessage(routingKey: queue, body: Array("after".utf8)))
+            // Every confirmed publish is really in the queue (some unconfirmed ones may be too: at-least-once).
+            let confirmed = outcomes.count - failures.count + 1
+            try await eventually("the queue to hold every confirmed message") {
+                try await client.messageCount(queue: queue).messages >= UInt32(confirmed)
+            }
+        }
+    }
+}
+
 @Suite("AMQPClient lifecycle")
 struct AMQPClientLifecycleTests {
     private static func race(_ what: String, timeout: Duration, _ body: @escaping @Sendable () async throws -> Void)
