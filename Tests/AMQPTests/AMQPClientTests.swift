@@ -2,6 +2,11 @@ import AMQP
 import Foundation
 import Testing
 
+/// A visible gap between losing and regaining the connection, so tests can observe `isConnected == false`.
+private func slowerReconnect(_ configuration: inout AMQPConfiguration) {
+    configuration.reconnectInitialBackoff = .milliseconds(300)
+}
+
 @Suite("AMQPClient against the real broker")
 struct AMQPClientTests {
     @Test func headersAndPropertiesRoundTrip() async throws {
@@ -81,14 +86,18 @@ struct AMQPClientTests {
             let first = try await collector.waitFor(count: 5)
             #expect(first.count == 5)
             // No sixth delivery may arrive while the five are unacknowledged.
-            await #expect(throws: TestTimeout.self) { try await collector.waitFor(count: 6, timeout: .milliseconds(500)) }
+            await #expect(throws: TestTimeout.self) {
+                try await collector.waitFor(count: 6, timeout: .milliseconds(500))
+            }
             #expect(try await client.messageCount(queue: queue) == (messages: 15, consumers: 1))
             #expect(await collector.deliveries.count == 5)
             // Acknowledging one frees exactly one slot.
             try await client.ack(first[0])
             let afterAck = try await collector.waitFor(count: 6)
             #expect(afterAck.count == 6)
-            await #expect(throws: TestTimeout.self) { try await collector.waitFor(count: 7, timeout: .milliseconds(300)) }
+            await #expect(throws: TestTimeout.self) {
+                try await collector.waitFor(count: 7, timeout: .milliseconds(300))
+            }
             await consumer.cancel()
         }
     }
@@ -147,7 +156,8 @@ struct AMQPClientTests {
             #expect(dead.properties.messageID == "poison-1")
             guard case .array(let deaths)? = dead.properties.headers["x-death"], case .table(let death)? = deaths.first
             else {
-                Issue.record("x-death is not an array of tables: \(String(describing: dead.properties.headers["x-death"]))")
+                Issue.record(
+                    "x-death is not an array of tables: \(String(describing: dead.properties.headers["x-death"]))")
                 return
             }
             #expect(death["reason"] == .string("delivery_limit"))
@@ -232,7 +242,7 @@ struct AMQPClientTests {
         let queue = TestBroker.uniqueName("reconnect")
         try await withClient(
             topology: .init(queues: [.init(name: queue)]),
-            configure: { $0.reconnectInitialBackoff = .milliseconds(300) }
+            configure: slowerReconnect
         ) { client, configuration in
             let consumer = client.consume(queue: queue, prefetch: 10)
             let collector = await DeliveryCollector.start(consumer)
@@ -240,7 +250,9 @@ struct AMQPClientTests {
             let before = try await collector.waitFor(count: 1)[0]
 
             var names: [String] = []
-            try await eventually("the management API to list the connection", timeout: .seconds(30), every: .milliseconds(200)) {
+            try await eventually(
+                "the management API to list the connection", timeout: .seconds(30), every: .milliseconds(200)
+            ) {
                 names = try await Management.connections(named: configuration.connectionName)
                 return !names.isEmpty
             }
@@ -270,10 +282,12 @@ extension AMQPClientTests {
         let queue = TestBroker.uniqueName("inflight")
         try await withClient(
             topology: .init(queues: [.init(name: queue, arguments: ["x-queue-type": .string("quorum")])]),
-            configure: { $0.reconnectInitialBackoff = .milliseconds(300) }
+            configure: slowerReconnect
         ) { client, configuration in
             var names: [String] = []
-            try await eventually("the management API to list the connection", timeout: .seconds(30), every: .milliseconds(200)) {
+            try await eventually(
+                "the management API to list the connection", timeout: .seconds(30), every: .milliseconds(200)
+            ) {
                 names = try await Management.connections(named: configuration.connectionName)
                 return !names.isEmpty
             }
@@ -284,7 +298,8 @@ extension AMQPClientTests {
                         var results: [AMQPError?] = []
                         for index in 0..<150 {
                             do {
-                                try await client.publish(AMQPMessage(routingKey: queue, body: Array("\(worker)-\(index)".utf8)))
+                                try await client.publish(
+                                    AMQPMessage(routingKey: queue, body: Array("\(worker)-\(index)".utf8)))
                                 results.append(nil)
                             } catch let error as AMQPError {
                                 results.append(error)

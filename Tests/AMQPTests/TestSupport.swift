@@ -28,7 +28,9 @@ enum TestBroker {
 
     static var logger: Logger {
         var logger = Logger(label: "amqp-tests")
-        logger.logLevel = ProcessInfo.processInfo.environment["AMQP_TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .warning
+        logger.logLevel =
+            ProcessInfo.processInfo.environment["AMQP_TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) }
+            ?? .warning
         return logger
     }
 }
