@@ -33,6 +33,16 @@ enum WorkItem: Sendable {
     /// Send basic.cancel for this tag (already removed from the registry).
     case unsubscribe(tag: String)
 
+    /// Fails the item because the connection went away before it could run.
+    func failForLostConnection() {
+        switch self {
+        case .settle:
+            fail(AMQPError(code: .staleDelivery, message: "the connection this delivery came from is gone"))
+        default:
+            fail(AMQPError(code: .connectionLost, message: "connection lost before the operation ran"))
+        }
+    }
+
     /// Fails the item's continuation, if it has one.
     func fail(_ error: AMQPError) {
         switch self {
@@ -97,7 +107,7 @@ final class ClientCore: Sendable {
                 case .publish, .operation:
                     return AMQPError(code: .notConnected, message: "not connected to the AMQP broker")
                 case .subscribe, .unsubscribe:
-                    return nil  // the registry is authoritative; re-subscribed on connect
+                    break  // queued anyway: harmless while disconnected, and closes a race with connect()
                 }
             }
             // Only the empty → non-empty transition needs a wake-up: the thread re-checks the queue before polling.
@@ -122,7 +132,8 @@ final class ClientCore: Sendable {
     func removeConsumer(tag: String, error: (any Error)? = nil) {
         let registration = state.withLock { state -> ConsumerRegistration? in
             guard let registration = state.consumers.removeValue(forKey: tag) else { return nil }
-            if state.isConnected && !state.stopRequested {
+            // Queued even while disconnected: a reconnect may be subscribing it right now.
+            if state.lifecycle == .running && !state.stopRequested {
                 state.work.append(.unsubscribe(tag: tag))
             }
             return registration

@@ -178,9 +178,7 @@ final class ConnectionWorker: @unchecked Sendable {
             do {
                 try handle(item)
             } catch {
-                for rest in items[(index + 1)...] {
-                    rest.fail(AMQPError(code: .connectionLost, message: "connection lost before the operation ran"))
-                }
+                for rest in items[(index + 1)...] { rest.failForLostConnection() }
                 throw error
             }
             if index % 256 == 255 { try pumpFrames() }
@@ -679,8 +677,9 @@ final class ConnectionWorker: @unchecked Sendable {
         switch content.kind {
         case .deliver(let consumerTag, let deliveryTag, let redelivered, let exchange, let routingKey):
             guard let registration = core.consumer(tag: consumerTag) else {
-                // Cancelled meanwhile: hand it back to the broker right away.
+                // Cancelled meanwhile: hand it back to the broker right away (and make sure it is cancelled).
                 if let connection { _ = amqp_basic_reject(connection.state, channel, deliveryTag, 1) }
+                if subscribedTags.contains(consumerTag) { try sendCancel(tag: consumerTag) }
                 return
             }
             let result = registration.continuation.yield(

@@ -406,3 +406,46 @@ struct AMQPClientLifecycleTests {
         try await runTask.value
     }
 }
+
+extension AMQPClientTests {
+    @Test func brokerNackFailsThePublish() async throws {
+        let queue = TestBroker.uniqueName("full")
+        let topology = AMQPTopology(queues: [
+            .init(name: queue, arguments: ["x-max-length": .int(1), "x-overflow": .string("reject-publish")])
+        ])
+        try await withClient(topology: topology) { client, _ in
+            try await client.publish(AMQPMessage(routingKey: queue, body: [1]))
+            await #expect {
+                try await client.publish(AMQPMessage(routingKey: queue, body: [2]))
+            } throws: { error in
+                (error as? AMQPError)?.code == .publishNacked
+            }
+            #expect(try await client.messageCount(queue: queue).messages == 1)
+            let fetched = try #require(try await client.get(queue: queue))
+            #expect(fetched.body == [1])
+            #expect(fetched.consumerTag == "")
+            #expect(fetched.queue == queue)
+            try await client.ack(fetched)
+            try await client.publish(AMQPMessage(routingKey: queue, body: [3]))
+        }
+    }
+
+    @Test func consumerRegisteredBeforeRunIsSubscribedOnConnect() async throws {
+        let queue = TestBroker.uniqueName("early")
+        var configuration = try TestBroker.configuration()
+        configuration.heartbeat = .seconds(5)
+        let client = AMQPClient(
+            configuration: configuration, topology: .init(queues: [.init(name: queue, autoDelete: true)]),
+            logger: TestBroker.logger)
+        let collector = await DeliveryCollector.start(client.consume(queue: queue, prefetch: 2))
+        let runTask = Task { try await client.run() }
+        try await client.waitUntilConnected(timeout: .seconds(15))
+        try await client.publish(AMQPMessage(routingKey: queue, body: Array("early".utf8)))
+        let delivery = try await collector.waitFor(count: 1)[0]
+        #expect(delivery.body == Array("early".utf8))
+        try await client.ack(delivery)
+        await client.shutdown()
+        try await runTask.value
+        try await eventually("the consumer stream to finish after shutdown") { await collector.isFinished }
+    }
+}
