@@ -74,6 +74,8 @@ struct SharedState: ~Copyable {
     var connectWaiters: [UInt64: CheckedContinuation<Void, any Error>] = [:]
     var finishWaiters: [CheckedContinuation<Void, Never>] = []
     var nextWaiterID: UInt64 = 0
+    /// Why the most recent connection attempt failed (cleared on connect); reported by `waitUntilConnected`.
+    var lastConnectError: AMQPError?
 }
 
 /// Everything the public ``AMQPClient``, its consumers and the connection thread share.
@@ -151,6 +153,7 @@ final class ClientCore: Sendable {
         let waiters = state.withLock { state -> [CheckedContinuation<Void, any Error>] in
             state.isConnected = connected
             guard connected else { return [] }
+            state.lastConnectError = nil
             defer { state.connectWaiters = [:] }
             return Array(state.connectWaiters.values)
         }

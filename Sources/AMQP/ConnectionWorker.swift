@@ -95,6 +95,7 @@ final class ConnectionWorker: @unchecked Sendable {
                 if established {
                     logger.warning("AMQP connection lost", metadata: ["amqp.reason": "\(loss.error)"])
                 } else {
+                    core.state.withLock { $0.lastConnectError = loss.error }
                     logger.warning(
                         "AMQP connect failed",
                         metadata: ["amqp.reason": "\(loss.error)", "amqp.attempt": "\(failures + 1)"])

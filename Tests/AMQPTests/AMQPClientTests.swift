@@ -387,6 +387,22 @@ struct AMQPClientLifecycleTests {
         try await eventually("consumer stream finished") { await collector.isFinished }
     }
 
+    @Test func wrongPasswordIsReportedByWaitUntilConnected() async throws {
+        var configuration = try TestBroker.configuration()
+        configuration.password = "definitely-wrong-\(UUID())"
+        let client = AMQPClient(configuration: configuration, logger: TestBroker.logger)
+        let runTask = Task { try await client.run() }
+        await #expect {
+            try await client.waitUntilConnected(timeout: .seconds(2))
+        } throws: { error in
+            guard let error = error as? AMQPError else { return false }
+            return error.code == .timeout && error.message.contains("authenticationFailed")
+                && error.message.contains("ACCESS_REFUSED") && !error.message.contains(configuration.password)
+        }
+        await client.shutdown()
+        try await runTask.value
+    }
+
     @Test func waitUntilConnectedTimesOutWhenBrokerIsUnreachable() async throws {
         var configuration = try AMQPConfiguration(url: "amqp://127.0.0.1:1/")
         configuration.reconnectInitialBackoff = .milliseconds(50)
