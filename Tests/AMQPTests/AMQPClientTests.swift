@@ -465,3 +465,31 @@ extension AMQPClientTests {
         try await eventually("the consumer stream to finish after shutdown") { await collector.isFinished }
     }
 }
+
+extension AMQPClientTests {
+    /// Idles for four 1-second heartbeat intervals: heartbeats must flow both ways (rabbitmq-c sends ours from the
+    /// non-blocking reads, the broker's wake the poll), otherwise one side drops the connection and the held
+    /// delivery becomes stale.
+    @Test func heartbeatsKeepAnIdleConnectionAlive() async throws {
+        let queue = TestBroker.uniqueName("heartbeat")
+        try await withClient(
+            topology: .init(queues: [.init(name: queue)]), configure: oneSecondHeartbeat
+        ) { client, _ in
+            let collector = await DeliveryCollector.start(client.consume(queue: queue, prefetch: 1))
+            try await client.publish(AMQPMessage(routingKey: queue, body: [42]))
+            let held = try await collector.waitFor(count: 1)[0]
+            let clock = ContinuousClock()
+            let idleUntil = clock.now + .seconds(4)
+            while clock.now < idleUntil {
+                #expect(client.isConnected)
+                try await Task.sleep(for: .milliseconds(250))  // the idle time is what is under test here
+            }
+            try await client.ack(held)  // same connection and channel: not stale
+            #expect(try await client.messageCount(queue: queue).messages == 0)
+        }
+    }
+}
+
+private func oneSecondHeartbeat(_ configuration: inout AMQPConfiguration) {
+    configuration.heartbeat = .seconds(1)
+}
