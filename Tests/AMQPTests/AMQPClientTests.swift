@@ -1,5 +1,6 @@
 import AMQP
 import Foundation
+import ServiceLifecycle
 import Testing
 
 /// A visible gap between losing and regaining the connection, so tests can observe `isConnected == false`.
@@ -369,6 +370,22 @@ struct AMQPClientLifecycleTests {
         } throws: { error in
             (error as? AMQPError)?.code == .shutdown
         }
+    }
+
+    @Test func runReturnsOnServiceGroupGracefulShutdown() async throws {
+        let client = AMQPClient(configuration: try TestBroker.configuration(), logger: TestBroker.logger)
+        let group = ServiceGroup(services: [client], logger: TestBroker.logger)
+        let groupTask = Task { try await group.run() }
+        try await client.waitUntilConnected(timeout: .seconds(15))
+        let queue = TestBroker.uniqueName("graceful")
+        try await client.declare(.init(queues: [.init(name: queue, autoDelete: true)]))
+        let collector = await DeliveryCollector.start(client.consume(queue: queue, prefetch: 1))
+        await group.triggerGracefulShutdown()
+        try await Self.race("the service group to finish after a graceful shutdown", timeout: .seconds(15)) {
+            try await groupTask.value
+        }
+        #expect(!client.isConnected)
+        try await eventually("consumer stream finished") { await collector.isFinished }
     }
 
     @Test func runReturnsAfterCancellation() async throws {
