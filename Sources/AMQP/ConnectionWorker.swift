@@ -346,13 +346,22 @@ final class ConnectionWorker: @unchecked Sendable {
         oldestPendingSeq = 1
     }
 
-    /// Closes channels and the connection politely (used on stop).
+    /// Closes the connection politely (used on stop). `connection.close` closes every channel with it, and a short
+    /// RPC timeout bounds the wait for close-ok, so a slow broker cannot hold up shutdown.
     private func gracefulClose() {
         guard let connection else { return }
-        for channel in [Self.consumeChannel, Self.publishChannel, Self.rpcChannel] {
-            _ = amqp_channel_close(connection.state, channel, AMQP_REPLY_SUCCESS)
+        var timeout = Self.cTimeval(min(configuration.connectTimeout, .seconds(3)))
+        _ = amqp_set_rpc_timeout(connection.state, &timeout)
+        let clock = ContinuousClock()
+        let started = clock.now
+        let reply = amqp_connection_close(connection.state, AMQP_REPLY_SUCCESS)
+        if reply.reply_type == AMQP_RESPONSE_NORMAL {
+            logger.debug("AMQP connection closed", metadata: ["amqp.close_duration": "\(clock.now - started)"])
+        } else {
+            logger.warning(
+                "AMQP connection.close was not confirmed; dropping the socket",
+                metadata: ["amqp.reason": "\(Self.libraryError(reply.library_error, context: "connection.close"))"])
         }
-        _ = amqp_connection_close(connection.state, AMQP_REPLY_SUCCESS)
         dropConnection(AMQPError(code: .shutdown, message: "the AMQP client is shutting down"))
     }
 
