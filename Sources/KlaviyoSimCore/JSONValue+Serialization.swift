@@ -1,8 +1,8 @@
 extension JSONValue {
-    /// Serializes to compact UTF-8 JSON. Object keys are written in sorted order so output is deterministic.
+    /// Serializes to compact UTF-8 JSON. Object keys are written in dictionary order (unordered, as JSON allows).
     public func serialized() -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(256)
+        out.reserveCapacity(2048)
         write(into: &out)
         return out
     }
@@ -37,12 +37,12 @@ extension JSONValue {
         case .object(let members):
             out.append(UInt8(ascii: "{"))
             var first = true
-            for key in members.keys.sorted() {
+            for (key, value) in members {
                 if !first { out.append(UInt8(ascii: ",")) }
                 first = false
                 Self.writeString(key, into: &out)
                 out.append(UInt8(ascii: ":"))
-                members[key]!.write(into: &out)
+                value.write(into: &out)
             }
             out.append(UInt8(ascii: "}"))
         }
