@@ -116,7 +116,19 @@ extension KlaviyoSimulator {
         let accountId = caller.box.accountId
         guard op.scopes.allSatisfy(caller.scopes.contains) else { return fail(.permissionDenied, accountId) }
 
-        let rateHeaders: HTTPFields = [:]
+        var rateHeaders: HTTPFields = [:]
+        if settings.withLock({ $0.rateLimitsEnabled }) {
+            switch rateLimiter.acquire(op, caller: caller, now: now) {
+            case .allowed(let limit, let remaining, let reset):
+                rateHeaders[HTTPHelpers.rateLimitLimit] = String(limit)
+                rateHeaders[HTTPHelpers.rateLimitRemaining] = String(remaining)
+                rateHeaders[HTTPHelpers.rateLimitReset] = String(reset)
+            case .throttled(let retryAfter):
+                var h = HTTPFields()
+                h[HTTPHelpers.retryAfter] = String(retryAfter)
+                return fail(.throttled(retryAfter: retryAfter), accountId, headers: h)
+            }
+        }
 
         // Faults: decided before any state change.
         var extraLatency = settings.withLock { $0.latency }

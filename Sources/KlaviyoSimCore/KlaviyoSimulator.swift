@@ -20,6 +20,8 @@ public final class KlaviyoSimulator: Sendable {
     let registry = SimRegistry()
     let recorder: RequestRecorder
     let stats = SimStats()
+    let rateLimiter = RateLimiter()
+    let oauth = Mutex(OAuthState())
     let faults = Mutex<FaultConfig?>(nil)
     let settings: Mutex<RuntimeSettings>
     let router: OperationRouter
