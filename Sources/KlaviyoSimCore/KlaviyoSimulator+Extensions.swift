@@ -54,6 +54,36 @@ extension KlaviyoSimulator {
                 return n
             }
             return admin(200, ["expired": .int(expired)])
+        case ("GET", let s) where s.count == 3 && s[0] == "accounts" && ["lists", "events", "side-effects", "subscriptions"].contains(s[2]):
+            guard let box = registry.box(s[1]) else { return admin(404, ["error": "Unknown account."]) }
+            let items: [JSONValue] = box.state.withLock { st in
+                let r = st.resources
+                switch s[2] {
+                case "lists":
+                    return r.listOrder.compactMap { r.lists[$0] }.map { l in
+                        [
+                            "id": .string(l.id), "name": .string(l.name), "opt_in_process": .string(l.optInProcess),
+                            "profile_ids": .array(l.members.map { .string($0) }), "count": .int(l.members.count),
+                        ]
+                    }
+                case "events":
+                    let metricNames = Dictionary(uniqueKeysWithValues: r.metrics.map { ($0.value, $0.key) })
+                    return r.events.map { e in
+                        [
+                            "id": .string(e.id), "metric": .optional(metricNames[e.metricId]), "profile_id": .string(e.profileId),
+                            "properties": e.properties, "time": .string(e.time), "value": e.value ?? .null,
+                            "unique_id": .string(e.uniqueId),
+                        ]
+                    }
+                case "subscriptions":
+                    return r.consent.map { id, channels in
+                        ["profile_id": .string(id), "channels": .object(channels.mapValues { .string($0) })]
+                    }
+                default:
+                    return r.sideEffects
+                }
+            }
+            return admin(200, [s[2]: .array(items), "count": .int(items.count)])
         case ("POST", let s) where s.count == 3 && s[0] == "accounts" && s[2] == "revoke-app":
             let clientId = body?["client_id"]?.stringValue
             let removed = oauth.withLock { o in
