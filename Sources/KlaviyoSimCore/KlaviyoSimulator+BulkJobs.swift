@@ -105,7 +105,7 @@ extension KlaviyoSimulator {
             status: 200,
             body: [
                 "data": .array(visible),
-                "links": ["self": .string("\(call.base)/api/profile-bulk-import-jobs/\(j.id)/import-errors/"), "next": .null, "prev": .null],
+                "links": ["self": .string("\(call.base)/api/profile-bulk-import-jobs/\(j.id)/import-errors/")],
             ])
     }
 

@@ -72,7 +72,7 @@ extension KlaviyoSimulator {
             status: 200,
             body: [
                 "data": [Self.accountResource(account, base: call.base)],
-                "links": ["self": .string("\(call.base)/api/accounts/"), "next": .null, "prev": .null],
+                "links": ["self": .string("\(call.base)/api/accounts/")],
             ])
     }
 

@@ -105,10 +105,12 @@ extension KlaviyoSimulator {
             }.joined(separator: "&")
             return .string("\(call.base)\(path)?\(q)")
         }
-        return [
-            "self": .string("\(call.base)\(path)" + (call.rawQuery.isEmpty ? "" : "?\(call.rawQuery)")),
-            "next": more ? link(offset + pageSize) : .null,
-            "prev": offset > 0 ? link(max(0, offset - pageSize)) : .null,
+        // The spec's CollectionLinks has no nullable members: absent links are omitted.
+        var links: [String: JSONValue] = [
+            "self": .string("\(call.base)\(path)" + (call.rawQuery.isEmpty ? "" : "?\(call.rawQuery)"))
         ]
+        if more { links["next"] = link(offset + pageSize) }
+        if offset > 0 { links["prev"] = link(max(0, offset - pageSize)) }
+        return .object(links)
     }
 }
