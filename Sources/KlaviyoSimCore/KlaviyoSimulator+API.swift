@@ -165,6 +165,10 @@ extension KlaviyoSimulator {
             guard HTTPHelpers.isAcceptedContentType(contentType) else {
                 return fail(.unsupportedMediaType(contentType ?? ""), accountId, headers: rateHeaders)
             }
+            // Compressed bodies are not decoded: a Content-Encoding other than identity is a 415, as on Klaviyo.
+            if let encoding = request.headers[.contentEncoding], encoding.lowercased() != "identity" {
+                return fail(.unsupportedMediaType("Content-Encoding: \(encoding)"), accountId, headers: rateHeaders)
+            }
             guard let body = parsedBody else {
                 return fail(.invalid("JSON parse error.", pointer: "/"), accountId, headers: rateHeaders)
             }
