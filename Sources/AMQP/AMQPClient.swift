@@ -63,8 +63,9 @@ public final class AMQPClient: Sendable, Service {
     }
 
     /// Suspends until the client is connected.
-    /// - Throws: ``AMQPError/Code/timeout`` after `timeout`, ``AMQPError/Code/shutdown`` if the client stops,
-    ///   `CancellationError` if the task is cancelled.
+    /// - Throws: ``AMQPError/Code/timeout`` after `timeout` (its message includes why the last connection attempt
+    ///   failed, e.g. ACCESS_REFUSED), ``AMQPError/Code/shutdown`` if the client stops, `CancellationError` if the
+    ///   task is cancelled.
     public func waitUntilConnected(timeout: Duration) async throws {
         let core = self.core
         let id = core.state.withLock { state in
@@ -73,8 +74,11 @@ public final class AMQPClient: Sendable, Service {
         }
         let timer = Task {
             try await Task.sleep(for: timeout)
+            let lastError = core.state.withLock { $0.lastConnectError }
+            let reason = lastError.map { " (last attempt: \($0))" } ?? ""
             core.resumeConnectWaiter(
-                id: id, with: AMQPError(code: .timeout, message: "not connected to the AMQP broker after \(timeout)"))
+                id: id,
+                with: AMQPError(code: .timeout, message: "not connected to the AMQP broker after \(timeout)\(reason)"))
         }
         defer { timer.cancel() }
         try await withTaskCancellationHandler {

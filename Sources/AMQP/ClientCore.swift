@@ -33,6 +33,16 @@ enum WorkItem: Sendable {
     /// Send basic.cancel for this tag (already removed from the registry).
     case unsubscribe(tag: String)
 
+    /// Fails the item because the connection went away before it could run.
+    func failForLostConnection() {
+        switch self {
+        case .settle:
+            fail(AMQPError(code: .staleDelivery, message: "the connection this delivery came from is gone"))
+        default:
+            fail(AMQPError(code: .connectionLost, message: "connection lost before the operation ran"))
+        }
+    }
+
     /// Fails the item's continuation, if it has one.
     func fail(_ error: AMQPError) {
         switch self {
@@ -64,6 +74,8 @@ struct SharedState: ~Copyable {
     var connectWaiters: [UInt64: CheckedContinuation<Void, any Error>] = [:]
     var finishWaiters: [CheckedContinuation<Void, Never>] = []
     var nextWaiterID: UInt64 = 0
+    /// Why the most recent connection attempt failed (cleared on connect); reported by `waitUntilConnected`.
+    var lastConnectError: AMQPError?
 }
 
 /// Everything the public ``AMQPClient``, its consumers and the connection thread share.
@@ -84,6 +96,7 @@ final class ClientCore: Sendable {
 
     /// Queues `item` for the connection thread, or fails it right away when it cannot run.
     func submit(_ item: WorkItem) {
+        var needsWakeup = false
         let rejection: AMQPError? = state.withLock { state in
             if state.stopRequested || state.lifecycle == .stopped {
                 return AMQPError(code: .shutdown, message: "the AMQP client is shutting down")
@@ -96,15 +109,17 @@ final class ClientCore: Sendable {
                 case .publish, .operation:
                     return AMQPError(code: .notConnected, message: "not connected to the AMQP broker")
                 case .subscribe, .unsubscribe:
-                    return nil  // the registry is authoritative; re-subscribed on connect
+                    break  // queued anyway: harmless while disconnected, and closes a race with connect()
                 }
             }
+            // Only the empty → non-empty transition needs a wake-up: the thread re-checks the queue before polling.
+            needsWakeup = state.work.isEmpty
             state.work.append(item)
             return nil
         }
         if let rejection {
             item.fail(rejection)
-        } else {
+        } else if needsWakeup {
             wakeup.signal()
         }
     }
@@ -119,7 +134,8 @@ final class ClientCore: Sendable {
     func removeConsumer(tag: String, error: (any Error)? = nil) {
         let registration = state.withLock { state -> ConsumerRegistration? in
             guard let registration = state.consumers.removeValue(forKey: tag) else { return nil }
-            if state.isConnected && !state.stopRequested {
+            // Queued even while disconnected: a reconnect may be subscribing it right now.
+            if state.lifecycle == .running && !state.stopRequested {
                 state.work.append(.unsubscribe(tag: tag))
             }
             return registration
@@ -137,6 +153,7 @@ final class ClientCore: Sendable {
         let waiters = state.withLock { state -> [CheckedContinuation<Void, any Error>] in
             state.isConnected = connected
             guard connected else { return [] }
+            state.lastConnectError = nil
             defer { state.connectWaiters = [:] }
             return Array(state.connectWaiters.values)
         }

@@ -35,7 +35,8 @@ final class ConnectionWorker: @unchecked Sendable {
 
     private struct PartialContent {
         enum Kind {
-            case deliver(consumerTag: String, deliveryTag: UInt64, redelivered: Bool, exchange: String, routingKey: String)
+            case deliver(
+                consumerTag: String, deliveryTag: UInt64, redelivered: Bool, exchange: String, routingKey: String)
             case returned(replyCode: UInt16, replyText: String, exchange: String, routingKey: String)
         }
         var kind: Kind
@@ -60,8 +61,12 @@ final class ConnectionWorker: @unchecked Sendable {
     private var pendingPublishes: [UInt64: PendingPublish] = [:]
     private var partial: [UInt16: PartialContent] = [:]
 
+    /// Tags subscribed, in flight or waiting on the consume channel (this channel incarnation).
     private var subscribedTags: Set<String> = []
-    private var pendingConsumeTags: [String] = []
+    /// The one `basic.consume` awaiting its consume-ok. Consumes are sent one at a time because RabbitMQ may drop
+    /// a consume-ok when a later consume fails, so only serialising tells which consumer a 404 belongs to.
+    private var inFlightConsumeTag: String?
+    private var waitingSubscriptions: [ConsumerRegistration] = []
 
     init(core: ClientCore) {
         self.core = core
@@ -81,7 +86,8 @@ final class ConnectionWorker: @unchecked Sendable {
                 established = true
                 failures = 0
                 core.setConnected(true)
-                logger.info("AMQP connected", metadata: ["amqp.endpoint": "\(configuration.host):\(configuration.port)"])
+                logger.info(
+                    "AMQP connected", metadata: ["amqp.endpoint": "\(configuration.host):\(configuration.port)"])
                 try serve()
                 gracefulClose()
                 break
@@ -89,8 +95,10 @@ final class ConnectionWorker: @unchecked Sendable {
                 if established {
                     logger.warning("AMQP connection lost", metadata: ["amqp.reason": "\(loss.error)"])
                 } else {
+                    core.state.withLock { $0.lastConnectError = loss.error }
                     logger.warning(
-                        "AMQP connect failed", metadata: ["amqp.reason": "\(loss.error)", "amqp.attempt": "\(failures + 1)"])
+                        "AMQP connect failed",
+                        metadata: ["amqp.reason": "\(loss.error)", "amqp.attempt": "\(failures + 1)"])
                 }
                 dropConnection(loss.error)
             } catch {
@@ -141,7 +149,8 @@ final class ConnectionWorker: @unchecked Sendable {
         }
         for item in items {
             switch item {
-            case .settle: item.fail(AMQPError(code: .staleDelivery, message: "the connection this delivery came from is gone"))
+            case .settle:
+                item.fail(AMQPError(code: .staleDelivery, message: "the connection this delivery came from is gone"))
             default: item.fail(AMQPError(code: .notConnected, message: "not connected to the AMQP broker"))
             }
         }
@@ -159,7 +168,9 @@ final class ConnectionWorker: @unchecked Sendable {
     }
 
     private func serveOnce() throws {
-        guard let connection else { throw ConnectionLoss(error: AMQPError(code: .notConnected, message: "no connection")) }
+        guard let connection else {
+            throw ConnectionLoss(error: AMQPError(code: .notConnected, message: "no connection"))
+        }
         let items = core.state.withLock { state in
             defer { state.work = [] }
             return state.work
@@ -168,9 +179,7 @@ final class ConnectionWorker: @unchecked Sendable {
             do {
                 try handle(item)
             } catch {
-                for rest in items[(index + 1)...] {
-                    rest.fail(AMQPError(code: .connectionLost, message: "connection lost before the operation ran"))
-                }
+                for rest in items[(index + 1)...] { rest.failForLostConnection() }
                 throw error
             }
             if index % 256 == 255 { try pumpFrames() }
@@ -250,7 +259,9 @@ final class ConnectionWorker: @unchecked Sendable {
                 if let caPath = configuration.tlsCACertificatePath {
                     let status = amqp_ssl_socket_set_cacert(socket, caPath)
                     guard status == AMQP_STATUS_OK.rawValue else {
-                        throw ConnectionLoss(error: Self.libraryError(status, context: "loading CA file \(caPath)", code: .connectionFailed))
+                        throw ConnectionLoss(
+                            error: Self.libraryError(
+                                status, context: "loading CA file \(caPath)", code: .connectionFailed))
                     }
                 }
                 amqp_ssl_socket_set_verify_peer(socket, configuration.tlsVerifyPeer ? 1 : 0)
@@ -267,13 +278,15 @@ final class ConnectionWorker: @unchecked Sendable {
         guard openStatus == AMQP_STATUS_OK.rawValue else {
             throw ConnectionLoss(
                 error: Self.libraryError(
-                    openStatus, context: "connecting to \(configuration.host):\(configuration.port)", code: .connectionFailed))
+                    openStatus, context: "connecting to \(configuration.host):\(configuration.port)",
+                    code: .connectionFailed))
         }
         _ = amqp_set_handshake_timeout(state, &timeout)
         var rpcTimeout = Self.cTimeval(max(configuration.connectTimeout, .seconds(30)))
         _ = amqp_set_rpc_timeout(state, &rpcTimeout)
 
-        let heartbeatSeconds = configuration.heartbeat > .zero ? max(1, Int32(configuration.heartbeat.components.seconds)) : 0
+        let heartbeatSeconds =
+            configuration.heartbeat > .zero ? max(1, Int32(configuration.heartbeat.components.seconds)) : 0
         let arena = CArena()
         var properties = arena.table([
             "connection_name": .string(configuration.connectionName),
@@ -333,13 +346,22 @@ final class ConnectionWorker: @unchecked Sendable {
         oldestPendingSeq = 1
     }
 
-    /// Closes channels and the connection politely (used on stop).
+    /// Closes the connection politely (used on stop). `connection.close` closes every channel with it, and a short
+    /// RPC timeout bounds the wait for close-ok, so a slow broker cannot hold up shutdown.
     private func gracefulClose() {
         guard let connection else { return }
-        for channel in [Self.consumeChannel, Self.publishChannel, Self.rpcChannel] {
-            _ = amqp_channel_close(connection.state, channel, AMQP_REPLY_SUCCESS)
+        var timeout = Self.cTimeval(min(configuration.connectTimeout, .seconds(3)))
+        _ = amqp_set_rpc_timeout(connection.state, &timeout)
+        let clock = ContinuousClock()
+        let started = clock.now
+        let reply = amqp_connection_close(connection.state, AMQP_REPLY_SUCCESS)
+        if reply.reply_type == AMQP_RESPONSE_NORMAL {
+            logger.debug("AMQP connection closed", metadata: ["amqp.close_duration": "\(clock.now - started)"])
+        } else {
+            logger.warning(
+                "AMQP connection.close was not confirmed; dropping the socket",
+                metadata: ["amqp.reason": "\(Self.libraryError(reply.library_error, context: "connection.close"))"])
         }
-        _ = amqp_connection_close(connection.state, AMQP_REPLY_SUCCESS)
         dropConnection(AMQPError(code: .shutdown, message: "the AMQP client is shutting down"))
     }
 
@@ -353,7 +375,8 @@ final class ConnectionWorker: @unchecked Sendable {
         unsettledConsumed = []
         unsettledFetched = []
         subscribedTags = []
-        pendingConsumeTags = []
+        inFlightConsumeTag = nil
+        waitingSubscriptions = []
         partial = [:]
         var error = reason
         if error.code != .shutdown {
@@ -419,7 +442,8 @@ final class ConnectionWorker: @unchecked Sendable {
             amqp_basic_publish(
                 connection.state, Self.publishChannel, arena.bytes(message.exchange), arena.bytes(message.routingKey),
                 message.mandatory ? 1 : 0, 0, &properties,
-                amqp_bytes_t(len: body.count, bytes: body.count > 0 ? UnsafeMutableRawPointer(mutating: body.baseAddress) : nil))
+                amqp_bytes_t(
+                    len: body.count, bytes: body.count > 0 ? UnsafeMutableRawPointer(mutating: body.baseAddress) : nil))
         }
         withExtendedLifetime(arena) {}
         guard status == AMQP_STATUS_OK.rawValue else {
@@ -428,23 +452,33 @@ final class ConnectionWorker: @unchecked Sendable {
     }
 
     private func settle(
-        _ delivery: AMQPDelivery, _ settlement: WorkItem.Settlement, _ continuation: CheckedContinuation<Void, any Error>
+        _ delivery: AMQPDelivery, _ settlement: WorkItem.Settlement,
+        _ continuation: CheckedContinuation<Void, any Error>
     ) throws {
         let isConsumed = delivery.channel == Self.consumeChannel
         let epoch = isConsumed ? consumeEpoch : rpcEpoch
-        let known = isConsumed ? unsettledConsumed.contains(delivery.deliveryTag) : unsettledFetched.contains(delivery.deliveryTag)
+        let known =
+            isConsumed
+            ? unsettledConsumed.contains(delivery.deliveryTag) : unsettledFetched.contains(delivery.deliveryTag)
         guard let connection, delivery.generation == epoch else {
             continuation.resume(
                 throwing: AMQPError(
-                    code: .staleDelivery, message: "delivery \(delivery.deliveryTag) came from an earlier connection or channel; the broker will redeliver it"))
+                    code: .staleDelivery,
+                    message: "delivery \(delivery.deliveryTag) came from an earlier connection or channel;"
+                        + " the broker will redeliver it"))
             return
         }
         guard known else {
             continuation.resume(
-                throwing: AMQPError(code: .staleDelivery, message: "delivery \(delivery.deliveryTag) was already settled"))
+                throwing: AMQPError(
+                    code: .staleDelivery, message: "delivery \(delivery.deliveryTag) was already settled"))
             return
         }
-        if isConsumed { unsettledConsumed.remove(delivery.deliveryTag) } else { unsettledFetched.remove(delivery.deliveryTag) }
+        if isConsumed {
+            unsettledConsumed.remove(delivery.deliveryTag)
+        } else {
+            unsettledFetched.remove(delivery.deliveryTag)
+        }
         let status: Int32
         switch settlement {
         case .ack: status = amqp_basic_ack(connection.state, delivery.channel, delivery.deliveryTag, 0)
@@ -464,7 +498,9 @@ final class ConnectionWorker: @unchecked Sendable {
     // MARK: - Blocking RPCs on the RPC channel
 
     private func perform(_ operation: WorkItem.Operation) throws -> WorkItem.OperationResult {
-        guard let connection else { throw ConnectionLoss(error: AMQPError(code: .notConnected, message: "not connected")) }
+        guard let connection else {
+            throw ConnectionLoss(error: AMQPError(code: .notConnected, message: "not connected"))
+        }
         let state = connection.state
         let channel = Self.rpcChannel
         let arena = CArena()
@@ -476,7 +512,9 @@ final class ConnectionWorker: @unchecked Sendable {
         case .messageCount(let queue):
             let ok = amqp_queue_declare(state, channel, arena.bytes(queue), 1, 0, 0, 0, amqp_empty_table)
             try check(amqp_get_rpc_reply(state), channel: channel, context: "passive queue.declare '\(queue)'")
-            guard let ok else { throw ConnectionLoss(error: AMQPError(code: .protocolError, message: "empty declare-ok")) }
+            guard let ok else {
+                throw ConnectionLoss(error: AMQPError(code: .protocolError, message: "empty declare-ok"))
+            }
             return .counts(messages: ok.pointee.message_count, consumers: ok.pointee.consumer_count)
         case .purge(let queue):
             let ok = amqp_queue_purge(state, channel, arena.bytes(queue))
@@ -493,7 +531,9 @@ final class ConnectionWorker: @unchecked Sendable {
         case .get(let queue):
             let reply = amqp_basic_get(state, channel, arena.bytes(queue), 0)
             try check(reply, channel: channel, context: "basic.get '\(queue)'")
-            guard reply.reply.id == AMQP_BASIC_GET_OK_METHOD, let decoded = reply.reply.decoded else { return .delivery(nil) }
+            guard reply.reply.id == AMQP_BASIC_GET_OK_METHOD, let decoded = reply.reply.decoded else {
+                return .delivery(nil)
+            }
             let ok = decoded.assumingMemoryBound(to: amqp_basic_get_ok_t.self).pointee
             let deliveryTag = ok.delivery_tag
             let redelivered = ok.redelivered != 0
@@ -537,7 +577,8 @@ final class ConnectionWorker: @unchecked Sendable {
         for binding in topology.bindings {
             let arena = CArena()
             _ = amqp_queue_bind(
-                state, channel, arena.bytes(binding.queue), arena.bytes(binding.exchange), arena.bytes(binding.routingKey),
+                state, channel, arena.bytes(binding.queue), arena.bytes(binding.exchange),
+                arena.bytes(binding.routingKey),
                 arena.table(binding.arguments))
             try check(
                 amqp_get_rpc_reply(state), channel: channel,
@@ -553,30 +594,49 @@ final class ConnectionWorker: @unchecked Sendable {
     }
 
     private func subscribe(_ registration: ConsumerRegistration) throws {
-        guard let connection, !subscribedTags.contains(registration.tag) else { return }
+        guard connection != nil, !subscribedTags.contains(registration.tag) else { return }
+        subscribedTags.insert(registration.tag)
+        waitingSubscriptions.append(registration)
+        try sendNextSubscription()
+    }
+
+    private func sendNextSubscription() throws {
+        guard let connection, inFlightConsumeTag == nil, !waitingSubscriptions.isEmpty else { return }
+        let registration = waitingSubscriptions.removeFirst()
         var qos = amqp_basic_qos_t(prefetch_size: 0, prefetch_count: registration.prefetch, global: 0)
         var status = amqp_send_method(connection.state, Self.consumeChannel, AMQP_BASIC_QOS_METHOD, &qos)
-        guard status == AMQP_STATUS_OK.rawValue else { throw ConnectionLoss(error: Self.libraryError(status, context: "basic.qos")) }
+        guard status == AMQP_STATUS_OK.rawValue else {
+            throw ConnectionLoss(error: Self.libraryError(status, context: "basic.qos"))
+        }
         let arena = CArena()
         var consume = amqp_basic_consume_t(
             ticket: 0, queue: arena.bytes(registration.queue), consumer_tag: arena.bytes(registration.tag), no_local: 0,
             no_ack: 0, exclusive: 0, nowait: 0, arguments: amqp_empty_table)
         status = amqp_send_method(connection.state, Self.consumeChannel, AMQP_BASIC_CONSUME_METHOD, &consume)
         withExtendedLifetime(arena) {}
-        guard status == AMQP_STATUS_OK.rawValue else { throw ConnectionLoss(error: Self.libraryError(status, context: "basic.consume")) }
-        subscribedTags.insert(registration.tag)
-        pendingConsumeTags.append(registration.tag)
-        logger.debug("AMQP consumer subscribing", metadata: ["amqp.queue": "\(registration.queue)", "amqp.consumer_tag": "\(registration.tag)"])
+        guard status == AMQP_STATUS_OK.rawValue else {
+            throw ConnectionLoss(error: Self.libraryError(status, context: "basic.consume"))
+        }
+        inFlightConsumeTag = registration.tag
+        logger.debug(
+            "AMQP consumer subscribing",
+            metadata: ["amqp.queue": "\(registration.queue)", "amqp.consumer_tag": "\(registration.tag)"])
     }
 
     private func sendCancel(tag: String) throws {
         guard let connection else { return }
         subscribedTags.remove(tag)
+        if let index = waitingSubscriptions.firstIndex(where: { $0.tag == tag }) {
+            waitingSubscriptions.remove(at: index)  // never sent
+            return
+        }
         let arena = CArena()
         var cancel = amqp_basic_cancel_t(consumer_tag: arena.bytes(tag), nowait: 0)
         let status = amqp_send_method(connection.state, Self.consumeChannel, AMQP_BASIC_CANCEL_METHOD, &cancel)
         withExtendedLifetime(arena) {}
-        guard status == AMQP_STATUS_OK.rawValue else { throw ConnectionLoss(error: Self.libraryError(status, context: "basic.cancel")) }
+        guard status == AMQP_STATUS_OK.rawValue else {
+            throw ConnectionLoss(error: Self.libraryError(status, context: "basic.cancel"))
+        }
     }
 
     // MARK: - Frame dispatch
@@ -587,17 +647,22 @@ final class ConnectionWorker: @unchecked Sendable {
             try dispatchMethod(frame.payload.method, channel: frame.channel)
         case AMQP_FRAME_HEADER:
             guard var content = partial[frame.channel], content.bodySize < 0 else {
-                throw ConnectionLoss(error: AMQPError(code: .protocolError, message: "unexpected content header on channel \(frame.channel)"))
+                throw ConnectionLoss(
+                    error: AMQPError(
+                        code: .protocolError, message: "unexpected content header on channel \(frame.channel)"))
             }
             if let decoded = frame.payload.properties.decoded {
-                content.properties = CDecoding.properties(decoded.assumingMemoryBound(to: amqp_basic_properties_t.self).pointee)
+                content.properties = CDecoding.properties(
+                    decoded.assumingMemoryBound(to: amqp_basic_properties_t.self).pointee)
             }
             content.bodySize = Int(frame.payload.properties.body_size)
             content.body.reserveCapacity(content.bodySize)
             try store(content, channel: frame.channel)
         case AMQP_FRAME_BODY:
             guard var content = partial[frame.channel], content.bodySize >= 0 else {
-                throw ConnectionLoss(error: AMQPError(code: .protocolError, message: "unexpected content body on channel \(frame.channel)"))
+                throw ConnectionLoss(
+                    error: AMQPError(
+                        code: .protocolError, message: "unexpected content body on channel \(frame.channel)"))
             }
             let fragment = frame.payload.body_fragment
             if fragment.len > 0, let base = fragment.bytes {
@@ -622,28 +687,37 @@ final class ConnectionWorker: @unchecked Sendable {
         switch content.kind {
         case .deliver(let consumerTag, let deliveryTag, let redelivered, let exchange, let routingKey):
             guard let registration = core.consumer(tag: consumerTag) else {
-                // Cancelled meanwhile: hand it back to the broker right away.
+                // Cancelled meanwhile: hand it back to the broker right away (and make sure it is cancelled).
                 if let connection { _ = amqp_basic_reject(connection.state, channel, deliveryTag, 1) }
+                if subscribedTags.contains(consumerTag) { try sendCancel(tag: consumerTag) }
                 return
             }
-            unsettledConsumed.insert(deliveryTag)
-            registration.continuation.yield(
+            let result = registration.continuation.yield(
                 AMQPDelivery(
                     body: content.body, properties: content.properties, exchange: exchange, routingKey: routingKey,
                     redelivered: redelivered, deliveryTag: deliveryTag, consumerTag: consumerTag,
                     queue: registration.queue, generation: consumeEpoch, channel: channel))
+            if case .terminated = result {
+                // The stream ended between the lookup and the yield: nobody will ack it, so give it back.
+                if let connection { _ = amqp_basic_reject(connection.state, channel, deliveryTag, 1) }
+            } else {
+                unsettledConsumed.insert(deliveryTag)
+            }
         case .returned(let replyCode, let replyText, let exchange, let routingKey):
             let match = pendingPublishes.filter { _, publish in
                 publish.returned == nil && publish.exchange == exchange && publish.returnKey?.routingKey == routingKey
                     && publish.returnKey?.body == content.body
             }.keys.min()
             guard let match else {
-                logger.warning("AMQP basic.return for an unknown publish", metadata: ["amqp.exchange": "\(exchange)", "amqp.routing_key": "\(routingKey)"])
+                logger.warning(
+                    "AMQP basic.return for an unknown publish",
+                    metadata: ["amqp.exchange": "\(exchange)", "amqp.routing_key": "\(routingKey)"])
                 return
             }
             pendingPublishes[match]?.returned = AMQPError(
                 code: .unroutable,
-                message: "message to exchange '\(exchange)' with routing key '\(routingKey)' was returned: \(replyText)",
+                message:
+                    "message to exchange '\(exchange)' with routing key '\(routingKey)' was returned: \(replyText)",
                 replyCode: Int(replyCode), isRetriable: false)
         }
     }
@@ -672,7 +746,8 @@ final class ConnectionWorker: @unchecked Sendable {
                     replyCode: returned.reply_code, replyText: CDecoding.string(returned.reply_text),
                     exchange: CDecoding.string(returned.exchange), routingKey: CDecoding.string(returned.routing_key)))
         case AMQP_BASIC_CONSUME_OK_METHOD:
-            if !pendingConsumeTags.isEmpty { pendingConsumeTags.removeFirst() }
+            inFlightConsumeTag = nil
+            try sendNextSubscription()
         case AMQP_BASIC_CANCEL_METHOD:
             // Broker-initiated cancel (queue deleted, ...): answer and finish that consumer's stream.
             guard let cancel = decoded?.assumingMemoryBound(to: amqp_basic_cancel_t.self).pointee else { return }
@@ -684,7 +759,9 @@ final class ConnectionWorker: @unchecked Sendable {
             withExtendedLifetime(arena) {}
             logger.warning("AMQP consumer cancelled by the broker", metadata: ["amqp.consumer_tag": "\(tag)"])
             core.removeConsumer(
-                tag: tag, error: AMQPError(code: .channelClosed, message: "the broker cancelled consumer \(tag) (queue deleted?)"))
+                tag: tag,
+                error: AMQPError(code: .channelClosed, message: "the broker cancelled consumer \(tag) (queue deleted?)")
+            )
         case AMQP_CHANNEL_CLOSE_METHOD:
             guard let close = decoded?.assumingMemoryBound(to: amqp_channel_close_t.self).pointee else { return }
             let failure = try acknowledgeChannelClose(close, channel: channel, context: "channel \(channel)")
@@ -693,7 +770,10 @@ final class ConnectionWorker: @unchecked Sendable {
             guard let close = decoded?.assumingMemoryBound(to: amqp_connection_close_t.self).pointee else { return }
             throw acknowledgeConnectionClose(close)
         case AMQP_CONNECTION_BLOCKED_METHOD:
-            let reason = decoded.map { CDecoding.string($0.assumingMemoryBound(to: amqp_connection_blocked_t.self).pointee.reason) } ?? ""
+            let reason =
+                decoded.map {
+                    CDecoding.string($0.assumingMemoryBound(to: amqp_connection_blocked_t.self).pointee.reason)
+                } ?? ""
             logger.warning("AMQP connection blocked by the broker", metadata: ["amqp.reason": "\(reason)"])
         case AMQP_CONNECTION_UNBLOCKED_METHOD:
             logger.info("AMQP connection unblocked")
@@ -718,7 +798,8 @@ final class ConnectionWorker: @unchecked Sendable {
         for publish in resolved {
             if nacked {
                 publish.continuation.resume(
-                    throwing: AMQPError(code: .publishNacked, message: "the broker nacked the message", isRetriable: true))
+                    throwing: AMQPError(
+                        code: .publishNacked, message: "the broker nacked the message", isRetriable: true))
             } else if let returned = publish.returned {
                 publish.continuation.resume(throwing: returned)
             } else {
@@ -729,15 +810,18 @@ final class ConnectionWorker: @unchecked Sendable {
 
     /// Reopens a channel the broker closed and restores what lived on it.
     private func recoverChannel(_ channel: UInt16, failure: ChannelFailure) throws {
-        logger.warning("AMQP channel closed by the broker", metadata: ["amqp.channel": "\(channel)", "amqp.reason": "\(failure.error)"])
+        logger.warning(
+            "AMQP channel closed by the broker",
+            metadata: ["amqp.channel": "\(channel)", "amqp.reason": "\(failure.error)"])
         partial[channel] = nil
         switch channel {
         case Self.consumeChannel:
-            if failure.classID == 60 && failure.methodID == 20, let culprit = pendingConsumeTags.first {
+            if failure.classID == 60 && failure.methodID == 20, let culprit = inFlightConsumeTag {
                 core.removeConsumer(tag: culprit, error: failure.error)
             }
             subscribedTags = []
-            pendingConsumeTags = []
+            inFlightConsumeTag = nil
+            waitingSubscriptions = []
             unsettledConsumed = []
             try openChannel(channel)
             consumeEpoch = nextGeneration()
@@ -771,21 +855,28 @@ final class ConnectionWorker: @unchecked Sendable {
         case AMQP_RESPONSE_SERVER_EXCEPTION:
             switch reply.reply.id {
             case AMQP_CHANNEL_CLOSE_METHOD:
-                guard let close = reply.reply.decoded?.assumingMemoryBound(to: amqp_channel_close_t.self).pointee else { break }
+                guard let close = reply.reply.decoded?.assumingMemoryBound(to: amqp_channel_close_t.self).pointee else {
+                    break
+                }
                 throw try acknowledgeChannelClose(close, channel: channel, context: context)
             case AMQP_CONNECTION_CLOSE_METHOD:
-                guard let close = reply.reply.decoded?.assumingMemoryBound(to: amqp_connection_close_t.self).pointee else { break }
+                guard let close = reply.reply.decoded?.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
+                else { break }
                 throw acknowledgeConnectionClose(close)
             default:
                 break
             }
-            throw ConnectionLoss(error: AMQPError(code: .protocolError, message: "\(context): unexpected server reply \(reply.reply.id)"))
+            throw ConnectionLoss(
+                error: AMQPError(code: .protocolError, message: "\(context): unexpected server reply \(reply.reply.id)")
+            )
         default:
             throw ConnectionLoss(error: AMQPError(code: .protocolError, message: "\(context): no RPC reply"))
         }
     }
 
-    private func acknowledgeChannelClose(_ close: amqp_channel_close_t, channel: UInt16, context: String) throws -> ChannelFailure {
+    private func acknowledgeChannelClose(_ close: amqp_channel_close_t, channel: UInt16, context: String) throws
+        -> ChannelFailure
+    {
         let text = CDecoding.string(close.reply_text)
         let failure = ChannelFailure(
             error: AMQPError(

@@ -8,7 +8,12 @@ struct AccountState: Sendable {
     var byPhone: [String: String] = [:]
     var byExternalId: [String: String] = [:]
 
-    init(account: SimAccount) { self.account = account }
+    var resources: AccountResources
+
+    init(account: SimAccount) {
+        self.account = account
+        self.resources = AccountResources(now: SimIdentifiers.timestamp())
+    }
 
     static func emailKey(_ email: String) -> String { email.lowercased() }
 
@@ -111,5 +116,36 @@ struct AccountState: Sendable {
         case .array(let keys)?: for k in keys.compactMap(\.stringValue) { record.properties.removeValue(forKey: k) }
         default: break
         }
+    }
+}
+
+extension AccountState {
+    /// Finds a profile by `id` or identifiers and applies `attributes`; creates one when none matches and
+    /// `create` is true. Used by events, bulk imports and subscriptions. Returns nil when nothing matched and
+    /// nothing was created.
+    mutating func upsert(
+        id: String?, attributes: [String: JSONValue], create: Bool, now: String
+    ) -> Result<ProfileRecord?, KlaviyoAPIError> {
+        if let id {
+            guard profiles[id] != nil else { return .failure(.notFound("A profile with id \(id) does not exist.")) }
+            if let other = conflictingProfile(for: attributes, excluding: id) { return .failure(.duplicateProfile(other)) }
+            return .success(update(id: id, attributes: attributes, meta: nil, now: now))
+        }
+        if let existing = lookup(attributes) {
+            if let other = conflictingProfile(for: attributes, excluding: existing) {
+                return .failure(.duplicateProfile(other))
+            }
+            return .success(update(id: existing, attributes: attributes, meta: nil, now: now))
+        }
+        guard create else { return .success(nil) }
+        return .success(self.create(attributes: attributes, meta: nil, now: now))
+    }
+
+    /// Appends a side effect for `GET /_sim/accounts/{id}/side-effects`.
+    mutating func note(_ kind: String, _ details: [String: JSONValue]) {
+        var entry = details
+        entry["kind"] = .string(kind)
+        entry["at"] = .string(SimIdentifiers.timestamp())
+        resources.sideEffects.append(.object(entry))
     }
 }

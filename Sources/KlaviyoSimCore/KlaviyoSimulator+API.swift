@@ -116,7 +116,19 @@ extension KlaviyoSimulator {
         let accountId = caller.box.accountId
         guard op.scopes.allSatisfy(caller.scopes.contains) else { return fail(.permissionDenied, accountId) }
 
-        let rateHeaders: HTTPFields = [:]
+        var rateHeaders: HTTPFields = [:]
+        if settings.withLock({ $0.rateLimitsEnabled }) {
+            switch rateLimiter.acquire(op, caller: caller, now: now) {
+            case .allowed(let limit, let remaining, let reset):
+                rateHeaders[HTTPHelpers.rateLimitLimit] = String(limit)
+                rateHeaders[HTTPHelpers.rateLimitRemaining] = String(remaining)
+                rateHeaders[HTTPHelpers.rateLimitReset] = String(reset)
+            case .throttled(let retryAfter):
+                var h = HTTPFields()
+                h[HTTPHelpers.retryAfter] = String(retryAfter)
+                return fail(.throttled(retryAfter: retryAfter), accountId, headers: h)
+            }
+        }
 
         // Faults: decided before any state change.
         var extraLatency = settings.withLock { $0.latency }
@@ -152,6 +164,10 @@ extension KlaviyoSimulator {
             let contentType = request.headers[.contentType]
             guard HTTPHelpers.isAcceptedContentType(contentType) else {
                 return fail(.unsupportedMediaType(contentType ?? ""), accountId, headers: rateHeaders)
+            }
+            // Compressed bodies are not decoded: a Content-Encoding other than identity is a 415, as on Klaviyo.
+            if let encoding = request.headers[.contentEncoding], encoding.lowercased() != "identity" {
+                return fail(.unsupportedMediaType("Content-Encoding: \(encoding)"), accountId, headers: rateHeaders)
             }
             guard let body = parsedBody else {
                 return fail(.invalid("JSON parse error.", pointer: "/"), accountId, headers: rateHeaders)

@@ -11,6 +11,28 @@ extension KlaviyoSimulator {
         case "get_profile": return try getProfile(call)
         case "get_profiles": return try getProfiles(call)
         case "update_profile": return try updateProfile(call)
+        case "create_list": return try createList(call)
+        case "get_lists": return try getLists(call)
+        case "get_list": return try getList(call)
+        case "add_profiles_to_list": return try changeListMembers(call, add: true)
+        case "remove_profiles_from_list": return try changeListMembers(call, add: false)
+        case "create_event": return try createEvent(call)
+        case "bulk_create_events": return try bulkCreateEvents(call)
+        case "bulk_import_profiles": return try bulkImportProfiles(call)
+        case "get_bulk_import_profiles_job": return try getImportJob(call)
+        case "get_errors_for_bulk_import_profiles_job": return try getImportErrors(call)
+        case "bulk_subscribe_profiles": return try bulkSubscription(call, subscribe: true)
+        case "bulk_unsubscribe_profiles": return try bulkSubscription(call, subscribe: false)
+        case "get_campaigns": return try getCampaigns(call)
+        case "create_campaign": return try createCampaign(call)
+        case "get_campaign": return try getCampaign(call)
+        case "update_campaign": return try updateCampaign(call)
+        case "send_campaign": return try sendCampaign(call)
+        case "get_campaign_send_job": return try getCampaignSendJob(call)
+        case "cancel_campaign_send": return try cancelCampaignSend(call)
+        case "get_flows": return getFlows(call)
+        case "get_flow": return try getFlow(call)
+        case "update_flow": return try updateFlow(call)
         default: throw .notFound("\(call.operation.operationId) is not implemented by klaviyo-sim.")
         }
     }
@@ -50,7 +72,7 @@ extension KlaviyoSimulator {
             status: 200,
             body: [
                 "data": [Self.accountResource(account, base: call.base)],
-                "links": ["self": .string("\(call.base)/api/accounts/"), "next": .null, "prev": .null],
+                "links": ["self": .string("\(call.base)/api/accounts/")],
             ])
     }
 

@@ -161,7 +161,7 @@ extension KlaviyoSimulator {
             return (matches, more)
         }
         let selfLink = "\(call.base)/api/profiles/" + (call.rawQuery.isEmpty ? "" : "?\(call.rawQuery)")
-        var links: [String: JSONValue] = ["self": .string(selfLink), "next": .null, "prev": .null]
+        var links: [String: JSONValue] = ["self": .string(selfLink)]
         func cursorLink(_ at: Int) -> JSONValue {
             let cursor = Data("offset:\(at)".utf8).base64EncodedString()
             var items = call.query.filter { $0.0 != "page[cursor]" }

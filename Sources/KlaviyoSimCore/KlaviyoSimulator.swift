@@ -20,6 +20,8 @@ public final class KlaviyoSimulator: Sendable {
     let registry = SimRegistry()
     let recorder: RequestRecorder
     let stats = SimStats()
+    let rateLimiter = RateLimiter()
+    let oauth = Mutex(OAuthState())
     let faults = Mutex<FaultConfig?>(nil)
     let settings: Mutex<RuntimeSettings>
     let router: OperationRouter
@@ -29,7 +31,11 @@ public final class KlaviyoSimulator: Sendable {
     /// Operations with handlers (see `KlaviyoSimulator+Handlers.swift`).
     static let implementedOperations: Set<String> = [
         "get_accounts", "get_account", "create_or_update_profile", "create_profile", "get_profile", "get_profiles",
-        "update_profile",
+        "update_profile", "create_list", "get_lists", "get_list", "add_profiles_to_list", "remove_profiles_from_list",
+        "create_event", "bulk_create_events", "bulk_import_profiles", "get_bulk_import_profiles_job",
+        "get_errors_for_bulk_import_profiles_job", "bulk_subscribe_profiles", "bulk_unsubscribe_profiles",
+        "get_campaigns", "create_campaign", "get_campaign", "update_campaign", "send_campaign",
+        "get_campaign_send_job", "cancel_campaign_send", "get_flows", "get_flow", "update_flow",
     ]
 
     /// Creates a simulator and seeds `configuration.seedAccounts`.

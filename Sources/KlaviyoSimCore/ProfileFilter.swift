@@ -6,7 +6,7 @@ struct ProfileFilter: Sendable {
 
     static let fields: Set<String> = ["id", "email", "phone_number", "external_id"]
 
-    init(parsing text: String) throws(KlaviyoAPIError) {
+    init(parsing text: String, allowedFields: Set<String> = fields) throws(KlaviyoAPIError) {
         func bad(_ why: String) -> KlaviyoAPIError { .invalid("Invalid filter provided: \(why)", parameter: "filter") }
         let t = text.trimmingCharacters(in: .whitespaces)
         guard let open = t.firstIndex(of: "("), t.hasSuffix(")") else { throw bad("expected operator(field,value).") }
@@ -15,7 +15,7 @@ struct ProfileFilter: Sendable {
         guard let comma = inner.firstIndex(of: ",") else { throw bad("expected operator(field,value).") }
         let field = inner[..<comma].trimmingCharacters(in: .whitespaces)
         let rawValue = inner[inner.index(after: comma)...].trimmingCharacters(in: .whitespaces)
-        guard Self.fields.contains(field) else { throw bad("'\(field)' is not a filterable field of profile.") }
+        guard allowedFields.contains(field) else { throw bad("'\(field)' is not a filterable field of this resource.") }
         switch op {
         case "equals":
             guard let v = Self.unquote(Substring(rawValue)) else { throw bad("expected a quoted string.") }

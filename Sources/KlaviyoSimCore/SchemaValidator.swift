@@ -23,7 +23,7 @@ public final class SchemaValidator: Sendable {
 
     /// Returns the first validation failure, or `nil` when `value` is valid.
     public func validate(_ value: JSONValue) -> Failure? {
-        root.validate(value, pointer: "")
+        root.validate(value, pointer: .root)
     }
 }
 
@@ -72,24 +72,28 @@ final class SchemaNode: Sendable {
         }
     }
 
-    static func key(_ pointer: String) -> String {
-        pointer.split(separator: "/").last.map(String.init) ?? "data"
+    static func key(_ pointer: Pointer) -> String {
+        switch pointer {
+        case .root: "data"
+        case .member(_, let name): name
+        case .index(let parent, _): key(parent)
+        }
     }
 
-    func validate(_ value: JSONValue, pointer: String) -> SchemaValidator.Failure? {
+    func validate(_ value: JSONValue, pointer: Pointer) -> SchemaValidator.Failure? {
         if value.isNull {
             if nullable || (types.isEmpty && anyOf.isEmpty && allOf.isEmpty) { return nil }
-            return .init(pointer: pointer, detail: "'\(Self.key(pointer))' may not be null.")
+            return .init(pointer: pointer.string, detail: "'\(Self.key(pointer))' may not be null.")
         }
         if let t = types.first, !Self.matches(value, type: t) {
             return .init(
-                pointer: pointer,
+                pointer: pointer.string,
                 detail: "Invalid input: '\(Self.key(pointer))' must be of type \(t), got \(value.typeName).")
         }
         if let enumValues, !enumValues.contains(value) {
             let choices = enumValues.map { $0.stringValue.map { "'\($0)'" } ?? $0.jsonString }.joined(separator: ", ")
             return .init(
-                pointer: pointer,
+                pointer: pointer.string,
                 detail: "'\(value.stringValue ?? value.jsonString)' is not a valid choice for '\(Self.key(pointer))'. "
                     + "Valid choices: \(choices).")
         }
@@ -111,43 +115,47 @@ final class SchemaNode: Sendable {
         switch value {
         case .object(let members):
             for name in required where members[name] == nil {
-                return .init(pointer: pointer + "/" + name, detail: "'\(name)' is a required field.")
+                return .init(pointer: pointer.string + "/" + name, detail: "'\(name)' is a required field.")
             }
             if let properties {
                 for (name, member) in members {
                     if let node = properties[name] {
-                        if let f = node.validate(member, pointer: pointer + "/" + name) { return f }
+                        if let f = node.validate(member, pointer: Self.child(pointer, name)) { return f }
                     } else if !allowsAdditional {
                         return .init(
-                            pointer: pointer + "/" + name,
+                            pointer: pointer.string + "/" + name,
                             detail: "'\(name)' is not a valid field for the resource '\(Self.key(pointer))'.")
                     }
                 }
             }
         case .array(let elements):
             if let minItems, elements.count < minItems {
-                return .init(pointer: pointer, detail: "'\(Self.key(pointer))' must contain at least \(minItems) items.")
+                return .init(pointer: pointer.string, detail: "'\(Self.key(pointer))' must contain at least \(minItems) items.")
             }
             if let maxItems, elements.count > maxItems {
-                return .init(pointer: pointer, detail: "'\(Self.key(pointer))' must contain at most \(maxItems) items.")
+                return .init(pointer: pointer.string, detail: "'\(Self.key(pointer))' must contain at most \(maxItems) items.")
             }
             if let items {
                 for (i, e) in elements.enumerated() {
-                    if let f = items.validate(e, pointer: pointer + "/\(i)") { return f }
+                    if let f = items.validate(e, pointer: Self.child(pointer, i)) { return f }
                 }
             }
         case .int, .double:
             let d = Self.number(value) ?? 0
             if let minimum, d < minimum {
-                return .init(pointer: pointer, detail: "'\(Self.key(pointer))' must be at least \(minimum).")
+                return .init(pointer: pointer.string, detail: "'\(Self.key(pointer))' must be at least \(minimum).")
             }
             if let maximum, d > maximum {
-                return .init(pointer: pointer, detail: "'\(Self.key(pointer))' must be at most \(maximum).")
+                return .init(pointer: pointer.string, detail: "'\(Self.key(pointer))' must be at most \(maximum).")
             }
         default: break
         }
         return nil
     }
+
+    /// Child pointers are built only when a failure is reported (see ``Pointer``), keeping valid bodies cheap.
+    static func child(_ parent: Pointer, _ name: String) -> Pointer { .member(parent, name) }
+    static func child(_ parent: Pointer, _ index: Int) -> Pointer { .index(parent, index) }
 
     static func matches(_ value: JSONValue, type: String) -> Bool {
         switch (type, value) {
@@ -156,6 +164,21 @@ final class SchemaNode: Sendable {
         case ("integer", .double(let d)): d.rounded() == d
         case ("number", .int), ("number", .double): true
         default: false
+        }
+    }
+}
+
+/// A JSON pointer built as a linked list, rendered to text only for error reports.
+indirect enum Pointer: Sendable {
+    case root
+    case member(Pointer, String)
+    case index(Pointer, Int)
+
+    var string: String {
+        switch self {
+        case .root: ""
+        case .member(let parent, let name): parent.string + "/" + name
+        case .index(let parent, let i): parent.string + "/\(i)"
         }
     }
 }

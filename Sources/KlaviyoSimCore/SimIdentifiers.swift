@@ -14,7 +14,12 @@ enum SimIdentifiers {
             ms >>= 5
         }
         var rng = SystemRandomNumberGenerator()
-        for i in 10..<26 { out[i] = crockford[Int(rng.next() & 31)] }
+        var bits = rng.next()
+        for i in 10..<26 {
+            if i == 22 { bits = rng.next() }
+            out[i] = crockford[Int(bits & 31)]
+            bits >>= 5
+        }
         return String(decoding: out, as: UTF8.self)
     }
 

@@ -13,6 +13,9 @@ public struct SimResponder: HTTPResponder {
         if path == "/_sim" || path.hasPrefix("/_sim/") {
             return await simulator.handleAdmin(request)
         }
+        if path.hasPrefix("/oauth/") {
+            return await simulator.handleOAuth(request)
+        }
         return await simulator.handleAPI(request, context: context)
     }
 }

@@ -2,6 +2,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import KlaviyoSimCore
+import Logging
 import NIOCore
 
 /// A decoded response: status, headers and parsed JSON body.
@@ -21,11 +22,13 @@ struct SimHarness {
 
     let simulator: KlaviyoSimulator
 
-    init(rateLimits: Bool = true, seed: Bool = true) {
+    init(rateLimits: Bool = false, seed: Bool = true) {
         var config = SimConfiguration()
         config.rateLimitsEnabled = rateLimits
         if seed { config.seedAccounts = [SimAccount(accountId: "acct_1", apiKey: Self.apiKey, name: "Demo Store")] }
-        simulator = KlaviyoSimulator(configuration: config)
+        var logger = Logger(label: "klaviyo-sim-tests")
+        logger.logLevel = .warning
+        simulator = KlaviyoSimulator(configuration: config, logger: logger)
     }
 
     /// Runs `body` with a client bound to the simulator.

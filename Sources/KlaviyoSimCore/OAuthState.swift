@@ -1,0 +1,30 @@
+/// Everything the simulated OAuth server knows, kept inside one mutex in ``OAuthServer``.
+struct OAuthState: Sendable {
+    /// An issued authorization code (single use, 5 minutes).
+    struct PendingCode: Sendable {
+        var clientId: String
+        var accountId: String
+        var redirectURI: String
+        var scopes: Set<String>
+        var codeChallenge: String
+        var expiresAt: ContinuousClock.Instant
+    }
+
+    /// One installation of an app in an account, with its live tokens.
+    struct Install: Sendable {
+        var id: String
+        var clientId: String
+        var accountId: String
+        var scopes: Set<String>
+        var refreshTokens: Set<String> = []
+        var accessTokens: Set<String> = []
+    }
+
+    var apps: [String: OAuthApp] = [:]
+    var loginAccountId: String?
+    var codes: [String: PendingCode] = [:]
+    var installs: [String: Install] = [:]  // by install id
+    var installByClientAndAccount: [String: String] = [:]  // "client|account" → install id
+    var refreshTokens: [String: String] = [:]  // refresh token → install id
+    var rotateRefreshTokens = false
+}
