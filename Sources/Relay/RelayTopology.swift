@@ -83,3 +83,13 @@ public struct RelayTopology: Sendable {
         return topology
     }
 }
+
+extension RelayTopology {
+    /// Deletes every queue and exchange of this prefix, ignoring ones that are already gone (tearing down a
+    /// test or benchmark environment; never run it against a live prefix).
+    public func remove(from amqp: AMQPClient) async {
+        let topology = amqpTopology
+        for queue in topology.queues { try? await amqp.deleteQueue(queue.name) }
+        for exchange in topology.exchanges { try? await amqp.deleteExchange(exchange.name) }
+    }
+}

@@ -168,16 +168,7 @@ struct BenchHarness: Sendable {
     }
 
     func cleanUp(topology: RelayTopology, accountID: String) async {
-        let amqp = runtime.amqp
-        for queue in RelayQueue.allCases { try? await amqp.deleteQueue(topology.queueName(queue)) }
-        try? await amqp.deleteQueue(topology.deadQueue)
-        for tier in RelayTopology.retryTiers { try? await amqp.deleteQueue(topology.retryQueueName(tier.name)) }
-        for exchange in [
-            topology.commandsExchange, topology.resultsExchange, topology.connectionsExchange, topology.deadExchange,
-            topology.retryExchange,
-        ] {
-            try? await amqp.deleteExchange(exchange)
-        }
+        await topology.remove(from: runtime.amqp)
         try? await runtime.credentialStore.delete(accountID: accountID)
     }
 

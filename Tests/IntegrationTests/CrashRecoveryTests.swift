@@ -17,21 +17,27 @@ struct CrashRecoveryTests {
         }.count
     }
 
+    /// Connects an account, starts a consumer that SIGKILLs itself at `stage` on one upsert, publishes that
+    /// upsert and waits for the crash.
+    func crashOnce(_ stack: RelayStack, at stage: String) async throws -> (account: String, id: String, email: String) {
+        let (account, _) = try await stack.connectAccount()
+        let id = stack.id("crash-\(stage)")
+        let email = "\(id)@example.com".lowercased()
+        let doomed = try stack.startConsumer(environment: crashEnvironment(stage, commandID: id))
+        try await stack.waitForConsumers(1)
+        try await stack.publish(
+            commandBody(id: id, type: "profile.upsert", accountID: account, payload: ["profile": ["email": .string(email)]]),
+            routingKey: "profile.upsert", messageID: id)
+        let ending = try await doomed.waitForExit()
+        #expect(ending.reason == .uncaughtSignal && ending.status == SIGKILL)
+        return (account, id, email)
+    }
+
     /// Killed after the result was published and confirmed but before the ack: the redelivery is recognised
     /// from the done marker, acked without calling Klaviyo, and no second result appears.
     @Test func killedAfterPublishingBeforeAckYieldsExactlyOneResult() async throws {
         try await withRelayStack { stack in
-            let (account, _) = try await stack.connectAccount()
-            let id = "crash-pub-\(UUID().uuidString.prefix(8))"
-            let email = "\(id)@example.com".lowercased()
-            let doomed = try stack.startConsumer(environment: crashEnvironment("after_result_published", commandID: id))
-            try await stack.waitForConsumers(1)
-            try await stack.publish(
-                commandBody(
-                    id: id, type: "profile.upsert", accountID: account, payload: ["profile": ["email": .string(email)]]),
-                routingKey: "profile.upsert", messageID: id)
-            let ending = try await doomed.waitForExit()
-            #expect(ending.reason == .uncaughtSignal && ending.status == SIGKILL)
+            let (account, id, email) = try await crashOnce(stack, at: "after_result_published")
             try await stack.waitForCollected(1)
 
             let survivor = try stack.startConsumer()
@@ -48,17 +54,7 @@ struct CrashRecoveryTests {
     /// (an upsert is idempotent), one profile exists and exactly one result is published.
     @Test func killedAfterTheKlaviyoCallYieldsExactlyOneResult() async throws {
         try await withRelayStack { stack in
-            let (account, _) = try await stack.connectAccount()
-            let id = "crash-call-\(UUID().uuidString.prefix(8))"
-            let email = "\(id)@example.com".lowercased()
-            let doomed = try stack.startConsumer(environment: crashEnvironment("after_klaviyo_call", commandID: id))
-            try await stack.waitForConsumers(1)
-            try await stack.publish(
-                commandBody(
-                    id: id, type: "profile.upsert", accountID: account, payload: ["profile": ["email": .string(email)]]),
-                routingKey: "profile.upsert", messageID: id)
-            let ending = try await doomed.waitForExit()
-            #expect(ending.status == SIGKILL)
+            let (account, id, email) = try await crashOnce(stack, at: "after_klaviyo_call")
             #expect(stack.deliveries.isEmpty, "nothing was published before the crash")
 
             _ = try stack.startConsumer()
@@ -81,16 +77,7 @@ struct CrashRecoveryTests {
     /// the stored result without calling Klaviyo again.
     @Test func killedAfterRecordingPublishesTheStoredResult() async throws {
         try await withRelayStack { stack in
-            let (account, _) = try await stack.connectAccount()
-            let id = "crash-rec-\(UUID().uuidString.prefix(8))"
-            let email = "\(id)@example.com".lowercased()
-            let doomed = try stack.startConsumer(environment: crashEnvironment("after_result_recorded", commandID: id))
-            try await stack.waitForConsumers(1)
-            try await stack.publish(
-                commandBody(
-                    id: id, type: "profile.upsert", accountID: account, payload: ["profile": ["email": .string(email)]]),
-                routingKey: "profile.upsert", messageID: id)
-            _ = try await doomed.waitForExit()
+            let (account, id, email) = try await crashOnce(stack, at: "after_result_recorded")
             _ = try stack.startConsumer()
             try await stack.waitForCollected(1)
             let result = try #require(stack.results(for: id).first)

@@ -196,15 +196,7 @@ final class RelayStack: Sendable {
     func tearDown() async {
         for process in consumers.withLock({ $0 }) { await process.stop() }
         collector.cancel()
-        for queue in RelayQueue.allCases { try? await amqp.deleteQueue(topology.queueName(queue)) }
-        try? await amqp.deleteQueue(topology.deadQueue)
-        for tier in RelayTopology.retryTiers { try? await amqp.deleteQueue(topology.retryQueueName(tier.name)) }
-        for exchange in [
-            topology.commandsExchange, topology.resultsExchange, topology.connectionsExchange, topology.deadExchange,
-            topology.retryExchange,
-        ] {
-            try? await amqp.deleteExchange(exchange)
-        }
+        await topology.remove(from: amqp)
         await amqp.shutdown()
         _ = await connection.result
         await redis.shutdown()
