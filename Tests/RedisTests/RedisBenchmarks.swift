@@ -3,6 +3,10 @@ import Logging
 import Redis
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Throughput observations, not timed assertions: run with `RELAY_BENCH=1 swift test --filter Benchmarks`.
 @Suite("Redis benchmarks", .enabled(if: ProcessInfo.processInfo.environment["RELAY_BENCH"] == "1"))
 struct RedisBenchmarks {
@@ -37,6 +41,49 @@ struct RedisBenchmarks {
         elapsed = clock.now - start
         logger.info("50 pipelines of 1000 INCR: \(elapsed), \(Self.rate(50_000, elapsed)) ops/s")
         _ = try await client.delete([key])
+    }
+
+    /// Client-side CPU (user + system, whole test process) per 10,000 INCR from 64 concurrent callers, pool 8.
+    @Test func cpuTimePerTenThousandConcurrentOps() async throws {
+        var logger = Logger(label: "redis-bench")
+        logger.logLevel = .info
+        let client = try RedisTestSupport.makeClient(poolSize: 8)
+        defer { Task { await client.shutdown() } }
+        let key = RedisTestSupport.prefix() + "bench-cpu"
+        let total = 50_000
+        // Warm up the pool.
+        for _ in 0..<8 { _ = try await client.increment(key) }
+        let clock = ContinuousClock()
+        let cpuBefore = Self.processCPUTime()
+        let start = clock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<64 {
+                group.addTask {
+                    for _ in stride(from: worker, to: total, by: 64) { _ = try await client.increment(key) }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let elapsed = clock.now - start
+        let cpu = Self.processCPUTime() - cpuBefore
+        let perTenThousand = cpu * 10_000 / Double(total)
+        logger.info(
+            "\(total) INCR, 64 callers, pool 8: \(elapsed), \(Self.rate(total, elapsed)) ops/s, CPU \(Int(cpu * 1000)) ms, \(Int(perTenThousand * 1000)) ms CPU per 10k ops, \(Int(cpu / Self.seconds(elapsed) * 100))% of one core"
+        )
+        _ = try await client.delete([key])
+    }
+
+    /// User + system CPU seconds consumed so far by this process.
+    static func processCPUTime() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        let (seconds, attoseconds) = duration.components
+        return Double(seconds) + Double(attoseconds) / 1e18
     }
 
     static func rate(_ count: Int, _ duration: Duration) -> Int {
