@@ -3,14 +3,18 @@ import Synchronization
 
 /// Up to `poolSize` auto-pipelining connections, opened lazily, shared by all callers.
 ///
-/// A connection serves many callers at once, so there is no exclusive checkout: each call goes to the connection
-/// with the fewest requests in flight, and a new connection is opened only while every open one is busy.
-/// Routing never blocks (beyond a short mutex).
+/// A connection serves many callers at once, so there is no exclusive checkout: each call goes to the first
+/// connection with fewer than ``targetLoad`` requests in flight (fewer, larger batches cost less CPU than many
+/// small ones); when all open connections have reached it, a new one is opened, or once `poolSize` are open the
+/// least-loaded one is used. Routing never blocks (beyond a short mutex).
 final class RedisConnectionPool: Sendable {
     private struct State {
         var connections: [RedisConnection] = []
         var isShutdown = false
     }
+
+    /// Requests in flight on a connection before calls overflow to the next one (opened lazily if needed).
+    static let targetLoad = 32
 
     private let state = Mutex(State())
     private let configuration: RedisConfiguration
@@ -56,24 +60,29 @@ final class RedisConnectionPool: Sendable {
     private func route() throws(RedisError) -> RedisConnection {
         let connection: RedisConnection? = state.withLock { state in
             if state.isShutdown { return nil }
-            var best: RedisConnection?
-            var bestLoad = Int.max
+            // Fill connections in order: the first one with fewer than `targetLoad` requests in flight takes the
+            // call. Batches stay large and few worker threads wake up; a slow connection overflows to the next.
+            var leastLoaded: RedisConnection?
+            var leastLoad = Int.max
             for connection in state.connections {
                 let load = connection.load.load(ordering: .relaxed)
-                if load < bestLoad {
-                    best = connection
-                    bestLoad = load
-                    if load == 0 { break }
+                if load < Self.targetLoad {
+                    connection.load.add(1, ordering: .relaxed)
+                    return connection
+                }
+                if load < leastLoad {
+                    leastLoaded = connection
+                    leastLoad = load
                 }
             }
-            if bestLoad > 0 && state.connections.count < max(1, configuration.poolSize) {
+            if state.connections.count < max(1, configuration.poolSize) {
                 let created = RedisConnection(
                     id: state.connections.count + 1, configuration: configuration, logger: logger)
                 state.connections.append(created)
-                best = created
+                leastLoaded = created
             }
-            best?.load.add(1, ordering: .relaxed)
-            return best
+            leastLoaded?.load.add(1, ordering: .relaxed)
+            return leastLoaded
         }
         guard let connection else { throw .shutdown }
         return connection
