@@ -234,6 +234,39 @@ struct RedisPipeliningTests {
         _ = try await client.delete([key + ":n", key + ":h"])
     }
 
+    @Test func transportFailureFailsTheWholeBatchAndTheConnectionHeals() async throws {
+        var configuration = try RedisConfiguration(url: RedisTestSupport.url)
+        configuration.poolSize = 1
+        configuration.commandTimeout = .milliseconds(500)
+        let client = RedisClient(configuration: configuration, logger: RedisTestSupport.logger)
+        defer { Task { await client.shutdown() } }
+        let prefix = RedisTestSupport.prefix()
+        let before = try await client.send(["CLIENT", "ID"]).int
+
+        // Keep the only connection busy for 300 ms, so that the next commands queue up and form one batch:
+        // a BLPOP that outlasts the command timeout, then pings behind it.
+        let busy = Task { try await client.send(["BLPOP", prefix + "a", "0.3"]) }
+        try await Task.sleep(for: .milliseconds(50))
+        let stuck = Task { try await client.send(["BLPOP", prefix + "b", "2"]) }
+        try await Task.sleep(for: .milliseconds(20))
+        let followers = (0..<5).map { _ in Task { try await client.ping() } }
+
+        #expect(try await busy.value == .null)
+        for task in [stuck] + followers.map({ follower in Task { try await follower.value; return RedisValue.null } }) {
+            do {
+                _ = try await task.value
+                Issue.record("every command of the timed-out batch fails")
+            } catch let error as RedisError {
+                #expect(error.code == .timeout, "\(error)")
+                #expect(error.isRetriable)
+            }
+        }
+        // A new connection replaced the one left out of sync.
+        let after = try await client.send(["CLIENT", "ID"]).int
+        #expect(after != nil && after != before)
+        try await client.ping()
+    }
+
     static func totalCommandsProcessed(_ client: RedisClient) async throws -> Int {
         let info = try await client.send(["INFO", "stats"]).string ?? ""
         for line in info.split(whereSeparator: \.isNewline) where line.hasPrefix("total_commands_processed:") {
