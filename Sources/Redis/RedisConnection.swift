@@ -26,7 +26,6 @@ final class RedisConnection: Sendable {
 
     private struct State {
         var pending: [Request] = []
-        var nextRequestID: UInt64 = 0
         /// Set by the worker just before it waits on `wakeup`, cleared by the submitter that signals it.
         var isSleeping = false
         var isClosed = false
@@ -48,6 +47,7 @@ final class RedisConnection: Sendable {
     let commandsWritten = Atomic<Int>(0)
 
     private let state = Mutex(State())
+    private let nextRequestID = Atomic<UInt64>(0)
     /// Signalled exactly once per sleep of the worker (see `State.isSleeping`).
     private let wakeup = DispatchSemaphore(value: 0)
     private let configuration: RedisConfiguration
@@ -71,10 +71,7 @@ final class RedisConnection: Sendable {
     /// cancelled before it is written throws `CancellationError`; once written, its replies are awaited (the
     /// connection must stay in sync).
     func execute(_ commands: [[[UInt8]]]) async throws -> [Result<RedisValue, RedisError>] {
-        let id = state.withLock { state in
-            state.nextRequestID &+= 1
-            return state.nextRequestID
-        }
+        let id = nextRequestID.add(1, ordering: .relaxed).newValue
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 enum Action { case fail(any Error), wake, none }
