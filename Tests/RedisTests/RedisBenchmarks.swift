@@ -92,6 +92,7 @@ struct RedisBenchmarks {
         let iterations = roundTrips / perBody
         let clock = ContinuousClock()
         let cpuBefore = Self.processCPUTime()
+        let switchesBefore = Self.contextSwitches()
         let start = clock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
             for worker in 0..<callers {
@@ -103,9 +104,10 @@ struct RedisBenchmarks {
         }
         let elapsed = clock.now - start
         let cpu = Self.processCPUTime() - cpuBefore
+        let switches = (Self.contextSwitches() - switchesBefore) * 10_000 / roundTrips
         let perTenThousand = cpu * 10_000 / Double(roundTrips)
         logger.info(
-            "\(roundTrips) \(label), \(callers) callers, pool \(poolSize): \(elapsed), \(Self.rate(roundTrips, elapsed)) ops/s, CPU \(Int(cpu * 1000)) ms = \(Int(perTenThousand * 1000)) ms per 10k ops, \(Int(cpu / Self.seconds(elapsed) * 100))% of one core"
+            "\(roundTrips) \(label), \(callers) callers, pool \(poolSize): \(elapsed), \(Self.rate(roundTrips, elapsed)) ops/s, CPU \(Int(cpu * 1000)) ms = \(Int(perTenThousand * 1000)) ms per 10k ops, \(Int(cpu / Self.seconds(elapsed) * 100))% of one core, \(switches) context switches per 10k ops"
         )
     }
 
@@ -115,6 +117,13 @@ struct RedisBenchmarks {
         getrusage(RUSAGE_SELF.rawValue, &usage)
         func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
         return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    }
+
+    /// Voluntary + involuntary context switches of this process so far.
+    static func contextSwitches() -> Int {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return usage.ru_nvcsw + usage.ru_nivcsw
     }
 
     static func seconds(_ duration: Duration) -> Double {
