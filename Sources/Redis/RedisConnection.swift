@@ -74,7 +74,11 @@ final class RedisConnection: Sendable {
         let id = nextRequestID.add(1, ordering: .relaxed).newValue
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                enum Action { case fail(any Error), wake, none }
+                enum Action {
+                    case fail(any Error)
+                    case wake
+                    case none
+                }
                 let action: Action = state.withLock { state in
                     if state.isClosed { return .fail(RedisError.shutdown) }
                     // Checked under the lock the cancellation handler also takes: no lost cancellation.
@@ -209,7 +213,8 @@ final class RedisConnection: Sendable {
         for request in batch {
             for command in request.commands where !ctx.append(command) {
                 context = nil
-                fail(batch[...], RedisError(code: .connectionLost, message: "hiredis cannot allocate", isRetriable: true))
+                let error = RedisError(code: .connectionLost, message: "hiredis cannot allocate", isRetriable: true)
+                fail(batch[...], error)
                 return
             }
             commandCount += request.commands.count

@@ -65,7 +65,9 @@ struct RedisBenchmarks {
             client in
             let key = prefix + "m:\(Int.random(in: 0..<1_000))"
             _ = try await client.hashGetAll(key)
-            _ = try await client.pipeline([["SET", key + ":lock", "1", "PX", "60000", "NX"], ["PEXPIRE", key, "60000"]])
+            _ = try await client.pipeline([
+                ["SET", key + ":lock", "1", "PX", "60000", "NX"], ["PEXPIRE", key, "60000"],
+            ])
             try await client.hashSet(key, ["state": "done"])
         }
         let cleaner = try RedisTestSupport.makeClient(poolSize: 1)
@@ -107,8 +109,12 @@ struct RedisBenchmarks {
         let switches = (Self.contextSwitches() - switchesBefore) * 10_000 / roundTrips
         let perTenThousand = cpu * 10_000 / Double(roundTrips)
         logger.info(
-            "\(roundTrips) \(label), \(callers) callers, pool \(poolSize): \(elapsed), \(Self.rate(roundTrips, elapsed)) ops/s, CPU \(Int(cpu * 1000)) ms = \(Int(perTenThousand * 1000)) ms per 10k ops, \(Int(cpu / Self.seconds(elapsed) * 100))% of one core, \(switches) context switches per 10k ops"
-        )
+            """
+            \(roundTrips) \(label), \(callers) callers, pool \(poolSize): \(elapsed), \
+            \(Self.rate(roundTrips, elapsed)) ops/s, CPU \(Int(cpu * 1000)) ms = \
+            \(Int(perTenThousand * 1000)) ms per 10k ops, \(Int(cpu / Self.seconds(elapsed) * 100))% of one core, \
+            \(switches) context switches per 10k ops
+            """)
     }
 
     /// User + system CPU seconds consumed so far by this process.

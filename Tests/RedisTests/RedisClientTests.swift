@@ -249,10 +249,15 @@ struct RedisPipeliningTests {
         try await Task.sleep(for: .milliseconds(50))
         let stuck = Task { try await client.send(["BLPOP", prefix + "b", "2"]) }
         try await Task.sleep(for: .milliseconds(20))
-        let followers = (0..<5).map { _ in Task { try await client.ping() } }
+        let followers = (0..<5).map { _ in
+            Task {
+                try await client.ping()
+                return RedisValue.null
+            }
+        }
 
         #expect(try await busy.value == .null)
-        for task in [stuck] + followers.map({ follower in Task { try await follower.value; return RedisValue.null } }) {
+        for task in [stuck] + followers {
             do {
                 _ = try await task.value
                 Issue.record("every command of the timed-out batch fails")
