@@ -25,6 +25,13 @@ enum HTTPHelpers {
         return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
+    /// A JSON:API response with an already serialized body.
+    static func response(status: Int, bytes: [UInt8], headers extra: HTTPFields = [:]) -> Response {
+        var headers = extra
+        headers[.contentType] = "application/vnd.api+json"
+        return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
     /// Splits a raw query string into decoded name/value pairs (`+` means space, as in Klaviyo's Django stack).
     static func queryItems(_ query: String?) -> [(String, String)] {
         guard let query, !query.isEmpty else { return [] }

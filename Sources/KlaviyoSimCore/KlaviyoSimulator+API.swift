@@ -26,6 +26,8 @@ struct APICall: Sendable {
 struct APIResult: Sendable {
     var status: Int
     var body: JSONValue?
+    /// Pre-serialized body, used instead of `body` when set (hot paths).
+    var rawBody: [UInt8]? = nil
 }
 
 extension KlaviyoSimulator {
@@ -184,6 +186,9 @@ extension KlaviyoSimulator {
         do {
             let result = try perform(call)
             if failAfterApply { return fail(.injected(status: 500), accountId, headers: rateHeaders) }
+            if let raw = result.rawBody {
+                return (result.status, HTTPHelpers.response(status: result.status, bytes: raw, headers: rateHeaders), accountId)
+            }
             return (result.status, HTTPHelpers.response(status: result.status, body: result.body, headers: rateHeaders), accountId)
         } catch {
             return fail(error, accountId, headers: rateHeaders)

@@ -13,14 +13,31 @@ extension KlaviyoSimulator {
         }
     }
 
+    /// A pragmatic email check on UTF-8 bytes: one `@`, non-empty local part, a dotted domain without empty
+    /// labels, no whitespace, commas or angle brackets, at most 254 bytes.
     static func isValidEmail(_ s: String) -> Bool {
-        let parts = s.split(separator: "@", omittingEmptySubsequences: false)
-        guard parts.count == 2, !parts[0].isEmpty, parts[1].count >= 3, s.count <= 254 else { return false }
-        let domain = parts[1]
-        guard domain.contains("."), !domain.hasPrefix("."), !domain.hasSuffix("."), !domain.contains("..") else {
-            return false
+        var at = -1
+        var count = 0
+        var dotAfterAt = false
+        var previous: UInt8 = 0
+        for b in s.utf8 {
+            switch b {
+            case UInt8(ascii: "@"):
+                if at >= 0 { return false }
+                at = count
+            case UInt8(ascii: "."):
+                if at >= 0 {
+                    if previous == UInt8(ascii: "@") || previous == UInt8(ascii: ".") { return false }
+                    dotAfterAt = true
+                }
+            case 0...0x20, UInt8(ascii: ","), UInt8(ascii: "<"), UInt8(ascii: ">"), 0x7F:
+                return false
+            default: break
+            }
+            previous = b
+            count += 1
         }
-        return !s.contains(where: { $0.isWhitespace || $0 == "," || $0 == "<" || $0 == ">" })
+        return at > 0 && count <= 254 && count - at - 1 >= 3 && dotAfterAt && previous != UInt8(ascii: ".")
     }
 
     static func isValidE164(_ s: String) -> Bool {
@@ -64,7 +81,7 @@ extension KlaviyoSimulator {
             return .success((s.create(attributes: attributes, meta: meta, now: now), true))
         }
         let (record, created) = try outcome.get()
-        return APIResult(status: created ? 201 : 200, body: ["data": record.resource(base: call.base)])
+        return APIResult(status: created ? 201 : 200, rawBody: record.document(base: call.base))
     }
 
     /// `POST /api/profiles`: 201, or 409 `duplicate_profile` when an identifier exists.
@@ -82,7 +99,7 @@ extension KlaviyoSimulator {
             if let other = s.conflictingProfile(for: attributes, excluding: nil) { return .failure(.duplicateProfile(other)) }
             return .success(s.create(attributes: attributes, meta: data?["meta"], now: now))
         }
-        return APIResult(status: 201, body: ["data": try outcome.get().resource(base: call.base)])
+        return APIResult(status: 201, rawBody: try outcome.get().document(base: call.base))
     }
 
     /// `GET /api/profiles/{id}`.
@@ -111,7 +128,7 @@ extension KlaviyoSimulator {
             if let other = s.conflictingProfile(for: attributes, excluding: id) { return .failure(.duplicateProfile(other)) }
             return .success(s.update(id: id, attributes: attributes, meta: data?["meta"], now: now)!)
         }
-        return APIResult(status: 200, body: ["data": try outcome.get().resource(base: call.base)])
+        return APIResult(status: 200, rawBody: try outcome.get().document(base: call.base))
     }
 
     /// `GET /api/profiles` with `filter`, `page[size]` (1…100, default 20) and `page[cursor]`.

@@ -6,11 +6,13 @@ public import Logging
     import Darwin
 #endif
 
-/// A Redis client over hiredis with a lazy connection pool.
+/// A Redis client over hiredis with a lazy pool of auto-pipelining connections.
 ///
-/// Every call borrows a pooled connection; blocking hiredis calls run on that connection's own serial queue.
-/// Connections that failed are discarded and reopened on next use, so the client recovers by itself once the
-/// server is back. Transport failures throw retriable ``RedisError``s; error replies throw `.server` errors.
+/// Every call goes to the least-loaded pooled connection. Each connection is driven by one dedicated thread that
+/// writes all commands queued meanwhile in one batch and reads their replies in order, so concurrent callers share
+/// write and read system calls. Connections that failed are discarded and reopened on next use, so the client
+/// recovers by itself once the server is back. Transport failures throw retriable ``RedisError``s; error replies
+/// throw `.server` errors.
 public final class RedisClient: Sendable {
     /// The configuration the client was created with.
     public let configuration: RedisConfiguration
@@ -74,15 +76,20 @@ public final class RedisClient: Sendable {
         }
     }
 
-    /// Closes all connections. Calls made afterwards, and calls waiting for a connection, throw `.shutdown`.
+    /// Closes all connections. Calls made afterwards, and calls whose commands were not yet written, throw
+    /// `.shutdown`; commands already written are answered first.
     public func shutdown() async {
         await pool.shutdown()
         logger.debug("Redis client shut down")
     }
 
     private func execute(_ commands: [[[UInt8]]]) async throws -> [Result<RedisValue, RedisError>] {
-        try await pool.withConnection { connection in
-            try await connection.execute(commands).get()
-        }
+        try await pool.execute(commands)
     }
+
+    /// Number of batches the connections have written so far (one flush each, serving one or more commands).
+    @_spi(Testing) public var writeBatchCount: Int { pool.statistics.writeBatches }
+
+    /// Number of commands the connections have written so far.
+    @_spi(Testing) public var commandsWrittenCount: Int { pool.statistics.commands }
 }

@@ -1,255 +1,248 @@
-import CHiredis
 import Dispatch
+import Foundation
 import Logging
+import Synchronization
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
-
-/// One hiredis `redisContext`, used in blocking mode on its own serial queue (never on the cooperative pool).
+/// One Redis connection driven by one dedicated thread that auto-pipelines the commands of many callers.
 ///
-/// The context is created lazily and discarded after any I/O, EOF, timeout or protocol error, so the next use
-/// reconnects: a pooled connection heals itself when the server comes back.
-final class RedisConnection: @unchecked Sendable {
-    // @unchecked Sendable is safe: the only mutable state, `context`, is read and written exclusively by blocks
-    // running on `queue`, a serial DispatchQueue; everything else is immutable.
-    private var context: UnsafeMutablePointer<redisContext>?
-    private let queue: DispatchQueue
+/// Callers append their commands to a queue and suspend. The worker thread sleeps until the queue is non-empty,
+/// then takes everything pending (up to ``maxBatchCommands`` commands), formats it into hiredis' output buffer,
+/// flushes it with one write and reads the replies in order, resuming each caller as soon as its own replies are
+/// in. Under load, batches form by themselves: one write and a few reads serve many commands.
+///
+/// The hiredis context (``RedisContext``) belongs to the worker thread. It is opened lazily and dropped after any
+/// transport failure, which fails the whole batch in flight with retriable errors; the next batch reconnects, so
+/// the connection heals itself when the server comes back. Before each batch an idle socket that the server
+/// closed is detected and replaced.
+final class RedisConnection: Sendable {
+    /// Upper bound on the number of commands written in one batch (a single larger pipeline is still one batch).
+    static let maxBatchCommands = 256
+
+    private struct Request {
+        let id: UInt64
+        let commands: [[[UInt8]]]
+        let continuation: CheckedContinuation<[Result<RedisValue, RedisError>], any Error>
+    }
+
+    private struct State {
+        var pending: [Request] = []
+        /// Set by the worker just before it waits on `wakeup`, cleared by the submitter that signals it.
+        var isSleeping = false
+        var isClosed = false
+        var hasExited = false
+        var closeWaiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private enum Next {
+        case batch([Request])
+        case exit([CheckedContinuation<Void, Never>])
+    }
+
+    let id: Int
+    /// Requests routed to this connection and not yet answered; maintained by the pool for least-loaded routing.
+    let load = Atomic<Int>(0)
+    /// Number of batches written (one flush each), for tests and diagnostics.
+    let writeBatches = Atomic<Int>(0)
+    /// Number of commands written.
+    let commandsWritten = Atomic<Int>(0)
+
+    private let state = Mutex(State())
+    private let nextRequestID = Atomic<UInt64>(0)
+    /// Signalled exactly once per sleep of the worker (see `State.isSleeping`).
+    private let wakeup = DispatchSemaphore(value: 0)
     private let configuration: RedisConfiguration
     private let logger: Logger
-    let id: Int
 
+    /// Creates the connection and starts its worker thread; the socket is opened by the first batch.
     init(id: Int, configuration: RedisConfiguration, logger: Logger) {
         self.id = id
         self.configuration = configuration
         var logger = logger
         logger[metadataKey: "redis.connection"] = "\(id)"
         self.logger = logger
-        self.queue = DispatchQueue(label: "klaviyo-relay.redis.connection.\(id)")
+        let thread = Thread { [self] in self.run() }
+        thread.name = "redis-conn-\(id)"
+        thread.start()
     }
 
-    deinit {
-        if let context { redisFree(context) }
-    }
-
-    /// Sends all commands in one write, then reads one reply per command.
+    /// Queues the commands for the next batch and returns one result per command.
     ///
-    /// Server error replies are per-command failures; a transport failure fails the whole batch.
-    func execute(_ commands: [[[UInt8]]]) async -> Result<[Result<RedisValue, RedisError>], RedisError> {
-        await withCheckedContinuation { continuation in
-            queue.async {
-                continuation.resume(returning: self.executeBlocking(commands))
+    /// Server error replies are per-command failures; a transport failure throws for the whole request. A request
+    /// cancelled before it is written throws `CancellationError`; once written, its replies are awaited (the
+    /// connection must stay in sync).
+    func execute(_ commands: [[[UInt8]]]) async throws -> [Result<RedisValue, RedisError>] {
+        let id = nextRequestID.add(1, ordering: .relaxed).newValue
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                enum Action {
+                    case fail(any Error)
+                    case wake
+                    case none
+                }
+                let action: Action = state.withLock { state in
+                    if state.isClosed { return .fail(RedisError.shutdown) }
+                    // Checked under the lock the cancellation handler also takes: no lost cancellation.
+                    if Task.isCancelled { return .fail(CancellationError()) }
+                    state.pending.append(Request(id: id, commands: commands, continuation: continuation))
+                    if state.isSleeping {
+                        state.isSleeping = false
+                        return .wake
+                    }
+                    return .none
+                }
+                switch action {
+                case .fail(let error): continuation.resume(throwing: error)
+                case .wake: wakeup.signal()
+                case .none: break
+                }
             }
+        } onCancel: {
+            let request = state.withLock { state -> Request? in
+                guard let index = state.pending.firstIndex(where: { $0.id == id }) else { return nil }
+                return state.pending.remove(at: index)
+            }
+            request?.continuation.resume(throwing: CancellationError())
         }
     }
 
-    /// Closes the socket (if open). A later `execute` would reconnect.
+    /// Fails the queued requests with `.shutdown` and stops the worker thread once its batch in flight (if any)
+    /// is answered; returns when the socket is closed.
     func close() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            queue.async {
-                self.disconnect()
-                continuation.resume()
+            let (pending, wake, exited) = state.withLock { state in
+                let pending = beginClose(&state)
+                let wake = state.isSleeping
+                state.isSleeping = false
+                if !state.hasExited { state.closeWaiters.append(continuation) }
+                return (pending, wake, state.hasExited)
+            }
+            for request in pending { request.continuation.resume(throwing: RedisError.shutdown) }
+            if wake { wakeup.signal() }
+            if exited { continuation.resume() }
+        }
+    }
+
+    /// Like ``close()`` without waiting: for the pool's `deinit`.
+    func closeSoon() {
+        let (pending, wake) = state.withLock { state in
+            let pending = beginClose(&state)
+            let wake = state.isSleeping
+            state.isSleeping = false
+            return (pending, wake)
+        }
+        for request in pending { request.continuation.resume(throwing: RedisError.shutdown) }
+        if wake { wakeup.signal() }
+    }
+
+    private func beginClose(_ state: inout State) -> [Request] {
+        state.isClosed = true
+        defer { state.pending = [] }
+        return state.pending
+    }
+
+    // MARK: - Worker thread only
+
+    private func run() {
+        var context: RedisContext?
+        while true {
+            switch nextBatch() {
+            case .batch(let batch):
+                process(batch, context: &context)
+            case .exit(let waiters):
+                context = nil
+                for waiter in waiters { waiter.resume() }
+                return
             }
         }
     }
 
-    // MARK: - On `queue` only
-
-    private func executeBlocking(_ commands: [[[UInt8]]]) -> Result<[Result<RedisValue, RedisError>], RedisError> {
-        let ctx: UnsafeMutablePointer<redisContext>
-        switch connectIfNeeded() {
-        case .success(let value): ctx = value
-        case .failure(let error): return .failure(error)
-        }
-        for command in commands where Self.append(ctx, command) != REDIS_OK {
-            return .failure(fail(ctx))
-        }
-        var results: [Result<RedisValue, RedisError>] = []
-        results.reserveCapacity(commands.count)
-        for _ in commands {
-            var raw: UnsafeMutableRawPointer?
-            guard redisGetReply(ctx, &raw) == REDIS_OK, let raw else {
-                return .failure(fail(ctx))
+    /// Sleeps until there is work (or the connection is closed), then takes a batch.
+    private func nextBatch() -> Next {
+        while true {
+            let next: Next? = state.withLock { state in
+                if state.isClosed {
+                    state.hasExited = true
+                    defer { state.closeWaiters = [] }
+                    return .exit(state.closeWaiters)
+                }
+                if state.pending.isEmpty {
+                    state.isSleeping = true
+                    return nil
+                }
+                var count = 0
+                var taken = 0
+                for request in state.pending {
+                    if taken > 0 && count + request.commands.count > Self.maxBatchCommands { break }
+                    count += request.commands.count
+                    taken += 1
+                }
+                if taken == state.pending.count {
+                    defer { state.pending = [] }
+                    return .batch(state.pending)
+                }
+                defer { state.pending.removeFirst(taken) }
+                return .batch(Array(state.pending.prefix(taken)))
             }
-            // Copy everything out of the reply before freeing it.
-            let reply = raw.assumingMemoryBound(to: redisReply.self)
-            results.append(Self.convert(reply))
-            freeReplyObject(raw)
+            if let next { return next }
+            wakeup.wait()
         }
-        return .success(results)
     }
 
-    private func connectIfNeeded() -> Result<UnsafeMutablePointer<redisContext>, RedisError> {
-        if let context {
-            if !Self.peerClosed(context) { return .success(context) }
+    private func process(_ batch: [Request], context: inout RedisContext?) {
+        if let open = context, open.peerClosed {
             // The server closed this idle connection (restart, idle timeout, CLIENT KILL): reconnect silently
-            // rather than failing the caller's command on a socket known to be dead.
+            // rather than failing the callers' commands on a socket known to be dead.
             logger.debug("Redis connection closed by the server while idle; reconnecting")
-            disconnect()
+            context = nil
         }
-        let timeout = Self.makeTimeval(configuration.connectTimeout)
-        guard let ctx = redisConnectWithTimeout(configuration.host, Int32(configuration.port), timeout) else {
-            return .failure(
-                RedisError(code: .connectionFailed, message: "cannot allocate a hiredis context", isRetriable: true))
-        }
-        if ctx.pointee.err != 0 {
-            let message = Self.errorString(ctx)
-            redisFree(ctx)
-            logger.debug("Redis connect failed", metadata: ["redis.error": "\(message)"])
-            return .failure(
-                RedisError(
-                    code: .connectionFailed,
-                    message: "cannot connect to \(configuration.host):\(configuration.port): \(message)",
-                    isRetriable: true))
-        }
-        _ = redisSetTimeout(ctx, Self.makeTimeval(configuration.commandTimeout))
-        _ = redisEnableKeepAlive(ctx)
-        context = ctx
-
-        var handshake: [[[UInt8]]] = []
-        if let password = configuration.password {
-            var auth = [Array("AUTH".utf8)]
-            if let username = configuration.username { auth.append(Array(username.utf8)) }
-            auth.append(Array(password.utf8))
-            handshake.append(auth)
-        }
-        if configuration.database != 0 {
-            handshake.append([Array("SELECT".utf8), Array(String(configuration.database).utf8)])
-        }
-        if !handshake.isEmpty {
-            for command in handshake where Self.append(ctx, command) != REDIS_OK {
-                return .failure(fail(ctx))
-            }
-            for _ in handshake {
-                var raw: UnsafeMutableRawPointer?
-                guard redisGetReply(ctx, &raw) == REDIS_OK, let raw else { return .failure(fail(ctx)) }
-                let result = Self.convert(raw.assumingMemoryBound(to: redisReply.self))
-                freeReplyObject(raw)
-                if case .failure(let error) = result {
-                    disconnect()
-                    return .failure(
-                        RedisError(
-                            code: .connectionFailed, message: "AUTH/SELECT failed: \(error.message)",
-                            serverErrorPrefix: error.serverErrorPrefix, underlying: error, isRetriable: false))
-                }
+        let ctx: RedisContext
+        if let open = context {
+            ctx = open
+        } else {
+            switch RedisContext.connect(configuration: configuration, logger: logger) {
+            case .success(let opened):
+                ctx = opened
+                context = opened
+            case .failure(let error):
+                fail(batch[...], error)
+                return
             }
         }
-        logger.debug("Redis connected", metadata: ["redis.host": "\(configuration.host)", "redis.port": "\(configuration.port)"])
-        return .success(ctx)
-    }
 
-    /// Turns the context's error into a `RedisError` and discards the context.
-    private func fail(_ ctx: UnsafeMutablePointer<redisContext>) -> RedisError {
-        let savedErrno = errno
-        let kind = ctx.pointee.err
-        let message = Self.errorString(ctx)
-        disconnect()
-        let error: RedisError
-        switch kind {
-        case REDIS_ERR_IO where savedErrno == EAGAIN || savedErrno == EWOULDBLOCK:
-            error = RedisError(
-                code: .timeout, message: "no reply within \(configuration.commandTimeout)", isRetriable: true)
-        case REDIS_ERR_IO, REDIS_ERR_EOF:
-            error = RedisError(code: .connectionLost, message: "connection lost: \(message)", isRetriable: true)
-        case REDIS_ERR_PROTOCOL:
-            error = RedisError(code: .protocolError, message: "protocol error: \(message)", isRetriable: true)
-        default:
-            error = RedisError(code: .connectionLost, message: "hiredis error \(kind): \(message)", isRetriable: true)
+        var commandCount = 0
+        for request in batch {
+            for command in request.commands where !ctx.append(command) {
+                context = nil
+                let error = RedisError(code: .connectionLost, message: "hiredis cannot allocate", isRetriable: true)
+                fail(batch[...], error)
+                return
+            }
+            commandCount += request.commands.count
         }
-        logger.warning("Redis connection discarded", metadata: ["redis.error": "\(error)"])
-        return error
-    }
+        writeBatches.add(1, ordering: .relaxed)
+        commandsWritten.add(commandCount, ordering: .relaxed)
 
-    private func disconnect() {
-        if let context {
-            redisFree(context)
-            self.context = nil
-        }
-    }
-
-    /// Whether an idle connection's socket is readable: EOF (peer closed) or unsolicited data, both of which make
-    /// the connection unusable for a request/response exchange. One non-blocking `poll` per command.
-    private static func peerClosed(_ ctx: UnsafeMutablePointer<redisContext>) -> Bool {
-        var descriptor = pollfd(fd: ctx.pointee.fd, events: Int16(POLLIN), revents: 0)
-        let ready = poll(&descriptor, 1, 0)
-        return ready > 0 || (ready < 0 && errno != EINTR)
-    }
-
-    private static func append(_ ctx: UnsafeMutablePointer<redisContext>, _ arguments: [[UInt8]]) -> Int32 {
-        // One contiguous buffer keeps every argument's pointer valid for the duration of the call;
-        // redisAppendCommandArgv copies the formatted command into hiredis' output buffer.
-        var flat: [UInt8] = []
-        flat.reserveCapacity(arguments.reduce(1) { $0 + $1.count })
-        var offsets: [Int] = []
-        var lengths: [Int] = []
-        offsets.reserveCapacity(arguments.count)
-        lengths.reserveCapacity(arguments.count)
-        for argument in arguments {
-            offsets.append(flat.count)
-            lengths.append(argument.count)
-            flat.append(contentsOf: argument)
-        }
-        flat.append(0)
-        return flat.withUnsafeBufferPointer { buffer in
-            let base = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
-            var argv: [UnsafePointer<CChar>?] = offsets.map { base + $0 }
-            return argv.withUnsafeMutableBufferPointer { argvBuffer in
-                lengths.withUnsafeBufferPointer { lengthBuffer in
-                    redisAppendCommandArgv(ctx, Int32(arguments.count), argvBuffer.baseAddress, lengthBuffer.baseAddress)
+        // The first read flushes the whole output buffer.
+        for index in batch.indices {
+            let request = batch[index]
+            var results: [Result<RedisValue, RedisError>] = []
+            results.reserveCapacity(request.commands.count)
+            for _ in request.commands {
+                switch ctx.readReply(configuration: configuration) {
+                case .success(let result):
+                    results.append(result)
+                case .failure(let error):
+                    context = nil
+                    logger.warning("Redis connection discarded", metadata: ["redis.error": "\(error)"])
+                    fail(batch[index...], error)
+                    return
                 }
             }
+            request.continuation.resume(returning: results)
         }
     }
 
-    /// Converts a reply (recursively). An error reply, also one nested in an array, becomes a `.server` failure.
-    private static func convert(_ reply: UnsafeMutablePointer<redisReply>) -> Result<RedisValue, RedisError> {
-        let r = reply.pointee
-        switch r.type {
-        case REDIS_REPLY_STRING:
-            return .success(.bulkString(bytes(r.str, r.len)))
-        case REDIS_REPLY_STATUS:
-            return .success(.simpleString(String(decoding: bytes(r.str, r.len), as: UTF8.self)))
-        case REDIS_REPLY_INTEGER:
-            return .success(.integer(Int64(r.integer)))
-        case REDIS_REPLY_NIL:
-            return .success(.null)
-        case REDIS_REPLY_ERROR:
-            return .failure(.server(String(decoding: bytes(r.str, r.len), as: UTF8.self)))
-        case REDIS_REPLY_ARRAY:
-            var elements: [RedisValue] = []
-            elements.reserveCapacity(r.elements)
-            for index in 0..<r.elements {
-                guard let element = r.element[index] else {
-                    elements.append(.null)
-                    continue
-                }
-                switch convert(element) {
-                case .success(let value): elements.append(value)
-                case .failure(let error): return .failure(error)
-                }
-            }
-            return .success(.array(elements))
-        default:
-            return .failure(RedisError(code: .protocolError, message: "unknown reply type \(r.type)", isRetriable: false))
-        }
-    }
-
-    private static func bytes(_ pointer: UnsafeMutablePointer<CChar>?, _ count: Int) -> [UInt8] {
-        guard let pointer, count > 0 else { return [] }
-        return Array(UnsafeRawBufferPointer(start: pointer, count: count))
-    }
-
-    private static func errorString(_ ctx: UnsafeMutablePointer<redisContext>) -> String {
-        withUnsafeBytes(of: ctx.pointee.errstr) { raw in
-            let bytes = raw.prefix { $0 != 0 }
-            return String(decoding: bytes, as: UTF8.self)
-        }
-    }
-
-    private static func makeTimeval(_ duration: Duration) -> timeval {
-        let (seconds, attoseconds) = duration.components
-        return timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+    private func fail(_ requests: ArraySlice<Request>, _ error: RedisError) {
+        for request in requests { request.continuation.resume(throwing: error) }
     }
 }

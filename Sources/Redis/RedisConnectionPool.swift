@@ -1,23 +1,20 @@
 import Logging
 import Synchronization
 
-/// A lazy pool of up to `poolSize` connections with FIFO waiters.
+/// Up to `poolSize` auto-pipelining connections, opened lazily, shared by all callers.
 ///
-/// State changes happen inside the mutex and return what to do; continuations are resumed and sockets closed
-/// outside it.
+/// A connection serves many callers at once, so there is no exclusive checkout: each call goes to the first
+/// connection with fewer than ``targetLoad`` requests in flight (fewer, larger batches cost less CPU than many
+/// small ones); when all open connections have reached it, a new one is opened, or once `poolSize` are open the
+/// least-loaded one is used. Routing never blocks (beyond a short mutex).
 final class RedisConnectionPool: Sendable {
-    private struct Waiter {
-        let id: UInt64
-        let continuation: CheckedContinuation<RedisConnection, any Error>
-    }
-
     private struct State {
-        var idle: [RedisConnection] = []
-        var created = 0
-        var waiters: [Waiter] = []
-        var nextWaiterID: UInt64 = 0
+        var connections: [RedisConnection] = []
         var isShutdown = false
     }
+
+    /// Requests in flight on a connection before calls overflow to the next one (opened lazily if needed).
+    static let targetLoad = 32
 
     private let state = Mutex(State())
     private let configuration: RedisConfiguration
@@ -28,90 +25,66 @@ final class RedisConnectionPool: Sendable {
         self.logger = logger
     }
 
-    /// Runs `body` with a connection, returning the connection to the pool afterwards.
-    func withConnection<T>(_ body: (RedisConnection) async throws -> T) async throws -> T {
-        let connection = try await acquire()
-        do {
-            let result = try await body(connection)
-            await release(connection)
-            return result
-        } catch {
-            await release(connection)
-            throw error
-        }
+    deinit {
+        // Each worker thread keeps its connection alive: stop them when the client goes away without `shutdown()`.
+        for connection in state.withLock({ $0.connections }) { connection.closeSoon() }
     }
 
-    /// Closes idle connections, fails waiters; connections in use are closed when they are released.
+    /// Runs the commands on the least-loaded connection and returns one result per command.
+    func execute(_ commands: [[[UInt8]]]) async throws -> [Result<RedisValue, RedisError>] {
+        let connection = try route()
+        defer { connection.load.subtract(1, ordering: .relaxed) }
+        return try await connection.execute(commands)
+    }
+
+    /// Closes all connections: queued commands fail with `.shutdown`, commands already written are answered first.
     func shutdown() async {
-        let (idle, waiters) = state.withLock { state in
+        let connections = state.withLock { state in
             state.isShutdown = true
-            defer {
-                state.idle = []
-                state.waiters = []
+            defer { state.connections = [] }
+            return state.connections
+        }
+        for connection in connections { await connection.close() }
+    }
+
+    /// Number of batches written and commands written, summed over the open connections.
+    var statistics: (writeBatches: Int, commands: Int) {
+        state.withLock { state in
+            state.connections.reduce(into: (0, 0)) { total, connection in
+                total.0 += connection.writeBatches.load(ordering: .relaxed)
+                total.1 += connection.commandsWritten.load(ordering: .relaxed)
             }
-            return (state.idle, state.waiters)
         }
-        for waiter in waiters { waiter.continuation.resume(throwing: RedisError.shutdown) }
-        for connection in idle { await connection.close() }
     }
 
-    private enum AcquireAction {
-        case use(RedisConnection)
-        case fail(any Error)
-        case wait
-    }
-
-    private func acquire() async throws -> RedisConnection {
-        let id = state.withLock { state in
-            state.nextWaiterID += 1
-            return state.nextWaiterID
-        }
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<RedisConnection, any Error>) in
-                let action: AcquireAction = state.withLock { state in
-                    if state.isShutdown { return .fail(RedisError.shutdown) }
-                    // Checked under the lock the cancellation handler also takes: no lost cancellation.
-                    if Task.isCancelled { return .fail(CancellationError()) }
-                    if let connection = state.idle.popLast() { return .use(connection) }
-                    if state.created < max(1, configuration.poolSize) {
-                        state.created += 1
-                        return .use(RedisConnection(id: state.created, configuration: configuration, logger: logger))
-                    }
-                    state.waiters.append(Waiter(id: id, continuation: continuation))
-                    return .wait
+    private func route() throws(RedisError) -> RedisConnection {
+        let connection: RedisConnection? = state.withLock { state in
+            if state.isShutdown { return nil }
+            // Fill connections in order: the first one with fewer than `targetLoad` requests in flight takes the
+            // call. Batches stay large and few worker threads wake up; a slow connection overflows to the next.
+            var leastLoaded: RedisConnection?
+            var leastLoad = Int.max
+            for connection in state.connections {
+                let load = connection.load.load(ordering: .relaxed)
+                if load < Self.targetLoad {
+                    connection.load.add(1, ordering: .relaxed)
+                    return connection
                 }
-                switch action {
-                case .use(let connection): continuation.resume(returning: connection)
-                case .fail(let error): continuation.resume(throwing: error)
-                case .wait: break
+                if load < leastLoad {
+                    leastLoaded = connection
+                    leastLoad = load
                 }
             }
-        } onCancel: {
-            let waiter = state.withLock { state -> Waiter? in
-                guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
-                return state.waiters.remove(at: index)
+            if state.connections.count < max(1, configuration.poolSize) {
+                let created = RedisConnection(
+                    id: state.connections.count + 1, configuration: configuration, logger: logger)
+                state.connections.append(created)
+                leastLoaded = created
             }
-            waiter?.continuation.resume(throwing: CancellationError())
+            leastLoaded?.load.add(1, ordering: .relaxed)
+            return leastLoaded
         }
-    }
-
-    private enum ReleaseAction {
-        case close
-        case handOff(Waiter)
-        case none
-    }
-
-    private func release(_ connection: RedisConnection) async {
-        let action: ReleaseAction = state.withLock { state in
-            if state.isShutdown { return .close }
-            if !state.waiters.isEmpty { return .handOff(state.waiters.removeFirst()) }
-            state.idle.append(connection)
-            return .none
-        }
-        switch action {
-        case .close: await connection.close()
-        case .handOff(let waiter): waiter.continuation.resume(returning: connection)
-        case .none: break
-        }
+        guard let connection else { throw .shutdown }
+        return connection
     }
 }

@@ -1,5 +1,5 @@
 import Foundation
-import Redis
+@_spi(Testing) import Redis
 import Testing
 
 @Suite("RedisClient against the shared Redis")
@@ -174,5 +174,109 @@ struct RedisClientTests {
         await #expect(throws: CancellationError.self) { try await waiter.value }
         _ = try? await blocker.value
         try await client.ping()
+    }
+}
+
+@Suite("RedisClient auto-pipelining")
+struct RedisPipeliningTests {
+    @Test func concurrentCommandsShareWriteBatches() async throws {
+        let client = try RedisTestSupport.makeClient(poolSize: 1)
+        defer { Task { await client.shutdown() } }
+        let key = RedisTestSupport.prefix() + "batched"
+        try await client.ping()
+        let processedBefore = try await Self.totalCommandsProcessed(client)
+        let batchesBefore = client.writeBatchCount
+        let commandsBefore = client.commandsWrittenCount
+
+        let values = try await withThrowingTaskGroup(of: Int64.self) { group in
+            for _ in 0..<1_000 { group.addTask { try await client.increment(key) } }
+            var values: [Int64] = []
+            for try await value in group { values.append(value) }
+            return values
+        }
+        #expect(values.sorted() == (1...1_000).map { Int64($0) })
+
+        let batches = client.writeBatchCount - batchesBefore
+        let commands = client.commandsWrittenCount - commandsBefore
+        let processed = try await Self.totalCommandsProcessed(client) - processedBefore
+        #expect(commands == 1_000)
+        #expect(processed >= 1_000)  // the server executed them all (and whatever else runs on the shared Redis)
+        #expect(batches < 500, "\(batches) write batches for \(commands) commands")
+        _ = try await client.delete([key])
+    }
+
+    @Test func errorRepliesFailOnlyTheirOwnCommandWithinABatch() async throws {
+        let client = try RedisTestSupport.makeClient(poolSize: 1)
+        defer { Task { await client.shutdown() } }
+        let key = RedisTestSupport.prefix() + "mixed"
+        try await client.hashSet(key + ":h", ["f": "v"])
+        let outcomes = await withTaskGroup(of: (Int, Bool).self) { group in
+            for index in 0..<200 {
+                group.addTask {
+                    // Every other command hits a hash with INCR: WRONGTYPE for that command only.
+                    let target = index.isMultiple(of: 2) ? key + ":n" : key + ":h"
+                    do {
+                        _ = try await client.increment(target)
+                        return (index, true)
+                    } catch let error as RedisError {
+                        return (index, error.serverErrorPrefix == "WRONGTYPE" ? false : true)
+                    } catch {
+                        return (index, true)
+                    }
+                }
+            }
+            var outcomes: [Int: Bool] = [:]
+            for await (index, succeeded) in group { outcomes[index] = succeeded }
+            return outcomes
+        }
+        for index in 0..<200 { #expect(outcomes[index] == index.isMultiple(of: 2), "command \(index)") }
+        #expect(try await client.get(key + ":n") == "100")
+        _ = try await client.delete([key + ":n", key + ":h"])
+    }
+
+    @Test func transportFailureFailsTheWholeBatchAndTheConnectionHeals() async throws {
+        var configuration = try RedisConfiguration(url: RedisTestSupport.url)
+        configuration.poolSize = 1
+        configuration.commandTimeout = .milliseconds(500)
+        let client = RedisClient(configuration: configuration, logger: RedisTestSupport.logger)
+        defer { Task { await client.shutdown() } }
+        let prefix = RedisTestSupport.prefix()
+        let before = try await client.send(["CLIENT", "ID"]).int
+
+        // Keep the only connection busy for 300 ms, so that the next commands queue up and form one batch:
+        // a BLPOP that outlasts the command timeout, then pings behind it.
+        let busy = Task { try await client.send(["BLPOP", prefix + "a", "0.3"]) }
+        try await Task.sleep(for: .milliseconds(50))
+        let stuck = Task { try await client.send(["BLPOP", prefix + "b", "2"]) }
+        try await Task.sleep(for: .milliseconds(20))
+        let followers = (0..<5).map { _ in
+            Task {
+                try await client.ping()
+                return RedisValue.null
+            }
+        }
+
+        #expect(try await busy.value == .null)
+        for task in [stuck] + followers {
+            do {
+                _ = try await task.value
+                Issue.record("every command of the timed-out batch fails")
+            } catch let error as RedisError {
+                #expect(error.code == .timeout, "\(error)")
+                #expect(error.isRetriable)
+            }
+        }
+        // A new connection replaced the one left out of sync.
+        let after = try await client.send(["CLIENT", "ID"]).int
+        #expect(after != nil && after != before)
+        try await client.ping()
+    }
+
+    static func totalCommandsProcessed(_ client: RedisClient) async throws -> Int {
+        let info = try await client.send(["INFO", "stats"]).string ?? ""
+        for line in info.split(whereSeparator: \.isNewline) where line.hasPrefix("total_commands_processed:") {
+            return Int(line.dropFirst("total_commands_processed:".count)) ?? 0
+        }
+        return 0
     }
 }

@@ -43,10 +43,11 @@ struct RedisPrivateServerTests {
         let client = RedisClient(configuration: configuration, logger: RedisTestSupport.logger)
         defer { Task { await client.shutdown() } }
 
-        // Warm both pooled connections.
-        async let a: Void = client.ping()
-        async let b: Void = client.ping()
-        _ = try await (a, b)
+        // Warm the pool: calls overflow to a second connection only when the first has many requests in flight.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<200 { group.addTask { try await client.ping() } }
+            try await group.waitForAll()
+        }
         try await client.set("k", "before")
 
         server.kill()
