@@ -20,8 +20,11 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Base URL of a running klaviyo-sim.")
     var simURL = "http://127.0.0.1:8089"
 
-    @Option(help: "Scenarios, comma-separated: baseline, relay-0ms, relay-100ms.")
-    var scenarios = "baseline,relay-0ms,relay-100ms"
+    @Option(help: "Scenarios, comma-separated: baseline, relay-0ms, relay-100ms, relay-paced.")
+    var scenarios = "baseline,relay-0ms,relay-100ms,relay-paced"
+
+    @Option(help: "Publish rate (commands/s) of the relay-paced scenario, which measures latency below saturation.")
+    var pacedRate = 500
 
     @Option(help: "Consumer processes per relay scenario.")
     var consumers = 1
@@ -45,6 +48,8 @@ struct BenchCommand: AsyncParsableCommand {
             case "baseline": plans.append(.init(name: name, kind: .brokerBaseline, latencyMS: 0, concurrency: concurrency))
             case "relay-0ms": plans.append(.init(name: name, kind: .relay, latencyMS: 0, concurrency: concurrency))
             case "relay-100ms": plans.append(.init(name: name, kind: .relay, latencyMS: 100, concurrency: 64))
+            case "relay-paced":
+                plans.append(.init(name: name, kind: .relay, latencyMS: 0, concurrency: concurrency, rate: pacedRate))
             default: throw ValidationError("unknown scenario \(name)")
             }
         }
@@ -74,6 +79,8 @@ struct BenchScenario: Sendable {
     var kind: Kind
     var latencyMS: Int
     var concurrency: Int
+    /// Commands per second to publish at; nil publishes as fast as confirms allow (saturation).
+    var rate: Int? = nil
 }
 
 struct BenchMeasurement: Sendable {

@@ -16,6 +16,8 @@ struct BenchHarness: Sendable {
     let dev: Bool
 
     func run(_ scenario: BenchScenario) async throws -> BenchMeasurement {
+        // A paced run lasts about 20 s whatever --commands says.
+        let commands = scenario.rate.map { min(self.commands, $0 * 20) } ?? self.commands
         let suffix = String(UUID().uuidString.lowercased().prefix(8))
         let topology = RelayTopology(prefix: "bench-\(suffix)")
         let amqp = runtime.amqp
@@ -71,6 +73,10 @@ struct BenchHarness: Sendable {
                     properties.contentType = "application/json"
                     properties.persistent = true
                     properties.messageID = id
+                    if let rate = scenario.rate {
+                        // Paced: command i leaves at start + i/rate.
+                        try await Task.sleep(until: started + .seconds(Double(index) / Double(rate)), clock: .continuous)
+                    }
                     if inFlight >= 512 {
                         try await group.next()
                         inFlight -= 1

@@ -23,16 +23,16 @@ enum BenchReport {
 
     static func table(_ results: [BenchMeasurement]) -> String {
         var lines = [
-            "| scenario | consumers | concurrency | sim latency | commands | ok | dead | commands/s | p50 ms | p99 ms | CPU s / 1k cmds | peak RSS MB |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "| scenario | consumers | concurrency | sim latency | offered load | commands | ok | dead | commands/s | p50 ms | p99 ms | CPU s / 1k cmds | peak RSS MB |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for result in results {
             lines.append(
-                "| \(result.scenario.name) | \(result.consumers) | \(result.scenario.kind == .relay ? String(result.scenario.concurrency) : "-") | \(result.scenario.latencyMS) ms | \(result.commands) | \(result.succeeded) | \(result.deadLettered) | \(format(result.throughput, 0)) | \(format(result.percentile(0.5))) | \(format(result.percentile(0.99))) | \(result.cpuSeconds.map { format($0 / Double(result.commands) * 1000, 3) } ?? "-") | \(result.peakRSSMB.map { format($0) } ?? "-") |"
+                "| \(result.scenario.name) | \(result.consumers) | \(result.scenario.kind == .relay ? String(result.scenario.concurrency) : "-") | \(result.scenario.latencyMS) ms | \(result.scenario.rate.map { "\($0)/s" } ?? "max") | \(result.commands) | \(result.succeeded) | \(result.deadLettered) | \(format(result.throughput, 0)) | \(format(result.percentile(0.5))) | \(format(result.percentile(0.99))) | \(result.cpuSeconds.map { format($0 / Double(result.commands) * 1000, 3) } ?? "-") | \(result.peakRSSMB.map { format($0) } ?? "-") |"
             )
         }
         if let baseline = results.first(where: { $0.scenario.kind == .brokerBaseline }), baseline.throughput > 0 {
-            for result in results where result.scenario.kind == .relay {
+            for result in results where result.scenario.kind == .relay && result.scenario.rate == nil {
                 lines.append(
                     "\n\(result.scenario.name): \(format(result.throughput / baseline.throughput * 100, 0)) % of the broker-only baseline's throughput; p50 +\(format(result.percentile(0.5) - baseline.percentile(0.5))) ms over it"
                 )
@@ -58,6 +58,7 @@ enum BenchReport {
                         "consumer_processes": .int(Int64(result.consumers)),
                         "concurrency": .int(Int64(result.scenario.concurrency)),
                         "sim_latency_ms": .int(Int64(result.scenario.latencyMS)),
+                        "offered_rate_per_second": result.scenario.rate.map { .int(Int64($0)) } ?? .null,
                         "commands": .int(Int64(result.commands)), "succeeded": .int(Int64(result.succeeded)),
                         "dead_lettered": .int(Int64(result.deadLettered)), "seconds": .double(result.seconds),
                         "commands_per_second": .double(result.throughput),
