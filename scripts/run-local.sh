@@ -31,8 +31,8 @@ demo_key="pk_demo0000000000000000000000000000"
 SIM_BINARY="$REPO_ROOT/.build/debug/klaviyo-sim"
 start_sim 8089 var/logs/klaviyo-sim.log --seed-account "org_demo:$demo_key:HeroPixel Demo Store"
 
-"$relay" setup --dev
-echo "$demo_key" | "$relay" connections add-api-key --dev --account org_demo --api-key -
+"$relay" setup --dev --log-level warning
+echo "$demo_key" | "$relay" connections add-api-key --dev --log-level warning --account org_demo --api-key -
 
 pids=()
 stop_all() {
@@ -47,12 +47,21 @@ for n in 1 2; do
 done
 log "two consumers running (logs var/logs/consumer-*.log, metrics on :9464 and :9465)"
 
+# Command ids are idempotency keys: give this run's demo commands fresh ones.
+run_id="$(date +%s)"
+demo() { sed "s/\"id\":\"demo-/\"id\":\"demo-$run_id-/" "$1" | "$relay" publish --dev --log-level warning --wait --timeout 30s || true; }
 log "demo 1/2: upserting profiles (plus two commands that must end as dead letters)…"
-"$relay" publish --dev --file scripts/demo/profiles-1.ndjson --wait --timeout 30s || true
+demo scripts/demo/profiles-1.ndjson
 log "demo 2/2: reading the profiles back…"
-"$relay" publish --dev --file scripts/demo/profiles-2.ndjson --wait --timeout 30s || true
+demo scripts/demo/profiles-2.ndjson
 log "what klaviyo-sim now holds for org_demo:"
-curl -s http://127.0.0.1:8089/_sim/accounts/org_demo/profiles | python3 -m json.tool | head -40
+curl -s http://127.0.0.1:8089/_sim/accounts/org_demo/profiles | python3 -c '
+import json, sys
+document = json.load(sys.stdin)
+print("%d profile(s)" % document["count"])
+for p in document["profiles"]:
+    print("  %s  email=%s  external_id=%s  phone=%s" % (p["id"], p.get("email"), p.get("external_id"), p.get("phone_number")))
+'
 
 if ((demo_only)); then
     log "demo done; stopping consumers and klaviyo-sim (RabbitMQ and Redis keep running: scripts/services.sh stop)"
