@@ -33,10 +33,18 @@ struct HealthEndpointTests {
                 routingKey: "profile.upsert", messageID: id)
             try await stack.publish(Array("garbage".utf8), routingKey: "profile.upsert", messageID: stack.id("metrics-2"))
             try await stack.waitForCollected(2)
-            let metrics = try await stack.http.execute(HTTPRequest(url: base + "/metrics")).bodyString
-            #expect(metrics.contains(#"relay_commands_total{type="profile.upsert",outcome="succeeded"} 1"#) || metrics.contains(#"relay_commands_total{outcome="succeeded",type="profile.upsert"} 1"#))
-            #expect(metrics.contains("relay_dead_letters_total"))
-            #expect(metrics.contains("not_json"))
+            // Counters are updated after the ack, so poll until both outcomes are counted.
+            var metrics = ""
+            try await eventually("both commands in /metrics", timeout: .seconds(20)) {
+                metrics = (try? await stack.http.execute(HTTPRequest(url: base + "/metrics")).bodyString) ?? ""
+                return metrics.contains("relay_dead_letters_total") && metrics.contains("outcome=\"succeeded\"")
+            }
+            let succeeded = metrics.split(separator: "\n").filter {
+                $0.hasPrefix("relay_commands_total{") && $0.contains("outcome=\"succeeded\"")
+                    && $0.contains("type=\"profile.upsert\"")
+            }
+            #expect(succeeded.count == 1 && succeeded.first?.hasSuffix(" 1") == true, "\(succeeded)")
+            #expect(metrics.contains("code=\"not_json\""))
         }
     }
 }
