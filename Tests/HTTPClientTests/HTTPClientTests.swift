@@ -245,7 +245,8 @@ struct HTTPClientTests {
         let client = HTTPClient(logger: logger)
         defer { Task { await client.shutdown() } }
         let task = Task { try await client.execute(HTTPRequest(url: server.baseURL + "/delay/5000")) }
-        try await Task.sleep(for: .milliseconds(200))
+        // Cancel once the server is holding the request.
+        while server.snapshot.inFlight == 0 { try await Task.sleep(for: .milliseconds(5)) }
         task.cancel()
         let result = await task.result
         #expect(throws: HTTPClientError.self) { try result.get() }

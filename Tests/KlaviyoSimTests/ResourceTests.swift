@@ -73,8 +73,13 @@ struct ResourceTests {
             #expect(created.json?["data"]?["attributes"]?["status"] == "queued")
             #expect(created.json?["data"]?["attributes"]?["total_count"] == 2)
             let jobId = try #require(created.json?["data"]?["id"]?.stringValue)
-            try await Task.sleep(for: .milliseconds(1100))
-            let done = try await c.call(.get, "/api/profile-bulk-import-jobs/\(jobId)")
+            // The job moves queued → processing → complete with its age: poll until it completes.
+            var done = try await c.call(.get, "/api/profile-bulk-import-jobs/\(jobId)")
+            let deadline = ContinuousClock.now + .seconds(10)
+            while done.json?["data"]?["attributes"]?["status"] != "complete", ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+                done = try await c.call(.get, "/api/profile-bulk-import-jobs/\(jobId)")
+            }
             #expect(done.json?["data"]?["attributes"]?["status"] == "complete")
             #expect(done.json?["data"]?["attributes"]?["completed_count"] == 1)
             #expect(done.json?["data"]?["attributes"]?["failed_count"] == 1)

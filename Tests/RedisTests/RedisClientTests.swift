@@ -165,11 +165,12 @@ struct RedisClientTests {
     @Test func cancelledWaiterLeavesThePoolHealthy() async throws {
         let client = try RedisTestSupport.makeClient(poolSize: 1)
         defer { Task { await client.shutdown() } }
-        // Occupy the only connection for ~300 ms, queue a waiter, cancel it.
+        // Occupy the only connection for ~300 ms (wait until the BLPOP is written), queue a waiter, cancel
+        // it. Whether the cancellation lands before or after the waiter is queued, it must not be sent.
+        let written = client.commandsWrittenCount
         let blocker = Task { try await client.send(["BLPOP", RedisTestSupport.prefix() + "never", "0.3"]) }
-        try await Task.sleep(for: .milliseconds(50))
+        while client.commandsWrittenCount == written { await Task.yield() }
         let waiter = Task { try await client.ping() }
-        try await Task.sleep(for: .milliseconds(20))
         waiter.cancel()
         await #expect(throws: CancellationError.self) { try await waiter.value }
         _ = try? await blocker.value
