@@ -383,3 +383,23 @@ extension CommandDecoder {
             name: name, audiences: .object(audiences), sendStrategy: strategy, content: content, label: label)
     }
 }
+
+extension CommandDecoder {
+    /// Events without their own `time` are sent with the envelope's `created_at`, which must then meet
+    /// Klaviyo's time rules too (after 2000, at most a year ahead).
+    static func checkDefaultEventTime(_ payload: CommandPayload, createdAt: String) throws(SchemaViolation) {
+        let usesCreatedAt: Bool
+        switch payload {
+        case .eventTrack(let track): usesCreatedAt = track.event.time == nil
+        case .eventBulkTrack(let bulk): usesCreatedAt = bulk.events.contains { $0.time == nil }
+        default: usesCreatedAt = false
+        }
+        guard usesCreatedAt, let seconds = Timestamp.epochSeconds(rfc3339: createdAt) else { return }
+        if seconds <= earliestEventTime || seconds > Timestamp.nowSeconds() + maxEventTimeAhead {
+            throw SchemaViolation(
+                pointer: "/created_at",
+                message: "is the time of events without their own time and must be after 2000-01-01 and at most "
+                    + "one year in the future (Klaviyo)")
+        }
+    }
+}

@@ -53,6 +53,7 @@ public struct CommandDecoder: Sendable {
                 return .failure(rejection)
             }
             let payload = try Self.decodePayload(type: type, payloadValue!)
+            try Self.checkDefaultEventTime(payload, createdAt: createdAt)
             return .success(CommandEnvelope(id: id, type: type, accountID: accountID, createdAt: createdAt, payload: payload))
         } catch {
             rejection.detail = error.detail

@@ -194,7 +194,8 @@ struct CommandTypeTests {
     @Test func listCreateLooksUpFirstAndCreatesOnlyWhenAbsent() async throws {
         let command = try decode("list.create", ["name": #"VIP "Gold""#])
         let existing = ScriptedTransport { _ in
-            ScriptedTransport.reply(200, #"{"data":[{"type":"list","id":"L1","attributes":{"name":"VIP \"Gold\""}}],"links":{}}"#)
+            ScriptedTransport.reply(
+                200, #"{"data":[{"type":"list","id":"L1","attributes":{"name":"VIP \"Gold\""}}],"links":{}}"#)
         }
         let found = try await execute(command, existing)
         #expect(existing.all.count == 1)
@@ -209,11 +210,15 @@ struct CommandTypeTests {
         let absent = ScriptedTransport { request in
             request.method == "GET"
                 ? ScriptedTransport.reply(200, #"{"data":[],"links":{}}"#)
-                : ScriptedTransport.reply(201, #"{"data":{"type":"list","id":"L2","attributes":{"name":"VIP \"Gold\""}}}"#)
+                : ScriptedTransport.reply(
+                    201, #"{"data":{"type":"list","id":"L2","attributes":{"name":"VIP \"Gold\""}}}"#)
         }
         let created = try await execute(command, absent)
         #expect(absent.all.map(\.method) == ["GET", "POST"])
-        #expect(try JSONValue.parse(try #require(absent.all.last?.body)) == ["data": ["type": "list", "attributes": ["name": #"VIP "Gold""#]]])
+        #expect(
+            try JSONValue.parse(try #require(absent.all.last?.body)) == [
+                "data": ["type": "list", "attributes": ["name": #"VIP "Gold""#]]
+            ])
         #expect(created.klaviyo.ids == ["L2"])
         #expect(created.klaviyo.data?["created"] == true)
         #expect(CommandExecutor.isIdempotent(command.payload))
@@ -387,7 +392,8 @@ struct CommandTypeTests {
             rejection("flow.update_status", ["flow_id": "XVTP5Q", "status": "paused"])
                 == "/payload/status: must be draft, manual or live")
         let transport = ScriptedTransport { _ in
-            ScriptedTransport.reply(200, #"{"data":{"type":"flow","id":"XVTP5Q","attributes":{"name":"Welcome","status":"manual"}}}"#)
+            ScriptedTransport.reply(
+                200, #"{"data":{"type":"flow","id":"XVTP5Q","attributes":{"name":"Welcome","status":"manual"}}}"#)
         }
         let execution = try await execute(command, transport)
         #expect(transport.all.first?.method == "PATCH")
@@ -464,5 +470,43 @@ struct CommandTypeTests {
         #expect(
             rejection("campaign.cancel_send", ["campaign_id": "C1", "action": "pause"])
                 == "/payload/action: must be cancel or revert")
+    }
+
+    @Test func createdAtUsedAsEventTimeMustMeetKlaviyosRules() {
+        let event: JSONValue = ["metric": "M", "profile": ["email": "a@example.com"]]
+        let old = decoder.decode(body("event.track", createdAt: "1999-06-01T00:00:00Z", event))
+        guard case .failure(let rejection) = old else {
+            Issue.record("a 1999 created_at must not become an event time")
+            return
+        }
+        #expect(rejection.detail.hasPrefix("/created_at: is the time of events without their own time"))
+        var timed = event
+        if case .object(var members) = timed {
+            members["time"] = "2026-11-01T00:00:00Z"
+            timed = .object(members)
+        }
+        guard case .success = decoder.decode(body("event.track", createdAt: "1999-06-01T00:00:00Z", timed)) else {
+            Issue.record("an event with its own valid time does not use created_at")
+            return
+        }
+    }
+
+    @Test func bulkTrackAlsoSplitsByRequestSize() async throws {
+        // Two events of about 2.5 MB each (25 strings of 100,000 bytes): together above Klaviyo's 5 MB.
+        let big = JSONValue.object(
+            Dictionary(
+                uniqueKeysWithValues: (0..<25).map {
+                    ("p\($0)", JSONValue.string(String(repeating: "x", count: 100_000)))
+                }))
+        let events: JSONValue = [
+            ["metric": "M", "profile": ["email": "a@example.com"], "properties": big],
+            ["metric": "M", "profile": ["email": "a@example.com"], "properties": big],
+        ]
+        let command = try decode("event.bulk_track", ["events": events])
+        let transport = ScriptedTransport { _ in ScriptedTransport.reply(202) }
+        let execution = try await execute(command, transport)
+        #expect(execution.klaviyo.data?["calls"] == 2)
+        #expect(transport.all.count == 2)
+        #expect(transport.all.allSatisfy { ($0.body?.count ?? 0) < 5 * 1024 * 1024 })
     }
 }
