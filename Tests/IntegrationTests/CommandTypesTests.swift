@@ -26,6 +26,9 @@ struct CommandTypesTests {
             )
         }
         let result = try #require(stack.results(for: id).first)
+        let delivery = try #require(stack.deliveries.first { $0.properties.messageID == id })
+        try ContractValidator.validateResult(try JSONValue.parse(delivery.body))
+        #expect(delivery.routingKey == "\(type).succeeded")
         #expect(result.outcome == .succeeded, "\(type): \(result)")
         #expect(result.type == type)
         return result
