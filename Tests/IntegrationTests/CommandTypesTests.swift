@@ -246,4 +246,37 @@ struct CommandTypesTests {
                 effects.contains { $0["kind"] == "campaign_send_cancel" && $0["campaign_id"] == .string(campaignID) })
         }
     }
+
+    @Test func overLimitAndUnsafeCommandsAreDeadLetteredBeforeAnyKlaviyoCall() async throws {
+        try await withRelayStack { stack in
+            let account = try await startStack(stack)
+            let cases: [(type: String, id: String, payload: JSONValue, detail: String)] = [
+                (
+                    "list.add_profiles", stack.id("too-many-ids"),
+                    ["list_id": "Y6nRLr", "profile_ids": .array((0...10_000).map { .string("p\($0)") })],
+                    "/payload/profile_ids: has 10001 items; at most 10000 per command (split it)"
+                ),
+                (
+                    "subscription.unsubscribe", stack.id("implicit-global"),
+                    ["profiles": [["email": "a@example.com"]]],
+                    "/payload/list_id: is required unless \"global\": true (without a list Klaviyo unsubscribes globally)"
+                ),
+            ]
+            for item in cases {
+                try await stack.publish(
+                    commandBody(id: item.id, type: item.type, accountID: account, payload: item.payload),
+                    routingKey: item.type, messageID: item.id)
+            }
+            try await eventually("two dead letters", timeout: .seconds(30)) { stack.deadLetters.count >= 2 }
+            for item in cases {
+                let dead = try #require(stack.deadLetters.first { $0.properties.messageID == item.id })
+                #expect(dead.properties.headers[DeadLetter.Header.errorCode]?.stringValue == "schema_invalid")
+                #expect(dead.properties.headers[DeadLetter.Header.errorDetail]?.stringValue == item.detail)
+                #expect(stack.results(for: item.id).isEmpty)
+            }
+            // Only the key validation of connectAccount (GET /api/accounts) reached Klaviyo.
+            let paths = try await stack.klaviyoRequests(account: account).compactMap { $0["path"]?.stringValue }
+            #expect(paths.allSatisfy { $0 == "/api/accounts" }, "\(paths)")
+        }
+    }
 }
