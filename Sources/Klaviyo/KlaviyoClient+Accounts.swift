@@ -11,3 +11,14 @@ extension KlaviyoClient {
         return account
     }
 }
+
+extension KlaviyoAccount {
+    /// The account as results carry it (`account.get`'s `klaviyo.data`).
+    public var jsonValue: JSONValue {
+        func text(_ value: String?) -> JSONValue { value.map { .string($0) } ?? .null }
+        return [
+            "id": .string(id), "organization_name": text(organizationName), "timezone": text(timezone),
+            "currency": text(preferredCurrency), "public_api_key": text(publicAPIKey),
+        ]
+    }
+}

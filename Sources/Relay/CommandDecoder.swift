@@ -53,6 +53,7 @@ public struct CommandDecoder: Sendable {
                 return .failure(rejection)
             }
             let payload = try Self.decodePayload(type: type, payloadValue!)
+            try Self.checkDefaultEventTime(payload, createdAt: createdAt)
             return .success(CommandEnvelope(id: id, type: type, accountID: accountID, createdAt: createdAt, payload: payload))
         } catch {
             rejection.detail = error.detail
@@ -103,6 +104,50 @@ public struct CommandDecoder: Sendable {
             default:
                 return .profileGet(ProfileGetPayload(lookup: .id(text)))
             }
+        case .eventTrack:
+            return .eventTrack(EventTrackPayload(event: try decodeEvent(members, at: "/payload")))
+        case .eventBulkTrack:
+            return .eventBulkTrack(try decodeEventBulkTrack(members))
+        case .listCreate:
+            return .listCreate(try decodeListCreate(members))
+        case .listAddProfiles:
+            return .listAddProfiles(try decodeListProfiles(members))
+        case .listRemoveProfiles:
+            return .listRemoveProfiles(try decodeListProfiles(members))
+        case .subscriptionSubscribe:
+            return .subscriptionSubscribe(try decodeSubscribe(members))
+        case .subscriptionUnsubscribe:
+            return .subscriptionUnsubscribe(try decodeUnsubscribe(members))
+        case .accountGet:
+            if let key = members.keys.sorted().first {
+                throw SchemaViolation(
+                    pointer: "/payload/" + Check.escape(key), message: "is not allowed (account.get takes an empty payload)")
+            }
+            return .accountGet
+        case .flowList:
+            try Check.onlyKeys(members, ["status"], at: "/payload")
+            var status: String?
+            if members["status"] != nil { status = try decodeFlowStatus(members["status"], at: "/payload/status") }
+            return .flowList(FlowListPayload(status: status))
+        case .flowUpdateStatus:
+            try Check.onlyKeys(members, ["flow_id", "status"], at: "/payload")
+            let flowID = try Check.string(members["flow_id"], at: "/payload/flow_id", maxLength: 64)
+            let status = try decodeFlowStatus(members["status"], at: "/payload/status")
+            return .flowUpdateStatus(FlowUpdateStatusPayload(flowID: flowID, status: status))
+        case .campaignCreate:
+            return .campaignCreate(try decodeCampaignCreate(members))
+        case .campaignGet:
+            try Check.onlyKeys(members, ["campaign_id"], at: "/payload")
+            let id = try Check.string(members["campaign_id"], at: "/payload/campaign_id", maxLength: 64)
+            return .campaignGet(CampaignGetPayload(campaignID: id))
+        case .campaignCancelSend:
+            try Check.onlyKeys(members, ["campaign_id", "action"], at: "/payload")
+            let id = try Check.string(members["campaign_id"], at: "/payload/campaign_id", maxLength: 64)
+            let action = try Check.string(members["action"], at: "/payload/action", maxLength: 16)
+            guard action == "cancel" || action == "revert" else {
+                throw SchemaViolation(pointer: "/payload/action", message: "must be cancel or revert")
+            }
+            return .campaignCancelSend(CampaignCancelSendPayload(campaignID: id, action: action))
         default:
             return .unsupported(value)
         }

@@ -22,6 +22,32 @@ public enum CommandPayload: Sendable {
     case profileUpdate(ProfileUpdatePayload)
     /// `profile.get`.
     case profileGet(ProfileGetPayload)
+    /// `event.track`.
+    case eventTrack(EventTrackPayload)
+    /// `event.bulk_track`.
+    case eventBulkTrack(EventBulkTrackPayload)
+    /// `list.create`.
+    case listCreate(ListCreatePayload)
+    /// `list.add_profiles`.
+    case listAddProfiles(ListProfilesPayload)
+    /// `list.remove_profiles`.
+    case listRemoveProfiles(ListProfilesPayload)
+    /// `subscription.subscribe`.
+    case subscriptionSubscribe(SubscriptionSubscribePayload)
+    /// `subscription.unsubscribe`.
+    case subscriptionUnsubscribe(SubscriptionUnsubscribePayload)
+    /// `account.get` (empty payload).
+    case accountGet
+    /// `flow.list`.
+    case flowList(FlowListPayload)
+    /// `flow.update_status`.
+    case flowUpdateStatus(FlowUpdateStatusPayload)
+    /// `campaign.create`.
+    case campaignCreate(CampaignCreatePayload)
+    /// `campaign.get`.
+    case campaignGet(CampaignGetPayload)
+    /// `campaign.cancel_send`.
+    case campaignCancelSend(CampaignCancelSendPayload)
     /// A type that is part of the contract but not handled by this version of the relay.
     case unsupported(JSONValue)
 }

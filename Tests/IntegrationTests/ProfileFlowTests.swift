@@ -129,7 +129,8 @@ struct ProfileFlowTests {
                 (Array("[]".utf8), "profile.get", "schema_invalid"),
                 (Array("".utf8), "profile.update", "not_json"),
                 (
-                    commandBody(id: "unsupported", type: "flow.list", accountID: account, payload: [:]), "flow.list",
+                    commandBody(id: "unsupported", type: "campaign.send", accountID: account, payload: [:]),
+                    "campaign.send",
                     "unsupported_type"
                 ),
             ]

@@ -46,13 +46,13 @@ struct CommandDecoderTests {
     }
 
     @Test func contractTypesWithoutAHandlerDecodeAsUnsupported() throws {
-        guard case .success(let command) = decoder.decode(envelope("flow.list", payload: "{}")),
+        guard case .success(let command) = decoder.decode(envelope("campaign.send", payload: "{}")),
             case .unsupported = command.payload
         else {
             Issue.record("expected an unsupported payload")
             return
         }
-        #expect(command.type == .flowList)
+        #expect(command.type == .campaignSend)
     }
 
     @Test func deepNestingAndHugeNumbersAreRejectedNotCrashing() {
