@@ -89,7 +89,8 @@ struct RedisPrivateServerTests {
             #expect(error.code == .connectionFailed, "\(error)")
             #expect(error.isRetriable)
         }
-        #expect(clock.now - start < .seconds(2))
+        // 300 ms connect timeout; the bound is generous so a loaded CI machine does not flake.
+        #expect(clock.now - start < .seconds(5))
         withExtendedLifetime(listener) {}
     }
 
