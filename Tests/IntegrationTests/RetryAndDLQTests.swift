@@ -298,6 +298,20 @@ struct DLQToolTests {
             let left = try await stack.run(["dlq", "list", "--json"])
             #expect(Set(left.jsonLines.compactMap { $0["code"]?.stringValue }) == ["not_connected", "schema_invalid"])
 
+            // Export: NDJSON with headers and the original body, nothing removed.
+            let exportPath = FileManager.default.temporaryDirectory.appendingPathComponent("dlq-\(stack.prefix).ndjson").path
+            defer { try? FileManager.default.removeItem(atPath: exportPath) }
+            let exported = try await stack.run(["dlq", "export", "--code", "not_connected", "--output", exportPath])
+            #expect(exported.status == 0, "\(exported.stderr)")
+            let exportedLines = try String(contentsOfFile: exportPath, encoding: .utf8).split(separator: "\n")
+                .map { try JSONValue.parse(Array($0.utf8)) }
+            #expect(exportedLines.count == 2)
+            #expect(Set(exportedLines.compactMap { $0["body"]?.stringValue }) == [
+                String(decoding: first.body, as: UTF8.self), String(decoding: second.body, as: UTF8.self),
+            ])
+            #expect(exportedLines.allSatisfy { $0["headers"]?["x-relay-error-code"]?.stringValue == "not_connected" })
+            try await stack.waitForDeadQueue(3)
+
             // Dry run: prints, changes nothing.
             let dry = try await stack.run(["dlq", "replay", "--code", "not_connected", "--dry-run"])
             #expect(dry.stdout.contains("would replay \(first.id)") && dry.stdout.contains("would replay \(second.id)"))
@@ -327,6 +341,64 @@ struct DLQToolTests {
             #expect(stack.deliveries.count == 7)
             let remaining = try await stack.run(["dlq", "list", "--json"])
             #expect(remaining.jsonLines.map { $0["command_id"]?.stringValue } == [invalidID])
+        }
+    }
+
+    /// A replay killed half-way (SIGKILL, harsher than Ctrl-C) loses nothing: every command is either a result
+    /// or still a dead letter (or both, if it died between the confirm and the ack).
+    @Test func interruptedReplayLosesNothing() async throws {
+        try await withRelayStack { stack in
+            let account = "acct-\(UUID().uuidString.lowercased().prefix(10))"
+            _ = try stack.startConsumer(environment: ["RELAY_CREDENTIAL_CACHE_TTL": "100ms"])
+            try await stack.waitForConsumers(1)
+            let commands = (1...4).map { upsert(stack, "interrupted-\($0)", account: account) }
+            for command in commands {
+                try await stack.publish(command.body, routingKey: "profile.upsert", messageID: command.id)
+            }
+            try await stack.waitForCollected(4)
+            try await stack.waitForDeadQueue(4)
+            _ = try await stack.connectAccount(account)
+
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: IntegrationEnvironment.relayBinary)
+            process.arguments = ["dlq", "replay", "--rate", "1", "--dev", "--log-level", "warning"]
+            var environment = ProcessInfo.processInfo.environment
+            for key in environment.keys where key.hasPrefix("RELAY_") { environment[key] = nil }
+            environment.merge([
+                "RELAY_QUEUE_PREFIX": stack.prefix, "RELAY_AMQP_URL": IntegrationEnvironment.amqpURL,
+                "RELAY_REDIS_URL": IntegrationEnvironment.redisURL,
+            ]) { _, new in new }
+            process.environment = environment
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            let finished = ExitStatus()
+            process.terminationHandler = { ended in finished.value.withLock { $0 = ended.terminationStatus } }
+            try process.run()
+            try await eventually("the first replayed result", timeout: .seconds(30)) {
+                commands.contains { !stack.results(for: $0.id).isEmpty }
+            }
+            kill(process.processIdentifier, SIGKILL)
+            try await eventually("the replay process to die", timeout: .seconds(10)) { finished.value.withLock { $0 != nil } }
+
+            // The broker hands back what the killed run held; each command is a result or a dead letter.
+            let replayedSoFar = commands.filter { !stack.results(for: $0.id).isEmpty }.count
+            #expect(replayedSoFar < 4, "killed before it finished (--rate 1)")
+            try await eventually("results + dead letters to cover every command", timeout: .seconds(30)) {
+                let results = commands.filter { !stack.results(for: $0.id).isEmpty }.count
+                return try await results + stack.deadQueueCount() >= 4
+            }
+            let listed = try await stack.run(["dlq", "list", "--json"])
+            let stillDead = Set(listed.jsonLines.compactMap { $0["command_id"]?.stringValue })
+            for command in commands {
+                #expect(!stack.results(for: command.id).isEmpty || stillDead.contains(command.id), "\(command.id) lost")
+            }
+            // Finishing the replay turns the rest into results.
+            let rest = try await stack.run(["dlq", "replay"])
+            #expect(rest.status == 0, "\(rest.stderr)")
+            try await eventually("every command to have a result", timeout: .seconds(30)) {
+                commands.allSatisfy { !stack.results(for: $0.id).isEmpty }
+            }
+            try await stack.waitForDeadQueue(0)
         }
     }
 
