@@ -101,8 +101,10 @@ public struct CommandProcessor: Sendable {
         func reject(_ code: DeadLetterCode, _ detail: String, attempts: Int = 1, firstFailedAt: String? = nil)
             async throws -> Outcome
         {
-            try await deadLetter(
-                delivery, code: code, detail: detail, attempts: attempts, firstFailedAt: firstFailedAt,
+            // A command coming back from a retry tier keeps the count of the Klaviyo attempts already made.
+            let made = DelayedRetry.State(headers: delivery.properties.headers).attempts
+            return try await deadLetter(
+                delivery, code: code, detail: detail, attempts: max(attempts, made), firstFailedAt: firstFailedAt,
                 commandID: command.id, accountID: command.accountID, type: command.type.rawValue, logger: logger)
         }
         guard CommandExecutor.supports(command.payload) else {
