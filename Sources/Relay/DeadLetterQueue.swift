@@ -48,7 +48,8 @@ public struct DeadLetterSummary: Sendable {
         } else {
             brokerMade = true
             let death = DeadLetterQueue.brokerDeath(headers)
-            code = death.reason == "delivery_limit" ? DeadLetterCode.deliveryLimit.rawValue : (death.reason ?? "unknown")
+            code =
+                death.reason == "delivery_limit" ? DeadLetterCode.deliveryLimit.rawValue : (death.reason ?? "unknown")
             let queue = death.queue.map { " from \($0)" } ?? ""
             detail =
                 death.reason == "delivery_limit"
@@ -184,7 +185,9 @@ public struct DeadLetterQueue: Sendable {
     /// Finds one dead letter by command id or AMQP message id; everything else taken is handed back.
     public func find(_ id: String) async throws -> Held? {
         let selection = try await scan(DeadLetterFilter()) { $0.commandID == id || $0.messageID == id }
-        let found = selection.selected.last.flatMap { $0.summary.commandID == id || $0.summary.messageID == id ? $0 : nil }
+        let found = selection.selected.last.flatMap {
+            $0.summary.commandID == id || $0.summary.messageID == id ? $0 : nil
+        }
         await release(selection.others + selection.selected.map(\.delivery))
         return found
     }

@@ -93,7 +93,8 @@ public struct RelayTopology: Sendable {
         topology.queues.append(.init(name: deadQueue, arguments: ["x-queue-type": .string("quorum")]))
         topology.bindings.append(.init(queue: deadQueue, exchange: deadExchange, routingKey: "#"))
         for tier in retryTiers {
-            let milliseconds = tier.delay.components.seconds * 1000 + tier.delay.components.attoseconds / 1_000_000_000_000_000
+            let (seconds, attoseconds) = tier.delay.components
+            let milliseconds = seconds * 1000 + attoseconds / 1_000_000_000_000_000
             topology.queues.append(
                 .init(
                     name: retryQueueName(tier.name),

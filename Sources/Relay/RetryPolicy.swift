@@ -87,7 +87,9 @@ public struct RetryPolicy: Sendable {
         case .retry(let wait):
             let age = Duration.milliseconds(max(0, nowMilliseconds - firstFailedAtMilliseconds))
             if age >= maxRetryAge {
-                return .giveUpExhausted(reason: "gave up after \(attempt) attempts over \(age.roundedDescription) (maximum age \(maxRetryAge.roundedDescription))")
+                return .giveUpExhausted(
+                    reason: "gave up after \(attempt) attempts over \(age.roundedDescription) "
+                        + "(maximum age \(maxRetryAge.roundedDescription))")
             }
             guard let tier = topology.retryTier(for: wait) else {
                 return .giveUpExhausted(reason: "gave up after \(attempt) attempts (no retry tiers declared)")

@@ -51,7 +51,9 @@ public enum Timestamp {
         func number(_ range: Range<Int>) -> Int? {
             var value = 0
             for index in range {
-                guard index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) else { return nil }
+                guard index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) else {
+                    return nil
+                }
                 value = value * 10 + Int(bytes[index] - UInt8(ascii: "0"))
             }
             return value

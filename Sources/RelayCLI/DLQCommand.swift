@@ -40,7 +40,8 @@ struct DLQCommand: AsyncParsableCommand {
 
         var filter: DeadLetterFilter {
             DeadLetterFilter(
-                account: account, type: type, code: code, olderThan: olderThan.flatMap(RelayConfiguration.parseDuration),
+                account: account, type: type, code: code,
+                olderThan: olderThan.flatMap(RelayConfiguration.parseDuration),
                 limit: limit)
         }
     }
@@ -129,7 +130,9 @@ struct DLQCommand: AsyncParsableCommand {
     struct Replay: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "replay",
-            abstract: "Republish dead letters to the commands exchange; each is removed only after the broker confirmed its copy.")
+            abstract:
+                "Republish dead letters to the commands exchange; each is removed only after the broker confirmed its copy."
+        )
 
         @OptionGroup var options: GlobalOptions
         @OptionGroup var filters: Filters
@@ -156,10 +159,17 @@ struct DLQCommand: AsyncParsableCommand {
                 var remaining = selection.selected
                 var replayed = 0
                 var failed = 0
-                defer { print(dryRun ? "dry run: \(remaining.count) dead letter(s) would be replayed; nothing changed" : "replayed \(replayed), failed \(failed)") }
+                defer {
+                    print(
+                        dryRun
+                            ? "dry run: \(remaining.count) dead letter(s) would be replayed; nothing changed"
+                            : "replayed \(replayed), failed \(failed)")
+                }
                 if dryRun {
                     for held in remaining {
-                        print("would replay \(dlqLabel(held.summary)) to \(commands) with routing key \(held.summary.originalRoutingKey)")
+                        print(
+                            "would replay \(dlqLabel(held.summary)) to \(commands) with routing key \(held.summary.originalRoutingKey)"
+                        )
                     }
                     await queue.release(selection.others + remaining.map(\.delivery))
                     return
@@ -173,7 +183,9 @@ struct DLQCommand: AsyncParsableCommand {
                     do {
                         try await queue.replay(held)
                         replayed += 1
-                        print("replayed \(dlqLabel(held.summary)) to \(commands) with routing key \(held.summary.originalRoutingKey)")
+                        print(
+                            "replayed \(dlqLabel(held.summary)) to \(commands) with routing key \(held.summary.originalRoutingKey)"
+                        )
                     } catch let error as AMQPError where error.code == .unroutable || error.code == .publishNacked {
                         failed += 1
                         kept.append(held.delivery)
@@ -182,7 +194,8 @@ struct DLQCommand: AsyncParsableCommand {
                         // Broker gone: hand back what we still hold (the connection's end does it too).
                         failed += 1
                         await queue.release(selection.others + kept + [held.delivery] + remaining.map(\.delivery))
-                        throw CLIError("replay stopped at \(dlqLabel(held.summary)): \(error); nothing unconfirmed was removed")
+                        throw CLIError(
+                            "replay stopped at \(dlqLabel(held.summary)): \(error); nothing unconfirmed was removed")
                     }
                 }
                 await queue.release(selection.others + kept)

@@ -85,9 +85,9 @@ extension RelayStack {
     func klaviyoStatuses(account: String) async throws -> [Int] {
         try await klaviyoRequests(account: account).filter { $0["path"]?.stringValue == "/api/profile-import" }
             .compactMap {
-            if case .int(let status)? = $0["status"] { return Int(status) }
-            return nil
-        }
+                if case .int(let status)? = $0["status"] { return Int(status) }
+                return nil
+            }
     }
 
     /// Everything that arrived through the dead exchange (ours and the broker's).
@@ -229,7 +229,9 @@ struct RetryTierTests {
                     await consumer.stop()
                 }
             }
-            try await eventually("the delivery_limit dead letter", timeout: .seconds(30)) { !stack.allDeadLetters.isEmpty }
+            try await eventually("the delivery_limit dead letter", timeout: .seconds(30)) {
+                !stack.allDeadLetters.isEmpty
+            }
             #expect(crashes == 3, "first delivery plus two redeliveries (x-delivery-limit 2), then no more")
             let dead = try #require(stack.allDeadLetters.first)
             #expect(dead.body == command.body)
@@ -267,7 +269,8 @@ struct DLQToolTests {
             for command in [first, second] {
                 try await stack.publish(command.body, routingKey: "profile.upsert", messageID: command.id)
             }
-            try await stack.publish(Array("{not json".utf8), routingKey: "profile.upsert", messageID: stack.id("garbage"))
+            try await stack.publish(
+                Array("{not json".utf8), routingKey: "profile.upsert", messageID: stack.id("garbage"))
             try await stack.publish(
                 commandBody(id: invalidID, type: "profile.upsert", accountID: account, payload: [:]),
                 routingKey: "profile.upsert", messageID: invalidID)
@@ -276,15 +279,24 @@ struct DLQToolTests {
 
             let all = try await stack.run(["dlq", "list", "--json"])
             #expect(all.status == 0, "\(all.stderr)")
-            #expect(Set(all.jsonLines.compactMap { $0["code"]?.stringValue }) == ["not_connected", "not_json", "schema_invalid"])
+            #expect(
+                Set(all.jsonLines.compactMap { $0["code"]?.stringValue }) == [
+                    "not_connected", "not_json", "schema_invalid",
+                ])
             #expect(all.jsonLines.count == 4)
             let notConnected = try await stack.run(["dlq", "list", "--json", "--code", "not_connected"])
             #expect(Set(notConnected.jsonLines.compactMap { $0["command_id"]?.stringValue }) == [first.id, second.id])
-            #expect(try await stack.run(["dlq", "list", "--json", "--account", account, "--limit", "1"]).jsonLines.count == 1)
-            #expect(try await stack.run(["dlq", "list", "--json", "--type", "profile.*", "--code", "schema_invalid"]).jsonLines.count == 1)
+            #expect(
+                try await stack.run(["dlq", "list", "--json", "--account", account, "--limit", "1"]).jsonLines.count
+                    == 1)
+            #expect(
+                try await stack.run(["dlq", "list", "--json", "--type", "profile.*", "--code", "schema_invalid"])
+                    .jsonLines.count == 1)
             #expect(try await stack.run(["dlq", "list", "--json", "--older-than", "1h"]).jsonLines.isEmpty)
             let table = try await stack.run(["dlq", "list", "--code", "not_connected"])
-            #expect(table.stdout.contains("AGE") && table.stdout.contains("not_connected") && table.stdout.contains(first.id))
+            #expect(
+                table.stdout.contains("AGE") && table.stdout.contains("not_connected")
+                    && table.stdout.contains(first.id))
             #expect(table.stdout.contains("2 dead letter(s) matched; 2 other(s) left in place"))
             try await stack.waitForDeadQueue(4)
 
@@ -299,16 +311,18 @@ struct DLQToolTests {
             #expect(Set(left.jsonLines.compactMap { $0["code"]?.stringValue }) == ["not_connected", "schema_invalid"])
 
             // Export: NDJSON with headers and the original body, nothing removed.
-            let exportPath = FileManager.default.temporaryDirectory.appendingPathComponent("dlq-\(stack.prefix).ndjson").path
+            let exportPath = FileManager.default.temporaryDirectory.appendingPathComponent("dlq-\(stack.prefix).ndjson")
+                .path
             defer { try? FileManager.default.removeItem(atPath: exportPath) }
             let exported = try await stack.run(["dlq", "export", "--code", "not_connected", "--output", exportPath])
             #expect(exported.status == 0, "\(exported.stderr)")
             let exportedLines = try String(contentsOfFile: exportPath, encoding: .utf8).split(separator: "\n")
                 .map { try JSONValue.parse(Array($0.utf8)) }
             #expect(exportedLines.count == 2)
-            #expect(Set(exportedLines.compactMap { $0["body"]?.stringValue }) == [
-                String(decoding: first.body, as: UTF8.self), String(decoding: second.body, as: UTF8.self),
-            ])
+            #expect(
+                Set(exportedLines.compactMap { $0["body"]?.stringValue }) == [
+                    String(decoding: first.body, as: UTF8.self), String(decoding: second.body, as: UTF8.self),
+                ])
             #expect(exportedLines.allSatisfy { $0["headers"]?["x-relay-error-code"]?.stringValue == "not_connected" })
             try await stack.waitForDeadQueue(3)
 
@@ -378,7 +392,9 @@ struct DLQToolTests {
                 commands.contains { !stack.results(for: $0.id).isEmpty }
             }
             kill(process.processIdentifier, SIGKILL)
-            try await eventually("the replay process to die", timeout: .seconds(10)) { finished.value.withLock { $0 != nil } }
+            try await eventually("the replay process to die", timeout: .seconds(10)) {
+                finished.value.withLock { $0 != nil }
+            }
 
             // The broker hands back what the killed run held; each command is a result or a dead letter.
             let replayedSoFar = commands.filter { !stack.results(for: $0.id).isEmpty }.count

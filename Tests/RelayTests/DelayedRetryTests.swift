@@ -1,7 +1,8 @@
-@testable import AMQP
 import Klaviyo
 import Relay
 import Testing
+
+@testable import AMQP
 
 func delivery(
     body: String = #"{"id":"c1","type":"profile.upsert","account_id":"org_1"}"#, routingKey: String = "profile.upsert",
@@ -44,7 +45,8 @@ struct DelayedRetryTests {
         KlaviyoError(code: code, status: status, operationID: "op", message: "m", retryAfter: retryAfter)
     }
 
-    let policy = RetryPolicy(maxAttempts: 4, baseDelay: .milliseconds(200), maxDelay: .seconds(10), maxRetryAge: .seconds(3600))
+    let policy = RetryPolicy(
+        maxAttempts: 4, baseDelay: .milliseconds(200), maxDelay: .seconds(10), maxRetryAge: .seconds(3600))
     let now: Int64 = 1_800_000_000_000
 
     @Test func unavailableGoesToTheShortTierEarlyAndLongerLater() {
@@ -53,9 +55,11 @@ struct DelayedRetryTests {
             after: unavailable, attempt: 1, isIdempotent: true, firstFailedAtMilliseconds: now, nowMilliseconds: now,
             topology: topology, random: { 0.999 })
         #expect(first == .delay(tier: .init("1s", .seconds(1)), wanted: .milliseconds(200) * 0.999))
-        guard case .delay(let tier, _) = policy.schedule(
-            after: unavailable, attempt: 3, isIdempotent: true, firstFailedAtMilliseconds: now, nowMilliseconds: now,
-            topology: topology, random: { 0.999 })
+        guard
+            case .delay(let tier, _) = policy.schedule(
+                after: unavailable, attempt: 3, isIdempotent: true, firstFailedAtMilliseconds: now,
+                nowMilliseconds: now,
+                topology: topology, random: { 0.999 })
         else {
             Issue.record("expected a delay")
             return
@@ -66,9 +70,11 @@ struct DelayedRetryTests {
     @Test func throttledWaitsAtLeastRetryAfter() {
         let throttled = error(.throttled, status: 429, retryAfter: .seconds(20))
         for random in [0.0, 0.5, 0.999] {
-            guard case .delay(let tier, let wanted) = policy.schedule(
-                after: throttled, attempt: 1, isIdempotent: true, firstFailedAtMilliseconds: now, nowMilliseconds: now,
-                topology: topology, random: { random })
+            guard
+                case .delay(let tier, let wanted) = policy.schedule(
+                    after: throttled, attempt: 1, isIdempotent: true, firstFailedAtMilliseconds: now,
+                    nowMilliseconds: now,
+                    topology: topology, random: { random })
             else {
                 Issue.record("expected a delay")
                 return
@@ -81,17 +87,20 @@ struct DelayedRetryTests {
 
     @Test func attemptsAndAgeAreBounded() {
         let unavailable = error(.serverError, status: 503)
-        guard case .giveUpExhausted(let reason) = policy.schedule(
-            after: unavailable, attempt: 4, isIdempotent: true, firstFailedAtMilliseconds: now, nowMilliseconds: now,
-            topology: topology)
+        guard
+            case .giveUpExhausted(let reason) = policy.schedule(
+                after: unavailable, attempt: 4, isIdempotent: true, firstFailedAtMilliseconds: now,
+                nowMilliseconds: now,
+                topology: topology)
         else {
             Issue.record("expected exhausted at the maximum attempts")
             return
         }
         #expect(reason.contains("4 attempts"))
-        guard case .giveUpExhausted(let aged) = policy.schedule(
-            after: unavailable, attempt: 2, isIdempotent: true, firstFailedAtMilliseconds: now - 3_600_000,
-            nowMilliseconds: now, topology: topology)
+        guard
+            case .giveUpExhausted(let aged) = policy.schedule(
+                after: unavailable, attempt: 2, isIdempotent: true, firstFailedAtMilliseconds: now - 3_600_000,
+                nowMilliseconds: now, topology: topology)
         else {
             Issue.record("expected exhausted beyond the maximum age")
             return
@@ -139,7 +148,9 @@ struct DelayedRetryTests {
         // original routing key come from the headers.
         let back = delivery(routingKey: "5s", headers: headers)
         #expect(DelayedRetry.originalRoutingKey(of: back) == "profile.upsert")
-        #expect(DelayedRetry.State(headers: back.properties.headers) == .init(attempts: 2, firstFailedAt: "2026-11-29T12:00:00.000Z"))
+        #expect(
+            DelayedRetry.State(headers: back.properties.headers)
+                == .init(attempts: 2, firstFailedAt: "2026-11-29T12:00:00.000Z"))
         let again = DelayedRetry.message(
             for: back, topology: topology, tier: .init("1s", .seconds(1)), attempts: 3,
             firstFailedAt: "2026-11-29T12:00:00.000Z", lastError: "503")
@@ -150,7 +161,9 @@ struct DelayedRetryTests {
     @Test func malformedBookkeepingCountsAsAbsent() {
         #expect(DelayedRetry.State(headers: [:]) == .init(attempts: 0, firstFailedAt: nil))
         #expect(
-            DelayedRetry.State(headers: ["x-relay-attempts": .string("7"), "x-relay-first-failed-at": .string("yesterday")])
+            DelayedRetry.State(headers: [
+                "x-relay-attempts": .string("7"), "x-relay-first-failed-at": .string("yesterday"),
+            ])
                 == .init(attempts: 0, firstFailedAt: nil))
         #expect(DelayedRetry.State(headers: ["x-relay-attempts": .int(-3)]).attempts == 0)
     }
