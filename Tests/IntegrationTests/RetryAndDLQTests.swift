@@ -204,6 +204,29 @@ struct RetryTierTests {
         }
     }
 
+    @Test func maxRetryAgeEndsInRetriesExhausted() async throws {
+        try await withRelayStack { stack in
+            let (account, _) = try await stack.connectAccount()
+            try await stack.setFaults(["error_rate": 1.0, "error_statuses": [503], "account_id": .string(account)])
+            var environment = fastRetries
+            environment["RELAY_MAX_RETRY_AGE"] = "1s"
+            _ = try stack.startConsumer(environment: environment)
+            try await stack.waitForConsumers(1)
+            let command = upsert(stack, "too-old", account: account)
+            try await stack.publish(command.body, routingKey: "profile.upsert", messageID: command.id)
+            try await stack.waitForCollected(1)
+            try await stack.clearFaults()
+            let dead = try #require(stack.deadLetters.first)
+            #expect(dead.properties.headers["x-relay-error-code"] == .string("retries_exhausted"))
+            #expect(
+                dead.properties.headers["x-relay-error-detail"]?.stringValue?.contains("maximum age 1000ms") == true)
+            // The first failure went to the 1 s tier; the attempt after it is past the age: 2 attempts, far
+            // below RELAY_MAX_ATTEMPTS (30).
+            #expect(dead.properties.headers["x-relay-attempts"] == .int(2))
+            #expect(try await stack.klaviyoStatuses(account: account).filter { $0 == 503 }.count == 2)
+        }
+    }
+
     /// A command that crashes the consumer every time is dead-lettered by the broker (`x-delivery-limit`)
     /// instead of looping, and `dlq list/show` report it as `delivery_limit`.
     @Test func crashLoopEndsAsDeliveryLimitDeadLetter() async throws {
