@@ -19,6 +19,8 @@ public struct CommandProcessor: Sendable {
         case duplicate
         /// Not finished (shutdown, broker gone): left unacked or requeued for redelivery.
         case handedBack
+        /// A transient Klaviyo failure: the command was parked in a retry tier (confirmed), then acked.
+        case retryScheduled
     }
 
     let amqp: AMQPClient
@@ -81,7 +83,8 @@ public struct CommandProcessor: Sendable {
             logger.info("command handed back for redelivery", metadata: [LogKeys.errorDetail: "\(error)"])
             outcome = .handedBack
         }
-        let typeLabel = delivery.routingKey.isEmpty ? "unknown" : String(delivery.routingKey.prefix(40))
+        let routingKey = DelayedRetry.originalRoutingKey(of: delivery)
+        let typeLabel = routingKey.isEmpty ? "unknown" : String(routingKey.prefix(40))
         Counter(label: "relay_commands_total", dimensions: [("type", typeLabel), ("outcome", outcome.metricLabel)])
             .increment()
         Timer(label: "relay_command_duration_seconds", dimensions: [("type", typeLabel)])
@@ -98,8 +101,10 @@ public struct CommandProcessor: Sendable {
         func reject(_ code: DeadLetterCode, _ detail: String, attempts: Int = 1, firstFailedAt: String? = nil)
             async throws -> Outcome
         {
-            try await deadLetter(
-                delivery, code: code, detail: detail, attempts: attempts, firstFailedAt: firstFailedAt,
+            // A command coming back from a retry tier keeps the count of the Klaviyo attempts already made.
+            let made = DelayedRetry.State(headers: delivery.properties.headers).attempts
+            return try await deadLetter(
+                delivery, code: code, detail: detail, attempts: max(attempts, made), firstFailedAt: firstFailedAt,
                 commandID: command.id, accountID: command.accountID, type: command.type.rawValue, logger: logger)
         }
         guard CommandExecutor.supports(command.payload) else {
@@ -125,49 +130,50 @@ public struct CommandProcessor: Sendable {
             return try await reject(.notConnected, "account \(command.accountID) has no usable credential")
         }
 
-        var attempt = 0
-        var firstFailedAt: String?
+        // Retries are delayed through the TTL tiers (DelayedRetry), never by sleeping on the held message: the
+        // attempt count and first-failure time of earlier deliveries arrive in the headers.
+        let previous = DelayedRetry.State(headers: delivery.properties.headers)
+        let attempt = previous.attempts + 1
         let execution: CommandExecution
-        while true {
-            attempt += 1
-            do {
-                execution = try await executor.execute(command, credential: credential)
-                break
-            } catch {
-                firstFailedAt = firstFailedAt ?? Timestamp.now()
-                let decision = retryPolicy.decide(
-                    after: error, attempt: attempt, isIdempotent: CommandExecutor.isIdempotent(command.payload))
-                switch decision {
-                case .retry(let wait):
-                    logger.warning(
-                        "klaviyo call failed, retrying",
-                        metadata: [
-                            LogKeys.attempt: "\(attempt)", LogKeys.errorDetail: "\(error)",
-                            "retry_in_ms": "\(wait.wholeMilliseconds)",
-                        ])
-                    do {
-                        try await Task.sleep(for: wait)
-                    } catch {
-                        throw HandBack()
-                    }
-                case .giveUpExhausted:
+        do {
+            execution = try await executor.execute(command, credential: credential)
+        } catch {
+            let firstFailedAt = previous.firstFailedAt ?? Timestamp.now()
+            let schedule = retryPolicy.schedule(
+                after: error, attempt: attempt, isIdempotent: CommandExecutor.isIdempotent(command.payload),
+                firstFailedAtMilliseconds: Timestamp.parseMilliseconds(firstFailedAt) ?? Timestamp.nowMilliseconds(),
+                nowMilliseconds: Timestamp.nowMilliseconds(), topology: topology)
+            switch schedule {
+            case .delay(let tier, let wanted):
+                let message = DelayedRetry.message(
+                    for: delivery, topology: topology, tier: tier, attempts: attempt, firstFailedAt: firstFailedAt,
+                    lastError: error.description)
+                try await publish(message)
+                try await acknowledge(delivery)
+                logger.warning(
+                    "klaviyo call failed; retry scheduled",
+                    metadata: [
+                        LogKeys.attempt: "\(attempt)", LogKeys.errorDetail: "\(error)", "retry_tier": "\(tier.name)",
+                        "retry_wanted_ms": "\(wanted.wholeMilliseconds)",
+                    ])
+                return .retryScheduled
+            case .giveUpExhausted(let reason):
+                return try await reject(
+                    .retriesExhausted, "\(reason); last error: \(error)", attempts: attempt,
+                    firstFailedAt: firstFailedAt)
+            case .giveUpPermanent:
+                if error.code == .unauthorized && !credential.isOAuth {
+                    // The private key was deleted or revoked in Klaviyo: every command of this account
+                    // would fail the same way until the customer connects again.
+                    _ = try? await credentialStore.changeState(accountID: command.accountID, to: .reauthRequired)
+                    credentials.invalidate(command.accountID)
+                    logger.error("klaviyo refused the account's API key; connection marked reauth_required")
                     return try await reject(
-                        .retriesExhausted, "gave up after \(attempt) attempts; last error: \(error)",
+                        .reauthRequired, "Klaviyo refused the API key (\(error)); reconnect, then replay",
                         attempts: attempt, firstFailedAt: firstFailedAt)
-                case .giveUpPermanent:
-                    if error.code == .unauthorized && !credential.isOAuth {
-                        // The private key was deleted or revoked in Klaviyo: every command of this account
-                        // would fail the same way until the customer connects again.
-                        _ = try? await credentialStore.changeState(accountID: command.accountID, to: .reauthRequired)
-                        credentials.invalidate(command.accountID)
-                        logger.error("klaviyo refused the account's API key; connection marked reauth_required")
-                        return try await reject(
-                            .reauthRequired, "Klaviyo refused the API key (\(error)); reconnect, then replay",
-                            attempts: attempt, firstFailedAt: firstFailedAt)
-                    }
-                    return try await reject(
-                        .klaviyoRejected, error.description, attempts: attempt, firstFailedAt: firstFailedAt)
                 }
+                return try await reject(
+                    .klaviyoRejected, error.description, attempts: attempt, firstFailedAt: firstFailedAt)
             }
         }
         crashPoint?.trigger(.afterKlaviyoCall, commandID: command.id)
@@ -306,6 +312,7 @@ extension CommandProcessor.Outcome {
         case .deadLettered: return "dead_lettered"
         case .duplicate: return "duplicate"
         case .handedBack: return "handed_back"
+        case .retryScheduled: return "retry_scheduled"
         }
     }
 }

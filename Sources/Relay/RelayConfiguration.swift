@@ -49,6 +49,8 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
     public var shutdownTimeout: Duration = .seconds(30)
     /// `RELAY_MAX_ATTEMPTS`: Klaviyo attempts per command before `retries_exhausted`.
     public var maxAttempts = 5
+    /// `RELAY_MAX_RETRY_AGE`: how long after its first failure a command may still be retried.
+    public var maxRetryAge: Duration = .seconds(24 * 3600)
     /// `RELAY_RETRY_BASE_DELAY`: first backoff step.
     public var retryBaseDelay: Duration = .milliseconds(200)
     /// `RELAY_RETRY_MAX_DELAY`: longest single backoff.
@@ -138,6 +140,7 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
         }
         if let value = try duration("RELAY_SHUTDOWN_TIMEOUT") { shutdownTimeout = value }
         if let value = try integer("RELAY_MAX_ATTEMPTS", 1...100) { maxAttempts = value }
+        if let value = try duration("RELAY_MAX_RETRY_AGE") { maxRetryAge = value }
         if let value = try duration("RELAY_RETRY_BASE_DELAY") { retryBaseDelay = value }
         if let value = try duration("RELAY_RETRY_MAX_DELAY") { retryMaxDelay = value }
         if let value = try duration("RELAY_IDEMPOTENCY_TTL") { idempotencyTTL = value }

@@ -9,11 +9,15 @@ public struct RelayTopology: Sendable {
     public let prefix: String
     /// Broker redeliveries before a work-queue message is dead-lettered with reason `delivery_limit`.
     public let deliveryLimit: Int
+    /// Delayed-retry tiers, shortest first: name (also the binding key) and delay (the TTL of its queue).
+    public let retryTiers: [RetryTier]
 
-    /// Creates the topology for a prefix.
-    public init(prefix: String = "klaviyo", deliveryLimit: Int = 10) {
+    /// Creates the topology for a prefix. `retryTiers` is injectable so tests can declare short tiers under
+    /// their own prefix; production uses ``defaultRetryTiers`` (what `deploy/rabbitmq/definitions.json` holds).
+    public init(prefix: String = "klaviyo", deliveryLimit: Int = 10, retryTiers: [RetryTier] = Self.defaultRetryTiers) {
         self.prefix = prefix
         self.deliveryLimit = deliveryLimit
+        self.retryTiers = retryTiers.sorted { $0.delay < $1.delay }
     }
 
     /// Topic exchange that publishers send commands to (routing key = command type).
@@ -29,11 +33,31 @@ public struct RelayTopology: Sendable {
     /// Direct exchange of the delayed-retry tiers.
     public var retryExchange: String { "\(prefix).retry" }
 
-    /// Delayed-retry tiers: name (also the binding key) and delay.
-    public static let retryTiers: [(name: String, delay: Duration)] = [
-        ("1s", .seconds(1)), ("5s", .seconds(5)), ("30s", .seconds(30)), ("2m", .seconds(120)),
-        ("10m", .seconds(600)), ("1h", .seconds(3600)),
+    /// One delayed-retry tier: a TTL queue bound to ``retryExchange`` with its name.
+    public struct RetryTier: Sendable, Hashable {
+        /// Name: the binding key and the queue suffix (`1s` → `<prefix>.retry.1s`).
+        public var name: String
+        /// How long a message waits in the tier (the queue's `x-message-ttl`).
+        public var delay: Duration
+
+        /// Creates a tier.
+        public init(_ name: String, _ delay: Duration) {
+            self.name = name
+            self.delay = delay
+        }
+    }
+
+    /// The tiers of DESIGN §3.
+    public static let defaultRetryTiers: [RetryTier] = [
+        .init("1s", .seconds(1)), .init("5s", .seconds(5)), .init("30s", .seconds(30)), .init("2m", .seconds(120)),
+        .init("10m", .seconds(600)), .init("1h", .seconds(3600)),
     ]
+
+    /// The tier for a wanted delay: the shortest one at least as long (a delay below the shortest tier takes
+    /// the shortest; one beyond the longest takes the longest). `nil` only when there are no tiers.
+    public func retryTier(for delay: Duration) -> RetryTier? {
+        retryTiers.first { $0.delay >= delay } ?? retryTiers.last
+    }
 
     /// The queue name of a work queue.
     public func queueName(_ queue: RelayQueue) -> String { "\(prefix).\(queue.rawValue)" }
@@ -68,8 +92,9 @@ public struct RelayTopology: Sendable {
         }
         topology.queues.append(.init(name: deadQueue, arguments: ["x-queue-type": .string("quorum")]))
         topology.bindings.append(.init(queue: deadQueue, exchange: deadExchange, routingKey: "#"))
-        for tier in Self.retryTiers {
-            let milliseconds = tier.delay.components.seconds * 1000
+        for tier in retryTiers {
+            let (seconds, attoseconds) = tier.delay.components
+            let milliseconds = seconds * 1000 + attoseconds / 1_000_000_000_000_000
             topology.queues.append(
                 .init(
                     name: retryQueueName(tier.name),

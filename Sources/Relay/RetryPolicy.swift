@@ -10,12 +10,18 @@ public struct RetryPolicy: Sendable {
     public var baseDelay: Duration
     /// Longest single wait.
     public var maxDelay: Duration
+    /// How long after its first failure a command may still be retried (`RELAY_MAX_RETRY_AGE`).
+    public var maxRetryAge: Duration
 
     /// Creates a policy.
-    public init(maxAttempts: Int = 5, baseDelay: Duration = .milliseconds(200), maxDelay: Duration = .seconds(10)) {
+    public init(
+        maxAttempts: Int = 5, baseDelay: Duration = .milliseconds(200), maxDelay: Duration = .seconds(10),
+        maxRetryAge: Duration = .seconds(24 * 3600)
+    ) {
         self.maxAttempts = maxAttempts
         self.baseDelay = baseDelay
         self.maxDelay = maxDelay
+        self.maxRetryAge = maxRetryAge
     }
 
     /// What to do after attempt number `attempt` (1-based) failed with `error`.
@@ -52,5 +58,54 @@ public struct RetryPolicy: Sendable {
         let exponent = min(max(attempt - 1, 0), 30)
         let ceiling = min(maxDelay, baseDelay * (1 << exponent))
         return ceiling * random()
+    }
+
+    /// Where a failed command goes next when retries are delayed through the TTL tiers.
+    public enum Schedule: Sendable, Hashable {
+        /// Publish it to this tier (the shortest one at least as long as `wanted`), then ack the original.
+        case delay(tier: RelayTopology.RetryTier, wanted: Duration)
+        /// Give up: the failure is permanent.
+        case giveUpPermanent
+        /// Give up: the attempt budget or the maximum age is spent (`retries_exhausted`); `reason` says which.
+        case giveUpExhausted(reason: String)
+    }
+
+    /// Decides like ``decide(after:attempt:isIdempotent:random:)`` and maps the wait onto a retry tier of
+    /// `topology`; also gives up once the command's first failure is more than ``maxRetryAge`` ago.
+    /// - Parameters:
+    ///   - attempt: Klaviyo attempts made so far, this one included (carried in `x-relay-attempts`).
+    ///   - firstFailedAtMilliseconds: epoch milliseconds of the first failure (`x-relay-first-failed-at`).
+    public func schedule(
+        after error: KlaviyoError, attempt: Int, isIdempotent: Bool, firstFailedAtMilliseconds: Int64,
+        nowMilliseconds: Int64, topology: RelayTopology, random: () -> Double = { Double.random(in: 0..<1) }
+    ) -> Schedule {
+        switch decide(after: error, attempt: attempt, isIdempotent: isIdempotent, random: random) {
+        case .giveUpPermanent:
+            return .giveUpPermanent
+        case .giveUpExhausted:
+            return .giveUpExhausted(reason: "gave up after \(attempt) attempts")
+        case .retry(let wait):
+            let age = Duration.milliseconds(max(0, nowMilliseconds - firstFailedAtMilliseconds))
+            if age >= maxRetryAge {
+                return .giveUpExhausted(
+                    reason: "gave up after \(attempt) attempts over \(age.roundedDescription) "
+                        + "(maximum age \(maxRetryAge.roundedDescription))")
+            }
+            guard let tier = topology.retryTier(for: wait) else {
+                return .giveUpExhausted(reason: "gave up after \(attempt) attempts (no retry tiers declared)")
+            }
+            return .delay(tier: tier, wanted: wait)
+        }
+    }
+}
+
+extension Duration {
+    /// `1500ms`, `42s`, `3m`, `5h`: short and whole, for messages.
+    var roundedDescription: String {
+        let seconds = components.seconds
+        if seconds < 10 { return "\(seconds * 1000 + components.attoseconds / 1_000_000_000_000_000)ms" }
+        if seconds < 600 { return "\(seconds)s" }
+        if seconds < 36_000 { return "\(seconds / 60)m" }
+        return "\(seconds / 3600)h"
     }
 }

@@ -42,4 +42,51 @@ public enum Timestamp {
     public static func format(milliseconds: Int64) -> String {
         format(seconds: Int(milliseconds / 1000), milliseconds: Int(milliseconds % 1000))
     }
+
+    /// Parses `2026-11-29T12:00:00Z` or `2026-11-29T12:00:00.123Z` (UTC, as ``now()`` writes them) into epoch
+    /// milliseconds; `nil` for anything else.
+    public static func parseMilliseconds(_ text: String) -> Int64? {
+        let bytes = Array(text.utf8)
+        guard bytes.count >= 20, bytes.last == UInt8(ascii: "Z") else { return nil }
+        func number(_ range: Range<Int>) -> Int? {
+            var value = 0
+            for index in range {
+                guard index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) else {
+                    return nil
+                }
+                value = value * 10 + Int(bytes[index] - UInt8(ascii: "0"))
+            }
+            return value
+        }
+        guard bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"), bytes[10] == UInt8(ascii: "T"),
+            bytes[13] == UInt8(ascii: ":"), bytes[16] == UInt8(ascii: ":"),
+            let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
+            let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19),
+            (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61
+        else { return nil }
+        var milliseconds = 0
+        if bytes.count > 20 {
+            guard bytes[19] == UInt8(ascii: "."), bytes.count <= 30, let fraction = number(20..<(bytes.count - 1))
+            else { return nil }
+            let digits = bytes.count - 21
+            milliseconds = digits >= 3 ? fraction / Int(pow10(digits - 3)) : fraction * Int(pow10(3 - digits))
+        } else if bytes[19] != UInt8(ascii: "Z") {
+            return nil
+        }
+        // Days from the civil date (Howard Hinnant's algorithm), valid for the proleptic Gregorian calendar.
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yearOfEra = y - era * 400
+        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        let days = era * 146_097 + dayOfEra - 719_468
+        let seconds = ((days * 24 + hour) * 60 + minute) * 60 + second
+        return Int64(seconds) * 1000 + Int64(milliseconds)
+    }
+
+    private static func pow10(_ exponent: Int) -> Int64 {
+        var value: Int64 = 1
+        for _ in 0..<max(0, exponent) { value *= 10 }
+        return value
+    }
 }

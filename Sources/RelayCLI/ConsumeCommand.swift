@@ -40,7 +40,7 @@ struct ConsumeCommand: AsyncParsableCommand {
             credentialStore: runtime.credentialStore, executor: CommandExecutor(klaviyo: runtime.klaviyo),
             retryPolicy: RetryPolicy(
                 maxAttempts: configuration.maxAttempts, baseDelay: configuration.retryBaseDelay,
-                maxDelay: configuration.retryMaxDelay),
+                maxDelay: configuration.retryMaxDelay, maxRetryAge: configuration.maxRetryAge),
             crashPoint: configuration.crashPoint, logger: runtime.logger)
         let consumer = ConsumerService(
             amqp: runtime.amqp, processor: processor, queues: queueNames, concurrency: configuration.concurrency,

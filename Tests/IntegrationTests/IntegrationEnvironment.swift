@@ -37,10 +37,10 @@ final class RelayStack: Sendable {
     let consumers = Mutex<[ConsumerProcess]>([])
     let recordedSince = Mutex<Int>(0)
 
-    init() async throws {
+    init(deliveryLimit: Int = 10) async throws {
         let suffix = String(UUID().uuidString.lowercased().prefix(12))
         prefix = "it-\(suffix)"
-        topology = RelayTopology(prefix: prefix)
+        topology = RelayTopology(prefix: prefix, deliveryLimit: deliveryLimit)
         var configuration = try AMQPConfiguration(url: IntegrationEnvironment.amqpURL)
         configuration.connectionName = "integration-test \(prefix)"
         amqp = AMQPClient(configuration: configuration, logger: IntegrationEnvironment.logger)
@@ -229,8 +229,8 @@ struct TimedOut: Error, CustomStringConvertible {
 }
 
 /// Runs a test body with a fresh stack and always tears it down (consumers stopped, queues deleted).
-func withRelayStack(_ body: (RelayStack) async throws -> Void) async throws {
-    let stack = try await RelayStack()
+func withRelayStack(deliveryLimit: Int = 10, _ body: (RelayStack) async throws -> Void) async throws {
+    let stack = try await RelayStack(deliveryLimit: deliveryLimit)
     do {
         try await body(stack)
     } catch {

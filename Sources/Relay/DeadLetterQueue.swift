@@ -1,0 +1,263 @@
+public import AMQP
+public import Klaviyo
+
+/// What ops see of one dead letter: the reason headers we write (DESIGN §4), or, for dead letters the broker
+/// made itself (the work queues' `x-delivery-limit`), what `x-death` and the body say.
+public struct DeadLetterSummary: Sendable {
+    /// AMQP `message_id` (the command id for well-behaved publishers).
+    public var messageID: String?
+    /// Command id (`x-relay-command-id`, or the body's `id`).
+    public var commandID: String?
+    /// Account (`x-relay-account-id`, or the body's `account_id`).
+    public var accountID: String?
+    /// Command type (`x-relay-type`, or the body's `type`).
+    public var type: String?
+    /// `x-relay-error-code`, or derived from `x-death` (`delivery_limit`, or the broker's reason).
+    public var code: String
+    /// `x-relay-error-detail`, or a description of the broker's dead-lettering.
+    public var detail: String
+    /// `x-relay-attempts` (Klaviyo attempts), or the broker's delivery count for a `delivery_limit`.
+    public var attempts: Int?
+    /// When it was dead-lettered, epoch milliseconds (`x-relay-last-failed-at` or the `x-death` time).
+    public var deadLetteredAtMilliseconds: Int64?
+    /// The routing key to replay with.
+    public var originalRoutingKey: String
+    /// Whether the broker made this dead letter (no `x-relay-error-code`).
+    public var brokerMade: Bool
+
+    /// Reads a delivery from the dead-letter queue.
+    public init(_ delivery: AMQPDelivery) {
+        let headers = delivery.properties.headers
+        func header(_ name: String) -> String? { headers[name]?.stringValue }
+        let body = try? JSONValue.parse(delivery.body)
+        func field(_ name: String) -> String? {
+            guard let value = body?[name]?.stringValue, !value.isEmpty else { return nil }
+            return String(value.prefix(200))
+        }
+        messageID = delivery.properties.messageID
+        commandID = header(DeadLetter.Header.commandID) ?? field("id")
+        accountID = header(DeadLetter.Header.accountID) ?? field("account_id")
+        type = header(DeadLetter.Header.type) ?? field("type")
+        originalRoutingKey = DeadLetterQueue.originalRoutingKey(of: delivery)
+        if let code = header(DeadLetter.Header.errorCode) {
+            brokerMade = false
+            self.code = code
+            detail = header(DeadLetter.Header.errorDetail) ?? ""
+            attempts = headers[DeadLetter.Header.attempts]?.intValue.map { Int($0) }
+            deadLetteredAtMilliseconds = header(DeadLetter.Header.lastFailedAt).flatMap(Timestamp.parseMilliseconds)
+        } else {
+            brokerMade = true
+            let death = DeadLetterQueue.brokerDeath(headers)
+            code =
+                death.reason == "delivery_limit" ? DeadLetterCode.deliveryLimit.rawValue : (death.reason ?? "unknown")
+            let queue = death.queue.map { " from \($0)" } ?? ""
+            detail =
+                death.reason == "delivery_limit"
+                ? "the broker dead-lettered it\(queue) after its delivery limit (crash loop or repeated hand-backs)"
+                : "the broker dead-lettered it\(queue) (reason \(death.reason ?? "unknown"))"
+            attempts = headers[DeadLetter.Header.attempts]?.intValue.map { Int($0) } ?? death.count
+            deadLetteredAtMilliseconds = death.time.map { Int64($0) * 1000 }
+        }
+    }
+
+    /// How long ago it was dead-lettered.
+    public func age(nowMilliseconds: Int64) -> Duration? {
+        deadLetteredAtMilliseconds.map { .milliseconds(max(0, nowMilliseconds - $0)) }
+    }
+
+    /// One NDJSON line's worth (`dlq list --json`).
+    public func json(nowMilliseconds: Int64) -> JSONValue {
+        func text(_ value: String?) -> JSONValue { value.map(JSONValue.string) ?? .null }
+        return [
+            "command_id": text(commandID), "message_id": text(messageID), "account_id": text(accountID),
+            "type": text(type), "code": .string(code), "detail": .string(detail),
+            "attempts": attempts.map { JSONValue.int(Int64($0)) } ?? .null,
+            "dead_lettered_at": deadLetteredAtMilliseconds.map { JSONValue.string(Timestamp.format(milliseconds: $0)) }
+                ?? .null,
+            "age_seconds": age(nowMilliseconds: nowMilliseconds).map { JSONValue.int($0.components.seconds) } ?? .null,
+            "routing_key": .string(originalRoutingKey), "broker_made": .bool(brokerMade),
+        ]
+    }
+}
+
+/// Which dead letters an operation applies to. Every set criterion must hold.
+public struct DeadLetterFilter: Sendable {
+    /// Exact account id.
+    public var account: String?
+    /// Exact command type, or a prefix ending in `.*` / `*` (`profile.*`).
+    public var type: String?
+    /// Exact error code.
+    public var code: String?
+    /// Only dead letters at least this old (unknown age never matches).
+    public var olderThan: Duration?
+    /// At most this many.
+    public var limit: Int?
+
+    /// Creates a filter.
+    public init(
+        account: String? = nil, type: String? = nil, code: String? = nil, olderThan: Duration? = nil, limit: Int? = nil
+    ) {
+        self.account = account
+        self.type = type
+        self.code = code
+        self.olderThan = olderThan
+        self.limit = limit
+    }
+
+    /// Whether a dead letter matches (the limit is applied by the caller).
+    public func matches(_ summary: DeadLetterSummary, nowMilliseconds: Int64) -> Bool {
+        if let account, summary.accountID != account { return false }
+        if let code, summary.code != code { return false }
+        if let type {
+            let actual = summary.type ?? summary.originalRoutingKey
+            if type.hasSuffix("*") {
+                guard actual.hasPrefix(String(type.dropLast())) else { return false }
+            } else if actual != type {
+                return false
+            }
+        }
+        if let olderThan {
+            guard let age = summary.age(nowMilliseconds: nowMilliseconds), age >= olderThan else { return false }
+        }
+        return true
+    }
+}
+
+/// Reads and settles the dead-letter queue without losing anything.
+///
+/// Messages are fetched one by one with `basic.get` and manual acks and held unacked while the operation
+/// runs, so the broker never hands the same message out twice in one run. A dead letter is acked (removed)
+/// only after what replaces it is confirmed by the broker (replay) or after the operator confirmed (purge).
+/// Everything else is handed back with `basic.nack(requeue: true)` at the end; if the run dies half-way
+/// (Ctrl-C, broker gone), closing the connection hands back everything still held. Requeueing puts messages
+/// back in a different order and raises their delivery count; the dead queue has no delivery limit, so that
+/// is harmless.
+public struct DeadLetterQueue: Sendable {
+    /// One dead letter taken from the queue and held (unacked).
+    public struct Held: Sendable {
+        /// The delivery, to ack or hand back.
+        public var delivery: AMQPDelivery
+        /// What it says.
+        public var summary: DeadLetterSummary
+    }
+
+    /// The result of a scan: the selected dead letters, and the others taken while looking (held too).
+    public struct Selection: Sendable {
+        /// Dead letters that matched the filter (at most `limit`).
+        public var selected: [Held]
+        /// Dead letters that did not match; hand them back with ``DeadLetterQueue/release(_:)``.
+        public var others: [AMQPDelivery]
+    }
+
+    let amqp: AMQPClient
+    let topology: RelayTopology
+
+    /// Creates the tool for a topology.
+    public init(amqp: AMQPClient, topology: RelayTopology) {
+        self.amqp = amqp
+        self.topology = topology
+    }
+
+    /// Takes dead letters from the queue until it is empty or `filter.limit` matched (or `stop` says so).
+    public func scan(
+        _ filter: DeadLetterFilter, nowMilliseconds: Int64 = Timestamp.nowMilliseconds(),
+        stop: (DeadLetterSummary) -> Bool = { _ in false }
+    ) async throws -> Selection {
+        var selection = Selection(selected: [], others: [])
+        do {
+            while filter.limit.map({ selection.selected.count < $0 }) ?? true {
+                guard let delivery = try await amqp.get(queue: topology.deadQueue) else { break }
+                let summary = DeadLetterSummary(delivery)
+                if filter.matches(summary, nowMilliseconds: nowMilliseconds) {
+                    selection.selected.append(Held(delivery: delivery, summary: summary))
+                    if stop(summary) { break }
+                } else {
+                    selection.others.append(delivery)
+                }
+            }
+        } catch {
+            await release(selection.others + selection.selected.map(\.delivery))
+            throw error
+        }
+        return selection
+    }
+
+    /// Finds one dead letter by command id or AMQP message id; everything else taken is handed back.
+    public func find(_ id: String) async throws -> Held? {
+        let selection = try await scan(DeadLetterFilter()) { $0.commandID == id || $0.messageID == id }
+        let found = selection.selected.last.flatMap {
+            $0.summary.commandID == id || $0.summary.messageID == id ? $0 : nil
+        }
+        await release(selection.others + selection.selected.map(\.delivery))
+        return found
+    }
+
+    /// Hands deliveries back to the queue (`basic.nack`, requeue). A delivery whose channel is gone was
+    /// already handed back by the broker.
+    public func release(_ deliveries: [AMQPDelivery]) async {
+        for delivery in deliveries { try? await amqp.nack(delivery, requeue: true) }
+    }
+
+    /// Removes a dead letter for good.
+    public func remove(_ delivery: AMQPDelivery) async throws {
+        try await amqp.ack(delivery)
+    }
+
+    /// Republishes a dead letter's original body, byte for byte, to the commands exchange with its original
+    /// routing key and properties (minus the dead-letter and broker headers), waits for the broker's confirm
+    /// and only then removes the dead letter. Mandatory: a routing key no queue takes fails (unroutable) and the
+    /// dead letter stays.
+    public func replay(_ held: Held) async throws {
+        try await amqp.publish(Self.replayMessage(for: held.delivery, topology: topology))
+        try await amqp.ack(held.delivery)
+    }
+
+    /// The message a replay publishes.
+    public static func replayMessage(for delivery: AMQPDelivery, topology: RelayTopology) -> AMQPMessage {
+        var properties = delivery.properties
+        properties.headers = replayHeaders(properties.headers)
+        return AMQPMessage(
+            exchange: topology.commandsExchange, routingKey: originalRoutingKey(of: delivery), body: delivery.body,
+            properties: properties, mandatory: true)
+    }
+
+    /// The original headers: without `x-relay-*`, `x-original-*`, the broker's `x-death` family and `CC`/`BCC`.
+    public static func replayHeaders(_ headers: AMQPTable) -> AMQPTable {
+        headers.filter { name, _ in
+            !(name.hasPrefix("x-relay-") || name.hasPrefix("x-original-") || name.hasPrefix("x-first-death-")
+                || name.hasPrefix("x-last-death-") || name == "x-death" || name == "x-delivery-count"
+                || name == DelayedRetry.Header.cc || name == "BCC")
+        }
+    }
+
+    /// The routing key the command was published with: `x-original-routing-key`, else (a broker-made dead
+    /// letter of a command never retried) the routing key it arrived with.
+    public static func originalRoutingKey(of delivery: AMQPDelivery) -> String {
+        delivery.properties.headers[DeadLetter.Header.originalRoutingKey]?.stringValue ?? delivery.routingKey
+    }
+
+    /// The broker's dead-lettering as `x-death` records it: a `delivery_limit` entry wins (a command that was
+    /// retried through the tiers also has `expired` entries), then the most recent entry.
+    static func brokerDeath(_ headers: AMQPTable) -> (reason: String?, queue: String?, count: Int?, time: UInt64?) {
+        var entries: [AMQPTable] = []
+        if case .array(let deaths)? = headers["x-death"] {
+            for case .table(let entry) in deaths { entries.append(entry) }
+        }
+        let chosen = entries.first { $0["reason"]?.stringValue == "delivery_limit" } ?? entries.first
+        if let chosen {
+            var time: UInt64?
+            switch chosen["time"] {
+            case .timestamp(let seconds)?: time = seconds
+            case .int(let seconds)?: time = UInt64(max(0, seconds))
+            default: time = nil
+            }
+            return (
+                chosen["reason"]?.stringValue, chosen["queue"]?.stringValue, chosen["count"]?.intValue.map { Int($0) },
+                time
+            )
+        }
+        let reason = headers["x-last-death-reason"]?.stringValue ?? headers["x-first-death-reason"]?.stringValue
+        let queue = headers["x-last-death-queue"]?.stringValue ?? headers["x-first-death-queue"]?.stringValue
+        return (reason, queue, nil, nil)
+    }
+}

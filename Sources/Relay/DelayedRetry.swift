@@ -1,0 +1,77 @@
+public import AMQP
+
+/// Delayed retries through the TTL tiers of DESIGN §3: the original body, byte for byte, with the original
+/// properties, goes to `<prefix>.retry` with routing key = tier and `CC: [original routing key]`; when the
+/// tier's TTL expires the broker dead-letters it to `<prefix>.commands`, where only the CC key matches a work
+/// queue. The retry bookkeeping travels in headers, so any consumer process can pick the command up again.
+public enum DelayedRetry {
+    /// Header names (a contract, README "Contracts").
+    public enum Header {
+        /// The routing keys a message is also routed with (RabbitMQ sender-selected distribution).
+        public static let cc = "CC"
+        /// Short description of the last failure (no secrets).
+        public static let lastError = "x-relay-last-error"
+    }
+
+    /// Longest `x-relay-last-error` kept.
+    public static let maxLastErrorLength = 300
+
+    /// The bookkeeping a delivery carries from earlier attempts (none for a fresh command).
+    public struct State: Sendable, Hashable {
+        /// Klaviyo attempts made before this delivery (`x-relay-attempts`, 0 when absent).
+        public var attempts: Int
+        /// First failure, RFC 3339 (`x-relay-first-failed-at`).
+        public var firstFailedAt: String?
+
+        /// Creates a state.
+        public init(attempts: Int = 0, firstFailedAt: String? = nil) {
+            self.attempts = attempts
+            self.firstFailedAt = firstFailedAt
+        }
+
+        /// Reads the headers; malformed values count as absent (a publisher cannot break the processor).
+        public init(headers: AMQPTable) {
+            let attempts = headers[DeadLetter.Header.attempts]?.intValue ?? 0
+            self.attempts = Int(min(max(attempts, 0), 1_000_000))
+            firstFailedAt = headers[DeadLetter.Header.firstFailedAt]?.stringValue.flatMap {
+                Timestamp.parseMilliseconds($0) == nil ? nil : $0
+            }
+        }
+    }
+
+    /// The routing key the command was originally published with: `x-original-routing-key` when an earlier
+    /// retry recorded it (a message dead-lettered out of a tier arrives with the tier's name as routing key),
+    /// else the delivery's.
+    public static func originalRoutingKey(of delivery: AMQPDelivery) -> String {
+        delivery.properties.headers[DeadLetter.Header.originalRoutingKey]?.stringValue ?? delivery.routingKey
+    }
+
+    /// Headers the broker adds (dead-lettering, quorum-queue redeliveries); not carried into a new publish.
+    static let brokerHeaders: Set<String> = [
+        "x-death", "x-first-death-queue", "x-first-death-reason", "x-first-death-exchange", "x-last-death-queue",
+        "x-last-death-reason", "x-last-death-exchange", "x-delivery-count",
+    ]
+
+    /// The message that parks `delivery` in `tier`.
+    public static func message(
+        for delivery: AMQPDelivery, topology: RelayTopology, tier: RelayTopology.RetryTier, attempts: Int,
+        firstFailedAt: String, lastError: String
+    ) -> AMQPMessage {
+        let routingKey = originalRoutingKey(of: delivery)
+        var properties = delivery.properties
+        var headers = properties.headers
+        for name in brokerHeaders { headers[name] = nil }
+        headers["BCC"] = nil
+        headers[Header.cc] = .array([.string(routingKey)])
+        headers[DeadLetter.Header.originalRoutingKey] = .string(routingKey)
+        headers[DeadLetter.Header.originalExchange] = .string(
+            headers[DeadLetter.Header.originalExchange]?.stringValue ?? delivery.exchange)
+        headers[DeadLetter.Header.attempts] = .int(Int64(attempts))
+        headers[DeadLetter.Header.firstFailedAt] = .string(firstFailedAt)
+        headers[Header.lastError] = .string(String(lastError.prefix(maxLastErrorLength)))
+        properties.headers = headers
+        properties.persistent = true
+        return AMQPMessage(
+            exchange: topology.retryExchange, routingKey: tier.name, body: delivery.body, properties: properties)
+    }
+}

@@ -1,0 +1,393 @@
+import AMQP
+import ArgumentParser
+import Foundation
+import Klaviyo
+import Relay
+
+/// `klaviyo-relay dlq …`: list, show, replay, purge and export the dead-letter queue (DESIGN §2).
+///
+/// Every subcommand takes messages with `basic.get` and holds them unacked; nothing is removed before its
+/// replacement is confirmed (replay) or the operator confirmed (purge), and whatever is held is handed back at
+/// the end or, if the run is interrupted, by the broker when the connection closes.
+struct DLQCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dlq", abstract: "Inspect, replay, purge and export dead letters.",
+        subcommands: [List.self, Show.self, Replay.self, Purge.self, Export.self])
+
+    /// The filters every subcommand but `show` takes.
+    struct Filters: ParsableArguments {
+        @Option(help: "Only this HeroPixel account id.")
+        var account: String?
+
+        @Option(help: "Only this command type (a trailing * matches a prefix: 'profile.*').")
+        var type: String?
+
+        @Option(help: "Only this error code (schema_invalid, not_connected, retries_exhausted, delivery_limit, …).")
+        var code: String?
+
+        @Option(help: "Only dead letters at least this old (500ms, 30s, 10m, 2h, 7d).")
+        var olderThan: String?
+
+        @Option(help: "At most this many dead letters.")
+        var limit: Int?
+
+        func validate() throws {
+            if let olderThan, RelayConfiguration.parseDuration(olderThan) == nil {
+                throw ValidationError("--older-than must be a duration such as 30s, 10m, 2h or 7d")
+            }
+            if let limit, limit < 1 { throw ValidationError("--limit must be positive") }
+        }
+
+        var filter: DeadLetterFilter {
+            DeadLetterFilter(
+                account: account, type: type, code: code,
+                olderThan: olderThan.flatMap(RelayConfiguration.parseDuration),
+                limit: limit)
+        }
+    }
+
+    static func runtime(_ options: GlobalOptions) throws -> Runtime {
+        try Runtime.make(options, label: "klaviyo-relay.dlq", connectionName: "klaviyo-relay dlq")
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "list", abstract: "List dead letters (age, account, type, code, detail, attempts, id).")
+
+        @OptionGroup var options: GlobalOptions
+        @OptionGroup var filters: Filters
+
+        @Flag(help: "One JSON object per line instead of the table.")
+        var json = false
+
+        func run() async throws {
+            let runtime = try DLQCommand.runtime(options)
+            let queue = DeadLetterQueue(amqp: runtime.amqp, topology: runtime.topology)
+            let now = Timestamp.nowMilliseconds()
+            let filter = filters.filter
+            let json = self.json
+            try await runtime.withAMQP {
+                let selection = try await queue.scan(filter, nowMilliseconds: now)
+                await queue.release(selection.others + selection.selected.map(\.delivery))
+                let summaries = selection.selected.map(\.summary)
+                if json {
+                    for summary in summaries { dlqPrintJSON(summary.json(nowMilliseconds: now)) }
+                } else {
+                    dlqPrintTable(summaries, nowMilliseconds: now)
+                    print("\(summaries.count) dead letter(s) matched; \(selection.others.count) other(s) left in place")
+                }
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "show", abstract: "Show one dead letter's properties, headers and body.")
+
+        @OptionGroup var options: GlobalOptions
+
+        @Argument(help: "Command id or AMQP message id.")
+        var id: String
+
+        func run() async throws {
+            let runtime = try DLQCommand.runtime(options)
+            let queue = DeadLetterQueue(amqp: runtime.amqp, topology: runtime.topology)
+            let id = self.id
+            let found = try await runtime.withAMQP { try await queue.find(id) }
+            guard let found else { throw CLIError("no dead letter with command or message id \(id)") }
+            let summary = found.summary
+            let delivery = found.delivery
+            let now = Timestamp.nowMilliseconds()
+            print("command id:   \(summary.commandID ?? "-")")
+            print("message id:   \(summary.messageID ?? "-")")
+            print("account:      \(summary.accountID ?? "-")")
+            print("type:         \(summary.type ?? "-")")
+            print("code:         \(summary.code)\(summary.brokerMade ? " (made by the broker)" : "")")
+            print("detail:       \(summary.detail)")
+            print("attempts:     \(summary.attempts.map(String.init) ?? "-")")
+            print("age:          \(summary.age(nowMilliseconds: now).map(dlqFormatAge) ?? "-")")
+            print("routing key:  \(summary.originalRoutingKey)")
+            print("properties:")
+            let properties = delivery.properties
+            for (name, value) in [
+                ("content_type", properties.contentType), ("content_encoding", properties.contentEncoding),
+                ("message_id", properties.messageID), ("correlation_id", properties.correlationID),
+                ("reply_to", properties.replyTo), ("type", properties.type), ("app_id", properties.appID),
+                ("expiration", properties.expiration), ("timestamp", properties.timestamp.map { String($0) }),
+            ] {
+                if let value { print("  \(name): \(value)") }
+            }
+            print("  persistent: \(properties.persistent)")
+            print("headers:")
+            for name in properties.headers.keys.sorted() {
+                print("  \(name): \(dlqDescribe(properties.headers[name]!))")
+            }
+            print("body (\(delivery.body.count) bytes):")
+            print(dlqPrettyBody(delivery.body))
+        }
+    }
+
+    struct Replay: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "replay",
+            abstract:
+                "Republish dead letters to the commands exchange; each is removed only after the broker confirmed its copy."
+        )
+
+        @OptionGroup var options: GlobalOptions
+        @OptionGroup var filters: Filters
+
+        @Flag(help: "Only print what would be replayed; change nothing.")
+        var dryRun = false
+
+        @Option(help: "At most this many replays per second.")
+        var rate: Double?
+
+        func validate() throws {
+            if let rate, !(rate > 0) { throw ValidationError("--rate must be positive") }
+        }
+
+        func run() async throws {
+            let runtime = try DLQCommand.runtime(options)
+            let queue = DeadLetterQueue(amqp: runtime.amqp, topology: runtime.topology)
+            let filter = filters.filter
+            let dryRun = self.dryRun
+            let interval = rate.map { Duration.seconds(1 / $0) }
+            let commands = runtime.topology.commandsExchange
+            try await runtime.withAMQP {
+                let selection = try await queue.scan(filter)
+                var remaining = selection.selected
+                var replayed = 0
+                var failed = 0
+                defer {
+                    print(
+                        dryRun
+                            ? "dry run: \(remaining.count) dead letter(s) would be replayed; nothing changed"
+                            : "replayed \(replayed), failed \(failed)")
+                }
+                if dryRun {
+                    for held in remaining {
+                        print(
+                            "would replay \(dlqLabel(held.summary)) to \(commands) with routing key \(held.summary.originalRoutingKey)"
+                        )
+                    }
+                    await queue.release(selection.others + remaining.map(\.delivery))
+                    return
+                }
+                var kept: [AMQPDelivery] = []
+                var last: ContinuousClock.Instant?
+                while !remaining.isEmpty {
+                    let held = remaining.removeFirst()
+                    if let interval, let last { try? await Task.sleep(until: last + interval, clock: .continuous) }
+                    last = ContinuousClock.now
+                    do {
+                        try await queue.replay(held)
+                        replayed += 1
+                        print(
+                            "replayed \(dlqLabel(held.summary)) to \(commands) with routing key \(held.summary.originalRoutingKey)"
+                        )
+                    } catch let error as AMQPError where error.code == .unroutable || error.code == .publishNacked {
+                        failed += 1
+                        kept.append(held.delivery)
+                        print("NOT replayed \(dlqLabel(held.summary)): \(error); the dead letter stays")
+                    } catch {
+                        // Broker gone: hand back what we still hold (the connection's end does it too).
+                        failed += 1
+                        await queue.release(selection.others + kept + [held.delivery] + remaining.map(\.delivery))
+                        throw CLIError(
+                            "replay stopped at \(dlqLabel(held.summary)): \(error); nothing unconfirmed was removed")
+                    }
+                }
+                await queue.release(selection.others + kept)
+            }
+        }
+    }
+
+    struct Purge: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "purge", abstract: "Delete dead letters for good (asks first unless --yes).")
+
+        @OptionGroup var options: GlobalOptions
+        @OptionGroup var filters: Filters
+
+        @Flag(help: "Do not ask for confirmation.")
+        var yes = false
+
+        func run() async throws {
+            let runtime = try DLQCommand.runtime(options)
+            let queue = DeadLetterQueue(amqp: runtime.amqp, topology: runtime.topology)
+            let filter = filters.filter
+            let yes = self.yes
+            let now = Timestamp.nowMilliseconds()
+            try await runtime.withAMQP {
+                let selection = try await queue.scan(filter, nowMilliseconds: now)
+                guard !selection.selected.isEmpty else {
+                    await queue.release(selection.others)
+                    print("no dead letters matched; nothing purged")
+                    return
+                }
+                dlqPrintTable(selection.selected.map(\.summary), nowMilliseconds: now)
+                var confirmed = yes
+                if !confirmed {
+                    FileHandle.standardError.write(
+                        Data("Delete these \(selection.selected.count) dead letter(s) for good? [y/N] ".utf8))
+                    let answer = readLine(strippingNewline: true)?.trimmingCharacters(in: .whitespaces).lowercased()
+                    confirmed = answer == "y" || answer == "yes"
+                }
+                guard confirmed else {
+                    await queue.release(selection.others + selection.selected.map(\.delivery))
+                    print("nothing purged")
+                    return
+                }
+                var purged = 0
+                for held in selection.selected {
+                    try await queue.remove(held.delivery)
+                    purged += 1
+                }
+                await queue.release(selection.others)
+                print("purged \(purged) dead letter(s)")
+            }
+        }
+    }
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "export",
+            abstract: "Write dead letters as NDJSON (properties, headers, body) without removing them.")
+
+        @OptionGroup var options: GlobalOptions
+        @OptionGroup var filters: Filters
+
+        @Option(help: "File to write ('-' or omitted: standard output).")
+        var output: String?
+
+        func run() async throws {
+            let runtime = try DLQCommand.runtime(options)
+            let queue = DeadLetterQueue(amqp: runtime.amqp, topology: runtime.topology)
+            let filter = filters.filter
+            let output = self.output
+            let now = Timestamp.nowMilliseconds()
+            let lines = try await runtime.withAMQP {
+                let selection = try await queue.scan(filter, nowMilliseconds: now)
+                await queue.release(selection.others + selection.selected.map(\.delivery))
+                return selection.selected.map { dlqExportLine($0, nowMilliseconds: now) }
+            }
+            var text = lines.joined(separator: "\n")
+            if !text.isEmpty { text += "\n" }
+            if let output, output != "-" {
+                do {
+                    try text.write(toFile: output, atomically: true, encoding: .utf8)
+                } catch {
+                    throw CLIError("could not write \(output): \(error)")
+                }
+                FileHandle.standardError.write(Data("exported \(lines.count) dead letter(s) to \(output)\n".utf8))
+            } else {
+                print(text, terminator: "")
+            }
+        }
+    }
+}
+
+// MARK: - Output
+
+func dlqLabel(_ summary: DeadLetterSummary) -> String {
+    "\(summary.commandID ?? summary.messageID ?? "(no id)") [\(summary.code)]"
+}
+
+func dlqPrintJSON(_ value: JSONValue) {
+    print(String(decoding: value.jsonBytes(), as: UTF8.self))
+}
+
+func dlqFormatAge(_ age: Duration) -> String {
+    let seconds = age.components.seconds
+    if seconds < 60 { return "\(seconds)s" }
+    if seconds < 3600 { return "\(seconds / 60)m" }
+    if seconds < 48 * 3600 { return "\(seconds / 3600)h" }
+    return "\(seconds / 86400)d"
+}
+
+func dlqPrintTable(_ summaries: [DeadLetterSummary], nowMilliseconds: Int64) {
+    let header = ["AGE", "ACCOUNT", "TYPE", "CODE", "DETAIL", "ATTEMPTS", "COMMAND ID"]
+    let rows = summaries.map { summary -> [String] in
+        let detail = summary.detail.count > 48 ? String(summary.detail.prefix(47)) + "…" : summary.detail
+        return [
+            summary.age(nowMilliseconds: nowMilliseconds).map(dlqFormatAge) ?? "-", summary.accountID ?? "-",
+            summary.type ?? "-", summary.code, detail, summary.attempts.map(String.init) ?? "-",
+            summary.commandID ?? summary.messageID ?? "-",
+        ]
+    }
+    var widths = header.map(\.count)
+    for row in rows {
+        for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) }
+    }
+    func line(_ cells: [String]) -> String {
+        cells.enumerated().map { index, cell in
+            index == cells.count - 1 ? cell : cell + String(repeating: " ", count: widths[index] - cell.count)
+        }.joined(separator: "  ")
+    }
+    print(line(header))
+    for row in rows { print(line(row)) }
+}
+
+func dlqDescribe(_ value: AMQPFieldValue) -> String {
+    switch value {
+    case .string(let text): return text
+    case .bool(let flag): return String(flag)
+    case .int(let number): return String(number)
+    case .double(let number): return String(number)
+    case .timestamp(let seconds): return Timestamp.format(seconds: Int(seconds))
+    case .bytes(let bytes): return String(validating: bytes, as: UTF8.self) ?? "<\(bytes.count) bytes>"
+    case .void: return "(void)"
+    case .array(let values): return "[" + values.map(dlqDescribe).joined(separator: ", ") + "]"
+    case .table(let table):
+        return "{" + table.keys.sorted().map { "\($0): \(dlqDescribe(table[$0]!))" }.joined(separator: ", ") + "}"
+    }
+}
+
+func dlqJSONValue(_ value: AMQPFieldValue) -> JSONValue {
+    switch value {
+    case .string(let text): return .string(text)
+    case .bool(let flag): return .bool(flag)
+    case .int(let number): return .int(number)
+    case .double(let number): return .double(number)
+    case .timestamp(let seconds): return .string(Timestamp.format(seconds: Int(seconds)))
+    case .bytes(let bytes): return .string(Data(bytes).base64EncodedString())
+    case .void: return .null
+    case .array(let values): return .array(values.map(dlqJSONValue))
+    case .table(let table): return .object(table.mapValues(dlqJSONValue))
+    }
+}
+
+func dlqPrettyBody(_ body: [UInt8]) -> String {
+    if let object = try? JSONSerialization.jsonObject(with: Data(body), options: [.fragmentsAllowed]),
+        let pretty = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]),
+        let text = String(data: pretty, encoding: .utf8)
+    {
+        return text
+    }
+    if let text = String(validating: body, as: UTF8.self) { return text }
+    return "<not UTF-8; base64> " + Data(body).base64EncodedString()
+}
+
+func dlqExportLine(_ held: DeadLetterQueue.Held, nowMilliseconds: Int64) -> String {
+    let properties = held.delivery.properties
+    func text(_ value: String?) -> JSONValue { value.map(JSONValue.string) ?? .null }
+    var line: [String: JSONValue] = [
+        "summary": held.summary.json(nowMilliseconds: nowMilliseconds),
+        "routing_key": .string(held.delivery.routingKey),
+        "properties": [
+            "content_type": text(properties.contentType), "content_encoding": text(properties.contentEncoding),
+            "message_id": text(properties.messageID), "correlation_id": text(properties.correlationID),
+            "reply_to": text(properties.replyTo), "type": text(properties.type), "app_id": text(properties.appID),
+            "expiration": text(properties.expiration), "persistent": .bool(properties.persistent),
+            "timestamp": properties.timestamp.map { .int(Int64($0)) } ?? .null,
+        ],
+        "headers": .object(properties.headers.mapValues(dlqJSONValue)),
+    ]
+    if let body = String(validating: held.delivery.body, as: UTF8.self) {
+        line["body"] = .string(body)
+    } else {
+        line["body_base64"] = .string(Data(held.delivery.body).base64EncodedString())
+    }
+    return String(decoding: JSONValue.object(line).jsonBytes(), as: UTF8.self)
+}
