@@ -31,12 +31,14 @@ public struct CommandProcessor: Sendable {
     let retryPolicy: RetryPolicy
     let crashPoint: CrashPoint?
     let logger: Logger
+    /// Valid OAuth access tokens (nil: OAuth not configured; stored tokens are used as they are).
+    let tokenManager: TokenManager?
 
     /// Creates a processor.
     public init(
         amqp: AMQPClient, topology: RelayTopology, decoder: CommandDecoder, idempotency: IdempotencyStore,
         credentials: CredentialCache, credentialStore: CredentialStore, executor: CommandExecutor,
-        retryPolicy: RetryPolicy, crashPoint: CrashPoint?, logger: Logger
+        retryPolicy: RetryPolicy, crashPoint: CrashPoint?, logger: Logger, tokenManager: TokenManager? = nil
     ) {
         self.amqp = amqp
         self.topology = topology
@@ -48,6 +50,7 @@ public struct CommandProcessor: Sendable {
         self.retryPolicy = retryPolicy
         self.crashPoint = crashPoint
         self.logger = logger
+        self.tokenManager = tokenManager
     }
 
     /// Raised inside processing when the delivery cannot be finished now (shutdown, broker lost).
@@ -121,12 +124,22 @@ public struct CommandProcessor: Sendable {
         case .connected:
             break
         }
-        guard let credential = connection.credential else {
+        var activeConnection = connection
+        if connection.method == .oauth, let tokenManager {
+            switch try await oauthConnection(
+                connection, tokenManager: tokenManager, afterUnauthorized: false, logger: logger)
+            {
+            case .success(let usable): activeConnection = usable
+            case .failure(let rejection): return try await reject(rejection.code, rejection.detail)
+            }
+        }
+        guard var credential = activeConnection.credential else {
             return try await reject(.notConnected, "account \(command.accountID) has no usable credential")
         }
 
         var attempt = 0
         var firstFailedAt: String?
+        var refreshedAfterUnauthorized = false
         let execution: CommandExecution
         while true {
             attempt += 1
@@ -135,6 +148,23 @@ public struct CommandProcessor: Sendable {
                 break
             } catch {
                 firstFailedAt = firstFailedAt ?? Timestamp.now()
+                if error.retryDecision == .refreshCredential, !refreshedAfterUnauthorized, let tokenManager {
+                    // 401 on an OAuth token: one (single-flight) refresh, then one retry of the call.
+                    refreshedAfterUnauthorized = true
+                    switch try await oauthConnection(
+                        activeConnection, tokenManager: tokenManager, afterUnauthorized: true, logger: logger)
+                    {
+                    case .success(let refreshed):
+                        activeConnection = refreshed
+                        if let refreshedCredential = refreshed.credential {
+                            credential = refreshedCredential
+                            continue
+                        }
+                    case .failure(let rejection):
+                        return try await reject(
+                            rejection.code, rejection.detail, attempts: attempt, firstFailedAt: firstFailedAt)
+                    }
+                }
                 let decision = retryPolicy.decide(
                     after: error, attempt: attempt, isIdempotent: CommandExecutor.isIdempotent(command.payload))
                 switch decision {

@@ -134,6 +134,57 @@ struct TokenManagerTests {
         (after[key] ?? 0) - (before[key] ?? 0)
     }
 
+    /// N separate `consume` processes, many commands of one OAuth account whose access token just expired
+    /// in Klaviyo: exactly one refresh, every command succeeds. With rotation on: zero invalid_grant.
+    @Test(arguments: [false, true])
+    func raceOfConsumerProcessesRefreshesOnce(rotation: Bool) async throws {
+        let processes = Int(IntegrationEnvironment.environment["RACE_PROCESSES"] ?? "") ?? 8
+        let commands = Int(IntegrationEnvironment.environment["RACE_COMMANDS"] ?? "") ?? 1600
+        try await withRelayStack { stack in
+            let app = try await stack.createOAuthApp()
+            let connected = try await stack.connectOAuth(app)
+            let account = connected.accountID
+            try await stack.setRotation(rotation)
+            for _ in 0..<processes { _ = try stack.startConsumer(concurrency: 16, environment: app.consumerEnvironment) }
+            try await stack.waitForConsumers(processes)
+            // Klaviyo expires the access token. Without rotation only Klaviyo knows (the relay learns from the
+            // 401s); with rotation our stored expiry has passed too (the refresh-ahead path).
+            try await stack.simAdmin(.POST, "/_sim/oauth/expire-access-tokens", ["account_id": .string(account)])
+            if rotation {
+                var expired = try #require(try await stack.credentialStore.load(accountID: account))
+                expired.expiresAt = Timestamp.nowSeconds() - 1
+                _ = try await stack.credentialStore.replace(expired)
+            }
+            let before = try await stack.tokenCalls()
+            let versionBefore = try #require(try await stack.credentialStore.load(accountID: account)).version
+            let started = ContinuousClock.now
+            var ids: [String] = []
+            for index in 0..<commands {
+                let command = stack.upsert("race-\(rotation)-\(index)", account: account)
+                ids.append(command.id)
+                try await stack.publish(command.body, routingKey: "profile.upsert", messageID: command.id)
+            }
+            try await stack.waitForCollected(commands, timeout: .seconds(240))
+            let elapsed = ContinuousClock.now - started
+            let after = try await stack.tokenCalls()
+            #expect(stack.deadLetters.isEmpty, "dead letters: \(stack.deadLetters.map { $0.properties.headers })")
+            let succeeded = Set(
+                stack.deliveries.compactMap { try? JSONValue.parse($0.body) }.compactMap(CommandResult.init(json:))
+                    .filter { $0.outcome == .succeeded }.map(\.commandID))
+            #expect(succeeded.isSuperset(of: ids) && stack.deliveries.count == commands)
+            #expect(delta(after, before, "refresh_token") == 1, "token calls before \(before) after \(after)")
+            #expect(delta(after, before, "invalid_grant") == 0)
+            let stored = try #require(try await stack.credentialStore.load(accountID: account))
+            #expect(stored.version == versionBefore + 1, "exactly one commit")
+            #expect(stored.accessToken != connected.accessToken)
+            if rotation { #expect(stored.refreshToken != connected.refreshToken, "the rotated refresh token is stored") }
+            print(
+                "race: \(processes) processes, \(commands) commands, rotation \(rotation): "
+                    + "refreshes \(delta(after, before, "refresh_token")), invalid_grant \(delta(after, before, "invalid_grant")), "
+                    + "\(elapsed)")
+        }
+    }
+
     /// Many concurrent callers in one process: one token call.
     @Test func inProcessCallersShareOneRefresh() async throws {
         try await withRelayStack { stack in
@@ -196,6 +247,87 @@ struct TokenManagerTests {
             #expect(stored.version == newer.version)
             #expect(stored.accessToken == newer.accessToken)
             #expect(try await !stack.redis.exists(lockKey))
+        }
+    }
+
+    /// The user removed the app inside Klaviyo: the next command makes one refresh attempt, the account
+    /// becomes reauth_required, one connection event is published, its other commands are dead-lettered
+    /// without calling Klaviyo, and another account keeps working.
+    @Test func appRemovedInKlaviyo() async throws {
+        try await withRelayStack { stack in
+            try await stack.setRotation(false)
+            let app = try await stack.createOAuthApp()
+            let removed = try await stack.connectOAuth(app).accountID
+            let other = try await stack.connectOAuth(app).accountID
+            let events = Inbox()
+            let eventQueue = "\(stack.prefix).connection-events"
+            var declaration = AMQPTopology()
+            declaration.queues = [.init(name: eventQueue, durable: false, exclusive: true, autoDelete: true)]
+            declaration.bindings = [.init(queue: eventQueue, exchange: stack.topology.connectionsExchange, routingKey: "#")]
+            try await stack.amqp.declare(declaration)
+            let stream = stack.amqp.consume(queue: eventQueue, prefetch: 10)
+            let amqp = stack.amqp
+            let eventCollector = Task {
+                for try await delivery in stream {
+                    try await amqp.ack(delivery)
+                    events.items.withLock { $0.append(delivery) }
+                }
+            }
+            defer { eventCollector.cancel() }
+            _ = try stack.startConsumer(concurrency: 16, environment: app.consumerEnvironment)
+            try await stack.waitForConsumers(1)
+
+            try await stack.simAdmin(.POST, "/_sim/accounts/\(removed)/revoke-app", ["client_id": .string(app.clientID)])
+            let before = try await stack.tokenCalls()
+            let first = stack.upsert("removed-first", account: removed)
+            try await stack.publish(first.body, routingKey: "profile.upsert", messageID: first.id)
+            try await stack.waitForCollected(1)
+            #expect(stack.deadLetters.count == 1)
+            #expect(stack.deadLetters.first?.properties.headers[DeadLetter.Header.errorCode]?.stringValue == "reauth_required")
+            let afterFirst = try await stack.tokenCalls()
+            #expect(delta(afterFirst, before, "invalid_grant") == 1, "one refresh attempt")
+            #expect(delta(afterFirst, before, "refresh_token") == 0)
+            #expect(try await stack.credentialStore.load(accountID: removed)?.state == .reauthRequired)
+            try await eventually("the connection event", timeout: .seconds(10)) { events.items.withLock { $0.count } >= 1 }
+            let apiCallsBefore = try await stack.klaviyoRequests(account: removed)
+                .filter { $0["path"]?.stringValue?.hasPrefix("/api") == true }.count
+
+            var queued: [String] = []
+            for index in 0..<20 {
+                let command = stack.upsert("removed-\(index)", account: removed)
+                queued.append(command.id)
+                try await stack.publish(command.body, routingKey: "profile.upsert", messageID: command.id)
+            }
+            var unaffected: [String] = []
+            for index in 0..<5 {
+                let command = stack.upsert("other-\(index)", account: other)
+                unaffected.append(command.id)
+                try await stack.publish(command.body, routingKey: "profile.upsert", messageID: command.id)
+            }
+            try await stack.waitForCollected(26)
+            let codes = stack.deadLetters.compactMap { letter -> (String, String)? in
+                guard let id = letter.properties.headers[DeadLetter.Header.commandID]?.stringValue,
+                    let code = letter.properties.headers[DeadLetter.Header.errorCode]?.stringValue
+                else { return nil }
+                return (id, code)
+            }
+            #expect(codes.count == 21)
+            #expect(codes.allSatisfy { $0.1 == "reauth_required" })
+            #expect(Set(codes.map(\.0)) == Set(queued + [first.id]))
+            for id in unaffected { #expect(stack.results(for: id).first?.outcome == .succeeded) }
+            let apiCallsAfter = try await stack.klaviyoRequests(account: removed)
+                .filter { $0["path"]?.stringValue?.hasPrefix("/api") == true }.count
+            #expect(apiCallsAfter == apiCallsBefore, "queued commands never reach Klaviyo")
+            let after = try await stack.tokenCalls()
+            #expect(delta(after, before, "invalid_grant") == 1)
+            let received = events.items.withLock { $0 }
+            #expect(received.count == 1)
+            let event = try JSONValue.parse(try #require(received.first).body)
+            #expect(received.first?.routingKey == "connection.reauth_required")
+            #expect(event["account_id"]?.stringValue == removed)
+            #expect(event["state"]?.stringValue == "reauth_required")
+            #expect(event["reason"]?.stringValue?.isEmpty == false)
+            #expect(event["at"]?.stringValue != nil)
         }
     }
 }
