@@ -136,3 +136,15 @@ extension Runtime {
         }
     }
 }
+
+extension Runtime {
+    /// The OAuth connector (`connections oauth-url` / `oauth-callback`); needs the OAuth client credentials.
+    func oauthConnector() throws -> OAuthConnector {
+        guard let oauth = oauthClient else {
+            throw CLIError("OAuth is disabled: set RELAY_KLAVIYO_CLIENT_ID and RELAY_KLAVIYO_CLIENT_SECRET")
+        }
+        return OAuthConnector(
+            oauth: oauth, klaviyo: klaviyo, store: credentialStore, authorizeURL: configuration.klaviyoAuthorizeURL,
+            redirectURI: configuration.oauthRedirectURL)
+    }
+}
