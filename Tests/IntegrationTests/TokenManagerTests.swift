@@ -250,6 +250,40 @@ struct TokenManagerTests {
         }
     }
 
+    /// While another process holds the lock and never commits, a caller polls with backoff and gives up after
+    /// the wait timeout with a retryable failure, leaving the other owner's lock alone.
+    @Test func waitersGiveUpRetryablyWhenTheLockIsHeld() async throws {
+        try await withRelayStack { stack in
+            try await stack.setRotation(false)
+            let app = try await stack.createOAuthApp()
+            var record = try await stack.connectOAuth(app)
+            record.expiresAt = Timestamp.nowSeconds() - 1
+            record.version = try await stack.credentialStore.replace(record)
+            let lockKey = RedisKeys.lock(record.accountID)
+            try await stack.redis.set(lockKey, "another-process", expiry: .seconds(30))
+            var settings = TokenManager.Settings()
+            settings.waitTimeout = .milliseconds(600)
+            let manager = TokenManager(
+                store: stack.credentialStore, oauth: app.client(stack), settings: settings,
+                logger: IntegrationEnvironment.logger
+            ) { _ in }
+            let before = try await stack.tokenCalls()
+            let started = ContinuousClock.now
+            await #expect {
+                _ = try await manager.usableConnection(record)
+            } throws: { error in
+                if case .unavailable? = error as? TokenManager.Failure { return true }
+                return false
+            }
+            let waited = ContinuousClock.now - started
+            #expect(waited >= .milliseconds(600) && waited < .seconds(5), "bounded wait: \(waited)")
+            #expect(manager.stats.refreshCalls == 0)
+            #expect(delta(try await stack.tokenCalls(), before, "refresh_token") == 0)
+            #expect(try await stack.redis.get(lockKey) == "another-process", "only the owner deletes its lock")
+            _ = try await stack.redis.delete([lockKey])
+        }
+    }
+
     /// The user removed the app inside Klaviyo: the next command makes one refresh attempt, the account
     /// becomes reauth_required, one connection event is published, its other commands are dead-lettered
     /// without calling Klaviyo, and another account keeps working.
