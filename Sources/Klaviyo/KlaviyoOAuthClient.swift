@@ -78,7 +78,9 @@ public struct KlaviyoOAuthClient: Sendable {
     public let userAgent: String
 
     /// Creates a client.
-    public init(baseURL: String, clientID: String, clientSecret: String, transport: any KlaviyoTransport, userAgent: String) {
+    public init(
+        baseURL: String, clientID: String, clientSecret: String, transport: any KlaviyoTransport, userAgent: String
+    ) {
         var base = baseURL
         while base.hasSuffix("/") { base.removeLast() }
         self.baseURL = base
@@ -94,7 +96,9 @@ public struct KlaviyoOAuthClient: Sendable {
     }
 
     /// Exchanges an authorization code (with its PKCE verifier) for tokens.
-    public func exchangeCode(_ code: String, codeVerifier: String, redirectURI: String) async throws(KlaviyoOAuthError)
+    public func exchangeCode(
+        _ code: String, codeVerifier: String, redirectURI: String
+    ) async throws(KlaviyoOAuthError)
         -> KlaviyoTokenResponse
     {
         try await token([
@@ -195,7 +199,8 @@ public struct KlaviyoOAuthClient: Sendable {
 
     /// The browser URL that starts an authorization (FACTS §3.2), PKCE S256.
     public static func authorizeURL(
-        authorizeBase: String, clientID: String, redirectURI: String, scope: String, state: String, codeChallenge: String
+        authorizeBase: String, clientID: String, redirectURI: String, scope: String, state: String,
+        codeChallenge: String
     ) -> String {
         authorizeBase + (authorizeBase.contains("?") ? "&" : "?")
             + formEncode([

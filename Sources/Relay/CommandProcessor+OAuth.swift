@@ -35,7 +35,9 @@ extension CommandProcessor {
                 return .failure(TokenRejection(code: .notConnected, detail: detail))
             case .unavailable(let detail):
                 guard attempt < 3 else {
-                    return .failure(TokenRejection(code: .retriesExhausted, detail: "no access token after \(attempt) tries: \(detail)"))
+                    return .failure(
+                        TokenRejection(
+                            code: .retriesExhausted, detail: "no access token after \(attempt) tries: \(detail)"))
                 }
                 logger.warning("no access token yet; retrying", metadata: [LogKeys.errorDetail: "\(detail)"])
                 try await pause(&backoff)

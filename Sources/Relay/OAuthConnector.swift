@@ -40,7 +40,9 @@ public struct OAuthConnector: Sendable {
     }
 
     /// Starts a connection: returns the URL to send the user to, and its `state`.
-    public func start(accountID: String, scope: String = OAuthConnector.defaultScopes) async throws -> (url: String, state: String) {
+    public func start(
+        accountID: String, scope: String = OAuthConnector.defaultScopes
+    ) async throws -> (url: String, state: String) {
         let verifier = PKCE.makeVerifier()
         let state = PKCE.randomToken()
         let context = JSONValue.object([
@@ -50,7 +52,9 @@ public struct OAuthConnector: Sendable {
         let stored = try await store.redis.set(
             RedisKeys.oauthState(state), String(decoding: context.jsonBytes(), as: UTF8.self), expiry: stateTTL,
             onlyIfAbsent: true)
-        guard stored else { throw Failure(code: "state_collision", description: "could not reserve a fresh state; try again") }
+        guard stored else {
+            throw Failure(code: "state_collision", description: "could not reserve a fresh state; try again")
+        }
         let url = KlaviyoOAuthClient.authorizeURL(
             authorizeBase: authorizeURL, clientID: oauth.clientID, redirectURI: redirectURI, scope: scope, state: state,
             codeChallenge: PKCE.challenge(for: verifier))
@@ -83,7 +87,8 @@ public struct OAuthConnector: Sendable {
             if error.isInvalidGrant {
                 throw Failure(
                     code: "invalid_grant",
-                    description: "Klaviyo did not accept the authorization (it expired or was already used). Start again.")
+                    description:
+                        "Klaviyo did not accept the authorization (it expired or was already used). Start again.")
             }
             throw Failure(
                 code: error.isRetriable ? "klaviyo_unavailable" : "oauth_error",
@@ -95,7 +100,8 @@ public struct OAuthConnector: Sendable {
         } catch {
             throw Failure(
                 code: "klaviyo_unavailable",
-                description: "Connected, but could not read the Klaviyo account (\(error)); nothing was stored. Try again.")
+                description:
+                    "Connected, but could not read the Klaviyo account (\(error)); nothing was stored. Try again.")
         }
         let now = Timestamp.now()
         var record = ConnectionRecord(

@@ -140,7 +140,8 @@ public final class TokenManager: Sendable {
 
     /// Creates a manager.
     public init(
-        store: CredentialStore, oauth: KlaviyoOAuthClient, settings: Settings = Settings(), cache: CredentialCache? = nil,
+        store: CredentialStore, oauth: KlaviyoOAuthClient, settings: Settings = Settings(),
+        cache: CredentialCache? = nil,
         logger: Logger, hooks: Hooks = Hooks(),
         publishEvent: @escaping @Sendable (ConnectionEvent) async throws -> Void
     ) {
@@ -194,7 +195,9 @@ public final class TokenManager: Sendable {
     }
 
     /// What a freshly read record means for a caller who saw `seenVersion`: done, failed, or refresh needed.
-    func settled(_ record: ConnectionRecord?, accountID: String, seenVersion: Int64, force: Bool) throws -> ConnectionRecord? {
+    func settled(
+        _ record: ConnectionRecord?, accountID: String, seenVersion: Int64, force: Bool
+    ) throws -> ConnectionRecord? {
         guard let record else { throw Failure.notConnected("account \(accountID) has no Klaviyo connection") }
         switch record.state {
         case .reauthRequired:
@@ -231,7 +234,9 @@ public final class TokenManager: Sendable {
         let connKey = RedisKeys.connection(accountID)
         let lockKey = RedisKeys.lock(accountID)
         while true {
-            guard let current = record else { throw Failure.notConnected("account \(accountID) has no Klaviyo connection") }
+            guard let current = record else {
+                throw Failure.notConnected("account \(accountID) has no Klaviyo connection")
+            }
             let acquired: Int64
             do {
                 acquired =
@@ -266,7 +271,8 @@ public final class TokenManager: Sendable {
             default:
                 guard ContinuousClock.now < deadline else {
                     throw Failure.unavailable(
-                        "another process has been refreshing the token of \(accountID) for over \(settings.waitTimeout)")
+                        "another process has been refreshing the token of \(accountID) for over \(settings.waitTimeout)"
+                    )
                 }
                 try? await Task.sleep(for: pause * Double.random(in: 0.5...1.0))
                 pause = min(pause * 2, settings.pollMax)
@@ -292,7 +298,8 @@ public final class TokenManager: Sendable {
         } catch let error where error.isInvalidGrant {
             counters.withLock { $0.invalidGrants += 1 }
             try await markReauthRequired(record, reason: "Klaviyo refused the refresh token (\(error))")
-            throw Failure.reauthRequired("Klaviyo refused the refresh token of \(accountID) (\(error)); reconnect, then replay")
+            throw Failure.reauthRequired(
+                "Klaviyo refused the refresh token of \(accountID) (\(error)); reconnect, then replay")
         } catch {
             logger.warning(
                 "token refresh failed", metadata: [LogKeys.accountID: "\(accountID)", LogKeys.errorDetail: "\(error)"])
@@ -316,7 +323,8 @@ public final class TokenManager: Sendable {
             return nil
         }
         counters.withLock { $0.committed += 1 }
-        logger.info("access token refreshed", metadata: [LogKeys.accountID: "\(accountID)", "version": "\(newVersion)"])
+        logger.info(
+            "access token refreshed", metadata: [LogKeys.accountID: "\(accountID)", "version": "\(newVersion)"])
         var updated = record
         updated.accessToken = tokens.accessToken
         if let rotated = tokens.refreshToken { updated.refreshToken = rotated }
@@ -348,7 +356,10 @@ public final class TokenManager: Sendable {
             } catch {
                 logger.warning(
                     "could not publish connection event",
-                    metadata: [LogKeys.accountID: "\(record.accountID)", LogKeys.attempt: "\(attempt)", LogKeys.errorDetail: "\(error)"])
+                    metadata: [
+                        LogKeys.accountID: "\(record.accountID)", LogKeys.attempt: "\(attempt)",
+                        LogKeys.errorDetail: "\(error)",
+                    ])
                 try? await Task.sleep(for: pause)
                 pause = pause * 2
             }
@@ -360,7 +371,8 @@ public final class TokenManager: Sendable {
         do {
             _ = try await redis.run(Self.releaseScript, keys: [lockKey], arguments: [owner])
         } catch {
-            logger.warning("could not release refresh lock (it expires by itself)", metadata: [LogKeys.errorDetail: "\(error)"])
+            logger.warning(
+                "could not release refresh lock (it expires by itself)", metadata: [LogKeys.errorDetail: "\(error)"])
         }
     }
 }

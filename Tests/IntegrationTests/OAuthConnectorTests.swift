@@ -33,7 +33,8 @@ struct OAuthConnectorTests {
             let account = "org-\(stack.prefix)"
             let started = try await connector.start(accountID: account)
             let components = try #require(URLComponents(string: started.url))
-            let query = Dictionary(uniqueKeysWithValues: (components.queryItems ?? []).map { ($0.name, $0.value ?? "") })
+            let query = Dictionary(
+                uniqueKeysWithValues: (components.queryItems ?? []).map { ($0.name, $0.value ?? "") })
             #expect(query["code_challenge_method"] == "S256")
             #expect(query["state"] == started.state)
             #expect(query["client_id"] == app.clientID)

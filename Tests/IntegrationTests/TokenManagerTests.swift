@@ -21,7 +21,8 @@ struct SimOAuthApp {
 
     func client(_ stack: RelayStack) -> KlaviyoOAuthClient {
         KlaviyoOAuthClient(
-            baseURL: IntegrationEnvironment.simURL, clientID: clientID, clientSecret: clientSecret, transport: stack.http,
+            baseURL: IntegrationEnvironment.simURL, clientID: clientID, clientSecret: clientSecret,
+            transport: stack.http,
             userAgent: "integration-tests")
     }
 }
@@ -68,7 +69,8 @@ extension RelayStack {
         let now = Timestamp.now()
         var record = ConnectionRecord(
             accountID: account, method: .oauth, state: .connected, klaviyoAccountID: account,
-            klaviyoAccountName: "OAuth Store", scope: tokens.scope, expiresAt: Timestamp.nowSeconds() + tokens.expiresIn,
+            klaviyoAccountName: "OAuth Store", scope: tokens.scope,
+            expiresAt: Timestamp.nowSeconds() + tokens.expiresIn,
             connectedAt: now, updatedAt: now, accessToken: tokens.accessToken, refreshToken: tokens.refreshToken)
         record.version = try await credentialStore.replace(record)
         return record
@@ -145,7 +147,9 @@ struct TokenManagerTests {
             let connected = try await stack.connectOAuth(app)
             let account = connected.accountID
             try await stack.setRotation(rotation)
-            for _ in 0..<processes { _ = try stack.startConsumer(concurrency: 16, environment: app.consumerEnvironment) }
+            for _ in 0..<processes {
+                _ = try stack.startConsumer(concurrency: 16, environment: app.consumerEnvironment)
+            }
             try await stack.waitForConsumers(processes)
             // Klaviyo expires the access token. Without rotation only Klaviyo knows (the relay learns from the
             // 401s); with rotation our stored expiry has passed too (the refresh-ahead path).
@@ -177,7 +181,9 @@ struct TokenManagerTests {
             let stored = try #require(try await stack.credentialStore.load(accountID: account))
             #expect(stored.version == versionBefore + 1, "exactly one commit")
             #expect(stored.accessToken != connected.accessToken)
-            if rotation { #expect(stored.refreshToken != connected.refreshToken, "the rotated refresh token is stored") }
+            if rotation {
+                #expect(stored.refreshToken != connected.refreshToken, "the rotated refresh token is stored")
+            }
             print(
                 "race: \(processes) processes, \(commands) commands, rotation \(rotation): "
                     + "refreshes \(delta(after, before, "refresh_token")), invalid_grant \(delta(after, before, "invalid_grant")), "
@@ -297,7 +303,9 @@ struct TokenManagerTests {
             let eventQueue = "\(stack.prefix).connection-events"
             var declaration = AMQPTopology()
             declaration.queues = [.init(name: eventQueue, durable: false, exclusive: true, autoDelete: true)]
-            declaration.bindings = [.init(queue: eventQueue, exchange: stack.topology.connectionsExchange, routingKey: "#")]
+            declaration.bindings = [
+                .init(queue: eventQueue, exchange: stack.topology.connectionsExchange, routingKey: "#")
+            ]
             try await stack.amqp.declare(declaration)
             let stream = stack.amqp.consume(queue: eventQueue, prefetch: 10)
             let amqp = stack.amqp
@@ -311,18 +319,23 @@ struct TokenManagerTests {
             _ = try stack.startConsumer(concurrency: 16, environment: app.consumerEnvironment)
             try await stack.waitForConsumers(1)
 
-            try await stack.simAdmin(.POST, "/_sim/accounts/\(removed)/revoke-app", ["client_id": .string(app.clientID)])
+            try await stack.simAdmin(
+                .POST, "/_sim/accounts/\(removed)/revoke-app", ["client_id": .string(app.clientID)])
             let before = try await stack.tokenCalls()
             let first = stack.upsert("removed-first", account: removed)
             try await stack.publish(first.body, routingKey: "profile.upsert", messageID: first.id)
             try await stack.waitForCollected(1)
             #expect(stack.deadLetters.count == 1)
-            #expect(stack.deadLetters.first?.properties.headers[DeadLetter.Header.errorCode]?.stringValue == "reauth_required")
+            #expect(
+                stack.deadLetters.first?.properties.headers[DeadLetter.Header.errorCode]?.stringValue
+                    == "reauth_required")
             let afterFirst = try await stack.tokenCalls()
             #expect(delta(afterFirst, before, "invalid_grant") == 1, "one refresh attempt")
             #expect(delta(afterFirst, before, "refresh_token") == 0)
             #expect(try await stack.credentialStore.load(accountID: removed)?.state == .reauthRequired)
-            try await eventually("the connection event", timeout: .seconds(10)) { events.items.withLock { $0.count } >= 1 }
+            try await eventually("the connection event", timeout: .seconds(10)) {
+                events.items.withLock { $0.count } >= 1
+            }
             let apiCallsBefore = try await stack.klaviyoRequests(account: removed)
                 .filter { $0["path"]?.stringValue?.hasPrefix("/api") == true }.count
 

@@ -41,17 +41,21 @@ struct KlaviyoOAuthClientTests {
 
     @Test func refreshAndRevokeBodies() async throws {
         let transport = RecordingTransport { request in
-            request.url.hasSuffix("/oauth/revoke") ? RecordingTransport.json(200, "{}") : RecordingTransport.json(200, Self.tokenBody)
+            request.url.hasSuffix("/oauth/revoke")
+                ? RecordingTransport.json(200, "{}") : RecordingTransport.json(200, Self.tokenBody)
         }
         _ = try await client(transport).refresh(refreshToken: "rt_1")
         var request = try #require(transport.last)
         #expect(request.url == "https://a.klaviyo.com/oauth/token")
-        #expect(String(decoding: try #require(request.body), as: UTF8.self) == "grant_type=refresh_token&refresh_token=rt_1")
+        #expect(
+            String(decoding: try #require(request.body), as: UTF8.self) == "grant_type=refresh_token&refresh_token=rt_1"
+        )
         try await client(transport).revoke(refreshToken: "rt_1")
         request = try #require(transport.last)
         #expect(request.url == "https://a.klaviyo.com/oauth/revoke")
         #expect(header(request, "Authorization")?.hasPrefix("Basic ") == true)
-        #expect(String(decoding: try #require(request.body), as: UTF8.self) == "token=rt_1&token_type_hint=refresh_token")
+        #expect(
+            String(decoding: try #require(request.body), as: UTF8.self) == "token=rt_1&token_type_hint=refresh_token")
     }
 
     @Test func decodesOAuthErrors() async throws {
@@ -73,7 +77,8 @@ struct KlaviyoOAuthClientTests {
             return error.code == "invalid_client" && !error.isInvalidGrant && !error.isRetriable
         }
         let unavailable = RecordingTransport { _ in
-            KlaviyoHTTPResponse(status: 503, headers: [("Content-Type", "text/html")], body: Array("<h1>busy</h1>".utf8))
+            KlaviyoHTTPResponse(
+                status: 503, headers: [("Content-Type", "text/html")], body: Array("<h1>busy</h1>".utf8))
         }
         await #expect {
             _ = try await client(unavailable).refresh(refreshToken: "rt_1")
@@ -82,7 +87,8 @@ struct KlaviyoOAuthClientTests {
             return error.code == "server_error" && error.isRetriable
         }
         let down = RecordingTransport { _ throws(KlaviyoTransportFailure) in
-            throw KlaviyoTransportFailure(message: "connection refused", isRetriable: true, requestMayHaveBeenSent: false)
+            throw KlaviyoTransportFailure(
+                message: "connection refused", isRetriable: true, requestMayHaveBeenSent: false)
         }
         await #expect {
             _ = try await client(down).refresh(refreshToken: "rt_1")

@@ -22,7 +22,9 @@ struct PKCETests {
             #expect(verifier.count == 43)
             #expect(PKCE.isValidVerifier(verifier))
             let challenge = PKCE.challenge(for: verifier)
-            #expect(challenge.count == 43 && !challenge.contains("=") && !challenge.contains("+") && !challenge.contains("/"))
+            #expect(
+                challenge.count == 43 && !challenge.contains("=") && !challenge.contains("+")
+                    && !challenge.contains("/"))
             seen.insert(verifier)
         }
         #expect(seen.count == 200)
