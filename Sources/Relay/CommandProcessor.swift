@@ -33,12 +33,14 @@ public struct CommandProcessor: Sendable {
     let retryPolicy: RetryPolicy
     let crashPoint: CrashPoint?
     let logger: Logger
+    /// Valid OAuth access tokens (nil: OAuth not configured; stored tokens are used as they are).
+    let tokenManager: TokenManager?
 
     /// Creates a processor.
     public init(
         amqp: AMQPClient, topology: RelayTopology, decoder: CommandDecoder, idempotency: IdempotencyStore,
         credentials: CredentialCache, credentialStore: CredentialStore, executor: CommandExecutor,
-        retryPolicy: RetryPolicy, crashPoint: CrashPoint?, logger: Logger
+        retryPolicy: RetryPolicy, crashPoint: CrashPoint?, logger: Logger, tokenManager: TokenManager? = nil
     ) {
         self.amqp = amqp
         self.topology = topology
@@ -50,6 +52,7 @@ public struct CommandProcessor: Sendable {
         self.retryPolicy = retryPolicy
         self.crashPoint = crashPoint
         self.logger = logger
+        self.tokenManager = tokenManager
     }
 
     /// Raised inside processing when the delivery cannot be finished now (shutdown, broker lost).
@@ -126,54 +129,85 @@ public struct CommandProcessor: Sendable {
         case .connected:
             break
         }
-        guard let credential = connection.credential else {
+        var activeConnection = connection
+        if connection.method == .oauth, let tokenManager {
+            switch try await oauthConnection(
+                connection, tokenManager: tokenManager, afterUnauthorized: false, logger: logger)
+            {
+            case .success(let usable): activeConnection = usable
+            case .failure(let rejection): return try await reject(rejection.code, rejection.detail)
+            }
+        }
+        guard var credential = activeConnection.credential else {
             return try await reject(.notConnected, "account \(command.accountID) has no usable credential")
         }
 
         // Retries are delayed through the TTL tiers (DelayedRetry), never by sleeping on the held message: the
         // attempt count and first-failure time of earlier deliveries arrive in the headers.
         let previous = DelayedRetry.State(headers: delivery.properties.headers)
-        let attempt = previous.attempts + 1
+        var attempt = previous.attempts + 1
+        var refreshedAfterUnauthorized = false
         let execution: CommandExecution
-        do {
-            execution = try await executor.execute(command, credential: credential)
-        } catch {
-            let firstFailedAt = previous.firstFailedAt ?? Timestamp.now()
-            let schedule = retryPolicy.schedule(
-                after: error, attempt: attempt, isIdempotent: CommandExecutor.isIdempotent(command.payload),
-                firstFailedAtMilliseconds: Timestamp.parseMilliseconds(firstFailedAt) ?? Timestamp.nowMilliseconds(),
-                nowMilliseconds: Timestamp.nowMilliseconds(), topology: topology)
-            switch schedule {
-            case .delay(let tier, let wanted):
-                let message = DelayedRetry.message(
-                    for: delivery, topology: topology, tier: tier, attempts: attempt, firstFailedAt: firstFailedAt,
-                    lastError: error.description)
-                try await publish(message)
-                try await acknowledge(delivery)
-                logger.warning(
-                    "klaviyo call failed; retry scheduled",
-                    metadata: [
-                        LogKeys.attempt: "\(attempt)", LogKeys.errorDetail: "\(error)", "retry_tier": "\(tier.name)",
-                        "retry_wanted_ms": "\(wanted.wholeMilliseconds)",
-                    ])
-                return .retryScheduled
-            case .giveUpExhausted(let reason):
-                return try await reject(
-                    .retriesExhausted, "\(reason); last error: \(error)", attempts: attempt,
-                    firstFailedAt: firstFailedAt)
-            case .giveUpPermanent:
-                if error.code == .unauthorized && !credential.isOAuth {
-                    // The private key was deleted or revoked in Klaviyo: every command of this account
-                    // would fail the same way until the customer connects again.
-                    _ = try? await credentialStore.changeState(accountID: command.accountID, to: .reauthRequired)
-                    credentials.invalidate(command.accountID)
-                    logger.error("klaviyo refused the account's API key; connection marked reauth_required")
-                    return try await reject(
-                        .reauthRequired, "Klaviyo refused the API key (\(error)); reconnect, then replay",
-                        attempts: attempt, firstFailedAt: firstFailedAt)
+        while true {
+            do {
+                execution = try await executor.execute(command, credential: credential)
+                break
+            } catch {
+                let firstFailedAt = previous.firstFailedAt ?? Timestamp.now()
+                if error.retryDecision == .refreshCredential, !refreshedAfterUnauthorized, let tokenManager {
+                    // 401 on an OAuth token: one (single-flight) refresh, then one retry of the call.
+                    refreshedAfterUnauthorized = true
+                    switch try await oauthConnection(
+                        activeConnection, tokenManager: tokenManager, afterUnauthorized: true, logger: logger)
+                    {
+                    case .success(let refreshed):
+                        activeConnection = refreshed
+                        if let refreshedCredential = refreshed.credential {
+                            credential = refreshedCredential
+                            attempt += 1
+                            continue
+                        }
+                    case .failure(let rejection):
+                        return try await reject(
+                            rejection.code, rejection.detail, attempts: attempt, firstFailedAt: firstFailedAt)
+                    }
                 }
-                return try await reject(
-                    .klaviyoRejected, error.description, attempts: attempt, firstFailedAt: firstFailedAt)
+                let schedule = retryPolicy.schedule(
+                    after: error, attempt: attempt, isIdempotent: CommandExecutor.isIdempotent(command.payload),
+                    firstFailedAtMilliseconds: Timestamp.parseMilliseconds(firstFailedAt) ?? Timestamp.nowMilliseconds(),
+                    nowMilliseconds: Timestamp.nowMilliseconds(), topology: topology)
+                switch schedule {
+                case .delay(let tier, let wanted):
+                    let message = DelayedRetry.message(
+                        for: delivery, topology: topology, tier: tier, attempts: attempt, firstFailedAt: firstFailedAt,
+                        lastError: error.description)
+                    try await publish(message)
+                    try await acknowledge(delivery)
+                    logger.warning(
+                        "klaviyo call failed; retry scheduled",
+                        metadata: [
+                            LogKeys.attempt: "\(attempt)", LogKeys.errorDetail: "\(error)", "retry_tier": "\(tier.name)",
+                            "retry_wanted_ms": "\(wanted.wholeMilliseconds)",
+                        ])
+                    return .retryScheduled
+                case .giveUpExhausted(let reason):
+                    return try await reject(
+                        .retriesExhausted, "\(reason); last error: \(error)", attempts: attempt,
+                        firstFailedAt: firstFailedAt)
+                case .giveUpPermanent:
+                    if error.code == .unauthorized && !credential.isOAuth {
+                        // The private key was deleted or revoked in Klaviyo: every command of this account
+                        // would fail the same way until the customer connects again.
+                        _ = try? await credentialStore.changeState(accountID: command.accountID, to: .reauthRequired)
+                        credentials.invalidate(command.accountID)
+                        logger.error("klaviyo refused the account's API key; connection marked reauth_required")
+                        return try await reject(
+                            .reauthRequired, "Klaviyo refused the API key (\(error)); reconnect, then replay",
+                            attempts: attempt, firstFailedAt: firstFailedAt)
+                    }
+                    return try await reject(
+                        .klaviyoRejected, error.description, attempts: attempt, firstFailedAt: firstFailedAt)
+                }
             }
         }
         crashPoint?.trigger(.afterKlaviyoCall, commandID: command.id)

@@ -37,6 +37,60 @@ public struct CredentialStore: Sendable {
         return version
         """)
 
+    /// Commits refreshed OAuth tokens only if `version` is still the one read before refreshing and the
+    /// connection is still `connected` (fencing: a stalled refresher never overwrites newer tokens).
+    /// ARGV: expected version, then field/value pairs. Returns the new version, or 0 when fenced off.
+    static let commitTokensScript = RedisScript(
+        """
+        if redis.call('HGET', KEYS[1], 'version') ~= ARGV[1] then return 0 end
+        if redis.call('HGET', KEYS[1], 'state') ~= 'connected' then return 0 end
+        local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
+        redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+        return version
+        """)
+
+    /// Moves a `connected` connection at the expected version to `reauth_required` and deletes its tokens.
+    /// Returns the new version, or 0 when the version moved or the state was already changed (so exactly one
+    /// caller wins and announces it).
+    static let markReauthScript = RedisScript(
+        """
+        if redis.call('HGET', KEYS[1], 'version') ~= ARGV[1] then return 0 end
+        if redis.call('HGET', KEYS[1], 'state') ~= 'connected' then return 0 end
+        local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
+        redis.call('HDEL', KEYS[1], 'api_key', 'access_token', 'refresh_token')
+        redis.call('HSET', KEYS[1], 'state', 'reauth_required', 'updated_at', ARGV[2])
+        return version
+        """)
+
+    /// Stores refreshed tokens if the connection is still at `expectedVersion` (see ``commitTokensScript``).
+    /// Returns the new version, or nil when another writer got there first.
+    public func commitRefreshedTokens(
+        accountID: String, expectedVersion: Int64, accessToken: String, refreshToken: String?, expiresAt: Int64,
+        scope: String?
+    ) async throws -> Int64? {
+        let context = RedisKeys.connection(accountID)
+        var arguments = [
+            String(expectedVersion), "key_id", keys.currentKeyID, "expires_at", String(expiresAt), "updated_at",
+            Timestamp.now(), "access_token", try keys.seal(accessToken, context: context + "#access_token").stored,
+        ]
+        if let refreshToken {
+            arguments += ["refresh_token", try keys.seal(refreshToken, context: context + "#refresh_token").stored]
+        }
+        if let scope { arguments += ["scope", scope] }
+        let result = try await redis.run(Self.commitTokensScript, keys: [context], arguments: arguments)
+        let version = result.int ?? 0
+        return version > 0 ? version : nil
+    }
+
+    /// Marks a connection `reauth_required` if it is still `connected` at `expectedVersion`; true for the one
+    /// caller that made the change.
+    public func markReauthRequired(accountID: String, expectedVersion: Int64) async throws -> Bool {
+        let result = try await redis.run(
+            Self.markReauthScript, keys: [RedisKeys.connection(accountID)],
+            arguments: [String(expectedVersion), Timestamp.now()])
+        return (result.int ?? 0) > 0
+    }
+
     /// Loads and decrypts a connection; nil when the account was never connected.
     public func load(accountID: String) async throws -> ConnectionRecord? {
         let fields = try await redis.hashGetAll(RedisKeys.connection(accountID))
@@ -142,6 +196,15 @@ public final class CredentialCache: Sendable {
         let record = try await store.load(accountID: accountID)
         entries.withLock { $0[accountID] = Entry(record: record, fetchedAt: now) }
         return record
+    }
+
+    /// Replaces an account's cached connection with a newer one (after a token refresh); an older version
+    /// never replaces a newer one.
+    public func store(_ record: ConnectionRecord) {
+        entries.withLock { entries in
+            if let current = entries[record.accountID]?.record, current.version > record.version { return }
+            entries[record.accountID] = Entry(record: record, fetchedAt: ContinuousClock.now)
+        }
     }
 
     /// Forgets an account's cached connection.

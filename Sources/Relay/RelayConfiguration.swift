@@ -70,6 +70,12 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
     /// `RELAY_ENABLE_FAULT_INJECTION` + `RELAY_FAULT_CRASH_AT` (+ `RELAY_FAULT_CRASH_COMMAND_ID`): test-only
     /// crash points; ignored unless explicitly enabled.
     public var crashPoint: CrashPoint?
+    /// `RELAY_TOKEN_REFRESH_MARGIN`: refresh OAuth access tokens this long before they expire.
+    public var tokenRefreshMargin: Duration = .seconds(300)
+    /// `RELAY_TOKEN_LOCK_TTL`: lifetime of the per-account refresh lock.
+    public var tokenLockTTL: Duration = .seconds(15)
+    /// `RELAY_TOKEN_WAIT_TIMEOUT`: how long a command waits for another process's refresh.
+    public var tokenWaitTimeout: Duration = .seconds(20)
     /// Whether `--dev` defaults are in force.
     public var isDevelopment: Bool
 
@@ -149,6 +155,12 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
         if let value = try duration("RELAY_HTTP_CONNECT_TIMEOUT") { httpConnectTimeout = value }
         if let value = try duration("RELAY_HTTP_TIMEOUT") { httpTimeout = value }
         if let value = try duration("RELAY_CREDENTIAL_CACHE_TTL") { credentialCacheTTL = value }
+        if let value = try duration("RELAY_TOKEN_REFRESH_MARGIN") { tokenRefreshMargin = value }
+        if let value = try duration("RELAY_TOKEN_LOCK_TTL") {
+            guard value >= .milliseconds(100) else { throw Invalid(description: "RELAY_TOKEN_LOCK_TTL must be at least 100ms") }
+            tokenLockTTL = value
+        }
+        if let value = try duration("RELAY_TOKEN_WAIT_TIMEOUT") { tokenWaitTimeout = value }
         if text("RELAY_ENABLE_FAULT_INJECTION") == "1", let point = text("RELAY_FAULT_CRASH_AT") {
             guard let stage = CrashPoint.Stage(rawValue: point) else {
                 throw Invalid(

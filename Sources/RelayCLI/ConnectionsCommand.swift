@@ -6,7 +6,7 @@ import Relay
 struct ConnectionsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "connections", abstract: "Manage connected Klaviyo accounts.",
-        subcommands: [AddAPIKey.self, Show.self, Remove.self])
+        subcommands: [AddAPIKey.self, OAuthURL.self, OAuthCallback.self, Show.self, Remove.self])
 
     struct AddAPIKey: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -39,6 +39,64 @@ struct ConnectionsCommand: AsyncParsableCommand {
         }
     }
 
+    struct OAuthURL: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "oauth-url",
+            abstract: "Print a Klaviyo authorize URL (PKCE S256) for an account; its state is kept in Redis for 10 minutes.")
+
+        @OptionGroup var options: GlobalOptions
+
+        @Option(help: "HeroPixel account id.")
+        var account: String
+
+        @Option(help: "Space-separated scopes (default: the least-privilege set for the relay's commands).")
+        var scope = OAuthConnector.defaultScopes
+
+        func run() async throws {
+            let runtime = try Runtime.make(options, label: "klaviyo-relay.connections", connectionName: "klaviyo-relay connections")
+            let connector = try runtime.oauthConnector()
+            let started = try await connector.start(accountID: account, scope: scope)
+            await runtime.redis.shutdown()
+            await runtime.http.shutdown()
+            print(started.url)
+        }
+    }
+
+    struct OAuthCallback: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "oauth-callback",
+            abstract: "Finish an OAuth connection with the code and state Klaviyo redirected back with.")
+
+        @OptionGroup var options: GlobalOptions
+
+        @Option(help: "The `code` query parameter of the redirect.")
+        var code: String
+
+        @Option(help: "The `state` query parameter of the redirect.")
+        var state: String
+
+        func run() async throws {
+            let runtime = try Runtime.make(options, label: "klaviyo-relay.connections", connectionName: "klaviyo-relay connections")
+            let connector = try runtime.oauthConnector()
+            let result: Result<ConnectionRecord, any Error>
+            do {
+                result = .success(try await connector.complete(code: code, state: state))
+            } catch {
+                result = .failure(error)
+            }
+            await runtime.redis.shutdown()
+            await runtime.http.shutdown()
+            switch result {
+            case .success(let record):
+                print(
+                    "connected \(record.accountID) to Klaviyo account \(record.klaviyoAccountID ?? "?") (\(record.klaviyoAccountName ?? "unnamed")) with OAuth"
+                )
+            case .failure(let error):
+                throw CLIError("could not connect: \(error)")
+            }
+        }
+    }
+
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "show", abstract: "Show a connection (never its secrets).")
@@ -59,6 +117,10 @@ struct ConnectionsCommand: AsyncParsableCommand {
             print("state:             \(record.state.rawValue)")
             print("klaviyo account:   \(record.klaviyoAccountID ?? "-") (\(record.klaviyoAccountName ?? "-"))")
             print("connected at:      \(record.connectedAt ?? "-")")
+            if record.method == .oauth {
+                print("scope:             \(record.scope ?? "-")")
+                print("token expires at:  \(record.expiresAt.map { "\($0) (Unix seconds)" } ?? "-")")
+            }
             print("version:           \(record.version)")
         }
     }

@@ -32,16 +32,18 @@ struct ConsumeCommand: AsyncParsableCommand {
             queueNames.append(runtime.topology.queueName(queue))
         }
         let metrics = MetricsBootstrap.bootstrap()
+        let credentials = CredentialCache(store: runtime.credentialStore, ttl: configuration.credentialCacheTTL)
         let processor = CommandProcessor(
             amqp: runtime.amqp, topology: runtime.topology,
             decoder: CommandDecoder(maxMessageBytes: configuration.maxMessageBytes),
             idempotency: IdempotencyStore(redis: runtime.redis, ttl: configuration.idempotencyTTL),
-            credentials: CredentialCache(store: runtime.credentialStore, ttl: configuration.credentialCacheTTL),
+            credentials: credentials,
             credentialStore: runtime.credentialStore, executor: CommandExecutor(klaviyo: runtime.klaviyo),
             retryPolicy: RetryPolicy(
                 maxAttempts: configuration.maxAttempts, baseDelay: configuration.retryBaseDelay,
                 maxDelay: configuration.retryMaxDelay, maxRetryAge: configuration.maxRetryAge),
-            crashPoint: configuration.crashPoint, logger: runtime.logger)
+            crashPoint: configuration.crashPoint, logger: runtime.logger,
+            tokenManager: runtime.tokenManager(cache: credentials))
         let consumer = ConsumerService(
             amqp: runtime.amqp, processor: processor, queues: queueNames, concurrency: configuration.concurrency,
             shutdownTimeout: configuration.shutdownTimeout, logger: runtime.logger)

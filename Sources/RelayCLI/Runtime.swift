@@ -101,3 +101,50 @@ struct CLIError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
 }
+
+extension Runtime {
+    /// The OAuth token client, when `RELAY_KLAVIYO_CLIENT_ID` and `RELAY_KLAVIYO_CLIENT_SECRET` are set.
+    var oauthClient: KlaviyoOAuthClient? {
+        guard let clientID = configuration.klaviyoClientID, let secret = configuration.klaviyoClientSecret else {
+            return nil
+        }
+        return KlaviyoOAuthClient(
+            baseURL: configuration.klaviyoBaseURL, clientID: clientID, clientSecret: secret, transport: http,
+            userAgent: "klaviyo-relay/\(Runtime.version)")
+    }
+
+    /// The token manager of `consume` (nil without OAuth client credentials); connection events go to
+    /// `klaviyo.connections`.
+    func tokenManager(cache: CredentialCache) -> TokenManager? {
+        guard let oauth = oauthClient else { return nil }
+        var settings = TokenManager.Settings()
+        settings.refreshMargin = configuration.tokenRefreshMargin
+        settings.lockTTL = configuration.tokenLockTTL
+        settings.waitTimeout = configuration.tokenWaitTimeout
+        let amqp = self.amqp
+        let exchange = topology.connectionsExchange
+        return TokenManager(
+            store: credentialStore, oauth: oauth, settings: settings, cache: cache, logger: logger
+        ) { event in
+            var properties = AMQPProperties()
+            properties.contentType = "application/json"
+            properties.persistent = true
+            properties.timestamp = UInt64(Timestamp.nowSeconds())
+            properties.appID = ProcessIdentity.appID
+            try await amqp.publish(
+                AMQPMessage(exchange: exchange, routingKey: event.routingKey, body: event.encoded(), properties: properties))
+        }
+    }
+}
+
+extension Runtime {
+    /// The OAuth connector (`connections oauth-url` / `oauth-callback`); needs the OAuth client credentials.
+    func oauthConnector() throws -> OAuthConnector {
+        guard let oauth = oauthClient else {
+            throw CLIError("OAuth is disabled: set RELAY_KLAVIYO_CLIENT_ID and RELAY_KLAVIYO_CLIENT_SECRET")
+        }
+        return OAuthConnector(
+            oauth: oauth, klaviyo: klaviyo, store: credentialStore, authorizeURL: configuration.klaviyoAuthorizeURL,
+            redirectURI: configuration.oauthRedirectURL)
+    }
+}

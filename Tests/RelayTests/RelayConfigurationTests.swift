@@ -37,6 +37,23 @@ struct RelayConfigurationTests {
         }
     }
 
+    @Test func tokenSettings() throws {
+        let defaults = try RelayConfiguration(environment: [:], development: true)
+        #expect(defaults.tokenRefreshMargin == .seconds(300))
+        #expect(defaults.tokenLockTTL == .seconds(15))
+        #expect(defaults.tokenWaitTimeout == .seconds(20))
+        let configuration = try RelayConfiguration(
+            environment: [
+                "RELAY_TOKEN_REFRESH_MARGIN": "2m", "RELAY_TOKEN_LOCK_TTL": "500ms", "RELAY_TOKEN_WAIT_TIMEOUT": "5s",
+            ], development: true)
+        #expect(configuration.tokenRefreshMargin == .seconds(120))
+        #expect(configuration.tokenLockTTL == .milliseconds(500))
+        #expect(configuration.tokenWaitTimeout == .seconds(5))
+        #expect(throws: RelayConfiguration.Invalid.self) {
+            try RelayConfiguration(environment: ["RELAY_TOKEN_LOCK_TTL": "10ms"], development: true)
+        }
+    }
+
     @Test func faultInjectionNeedsTheExplicitSwitch() throws {
         let off = try RelayConfiguration(environment: ["RELAY_FAULT_CRASH_AT": "after_klaviyo_call"], development: true)
         #expect(off.crashPoint == nil)

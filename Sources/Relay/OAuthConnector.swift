@@ -1,0 +1,115 @@
+import Foundation
+public import Klaviyo
+import Redis
+
+/// Connects an account with OAuth2 + PKCE (FACTS §3): ``start(accountID:)`` makes the authorize URL and keeps
+/// the verifier under a random single-use `state` in `kr:oauth:state:<state>` (short TTL); ``complete(code:state:)``
+/// consumes the state, exchanges the code, identifies the Klaviyo account and stores the tokens encrypted.
+public struct OAuthConnector: Sendable {
+    /// Why connecting failed (a human-readable description, never a secret).
+    public struct Failure: Error, Sendable, CustomStringConvertible {
+        /// `unknown_state`, `invalid_grant`, `klaviyo_unavailable`, `oauth_error`.
+        public var code: String
+        /// One line for people.
+        public var description: String
+    }
+
+    /// The least-privilege scopes for this relay's commands (FACTS §3.6).
+    public static let defaultScopes =
+        "accounts:read profiles:read profiles:write lists:read lists:write events:write subscriptions:write "
+        + "campaigns:read campaigns:write flows:read flows:write"
+
+    let oauth: KlaviyoOAuthClient
+    let klaviyo: KlaviyoClient
+    let store: CredentialStore
+    let authorizeURL: String
+    let redirectURI: String
+    let stateTTL: Duration
+
+    /// Creates a connector.
+    public init(
+        oauth: KlaviyoOAuthClient, klaviyo: KlaviyoClient, store: CredentialStore, authorizeURL: String,
+        redirectURI: String, stateTTL: Duration = .seconds(600)
+    ) {
+        self.oauth = oauth
+        self.klaviyo = klaviyo
+        self.store = store
+        self.authorizeURL = authorizeURL
+        self.redirectURI = redirectURI
+        self.stateTTL = stateTTL
+    }
+
+    /// Starts a connection: returns the URL to send the user to, and its `state`.
+    public func start(
+        accountID: String, scope: String = OAuthConnector.defaultScopes
+    ) async throws -> (url: String, state: String) {
+        let verifier = PKCE.makeVerifier()
+        let state = PKCE.randomToken()
+        let context = JSONValue.object([
+            "account_id": .string(accountID), "code_verifier": .string(verifier), "redirect_uri": .string(redirectURI),
+            "created_at": .string(Timestamp.now()),
+        ])
+        let stored = try await store.redis.set(
+            RedisKeys.oauthState(state), String(decoding: context.jsonBytes(), as: UTF8.self), expiry: stateTTL,
+            onlyIfAbsent: true)
+        guard stored else {
+            throw Failure(code: "state_collision", description: "could not reserve a fresh state; try again")
+        }
+        let url = KlaviyoOAuthClient.authorizeURL(
+            authorizeBase: authorizeURL, clientID: oauth.clientID, redirectURI: redirectURI, scope: scope, state: state,
+            codeChallenge: PKCE.challenge(for: verifier))
+        return (url, state)
+    }
+
+    /// Reads and deletes a state in one step (single use).
+    static let takeStateScript = RedisScript(
+        """
+        local value = redis.call('GET', KEYS[1])
+        if value then redis.call('DEL', KEYS[1]) end
+        return value
+        """)
+
+    /// Finishes a connection from the callback's `code` and `state`.
+    public func complete(code: String, state: String) async throws -> ConnectionRecord {
+        let reply = try await store.redis.run(Self.takeStateScript, keys: [RedisKeys.oauthState(state)], arguments: [])
+        guard let text = reply.string, let context = try? JSONValue.parse(Array(text.utf8)),
+            let accountID = context["account_id"]?.stringValue, let verifier = context["code_verifier"]?.stringValue,
+            let redirect = context["redirect_uri"]?.stringValue
+        else {
+            throw Failure(
+                code: "unknown_state",
+                description: "This sign-in link has expired or was already used. Start connecting Klaviyo again.")
+        }
+        let tokens: KlaviyoTokenResponse
+        do {
+            tokens = try await oauth.exchangeCode(code, codeVerifier: verifier, redirectURI: redirect)
+        } catch {
+            if error.isInvalidGrant {
+                throw Failure(
+                    code: "invalid_grant",
+                    description:
+                        "Klaviyo did not accept the authorization (it expired or was already used). Start again.")
+            }
+            throw Failure(
+                code: error.isRetriable ? "klaviyo_unavailable" : "oauth_error",
+                description: "Could not finish connecting with Klaviyo (\(error)); nothing was stored.")
+        }
+        let account: KlaviyoAccount
+        do {
+            account = try await klaviyo.getAccount(credential: .bearer(tokens.accessToken))
+        } catch {
+            throw Failure(
+                code: "klaviyo_unavailable",
+                description:
+                    "Connected, but could not read the Klaviyo account (\(error)); nothing was stored. Try again.")
+        }
+        let now = Timestamp.now()
+        var record = ConnectionRecord(
+            accountID: accountID, method: .oauth, state: .connected, klaviyoAccountID: account.id,
+            klaviyoAccountName: account.organizationName, scope: tokens.scope,
+            expiresAt: Timestamp.nowSeconds() + tokens.expiresIn, connectedAt: now, updatedAt: now,
+            accessToken: tokens.accessToken, refreshToken: tokens.refreshToken)
+        record.version = try await store.replace(record)
+        return record
+    }
+}
