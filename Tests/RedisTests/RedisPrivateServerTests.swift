@@ -89,8 +89,9 @@ struct RedisPrivateServerTests {
             #expect(error.code == .connectionFailed, "\(error)")
             #expect(error.isRetriable)
         }
-        // 300 ms connect timeout; the bound is generous so a loaded CI machine does not flake.
-        #expect(clock.now - start < .seconds(5))
+        // 300 ms connect timeout: the call must fail rather than hang; the bound is generous because a loaded
+        // 2-core machine stretches it (6 s was seen with four compilers running).
+        #expect(clock.now - start < .seconds(15))
         withExtendedLifetime(listener) {}
     }
 
