@@ -5,7 +5,8 @@
 #
 # 1. installs missing Debian packages, starts (or reuses) RabbitMQ and Redis;
 # 2. builds everything, tests included; a compiler warning in project files fails the run;
-# 3. checks every schema example with a standard JSON Schema validator (Python jsonschema);
+# 3. checks every schema example with a standard JSON Schema validator (Python jsonschema) and the AsyncAPI
+#    document (scripts/check-asyncapi.py);
 # 4. starts a klaviyo-sim for the tests on KLAVIYO_SIM_PORT (default 18089);
 # 5. runs `swift test` (unit, contract and integration tests against the real servers);
 # 6. validates every request the relay sent to that klaviyo-sim during the suite against Klaviyo's OpenAPI
@@ -53,6 +54,9 @@ log "build (with tests) took $(elapsed_since "$started")"
 export SCHEMA_VERDICTS
 SCHEMA_VERDICTS="$(var_path schema-verdicts.json)"
 python3 scripts/check-schemas.py --verdicts "$SCHEMA_VERDICTS"
+# The AsyncAPI 3.0 document: parses, version, every $ref resolves, every command type is a message.
+python3 scripts/check-asyncapi.py --self-test
+python3 scripts/check-asyncapi.py
 # The request validator must reject deliberately broken requests, or its verdict below means nothing.
 python3 scripts/check-requests-against-spec.py --self-test >/dev/null
 
