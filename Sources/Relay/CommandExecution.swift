@@ -316,7 +316,7 @@ public struct CommandExecutor: Sendable {
             "job_id": .string(jobID), "status": .string(jobStatus),
             "total_count": attributes?["total_count"] ?? .null, "completed_count": attributes?["completed_count"] ?? .null,
             "failed_count": attributes?["failed_count"] ?? .null, "import_errors": .array(rows),
-            "polls": state["polls"] ?? 0,
+            "polls": .int((state["polls"]?.jobInteger ?? 0) + 1),
         ]
         if jobStatus == "complete" {
             return CommandExecution(outcome: .succeeded, klaviyo: .init(status: status, ids: [jobID], data: data, job: ["id": .string(jobID), "status": .string(jobStatus)]))
@@ -344,7 +344,7 @@ public struct CommandExecutor: Sendable {
             return CommandExecution(outcome: .succeeded, klaviyo: .init(status: 200, ids: [jobID]), pending: pending)
         }
         var data: [String: JSONValue] = [
-            "job_id": .string(jobID), "status": .string(jobStatus), "polls": state["polls"] ?? 0,
+            "job_id": .string(jobID), "status": .string(jobStatus), "polls": .int((state["polls"]?.jobInteger ?? 0) + 1),
         ]
         if state["found_after_ambiguous_send"] != nil { data["found_after_ambiguous_send"] = true }
         if jobStatus == "complete" {
