@@ -12,7 +12,8 @@ Reads `GET /_sim/requests` (paginated with since/next_seq) and checks every reco
            are declared by the operation and required ones are present; the body (required or not, per the
            operation's requestBody) validates against its schema (OpenAPI 3.0 `nullable` mapped to JSON
            Schema; `oneOf` read as `anyOf`, as check-responses-against-spec.py does); JSON:API content type.
-  /oauth/… a simple check: POST, form-encoded, `grant_type` (token) or `token` (revoke) present.
+  /oauth/… a simple check: authorize is a GET with the PKCE (S256) parameters; token and revoke are
+           form-encoded POSTs with `grant_type` and its fields (token) or `token` (revoke).
 By default only requests whose User-Agent starts with `klaviyo-relay` are checked (tests that drive the
 simulator directly send malformed requests on purpose); `--all` checks everything.
 Exits 1 if any request is invalid, printing each one and why. Needs python3-jsonschema.
@@ -132,6 +133,19 @@ def check_oauth(req):
     path, method = req.get("path", ""), req.get("method", "").upper()
     body = req.get("body")
     ctype = (req.get("headers") or {}).get("content-type", "")
+    if path == "/oauth/authorize":
+        # The browser step of the authorization-code flow with PKCE (S256).
+        query = urllib.parse.parse_qs(req.get("query") or "", keep_blank_values=True)
+        if method != "GET":
+            return [f"{method} /oauth/authorize: the authorization request is a GET"]
+        problems = [f"/oauth/authorize: `{k}` missing" for k in
+                    ("response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge",
+                     "code_challenge_method") if k not in query]
+        if query.get("response_type", ["code"])[0] != "code":
+            problems.append("/oauth/authorize: response_type must be code")
+        if query.get("code_challenge_method", ["S256"])[0] != "S256":
+            problems.append("/oauth/authorize: code_challenge_method must be S256")
+        return problems
     if method != "POST":
         return [f"{method} {path}: OAuth endpoints take POST"]
     if not ctype.startswith("application/x-www-form-urlencoded"):
@@ -222,6 +236,13 @@ def self_test(spec):
                  "content-type": "application/x-www-form-urlencoded"}, "body": {"grant_type": "refresh_token"}}
     if not check_all(spec, [oauth_bad])[1]:
         failures.append("OAuth refresh without refresh_token was accepted")
+    authorize = {"method": "GET", "path": "/oauth/authorize", "headers": {"user-agent": "klaviyo-relay/test"},
+                 "query": "response_type=code&client_id=c&redirect_uri=http%3A%2F%2Fx&scope=accounts%3Aread"
+                          "&state=s&code_challenge=abc&code_challenge_method=S256"}
+    if check_all(spec, [authorize])[1]:
+        failures.append("a good /oauth/authorize was rejected")
+    if not check_all(spec, [{**authorize, "query": authorize["query"].replace("S256", "plain")}])[1]:
+        failures.append("/oauth/authorize with code_challenge_method=plain was accepted")
     for f in failures:
         print(f"self-test FAIL: {f}", file=sys.stderr)
     return 1 if failures else 0
