@@ -36,7 +36,9 @@ extension KlaviyoClient {
     }
 
     /// All import errors of a bulk-import job (every page).
-    public func bulkImportErrors(jobID: String, credential: KlaviyoCredential, maxPages: Int = 200)
+    public func bulkImportErrors(
+        jobID: String, credential: KlaviyoCredential, maxPages: Int = 200
+    )
         async throws(KlaviyoError) -> [JSONValue]
     {
         var request = Self.bulkImportErrorsRequest(jobID: jobID)

@@ -135,7 +135,7 @@ public struct CommandExecutor: Sendable {
                         "found_after_ambiguous_send": true,
                     ]
                     return campaignSendOutcome(existing, state: state)
-                } catch where error.status == 404 {
+                } catch  where error.status == 404 {
                     // Not sent: send below.
                 }
             }
@@ -149,7 +149,8 @@ public struct CommandExecutor: Sendable {
                 attributes: payload.attributes, id: payload.profileID, credential: credential)
             return CommandExecution(
                 outcome: .succeeded,
-                klaviyo: .init(status: created ? 201 : 200, ids: [profile.id], data: .object(["created": .bool(created)])))
+                klaviyo: .init(
+                    status: created ? 201 : 200, ids: [profile.id], data: .object(["created": .bool(created)])))
         case .profileUpdate(let payload):
             let profile = try await klaviyo.updateProfile(
                 id: payload.profileID, attributes: payload.attributes, credential: credential)
@@ -292,7 +293,9 @@ public struct CommandExecutor: Sendable {
     /// One poll of a bulk-import job: pending while it runs; when it is final, the result with the counts
     /// and every import error (`succeeded` when the job completed, even with failed rows; `failed` when
     /// Klaviyo cancelled or failed the job).
-    func pollBulkImport(jobID: String, state: JSONValue, credential: KlaviyoCredential) async throws(KlaviyoError)
+    func pollBulkImport(
+        jobID: String, state: JSONValue, credential: KlaviyoCredential
+    ) async throws(KlaviyoError)
         -> CommandExecution
     {
         let (status, job) = try await klaviyo.resource(
@@ -314,23 +317,33 @@ public struct CommandExecutor: Sendable {
         }
         let data: JSONValue = [
             "job_id": .string(jobID), "status": .string(jobStatus),
-            "total_count": attributes?["total_count"] ?? .null, "completed_count": attributes?["completed_count"] ?? .null,
+            "total_count": attributes?["total_count"] ?? .null,
+            "completed_count": attributes?["completed_count"] ?? .null,
             "failed_count": attributes?["failed_count"] ?? .null, "import_errors": .array(rows),
             "polls": .int((state["polls"]?.jobInteger ?? 0) + 1),
         ]
         if jobStatus == "complete" {
-            return CommandExecution(outcome: .succeeded, klaviyo: .init(status: status, ids: [jobID], data: data, job: ["id": .string(jobID), "status": .string(jobStatus)]))
+            return CommandExecution(
+                outcome: .succeeded,
+                klaviyo: .init(
+                    status: status, ids: [jobID], data: data, job: ["id": .string(jobID), "status": .string(jobStatus)])
+            )
         }
         return CommandExecution(
-            outcome: .failed, klaviyo: .init(status: status, ids: [jobID], data: data, job: ["id": .string(jobID), "status": .string(jobStatus)]),
+            outcome: .failed,
+            klaviyo: .init(
+                status: status, ids: [jobID], data: data, job: ["id": .string(jobID), "status": .string(jobStatus)]),
             failure: .init(code: "job_\(jobStatus)", detail: "Klaviyo's bulk import job \(jobID) ended \(jobStatus)"))
     }
 
     /// One poll of a campaign send job.
-    func pollCampaignSend(jobID: String, state: JSONValue, credential: KlaviyoCredential) async throws(KlaviyoError)
+    func pollCampaignSend(
+        jobID: String, state: JSONValue, credential: KlaviyoCredential
+    ) async throws(KlaviyoError)
         -> CommandExecution
     {
-        let (_, job) = try await klaviyo.resource(KlaviyoClient.getCampaignSendJobRequest(id: jobID), credential: credential)
+        let (_, job) = try await klaviyo.resource(
+            KlaviyoClient.getCampaignSendJobRequest(id: jobID), credential: credential)
         return campaignSendOutcome(job, state: state)
     }
 
@@ -339,25 +352,37 @@ public struct CommandExecutor: Sendable {
         let jobID = job["id"]?.stringValue ?? state["job_id"]?.stringValue ?? ""
         let jobStatus = job["attributes"]?["status"]?.stringValue ?? ""
         guard KlaviyoClient.finalJobStatuses.contains(jobStatus) else {
-            let pending: PendingJob = state["polls"]?.jobInteger == 0 && state["found_after_ambiguous_send"] != nil
+            let pending: PendingJob =
+                state["polls"]?.jobInteger == 0 && state["found_after_ambiguous_send"] != nil
                 ? PendingJob(state: state, pollAfter: PendingJob.pollDelay(polls: 0)) : .polledAgain(state)
             return CommandExecution(outcome: .succeeded, klaviyo: .init(status: 200, ids: [jobID]), pending: pending)
         }
         var data: [String: JSONValue] = [
-            "job_id": .string(jobID), "status": .string(jobStatus), "polls": .int((state["polls"]?.jobInteger ?? 0) + 1),
+            "job_id": .string(jobID), "status": .string(jobStatus),
+            "polls": .int((state["polls"]?.jobInteger ?? 0) + 1),
         ]
         if state["found_after_ambiguous_send"] != nil { data["found_after_ambiguous_send"] = true }
         if jobStatus == "complete" {
-            return CommandExecution(outcome: .succeeded, klaviyo: .init(status: 200, ids: [jobID], data: .object(data), job: ["id": .string(jobID), "status": .string(jobStatus)]))
+            return CommandExecution(
+                outcome: .succeeded,
+                klaviyo: .init(
+                    status: 200, ids: [jobID], data: .object(data),
+                    job: ["id": .string(jobID), "status": .string(jobStatus)]))
         }
         return CommandExecution(
-            outcome: .failed, klaviyo: .init(status: 200, ids: [jobID], data: .object(data), job: ["id": .string(jobID), "status": .string(jobStatus)]),
+            outcome: .failed,
+            klaviyo: .init(
+                status: 200, ids: [jobID], data: .object(data),
+                job: ["id": .string(jobID), "status": .string(jobStatus)]),
             failure: .init(code: "job_\(jobStatus)", detail: "Klaviyo's campaign send job \(jobID) ended \(jobStatus)"))
     }
 
     /// The cheap reads `connection.validate` makes: one per scope area the relay's commands use.
     public static let scopeChecks: [(scope: String, request: KlaviyoRequest)] = [
-        ("accounts:read", KlaviyoRequest(operationID: "get_accounts", method: "GET", path: "/api/accounts", isIdempotent: true)),
+        (
+            "accounts:read",
+            KlaviyoRequest(operationID: "get_accounts", method: "GET", path: "/api/accounts", isIdempotent: true)
+        ),
         (
             "profiles:read",
             KlaviyoRequest(
@@ -388,11 +413,15 @@ public struct CommandExecutor: Sendable {
             let operation = "\(check.request.method) \(check.request.path)"
             do throws(KlaviyoError) {
                 let response = try await klaviyo.send(check.request, credential: credential)
-                checks.append(["scope": .string(check.scope), "operation": .string(operation), "ok": true,
-                               "status": .int(Int64(response.status))])
-            } catch where error.status == 403 {
+                checks.append([
+                    "scope": .string(check.scope), "operation": .string(operation), "ok": true,
+                    "status": .int(Int64(response.status)),
+                ])
+            } catch  where error.status == 403 {
                 missing.append(.string(check.scope))
-                checks.append(["scope": .string(check.scope), "operation": .string(operation), "ok": false, "status": 403])
+                checks.append([
+                    "scope": .string(check.scope), "operation": .string(operation), "ok": false, "status": 403,
+                ])
             }
         }
         return CommandExecution(

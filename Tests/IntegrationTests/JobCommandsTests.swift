@@ -20,7 +20,8 @@ struct JobCommandsTests {
     @Test func bulkImportReportsTheFinishedJobAfterPollingThroughTheDelayTiers() async throws {
         try await withRelayStack { stack in
             let account = try await commands.startStack(stack)
-            let list = try await commands.run(stack, account, "list.create", id: stack.id("bi-list"), ["name": "Imported"])
+            let list = try await commands.run(
+                stack, account, "list.create", id: stack.id("bi-list"), ["name": "Imported"])
             let listID = try #require(list.klaviyo?.ids.first)
             let tag = UUID().uuidString.prefix(6).lowercased()
             let profiles: [JSONValue] = (0..<3).map { ["email": .string("bi\($0).\(tag)@example.com")] }
@@ -50,7 +51,8 @@ struct JobCommandsTests {
     @Test func campaignSendReportsTheSendJobsFinalStatus() async throws {
         try await withRelayStack { stack in
             let account = try await commands.startStack(stack)
-            let list = try await commands.run(stack, account, "list.create", id: stack.id("cs-list"), ["name": "Audience"])
+            let list = try await commands.run(
+                stack, account, "list.create", id: stack.id("cs-list"), ["name": "Audience"])
             let listID = try #require(list.klaviyo?.ids.first)
             let created = try await commands.run(
                 stack, account, "campaign.create", id: stack.id("cs-create"),

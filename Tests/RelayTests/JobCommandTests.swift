@@ -93,7 +93,8 @@ struct JobCommandTests {
         #expect(data["total_count"] == 3)
         #expect(data["completed_count"] == 1)
         #expect(data["failed_count"] == 2)
-        #expect(data["import_errors"]?.arrayValue?.compactMap { $0["detail"]?.stringValue } == ["bad email", "bad phone"])
+        #expect(
+            data["import_errors"]?.arrayValue?.compactMap { $0["detail"]?.stringValue } == ["bad email", "bad phone"])
         #expect(data["import_errors"]?.arrayValue?.first?["original_payload"] == ["email": "x"])
         #expect(execution.klaviyo.ids == ["J1"])
     }
@@ -113,13 +114,16 @@ struct JobCommandTests {
         #expect(types.rejection("profile.bulk_import", ["profiles": []]) == "/payload/profiles: needs at least 1 item")
         let tooMany = JSONValue.array((0..<10_001).map { ["external_id": .string("x\($0)")] })
         #expect(
-            types.rejection("profile.bulk_import", ["profiles": tooMany])?.hasPrefix("/payload/profiles: has 10001 items")
+            types.rejection("profile.bulk_import", ["profiles": tooMany])?.hasPrefix(
+                "/payload/profiles: has 10001 items")
                 == true)
         let big = String(repeating: "x", count: 60 * 1024)
         let fat: JSONValue = ["email": "a@example.com", "properties": ["a": .string(big), "b": .string(big)]]
         let fatRejection = types.rejection("profile.bulk_import", ["profiles": [fat]])
         #expect(fatRejection?.contains("100 KB") == true, "\(fatRejection ?? "accepted")")
-        let medium: JSONValue = ["email": "a@example.com", "properties": ["a": .string(String(repeating: "y", count: 90_000))]]
+        let medium: JSONValue = [
+            "email": "a@example.com", "properties": ["a": .string(String(repeating: "y", count: 90_000))],
+        ]
         #expect(
             types.rejection("profile.bulk_import", ["profiles": .array(Array(repeating: medium, count: 60))])?
                 .contains("at most 5 MB per bulk import") == true)
@@ -131,7 +135,9 @@ struct JobCommandTests {
 
     @Test func campaignSendStartsTheSendJobAndAsksToBePolled() async throws {
         let command = try types.decode("campaign.send", ["campaign_id": "C1"])
-        let transport = ScriptedTransport { _ in ScriptedTransport.reply(202, Self.job("campaign-send-job", "C1", "queued")) }
+        let transport = ScriptedTransport { _ in
+            ScriptedTransport.reply(202, Self.job("campaign-send-job", "C1", "queued"))
+        }
         let execution = try await execute(command, transport)
         #expect(transport.all.map(\.method) == ["POST"])
         #expect(transport.all.first?.url == "https://a.klaviyo.com/api/campaign-send-jobs")
@@ -141,7 +147,9 @@ struct JobCommandTests {
 
     @Test func afterAnAmbiguousFailureCampaignSendLooksTheJobUpAndDoesNotSendAgain() async throws {
         let command = try types.decode("campaign.send", ["campaign_id": "C1"])
-        let transport = ScriptedTransport { _ in ScriptedTransport.reply(200, Self.job("campaign-send-job", "C1", "complete")) }
+        let transport = ScriptedTransport { _ in
+            ScriptedTransport.reply(200, Self.job("campaign-send-job", "C1", "complete"))
+        }
         let execution = try await execute(command, transport, mayHaveSent: true)
         #expect(transport.all.map(\.method) == ["GET"])
         #expect(transport.all.first?.url == "https://a.klaviyo.com/api/campaign-send-jobs/C1")
@@ -156,7 +164,8 @@ struct JobCommandTests {
         let transport = ScriptedTransport { request in
             request.method == "GET"
                 ? ScriptedTransport.reply(
-                    404, #"{"errors":[{"id":"e","status":404,"code":"not_found","title":"Not found","detail":"no job"}]}"#)
+                    404,
+                    #"{"errors":[{"id":"e","status":404,"code":"not_found","title":"Not found","detail":"no job"}]}"#)
                 : ScriptedTransport.reply(202, Self.job("campaign-send-job", "C1", "queued"))
         }
         let execution = try await execute(command, transport, mayHaveSent: true)
@@ -166,11 +175,15 @@ struct JobCommandTests {
 
     @Test func campaignSendPollsUntilTheJobIsFinal() async throws {
         let command = try types.decode("campaign.send", ["campaign_id": "C1"])
-        let running = ScriptedTransport { _ in ScriptedTransport.reply(200, Self.job("campaign-send-job", "C1", "processing")) }
+        let running = ScriptedTransport { _ in
+            ScriptedTransport.reply(200, Self.job("campaign-send-job", "C1", "processing"))
+        }
         let first = try await execute(command, running, job: ["job_id": "C1", "polls": 0])
         #expect(first.pending?.state["polls"] == 1)
         #expect(running.all.map(\.method) == ["GET"])
-        let cancelled = ScriptedTransport { _ in ScriptedTransport.reply(200, Self.job("campaign-send-job", "C1", "cancelled")) }
+        let cancelled = ScriptedTransport { _ in
+            ScriptedTransport.reply(200, Self.job("campaign-send-job", "C1", "cancelled"))
+        }
         let last = try await execute(command, cancelled, job: ["job_id": "C1", "polls": 1])
         #expect(last.pending == nil)
         #expect(last.outcome == .failed)
@@ -192,7 +205,9 @@ struct ConnectionValidateTests {
         let transport = ScriptedTransport { request in
             if request.url.contains("/api/flows") || request.url.contains("/api/lists") {
                 return ScriptedTransport.reply(
-                    403, #"{"errors":[{"id":"e","status":403,"code":"permission_denied","title":"Forbidden","detail":"scope"}]}"#)
+                    403,
+                    #"{"errors":[{"id":"e","status":403,"code":"permission_denied","title":"Forbidden","detail":"scope"}]}"#
+                )
             }
             return ScriptedTransport.reply(200, #"{"data":[]}"#)
         }
