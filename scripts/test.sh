@@ -5,9 +5,13 @@
 #
 # 1. installs missing Debian packages, starts (or reuses) RabbitMQ and Redis;
 # 2. builds everything, tests included; a compiler warning in project files fails the run;
-# 3. checks every schema example with a standard JSON Schema validator (Python jsonschema);
+# 3. checks every schema example with a standard JSON Schema validator (Python jsonschema) and the AsyncAPI
+#    document (scripts/check-asyncapi.py);
 # 4. starts a klaviyo-sim for the tests on KLAVIYO_SIM_PORT (default 18089);
-# 5. runs `swift test` (unit, contract and integration tests against the real servers).
+# 5. runs `swift test` (unit, contract and integration tests against the real servers);
+# 6. validates every request the relay sent to that klaviyo-sim during the suite against Klaviyo's OpenAPI
+#    spec (scripts/check-requests-against-spec.py; the spec from KLAVIYO_OPENAPI_SPEC, default
+#    ../shared/klaviyo/openapi/stable.json), after proving the validator rejects broken requests.
 # Servers this run started are stopped at exit; servers that were already running are left alone.
 #
 # Environment: RELAY_AMQP_URL, RELAY_REDIS_URL (defaults: the local servers), KLAVIYO_SIM_PORT,
@@ -50,6 +54,11 @@ log "build (with tests) took $(elapsed_since "$started")"
 export SCHEMA_VERDICTS
 SCHEMA_VERDICTS="$(var_path schema-verdicts.json)"
 python3 scripts/check-schemas.py --verdicts "$SCHEMA_VERDICTS"
+# The AsyncAPI 3.0 document: parses, version, every $ref resolves, every command type is a message.
+python3 scripts/check-asyncapi.py --self-test
+python3 scripts/check-asyncapi.py
+# The request validator must reject deliberately broken requests, or its verdict below means nothing.
+python3 scripts/check-requests-against-spec.py --self-test >/dev/null
 
 SIM_BINARY="$REPO_ROOT/.build/debug/klaviyo-sim"
 stop_sim "$sim_port"
@@ -61,3 +70,6 @@ started="$(now_ms)"
 # shellcheck disable=SC2086 # SWIFT_TEST_ARGS is a word list on purpose
 swift test --skip-build ${SWIFT_TEST_ARGS:-}
 log "swift test took $(elapsed_since "$started")"
+
+# Every request the relay sent to the test simulator during the whole suite, against Klaviyo's spec.
+python3 scripts/check-requests-against-spec.py "$KLAVIYO_SIM_URL"

@@ -385,6 +385,47 @@ extension CommandDecoder {
 }
 
 extension CommandDecoder {
+    /// Klaviyo: at most 100 KB per profile of a bulk-import job …
+    static let maxBulkImportProfileBytes = 100 * 1024
+    /// … and 5 MB per job request.
+    static let maxBulkImportJobBytes = 5 * 1024 * 1024
+
+    /// `profile.bulk_import`: 1–10,000 profiles (each with an identifier, ≤ 100 KB), ≤ 5 MB in all, an
+    /// optional `list_id`. Larger imports are rejected before any call: split them into several commands.
+    static func decodeProfileBulkImport(_ members: [String: JSONValue]) throws(SchemaViolation)
+        -> ProfileBulkImportPayload
+    {
+        try Check.onlyKeys(members, ["profiles", "list_id"], at: "/payload")
+        var listID: String?
+        if members["list_id"] != nil {
+            listID = try Check.string(members["list_id"], at: "/payload/list_id", maxLength: 64)
+        }
+        let items = try array(members["profiles"], at: "/payload/profiles", maxCount: maxItemsPerCommand)
+        var profiles: [[String: JSONValue]] = []
+        profiles.reserveCapacity(items.count)
+        for (index, item) in items.enumerated() {
+            let pointer = "/payload/profiles/\(index)"
+            let attributes = try ProfileAttributesValidator.validate(
+                item, at: pointer, requireIdentifier: true, hasProfileID: false)
+            let bytes = JSONValue.object(["type": "profile", "attributes": .object(attributes)]).jsonBytes().count
+            if bytes > maxBulkImportProfileBytes {
+                throw SchemaViolation(
+                    pointer: pointer, message: "is \(bytes) bytes; Klaviyo takes at most 100 KB per profile")
+            }
+            profiles.append(attributes)
+        }
+        let request = KlaviyoClient.bulkImportProfilesRequest(profiles: profiles, listID: listID)
+        let total = request.body?.jsonBytes().count ?? 0
+        if total > maxBulkImportJobBytes {
+            throw SchemaViolation(
+                pointer: "/payload/profiles",
+                message: "makes a \(total)-byte job; Klaviyo takes at most 5 MB per bulk import (split it)")
+        }
+        return ProfileBulkImportPayload(profiles: profiles, listID: listID)
+    }
+}
+
+extension CommandDecoder {
     /// Events without their own `time` are sent with the envelope's `created_at`, which must then meet
     /// Klaviyo's time rules too (after 2000, at most a year ahead).
     static func checkDefaultEventTime(_ payload: CommandPayload, createdAt: String) throws(SchemaViolation) {

@@ -148,6 +148,19 @@ public struct CommandDecoder: Sendable {
                 throw SchemaViolation(pointer: "/payload/action", message: "must be cancel or revert")
             }
             return .campaignCancelSend(CampaignCancelSendPayload(campaignID: id, action: action))
+        case .profileBulkImport:
+            return .profileBulkImport(try decodeProfileBulkImport(members))
+        case .campaignSend:
+            try Check.onlyKeys(members, ["campaign_id"], at: "/payload")
+            let id = try Check.string(members["campaign_id"], at: "/payload/campaign_id", maxLength: 64)
+            return .campaignSend(CampaignSendPayload(campaignID: id))
+        case .connectionValidate:
+            if let key = members.keys.sorted().first {
+                throw SchemaViolation(
+                    pointer: "/payload/" + Check.escape(key),
+                    message: "is not allowed (connection.validate takes an empty payload)")
+            }
+            return .connectionValidate
         default:
             return .unsupported(value)
         }

@@ -48,6 +48,12 @@ public enum CommandPayload: Sendable {
     case campaignGet(CampaignGetPayload)
     /// `campaign.cancel_send`.
     case campaignCancelSend(CampaignCancelSendPayload)
+    /// `profile.bulk_import`.
+    case profileBulkImport(ProfileBulkImportPayload)
+    /// `campaign.send`.
+    case campaignSend(CampaignSendPayload)
+    /// `connection.validate` (empty payload).
+    case connectionValidate
     /// A type that is part of the contract but not handled by this version of the relay.
     case unsupported(JSONValue)
 }

@@ -8,12 +8,55 @@ public struct CommandExecution: Sendable, Hashable {
     public var klaviyo: CommandResult.KlaviyoOutcome
     /// Why it failed, for `failed`.
     public var failure: CommandResult.Failure?
+    /// Set when a Klaviyo job was submitted or polled and is not finished: no result yet; the processor
+    /// records `pending.state` and polls again later through a delay tier.
+    public var pending: PendingJob?
 
     /// Creates an execution.
-    public init(outcome: CommandResult.Outcome, klaviyo: CommandResult.KlaviyoOutcome, failure: CommandResult.Failure? = nil) {
+    public init(
+        outcome: CommandResult.Outcome, klaviyo: CommandResult.KlaviyoOutcome, failure: CommandResult.Failure? = nil,
+        pending: PendingJob? = nil
+    ) {
         self.outcome = outcome
         self.klaviyo = klaviyo
         self.failure = failure
+        self.pending = pending
+    }
+}
+
+/// A Klaviyo job (bulk import, campaign send) that is still running.
+public struct PendingJob: Sendable, Hashable {
+    /// What the next attempt needs (`job_id`, `polls`, `submitted_at`); stored in Redis (`kr:job:<command id>`).
+    public var state: JSONValue
+    /// When to look again.
+    public var pollAfter: Duration
+
+    /// Creates a pending job.
+    public init(state: JSONValue, pollAfter: Duration) {
+        self.state = state
+        self.pollAfter = pollAfter
+    }
+
+    /// The state after submitting job `jobID`.
+    public static func submitted(jobID: String) -> PendingJob {
+        PendingJob(
+            state: ["job_id": .string(jobID), "polls": 0, "submitted_at": .string(Timestamp.now())],
+            pollAfter: pollDelay(polls: 0))
+    }
+
+    /// The same job after one more poll that found it unfinished.
+    public static func polledAgain(_ state: JSONValue) -> PendingJob {
+        var members = state.objectValue ?? [:]
+        let polls = Int(members["polls"]?.jobInteger ?? 0) + 1
+        members["polls"] = .int(Int64(polls))
+        return PendingJob(state: .object(members), pollAfter: pollDelay(polls: polls))
+    }
+
+    /// Polls back off: three after 1 s, then every 5 s up to the tenth, then every 30 s. One job's polls
+    /// stay far below the job endpoints' rate tier (M: 10/s burst, 150/m steady); a 429 goes through the
+    /// usual `Retry-After` path.
+    public static func pollDelay(polls: Int) -> Duration {
+        polls < 3 ? .seconds(1) : polls < 10 ? .seconds(5) : .seconds(30)
     }
 }
 
@@ -47,23 +90,67 @@ public struct CommandExecutor: Sendable {
         // Setting the same consent again changes nothing (a double opt-in list may re-send its confirmation).
         case .subscriptionSubscribe, .subscriptionUnsubscribe: return true
         case .accountGet, .flowList, .flowUpdateStatus, .campaignGet, .campaignCancelSend: return true
+        // A repeated job upserts the same rows again (FACTS §7); the job id is recorded once submitted.
+        case .profileBulkImport: return true
+        // Before sending again after a failure, the send job is looked up (FACTS §7).
+        case .campaignSend: return true
+        // Reads only.
+        case .connectionValidate: return true
         // A repeated POST /api/campaigns creates a second campaign: retried only when nothing reached Klaviyo.
         case .campaignCreate: return false
         case .unsupported: return false
         }
     }
 
-    /// Runs the command once.
-    public func execute(_ command: CommandEnvelope, credential: KlaviyoCredential) async throws(KlaviyoError)
-        -> CommandExecution
-    {
+    /// Runs the command once. `job` is the stored state of a job this command already submitted (nil: none
+    /// yet); `mayHaveSent` says an earlier attempt may have reached Klaviyo (it failed ambiguously or the
+    /// process died), so a non-idempotent send checks first.
+    public func execute(
+        _ command: CommandEnvelope, credential: KlaviyoCredential, job: JSONValue? = nil, mayHaveSent: Bool = false
+    ) async throws(KlaviyoError) -> CommandExecution {
         switch command.payload {
+        case .connectionValidate:
+            return try await validateConnection(credential: credential)
+        case .profileBulkImport(let payload):
+            if let job, let jobID = job["job_id"]?.stringValue {
+                return try await pollBulkImport(jobID: jobID, state: job, credential: credential)
+            }
+            let (status, resource) = try await klaviyo.resource(
+                KlaviyoClient.bulkImportProfilesRequest(profiles: payload.profiles, listID: payload.listID),
+                credential: credential)
+            let jobID = resource["id"]?.stringValue ?? ""
+            return CommandExecution(
+                outcome: .succeeded, klaviyo: .init(status: status, ids: [jobID]), pending: .submitted(jobID: jobID))
+        case .campaignSend(let payload):
+            if let job, let jobID = job["job_id"]?.stringValue {
+                return try await pollCampaignSend(jobID: jobID, state: job, credential: credential)
+            }
+            if mayHaveSent {
+                // An earlier attempt may have started the send: look for its job before sending again.
+                do throws(KlaviyoError) {
+                    let (_, existing) = try await klaviyo.resource(
+                        KlaviyoClient.getCampaignSendJobRequest(id: payload.campaignID), credential: credential)
+                    let state: JSONValue = [
+                        "job_id": .string(payload.campaignID), "polls": 0, "submitted_at": .string(Timestamp.now()),
+                        "found_after_ambiguous_send": true,
+                    ]
+                    return campaignSendOutcome(existing, state: state)
+                } catch  where error.status == 404 {
+                    // Not sent: send below.
+                }
+            }
+            let (status, resource) = try await klaviyo.resource(
+                KlaviyoClient.sendCampaignRequest(campaignID: payload.campaignID), credential: credential)
+            let jobID = resource["id"]?.stringValue ?? payload.campaignID
+            return CommandExecution(
+                outcome: .succeeded, klaviyo: .init(status: status, ids: [jobID]), pending: .submitted(jobID: jobID))
         case .profileUpsert(let payload):
             let (profile, created) = try await klaviyo.upsertProfile(
                 attributes: payload.attributes, id: payload.profileID, credential: credential)
             return CommandExecution(
                 outcome: .succeeded,
-                klaviyo: .init(status: created ? 201 : 200, ids: [profile.id], data: .object(["created": .bool(created)])))
+                klaviyo: .init(
+                    status: created ? 201 : 200, ids: [profile.id], data: .object(["created": .bool(created)])))
         case .profileUpdate(let payload):
             let profile = try await klaviyo.updateProfile(
                 id: payload.profileID, attributes: payload.attributes, credential: credential)
@@ -203,6 +290,147 @@ public struct CommandExecutor: Sendable {
         }
     }
 
+    /// One poll of a bulk-import job: pending while it runs; when it is final, the result with the counts
+    /// and every import error (`succeeded` when the job completed, even with failed rows; `failed` when
+    /// Klaviyo cancelled or failed the job).
+    func pollBulkImport(
+        jobID: String, state: JSONValue, credential: KlaviyoCredential
+    ) async throws(KlaviyoError)
+        -> CommandExecution
+    {
+        let (status, job) = try await klaviyo.resource(
+            KlaviyoClient.getBulkImportJobRequest(id: jobID), credential: credential)
+        let attributes = job["attributes"]
+        let jobStatus = attributes?["status"]?.stringValue ?? ""
+        guard KlaviyoClient.finalJobStatuses.contains(jobStatus) else {
+            return CommandExecution(
+                outcome: .succeeded, klaviyo: .init(status: status, ids: [jobID]), pending: .polledAgain(state))
+        }
+        let failedCount = attributes?["failed_count"]?.jobInteger ?? 0
+        let errors = failedCount > 0 ? try await klaviyo.bulkImportErrors(jobID: jobID, credential: credential) : []
+        let rows: [JSONValue] = errors.map { error in
+            let a = error["attributes"]
+            return [
+                "code": a?["code"] ?? .null, "title": a?["title"] ?? .null, "detail": a?["detail"] ?? .null,
+                "source": a?["source"] ?? .null, "original_payload": a?["original_payload"] ?? .null,
+            ]
+        }
+        let data: JSONValue = [
+            "job_id": .string(jobID), "status": .string(jobStatus),
+            "total_count": attributes?["total_count"] ?? .null,
+            "completed_count": attributes?["completed_count"] ?? .null,
+            "failed_count": attributes?["failed_count"] ?? .null, "import_errors": .array(rows),
+            "polls": .int((state["polls"]?.jobInteger ?? 0) + 1),
+        ]
+        if jobStatus == "complete" {
+            return CommandExecution(
+                outcome: .succeeded,
+                klaviyo: .init(
+                    status: status, ids: [jobID], data: data, job: ["id": .string(jobID), "status": .string(jobStatus)])
+            )
+        }
+        return CommandExecution(
+            outcome: .failed,
+            klaviyo: .init(
+                status: status, ids: [jobID], data: data, job: ["id": .string(jobID), "status": .string(jobStatus)]),
+            failure: .init(code: "job_\(jobStatus)", detail: "Klaviyo's bulk import job \(jobID) ended \(jobStatus)"))
+    }
+
+    /// One poll of a campaign send job.
+    func pollCampaignSend(
+        jobID: String, state: JSONValue, credential: KlaviyoCredential
+    ) async throws(KlaviyoError)
+        -> CommandExecution
+    {
+        let (_, job) = try await klaviyo.resource(
+            KlaviyoClient.getCampaignSendJobRequest(id: jobID), credential: credential)
+        return campaignSendOutcome(job, state: state)
+    }
+
+    /// The send job's final status as the result, or pending while it is not final.
+    func campaignSendOutcome(_ job: JSONValue, state: JSONValue) -> CommandExecution {
+        let jobID = job["id"]?.stringValue ?? state["job_id"]?.stringValue ?? ""
+        let jobStatus = job["attributes"]?["status"]?.stringValue ?? ""
+        guard KlaviyoClient.finalJobStatuses.contains(jobStatus) else {
+            let pending: PendingJob =
+                state["polls"]?.jobInteger == 0 && state["found_after_ambiguous_send"] != nil
+                ? PendingJob(state: state, pollAfter: PendingJob.pollDelay(polls: 0)) : .polledAgain(state)
+            return CommandExecution(outcome: .succeeded, klaviyo: .init(status: 200, ids: [jobID]), pending: pending)
+        }
+        var data: [String: JSONValue] = [
+            "job_id": .string(jobID), "status": .string(jobStatus),
+            "polls": .int((state["polls"]?.jobInteger ?? 0) + 1),
+        ]
+        if state["found_after_ambiguous_send"] != nil { data["found_after_ambiguous_send"] = true }
+        if jobStatus == "complete" {
+            return CommandExecution(
+                outcome: .succeeded,
+                klaviyo: .init(
+                    status: 200, ids: [jobID], data: .object(data),
+                    job: ["id": .string(jobID), "status": .string(jobStatus)]))
+        }
+        return CommandExecution(
+            outcome: .failed,
+            klaviyo: .init(
+                status: 200, ids: [jobID], data: .object(data),
+                job: ["id": .string(jobID), "status": .string(jobStatus)]),
+            failure: .init(code: "job_\(jobStatus)", detail: "Klaviyo's campaign send job \(jobID) ended \(jobStatus)"))
+    }
+
+    /// The cheap reads `connection.validate` makes: one per scope area the relay's commands use.
+    public static let scopeChecks: [(scope: String, request: KlaviyoRequest)] = [
+        (
+            "accounts:read",
+            KlaviyoRequest(operationID: "get_accounts", method: "GET", path: "/api/accounts", isIdempotent: true)
+        ),
+        (
+            "profiles:read",
+            KlaviyoRequest(
+                operationID: "get_profiles", method: "GET", path: "/api/profiles", query: [("page[size]", "1")],
+                isIdempotent: true)
+        ),
+        ("lists:read", KlaviyoRequest(operationID: "get_lists", method: "GET", path: "/api/lists", isIdempotent: true)),
+        (
+            "campaigns:read",
+            KlaviyoRequest(
+                operationID: "get_campaigns", method: "GET", path: "/api/campaigns",
+                query: [("filter", "equals(messages.channel,'email')")], isIdempotent: true)
+        ),
+        (
+            "flows:read",
+            KlaviyoRequest(
+                operationID: "get_flows", method: "GET", path: "/api/flows", query: [("page[size]", "1")],
+                isIdempotent: true)
+        ),
+    ]
+
+    /// A test call per scope area: what works, and which scopes are missing (a 403 is a missing scope; any
+    /// other failure is the command's failure, retried or rejected as usual).
+    func validateConnection(credential: KlaviyoCredential) async throws(KlaviyoError) -> CommandExecution {
+        var checks: [JSONValue] = []
+        var missing: [JSONValue] = []
+        for check in Self.scopeChecks {
+            let operation = "\(check.request.method) \(check.request.path)"
+            do throws(KlaviyoError) {
+                let response = try await klaviyo.send(check.request, credential: credential)
+                checks.append([
+                    "scope": .string(check.scope), "operation": .string(operation), "ok": true,
+                    "status": .int(Int64(response.status)),
+                ])
+            } catch  where error.status == 403 {
+                missing.append(.string(check.scope))
+                checks.append([
+                    "scope": .string(check.scope), "operation": .string(operation), "ok": false, "status": 403,
+                ])
+            }
+        }
+        return CommandExecution(
+            outcome: .succeeded,
+            klaviyo: .init(
+                status: 200,
+                data: ["ok": .bool(missing.isEmpty), "checks": .array(checks), "missing_scopes": .array(missing)]))
+    }
+
     /// `{"profiles": n, "calls": m}` of the batched commands.
     static func counts(profiles: Int, calls: Int) -> JSONValue {
         ["profiles": .int(Int64(profiles)), "calls": .int(Int64(calls))]
@@ -215,5 +443,16 @@ public struct CommandExecutor: Sendable {
             "id": flow["id"] ?? .null, "name": attributes?["name"] ?? .null, "status": attributes?["status"] ?? .null,
             "trigger_type": attributes?["trigger_type"] ?? .null, "archived": attributes?["archived"] ?? .null,
         ]
+    }
+}
+
+extension JSONValue {
+    /// An integral number (a JSON `int`, or a whole `double`), for job counters.
+    var jobInteger: Int64? {
+        switch self {
+        case .int(let value): return value
+        case .double(let value) where value.rounded() == value && abs(value) < 9e15: return Int64(value)
+        default: return nil
+        }
     }
 }

@@ -168,3 +168,17 @@ public struct CampaignCancelSendPayload: Sendable, Hashable {
     /// `cancel` or `revert`.
     public var action: String
 }
+
+/// `profile.bulk_import`: up to 10,000 profiles in one Klaviyo bulk-import job, optionally added to a list.
+public struct ProfileBulkImportPayload: Sendable, Hashable {
+    /// Profile attributes, each with at least one identifier.
+    public var profiles: [[String: JSONValue]]
+    /// Optional list the profiles are added to.
+    public var listID: String?
+}
+
+/// `campaign.send`: start sending a campaign (its send job has the campaign's id).
+public struct CampaignSendPayload: Sendable, Hashable {
+    /// The campaign.
+    public var campaignID: String
+}

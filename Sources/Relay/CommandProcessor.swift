@@ -21,6 +21,9 @@ public struct CommandProcessor: Sendable {
         case handedBack
         /// A transient Klaviyo failure: the command was parked in a retry tier (confirmed), then acked.
         case retryScheduled
+        /// A Klaviyo job (bulk import, campaign send) is running: its id is recorded in Redis and the command
+        /// is parked in a delay tier until the next poll (no consumer slot or thread waits for it).
+        case waitingForJob
     }
 
     let amqp: AMQPClient
@@ -147,10 +150,18 @@ public struct CommandProcessor: Sendable {
         let previous = DelayedRetry.State(headers: delivery.properties.headers)
         var attempt = previous.attempts + 1
         var refreshedAfterUnauthorized = false
-        let execution: CommandExecution
+        // A job this command already submitted is polled, never submitted again.
+        var job: JSONValue?
+        if command.type.waitsForJob,
+            let stored = try await infrastructure("job lookup", logger: logger, { try await idempotency.jobState(command.id) })
+        {
+            job = try? JSONValue.parse(Array(stored.utf8))
+        }
+        let mayHaveSent = previous.attempts > 0 || delivery.redelivered
+        var execution: CommandExecution
         while true {
             do {
-                execution = try await executor.execute(command, credential: credential)
+                execution = try await executor.execute(command, credential: credential, job: job, mayHaveSent: mayHaveSent)
                 break
             } catch {
                 let firstFailedAt = previous.firstFailedAt ?? Timestamp.now()
@@ -210,6 +221,17 @@ public struct CommandProcessor: Sendable {
                 }
             }
         }
+        if let pending = execution.pending {
+            if let outcome = try await park(command, pending: pending, delivery: delivery, logger: logger) {
+                return outcome
+            }
+            execution = CommandExecution(
+                outcome: .failed, klaviyo: execution.klaviyo,
+                failure: .init(
+                    code: "job_timeout",
+                    detail: "Klaviyo's job \(pending.state["job_id"]?.stringValue ?? "") did not finish within "
+                        + "\(retryPolicy.maxRetryAge.roundedDescription) (RELAY_MAX_RETRY_AGE)"))
+        }
         crashPoint?.trigger(.afterKlaviyoCall, commandID: command.id)
 
         let result = CommandResult(
@@ -232,6 +254,33 @@ public struct CommandProcessor: Sendable {
         try await acknowledge(delivery)
         logger.debug("command succeeded", metadata: [LogKeys.attempt: "\(attempt)"])
         return execution.outcome == .succeeded ? .succeeded : .failed
+    }
+
+    /// Records a running job and parks the command in the delay tier of its next poll, then acks. Returns nil
+    /// (and parks nothing) when the job was submitted longer than `RELAY_MAX_RETRY_AGE` ago: it timed out.
+    func park(_ command: CommandEnvelope, pending: PendingJob, delivery: AMQPDelivery, logger: Logger) async throws
+        -> Outcome?
+    {
+        if let submitted = pending.state["submitted_at"]?.stringValue.flatMap(Timestamp.parseMilliseconds),
+            Timestamp.nowMilliseconds() - submitted > retryPolicy.maxRetryAge.wholeMilliseconds
+        {
+            return nil
+        }
+        let state = String(decoding: pending.state.jsonBytes(), as: UTF8.self)
+        try await infrastructure("job record", logger: logger) {
+            try await idempotency.recordJobState(command.id, state: state)
+        }
+        guard let tier = topology.retryTier(for: pending.pollAfter) else { return nil }
+        let polls = Int(pending.state["polls"]?.jobInteger ?? 0)
+        try await publish(DelayedRetry.pollMessage(for: delivery, topology: topology, tier: tier, polls: polls))
+        try await acknowledge(delivery)
+        logger.info(
+            "klaviyo job running; poll scheduled",
+            metadata: [
+                "job_id": "\(pending.state["job_id"]?.stringValue ?? "")", "job_polls": "\(polls)",
+                "retry_tier": "\(tier.name)",
+            ])
+        return .waitingForJob
     }
 
     /// A command that was already done: a redelivery whose result is out is just acked; a new copy (double
@@ -347,6 +396,7 @@ extension CommandProcessor.Outcome {
         case .duplicate: return "duplicate"
         case .handedBack: return "handed_back"
         case .retryScheduled: return "retry_scheduled"
+        case .waitingForJob: return "waiting_for_job"
         }
     }
 }

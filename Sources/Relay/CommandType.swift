@@ -54,3 +54,9 @@ public enum RelayQueue: String, Sendable, CaseIterable {
         }
     }
 }
+
+extension CommandType {
+    /// Types that submit a Klaviyo job and wait for it without holding a consumer (polled through the delay
+    /// tiers, the job id kept in Redis).
+    public var waitsForJob: Bool { self == .profileBulkImport || self == .campaignSend }
+}

@@ -11,6 +11,8 @@ public enum DelayedRetry {
         public static let cc = "CC"
         /// Short description of the last failure (no secrets).
         public static let lastError = "x-relay-last-error"
+        /// Polls of the command's Klaviyo job so far (informational).
+        public static let jobPolls = "x-relay-job-polls"
     }
 
     /// Longest `x-relay-last-error` kept.
@@ -69,6 +71,28 @@ public enum DelayedRetry {
         headers[DeadLetter.Header.attempts] = .int(Int64(attempts))
         headers[DeadLetter.Header.firstFailedAt] = .string(firstFailedAt)
         headers[Header.lastError] = .string(String(lastError.prefix(maxLastErrorLength)))
+        properties.headers = headers
+        properties.persistent = true
+        return AMQPMessage(
+            exchange: topology.retryExchange, routingKey: tier.name, body: delivery.body, properties: properties)
+    }
+
+    /// The message that parks `delivery` in `tier` until its Klaviyo job is polled again: like a retry, but
+    /// the failure bookkeeping (`x-relay-attempts`, `x-relay-first-failed-at`) stays as it was (a poll is not
+    /// a failure); `x-relay-job-polls` counts the polls for ops.
+    public static func pollMessage(
+        for delivery: AMQPDelivery, topology: RelayTopology, tier: RelayTopology.RetryTier, polls: Int
+    ) -> AMQPMessage {
+        let routingKey = originalRoutingKey(of: delivery)
+        var properties = delivery.properties
+        var headers = properties.headers
+        for name in brokerHeaders { headers[name] = nil }
+        headers["BCC"] = nil
+        headers[Header.cc] = .array([.string(routingKey)])
+        headers[DeadLetter.Header.originalRoutingKey] = .string(routingKey)
+        headers[DeadLetter.Header.originalExchange] = .string(
+            headers[DeadLetter.Header.originalExchange]?.stringValue ?? delivery.exchange)
+        headers[Header.jobPolls] = .int(Int64(polls))
         properties.headers = headers
         properties.persistent = true
         return AMQPMessage(

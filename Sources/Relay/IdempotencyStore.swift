@@ -45,4 +45,15 @@ public struct IdempotencyStore: Sendable {
     public func markPublished(_ commandID: String) async throws {
         _ = try await redis.send(["HSET", RedisKeys.idempotency(commandID), "published", "1"])
     }
+
+    /// The job a command submitted and still waits for (see ``RedisKeys/job(_:)``), if any.
+    public func jobState(_ commandID: String) async throws -> String? {
+        try await redis.send(["GET", RedisKeys.job(commandID)]).string
+    }
+
+    /// Records the job a command waits for, before the command is parked for its next poll: a restart then
+    /// polls the same job instead of submitting another one.
+    public func recordJobState(_ commandID: String, state: String) async throws {
+        _ = try await redis.send(["SET", RedisKeys.job(commandID), state, "PX", String(ttl.components.seconds * 1000)])
+    }
 }

@@ -13,4 +13,6 @@ public enum RedisKeys {
     public static func oauthState(_ state: String) -> String { "kr:oauth:state:\(state)" }
     /// Done marker of a command.
     public static func idempotency(_ commandID: String) -> String { "kr:idem:\(commandID)" }
+    /// The Klaviyo job a command submitted and is waiting for (JSON: `job_id`, `polls`, `submitted_at`).
+    public static func job(_ commandID: String) -> String { "kr:job:\(commandID)" }
 }

@@ -129,8 +129,8 @@ struct ProfileFlowTests {
                 (Array("[]".utf8), "profile.get", "schema_invalid"),
                 (Array("".utf8), "profile.update", "not_json"),
                 (
-                    commandBody(id: "unsupported", type: "campaign.send", accountID: account, payload: [:]),
-                    "campaign.send",
+                    commandBody(id: "unsupported", type: "connection.disconnect", accountID: account, payload: [:]),
+                    "connection.disconnect",
                     "unsupported_type"
                 ),
             ]

@@ -46,13 +46,13 @@ struct CommandDecoderTests {
     }
 
     @Test func contractTypesWithoutAHandlerDecodeAsUnsupported() throws {
-        guard case .success(let command) = decoder.decode(envelope("campaign.send", payload: "{}")),
+        guard case .success(let command) = decoder.decode(envelope("connection.disconnect", payload: "{}")),
             case .unsupported = command.payload
         else {
             Issue.record("expected an unsupported payload")
             return
         }
-        #expect(command.type == .campaignSend)
+        #expect(command.type == .connectionDisconnect)
     }
 
     @Test func deepNestingAndHugeNumbersAreRejectedNotCrashing() {
