@@ -415,6 +415,12 @@ struct ChaosTests {
                 let profiles = try await sim.call(.GET, "/_sim/accounts/\(account)/profiles")["profiles"]?.arrayValue ?? []
                 let emailsSeen = profiles.compactMap { $0["email"]?.stringValue?.lowercased() }
                 #expect(Set(emailsSeen).count == emailsSeen.count, "\(account): a profile per email twice")
+                var perEmail: [String: Int] = [:]
+                for email in emailsSeen { perEmail[email, default: 0] += 1 }
+                for plan in planned.values where plan.account == account && plan.type == "profile.upsert" {
+                    let count = perEmail["\(plan.id)@example.com".lowercased()] ?? 0
+                    #expect(count == 1, "\(account): \(count) profiles for the email of \(plan.id)")
+                }
                 let events = try await sim.call(.GET, "/_sim/accounts/\(account)/events")["events"]?.arrayValue ?? []
                 let keys = events.map { "\($0["profile_id"]?.stringValue ?? "")|\($0["unique_id"]?.stringValue ?? "")" }
                 #expect(Set(keys).count == keys.count, "\(account): an event recorded twice")
@@ -503,8 +509,8 @@ struct ChaosTests {
                 ("second replay", "replayed 0 (no new results, no Klaviyo calls)"),
                 ("dead letters left (malformed)", "\(deadLeft)"),
                 ("results after replay (distinct ids)", "\(final.results.count)"),
-                ("time to settle everything", "\(publishedAt - started)"),
-                ("total time", "\(ContinuousClock.now - started)"),
+                ("time to settle everything", seconds(publishedAt - started)),
+                ("total time", seconds(ContinuousClock.now - started)),
             ]
             for event in events.withLock({ $0 }) { rows.append(("chaos", event)) }
             let typeLine = typeCounts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
@@ -528,4 +534,9 @@ final class Shared<Value: Sendable>: Sendable {
     func withLock<R: Sendable>(_ body: (inout sending Value) throws -> sending R) rethrows -> R {
         try storage.withLock(body)
     }
+}
+
+private func seconds(_ duration: Duration) -> String {
+    let (whole, attoseconds) = duration.components
+    return "\(whole).\(attoseconds / 100_000_000_000_000_000) s"
 }
