@@ -271,8 +271,10 @@ record() {
 restart() {
     local service="$1" force="$2"
     local owned=false
-    if "${service}_up"; then
-        "${service}_owned" && owned=true
+    # The check functions are rabbit_up/rabbit_owned and redis_up/redis_owned.
+    local short="${service/rabbitmq/rabbit}"
+    if "${short}_up"; then
+        "${short}_owned" && owned=true
         if ! $owned && [[ "$force" != true ]]; then
             die "$service: refusing to restart a server this script did not start (shared with others?);" \
                 "pass --force to restart it anyway"

@@ -12,8 +12,10 @@ enum ChaosEnvironment {
     static let amqpURL = environment["RELAY_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/%2f"
     static let redisURL = environment["RELAY_REDIS_URL"] ?? "redis://127.0.0.1:6379/0"
     static let simURL = environment["KLAVIYO_SIM_URL"] ?? "http://127.0.0.1:18489"
-    /// `CHAOS_RESTARTS=0` leaves RabbitMQ and Redis alone (for runs on servers shared with others).
-    static let restarts = environment["CHAOS_RESTARTS"] != "0"
+    /// `CHAOS_RESTARTS`: unset or `1` restarts RabbitMQ and Redis; `0` neither (servers shared with others);
+    /// `rabbitmq` or `redis` only that one.
+    static let restartRabbitMQ = ["1", "rabbitmq"].contains(environment["CHAOS_RESTARTS"] ?? "1")
+    static let restartRedis = ["1", "redis"].contains(environment["CHAOS_RESTARTS"] ?? "1")
     static let commandCount = Int(environment["CHAOS_COMMANDS"] ?? "") ?? 5000
     static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()

@@ -248,14 +248,25 @@ struct ChaosTests {
                     }
                 }
                 func services(_ command: String) async throws {
-                    let child = try ChildProcess.start(
+                    // services.sh starts daemons that inherit the descriptors Foundation uses to notice a child's
+                    // exit, so the child's end is observed through the status file its shell writes last.
+                    let script = ChaosEnvironment.repositoryRoot.appendingPathComponent("scripts/services.sh").path
+                    let base = FileManager.default.temporaryDirectory.appendingPathComponent("chaos-\(command)-\(UUID().uuidString)").path
+                    let started = ContinuousClock.now
+                    _ = try ChildProcess.start(
                         executable: "/bin/bash",
-                        arguments: [ChaosEnvironment.repositoryRoot.appendingPathComponent("scripts/services.sh").path,
-                                    command, "--force"], clearRelayEnvironment: false)
-                    let status = try await child.waitForExit(timeout: .seconds(180))
-                    let line = child.output.split(separator: "\n").last.map(String.init) ?? ""
-                    events.withLock { $0.append("\(command): exit \(status) (\(line))") }
-                    #expect(status == 0, "services.sh \(command) failed: \(child.output)")
+                        arguments: ["-c", "\"$0\" \"$1\" --force >\"$2.log\" 2>&1 </dev/null; echo $? >\"$2.status.tmp\"; mv \"$2.status.tmp\" \"$2.status\"",
+                                    script, command, base],
+                        clearRelayEnvironment: false)
+                    try await eventually("services.sh \(command) to finish", timeout: .seconds(180), every: .milliseconds(200)) {
+                        FileManager.default.fileExists(atPath: base + ".status")
+                    }
+                    let status = (try? String(contentsOfFile: base + ".status", encoding: .utf8))?
+                        .trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
+                    let output = (try? String(contentsOfFile: base + ".log", encoding: .utf8)) ?? ""
+                    let line = output.split(separator: "\n").last.map(String.init) ?? ""
+                    events.withLock { $0.append("\(command) at \(Int(publishedCount.withLock { $0 } * 100 / total)) % published: exit \(status) after \(seconds(ContinuousClock.now - started)) (\(line))") }
+                    #expect(status == "0", "services.sh \(command) failed: \(output)")
                 }
                 try await when(0.2)
                 let victim = consumers.withLock { $0[0] }
@@ -263,14 +274,18 @@ struct ChaosTests {
                 _ = try await victim.waitForExit(timeout: .seconds(10))
                 try startConsumer()
                 events.withLock { $0.append("SIGKILLed consumer \(victim.pid) at 20 %, started a new one") }
-                guard ChaosEnvironment.restarts else {
-                    events.withLock { $0.append("RabbitMQ/Redis restarts disabled (CHAOS_RESTARTS=0)") }
-                    return
-                }
                 try await when(0.45)
-                try await services("restart-rabbitmq")
+                if ChaosEnvironment.restartRabbitMQ {
+                    try await services("restart-rabbitmq")
+                } else {
+                    events.withLock { $0.append("RabbitMQ restart disabled (CHAOS_RESTARTS)") }
+                }
                 try await when(0.7)
-                try await services("restart-redis")
+                if ChaosEnvironment.restartRedis {
+                    try await services("restart-redis")
+                } else {
+                    events.withLock { $0.append("Redis restart disabled (CHAOS_RESTARTS)") }
+                }
             }
 
             var generator = SystemRandomNumberGenerator()
