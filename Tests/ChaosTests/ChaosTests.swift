@@ -253,6 +253,7 @@ struct ChaosTests {
                     let script = ChaosEnvironment.repositoryRoot.appendingPathComponent("scripts/services.sh").path
                     let base = FileManager.default.temporaryDirectory.appendingPathComponent("chaos-\(command)-\(UUID().uuidString)").path
                     let started = ContinuousClock.now
+                    let progress = publishedCount.withLock { $0 } * 100 / total
                     _ = try ChildProcess.start(
                         executable: "/bin/bash",
                         arguments: ["-c", "\"$0\" \"$1\" --force >\"$2.log\" 2>&1 </dev/null; echo $? >\"$2.status.tmp\"; mv \"$2.status.tmp\" \"$2.status\"",
@@ -265,7 +266,7 @@ struct ChaosTests {
                         .trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
                     let output = (try? String(contentsOfFile: base + ".log", encoding: .utf8)) ?? ""
                     let line = output.split(separator: "\n").last.map(String.init) ?? ""
-                    events.withLock { $0.append("\(command) at \(Int(publishedCount.withLock { $0 } * 100 / total)) % published: exit \(status) after \(seconds(ContinuousClock.now - started)) (\(line))") }
+                    events.withLock { $0.append("\(command) started at \(progress) % published: exit \(status) after \(seconds(ContinuousClock.now - started)) (\(line))") }
                     #expect(status == "0", "services.sh \(command) failed: \(output)")
                 }
                 try await when(0.2)
