@@ -26,7 +26,8 @@ enum ChaosEnvironment {
 
 /// Polls a condition until it holds (a bounded wait on observable state, never a blind sleep).
 func eventually(
-    _ what: String, timeout: Duration, every interval: Duration = .milliseconds(50), _ condition: () async throws -> Bool
+    _ what: String, timeout: Duration, every interval: Duration = .milliseconds(50),
+    _ condition: () async throws -> Bool
 ) async throws {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
@@ -92,7 +93,8 @@ final class ChildProcess: Sendable {
 
     /// Waits for the exit and returns the status.
     func waitForExit(timeout: Duration) async throws -> Int32 {
-        try await eventually("\(process.executableURL?.lastPathComponent ?? "child") \(pid) to exit", timeout: timeout) {
+        try await eventually("\(process.executableURL?.lastPathComponent ?? "child") \(pid) to exit", timeout: timeout)
+        {
             !self.isRunning
         }
         return exit.value.withLock { $0 ?? -1 }
@@ -122,7 +124,8 @@ struct SimAdmin: Sendable {
         let response: HTTPResponse
         do {
             response = try await http.execute(
-                HTTPRequest(method: method, url: ChaosEnvironment.simURL + path, headers: headers, body: body?.jsonBytes()))
+                HTTPRequest(
+                    method: method, url: ChaosEnvironment.simURL + path, headers: headers, body: body?.jsonBytes()))
         } catch {
             Issue.record("klaviyo-sim is not reachable at \(ChaosEnvironment.simURL): \(error)")
             throw error

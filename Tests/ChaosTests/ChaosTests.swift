@@ -21,7 +21,8 @@ final class Collected: Sendable {
     func record(_ delivery: AMQPDelivery, deadExchange: String) {
         let headers = delivery.properties.headers
         if delivery.exchange == deadExchange {
-            let code = headers[DeadLetter.Header.errorCode]?.stringValue ?? (headers["x-death"] != nil ? "delivery_limit" : "")
+            let code =
+                headers[DeadLetter.Header.errorCode]?.stringValue ?? (headers["x-death"] != nil ? "delivery_limit" : "")
             let detail = headers[DeadLetter.Header.errorDetail]?.stringValue ?? ""
             let id = headers[DeadLetter.Header.commandID]?.stringValue ?? delivery.properties.messageID ?? "?"
             state.withLock {
@@ -62,7 +63,9 @@ struct Planned: Sendable {
     var malformedCode: String?
 }
 
-@Suite("Chaos: faults, crashes and restarts", .enabled(if: ChaosEnvironment.enabled), .serialized, .timeLimit(.minutes(10)))
+@Suite(
+    "Chaos: faults, crashes and restarts", .enabled(if: ChaosEnvironment.enabled), .serialized, .timeLimit(.minutes(10))
+)
 struct ChaosTests {
     @Test func commandsSurviveFaultsCrashesAndRestarts() async throws {
         let started = ContinuousClock.now
@@ -146,7 +149,8 @@ struct ChaosTests {
             }
             func cli(_ arguments: [String]) async throws -> (status: Int32, output: String) {
                 let child = try ChildProcess.start(
-                    executable: ChaosEnvironment.relayBinary, arguments: arguments + ["--dev", "--log-level", "warning"],
+                    executable: ChaosEnvironment.relayBinary,
+                    arguments: arguments + ["--dev", "--log-level", "warning"],
                     variables: [
                         "RELAY_QUEUE_PREFIX": prefix, "RELAY_AMQP_URL": ChaosEnvironment.amqpURL,
                         "RELAY_REDIS_URL": ChaosEnvironment.redisURL, "RELAY_DELIVERY_LIMIT": "10",
@@ -185,7 +189,8 @@ struct ChaosTests {
             let lateAccount = "\(prefix)-late"
             var apiKeys: [String: String] = [:]
             let klaviyo = KlaviyoClient(
-                baseURL: ChaosEnvironment.simURL, transport: http, userAgent: "chaos-test", logger: ChaosEnvironment.logger)
+                baseURL: ChaosEnvironment.simURL, transport: http, userAgent: "chaos-test",
+                logger: ChaosEnvironment.logger)
             let connector = APIKeyConnector(
                 klaviyo: klaviyo, store: CredentialStore(redis: redis, keys: EncryptionKeyRing.development))
             for account in accounts + [lateAccount] {
@@ -213,7 +218,8 @@ struct ChaosTests {
                 planned[listID] = Planned(id: listID, type: "list.create", account: account)
                 planned[flowsID] = Planned(id: flowsID, type: "flow.list", account: account)
                 try await publish(
-                    envelope(listID, "list.create", account, ["name": .string("Chaos \(account)")]), routingKey: "list.create",
+                    envelope(listID, "list.create", account, ["name": .string("Chaos \(account)")]),
+                    routingKey: "list.create",
                     id: listID)
                 try await publish(envelope(flowsID, "flow.list", account, [:]), routingKey: "flow.list", id: flowsID)
             }
@@ -243,7 +249,9 @@ struct ChaosTests {
             let events = Shared<[String]>([])
             let chaos = Task {
                 func when(_ fraction: Double) async throws {
-                    try await eventually("\(Int(fraction * 100)) % published", timeout: .seconds(300), every: .milliseconds(100)) {
+                    try await eventually(
+                        "\(Int(fraction * 100)) % published", timeout: .seconds(300), every: .milliseconds(100)
+                    ) {
                         Double(publishedCount.withLock { $0 }) >= fraction * Double(total)
                     }
                 }
@@ -251,22 +259,34 @@ struct ChaosTests {
                     // services.sh starts daemons that inherit the descriptors Foundation uses to notice a child's
                     // exit, so the child's end is observed through the status file its shell writes last.
                     let script = ChaosEnvironment.repositoryRoot.appendingPathComponent("scripts/services.sh").path
-                    let base = FileManager.default.temporaryDirectory.appendingPathComponent("chaos-\(command)-\(UUID().uuidString)").path
+                    let base = FileManager.default.temporaryDirectory.appendingPathComponent(
+                        "chaos-\(command)-\(UUID().uuidString)"
+                    ).path
                     let started = ContinuousClock.now
                     let progress = publishedCount.withLock { $0 } * 100 / total
                     _ = try ChildProcess.start(
                         executable: "/bin/bash",
-                        arguments: ["-c", "\"$0\" \"$1\" --force >\"$2.log\" 2>&1 </dev/null; echo $? >\"$2.status.tmp\"; mv \"$2.status.tmp\" \"$2.status\"",
-                                    script, command, base],
+                        arguments: [
+                            "-c",
+                            "\"$0\" \"$1\" --force >\"$2.log\" 2>&1 </dev/null; echo $? >\"$2.status.tmp\"; mv \"$2.status.tmp\" \"$2.status\"",
+                            script, command, base,
+                        ],
                         clearRelayEnvironment: false)
-                    try await eventually("services.sh \(command) to finish", timeout: .seconds(180), every: .milliseconds(200)) {
+                    try await eventually(
+                        "services.sh \(command) to finish", timeout: .seconds(180), every: .milliseconds(200)
+                    ) {
                         FileManager.default.fileExists(atPath: base + ".status")
                     }
-                    let status = (try? String(contentsOfFile: base + ".status", encoding: .utf8))?
+                    let status =
+                        (try? String(contentsOfFile: base + ".status", encoding: .utf8))?
                         .trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
                     let output = (try? String(contentsOfFile: base + ".log", encoding: .utf8)) ?? ""
                     let line = output.split(separator: "\n").last.map(String.init) ?? ""
-                    events.withLock { $0.append("\(command) started at \(progress) % published: exit \(status) after \(seconds(ContinuousClock.now - started)) (\(line))") }
+                    events.withLock {
+                        $0.append(
+                            "\(command) started at \(progress) % published: exit \(status) after \(seconds(ContinuousClock.now - started)) (\(line))"
+                        )
+                    }
                     #expect(status == "0", "services.sh \(command) failed: \(output)")
                 }
                 try await when(0.2)
@@ -330,28 +350,40 @@ struct ChaosTests {
                     emails[account, default: []].append(email)
                     body = envelope(
                         id, plan.type, account,
-                        ["profile": ["email": .string(email), "first_name": "Chaos", "properties": ["n": .int(Int64(index))]]])
+                        [
+                            "profile": [
+                                "email": .string(email), "first_name": "Chaos", "properties": ["n": .int(Int64(index))],
+                            ]
+                        ])
                 case 300..<400 where !knownProfiles.isEmpty:
                     plan.type = "profile.update"
                     body = envelope(
                         id, plan.type, account,
-                        ["profile_id": .string(knownProfiles.randomElement(using: &generator)!),
-                         "profile": ["properties": ["updated_by": .string(id)]]])
+                        [
+                            "profile_id": .string(knownProfiles.randomElement(using: &generator)!),
+                            "profile": ["properties": ["updated_by": .string(id)]],
+                        ])
                 case 400..<480 where emails[account] != nil:
                     plan.type = "profile.get"
-                    body = envelope(id, plan.type, account, ["email": .string(emails[account]!.randomElement(using: &generator)!)])
+                    body = envelope(
+                        id, plan.type, account, ["email": .string(emails[account]!.randomElement(using: &generator)!)])
                 case 480..<750:
                     plan.type = "event.track"
                     let profileEmail = emails[account]?.randomElement(using: &generator) ?? email
                     body = envelope(
                         id, plan.type, account,
-                        ["metric": "Chaos Event", "profile": ["email": .string(profileEmail)],
-                         "properties": ["n": .int(Int64(index))], "unique_id": .string("\(id)-u")])
+                        [
+                            "metric": "Chaos Event", "profile": ["email": .string(profileEmail)],
+                            "properties": ["n": .int(Int64(index))], "unique_id": .string("\(id)-u"),
+                        ])
                 case 750..<820 where !knownProfiles.isEmpty:
                     plan.type = "list.add_profiles"
                     body = envelope(
                         id, plan.type, account,
-                        ["list_id": .string(lists[account]!), "profile_ids": [.string(knownProfiles.randomElement(using: &generator)!)]])
+                        [
+                            "list_id": .string(lists[account]!),
+                            "profile_ids": [.string(knownProfiles.randomElement(using: &generator)!)],
+                        ])
                 case 820..<890:
                     plan.type = "subscription.subscribe"
                     body = envelope(
@@ -361,8 +393,10 @@ struct ChaosTests {
                     plan.type = "flow.update_status"
                     body = envelope(
                         id, plan.type, account,
-                        ["flow_id": .string(flows[account]!.randomElement(using: &generator)!),
-                         "status": .string(["draft", "manual"].randomElement(using: &generator)!)])
+                        [
+                            "flow_id": .string(flows[account]!.randomElement(using: &generator)!),
+                            "status": .string(["draft", "manual"].randomElement(using: &generator)!),
+                        ])
                 default:
                     plan.type = "account.get"
                     body = envelope(id, plan.type, account, [:])
@@ -377,15 +411,20 @@ struct ChaosTests {
             let published = planned.count
             try await chaos.value
 
-            try await eventually("a result or dead letter for all \(published) commands", timeout: .seconds(240), every: .milliseconds(250)) {
+            try await eventually(
+                "a result or dead letter for all \(published) commands", timeout: .seconds(240),
+                every: .milliseconds(250)
+            ) {
                 collected.settled.count >= published
             }
             // Nothing left in flight: work and retry queues empty.
             try await eventually("work and retry queues drained", timeout: .seconds(60), every: .milliseconds(250)) {
-                for queue in RelayQueue.allCases where try await amqp.messageCount(queue: topology.queueName(queue)).messages > 0 {
+                for queue in RelayQueue.allCases
+                where try await amqp.messageCount(queue: topology.queueName(queue)).messages > 0 {
                     return false
                 }
-                for tier in topology.retryTiers where try await amqp.messageCount(queue: topology.retryQueueName(tier.name)).messages > 0 {
+                for tier in topology.retryTiers
+                where try await amqp.messageCount(queue: topology.retryQueueName(tier.name)).messages > 0 {
                     return false
                 }
                 return true
@@ -396,7 +435,10 @@ struct ChaosTests {
 
             // Exactly the published ids, each with a result or a dead letter, never a success and a dead letter.
             let settled = Set(state.results.keys).union(state.dead.keys)
-            #expect(settled == Set(planned.keys), "unexpected ids: \(settled.subtracting(planned.keys).prefix(5)), missing: \(Set(planned.keys).subtracting(settled).prefix(5))")
+            #expect(
+                settled == Set(planned.keys),
+                "unexpected ids: \(settled.subtracting(planned.keys).prefix(5)), missing: \(Set(planned.keys).subtracting(settled).prefix(5))"
+            )
             var both: [String] = []
             var wrongDead: [String] = []
             var retryable: [String: Int] = [:]
@@ -409,7 +451,9 @@ struct ChaosTests {
                     if let expected = plan.malformedCode {
                         if letter.code != expected { wrongDead.append("\(id): \(letter.code) (expected \(expected))") }
                     } else if plan.account == lateAccount {
-                        if letter.code != "not_connected" { wrongDead.append("\(id): \(letter.code) (expected not_connected)") }
+                        if letter.code != "not_connected" {
+                            wrongDead.append("\(id): \(letter.code) (expected not_connected)")
+                        }
                     } else if ["retries_exhausted", "delivery_limit"].contains(letter.code) {
                         retryable[letter.code, default: 0] += 1
                     } else {
@@ -417,18 +461,22 @@ struct ChaosTests {
                     }
                 }
                 if plan.malformedCode != nil || plan.account == lateAccount {
-                    #expect(dead.count >= 1 && state.results[id] == nil, "\(id) (\(plan.type)) must be dead-lettered only")
+                    #expect(
+                        dead.count >= 1 && state.results[id] == nil, "\(id) (\(plan.type)) must be dead-lettered only")
                 }
             }
             #expect(both.isEmpty, "both a success result and a dead letter: \(both.prefix(5))")
             #expect(wrongDead.isEmpty, "dead letters that should not be: \(wrongDead.prefix(10))")
             let failedResults = state.results.values.compactMap(\.first).filter { $0.outcome == .failed }
-            #expect(failedResults.isEmpty, "failed results: \(failedResults.prefix(3).map { "\($0.commandID) \($0.error?.detail ?? "")" })")
+            #expect(
+                failedResults.isEmpty,
+                "failed results: \(failedResults.prefix(3).map { "\($0.commandID) \($0.error?.detail ?? "")" })")
 
             // Klaviyo side effects applied once: one profile per identifier, one event per unique_id.
             var eventsTotal = 0
             for account in accounts {
-                let profiles = try await sim.call(.GET, "/_sim/accounts/\(account)/profiles")["profiles"]?.arrayValue ?? []
+                let profiles =
+                    try await sim.call(.GET, "/_sim/accounts/\(account)/profiles")["profiles"]?.arrayValue ?? []
                 let emailsSeen = profiles.compactMap { $0["email"]?.stringValue?.lowercased() }
                 #expect(Set(emailsSeen).count == emailsSeen.count, "\(account): a profile per email twice")
                 var perEmail: [String: Int] = [:]
@@ -440,9 +488,12 @@ struct ChaosTests {
                 let events = try await sim.call(.GET, "/_sim/accounts/\(account)/events")["events"]?.arrayValue ?? []
                 let keys = events.map { "\($0["profile_id"]?.stringValue ?? "")|\($0["unique_id"]?.stringValue ?? "")" }
                 #expect(Set(keys).count == keys.count, "\(account): an event recorded twice")
-                let tracked = Set(planned.values.filter { $0.account == account && $0.type == "event.track" }.map { "\($0.id)-u" })
+                let tracked = Set(
+                    planned.values.filter { $0.account == account && $0.type == "event.track" }.map { "\($0.id)-u" })
                 let recorded = events.compactMap { $0["unique_id"]?.stringValue }.filter { tracked.contains($0) }
-                #expect(recorded.count == tracked.count, "\(account): \(recorded.count) events recorded for \(tracked.count) event.track commands")
+                #expect(
+                    recorded.count == tracked.count,
+                    "\(account): \(recorded.count) events recorded for \(tracked.count) event.track commands")
                 eventsTotal += recorded.count
             }
 
@@ -461,7 +512,9 @@ struct ChaosTests {
                 #expect(replay.status == 0, "dlq replay --code \(code): \(replay.output)")
                 replayOutput.append(replay.output.split(separator: "\n").last.map(String.init) ?? "")
             }
-            try await eventually("\(toReplay.count) replayed commands to succeed", timeout: .seconds(120), every: .milliseconds(250)) {
+            try await eventually(
+                "\(toReplay.count) replayed commands to succeed", timeout: .seconds(120), every: .milliseconds(250)
+            ) {
                 collected.state.withLock { s in
                     toReplay.allSatisfy { id in (s.results[id] ?? []).contains { $0.outcome == .succeeded } }
                 }
@@ -477,10 +530,14 @@ struct ChaosTests {
             for entry in left {
                 let id = entry["command_id"]?.stringValue ?? entry["message_id"]?.stringValue ?? ""
                 let expected = planned[id]?.malformedCode
-                #expect(expected != nil && entry["code"]?.stringValue == expected, "left in the dead-letter queue: \(entry)")
+                #expect(
+                    expected != nil && entry["code"]?.stringValue == expected, "left in the dead-letter queue: \(entry)"
+                )
             }
-            #expect(Set(left.compactMap { $0["command_id"]?.stringValue ?? $0["message_id"]?.stringValue }).count == malformed,
-                    "every malformed command is still dead-lettered once replays are done")
+            #expect(
+                Set(left.compactMap { $0["command_id"]?.stringValue ?? $0["message_id"]?.stringValue }).count
+                    == malformed,
+                "every malformed command is still dead-lettered once replays are done")
 
             // A second replay changes nothing: nothing replayed, no new results, no Klaviyo call.
             let deliveriesBefore = collected.state.withLock { $0.deliveries }
@@ -508,7 +565,10 @@ struct ChaosTests {
             var rows: [(String, String)] = [
                 ("commands published (distinct ids)", "\(published) (\(total) main + \(published - total) setup)"),
                 ("  of which malformed", "\(malformed)"),
-                ("  of which for the not-yet-connected account", "\(planned.values.filter { $0.account == lateAccount }.count)"),
+                (
+                    "  of which for the not-yet-connected account",
+                    "\(planned.values.filter { $0.account == lateAccount }.count)"
+                ),
                 ("results (distinct ids, before replay)", "\(state.results.count)"),
                 ("dead letters (distinct ids, before replay)", "\(state.dead.count)"),
             ]
@@ -517,8 +577,14 @@ struct ChaosTests {
                 ("duplicate deliveries (results / dead letters)", "\(duplicateResults) / \(duplicateDead)"),
                 ("collector acks refused after reconnect (redelivered)", "\(state.staleAcks)"),
                 ("retries (sum of attempts − 1 over results)", "\(retries)"),
-                ("Klaviyo calls under faults", "\(intValue(statsAfter["requests_total"]) - intValue(statsBefore["requests_total"]))"),
-                ("  503 / 429 / 504 answered", "\(statusCount(statsAfter, "503") - statusCount(statsBefore, "503")) / \(statusCount(statsAfter, "429") - statusCount(statsBefore, "429")) / \(statusCount(statsAfter, "504") - statusCount(statsBefore, "504"))"),
+                (
+                    "Klaviyo calls under faults",
+                    "\(intValue(statsAfter["requests_total"]) - intValue(statsBefore["requests_total"]))"
+                ),
+                (
+                    "  503 / 429 / 504 answered",
+                    "\(statusCount(statsAfter, "503") - statusCount(statsBefore, "503")) / \(statusCount(statsAfter, "429") - statusCount(statsBefore, "429")) / \(statusCount(statsAfter, "504") - statusCount(statsBefore, "504"))"
+                ),
                 ("events recorded (one per event.track)", "\(eventsTotal)"),
                 ("replayed (first run)", replayOutput.joined(separator: "; ")),
                 ("replayed commands now succeeded", "\(toReplay.count)"),
