@@ -128,5 +128,10 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: ["Relay", "AMQP", "Redis", "HTTPClient", "Klaviyo"],
             swiftSettings: strict),
+        // Runs only with RELAY_CHAOS=1 (scripts/chaos.sh): restarts the broker and Redis.
+        .testTarget(
+            name: "ChaosTests",
+            dependencies: ["Relay", "AMQP", "Redis", "HTTPClient", "Klaviyo"],
+            swiftSettings: strict),
     ]
 )

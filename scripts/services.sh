@@ -77,8 +77,13 @@ start_redis() {
     mkdir -p "$REDIS_DIR"
     local started
     started="$(now_ms)"
+    # A restart loads the snapshot taken just before it (REDIS_RESTART_RDB); a plain start begins empty.
+    local snapshot=()
+    if [[ -n "${REDIS_RESTART_RDB:-}" ]]; then
+        snapshot=(--dbfilename "$(basename "$REDIS_RESTART_RDB")")
+    fi
     redis-server --daemonize yes --port "$REDIS_PORT" --bind "$HOST" --save '' --appendonly no \
-        --dir "$REDIS_DIR" --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log"
+        --dir "$REDIS_DIR" --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" "${snapshot[@]}"
     local deadline=$((SECONDS + REDIS_START_TIMEOUT))
     until redis_up; do
         if ((SECONDS >= deadline)); then
@@ -266,8 +271,10 @@ record() {
 restart() {
     local service="$1" force="$2"
     local owned=false
-    if "${service}_up"; then
-        "${service}_owned" && owned=true
+    # The check functions are rabbit_up/rabbit_owned and redis_up/redis_owned.
+    local short="${service/rabbitmq/rabbit}"
+    if "${short}_up"; then
+        "${short}_owned" && owned=true
         if ! $owned && [[ "$force" != true ]]; then
             die "$service: refusing to restart a server this script did not start (shared with others?);" \
                 "pass --force to restart it anyway"
@@ -275,6 +282,15 @@ restart() {
     fi
     local t0
     t0="$(now_ms)"
+    if [[ $service == redis ]]; then
+        # Like a production Redis with persistence, a restart keeps the data (connections, done markers):
+        # snapshot it from the client side (CONFIG SET dir is protected in Redis 7), load it on start.
+        mkdir -p "$REDIS_DIR"
+        REDIS_RESTART_RDB="$REDIS_DIR/restart.rdb"
+        rm -f "$REDIS_RESTART_RDB"
+        redis-cli -h "$HOST" -p "$REDIS_PORT" --rdb "$REDIS_RESTART_RDB" >/dev/null ||
+            die "redis: could not snapshot the data before the restart"
+    fi
     "stop_${service}" true
     local stop_time
     stop_time="$(elapsed_since "$t0")"
@@ -282,6 +298,10 @@ restart() {
     "start_${service}"
     local start_time
     start_time="$(elapsed_since "$t0")"
+    if [[ -n "${REDIS_RESTART_RDB:-}" ]]; then
+        rm -f "$REDIS_RESTART_RDB"
+        unset REDIS_RESTART_RDB
+    fi
     if ! $owned; then
         # Restarted on request (--force) for someone else: leave ownership with them.
         rm -f "$([[ $service == redis ]] && echo "$REDIS_MARKER" || echo "$RABBIT_MARKER")"
