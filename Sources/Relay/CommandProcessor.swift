@@ -38,12 +38,14 @@ public struct CommandProcessor: Sendable {
     let logger: Logger
     /// Valid OAuth access tokens (nil: OAuth not configured; stored tokens are used as they are).
     let tokenManager: TokenManager?
+    let syncStatus: SyncStatus?
 
     /// Creates a processor.
     public init(
         amqp: AMQPClient, topology: RelayTopology, decoder: CommandDecoder, idempotency: IdempotencyStore,
         credentials: CredentialCache, credentialStore: CredentialStore, executor: CommandExecutor,
-        retryPolicy: RetryPolicy, crashPoint: CrashPoint?, logger: Logger, tokenManager: TokenManager? = nil
+        retryPolicy: RetryPolicy, crashPoint: CrashPoint?, logger: Logger, tokenManager: TokenManager? = nil,
+        syncStatus: SyncStatus? = nil
     ) {
         self.amqp = amqp
         self.topology = topology
@@ -56,6 +58,7 @@ public struct CommandProcessor: Sendable {
         self.crashPoint = crashPoint
         self.logger = logger
         self.tokenManager = tokenManager
+        self.syncStatus = syncStatus
     }
 
     /// Raised inside processing when the delivery cannot be finished now (shutdown, broker lost).
@@ -84,6 +87,7 @@ public struct CommandProcessor: Sendable {
                 logger[metadataKey: LogKeys.accountID] = "\(command.accountID)"
                 logger[metadataKey: LogKeys.type] = "\(command.type.rawValue)"
                 outcome = try await process(command, delivery: delivery, started: started, logger: logger)
+                await recordSync(command, outcome: outcome, logger: logger)
             }
         } catch {
             logger.info("command handed back for redelivery", metadata: [LogKeys.errorDetail: "\(error)"])
@@ -281,6 +285,31 @@ public struct CommandProcessor: Sendable {
                 "retry_tier": "\(tier.name)",
             ])
         return .waitingForJob
+    }
+
+    /// Updates the account's sync status (`kr:{account}:sync`) with a finished command. Accounts that are not
+    /// connected get no entry (no keys for unknown accounts); failures to record are logged, never fatal.
+    func recordSync(_ command: CommandEnvelope, outcome: Outcome, logger: Logger) async {
+        guard let syncStatus else { return }
+        let succeeded: Bool
+        let detail: String
+        switch outcome {
+        case .succeeded:
+            (succeeded, detail) = (true, "")
+        case .failed:
+            (succeeded, detail) = (false, "failed: \(command.type.rawValue) \(command.id)")
+        case .deadLettered(let code) where code != .notConnected:
+            (succeeded, detail) = (false, "\(code.rawValue): \(command.type.rawValue) \(command.id)")
+        default:
+            return
+        }
+        do {
+            try await syncStatus.record(
+                accountID: command.accountID, succeeded: succeeded, type: command.type.rawValue, commandID: command.id,
+                detail: detail)
+        } catch {
+            logger.debug("could not record sync status", metadata: [LogKeys.errorDetail: "\(error)"])
+        }
     }
 
     /// A command that was already done: a redelivery whose result is out is just acked; a new copy (double

@@ -43,7 +43,7 @@ struct ConsumeCommand: AsyncParsableCommand {
                 maxAttempts: configuration.maxAttempts, baseDelay: configuration.retryBaseDelay,
                 maxDelay: configuration.retryMaxDelay, maxRetryAge: configuration.maxRetryAge),
             crashPoint: configuration.crashPoint, logger: runtime.logger,
-            tokenManager: runtime.tokenManager(cache: credentials))
+            tokenManager: runtime.tokenManager(cache: credentials), syncStatus: SyncStatus(redis: runtime.redis))
         let consumer = ConsumerService(
             amqp: runtime.amqp, processor: processor, queues: queueNames, concurrency: configuration.concurrency,
             shutdownTimeout: configuration.shutdownTimeout, logger: runtime.logger)

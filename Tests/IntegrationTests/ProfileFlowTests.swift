@@ -91,6 +91,15 @@ struct ProfileFlowTests {
             }.count
             #expect(importsBefore == 1)
             #expect(importsAfter == importsBefore, "a duplicate command must not reach Klaviyo")
+            // The account's sync status counts the three commands that reached Klaviyo (not the duplicate).
+            var sync: [String: String] = [:]
+            try await eventually("the sync status to count three commands", timeout: .seconds(10)) {
+                sync = try await stack.redis.hashGetAll(RedisKeys.sync(account))
+                return sync["succeeded"] == "3"
+            }
+            #expect(sync["last_success_at"].map { $0.hasPrefix("20") } == true)
+            let history = try JSONValue.parse(Array((sync["history"] ?? "[]").utf8)).arrayValue ?? []
+            #expect(history.compactMap { $0["command_id"]?.stringValue } == [up1, upd1, get1])
             #expect(stack.results(for: up1).count == 2)
             #expect(stack.results(for: up1).allSatisfy { $0.klaviyo?.ids == [profileID] })
         }
