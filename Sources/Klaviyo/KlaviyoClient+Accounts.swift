@@ -22,3 +22,24 @@ extension KlaviyoAccount {
         ]
     }
 }
+
+extension KlaviyoClient {
+    /// `GET /api/accounts` for a person waiting on a connect page: the endpoint's burst limit is about one
+    /// call a second per account, so a 429 with a short `Retry-After` (≤ `maxWait`) is waited out and retried,
+    /// at most `attempts` times in all; anything else is thrown at once.
+    public func getAccountPatiently(
+        credential: KlaviyoCredential, attempts: Int = 3, maxWait: Duration = .seconds(3)
+    ) async throws(KlaviyoError) -> KlaviyoAccount {
+        var attempt = 1
+        while true {
+            do {
+                return try await getAccount(credential: credential)
+            } catch {
+                let wait = error.retryAfter ?? .seconds(1)
+                guard error.status == 429, attempt < attempts, wait <= maxWait else { throw error }
+                attempt += 1
+                try? await Task.sleep(for: wait)
+            }
+        }
+    }
+}

@@ -128,7 +128,7 @@ public struct OAuthConnector: Sendable {
         }
         let account: KlaviyoAccount
         do {
-            account = try await klaviyo.getAccount(credential: .bearer(tokens.accessToken))
+            account = try await klaviyo.getAccountPatiently(credential: .bearer(tokens.accessToken))
         } catch {
             throw Failure(
                 code: "klaviyo_unavailable",
