@@ -42,7 +42,8 @@ public struct ConnectionLifecycle: Sendable {
         if let previous, previous.method == .oauth, let refreshToken = previous.refreshToken {
             await revokeBestEffort(refreshToken, accountID: accountID)
         }
-        await announce(ConnectionEvent(accountID: accountID, state: .connected, reason: "connected with a private API key"))
+        await announce(
+            ConnectionEvent(accountID: accountID, state: .connected, reason: "connected with a private API key"))
         return record
     }
 
@@ -63,11 +64,12 @@ public struct ConnectionLifecycle: Sendable {
             guard let oauth else {
                 throw Failure(
                     code: "oauth_disabled",
-                    description: "OAuth is not configured here, so the Klaviyo app cannot be uninstalled; nothing changed.")
+                    description:
+                        "OAuth is not configured here, so the Klaviyo app cannot be uninstalled; nothing changed.")
             }
             do {
                 try await oauth.revoke(refreshToken: refreshToken)
-            } catch where error.isInvalidGrant {
+            } catch  where error.isInvalidGrant {
                 logger.info("refresh token was already revoked", metadata: ["account_id": "\(accountID)"])
             } catch {
                 throw Failure(
@@ -86,7 +88,8 @@ public struct ConnectionLifecycle: Sendable {
             try await oauth.revoke(refreshToken: refreshToken)
         } catch {
             logger.warning(
-                "could not revoke the replaced OAuth connection", metadata: ["account_id": "\(accountID)", "error": "\(error)"])
+                "could not revoke the replaced OAuth connection",
+                metadata: ["account_id": "\(accountID)", "error": "\(error)"])
         }
     }
 
@@ -111,7 +114,8 @@ public struct ConnectionLifecycle: Sendable {
             fields["state"] = .string(record.state.rawValue)
             fields["klaviyo_account_id"] = record.klaviyoAccountID.map(JSONValue.string) ?? .null
             fields["klaviyo_account_name"] = record.klaviyoAccountName.map(JSONValue.string) ?? .null
-            fields["scopes"] = record.scope.map { .array($0.split(separator: " ").map { .string(String($0)) }) } ?? .null
+            fields["scopes"] =
+                record.scope.map { .array($0.split(separator: " ").map { .string(String($0)) }) } ?? .null
             fields["token_expires_at"] = record.expiresAt.map(JSONValue.int) ?? .null
             fields["connected_at"] = record.connectedAt.map(JSONValue.string) ?? .null
             fields["updated_at"] = record.updatedAt.map(JSONValue.string) ?? .null
@@ -122,7 +126,8 @@ public struct ConnectionLifecycle: Sendable {
         let sync = try await store.redis.hashGetAll(RedisKeys.sync(accountID))
         var syncFields: [String: JSONValue] = [:]
         for (name, value) in sync {
-            if name == "history", let parsed = try? JSONValue.parse(Array(value.utf8)), let entries = parsed.arrayValue {
+            if name == "history", let parsed = try? JSONValue.parse(Array(value.utf8)), let entries = parsed.arrayValue
+            {
                 syncFields[name] = .array(Array(entries.suffix(historyLimit)))
             } else {
                 syncFields[name] = .string(value)

@@ -69,7 +69,8 @@ public struct SignedLink: Sendable, Hashable {
     ) throws(Refusal) -> SignedLink {
         guard let secret, !secret.isEmpty else {
             throw Refusal(
-                code: "not_configured", description: "Signed links are not configured on this server (RELAY_LINK_SECRET).",
+                code: "not_configured",
+                description: "Signed links are not configured on this server (RELAY_LINK_SECRET).",
                 status: 403)
         }
         guard let accountID, !accountID.isEmpty, let returnTo, !returnTo.isEmpty, let expiresText = expires,
@@ -91,7 +92,8 @@ public struct SignedLink: Sendable, Hashable {
         guard expiresAt >= now else {
             throw Refusal(
                 code: "expired",
-                description: "This link has expired. Go back to your HeroPixel dashboard and open Klaviyo settings again.",
+                description:
+                    "This link has expired. Go back to your HeroPixel dashboard and open Klaviyo settings again.",
                 status: 403)
         }
         guard accountID.count <= 128,

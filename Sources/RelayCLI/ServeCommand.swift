@@ -36,7 +36,8 @@ struct ServeCommand: AsyncParsableCommand {
                 services: [.init(service: runtime.amqp), .init(service: app)],
                 gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: runtime.logger))
         runtime.logger.info(
-            "serving", metadata: ["port": "\(port ?? runtime.configuration.httpPort)", "config": "\(runtime.configuration)"])
+            "serving",
+            metadata: ["port": "\(port ?? runtime.configuration.httpPort)", "config": "\(runtime.configuration)"])
         try await group.run()
         await runtime.redis.shutdown()
         await runtime.http.shutdown()
@@ -96,7 +97,9 @@ struct RelayHTTP: Sendable {
         self.runtime = runtime
         let amqp = runtime.amqp
         let exchange = runtime.topology.connectionsExchange
-        lifecycle = ConnectionLifecycle(store: runtime.credentialStore, oauth: runtime.oauthClient, logger: runtime.logger) {
+        lifecycle = ConnectionLifecycle(
+            store: runtime.credentialStore, oauth: runtime.oauthClient, logger: runtime.logger
+        ) {
             event in
             var properties = AMQPProperties()
             properties.contentType = "application/json"
@@ -104,7 +107,8 @@ struct RelayHTTP: Sendable {
             properties.timestamp = UInt64(Timestamp.nowSeconds())
             properties.appID = ProcessIdentity.appID
             try await amqp.publish(
-                AMQPMessage(exchange: exchange, routingKey: event.routingKey, body: event.encoded(), properties: properties))
+                AMQPMessage(
+                    exchange: exchange, routingKey: event.routingKey, body: event.encoded(), properties: properties))
         }
     }
 
@@ -181,7 +185,8 @@ struct RelayHTTP: Sendable {
     }
 
     var unauthorized: Response {
-        var response = jsonError(.unauthorized, "unauthorized", "a valid Authorization: Bearer <RELAY_API_TOKEN> is required")
+        var response = jsonError(
+            .unauthorized, "unauthorized", "a valid Authorization: Bearer <RELAY_API_TOKEN> is required")
         response.headers[.wwwAuthenticate] = "Bearer"
         return response
     }
@@ -193,7 +198,8 @@ struct RelayHTTP: Sendable {
         }
         let body = try await request.body.collect(upTo: 64 * 1024)
         guard let bytes = body.getBytes(at: body.readerIndex, length: body.readableBytes),
-            let parsed = try? JSONValue.parse(bytes), let key = parsed["api_key"]?.stringValue else {
+            let parsed = try? JSONValue.parse(bytes), let key = parsed["api_key"]?.stringValue
+        else {
             return jsonError(.badRequest, "invalid_body", "send a JSON object {\"api_key\": \"pk_…\"}")
         }
         do {
@@ -203,7 +209,8 @@ struct RelayHTTP: Sendable {
             runtime.logger.info("connected with an API key", metadata: ["account_id": "\(record.accountID)"])
             return json(.ok, try await lifecycle.status(accountID: account))
         } catch let failure as APIKeyConnector.Failure {
-            return jsonError(failure.isRetriable ? .serviceUnavailable : .unprocessableContent, failure.code, failure.description)
+            return jsonError(
+                failure.isRetriable ? .serviceUnavailable : .unprocessableContent, failure.code, failure.description)
         }
     }
 
@@ -274,14 +281,16 @@ struct RelayHTTP: Sendable {
         guard let connector = try? runtime.oauthConnector() else {
             return HTMLPage.response(
                 status: .serviceUnavailable, title: "Klaviyo sign-in unavailable",
-                body: "<p class=\"error\">Connecting with Klaviyo is not configured on this server. Use an API key instead.</p>"
+                body:
+                    "<p class=\"error\">Connecting with Klaviyo is not configured on this server. Use an API key instead.</p>"
                     + HTMLPage.backLink(link.returnTo))
         }
         do {
             let started = try await connector.start(accountID: link.accountID, returnTo: link.returnTo)
             return Response(status: .found, headers: [.location: started.url])
         } catch {
-            runtime.logger.error("could not start OAuth", metadata: ["account_id": "\(link.accountID)", "error": "\(error)"])
+            runtime.logger.error(
+                "could not start OAuth", metadata: ["account_id": "\(link.accountID)", "error": "\(error)"])
             return HTMLPage.response(
                 status: .serviceUnavailable, title: "Please try again",
                 body: "<p class=\"error\">We could not start connecting Klaviyo just now. Please try again.</p>"
@@ -354,7 +363,8 @@ struct RelayHTTP: Sendable {
         guard let secret = configuration.linkSecret, let returnTo = context.returnTo else { return "" }
         let link = SignedLink.sign(
             accountID: context.accountID, returnTo: returnTo, expires: Timestamp.nowSeconds() + 600, secret: secret)
-        return "<p><a id=\"start-again\" href=\"/oauth/klaviyo/start?\(HTMLPage.escape(link.query))\">Connect with Klaviyo again</a></p>"
+        return
+            "<p><a id=\"start-again\" href=\"/oauth/klaviyo/start?\(HTMLPage.escape(link.query))\">Connect with Klaviyo again</a></p>"
     }
 
     func settingsPage(_ request: Request) async -> Response {
@@ -370,7 +380,9 @@ struct RelayHTTP: Sendable {
         } catch {
             return HTMLPage.response(
                 status: .serviceUnavailable, title: "Klaviyo settings",
-                body: "<p class=\"error\">We could not load your Klaviyo connection just now. Please reload the page.</p>")
+                body:
+                    "<p class=\"error\">We could not load your Klaviyo connection just now. Please reload the page.</p>"
+            )
         }
         let q = HTMLPage.escape(link.query)
         let hidden = [
@@ -391,7 +403,8 @@ struct RelayHTTP: Sendable {
         } else {
             body += "<h2 id=\"status\">Not connected</h2>"
             if record?.state == .reauthRequired {
-                body += "<p class=\"error\">Klaviyo no longer accepts this connection (the app was removed or the access expired). Please connect again.</p>"
+                body +=
+                    "<p class=\"error\">Klaviyo no longer accepts this connection (the app was removed or the access expired). Please connect again.</p>"
             }
         }
         body += """
@@ -421,7 +434,8 @@ struct RelayHTTP: Sendable {
         } catch let failure as APIKeyConnector.Failure {
             return await renderSettings(link, error: failure.description, status: .unprocessableContent)
         } catch {
-            return await renderSettings(link, error: "Something went wrong; please try again.", status: .serviceUnavailable)
+            return await renderSettings(
+                link, error: "Something went wrong; please try again.", status: .serviceUnavailable)
         }
     }
 
@@ -435,7 +449,8 @@ struct RelayHTTP: Sendable {
         } catch let failure as ConnectionLifecycle.Failure {
             return await renderSettings(link, error: failure.description, status: .serviceUnavailable)
         } catch {
-            return await renderSettings(link, error: "Something went wrong; please try again.", status: .serviceUnavailable)
+            return await renderSettings(
+                link, error: "Something went wrong; please try again.", status: .serviceUnavailable)
         }
     }
 }
@@ -474,7 +489,9 @@ enum HTMLPage {
             """
         return Response(
             status: status,
-            headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store", .init("X-Frame-Options")!: "DENY"],
+            headers: [
+                .contentType: "text/html; charset=utf-8", .cacheControl: "no-store", .init("X-Frame-Options")!: "DENY",
+            ],
             body: .init(byteBuffer: ByteBuffer(string: page)))
     }
 }

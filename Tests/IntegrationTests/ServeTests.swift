@@ -79,7 +79,9 @@ struct ServeFixture {
     }
 
     /// A signed link (as the dashboard backend makes it).
-    func link(_ path: String, account: String, returnTo: String? = nil, expiresIn: Int64 = 600, secret: String? = nil)
+    func link(
+        _ path: String, account: String, returnTo: String? = nil, expiresIn: Int64 = 600, secret: String? = nil
+    )
         -> String
     {
         let signed = SignedLink.sign(
@@ -94,7 +96,8 @@ struct ServeFixture {
         return try await stack.http.execute(HTTPRequest(method: .GET, url: url, headers: headers))
     }
 
-    func api(_ method: HTTPMethod, _ path: String, token: String?, body: JSONValue? = nil) async throws -> HTTPResponse {
+    func api(_ method: HTTPMethod, _ path: String, token: String?, body: JSONValue? = nil) async throws -> HTTPResponse
+    {
         var headers = HTTPHeaders()
         if let token { headers.add(name: "Authorization", value: "Bearer \(token)") }
         headers.add(name: "Content-Type", value: "application/json")
@@ -171,7 +174,8 @@ struct ServeTests {
                 serve.link("/oauth/klaviyo/start", account: account, secret: "not-the-secret"),
                 serve.link("/oauth/klaviyo/start", account: account, expiresIn: -5),
                 serve.link("/oauth/klaviyo/start", account: account, returnTo: "https://evil.example/steal"),
-                serve.link("/oauth/klaviyo/start", account: account, returnTo: "https://app.heropixel.test.evil.example/"),
+                serve.link(
+                    "/oauth/klaviyo/start", account: account, returnTo: "https://app.heropixel.test.evil.example/"),
                 serve.link("/settings/klaviyo", account: account, secret: "not-the-secret"),
                 serve.link("/settings/klaviyo", account: account, expiresIn: -5),
                 serve.link("/settings/klaviyo", account: account, returnTo: "https://evil.example/"),
@@ -227,7 +231,8 @@ struct ServeTests {
             #expect(notConnected.status == 200 && notConnected.json?["state"]?.stringValue == "not_connected")
             let bad = try await serve.api(.POST, path + "/api-key", token: serve.apiToken, body: ["api_key": "abc123"])
             #expect(bad.status == 422 && bad.json?["error"]?["code"]?.stringValue == "not_a_private_key")
-            let connected = try await serve.api(.POST, path + "/api-key", token: serve.apiToken, body: ["api_key": .string(key)])
+            let connected = try await serve.api(
+                .POST, path + "/api-key", token: serve.apiToken, body: ["api_key": .string(key)])
             #expect(connected.status == 200)
             #expect(connected.json?["state"]?.stringValue == "connected")
             #expect(connected.json?["method"]?.stringValue == "api_key")
@@ -243,7 +248,8 @@ struct ServeTests {
 
             // OAuth connect, then replaced by an API key: the OAuth grant is revoked.
             let revokesBefore = try await serve.stack.tokenCalls()["revoke"] ?? 0
-            let callback = try await serve.oauthFlow(account: account, klaviyoAccount: klaviyoAccount, decision: "allow")
+            let callback = try await serve.oauthFlow(
+                account: account, klaviyoAccount: klaviyoAccount, decision: "allow")
             #expect(callback.status == 302 && callback.headers["Location"] == serve.returnTo)
             let oauth = try await serve.api(.GET, path, token: serve.apiToken)
             #expect(oauth.json?["method"]?.stringValue == "oauth" && oauth.json?["state"]?.stringValue == "connected")
@@ -282,7 +288,8 @@ struct ServeTests {
         let chromium = "/usr/bin/chromium"
         let driver = "/usr/bin/chromedriver"
         try #require(
-            FileManager.default.isExecutableFile(atPath: chromium) && FileManager.default.isExecutableFile(atPath: driver),
+            FileManager.default.isExecutableFile(atPath: chromium)
+                && FileManager.default.isExecutableFile(atPath: driver),
             "headless Chromium is required: apt-get install -y chromium chromium-driver (scripts/install-deps.sh)")
         try await withServe { serve in
             let account = "org-web-\(serve.stack.prefix)"
@@ -299,7 +306,9 @@ struct ServeTests {
                 "--return-to", serve.returnTo, "--api-key", key,
             ])
             let result = try #require(try? JSONValue.parse(Array(output.stdout.utf8)), "script output: \(output)")
-            #expect(output.status == 0 && result["ok"] == .bool(true), "browser flow failed: \(output.stdout) \(output.stderr)")
+            #expect(
+                output.status == 0 && result["ok"] == .bool(true),
+                "browser flow failed: \(output.stdout) \(output.stderr)")
             #expect(result["steps"]?.arrayValue?.count == 13, "every step of the browser flow ran")
             // Disconnect of OAuth once, and the OAuth connection replaced by the API key once.
             #expect((try await serve.stack.tokenCalls()["revoke"] ?? 0) >= revokesBefore + 2)

@@ -7,7 +7,8 @@ struct SignedLinkTests {
     let allowlist = ["https://app.heropixel.test/", "http://127.0.0.1:8080/healthz"]
 
     @Test func roundTripAndKnownVector() throws {
-        let link = SignedLink.sign(accountID: "org_42", returnTo: "https://app.heropixel.test/x", expires: 2_000_000_000, secret: secret)
+        let link = SignedLink.sign(
+            accountID: "org_42", returnTo: "https://app.heropixel.test/x", expires: 2_000_000_000, secret: secret)
         // python3 -c 'import hmac;print(hmac.new(b"s3cret",b"v1\norg_42\nhttps://app.heropixel.test/x\n2000000000","sha256").hexdigest())'
         #expect(link.signature == "11e000dab79f08efb1526c9525ddaabbed6ca494cc5802f8df1b9cad04ee2ca0")
         let verified = try SignedLink.verify(
@@ -17,7 +18,8 @@ struct SignedLinkTests {
     }
 
     @Test func refusals() {
-        let link = SignedLink.sign(accountID: "org_42", returnTo: "https://app.heropixel.test/x", expires: 100, secret: secret)
+        let link = SignedLink.sign(
+            accountID: "org_42", returnTo: "https://app.heropixel.test/x", expires: 100, secret: secret)
         func code(
             account: String? = "org_42", returnTo: String? = "https://app.heropixel.test/x", expires: String? = "100",
             signature: String? = nil, secret: String? = "s3cret", now: Int64 = 50
@@ -47,7 +49,9 @@ struct SignedLinkTests {
         #expect(SignedLink.isAllowed(returnTo: "http://127.0.0.1:8080/healthz", allowlist: allowlist))
         #expect(SignedLink.isAllowed(returnTo: "http://127.0.0.1:8080/healthz?ok=1", allowlist: allowlist))
         #expect(!SignedLink.isAllowed(returnTo: "http://127.0.0.1:8080/healthzz", allowlist: allowlist))
-        #expect(!SignedLink.isAllowed(returnTo: "https://app.heropixel.test.evil/", allowlist: ["https://app.heropixel.test"]))
+        #expect(
+            !SignedLink.isAllowed(
+                returnTo: "https://app.heropixel.test.evil/", allowlist: ["https://app.heropixel.test"]))
         #expect(!SignedLink.isAllowed(returnTo: "javascript:alert(1)", allowlist: ["javascript:"]))
         #expect(!SignedLink.isAllowed(returnTo: "https://other.test/", allowlist: []))
     }
