@@ -50,6 +50,13 @@ def main():
         driver.get(args.settings_url)
         return status()
 
+    def submit(element_id):
+        """Clicks a submit button and waits until the next page replaced this one (no stale reads)."""
+        old_page = driver.find_element(By.TAG_NAME, "html")
+        driver.find_element(By.ID, element_id).click()
+        wait.until(EC.staleness_of(old_page))
+        wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
+
     def connect_with_klaviyo(decision):
         driver.find_element(By.ID, "connect").click()
         # klaviyo-sim's consent page: Allow / Deny buttons.
@@ -73,18 +80,18 @@ def main():
         step("method is OAuth", "OAuth" in driver.find_element(By.ID, "method").text)
 
         # Disconnect → Not connected.
-        driver.find_element(By.ID, "disconnect").click()
+        submit("disconnect")
         step("disconnect → not connected", status() == "Not connected")
 
         # API key, then switch to OAuth and back.
         driver.find_element(By.ID, "api_key").send_keys("6chars")
-        driver.find_element(By.ID, "save-key").click()
+        submit("save-key")
         message = wait.until(EC.presence_of_element_located((By.ID, "message"))).text
         step("a public key is refused in plain language", "private" in message, message)
         field = driver.find_element(By.ID, "api_key")
         field.clear()
         field.send_keys(args.api_key)
-        driver.find_element(By.ID, "save-key").click()
+        submit("save-key")
         step("api key → connected", status() == "Connected")
         step("method is API key", "API key" in driver.find_element(By.ID, "method").text)
         connect_with_klaviyo("allow")
@@ -92,9 +99,9 @@ def main():
         step("switch to OAuth", open_settings() == "Connected" and "OAuth" in driver.find_element(By.ID, "method").text)
         field = driver.find_element(By.ID, "api_key")
         field.send_keys(args.api_key)
-        driver.find_element(By.ID, "save-key").click()
+        submit("save-key")
         step("switch back to API key", status() == "Connected" and "API key" in driver.find_element(By.ID, "method").text)
-        driver.find_element(By.ID, "disconnect").click()
+        submit("disconnect")
         step("final disconnect", status() == "Not connected")
         print(json.dumps({"ok": True, "steps": steps}))
         return 0
