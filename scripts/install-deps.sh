@@ -19,6 +19,9 @@ PACKAGES=(
     curl
     python3
     python3-jsonschema
+    python3-pip
+    chromium
+    chromium-driver
 )
 
 is_installed() {
@@ -67,6 +70,18 @@ else
         trap - EXIT
     fi
     summary="installed ${#missing[@]} package(s) in $(elapsed_since "$started"): ${missing[*]}"
+fi
+
+# Selenium (browser test of `serve`'s settings page) comes from PyPI (the version checked in
+# shared/notes/ENVIRONMENT.md); the test gives it both binary paths, so it downloads no browser or driver.
+if ! python3 -c 'import selenium' 2>/dev/null; then
+    need_root "installing selenium (pip)"
+    pip_log="$(var_path install-deps-pip.log)"
+    if ! { python3 -m pip install -q selenium || python3 -m pip install -q --break-system-packages selenium; } >"$pip_log" 2>&1; then
+        tail -n 20 "$pip_log" >&2
+        die "pip failed installing selenium (full log: $pip_log)"
+    fi
+    summary="$summary; selenium installed with pip"
 fi
 
 swift_version="$(require_swift)"

@@ -47,7 +47,7 @@ public struct APIKeyConnector: Sendable {
         }
         let account: KlaviyoAccount
         do {
-            account = try await klaviyo.getAccount(credential: .apiKey(apiKey))
+            account = try await klaviyo.getAccountPatiently(credential: .apiKey(apiKey))
         } catch {
             let refused = error.code == .unauthorized || (error.code == .rejected && error.status == 400)
             switch error.code {

@@ -40,15 +40,18 @@ public struct OAuthConnector: Sendable {
     }
 
     /// Starts a connection: returns the URL to send the user to, and its `state`.
+    /// `returnTo` (where the browser goes afterwards) is kept with the state.
     public func start(
-        accountID: String, scope: String = OAuthConnector.defaultScopes
+        accountID: String, scope: String = OAuthConnector.defaultScopes, returnTo: String? = nil
     ) async throws -> (url: String, state: String) {
         let verifier = PKCE.makeVerifier()
         let state = PKCE.randomToken()
-        let context = JSONValue.object([
+        var fields: [String: JSONValue] = [
             "account_id": .string(accountID), "code_verifier": .string(verifier), "redirect_uri": .string(redirectURI),
             "created_at": .string(Timestamp.now()),
-        ])
+        ]
+        if let returnTo { fields["return_to"] = .string(returnTo) }
+        let context = JSONValue.object(fields)
         let stored = try await store.redis.set(
             RedisKeys.oauthState(state), String(decoding: context.jsonBytes(), as: UTF8.self), expiry: stateTTL,
             onlyIfAbsent: true)
@@ -69,17 +72,46 @@ public struct OAuthConnector: Sendable {
         return value
         """)
 
-    /// Finishes a connection from the callback's `code` and `state`.
-    public func complete(code: String, state: String) async throws -> ConnectionRecord {
+    /// What was kept under a `state` by ``start(accountID:scope:returnTo:)``.
+    public struct StateContext: Sendable, Hashable {
+        /// HeroPixel account id.
+        public var accountID: String
+        /// PKCE verifier.
+        public var codeVerifier: String
+        /// The redirect URI sent to authorize.
+        public var redirectURI: String
+        /// Where the browser goes afterwards, if given.
+        public var returnTo: String?
+    }
+
+    /// Reads and deletes a state (single use); nil when it is unknown, expired or already used.
+    public func takeState(_ state: String) async throws -> StateContext? {
+        guard !state.isEmpty, state.count <= 256 else { return nil }
         let reply = try await store.redis.run(Self.takeStateScript, keys: [RedisKeys.oauthState(state)], arguments: [])
         guard let text = reply.string, let context = try? JSONValue.parse(Array(text.utf8)),
             let accountID = context["account_id"]?.stringValue, let verifier = context["code_verifier"]?.stringValue,
             let redirect = context["redirect_uri"]?.stringValue
-        else {
+        else { return nil }
+        return StateContext(
+            accountID: accountID, codeVerifier: verifier, redirectURI: redirect,
+            returnTo: context["return_to"]?.stringValue)
+    }
+
+    /// Finishes a connection from the callback's `code` and `state`.
+    public func complete(code: String, state: String) async throws -> ConnectionRecord {
+        guard let context = try await takeState(state) else {
             throw Failure(
                 code: "unknown_state",
                 description: "This sign-in link has expired or was already used. Start connecting Klaviyo again.")
         }
+        return try await complete(code: code, context: context)
+    }
+
+    /// Finishes a connection from the callback's `code` and an already consumed state.
+    public func complete(code: String, context: StateContext) async throws -> ConnectionRecord {
+        let accountID = context.accountID
+        let verifier = context.codeVerifier
+        let redirect = context.redirectURI
         let tokens: KlaviyoTokenResponse
         do {
             tokens = try await oauth.exchangeCode(code, codeVerifier: verifier, redirectURI: redirect)
@@ -96,7 +128,7 @@ public struct OAuthConnector: Sendable {
         }
         let account: KlaviyoAccount
         do {
-            account = try await klaviyo.getAccount(credential: .bearer(tokens.accessToken))
+            account = try await klaviyo.getAccountPatiently(credential: .bearer(tokens.accessToken))
         } catch {
             throw Failure(
                 code: "klaviyo_unavailable",

@@ -8,7 +8,7 @@ struct KlaviyoRelayCommand: AsyncParsableCommand {
         abstract: "HeroPixel's gateway to Klaviyo: consumes commands from RabbitMQ and calls Klaviyo.",
         subcommands: [
             ConsumeCommand.self, SetupCommand.self, ConnectionsCommand.self, PublishCommand.self, BenchCommand.self,
-            GenerateKeyCommand.self, DLQCommand.self,
+            GenerateKeyCommand.self, DLQCommand.self, ServeCommand.self, SignLinkCommand.self,
         ])
 }
 

@@ -1,0 +1,141 @@
+public import Klaviyo
+public import Logging
+
+/// Connect, replace and disconnect (FACTS §3.4, §9), shared by `serve` and, later, the
+/// `connection.disconnect` command: disconnecting an OAuth connection revokes its refresh token at
+/// `/oauth/revoke` (`token_type_hint=refresh_token`), deletes the stored secrets, sets the state to
+/// `disconnected` and publishes `connection.disconnected`; connecting with one method replaces the other
+/// (an OAuth connection replaced by an API key is revoked first) and publishes `connection.connected`.
+public struct ConnectionLifecycle: Sendable {
+    /// Why a disconnect did not happen.
+    public struct Failure: Error, Sendable, CustomStringConvertible {
+        /// `klaviyo_unavailable`, `oauth_disabled`.
+        public var code: String
+        /// One line for people (never a secret).
+        public var description: String
+    }
+
+    /// Publishes a connection event on `klaviyo.connections`.
+    public typealias Publisher = @Sendable (ConnectionEvent) async throws -> Void
+
+    let store: CredentialStore
+    let oauth: KlaviyoOAuthClient?
+    let publish: Publisher
+    let logger: Logger
+
+    /// Creates the lifecycle; `oauth` is nil when OAuth is not configured (OAuth connections then cannot be
+    /// revoked and disconnecting one fails with `oauth_disabled`).
+    public init(store: CredentialStore, oauth: KlaviyoOAuthClient?, logger: Logger, publish: @escaping Publisher) {
+        self.store = store
+        self.oauth = oauth
+        self.logger = logger
+        self.publish = publish
+    }
+
+    /// Connects with a private API key; a previous OAuth connection is revoked at Klaviyo once the new key
+    /// is validated and stored (so a bad key never loses a working connection).
+    public func connectAPIKey(
+        accountID: String, apiKey: String, connector: APIKeyConnector
+    ) async throws -> ConnectionRecord {
+        let previous = try? await store.load(accountID: accountID)
+        let record = try await connector.connect(accountID: accountID, apiKey: apiKey)
+        if let previous, previous.method == .oauth, let refreshToken = previous.refreshToken {
+            await revokeBestEffort(refreshToken, accountID: accountID)
+        }
+        await announce(
+            ConnectionEvent(accountID: accountID, state: .connected, reason: "connected with a private API key"))
+        return record
+    }
+
+    /// Announces a connection made with OAuth (the connector stored it).
+    public func connectedWithOAuth(_ record: ConnectionRecord) async {
+        await announce(ConnectionEvent(accountID: record.accountID, state: .connected, reason: "connected with OAuth"))
+    }
+
+    /// Disconnects an account. Returns false when there was nothing to disconnect. A revoke that Klaviyo
+    /// answers with `invalid_grant` (already revoked) still disconnects; a transient failure throws and keeps
+    /// the connection, so the user can try again.
+    @discardableResult
+    public func disconnect(accountID: String, reason: String = "disconnected by the user") async throws -> Bool {
+        guard let record = try await store.load(accountID: accountID), record.state != .disconnected else {
+            return false
+        }
+        if record.method == .oauth, let refreshToken = record.refreshToken {
+            guard let oauth else {
+                throw Failure(
+                    code: "oauth_disabled",
+                    description:
+                        "OAuth is not configured here, so the Klaviyo app cannot be uninstalled; nothing changed.")
+            }
+            do {
+                try await oauth.revoke(refreshToken: refreshToken)
+            } catch  where error.isInvalidGrant {
+                logger.info("refresh token was already revoked", metadata: ["account_id": "\(accountID)"])
+            } catch {
+                throw Failure(
+                    code: "klaviyo_unavailable",
+                    description: "Could not reach Klaviyo to uninstall the app (\(error)); still connected. Try again.")
+            }
+        }
+        guard try await store.changeState(accountID: accountID, to: .disconnected) else { return false }
+        await announce(ConnectionEvent(accountID: accountID, state: .disconnected, reason: reason))
+        return true
+    }
+
+    func revokeBestEffort(_ refreshToken: String, accountID: String) async {
+        guard let oauth else { return }
+        do {
+            try await oauth.revoke(refreshToken: refreshToken)
+        } catch {
+            logger.warning(
+                "could not revoke the replaced OAuth connection",
+                metadata: ["account_id": "\(accountID)", "error": "\(error)"])
+        }
+    }
+
+    func announce(_ event: ConnectionEvent) async {
+        do {
+            try await publish(event)
+        } catch {
+            logger.error(
+                "could not publish connection event",
+                metadata: ["account_id": "\(event.accountID)", "event": "\(event.routingKey)", "error": "\(error)"])
+        }
+    }
+
+    /// The status the dashboard sees (never a secret): method, state, Klaviyo account, scopes, token
+    /// expiry, and the sync status hash `kr:{<account>}:sync` when present (its `history`, a JSON array,
+    /// is cut to the last `historyLimit` entries).
+    public func status(accountID: String, historyLimit: Int = 20) async throws -> JSONValue {
+        var fields: [String: JSONValue] = ["account_id": .string(accountID)]
+        if let record = try await store.load(accountID: accountID) {
+            fields["connected"] = .bool(record.state == .connected)
+            fields["method"] = .string(record.method.rawValue)
+            fields["state"] = .string(record.state.rawValue)
+            fields["klaviyo_account_id"] = record.klaviyoAccountID.map(JSONValue.string) ?? .null
+            fields["klaviyo_account_name"] = record.klaviyoAccountName.map(JSONValue.string) ?? .null
+            fields["scopes"] =
+                record.scope.map { .array($0.split(separator: " ").map { .string(String($0)) }) } ?? .null
+            fields["token_expires_at"] = record.expiresAt.map(JSONValue.int) ?? .null
+            fields["connected_at"] = record.connectedAt.map(JSONValue.string) ?? .null
+            fields["updated_at"] = record.updatedAt.map(JSONValue.string) ?? .null
+        } else {
+            fields["connected"] = .bool(false)
+            fields["state"] = "not_connected"
+        }
+        let sync = try await store.redis.hashGetAll(RedisKeys.sync(accountID))
+        var syncFields: [String: JSONValue] = [:]
+        for (name, value) in sync {
+            if name == "history", let parsed = try? JSONValue.parse(Array(value.utf8)), let entries = parsed.arrayValue
+            {
+                syncFields[name] = .array(Array(entries.suffix(historyLimit)))
+            } else {
+                syncFields[name] = .string(value)
+            }
+        }
+        fields["last_sync_success_at"] = syncFields["last_success_at"] ?? .null
+        fields["last_sync_error"] = syncFields["last_error"] ?? .null
+        fields["sync"] = syncFields.isEmpty ? .null : .object(syncFields)
+        return .object(fields)
+    }
+}
