@@ -874,7 +874,9 @@ final class ConnectionWorker: @unchecked Sendable {
         }
     }
 
-    private func acknowledgeChannelClose(_ close: amqp_channel_close_t, channel: UInt16, context: String) throws
+    private func acknowledgeChannelClose(
+        _ close: amqp_channel_close_t, channel: UInt16, context: String
+    ) throws
         -> ChannelFailure
     {
         let text = CDecoding.string(close.reply_text)

@@ -152,7 +152,8 @@ public final class HTTPClient: Sendable {
 
         if firstFailure != CURLE_OK {
             throw HTTPClientError(
-                code: .transport, message: "cannot configure the request: \(String(cString: curl_easy_strerror(firstFailure)))",
+                code: .transport,
+                message: "cannot configure the request: \(String(cString: curl_easy_strerror(firstFailure)))",
                 curlCode: Int(firstFailure.rawValue), isRetriable: false, requestMayHaveBeenSent: false)
         }
     }

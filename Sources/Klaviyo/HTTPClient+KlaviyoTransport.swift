@@ -7,7 +7,8 @@ extension HTTPClient: KlaviyoTransport {
         for header in request.headers { headers.add(name: header.name, value: header.value) }
         let method = HTTPMethod(rawValue: request.method) ?? .GET
         do {
-            let response = try await execute(HTTPRequest(method: method, url: request.url, headers: headers, body: request.body))
+            let response = try await execute(
+                HTTPRequest(method: method, url: request.url, headers: headers, body: request.body))
             return KlaviyoHTTPResponse(
                 status: response.status, headers: response.headers.map { (name: $0.name, value: $0.value) },
                 body: response.body)

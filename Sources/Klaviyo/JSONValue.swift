@@ -132,7 +132,9 @@ extension JSONValue {
     }
 
     /// Parses JSON bytes into a value (strict: see ``JSONParser``).
-    public static func parse(_ bytes: some Collection<UInt8>, maxDepth: Int = 64) throws(JSONParser.Failure)
+    public static func parse(
+        _ bytes: some Collection<UInt8>, maxDepth: Int = 64
+    ) throws(JSONParser.Failure)
         -> JSONValue
     {
         try JSONParser(maxDepth: maxDepth).parse(bytes)

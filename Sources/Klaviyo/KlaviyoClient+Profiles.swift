@@ -10,7 +10,9 @@ extension KlaviyoClient {
     }
 
     /// Upserts a profile. Returns the profile and whether Klaviyo created it (201) or updated it (200).
-    public func upsertProfile(attributes: [String: JSONValue], id: String? = nil, credential: KlaviyoCredential)
+    public func upsertProfile(
+        attributes: [String: JSONValue], id: String? = nil, credential: KlaviyoCredential
+    )
         async throws(KlaviyoError) -> (profile: KlaviyoProfile, created: Bool)
     {
         let request = Self.upsertProfileRequest(attributes: attributes, id: id)
@@ -29,7 +31,9 @@ extension KlaviyoClient {
     }
 
     /// Updates a profile by Klaviyo id.
-    public func updateProfile(id: String, attributes: [String: JSONValue], credential: KlaviyoCredential)
+    public func updateProfile(
+        id: String, attributes: [String: JSONValue], credential: KlaviyoCredential
+    )
         async throws(KlaviyoError) -> KlaviyoProfile
     {
         let request = Self.updateProfileRequest(id: id, attributes: attributes)
@@ -45,7 +49,9 @@ extension KlaviyoClient {
     }
 
     /// Finds profiles matching one identifier (first page: an identifier matches at most one profile).
-    public func findProfiles(_ lookup: ProfileLookup, credential: KlaviyoCredential) async throws(KlaviyoError)
+    public func findProfiles(
+        _ lookup: ProfileLookup, credential: KlaviyoCredential
+    ) async throws(KlaviyoError)
         -> [KlaviyoProfile]
     {
         let request = Self.findProfilesRequest(lookup)
@@ -58,7 +64,9 @@ extension KlaviyoClient {
         return resources.compactMap(KlaviyoProfile.init(resource:))
     }
 
-    private func profile(from response: KlaviyoResponse, request: KlaviyoRequest, credential: KlaviyoCredential)
+    private func profile(
+        from response: KlaviyoResponse, request: KlaviyoRequest, credential: KlaviyoCredential
+    )
         throws(KlaviyoError) -> KlaviyoProfile
     {
         guard let data = response.data, let profile = KlaviyoProfile(resource: data) else {

@@ -26,7 +26,9 @@ public struct KlaviyoClient: Sendable {
     }
 
     /// Builds the HTTP request for a call (exposed for contract tests).
-    public func httpRequest(for request: KlaviyoRequest, credential: KlaviyoCredential) throws(KlaviyoError)
+    public func httpRequest(
+        for request: KlaviyoRequest, credential: KlaviyoCredential
+    ) throws(KlaviyoError)
         -> KlaviyoHTTPRequest
     {
         var url = baseURL + request.path
@@ -53,7 +55,9 @@ public struct KlaviyoClient: Sendable {
     }
 
     /// Sends one call and returns the 2xx response, or throws a classified ``KlaviyoError``.
-    public func send(_ request: KlaviyoRequest, credential: KlaviyoCredential) async throws(KlaviyoError)
+    public func send(
+        _ request: KlaviyoRequest, credential: KlaviyoCredential
+    ) async throws(KlaviyoError)
         -> KlaviyoResponse
     {
         let http = try httpRequest(for: request, credential: credential)
@@ -79,7 +83,9 @@ public struct KlaviyoClient: Sendable {
     }
 
     /// Turns an HTTP response into a ``KlaviyoResponse`` or a classified ``KlaviyoError``.
-    public static func interpret(_ response: KlaviyoHTTPResponse, operationID: String, usedOAuth: Bool)
+    public static func interpret(
+        _ response: KlaviyoHTTPResponse, operationID: String, usedOAuth: Bool
+    )
         throws(KlaviyoError) -> KlaviyoResponse
     {
         if (200..<300).contains(response.status) {

@@ -27,7 +27,9 @@ struct KlaviyoSimCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("Unknown --log-level \(logLevel).") }
-        guard rateLimits == "on" || rateLimits == "off" else { throw ValidationError("--rate-limits must be on or off.") }
+        guard rateLimits == "on" || rateLimits == "off" else {
+            throw ValidationError("--rate-limits must be on or off.")
+        }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0…65535.") }
         for s in seedAccounts where SimConfiguration.parseSeedAccount(s) == nil {
             throw ValidationError("--seed-account must be ACCOUNT_ID:pk_KEY[:Name], got \(s).")
@@ -56,9 +58,10 @@ struct KlaviyoSimCommand: AsyncParsableCommand {
             let port = channel.localAddress?.port ?? bound.port
             logger.info(
                 "listening",
-                metadata: ["sim.host": "\(bound.host)", "sim.port": "\(port)", "sim.url": "http://\(bound.host):\(port)"])
+                metadata: [
+                    "sim.host": "\(bound.host)", "sim.port": "\(port)", "sim.url": "http://\(bound.host):\(port)",
+                ])
         }
         try await app.runService()
     }
 }
-

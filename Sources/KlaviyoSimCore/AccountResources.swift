@@ -69,9 +69,12 @@ struct AccountResources: Sendable {
     var sideEffects: [JSONValue] = []
 
     init(now: String) {
-        for (name, trigger) in [("Welcome Series", "Added to List"), ("Abandoned Cart", "Metric"), ("Winback", "Date Based")] {
+        for (name, trigger) in [
+            ("Welcome Series", "Added to List"), ("Abandoned Cart", "Metric"), ("Winback", "Date Based"),
+        ] {
             let id = SimIdentifiers.short()
-            flows[id] = FlowRecord(id: id, name: name, status: "draft", triggerType: trigger, created: now, updated: now)
+            flows[id] = FlowRecord(
+                id: id, name: name, status: "draft", triggerType: trigger, created: now, updated: now)
             flowOrder.append(id)
         }
     }

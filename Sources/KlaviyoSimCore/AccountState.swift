@@ -128,7 +128,9 @@ extension AccountState {
     ) -> Result<ProfileRecord?, KlaviyoAPIError> {
         if let id {
             guard profiles[id] != nil else { return .failure(.notFound("A profile with id \(id) does not exist.")) }
-            if let other = conflictingProfile(for: attributes, excluding: id) { return .failure(.duplicateProfile(other)) }
+            if let other = conflictingProfile(for: attributes, excluding: id) {
+                return .failure(.duplicateProfile(other))
+            }
             return .success(update(id: id, attributes: attributes, meta: nil, now: now))
         }
         if let existing = lookup(attributes) {

@@ -44,7 +44,9 @@ public struct FaultConfig: Sendable, Equatable {
         guard let o = json.objectValue else { throw .invalid("Body must be a JSON object.", pointer: "") }
         func int(_ k: String) throws(KlaviyoAPIError) -> Int? {
             guard let v = o[k], !v.isNull else { return nil }
-            guard let i = v.intValue, i >= 0 else { throw .invalid("'\(k)' must be a non-negative integer.", pointer: "/\(k)") }
+            guard let i = v.intValue, i >= 0 else {
+                throw .invalid("'\(k)' must be a non-negative integer.", pointer: "/\(k)")
+            }
             return i
         }
         func rate(_ k: String) throws(KlaviyoAPIError) -> Double? {
@@ -68,7 +70,10 @@ public struct FaultConfig: Sendable, Equatable {
         if let statuses = o["error_statuses"], !statuses.isNull {
             guard let list = statuses.arrayValue?.compactMap(\.intValue), !list.isEmpty,
                 list.allSatisfy({ (400...599).contains($0) })
-            else { throw .invalid("'error_statuses' must be a non-empty list of 4xx/5xx codes.", pointer: "/error_statuses") }
+            else {
+                throw .invalid(
+                    "'error_statuses' must be a non-empty list of 4xx/5xx codes.", pointer: "/error_statuses")
+            }
             errorStatuses = list
         }
         throttleRate = try rate("throttle_rate") ?? 0

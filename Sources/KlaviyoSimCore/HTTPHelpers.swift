@@ -22,14 +22,16 @@ enum HTTPHelpers {
         }
         headers[.contentType] = contentType
         let bytes = body.serialized()
-        return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        return Response(
+            status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
     /// A JSON:API response with an already serialized body.
     static func response(status: Int, bytes: [UInt8], headers extra: HTTPFields = [:]) -> Response {
         var headers = extra
         headers[.contentType] = "application/vnd.api+json"
-        return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        return Response(
+            status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
     /// Splits a raw query string into decoded name/value pairs (`+` means space, as in Klaviyo's Django stack).

@@ -5,9 +5,9 @@ import NIOCore
 import NIOPosix
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// One authenticated, validated API call as the operation handlers see it.
@@ -97,7 +97,9 @@ extension KlaviyoSimulator {
         _ op: KlaviyoOperation, parameters: [String], request: Request, context: SimRequestContext,
         rawQuery: String, bodyBytes: [UInt8], parsedBody: JSONValue?
     ) async -> (Int, Response, String?) {
-        func fail(_ e: KlaviyoAPIError, _ accountId: String? = nil, headers: HTTPFields = [:]) -> (Int, Response, String?) {
+        func fail(
+            _ e: KlaviyoAPIError, _ accountId: String? = nil, headers: HTTPFields = [:]
+        ) -> (Int, Response, String?) {
             (e.status, HTTPHelpers.response(status: e.status, body: e.body, headers: headers), accountId)
         }
         guard implemented.contains(op.operationId) else {
@@ -107,7 +109,10 @@ extension KlaviyoSimulator {
             return fail(.invalid("The 'revision' header is required.", parameter: "revision"))
         }
         guard HTTPHelpers.isValidRevision(revision) else {
-            return fail(.invalid("'\(revision)' is not a valid revision. Expected format: YYYY-MM-DD[.suffix].", parameter: "revision"))
+            return fail(
+                .invalid(
+                    "'\(revision)' is not a valid revision. Expected format: YYYY-MM-DD[.suffix].",
+                    parameter: "revision"))
         }
         let now = ContinuousClock.now
         let caller: AuthenticatedCaller
@@ -153,7 +158,8 @@ extension KlaviyoSimulator {
                 return fail(.throttled(retryAfter: fault.retryAfterSeconds), accountId, headers: h)
             }
             if fault.errorRate > 0, Double.random(in: 0..<1) < fault.errorRate {
-                return fail(.injected(status: fault.errorStatuses.randomElement() ?? 500), accountId, headers: rateHeaders)
+                return fail(
+                    .injected(status: fault.errorStatuses.randomElement() ?? 500), accountId, headers: rateHeaders)
             }
             failAfterApply = fault.failAfterApplyRate > 0 && Double.random(in: 0..<1) < fault.failAfterApplyRate
         }
@@ -187,9 +193,15 @@ extension KlaviyoSimulator {
             let result = try perform(call)
             if failAfterApply { return fail(.injected(status: 500), accountId, headers: rateHeaders) }
             if let raw = result.rawBody {
-                return (result.status, HTTPHelpers.response(status: result.status, bytes: raw, headers: rateHeaders), accountId)
+                return (
+                    result.status, HTTPHelpers.response(status: result.status, bytes: raw, headers: rateHeaders),
+                    accountId
+                )
             }
-            return (result.status, HTTPHelpers.response(status: result.status, body: result.body, headers: rateHeaders), accountId)
+            return (
+                result.status, HTTPHelpers.response(status: result.status, body: result.body, headers: rateHeaders),
+                accountId
+            )
         } catch {
             return fail(error, accountId, headers: rateHeaders)
         }

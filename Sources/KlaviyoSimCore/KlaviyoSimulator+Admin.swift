@@ -55,7 +55,10 @@ extension KlaviyoSimulator {
                 let (entries, next) = recorder.entries(since: since, limit: limit)
                 return admin(
                     200,
-                    ["requests": .array(entries.map(\.json)), "next_seq": .int(next), "last_seq": .int(recorder.lastSeq)])
+                    [
+                        "requests": .array(entries.map(\.json)), "next_seq": .int(next),
+                        "last_seq": .int(recorder.lastSeq),
+                    ])
             default:
                 return try handleAdminExtension(method: method, segments: segments, body: body)
                     ?? admin(404, ["error": .string("Unknown admin endpoint \(method) \(request.uri.path).")])
@@ -93,7 +96,8 @@ extension KlaviyoSimulator {
             scopes = Set(items)
         }
         let stored = registry.upsert(
-            SimAccount(accountId: accountId, apiKey: apiKey, name: body?["name"]?.stringValue ?? accountId, scopes: scopes))
+            SimAccount(
+                accountId: accountId, apiKey: apiKey, name: body?["name"]?.stringValue ?? accountId, scopes: scopes))
         logger.info("Account upserted", metadata: ["account_id": "\(accountId)"])
         return admin(201, Self.adminAccount(stored))
     }

@@ -1,11 +1,15 @@
 extension KlaviyoSimulator {
-    static func importJobResource(_ j: AccountResources.JobRecord, base: String, now: ContinuousClock.Instant) -> JSONValue {
+    static func importJobResource(
+        _ j: AccountResources.JobRecord, base: String, now: ContinuousClock.Instant
+    ) -> JSONValue {
         let status = AccountResources.status(of: j, now: now)
         let done = status == "complete"
         let selfLink = "\(base)/api/profile-bulk-import-jobs/\(j.id)/"
         func rel(_ name: String, _ type: String, _ ids: [String]?) -> JSONValue {
             var r: [String: JSONValue] = [
-                "links": ["self": .string("\(selfLink)relationships/\(name)/"), "related": .string("\(selfLink)\(name)/")]
+                "links": [
+                    "self": .string("\(selfLink)relationships/\(name)/"), "related": .string("\(selfLink)\(name)/"),
+                ]
             ]
             if let ids { r["data"] = .array(ids.map { ["type": .string(type), "id": .string($0)] }) }
             return .object(r)
@@ -51,7 +55,9 @@ extension KlaviyoSimulator {
                 do throws(KlaviyoAPIError) {
                     try Self.checkIdentifierFormats(attrs, pointer: "/data/attributes/profiles/data/\(i)/attributes")
                     if !Self.hasIdentifier(attrs) && row["id"]?.stringValue == nil {
-                        throw .invalid("A profile identifier is required.", pointer: "/data/attributes/profiles/data/\(i)/attributes")
+                        throw .invalid(
+                            "A profile identifier is required.",
+                            pointer: "/data/attributes/profiles/data/\(i)/attributes")
                     }
                 } catch { problem = error }
                 if problem == nil {
@@ -70,14 +76,17 @@ extension KlaviyoSimulator {
                     job.errors.append([
                         "type": "import-error", "id": .string(SimIdentifiers.short(26)),
                         "attributes": [
-                            "code": .string(problem.code), "title": .string(problem.title), "detail": .string(problem.detail),
+                            "code": .string(problem.code), "title": .string(problem.title),
+                            "detail": .string(problem.detail),
                             "source": ["pointer": .optional(problem.pointer)], "original_payload": row,
                         ],
                     ])
                 }
             }
             s.resources.jobs[job.id] = job
-            s.note("profile_bulk_import", ["job_id": .string(job.id), "total": .int(job.total), "failed": .int(job.failed)])
+            s.note(
+                "profile_bulk_import",
+                ["job_id": .string(job.id), "total": .int(job.total), "failed": .int(job.failed)])
             return .success(job)
         }
         let job = try outcome.get()
@@ -86,7 +95,8 @@ extension KlaviyoSimulator {
 
     func job(_ call: APICall) throws(KlaviyoAPIError) -> AccountResources.JobRecord {
         let id = call.parameters.first ?? ""
-        guard let job = call.caller.box.state.withLock({ $0.resources.jobs[id] }), job.kind == "profile-bulk-import-job" else {
+        guard let job = call.caller.box.state.withLock({ $0.resources.jobs[id] }), job.kind == "profile-bulk-import-job"
+        else {
             throw .notFound("A job with id \(id) does not exist.")
         }
         return job
@@ -120,18 +130,24 @@ extension KlaviyoSimulator {
             throw .invalid("Between 1 and \(limit) profiles per request.", pointer: "/data/attributes/profiles/data")
         }
         for (i, row) in rows.enumerated() {
-            try Self.checkIdentifierFormats(row["attributes"]?.objectValue ?? [:], pointer: "/data/attributes/profiles/data/\(i)/attributes")
+            try Self.checkIdentifierFormats(
+                row["attributes"]?.objectValue ?? [:], pointer: "/data/attributes/profiles/data/\(i)/attributes")
         }
         let listId = data?["relationships"]?["list"]?["data"]?["id"]?.stringValue
         let now = SimIdentifiers.timestamp()
         let error: KlaviyoAPIError? = call.caller.box.state.withLock { s in
-            if let listId, s.resources.lists[listId] == nil { return .notFound("A list with id \(listId) does not exist.") }
+            if let listId, s.resources.lists[listId] == nil {
+                return .notFound("A list with id \(listId) does not exist.")
+            }
             for row in rows {
                 var attrs = row["attributes"]?.objectValue ?? [:]
                 let subs = attrs.removeValue(forKey: "subscriptions")
                 attrs.removeValue(forKey: "age_gated_date_of_birth")
                 let identifiers = attrs.filter { ["email", "phone_number", "external_id"].contains($0.key) }
-                guard case .success(let found) = s.upsert(id: row["id"]?.stringValue, attributes: identifiers, create: subscribe && listId != nil, now: now),
+                guard
+                    case .success(let found) = s.upsert(
+                        id: row["id"]?.stringValue, attributes: identifiers, create: subscribe && listId != nil,
+                        now: now),
                     let profile = found
                 else { continue }
                 var channels: [String] = []
@@ -149,7 +165,10 @@ extension KlaviyoSimulator {
                 }
                 s.note(
                     subscribe ? "subscribed" : "unsubscribed",
-                    ["profile_id": .string(profile.id), "list_id": .optional(listId), "channels": .array(channels.map { .string($0) }), "global": .bool(listId == nil)])
+                    [
+                        "profile_id": .string(profile.id), "list_id": .optional(listId),
+                        "channels": .array(channels.map { .string($0) }), "global": .bool(listId == nil),
+                    ])
             }
             return nil
         }

@@ -15,9 +15,16 @@ extension KlaviyoSimulator {
             "relationships": [
                 "campaign-messages": [
                     "data": .array(c.messageIds.map { ["type": "campaign-message", "id": .string($0)] }),
-                    "links": ["self": .string("\(selfLink)relationships/campaign-messages/"), "related": .string("\(selfLink)campaign-messages/")],
+                    "links": [
+                        "self": .string("\(selfLink)relationships/campaign-messages/"),
+                        "related": .string("\(selfLink)campaign-messages/"),
+                    ],
                 ],
-                "tags": ["links": ["self": .string("\(selfLink)relationships/tags/"), "related": .string("\(selfLink)tags/")]],
+                "tags": [
+                    "links": [
+                        "self": .string("\(selfLink)relationships/tags/"), "related": .string("\(selfLink)tags/"),
+                    ]
+                ],
             ],
             "links": ["self": .string(selfLink)],
         ]
@@ -57,7 +64,12 @@ extension KlaviyoSimulator {
 
     /// `GET /api/campaigns/{id}`.
     func getCampaign(_ call: APICall) throws(KlaviyoAPIError) -> APIResult {
-        APIResult(status: 200, body: ["data": Self.campaignResource(try storedCampaign(call, id: call.parameters.first ?? ""), base: call.base)])
+        APIResult(
+            status: 200,
+            body: [
+                "data": Self.campaignResource(
+                    try storedCampaign(call, id: call.parameters.first ?? ""), base: call.base)
+            ])
     }
 
     /// `GET /api/campaigns`: the spec requires a `messages.channel` filter.
@@ -67,17 +79,21 @@ extension KlaviyoSimulator {
         }
         let filter = try ProfileFilter(parsing: raw, allowedFields: ["messages.channel"])
         let items = call.caller.box.state.withLock { s in
-            s.resources.campaignOrder.compactMap { s.resources.campaigns[$0] }.filter { filter.values.contains(Self.channel(of: $0)) }
+            s.resources.campaignOrder.compactMap { s.resources.campaigns[$0] }.filter {
+                filter.values.contains(Self.channel(of: $0))
+            }
         }
         return APIResult(
             status: 200,
             body: [
-                "data": .array(items.map { c in
-                    var v = c
-                    v.attributes["_channel"] = nil
-                    return Self.campaignResource(v, base: call.base)
-                }),
-                "links": Self.collectionLinks(call, path: "/api/campaigns/", offset: 0, pageSize: items.count, more: false),
+                "data": .array(
+                    items.map { c in
+                        var v = c
+                        v.attributes["_channel"] = nil
+                        return Self.campaignResource(v, base: call.base)
+                    }),
+                "links": Self.collectionLinks(
+                    call, path: "/api/campaigns/", offset: 0, pageSize: items.count, more: false),
             ])
     }
 
@@ -85,7 +101,9 @@ extension KlaviyoSimulator {
     func updateCampaign(_ call: APICall) throws(KlaviyoAPIError) -> APIResult {
         let id = call.parameters.first ?? ""
         guard call.body?["data"]?["id"]?.stringValue == id else {
-            throw KlaviyoAPIError(status: 409, code: "conflict", title: "Conflict.", detail: "The id in the request body does not match the id in the URL.", source: .pointer("/data/id"))
+            throw KlaviyoAPIError(
+                status: 409, code: "conflict", title: "Conflict.",
+                detail: "The id in the request body does not match the id in the URL.", source: .pointer("/data/id"))
         }
         let attrs = call.body?["data"]?["attributes"]?.objectValue ?? [:]
         let now = SimIdentifiers.timestamp()
@@ -115,7 +133,9 @@ extension KlaviyoSimulator {
         let id = call.body?["data"]?["id"]?.stringValue ?? ""
         let now = SimIdentifiers.timestamp()
         let result: Result<AccountResources.JobRecord, KlaviyoAPIError> = call.caller.box.state.withLock { s in
-            guard var c = s.resources.campaigns[id] else { return .failure(.notFound("A campaign with id \(id) does not exist.")) }
+            guard var c = s.resources.campaigns[id] else {
+                return .failure(.notFound("A campaign with id \(id) does not exist."))
+            }
             if let existing = s.resources.jobs[id], !existing.cancelled {
                 return .failure(.invalid("This campaign has already been sent or is sending.", pointer: "/data/id"))
             }
@@ -134,7 +154,8 @@ extension KlaviyoSimulator {
     /// `GET /api/campaign-send-jobs/{id}`.
     func getCampaignSendJob(_ call: APICall) throws(KlaviyoAPIError) -> APIResult {
         let id = call.parameters.first ?? ""
-        guard let job = call.caller.box.state.withLock({ $0.resources.jobs[id] }), job.kind == "campaign-send-job" else {
+        guard let job = call.caller.box.state.withLock({ $0.resources.jobs[id] }), job.kind == "campaign-send-job"
+        else {
             throw .notFound("A campaign send job with id \(id) does not exist.")
         }
         return APIResult(status: 200, body: ["data": Self.sendJobResource(job, base: call.base)])
@@ -167,8 +188,17 @@ extension KlaviyoSimulator {
                 "updated": .string(f.updated), "trigger_type": .string(f.triggerType),
             ],
             "relationships": [
-                "flow-actions": ["links": ["self": .string("\(selfLink)relationships/flow-actions/"), "related": .string("\(selfLink)flow-actions/")]],
-                "tags": ["links": ["self": .string("\(selfLink)relationships/tags/"), "related": .string("\(selfLink)tags/")]],
+                "flow-actions": [
+                    "links": [
+                        "self": .string("\(selfLink)relationships/flow-actions/"),
+                        "related": .string("\(selfLink)flow-actions/"),
+                    ]
+                ],
+                "tags": [
+                    "links": [
+                        "self": .string("\(selfLink)relationships/tags/"), "related": .string("\(selfLink)tags/"),
+                    ]
+                ],
             ],
             "links": ["self": .string(selfLink)],
         ]
@@ -188,7 +218,9 @@ extension KlaviyoSimulator {
     /// `GET /api/flows/{id}`.
     func getFlow(_ call: APICall) throws(KlaviyoAPIError) -> APIResult {
         let id = call.parameters.first ?? ""
-        guard let f = call.caller.box.state.withLock({ $0.resources.flows[id] }) else { throw .notFound("A flow with id \(id) does not exist.") }
+        guard let f = call.caller.box.state.withLock({ $0.resources.flows[id] }) else {
+            throw .notFound("A flow with id \(id) does not exist.")
+        }
         return APIResult(status: 200, body: ["data": Self.flowResource(f, base: call.base)])
     }
 
@@ -196,7 +228,9 @@ extension KlaviyoSimulator {
     func updateFlow(_ call: APICall) throws(KlaviyoAPIError) -> APIResult {
         let id = call.parameters.first ?? ""
         guard call.body?["data"]?["id"]?.stringValue == id else {
-            throw KlaviyoAPIError(status: 409, code: "conflict", title: "Conflict.", detail: "The id in the request body does not match the id in the URL.", source: .pointer("/data/id"))
+            throw KlaviyoAPIError(
+                status: 409, code: "conflict", title: "Conflict.",
+                detail: "The id in the request body does not match the id in the URL.", source: .pointer("/data/id"))
         }
         let status = call.body?["data"]?["attributes"]?["status"]?.stringValue ?? ""
         guard ["draft", "manual", "live"].contains(status) else {

@@ -11,7 +11,8 @@ extension AccountState {
         switch upsert(id: id, attributes: attrs, create: true, now: now) {
         case .failure(let e): return .failure(e)
         case .success(let p?): profile = p
-        case .success(nil): return .failure(.invalid("A profile identifier is required.", pointer: "/data/attributes/profile"))
+        case .success(nil):
+            return .failure(.invalid("A profile identifier is required.", pointer: "/data/attributes/profile"))
         }
         let metricName = event["metric"]?["data"]?["attributes"]?["name"]?.stringValue ?? ""
         let metricId: String
@@ -25,7 +26,9 @@ extension AccountState {
         let uniqueId = event["unique_id"]?.stringValue ?? String(time.prefix(19))
         let key = "\(profile.id)|\(metricId)|\(uniqueId)"
         guard resources.eventKeys.insert(key).inserted else {
-            note("event_deduplicated", ["profile_id": .string(profile.id), "metric": .string(metricName), "unique_id": .string(uniqueId)])
+            note(
+                "event_deduplicated",
+                ["profile_id": .string(profile.id), "metric": .string(metricName), "unique_id": .string(uniqueId)])
             return .success(false)
         }
         resources.events.append(
@@ -36,7 +39,9 @@ extension AccountState {
             p.lastEventDate = time
             profiles[profile.id] = p
         }
-        note("event_recorded", ["profile_id": .string(profile.id), "metric": .string(metricName), "unique_id": .string(uniqueId)])
+        note(
+            "event_recorded",
+            ["profile_id": .string(profile.id), "metric": .string(metricName), "unique_id": .string(uniqueId)])
         return .success(true)
     }
 }
@@ -44,7 +49,9 @@ extension AccountState {
 extension KlaviyoSimulator {
     /// `POST /api/events` → 202, no body.
     func createEvent(_ call: APICall) throws(KlaviyoAPIError) -> APIResult {
-        guard let attrs = call.body?["data"]?["attributes"] else { throw .invalid("'attributes' is required.", pointer: "/data/attributes") }
+        guard let attrs = call.body?["data"]?["attributes"] else {
+            throw .invalid("'attributes' is required.", pointer: "/data/attributes")
+        }
         let profileAttrs = attrs["profile"]?["data"]?["attributes"]?.objectValue ?? [:]
         try Self.checkIdentifierFormats(profileAttrs, pointer: "/data/attributes/profile/data/attributes")
         let now = SimIdentifiers.timestamp()
@@ -59,17 +66,23 @@ extension KlaviyoSimulator {
     func bulkCreateEvents(_ call: APICall) throws(KlaviyoAPIError) -> APIResult {
         let groups = call.body?["data"]?["attributes"]?["events-bulk-create"]?["data"]?.arrayValue ?? []
         let total = groups.reduce(0) { $0 + ($1["attributes"]?["events"]?["data"]?.arrayValue?.count ?? 0) }
-        guard total <= 1000 else { throw .invalid("At most 1000 events per request, got \(total).", pointer: "/data/attributes/events-bulk-create/data") }
+        guard total <= 1000 else {
+            throw .invalid(
+                "At most 1000 events per request, got \(total).", pointer: "/data/attributes/events-bulk-create/data")
+        }
         for (i, g) in groups.enumerated() {
             let attrs = g["attributes"]?["profile"]?["data"]?["attributes"]?.objectValue ?? [:]
-            try Self.checkIdentifierFormats(attrs, pointer: "/data/attributes/events-bulk-create/data/\(i)/attributes/profile/data/attributes")
+            try Self.checkIdentifierFormats(
+                attrs, pointer: "/data/attributes/events-bulk-create/data/\(i)/attributes/profile/data/attributes")
         }
         let now = SimIdentifiers.timestamp()
         let error: KlaviyoAPIError? = call.caller.box.state.withLock { s in
             for g in groups {
                 let profileData = g["attributes"]?["profile"]?["data"]
                 for e in g["attributes"]?["events"]?["data"]?.arrayValue ?? [] {
-                    if case .failure(let err) = s.recordEvent(profileData: profileData, event: e["attributes"] ?? [:], now: now) {
+                    if case .failure(let err) = s.recordEvent(
+                        profileData: profileData, event: e["attributes"] ?? [:], now: now)
+                    {
                         return err
                     }
                 }

@@ -2,12 +2,15 @@ import Hummingbird
 
 extension KlaviyoSimulator {
     /// Admin endpoints for settings and OAuth; `nil` when none matched.
-    func handleAdminExtension(method: String, segments: [String], body: JSONValue?) throws(KlaviyoAPIError) -> Response? {
+    func handleAdminExtension(method: String, segments: [String], body: JSONValue?) throws(KlaviyoAPIError) -> Response?
+    {
         switch (method, segments) {
         case ("PUT", ["settings"]), ("POST", ["settings"]):
             if let v = body?["latency_ms"]?.intValue { settings.withLock { $0.latency = .milliseconds(v) } }
             if case .bool(let on)? = body?["rate_limits"] { settings.withLock { $0.rateLimitsEnabled = on } }
-            if let v = body?["access_token_ttl_seconds"]?.intValue { settings.withLock { $0.accessTokenTTL = .seconds(v) } }
+            if let v = body?["access_token_ttl_seconds"]?.intValue {
+                settings.withLock { $0.accessTokenTTL = .seconds(v) }
+            }
             return admin(200, settingsJSON)
         case ("GET", ["settings"]):
             return admin(200, settingsJSON)
@@ -38,8 +41,12 @@ extension KlaviyoSimulator {
             oauth.withLock { $0.loginAccountId = accountId }
             return admin(200, ["account_id": .optional(accountId)])
         case ("PUT", ["oauth", "settings"]), ("POST", ["oauth", "settings"]):
-            if let v = body?["access_token_ttl_seconds"]?.intValue { settings.withLock { $0.accessTokenTTL = .seconds(v) } }
-            if case .bool(let rotate)? = body?["rotate_refresh_tokens"] { oauth.withLock { $0.rotateRefreshTokens = rotate } }
+            if let v = body?["access_token_ttl_seconds"]?.intValue {
+                settings.withLock { $0.accessTokenTTL = .seconds(v) }
+            }
+            if case .bool(let rotate)? = body?["rotate_refresh_tokens"] {
+                oauth.withLock { $0.rotateRefreshTokens = rotate }
+            }
             return admin(200, oauthSettingsJSON)
         case ("GET", ["oauth", "settings"]):
             return admin(200, oauthSettingsJSON)
@@ -54,7 +61,8 @@ extension KlaviyoSimulator {
                 return n
             }
             return admin(200, ["expired": .int(expired)])
-        case ("GET", let s) where s.count == 3 && s[0] == "accounts" && ["lists", "events", "side-effects", "subscriptions"].contains(s[2]):
+        case ("GET", let s)
+        where s.count == 3 && s[0] == "accounts" && ["lists", "events", "side-effects", "subscriptions"].contains(s[2]):
             guard let box = registry.box(s[1]) else { return admin(404, ["error": "Unknown account."]) }
             let items: [JSONValue] = box.state.withLock { st in
                 let r = st.resources
@@ -70,7 +78,8 @@ extension KlaviyoSimulator {
                     let metricNames = Dictionary(uniqueKeysWithValues: r.metrics.map { ($0.value, $0.key) })
                     return r.events.map { e in
                         [
-                            "id": .string(e.id), "metric": .optional(metricNames[e.metricId]), "profile_id": .string(e.profileId),
+                            "id": .string(e.id), "metric": .optional(metricNames[e.metricId]),
+                            "profile_id": .string(e.profileId),
                             "properties": e.properties, "time": .string(e.time), "value": e.value ?? .null,
                             "unique_id": .string(e.uniqueId),
                         ]
@@ -87,8 +96,10 @@ extension KlaviyoSimulator {
         case ("POST", let s) where s.count == 3 && s[0] == "accounts" && s[2] == "revoke-app":
             let clientId = body?["client_id"]?.stringValue
             let removed = oauth.withLock { o in
-                let ids = o.installs.values.filter { $0.accountId == s[1] && (clientId == nil || $0.clientId == clientId) }
-                    .map(\.id)
+                let ids = o.installs.values.filter {
+                    $0.accountId == s[1] && (clientId == nil || $0.clientId == clientId)
+                }
+                .map(\.id)
                 for id in ids { uninstall(id, in: &o) }
                 return ids.count
             }

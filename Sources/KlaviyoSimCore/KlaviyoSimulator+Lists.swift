@@ -4,7 +4,11 @@ extension KlaviyoSimulator {
     static func listResource(_ l: AccountResources.ListRecord, base: String) -> JSONValue {
         let selfLink = "\(base)/api/lists/\(l.id)/"
         func rel(_ name: String) -> JSONValue {
-            ["links": ["self": .string("\(selfLink)relationships/\(name)/"), "related": .string("\(selfLink)\(name)/")]]
+            [
+                "links": [
+                    "self": .string("\(selfLink)relationships/\(name)/"), "related": .string("\(selfLink)\(name)/"),
+                ]
+            ]
         }
         return [
             "type": "list", "id": .string(l.id),
@@ -24,7 +28,8 @@ extension KlaviyoSimulator {
         guard !name.isEmpty else { throw .invalid("'name' may not be blank.", pointer: "/data/attributes/name") }
         let now = SimIdentifiers.timestamp()
         let list = AccountResources.ListRecord(
-            id: SimIdentifiers.short(), name: name, optInProcess: attrs?["opt_in_process"]?.stringValue ?? "single_opt_in",
+            id: SimIdentifiers.short(), name: name,
+            optInProcess: attrs?["opt_in_process"]?.stringValue ?? "single_opt_in",
             created: now, updated: now)
         call.caller.box.state.withLock { s in
             s.resources.lists[list.id] = list
@@ -73,7 +78,9 @@ extension KlaviyoSimulator {
         guard refs.count <= 1000 else { throw .invalid("At most 1000 profiles per request.", pointer: "/data") }
         let ids = refs.compactMap { $0["id"]?.stringValue }
         let result: KlaviyoAPIError? = call.caller.box.state.withLock { s in
-            guard var list = s.resources.lists[listId] else { return .notFound("A list with id \(listId) does not exist.") }
+            guard var list = s.resources.lists[listId] else {
+                return .notFound("A list with id \(listId) does not exist.")
+            }
             for (i, id) in ids.enumerated() where s.profiles[id] == nil {
                 return .invalid("Profile \(id) does not exist.", pointer: "/data/\(i)/id")
             }
@@ -82,7 +89,9 @@ extension KlaviyoSimulator {
                 if !add, list.memberSet.remove(id) != nil { list.members.removeAll { $0 == id } }
             }
             s.resources.lists[listId] = list
-            s.note(add ? "list_members_added" : "list_members_removed", ["list_id": .string(listId), "profile_ids": .array(ids.map { .string($0) })])
+            s.note(
+                add ? "list_members_added" : "list_members_removed",
+                ["list_id": .string(listId), "profile_ids": .array(ids.map { .string($0) })])
             return nil
         }
         if let result { throw result }

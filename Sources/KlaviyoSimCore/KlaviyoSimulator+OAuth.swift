@@ -76,8 +76,10 @@ extension KlaviyoSimulator {
 
     static func redirect(_ uri: String, _ params: [(String, String?)]) -> Response {
         let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~"))
-        let q = params.compactMap { k, v in v.map { "\(k)=\($0.addingPercentEncoding(withAllowedCharacters: allowed) ?? $0)" } }
-            .joined(separator: "&")
+        let q = params.compactMap { k, v in
+            v.map { "\(k)=\($0.addingPercentEncoding(withAllowedCharacters: allowed) ?? $0)" }
+        }
+        .joined(separator: "&")
         var headers = HTTPFields()
         headers[.location] = uri + (uri.contains("?") ? "&" : "?") + q
         return Response(status: .found, headers: headers)
@@ -93,24 +95,46 @@ extension KlaviyoSimulator {
         let (app, login): (OAuthApp?, String?) = oauth.withLock { ($0.apps[clientId], $0.loginAccountId) }
         guard let app else { return Self.html(400, "<h1>Invalid client_id</h1>") }
         guard app.redirectURIs.contains(redirectURI) else {
-            return Self.html(400, "<h1>Invalid redirect_uri</h1><p>It must exactly match a registered redirect URI.</p>")
+            return Self.html(
+                400, "<h1>Invalid redirect_uri</h1><p>It must exactly match a registered redirect URI.</p>")
         }
         guard p["response_type"] == "code" else {
-            return Self.redirect(redirectURI, [("error", "unsupported_response_type"), ("error_description", "response_type must be code."), ("state", state)])
+            return Self.redirect(
+                redirectURI,
+                [
+                    ("error", "unsupported_response_type"), ("error_description", "response_type must be code."),
+                    ("state", state),
+                ])
         }
         guard let challenge = p["code_challenge"], !challenge.isEmpty, p["code_challenge_method"] == "S256" else {
-            return Self.redirect(redirectURI, [("error", "invalid_request"), ("error_description", "PKCE with code_challenge_method=S256 is required."), ("state", state)])
+            return Self.redirect(
+                redirectURI,
+                [
+                    ("error", "invalid_request"),
+                    ("error_description", "PKCE with code_challenge_method=S256 is required."), ("state", state),
+                ])
         }
         let requested = Set((p["scope"] ?? "").split(separator: " ").map(String.init))
         guard !requested.isEmpty, requested.isSubset(of: app.scopes) else {
-            return Self.redirect(redirectURI, [("error", "invalid_scope"), ("error_description", "Requested scopes are not configured on the app."), ("state", state)])
+            return Self.redirect(
+                redirectURI,
+                [
+                    ("error", "invalid_scope"),
+                    ("error_description", "Requested scopes are not configured on the app."), ("state", state),
+                ])
         }
         guard let accountId = p["login_account"] ?? login, let box = registry.box(accountId) else {
-            return Self.html(400, "<h1>No Klaviyo account is logged in</h1><p>POST /_sim/oauth/login or pass login_account.</p>")
+            return Self.html(
+                400, "<h1>No Klaviyo account is logged in</h1><p>POST /_sim/oauth/login or pass login_account.</p>")
         }
         switch p["decision"] {
         case "deny"?:
-            return Self.redirect(redirectURI, [("error", "access_denied"), ("error_description", "The user denied the authorization request."), ("state", state)])
+            return Self.redirect(
+                redirectURI,
+                [
+                    ("error", "access_denied"), ("error_description", "The user denied the authorization request."),
+                    ("state", state),
+                ])
         case "allow"?:
             let code = SimIdentifiers.token(bytes: 24)
             oauth.withLock {
@@ -164,7 +188,12 @@ extension KlaviyoSimulator {
             return (oauthError(.invalidClient), nil)
         }
         guard Self.isFormEncoded(request.headers[.contentType]) else {
-            return (oauthError(.init(status: 400, error: "invalid_grant_type", description: "The request body must be application/x-www-form-urlencoded.")), nil)
+            return (
+                oauthError(
+                    .init(
+                        status: 400, error: "invalid_grant_type",
+                        description: "The request body must be application/x-www-form-urlencoded.")), nil
+            )
         }
         var p: [String: String] = [:]
         for (k, v) in HTTPHelpers.queryItems(String(decoding: body, as: UTF8.self)) where p[k] == nil { p[k] = v }
@@ -194,8 +223,10 @@ extension KlaviyoSimulator {
                 s.codes[code] = nil
                 let key = "\(app.clientId)|\(pending.accountId)"
                 let installId = s.installByClientAndAccount[key] ?? SimIdentifiers.short(10)
-                var install = s.installs[installId]
-                    ?? .init(id: installId, clientId: app.clientId, accountId: pending.accountId, scopes: pending.scopes)
+                var install =
+                    s.installs[installId]
+                    ?? .init(
+                        id: installId, clientId: app.clientId, accountId: pending.accountId, scopes: pending.scopes)
                 install.scopes = pending.scopes
                 let refresh = SimIdentifiers.token()
                 install.refreshTokens.insert(refresh)
@@ -213,7 +244,9 @@ extension KlaviyoSimulator {
             result = oauth.withLock { s in
                 guard let installId = s.refreshTokens[refresh], var install = s.installs[installId],
                     install.clientId == app.clientId
-                else { return .failure(.invalidGrant("The refresh token is invalid because it is expired or revoked.")) }
+                else {
+                    return .failure(.invalidGrant("The refresh token is invalid because it is expired or revoked."))
+                }
                 var returned = refresh
                 if s.rotateRefreshTokens {
                     install.refreshTokens.remove(refresh)
@@ -228,7 +261,12 @@ extension KlaviyoSimulator {
             }
             if case .success = result { stats.countTokenCall("refresh_token") }
         default:
-            return (oauthError(.init(status: 400, error: "invalid_grant_type", description: "Supported grant types: authorization_code, refresh_token.")), nil)
+            return (
+                oauthError(
+                    .init(
+                        status: 400, error: "invalid_grant_type",
+                        description: "Supported grant types: authorization_code, refresh_token.")), nil
+            )
         }
         switch result {
         case .success(let (body, accountId)):

@@ -65,7 +65,9 @@ extension KlaviyoSimulator {
         let now = SimIdentifiers.timestamp()
         let outcome: Result<(ProfileRecord, Bool), KlaviyoAPIError> = call.caller.box.state.withLock { s in
             if let id {
-                guard s.profiles[id] != nil else { return .failure(.notFound("A profile with id \(id) does not exist.")) }
+                guard s.profiles[id] != nil else {
+                    return .failure(.notFound("A profile with id \(id) does not exist."))
+                }
                 // Quirk (FACTS §6): id plus an identifier owned by another profile answers 404.
                 if s.conflictingProfile(for: attributes, excluding: id) != nil {
                     return .failure(.notFound("A profile with id \(id) and the given identifiers does not exist."))
@@ -96,7 +98,9 @@ extension KlaviyoSimulator {
         try Self.checkIdentifierFormats(attributes, pointer: "/data/attributes")
         let now = SimIdentifiers.timestamp()
         let outcome: Result<ProfileRecord, KlaviyoAPIError> = call.caller.box.state.withLock { s in
-            if let other = s.conflictingProfile(for: attributes, excluding: nil) { return .failure(.duplicateProfile(other)) }
+            if let other = s.conflictingProfile(for: attributes, excluding: nil) {
+                return .failure(.duplicateProfile(other))
+            }
             return .success(s.create(attributes: attributes, meta: data?["meta"], now: now))
         }
         return APIResult(status: 201, rawBody: try outcome.get().document(base: call.base))
@@ -108,7 +112,12 @@ extension KlaviyoSimulator {
         guard let record = call.caller.box.state.withLock({ $0.profiles[id] }) else {
             throw .notFound("A profile with id \(id) does not exist.")
         }
-        return APIResult(status: 200, body: ["data": record.resource(base: call.base), "links": ["self": .string("\(call.base)/api/profiles/\(id)/")]])
+        return APIResult(
+            status: 200,
+            body: [
+                "data": record.resource(base: call.base),
+                "links": ["self": .string("\(call.base)/api/profiles/\(id)/")],
+            ])
     }
 
     /// `PATCH /api/profiles/{id}`: `null` clears, omitted unchanged; 409 on an identifier of another profile.
@@ -125,7 +134,9 @@ extension KlaviyoSimulator {
         let now = SimIdentifiers.timestamp()
         let outcome: Result<ProfileRecord, KlaviyoAPIError> = call.caller.box.state.withLock { s in
             guard s.profiles[id] != nil else { return .failure(.notFound("A profile with id \(id) does not exist.")) }
-            if let other = s.conflictingProfile(for: attributes, excluding: id) { return .failure(.duplicateProfile(other)) }
+            if let other = s.conflictingProfile(for: attributes, excluding: id) {
+                return .failure(.duplicateProfile(other))
+            }
             return .success(s.update(id: id, attributes: attributes, meta: data?["meta"], now: now)!)
         }
         return APIResult(status: 200, rawBody: try outcome.get().document(base: call.base))

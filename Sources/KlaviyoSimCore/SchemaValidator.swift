@@ -130,10 +130,12 @@ final class SchemaNode: Sendable {
             }
         case .array(let elements):
             if let minItems, elements.count < minItems {
-                return .init(pointer: pointer.string, detail: "'\(Self.key(pointer))' must contain at least \(minItems) items.")
+                return .init(
+                    pointer: pointer.string, detail: "'\(Self.key(pointer))' must contain at least \(minItems) items.")
             }
             if let maxItems, elements.count > maxItems {
-                return .init(pointer: pointer.string, detail: "'\(Self.key(pointer))' must contain at most \(maxItems) items.")
+                return .init(
+                    pointer: pointer.string, detail: "'\(Self.key(pointer))' must contain at most \(maxItems) items.")
             }
             if let items {
                 for (i, e) in elements.enumerated() {

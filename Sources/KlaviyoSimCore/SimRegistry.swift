@@ -81,7 +81,8 @@ final class SimRegistry: Sendable {
                 return (g, box)
             }
             guard let (grant, box) = found, grant.expiresAt > now else { return .failure(.authenticationFailed) }
-            return .success(AuthenticatedCaller(box: box, kind: .oauth(installId: grant.installId), scopes: grant.scopes))
+            return .success(
+                AuthenticatedCaller(box: box, kind: .oauth(installId: grant.installId), scopes: grant.scopes))
         }
         return .failure(.notAuthenticated)
     }

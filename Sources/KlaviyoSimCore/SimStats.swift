@@ -32,7 +32,8 @@ final class SimStats: Sendable {
             [
                 "requests_total": .int(s.total),
                 "by_operation": .object(s.byOperation.mapValues { .int($0) }),
-                "by_status": .object(Dictionary(uniqueKeysWithValues: s.byStatus.map { (String($0.key), .int($0.value)) })),
+                "by_status": .object(
+                    Dictionary(uniqueKeysWithValues: s.byStatus.map { (String($0.key), .int($0.value)) })),
                 "token_calls": .object(s.tokenCalls.mapValues { .int($0) }),
             ]
         }

@@ -14,7 +14,9 @@ extension RedisClient {
     ///   - onlyIfAbsent: adds `NX`.
     /// - Returns: `false` when `NX` prevented the write, `true` otherwise.
     @discardableResult
-    public func set(_ key: String, _ value: String, expiry: Duration? = nil, onlyIfAbsent: Bool = false)
+    public func set(
+        _ key: String, _ value: String, expiry: Duration? = nil, onlyIfAbsent: Bool = false
+    )
         async throws -> Bool
     {
         var command = ["SET", key, value]

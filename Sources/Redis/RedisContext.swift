@@ -104,7 +104,8 @@ final class RedisContext {
             var argv: [UnsafePointer<CChar>?] = offsets.map { base + $0 }
             return argv.withUnsafeMutableBufferPointer { argvBuffer in
                 lengths.withUnsafeBufferPointer { lengthBuffer in
-                    redisAppendCommandArgv(ctx, Int32(arguments.count), argvBuffer.baseAddress, lengthBuffer.baseAddress)
+                    redisAppendCommandArgv(
+                        ctx, Int32(arguments.count), argvBuffer.baseAddress, lengthBuffer.baseAddress)
                 }
             }
         }
@@ -173,7 +174,8 @@ final class RedisContext {
             }
             return .success(.array(elements))
         default:
-            return .failure(RedisError(code: .protocolError, message: "unknown reply type \(r.type)", isRetriable: false))
+            return .failure(
+                RedisError(code: .protocolError, message: "unknown reply type \(r.type)", isRetriable: false))
         }
     }
 

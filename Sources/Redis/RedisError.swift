@@ -71,5 +71,6 @@ extension RedisError {
         RedisError(code: .protocolError, message: "expected \(expected), got \(value)", isRetriable: false)
     }
 
-    static let shutdown = RedisError(code: .shutdown, message: "the Redis client has been shut down", isRetriable: false)
+    static let shutdown = RedisError(
+        code: .shutdown, message: "the Redis client has been shut down", isRetriable: false)
 }

@@ -66,7 +66,8 @@ public struct APIKeyConnector: Sendable {
             default:
                 throw Failure(
                     code: "klaviyo_unavailable",
-                    description: "Could not check the key with Klaviyo (\(error)); nothing was stored. Try again shortly.",
+                    description:
+                        "Could not check the key with Klaviyo (\(error)); nothing was stored. Try again shortly.",
                     isRetriable: true)
             }
         }

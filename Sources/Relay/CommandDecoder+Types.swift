@@ -392,7 +392,9 @@ extension CommandDecoder {
 
     /// `profile.bulk_import`: 1–10,000 profiles (each with an identifier, ≤ 100 KB), ≤ 5 MB in all, an
     /// optional `list_id`. Larger imports are rejected before any call: split them into several commands.
-    static func decodeProfileBulkImport(_ members: [String: JSONValue]) throws(SchemaViolation)
+    static func decodeProfileBulkImport(
+        _ members: [String: JSONValue]
+    ) throws(SchemaViolation)
         -> ProfileBulkImportPayload
     {
         try Check.onlyKeys(members, ["profiles", "list_id"], at: "/payload")

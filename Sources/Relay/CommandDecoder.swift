@@ -22,7 +22,8 @@ public struct CommandDecoder: Sendable {
         guard body.count <= maxMessageBytes else {
             return .failure(
                 CommandRejection(
-                    code: .tooLarge, detail: "message of \(body.count) bytes exceeds the \(maxMessageBytes)-byte limit"))
+                    code: .tooLarge, detail: "message of \(body.count) bytes exceeds the \(maxMessageBytes)-byte limit")
+            )
         }
         let document: JSONValue
         do {
@@ -54,7 +55,8 @@ public struct CommandDecoder: Sendable {
             }
             let payload = try Self.decodePayload(type: type, payloadValue!)
             try Self.checkDefaultEventTime(payload, createdAt: createdAt)
-            return .success(CommandEnvelope(id: id, type: type, accountID: accountID, createdAt: createdAt, payload: payload))
+            return .success(
+                CommandEnvelope(id: id, type: type, accountID: accountID, createdAt: createdAt, payload: payload))
         } catch {
             rejection.detail = error.detail
             return .failure(rejection)
@@ -121,7 +123,8 @@ public struct CommandDecoder: Sendable {
         case .accountGet:
             if let key = members.keys.sorted().first {
                 throw SchemaViolation(
-                    pointer: "/payload/" + Check.escape(key), message: "is not allowed (account.get takes an empty payload)")
+                    pointer: "/payload/" + Check.escape(key),
+                    message: "is not allowed (account.get takes an empty payload)")
             }
             return .accountGet
         case .flowList:

@@ -81,7 +81,8 @@ public struct CommandProcessor: Sendable {
                 if let type = rejection.type { logger[metadataKey: LogKeys.type] = "\(type)" }
                 outcome = try await deadLetter(
                     delivery, code: rejection.code, detail: rejection.detail, attempts: 1, firstFailedAt: nil,
-                    commandID: rejection.commandID, accountID: rejection.accountID, type: rejection.type, logger: logger)
+                    commandID: rejection.commandID, accountID: rejection.accountID, type: rejection.type, logger: logger
+                )
             case .success(let command):
                 logger[metadataKey: LogKeys.commandID] = "\(command.id)"
                 logger[metadataKey: LogKeys.accountID] = "\(command.accountID)"
@@ -102,13 +103,19 @@ public struct CommandProcessor: Sendable {
         return outcome
     }
 
-    func process(_ command: CommandEnvelope, delivery: AMQPDelivery, started: ContinuousClock.Instant, logger: Logger)
+    func process(
+        _ command: CommandEnvelope, delivery: AMQPDelivery, started: ContinuousClock.Instant, logger: Logger
+    )
         async throws -> Outcome
     {
-        if let record = try await infrastructure("idempotency lookup", logger: logger, { try await idempotency.lookup(command.id) }) {
+        if let record = try await infrastructure(
+            "idempotency lookup", logger: logger, { try await idempotency.lookup(command.id) })
+        {
             return try await finishDuplicate(command, record: record, delivery: delivery, logger: logger)
         }
-        func reject(_ code: DeadLetterCode, _ detail: String, attempts: Int = 1, firstFailedAt: String? = nil)
+        func reject(
+            _ code: DeadLetterCode, _ detail: String, attempts: Int = 1, firstFailedAt: String? = nil
+        )
             async throws -> Outcome
         {
             // A command coming back from a retry tier keeps the count of the Klaviyo attempts already made.
@@ -157,7 +164,8 @@ public struct CommandProcessor: Sendable {
         // A job this command already submitted is polled, never submitted again.
         var job: JSONValue?
         if command.type.waitsForJob,
-            let stored = try await infrastructure("job lookup", logger: logger, { try await idempotency.jobState(command.id) })
+            let stored = try await infrastructure(
+                "job lookup", logger: logger, { try await idempotency.jobState(command.id) })
         {
             job = try? JSONValue.parse(Array(stored.utf8))
         }
@@ -165,7 +173,8 @@ public struct CommandProcessor: Sendable {
         var execution: CommandExecution
         while true {
             do {
-                execution = try await executor.execute(command, credential: credential, job: job, mayHaveSent: mayHaveSent)
+                execution = try await executor.execute(
+                    command, credential: credential, job: job, mayHaveSent: mayHaveSent)
                 break
             } catch {
                 let firstFailedAt = previous.firstFailedAt ?? Timestamp.now()
@@ -189,7 +198,8 @@ public struct CommandProcessor: Sendable {
                 }
                 let schedule = retryPolicy.schedule(
                     after: error, attempt: attempt, isIdempotent: CommandExecutor.isIdempotent(command.payload),
-                    firstFailedAtMilliseconds: Timestamp.parseMilliseconds(firstFailedAt) ?? Timestamp.nowMilliseconds(),
+                    firstFailedAtMilliseconds: Timestamp.parseMilliseconds(firstFailedAt)
+                        ?? Timestamp.nowMilliseconds(),
                     nowMilliseconds: Timestamp.nowMilliseconds(), topology: topology)
                 switch schedule {
                 case .delay(let tier, let wanted):
@@ -201,7 +211,8 @@ public struct CommandProcessor: Sendable {
                     logger.warning(
                         "klaviyo call failed; retry scheduled",
                         metadata: [
-                            LogKeys.attempt: "\(attempt)", LogKeys.errorDetail: "\(error)", "retry_tier": "\(tier.name)",
+                            LogKeys.attempt: "\(attempt)", LogKeys.errorDetail: "\(error)",
+                            "retry_tier": "\(tier.name)",
                             "retry_wanted_ms": "\(wanted.wholeMilliseconds)",
                         ])
                     return .retryScheduled
@@ -252,7 +263,9 @@ public struct CommandProcessor: Sendable {
         do {
             try await idempotency.markPublished(command.id)
         } catch {
-            logger.warning("could not mark result published; a redelivery would publish it again", metadata: [LogKeys.errorDetail: "\(error)"])
+            logger.warning(
+                "could not mark result published; a redelivery would publish it again",
+                metadata: [LogKeys.errorDetail: "\(error)"])
         }
         crashPoint?.trigger(.afterResultPublished, commandID: command.id)
         try await acknowledge(delivery)
@@ -262,7 +275,9 @@ public struct CommandProcessor: Sendable {
 
     /// Records a running job and parks the command in the delay tier of its next poll, then acks. Returns nil
     /// (and parks nothing) when the job was submitted longer than `RELAY_MAX_RETRY_AGE` ago: it timed out.
-    func park(_ command: CommandEnvelope, pending: PendingJob, delivery: AMQPDelivery, logger: Logger) async throws
+    func park(
+        _ command: CommandEnvelope, pending: PendingJob, delivery: AMQPDelivery, logger: Logger
+    ) async throws
         -> Outcome?
     {
         if let submitted = pending.state["submitted_at"]?.stringValue.flatMap(Timestamp.parseMilliseconds),
@@ -328,7 +343,8 @@ public struct CommandProcessor: Sendable {
             if !record.published { try? await idempotency.markPublished(command.id) }
         }
         try await acknowledge(delivery)
-        logger.info("duplicate command: not sent to Klaviyo again", metadata: ["redelivered": "\(delivery.redelivered)"])
+        logger.info(
+            "duplicate command: not sent to Klaviyo again", metadata: ["redelivered": "\(delivery.redelivered)"])
         return .duplicate
     }
 
@@ -343,7 +359,8 @@ public struct CommandProcessor: Sendable {
         if let traceparent = delivery.properties.headers["traceparent"] {
             properties.headers["traceparent"] = traceparent
         }
-        try await publish(AMQPMessage(exchange: topology.resultsExchange, routingKey: routingKey, body: body, properties: properties))
+        try await publish(
+            AMQPMessage(exchange: topology.resultsExchange, routingKey: routingKey, body: body, properties: properties))
         if let replyTo = delivery.properties.replyTo, !replyTo.isEmpty {
             try await publish(AMQPMessage(exchange: "", routingKey: replyTo, body: body, properties: properties))
         }
@@ -358,7 +375,9 @@ public struct CommandProcessor: Sendable {
             firstFailedAt: firstFailedAt, commandID: commandID, accountID: accountID, type: type)
         try await publish(message)
         try await acknowledge(delivery)
-        logger.warning("command dead-lettered", metadata: [LogKeys.errorCode: "\(code.rawValue)", LogKeys.errorDetail: "\(detail)"])
+        logger.warning(
+            "command dead-lettered",
+            metadata: [LogKeys.errorCode: "\(code.rawValue)", LogKeys.errorDetail: "\(detail)"])
         Counter(label: "relay_dead_letters_total", dimensions: [("code", code.rawValue)]).increment()
         return .deadLettered(code)
     }
@@ -370,7 +389,9 @@ public struct CommandProcessor: Sendable {
             do {
                 try await amqp.publish(message)
                 return
-            } catch let error as AMQPError where error.code == .connectionLost || error.code == .notConnected || error.code == .shutdown {
+            } catch let error as AMQPError
+                where error.code == .connectionLost || error.code == .notConnected || error.code == .shutdown
+            {
                 throw HandBack()
             } catch let error as AMQPError where error.isRetriable {
                 try await pause(&backoff)
@@ -389,7 +410,9 @@ public struct CommandProcessor: Sendable {
     }
 
     /// Runs a Redis step, retrying transient failures with backoff until it works or the task is cancelled.
-    func infrastructure<T: Sendable>(_ step: String, logger: Logger, _ operation: () async throws -> T) async throws -> T {
+    func infrastructure<T: Sendable>(
+        _ step: String, logger: Logger, _ operation: () async throws -> T
+    ) async throws -> T {
         var backoff = Duration.milliseconds(50)
         var attempts = 0
         while true {

@@ -2,6 +2,7 @@ public import AMQP
 public import Logging
 import Metrics
 public import ServiceLifecycle
+import Synchronization
 
 /// Runs the consumers of one process: takes deliveries from the work queues and processes up to
 /// `concurrency` of them at once (their Klaviyo calls overlap). On graceful shutdown (SIGTERM) it stops
@@ -91,8 +92,6 @@ public struct ConsumerService: Service {
         }
     }
 }
-
-import Synchronization
 
 /// Counts commands in flight for the gauge.
 final class InFlightCounter: Sendable {

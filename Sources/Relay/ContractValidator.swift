@@ -40,7 +40,9 @@ public enum ContractValidator {
                 throw SchemaViolation(pointer: "/duration_ms", message: "must be an integer ≥ 0")
             }
             if let trace = members["traceparent"] { _ = try Check.string(trace, at: "/traceparent", minLength: 0) }
-            guard let klaviyo = members["klaviyo"] else { throw SchemaViolation(pointer: "/klaviyo", message: "is required") }
+            guard let klaviyo = members["klaviyo"] else {
+                throw SchemaViolation(pointer: "/klaviyo", message: "is required")
+            }
             if !klaviyo.isNull {
                 let object = try Check.object(klaviyo, at: "/klaviyo")
                 try Check.onlyKeys(object, ["status", "ids", "data", "job"], at: "/klaviyo")
@@ -69,7 +71,8 @@ public enum ContractValidator {
                     throw SchemaViolation(pointer: "/error/klaviyo_errors", message: "must be an array")
                 }
                 let allowed: Set<String> = [
-                    "id", "status", "code", "title", "detail", "source_pointer", "source_parameter", "duplicate_profile_id",
+                    "id", "status", "code", "title", "detail", "source_pointer", "source_parameter",
+                    "duplicate_profile_id",
                 ]
                 for (index, entry) in list.enumerated() {
                     let pointer = "/error/klaviyo_errors/\(index)"
@@ -116,10 +119,15 @@ public enum ContractValidator {
                     throw SchemaViolation(pointer: "/" + key, message: "must be an RFC 3339 date-time")
                 }
             }
-            _ = try Check.string(members[DeadLetter.Header.originalRoutingKey], at: "/x-original-routing-key", minLength: 0)
+            _ = try Check.string(
+                members[DeadLetter.Header.originalRoutingKey], at: "/x-original-routing-key", minLength: 0)
             _ = try Check.string(members[DeadLetter.Header.originalExchange], at: "/x-original-exchange", minLength: 0)
-            for (key, limit) in [(DeadLetter.Header.commandID, 128), (DeadLetter.Header.accountID, 128), (DeadLetter.Header.type, 64)] {
-                if let value = members[key] { _ = try Check.string(value, at: "/" + key, minLength: 0, maxLength: limit) }
+            for (key, limit) in [
+                (DeadLetter.Header.commandID, 128), (DeadLetter.Header.accountID, 128), (DeadLetter.Header.type, 64),
+            ] {
+                if let value = members[key] {
+                    _ = try Check.string(value, at: "/" + key, minLength: 0, maxLength: limit)
+                }
             }
             if let value = members["traceparent"] { _ = try Check.string(value, at: "/traceparent", minLength: 0) }
         } catch {

@@ -100,7 +100,9 @@ public struct CredentialStore: Sendable {
 
     /// Stores a connection made with a private API key (replacing any earlier one).
     @discardableResult
-    public func saveAPIKey(accountID: String, apiKey: String, klaviyoAccountID: String, klaviyoAccountName: String?)
+    public func saveAPIKey(
+        accountID: String, apiKey: String, klaviyoAccountID: String, klaviyoAccountName: String?
+    )
         async throws -> ConnectionRecord
     {
         let now = Timestamp.now()
@@ -129,7 +131,8 @@ public struct CredentialStore: Sendable {
         add("api_key", try record.apiKey.map { try keys.seal($0, context: context + "#api_key").stored })
         add("access_token", try record.accessToken.map { try keys.seal($0, context: context + "#access_token").stored })
         add(
-            "refresh_token", try record.refreshToken.map { try keys.seal($0, context: context + "#refresh_token").stored })
+            "refresh_token",
+            try record.refreshToken.map { try keys.seal($0, context: context + "#refresh_token").stored })
         let result = try await redis.run(Self.replaceScript, keys: [context], arguments: arguments)
         return result.int ?? 0
     }
@@ -139,7 +142,8 @@ public struct CredentialStore: Sendable {
     @discardableResult
     public func changeState(accountID: String, to state: ConnectionRecord.State) async throws -> Bool {
         let result = try await redis.run(
-            Self.changeStateScript, keys: [RedisKeys.connection(accountID)], arguments: [state.rawValue, Timestamp.now()])
+            Self.changeStateScript, keys: [RedisKeys.connection(accountID)],
+            arguments: [state.rawValue, Timestamp.now()])
         return (result.int ?? 0) > 0
     }
 

@@ -41,7 +41,8 @@ public enum DeadLetter {
         headers[Header.errorCode] = .string(code.rawValue)
         headers[Header.errorDetail] = .string(String(detail.prefix(maxDetailLength)))
         headers[Header.attempts] = .int(Int64(attempts))
-        headers[Header.firstFailedAt] = .string(headers[Header.firstFailedAt].flatMap(\.stringValue) ?? firstFailedAt ?? now)
+        headers[Header.firstFailedAt] = .string(
+            headers[Header.firstFailedAt].flatMap(\.stringValue) ?? firstFailedAt ?? now)
         headers[Header.lastFailedAt] = .string(now)
         headers[Header.originalRoutingKey] = .string(
             headers[Header.originalRoutingKey].flatMap(\.stringValue) ?? delivery.routingKey)

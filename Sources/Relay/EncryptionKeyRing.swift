@@ -61,7 +61,9 @@ public struct EncryptionKeyRing: Sendable, CustomStringConvertible {
     }
 
     /// Key ids only.
-    public var description: String { "EncryptionKeyRing(keys: \(keyIDs.joined(separator: ",")), current: \(currentKeyID))" }
+    public var description: String {
+        "EncryptionKeyRing(keys: \(keyIDs.joined(separator: ",")), current: \(currentKeyID))"
+    }
 
     /// Encrypts `plaintext` with the current key. `context` is authenticated (not secret) and must be given
     /// again to decrypt: it binds the ciphertext to its place (account and field), so a ciphertext copied to
@@ -81,7 +83,8 @@ public struct EncryptionKeyRing: Sendable, CustomStringConvertible {
         guard let data = Data(base64Encoded: sealed.ciphertext) else {
             throw InvalidKey(description: "ciphertext is not base64")
         }
-        let plaintext = try AES.GCM.open(AES.GCM.SealedBox(combined: data), using: key, authenticating: Data(context.utf8))
+        let plaintext = try AES.GCM.open(
+            AES.GCM.SealedBox(combined: data), using: key, authenticating: Data(context.utf8))
         return String(decoding: plaintext, as: UTF8.self)
     }
 }

@@ -1,10 +1,11 @@
+import Klaviyo
+public import Logging
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
     import Darwin
 #endif
-public import Logging
-import Klaviyo
 
 /// A swift-log handler writing one JSON object per line to standard error (production log format).
 ///

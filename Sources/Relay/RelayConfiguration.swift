@@ -83,13 +83,16 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
     public init(environment: [String: String], development: Bool) throws(Invalid) {
         isDevelopment = development
         func text(_ name: String) -> String? {
-            guard let value = environment[name]?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
+            guard let value = environment[name]?.trimmingCharacters(in: .whitespaces), !value.isEmpty else {
+                return nil
+            }
             return value
         }
         func integer(_ name: String, _ range: ClosedRange<Int>) throws(Invalid) -> Int? {
             guard let value = text(name) else { return nil }
             guard let number = Int(value), range.contains(number) else {
-                throw Invalid(description: "\(name) must be a whole number in \(range.lowerBound)...\(range.upperBound)")
+                throw Invalid(
+                    description: "\(name) must be a whole number in \(range.lowerBound)...\(range.upperBound)")
             }
             return number
         }
@@ -139,7 +142,9 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
         if let value = try integer("RELAY_METRICS_PORT", 0...65535) { metricsPort = value }
         if let value = text("RELAY_LOG_LEVEL") { logLevel = value }
         if let value = text("RELAY_LOG_FORMAT") {
-            guard value == "json" || value == "text" else { throw Invalid(description: "RELAY_LOG_FORMAT must be json or text") }
+            guard value == "json" || value == "text" else {
+                throw Invalid(description: "RELAY_LOG_FORMAT must be json or text")
+            }
             logFormat = value
         } else if development {
             logFormat = "text"
@@ -157,7 +162,9 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
         if let value = try duration("RELAY_CREDENTIAL_CACHE_TTL") { credentialCacheTTL = value }
         if let value = try duration("RELAY_TOKEN_REFRESH_MARGIN") { tokenRefreshMargin = value }
         if let value = try duration("RELAY_TOKEN_LOCK_TTL") {
-            guard value >= .milliseconds(100) else { throw Invalid(description: "RELAY_TOKEN_LOCK_TTL must be at least 100ms") }
+            guard value >= .milliseconds(100) else {
+                throw Invalid(description: "RELAY_TOKEN_LOCK_TTL must be at least 100ms")
+            }
             tokenLockTTL = value
         }
         if let value = try duration("RELAY_TOKEN_WAIT_TIMEOUT") { tokenWaitTimeout = value }

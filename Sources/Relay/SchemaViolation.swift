@@ -19,7 +19,9 @@ enum Check {
         return members
     }
 
-    static func onlyKeys(_ members: [String: JSONValue], _ allowed: Set<String>, at pointer: String)
+    static func onlyKeys(
+        _ members: [String: JSONValue], _ allowed: Set<String>, at pointer: String
+    )
         throws(SchemaViolation)
     {
         if let unknown = members.keys.sorted().first(where: { !allowed.contains($0) }) {
@@ -53,12 +55,14 @@ enum Check {
         for byte in text.utf8 {
             let isAlphanumeric =
                 (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
-            let isPunctuation = byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ":")
+            let isPunctuation =
+                byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ":")
                 || byte == UInt8(ascii: "-")
             if !(isAlphanumeric || (!first && isPunctuation)) {
                 throw SchemaViolation(
                     pointer: pointer,
-                    message: "must contain only letters, digits, '.', '_', ':' and '-', starting with a letter or digit")
+                    message: "must contain only letters, digits, '.', '_', ':' and '-', starting with a letter or digit"
+                )
             }
             first = false
         }
@@ -81,7 +85,7 @@ enum Check {
             }
             return value
         }
-        guard let _ = digits(0..<4), bytes[4] == UInt8(ascii: "-"), let month = digits(5..<7),
+        guard digits(0..<4) != nil, bytes[4] == UInt8(ascii: "-"), let month = digits(5..<7),
             bytes[7] == UInt8(ascii: "-"), let day = digits(8..<10),
             bytes[10] == UInt8(ascii: "T") || bytes[10] == UInt8(ascii: "t"), let hour = digits(11..<13),
             bytes[13] == UInt8(ascii: ":"), let minute = digits(14..<16), bytes[16] == UInt8(ascii: ":"),

@@ -39,7 +39,9 @@ public struct SyncStatus: Sendable {
         """)
 
     /// Records one command outcome for an account.
-    public func record(accountID: String, succeeded: Bool, type: String, commandID: String, detail: String)
+    public func record(
+        accountID: String, succeeded: Bool, type: String, commandID: String, detail: String
+    )
         async throws
     {
         _ = try await redis.run(

@@ -45,7 +45,8 @@ struct BenchCommand: AsyncParsableCommand {
         var plans: [BenchScenario] = []
         for name in names {
             switch name {
-            case "baseline": plans.append(.init(name: name, kind: .brokerBaseline, latencyMS: 0, concurrency: concurrency))
+            case "baseline":
+                plans.append(.init(name: name, kind: .brokerBaseline, latencyMS: 0, concurrency: concurrency))
             case "relay-0ms": plans.append(.init(name: name, kind: .relay, latencyMS: 0, concurrency: concurrency))
             case "relay-100ms": plans.append(.init(name: name, kind: .relay, latencyMS: 100, concurrency: 64))
             case "relay-paced":
@@ -54,7 +55,8 @@ struct BenchCommand: AsyncParsableCommand {
             }
         }
         let harness = BenchHarness(
-            runtime: runtime, simURL: simURL, commands: commands, consumers: consumers, timeout: limit, dev: options.dev)
+            runtime: runtime, simURL: simURL, commands: commands, consumers: consumers, timeout: limit, dev: options.dev
+        )
         let results = try await runtime.withAMQP { () -> [BenchMeasurement] in
             var results: [BenchMeasurement] = []
             for plan in plans {

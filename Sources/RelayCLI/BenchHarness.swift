@@ -39,7 +39,9 @@ struct BenchHarness: Sendable {
         switch scenario.kind {
         case .relay:
             let apiKey = "pk_bench\(suffix)"
-            try await simAdmin("POST", "/_sim/accounts", ["account_id": .string(accountID), "api_key": .string(apiKey), "name": "Bench Store"])
+            try await simAdmin(
+                "POST", "/_sim/accounts",
+                ["account_id": .string(accountID), "api_key": .string(apiKey), "name": "Bench Store"])
             try await simAdmin("PUT", "/_sim/faults", ["latency_ms": .int(Int64(scenario.latencyMS))])
             try? await simAdmin("PUT", "/_sim/settings", ["rate_limits": false])
             try await runtime.credentialStore.saveAPIKey(
@@ -75,7 +77,8 @@ struct BenchHarness: Sendable {
                     properties.messageID = id
                     if let rate = scenario.rate {
                         // Paced: command i leaves at start + i/rate.
-                        try await Task.sleep(until: started + .seconds(Double(index) / Double(rate)), clock: .continuous)
+                        try await Task.sleep(
+                            until: started + .seconds(Double(index) / Double(rate)), clock: .continuous)
                     }
                     if inFlight >= 512 {
                         try await group.next()
@@ -84,7 +87,9 @@ struct BenchHarness: Sendable {
                     sent.withLock { $0[id] = ContinuousClock.now }
                     group.addTask {
                         try await amqp.publish(
-                            AMQPMessage(exchange: topology.commandsExchange, routingKey: "profile.upsert", body: body, properties: properties))
+                            AMQPMessage(
+                                exchange: topology.commandsExchange, routingKey: "profile.upsert", body: body,
+                                properties: properties))
                     }
                     inFlight += 1
                 }
@@ -112,7 +117,9 @@ struct BenchHarness: Sendable {
                 id = delivery.properties.messageID
             }
             if let id, let sentAt = sent.withLock({ $0[id] }) {
-                latencies.append(Double((now - sentAt).components.attoseconds) / 1e15 + Double((now - sentAt).components.seconds) * 1000)
+                latencies.append(
+                    Double((now - sentAt).components.attoseconds) / 1e15 + Double((now - sentAt).components.seconds)
+                        * 1000)
             }
             last = now
             if succeeded + deadLettered >= commands { break }
@@ -149,9 +156,12 @@ struct BenchHarness: Sendable {
                     properties.contentType = "application/json"
                     properties.persistent = true
                     properties.messageID = delivery.properties.messageID
-                    let body = Array("{\"command_id\":\"\(delivery.properties.messageID ?? "")\",\"outcome\":\"succeeded\"}".utf8)
+                    let body = Array(
+                        "{\"command_id\":\"\(delivery.properties.messageID ?? "")\",\"outcome\":\"succeeded\"}".utf8)
                     try await amqp.publish(
-                        AMQPMessage(exchange: topology.resultsExchange, routingKey: "profile.upsert.succeeded", body: body, properties: properties))
+                        AMQPMessage(
+                            exchange: topology.resultsExchange, routingKey: "profile.upsert.succeeded", body: body,
+                            properties: properties))
                     try await amqp.ack(delivery)
                 }
             }

@@ -22,7 +22,8 @@ struct ConnectionsCommand: AsyncParsableCommand {
         var apiKey: String
 
         func run() async throws {
-            let runtime = try Runtime.make(options, label: "klaviyo-relay.connections", connectionName: "klaviyo-relay connections")
+            let runtime = try Runtime.make(
+                options, label: "klaviyo-relay.connections", connectionName: "klaviyo-relay connections")
             var key = apiKey
             if key == "-" { key = readLine(strippingNewline: true) ?? "" }
             let connector = APIKeyConnector(klaviyo: runtime.klaviyo, store: runtime.credentialStore)
@@ -42,7 +43,8 @@ struct ConnectionsCommand: AsyncParsableCommand {
     struct OAuthURL: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "oauth-url",
-            abstract: "Print a Klaviyo authorize URL (PKCE S256) for an account; its state is kept in Redis for 10 minutes.")
+            abstract:
+                "Print a Klaviyo authorize URL (PKCE S256) for an account; its state is kept in Redis for 10 minutes.")
 
         @OptionGroup var options: GlobalOptions
 
@@ -53,7 +55,8 @@ struct ConnectionsCommand: AsyncParsableCommand {
         var scope = OAuthConnector.defaultScopes
 
         func run() async throws {
-            let runtime = try Runtime.make(options, label: "klaviyo-relay.connections", connectionName: "klaviyo-relay connections")
+            let runtime = try Runtime.make(
+                options, label: "klaviyo-relay.connections", connectionName: "klaviyo-relay connections")
             let connector = try runtime.oauthConnector()
             let started = try await connector.start(accountID: account, scope: scope)
             await runtime.redis.shutdown()
@@ -76,7 +79,8 @@ struct ConnectionsCommand: AsyncParsableCommand {
         var state: String
 
         func run() async throws {
-            let runtime = try Runtime.make(options, label: "klaviyo-relay.connections", connectionName: "klaviyo-relay connections")
+            let runtime = try Runtime.make(
+                options, label: "klaviyo-relay.connections", connectionName: "klaviyo-relay connections")
             let connector = try runtime.oauthConnector()
             let result: Result<ConnectionRecord, any Error>
             do {
@@ -107,7 +111,8 @@ struct ConnectionsCommand: AsyncParsableCommand {
         var account: String
 
         func run() async throws {
-            let runtime = try Runtime.make(options, label: "klaviyo-relay.connections", connectionName: "klaviyo-relay connections")
+            let runtime = try Runtime.make(
+                options, label: "klaviyo-relay.connections", connectionName: "klaviyo-relay connections")
             let record = try await runtime.credentialStore.load(accountID: account)
             await runtime.redis.shutdown()
             await runtime.http.shutdown()
@@ -135,7 +140,8 @@ struct ConnectionsCommand: AsyncParsableCommand {
         var account: String
 
         func run() async throws {
-            let runtime = try Runtime.make(options, label: "klaviyo-relay.connections", connectionName: "klaviyo-relay connections")
+            let runtime = try Runtime.make(
+                options, label: "klaviyo-relay.connections", connectionName: "klaviyo-relay connections")
             let changed = try await runtime.credentialStore.changeState(accountID: account, to: .disconnected)
             await runtime.redis.shutdown()
             await runtime.http.shutdown()

@@ -1,4 +1,5 @@
 import AMQP
+import CoreMetrics
 import Hummingbird
 import Logging
 import Prometheus
@@ -7,7 +8,9 @@ import Redis
 /// `/metrics` (Prometheus), `/healthz` (process up) and `/readyz` (RabbitMQ and Redis reachable) for
 /// `consume` on `RELAY_METRICS_PORT`.
 enum HealthServer {
-    static func make(port: Int, registry: PrometheusCollectorRegistry, amqp: AMQPClient, redis: RedisClient, logger: Logger)
+    static func make(
+        port: Int, registry: PrometheusCollectorRegistry, amqp: AMQPClient, redis: RedisClient, logger: Logger
+    )
         -> some ApplicationProtocol
     {
         let router = Router()
@@ -31,7 +34,8 @@ enum HealthServer {
         var appLogger = logger
         appLogger.logLevel = .warning
         return Application(
-            router: router, configuration: .init(address: .hostname("0.0.0.0", port: port), serverName: "klaviyo-relay"),
+            router: router,
+            configuration: .init(address: .hostname("0.0.0.0", port: port), serverName: "klaviyo-relay"),
             logger: appLogger)
     }
 }
@@ -48,5 +52,3 @@ enum MetricsBootstrap {
         return registry
     }
 }
-
-import CoreMetrics

@@ -44,7 +44,13 @@ struct PublishCommand: AsyncParsableCommand {
             properties.persistent = true
             properties.messageID = id
             properties.correlationID = id
-            messages.append((id, AMQPMessage(exchange: runtime.topology.commandsExchange, routingKey: key, body: body, properties: properties)))
+            messages.append(
+                (
+                    id,
+                    AMQPMessage(
+                        exchange: runtime.topology.commandsExchange, routingKey: key, body: body, properties: properties
+                    )
+                ))
         }
         let pending = Set(messages.map(\.id))
         let topology = runtime.topology
@@ -83,7 +89,9 @@ struct PublishCommand: AsyncParsableCommand {
     }
 
     /// Prints results and dead letters of our commands until all are in or the time is up.
-    func collect(_ consumer: AMQPConsumer, pending: Set<String>, amqp: AMQPClient, limit: Duration) async throws -> Int32 {
+    func collect(
+        _ consumer: AMQPConsumer, pending: Set<String>, amqp: AMQPClient, limit: Duration
+    ) async throws -> Int32 {
         var pending = pending
         var failures = 0
         let deadline = Task {
@@ -94,16 +102,20 @@ struct PublishCommand: AsyncParsableCommand {
         for try await delivery in consumer {
             try await amqp.ack(delivery)
             if let code = delivery.properties.headers[DeadLetter.Header.errorCode]?.stringValue {
-                guard let id = delivery.properties.headers[DeadLetter.Header.commandID]?.stringValue ?? delivery.properties.messageID,
+                guard
+                    let id = delivery.properties.headers[DeadLetter.Header.commandID]?.stringValue
+                        ?? delivery.properties.messageID,
                     pending.contains(id)
                 else { continue }
                 pending.remove(id)
                 failures += 1
                 let detail = delivery.properties.headers[DeadLetter.Header.errorDetail]?.stringValue ?? ""
-                print(String(decoding: JSONValue.object([
-                    "command_id": .string(id),
-                    "dead_letter": .object(["code": .string(code), "detail": .string(detail)]),
-                ]).jsonBytes(), as: UTF8.self))
+                print(
+                    String(
+                        decoding: JSONValue.object([
+                            "command_id": .string(id),
+                            "dead_letter": .object(["code": .string(code), "detail": .string(detail)]),
+                        ]).jsonBytes(), as: UTF8.self))
             } else if let document = try? JSONValue.parse(delivery.body), let result = CommandResult(json: document) {
                 guard pending.contains(result.commandID) else { continue }
                 pending.remove(result.commandID)

@@ -23,7 +23,8 @@ struct Runtime {
     static func make(_ options: GlobalOptions, label: String, connectionName: String) throws -> Runtime {
         var configuration: RelayConfiguration
         do {
-            configuration = try RelayConfiguration(environment: ProcessInfo.processInfo.environment, development: options.dev)
+            configuration = try RelayConfiguration(
+                environment: ProcessInfo.processInfo.environment, development: options.dev)
         } catch {
             throw CLIError("configuration: \(error)")
         }
@@ -53,7 +54,8 @@ struct Runtime {
         httpConfiguration.userAgent = "klaviyo-relay/\(version)"
         let http = HTTPClient(configuration: httpConfiguration, logger: logger)
         let klaviyo = KlaviyoClient(
-            baseURL: configuration.klaviyoBaseURL, transport: http, userAgent: "klaviyo-relay/\(version)", logger: logger)
+            baseURL: configuration.klaviyoBaseURL, transport: http, userAgent: "klaviyo-relay/\(version)",
+            logger: logger)
         return Runtime(
             configuration: configuration, logger: logger, topology: topology, amqp: amqp, redis: redis, http: http,
             klaviyo: klaviyo,
@@ -132,7 +134,8 @@ extension Runtime {
             properties.timestamp = UInt64(Timestamp.nowSeconds())
             properties.appID = ProcessIdentity.appID
             try await amqp.publish(
-                AMQPMessage(exchange: exchange, routingKey: event.routingKey, body: event.encoded(), properties: properties))
+                AMQPMessage(
+                    exchange: exchange, routingKey: event.routingKey, body: event.encoded(), properties: properties))
         }
     }
 }

@@ -336,7 +336,9 @@ extension AMQPClientTests {
 
 @Suite("AMQPClient lifecycle")
 struct AMQPClientLifecycleTests {
-    private static func race(_ what: String, timeout: Duration, _ body: @escaping @Sendable () async throws -> Void)
+    private static func race(
+        _ what: String, timeout: Duration, _ body: @escaping @Sendable () async throws -> Void
+    )
         async throws
     {
         try await withThrowingTaskGroup(of: Bool.self) { group in

@@ -101,7 +101,8 @@ struct HTTPClientTests {
         defer { server.stop() }
         let client = HTTPClient(logger: logger)
         defer { Task { await client.shutdown() } }
-        let response = try await client.execute(HTTPRequest(method: .POST, url: server.baseURL + "/continue", body: [1]))
+        let response = try await client.execute(
+            HTTPRequest(method: .POST, url: server.baseURL + "/continue", body: [1]))
         #expect(response.status == 200)
         #expect(response.bodyString == "final")
         #expect(response.headers["x-final"] == "yes")
@@ -132,7 +133,9 @@ struct HTTPClientTests {
         defer { Task { await client.shutdown() } }
         for i in 0..<100 {
             let response = try await client.execute(
-                HTTPRequest(method: i.isMultiple(of: 2) ? .GET : .POST, url: server.baseURL + "/echo", body: i.isMultiple(of: 2) ? nil : [1, 2, 3]))
+                HTTPRequest(
+                    method: i.isMultiple(of: 2) ? .GET : .POST, url: server.baseURL + "/echo",
+                    body: i.isMultiple(of: 2) ? nil : [1, 2, 3]))
             #expect(response.status == 200)
         }
         #expect(server.snapshot.acceptedConnections <= 2, "connections: \(server.snapshot.acceptedConnections)")
@@ -178,7 +181,9 @@ struct HTTPClientTests {
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let size = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, size) } }
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, size) }
+        }
         #expect(listen(listener, 0) == 0)
         var length = size
         _ = withUnsafeMutablePointer(to: &address) {
@@ -188,7 +193,9 @@ struct HTTPClientTests {
         defer { fillers.forEach { close($0) } }
         for _ in 0..<4 {
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-            _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, size) } }
+            _ = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, size) }
+            }
             fillers.append(fd)
         }
         let port = Int(UInt16(bigEndian: address.sin_port))
@@ -276,7 +283,8 @@ struct HTTPClientTests {
         let client = HTTPClient(logger: logger)
         defer { Task { await client.shutdown() } }
         do {
-            _ = try await client.execute(HTTPRequest(url: "https://127.0.0.1:\(server.port)/echo", timeout: .seconds(5)))
+            _ = try await client.execute(
+                HTTPRequest(url: "https://127.0.0.1:\(server.port)/echo", timeout: .seconds(5)))
             Issue.record("there is no TLS server")
         } catch let error as HTTPClientError {
             #expect(error.code == .tls, "\(error)")

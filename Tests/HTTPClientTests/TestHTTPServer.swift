@@ -31,7 +31,9 @@ final class TestHTTPServer: Sendable {
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         address.sin_port = 0
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard bound == 0, listen(fd, 1024) == 0 else {
             close(fd)
@@ -89,7 +91,8 @@ final class TestHTTPServer: Sendable {
                 }
                 // Not HTTP (e.g. a TLS ClientHello): answer 400 and close.
                 if let first = buffer.first, !(65...90).contains(first) {
-                    writeAll(fd, Array("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8))
+                    writeAll(
+                        fd, Array("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8))
                     return
                 }
                 guard readMore(fd, into: &buffer) else { return }
@@ -112,7 +115,8 @@ final class TestHTTPServer: Sendable {
             }
             let body = Array(buffer[..<contentLength])
             buffer.removeFirst(contentLength)
-            let request = Request(method: String(requestLine[0]), path: String(requestLine[1]), headers: headers, body: body)
+            let request = Request(
+                method: String(requestLine[0]), path: String(requestLine[1]), headers: headers, body: body)
 
             stats.withLock { stats in
                 stats.requests += 1
@@ -193,7 +197,9 @@ final class TestHTTPServer: Sendable {
     private func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
         var offset = 0
         while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
+            let written = bytes.withUnsafeBytes {
+                send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL))
+            }
             if written <= 0 { return false }
             offset += written
         }

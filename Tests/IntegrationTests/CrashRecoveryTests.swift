@@ -26,7 +26,8 @@ struct CrashRecoveryTests {
         let doomed = try stack.startConsumer(environment: crashEnvironment(stage, commandID: id))
         try await stack.waitForConsumers(1)
         try await stack.publish(
-            commandBody(id: id, type: "profile.upsert", accountID: account, payload: ["profile": ["email": .string(email)]]),
+            commandBody(
+                id: id, type: "profile.upsert", accountID: account, payload: ["profile": ["email": .string(email)]]),
             routingKey: "profile.upsert", messageID: id)
         let ending = try await doomed.waitForExit()
         #expect(ending.reason == .uncaughtSignal && ending.status == SIGKILL)

@@ -29,9 +29,12 @@ struct HealthEndpointTests {
 
             let id = stack.id("metrics-1")
             try await stack.publish(
-                commandBody(id: id, type: "profile.upsert", accountID: account, payload: ["profile": ["email": "m@example.com"]]),
+                commandBody(
+                    id: id, type: "profile.upsert", accountID: account, payload: ["profile": ["email": "m@example.com"]]
+                ),
                 routingKey: "profile.upsert", messageID: id)
-            try await stack.publish(Array("garbage".utf8), routingKey: "profile.upsert", messageID: stack.id("metrics-2"))
+            try await stack.publish(
+                Array("garbage".utf8), routingKey: "profile.upsert", messageID: stack.id("metrics-2"))
             try await stack.waitForCollected(2)
             // Counters are updated after the ack, so poll until both outcomes are counted.
             var metrics = ""

@@ -13,8 +13,9 @@ struct ShutdownTests {
             let ids = (0..<300).map { stack.id("drain-\($0)") }
             for (index, id) in ids.enumerated() {
                 try await stack.publish(
-                    commandBody(id: id, type: "profile.upsert", accountID: account,
-                                payload: ["profile": ["external_id": .string("drain-\(index)")]]),
+                    commandBody(
+                        id: id, type: "profile.upsert", accountID: account,
+                        payload: ["profile": ["external_id": .string("drain-\(index)")]]),
                     routingKey: "profile.upsert", messageID: id)
             }
             // Stop the consumer while it is working through the backlog.

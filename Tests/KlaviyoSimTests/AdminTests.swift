@@ -109,12 +109,16 @@ struct AdminTests {
 
     @Test func accountRepostIsIdempotent() async throws {
         try await SimHarness(seed: false).run { c in
-            let a = try await c.admin(.post, "/_sim/accounts", body: #"{"account_id":"acct_9","api_key":"pk_one","name":"N"}"#)
-            let b = try await c.admin(.post, "/_sim/accounts", body: #"{"account_id":"acct_9","api_key":"pk_two","name":"N"}"#)
+            let a = try await c.admin(
+                .post, "/_sim/accounts", body: #"{"account_id":"acct_9","api_key":"pk_one","name":"N"}"#)
+            let b = try await c.admin(
+                .post, "/_sim/accounts", body: #"{"account_id":"acct_9","api_key":"pk_two","name":"N"}"#)
             #expect(a.json?["klaviyo_account_id"] == b.json?["klaviyo_account_id"])
-            let old = try await c.call(.get, "/api/accounts", headers: SimClient.klaviyoHeaders(auth: "Klaviyo-API-Key pk_one"))
+            let old = try await c.call(
+                .get, "/api/accounts", headers: SimClient.klaviyoHeaders(auth: "Klaviyo-API-Key pk_one"))
             #expect(old.status == 401)
-            let new = try await c.call(.get, "/api/accounts", headers: SimClient.klaviyoHeaders(auth: "Klaviyo-API-Key pk_two"))
+            let new = try await c.call(
+                .get, "/api/accounts", headers: SimClient.klaviyoHeaders(auth: "Klaviyo-API-Key pk_two"))
             #expect(new.status == 200)
         }
     }

@@ -1,7 +1,7 @@
 import Foundation
-import NIOCore
 import HTTPTypes
 import KlaviyoSimCore
+import NIOCore
 import Testing
 
 @Suite("OAuth")
@@ -26,7 +26,9 @@ struct OAuthTests {
     static func setUp(_ c: SimClient) async throws {
         let app = try await c.admin(
             .post, "/_sim/oauth/apps",
-            body: #"{"client_id":"relay-app","client_secret":"s3cret","redirect_uris":["\#(redirect)"],"scopes":["accounts:read","profiles:read","profiles:write"]}"#)
+            body:
+                #"{"client_id":"relay-app","client_secret":"s3cret","redirect_uris":["\#(redirect)"],"scopes":["accounts:read","profiles:read","profiles:write"]}"#
+        )
         #expect(app.status == 201)
         let login = try await c.admin(.post, "/_sim/oauth/login", body: #"{"account_id":"acct_1"}"#)
         #expect(login.status == 200)
@@ -50,7 +52,8 @@ struct OAuthTests {
     }
 
     static func exchange(_ c: SimClient, code: String, verifier: String = verifier) async throws -> SimResponse {
-        let body = "grant_type=authorization_code&code=\(code)&code_verifier=\(verifier)&redirect_uri=\(redirect.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)"
+        let body =
+            "grant_type=authorization_code&code=\(code)&code_verifier=\(verifier)&redirect_uri=\(redirect.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)"
         return try await c.call(.post, "/oauth/token", body: body, headers: form(body))
     }
 
@@ -70,10 +73,12 @@ struct OAuthTests {
             #expect(tokens.json?["scope"] == "accounts:read profiles:write")
             let access = try #require(tokens.json?["access_token"]?.stringValue)
             let refreshToken = try #require(tokens.json?["refresh_token"]?.stringValue)
-            let me = try await c.call(.get, "/api/accounts", headers: SimClient.klaviyoHeaders(auth: "Bearer \(access)"))
+            let me = try await c.call(
+                .get, "/api/accounts", headers: SimClient.klaviyoHeaders(auth: "Bearer \(access)"))
             #expect(me.status == 200)
             // Scope not granted to the install: 403.
-            let read = try await c.call(.get, "/api/profiles", headers: SimClient.klaviyoHeaders(auth: "Bearer \(access)"))
+            let read = try await c.call(
+                .get, "/api/profiles", headers: SimClient.klaviyoHeaders(auth: "Bearer \(access)"))
             #expect(read.status == 403)
             // Codes are single use.
             let reuse = try await Self.exchange(c, code: code)
@@ -111,7 +116,8 @@ struct OAuthTests {
             #expect(badGrant.json?["error"] == "invalid_grant_type")
             var jsonHeaders = Self.form("")
             jsonHeaders[.contentType] = "application/json"
-            let notForm = try await c.call(.post, "/oauth/token", body: #"{"grant_type":"refresh_token"}"#, headers: jsonHeaders)
+            let notForm = try await c.call(
+                .post, "/oauth/token", body: #"{"grant_type":"refresh_token"}"#, headers: jsonHeaders)
             #expect(notForm.json?["error"] == "invalid_grant_type")
         }
     }
@@ -126,11 +132,13 @@ struct OAuthTests {
             #expect(location.contains("error=access_denied"))
             #expect(location.contains("state=st-123"))
             let badRedirect = try await c.client.execute(
-                uri: "/oauth/authorize?response_type=code&client_id=relay-app&redirect_uri=http%3A%2F%2Fevil&code_challenge=x&code_challenge_method=S256&scope=accounts:read",
+                uri:
+                    "/oauth/authorize?response_type=code&client_id=relay-app&redirect_uri=http%3A%2F%2Fevil&code_challenge=x&code_challenge_method=S256&scope=accounts:read",
                 method: .get)
             #expect(badRedirect.status == .badRequest)
             let plain = try await c.client.execute(
-                uri: "/oauth/authorize?\(Self.authorizeQuery.replacingOccurrences(of: "S256", with: "plain"))", method: .get)
+                uri: "/oauth/authorize?\(Self.authorizeQuery.replacingOccurrences(of: "S256", with: "plain"))",
+                method: .get)
             #expect(plain.headers[.location]?.contains("error=invalid_request") == true)
         }
     }
@@ -147,16 +155,19 @@ struct OAuthTests {
             let old = try await Self.refresh(c, refresh1)
             #expect(old.json?["error"] == "invalid_grant")
             let access = try #require(rotated.json?["access_token"]?.stringValue)
-            let expired = try await c.admin(.post, "/_sim/oauth/expire-access-tokens", body: #"{"account_id":"acct_1"}"#)
+            let expired = try await c.admin(
+                .post, "/_sim/oauth/expire-access-tokens", body: #"{"account_id":"acct_1"}"#)
             #expect(expired.status == 200)
-            let afterExpiry = try await c.call(.get, "/api/accounts", headers: SimClient.klaviyoHeaders(auth: "Bearer \(access)"))
+            let afterExpiry = try await c.call(
+                .get, "/api/accounts", headers: SimClient.klaviyoHeaders(auth: "Bearer \(access)"))
             #expect(afterExpiry.status == 401)
             let fresh = try await Self.refresh(c, refresh2)
             let access2 = try #require(fresh.json?["access_token"]?.stringValue)
             let refresh3 = try #require(fresh.json?["refresh_token"]?.stringValue)
             let revoked = try await c.admin(.post, "/_sim/accounts/acct_1/revoke-app")
             #expect(revoked.json?["revoked_installs"] == 1)
-            let call = try await c.call(.get, "/api/accounts", headers: SimClient.klaviyoHeaders(auth: "Bearer \(access2)"))
+            let call = try await c.call(
+                .get, "/api/accounts", headers: SimClient.klaviyoHeaders(auth: "Bearer \(access2)"))
             #expect(call.status == 401)
             let again = try await Self.refresh(c, refresh3)
             #expect(again.status == 400)
@@ -176,7 +187,8 @@ struct OAuthTests {
             var throttled = try await c.call(.get, "/api/accounts").status
             for _ in 0..<4 where throttled != 429 { throttled = try await c.call(.get, "/api/accounts").status }
             #expect(throttled == 429)
-            let bearer = try await c.call(.get, "/api/accounts", headers: SimClient.klaviyoHeaders(auth: "Bearer \(access)"))
+            let bearer = try await c.call(
+                .get, "/api/accounts", headers: SimClient.klaviyoHeaders(auth: "Bearer \(access)"))
             #expect(bearer.status == 200)
             let body = "token=\(refresh)&token_type_hint=refresh_token"
             let revoke = try await c.call(.post, "/oauth/revoke", body: body, headers: Self.form(body))

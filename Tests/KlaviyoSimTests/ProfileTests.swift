@@ -14,7 +14,8 @@ struct ProfileTests {
             #expect(first.json?["data"]?["attributes"]?["properties"]?["plan"] == "pro")
             let second = try await c.call(
                 .post, "/api/profile-import",
-                body: #"{"data":{"type":"profile","attributes":{"email":"SARAH.mason@example.com","last_name":"Mason","first_name":null,"properties":{"plan":null,"tier":2}}}}"#
+                body:
+                    #"{"data":{"type":"profile","attributes":{"email":"SARAH.mason@example.com","last_name":"Mason","first_name":null,"properties":{"plan":null,"tier":2}}}}"#
             )
             #expect(second.status == 200)
             #expect(second.json?["data"]?["id"]?.stringValue == id)
@@ -30,12 +31,14 @@ struct ProfileTests {
     @Test func invalidEmailAndPhoneAre400() async throws {
         try await SimHarness().run { c in
             let email = try await c.call(
-                .post, "/api/profile-import", body: #"{"data":{"type":"profile","attributes":{"email":"not-an-email"}}}"#)
+                .post, "/api/profile-import",
+                body: #"{"data":{"type":"profile","attributes":{"email":"not-an-email"}}}"#)
             #expect(email.status == 400)
             #expect(email.firstError?["code"] == "invalid")
             #expect(email.firstError?["source"]?["pointer"] == "/data/attributes/email")
             let phone = try await c.call(
-                .post, "/api/profile-import", body: #"{"data":{"type":"profile","attributes":{"phone_number":"555-1234"}}}"#)
+                .post, "/api/profile-import",
+                body: #"{"data":{"type":"profile","attributes":{"phone_number":"555-1234"}}}"#)
             #expect(phone.firstError?["source"]?["pointer"] == "/data/attributes/phone_number")
             let listed = try await c.admin(.get, "/_sim/accounts/acct_1/profiles")
             #expect(listed.json?["count"] == 0)
@@ -119,7 +122,8 @@ struct ProfileTests {
             let otherId = try #require(other.json?["data"]?["id"]?.stringValue)
             let collide = try await c.call(
                 .patch, "/api/profiles/\(otherId)",
-                body: #"{"data":{"type":"profile","id":"\#(otherId)","attributes":{"email":"sarah.mason@example.com"}}}"#)
+                body:
+                    #"{"data":{"type":"profile","id":"\#(otherId)","attributes":{"email":"sarah.mason@example.com"}}}"#)
             #expect(collide.status == 409)
             #expect(collide.firstError?["meta"]?["duplicate_profile_id"]?.stringValue == id)
         }

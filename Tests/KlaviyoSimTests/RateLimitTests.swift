@@ -22,18 +22,28 @@ struct RateLimitTests {
         let epoch = ContinuousClock.now
         let limiter = RateLimiter(epoch: epoch)
         // Burst 1/s: the second call in the same second is refused for 1 s.
-        #expect(limiter.acquire(Self.accounts, accountId: "a", kind: .apiKey, now: epoch) == .allowed(limit: 15, remaining: 14, reset: 60))
-        #expect(limiter.acquire(Self.accounts, accountId: "a", kind: .apiKey, now: epoch + .milliseconds(500)) == .throttled(retryAfter: 1))
+        #expect(
+            limiter.acquire(Self.accounts, accountId: "a", kind: .apiKey, now: epoch)
+                == .allowed(limit: 15, remaining: 14, reset: 60))
+        #expect(
+            limiter.acquire(Self.accounts, accountId: "a", kind: .apiKey, now: epoch + .milliseconds(500))
+                == .throttled(retryAfter: 1))
         // Other account and other credential kind have their own quota.
         #expect(limiter.acquire(Self.accounts, accountId: "b", kind: .apiKey, now: epoch) != .throttled(retryAfter: 1))
-        #expect(limiter.acquire(Self.accounts, accountId: "a", kind: .oauth(installId: "i1"), now: epoch) != .throttled(retryAfter: 1))
+        #expect(
+            limiter.acquire(Self.accounts, accountId: "a", kind: .oauth(installId: "i1"), now: epoch)
+                != .throttled(retryAfter: 1))
         // Steady 15/min: one per second for 14 more seconds, then refused until the minute ends.
         for s in 1...14 {
             let d = limiter.acquire(Self.accounts, accountId: "a", kind: .apiKey, now: epoch + .seconds(s))
             #expect(d == .allowed(limit: 15, remaining: 14 - s, reset: 60 - s))
         }
-        #expect(limiter.acquire(Self.accounts, accountId: "a", kind: .apiKey, now: epoch + .seconds(20)) == .throttled(retryAfter: 40))
-        #expect(limiter.acquire(Self.accounts, accountId: "a", kind: .apiKey, now: epoch + .seconds(60)) == .allowed(limit: 15, remaining: 14, reset: 60))
+        #expect(
+            limiter.acquire(Self.accounts, accountId: "a", kind: .apiKey, now: epoch + .seconds(20))
+                == .throttled(retryAfter: 40))
+        #expect(
+            limiter.acquire(Self.accounts, accountId: "a", kind: .apiKey, now: epoch + .seconds(60))
+                == .allowed(limit: 15, remaining: 14, reset: 60))
     }
 
     @Test func dailyCap() {
@@ -42,7 +52,9 @@ struct RateLimitTests {
         var allowed = 0
         for i in 0..<200 {
             // One call every 10 s stays under burst and steady; only the 150/day cap can refuse.
-            if case .allowed = limiter.acquire(Self.createList, accountId: "a", kind: .apiKey, now: epoch + .seconds(i * 10)) {
+            if case .allowed = limiter.acquire(
+                Self.createList, accountId: "a", kind: .apiKey, now: epoch + .seconds(i * 10))
+            {
                 allowed += 1
             }
         }

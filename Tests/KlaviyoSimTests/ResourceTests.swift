@@ -5,12 +5,14 @@ import Testing
 @Suite("Lists, events, bulk jobs, campaigns, flows, subscriptions")
 struct ResourceTests {
     static func createProfile(_ c: SimClient, _ email: String) async throws -> String {
-        let r = try await c.call(.post, "/api/profile-import", body: #"{"data":{"type":"profile","attributes":{"email":"\#(email)"}}}"#)
+        let r = try await c.call(
+            .post, "/api/profile-import", body: #"{"data":{"type":"profile","attributes":{"email":"\#(email)"}}}"#)
         return try #require(r.json?["data"]?["id"]?.stringValue)
     }
 
     static func createList(_ c: SimClient, _ name: String = "Newsletter") async throws -> String {
-        let r = try await c.call(.post, "/api/lists", body: #"{"data":{"type":"list","attributes":{"name":"\#(name)"}}}"#)
+        let r = try await c.call(
+            .post, "/api/lists", body: #"{"data":{"type":"list","attributes":{"name":"\#(name)"}}}"#)
         #expect(r.status == 201)
         #expect(r.json?["data"]?["attributes"]?["name"]?.stringValue == name)
         let id = try #require(r.json?["data"]?["id"]?.stringValue)
@@ -28,7 +30,8 @@ struct ResourceTests {
             var lists = try await c.admin(.get, "/_sim/accounts/acct_1/lists")
             #expect(lists.json?["lists"]?.arrayValue?.first?["count"] == 1)
             let unknown = try await c.call(
-                .post, "/api/lists/\(listId)/relationships/profiles", body: #"{"data":[{"type":"profile","id":"NOPE"}]}"#)
+                .post, "/api/lists/\(listId)/relationships/profiles",
+                body: #"{"data":[{"type":"profile","id":"NOPE"}]}"#)
             #expect(unknown.status == 400)
             #expect(unknown.firstError?["source"]?["pointer"] == "/data/0/id")
             #expect(try await c.call(.delete, "/api/lists/\(listId)/relationships/profiles", body: body).status == 204)
@@ -43,7 +46,8 @@ struct ResourceTests {
 
     @Test func eventsDeduplicateByUniqueId() async throws {
         try await SimHarness().run { c in
-            let body = #"{"data":{"type":"event","attributes":{"properties":{"OrderId":"1"},"unique_id":"order-1","metric":{"data":{"type":"metric","attributes":{"name":"Placed Order"}}},"profile":{"data":{"type":"profile","attributes":{"email":"buyer@example.com"}}}}}}"#
+            let body =
+                #"{"data":{"type":"event","attributes":{"properties":{"OrderId":"1"},"unique_id":"order-1","metric":{"data":{"type":"metric","attributes":{"name":"Placed Order"}}},"profile":{"data":{"type":"profile","attributes":{"email":"buyer@example.com"}}}}}}"#
             let first = try await c.call(.post, "/api/events", body: body)
             #expect(first.status == 202)
             #expect(first.json == nil)
@@ -54,10 +58,14 @@ struct ResourceTests {
             let profiles = try await c.admin(.get, "/_sim/accounts/acct_1/profiles")
             #expect(profiles.json?["count"] == 1)
             let missingMetric = try await c.call(
-                .post, "/api/events", body: #"{"data":{"type":"event","attributes":{"properties":{},"profile":{"data":{"type":"profile","attributes":{"email":"x@example.com"}}}}}}"#)
+                .post, "/api/events",
+                body:
+                    #"{"data":{"type":"event","attributes":{"properties":{},"profile":{"data":{"type":"profile","attributes":{"email":"x@example.com"}}}}}}"#
+            )
             #expect(missingMetric.status == 400)
             #expect(missingMetric.firstError?["source"]?["pointer"] == "/data/attributes/metric")
-            let bulk = #"{"data":{"type":"event-bulk-create-job","attributes":{"events-bulk-create":{"data":[{"type":"event-bulk-create","attributes":{"profile":{"data":{"type":"profile","attributes":{"email":"buyer@example.com"}}},"events":{"data":[{"type":"event","attributes":{"properties":{},"unique_id":"order-1","metric":{"data":{"type":"metric","attributes":{"name":"Placed Order"}}}}},{"type":"event","attributes":{"properties":{},"unique_id":"view-1","metric":{"data":{"type":"metric","attributes":{"name":"Viewed Product"}}}}}]}}}]}}}}"#
+            let bulk =
+                #"{"data":{"type":"event-bulk-create-job","attributes":{"events-bulk-create":{"data":[{"type":"event-bulk-create","attributes":{"profile":{"data":{"type":"profile","attributes":{"email":"buyer@example.com"}}},"events":{"data":[{"type":"event","attributes":{"properties":{},"unique_id":"order-1","metric":{"data":{"type":"metric","attributes":{"name":"Placed Order"}}}}},{"type":"event","attributes":{"properties":{},"unique_id":"view-1","metric":{"data":{"type":"metric","attributes":{"name":"Viewed Product"}}}}}]}}}]}}}}"#
             #expect(try await c.call(.post, "/api/event-bulk-create-jobs", body: bulk).status == 202)
             let after = try await c.admin(.get, "/_sim/accounts/acct_1/events")
             #expect(after.json?["count"] == 2)
@@ -67,7 +75,8 @@ struct ResourceTests {
     @Test func bulkImportJobLifecycle() async throws {
         try await SimHarness().run { c in
             let listId = try await Self.createList(c)
-            let body = #"{"data":{"type":"profile-bulk-import-job","attributes":{"profiles":{"data":[{"type":"profile","attributes":{"email":"a@example.com"}},{"type":"profile","attributes":{"email":"broken"}}]}},"relationships":{"lists":{"data":[{"type":"list","id":"\#(listId)"}]}}}}"#
+            let body =
+                #"{"data":{"type":"profile-bulk-import-job","attributes":{"profiles":{"data":[{"type":"profile","attributes":{"email":"a@example.com"}},{"type":"profile","attributes":{"email":"broken"}}]}},"relationships":{"lists":{"data":[{"type":"list","id":"\#(listId)"}]}}}}"#
             let created = try await c.call(.post, "/api/profile-bulk-import-jobs", body: body)
             #expect(created.status == 202)
             #expect(created.json?["data"]?["attributes"]?["status"] == "queued")
@@ -92,7 +101,8 @@ struct ResourceTests {
 
     @Test func campaignsSendAndCancel() async throws {
         try await SimHarness().run { c in
-            let body = #"{"data":{"type":"campaign","attributes":{"name":"Launch","audiences":{"included":["Y6nRLr"]},"send_strategy":{"method":"immediate"},"campaign-messages":{"data":[{"type":"campaign-message","attributes":{"definition":{"channel":"email","label":"Main","content":{"subject":"Hi","from_email":"s@example.com","from_label":"S"}}}}]}}}}"#
+            let body =
+                #"{"data":{"type":"campaign","attributes":{"name":"Launch","audiences":{"included":["Y6nRLr"]},"send_strategy":{"method":"immediate"},"campaign-messages":{"data":[{"type":"campaign-message","attributes":{"definition":{"channel":"email","label":"Main","content":{"subject":"Hi","from_email":"s@example.com","from_label":"S"}}}}]}}}}"#
             let created = try await c.call(.post, "/api/campaigns", body: body)
             #expect(created.status == 201)
             #expect(created.json?["data"]?["attributes"]?["status"] == "Draft")
@@ -125,11 +135,13 @@ struct ResourceTests {
             #expect(list.count == 3)
             let id = try #require(list.first?["id"]?.stringValue)
             let patched = try await c.call(
-                .patch, "/api/flows/\(id)", body: #"{"data":{"type":"flow","id":"\#(id)","attributes":{"status":"live"}}}"#)
+                .patch, "/api/flows/\(id)",
+                body: #"{"data":{"type":"flow","id":"\#(id)","attributes":{"status":"live"}}}"#)
             #expect(patched.status == 200)
             #expect(patched.json?["data"]?["attributes"]?["status"] == "live")
             let bad = try await c.call(
-                .patch, "/api/flows/\(id)", body: #"{"data":{"type":"flow","id":"\#(id)","attributes":{"status":"paused"}}}"#)
+                .patch, "/api/flows/\(id)",
+                body: #"{"data":{"type":"flow","id":"\#(id)","attributes":{"status":"paused"}}}"#)
             #expect(bad.status == 400)
         }
     }
@@ -137,15 +149,18 @@ struct ResourceTests {
     @Test func subscribeAndUnsubscribe() async throws {
         try await SimHarness().run { c in
             let listId = try await Self.createList(c)
-            let noList = #"{"data":{"type":"profile-subscription-bulk-create-job","attributes":{"profiles":{"data":[{"type":"profile","attributes":{"email":"new@example.com","subscriptions":{"email":{"marketing":{"consent":"SUBSCRIBED"}}}}}]}}}}"#
+            let noList =
+                #"{"data":{"type":"profile-subscription-bulk-create-job","attributes":{"profiles":{"data":[{"type":"profile","attributes":{"email":"new@example.com","subscriptions":{"email":{"marketing":{"consent":"SUBSCRIBED"}}}}}]}}}}"#
             #expect(try await c.call(.post, "/api/profile-subscription-bulk-create-jobs", body: noList).status == 202)
             #expect(try await c.admin(.get, "/_sim/accounts/acct_1/profiles").json?["count"] == 0)
-            let withList = #"{"data":{"type":"profile-subscription-bulk-create-job","attributes":{"profiles":{"data":[{"type":"profile","attributes":{"email":"new@example.com","subscriptions":{"email":{"marketing":{"consent":"SUBSCRIBED"}}}}}]}},"relationships":{"list":{"data":{"type":"list","id":"\#(listId)"}}}}}"#
+            let withList =
+                #"{"data":{"type":"profile-subscription-bulk-create-job","attributes":{"profiles":{"data":[{"type":"profile","attributes":{"email":"new@example.com","subscriptions":{"email":{"marketing":{"consent":"SUBSCRIBED"}}}}}]}},"relationships":{"list":{"data":{"type":"list","id":"\#(listId)"}}}}}"#
             #expect(try await c.call(.post, "/api/profile-subscription-bulk-create-jobs", body: withList).status == 202)
             #expect(try await c.admin(.get, "/_sim/accounts/acct_1/profiles").json?["count"] == 1)
             let subs = try await c.admin(.get, "/_sim/accounts/acct_1/subscriptions")
             #expect(subs.json?["subscriptions"]?.arrayValue?.first?["channels"]?["email"] == "SUBSCRIBED")
-            let unsub = #"{"data":{"type":"profile-subscription-bulk-delete-job","attributes":{"profiles":{"data":[{"type":"profile","attributes":{"email":"new@example.com","subscriptions":{"email":{"marketing":{"consent":"UNSUBSCRIBED"}}}}}]}}}}"#
+            let unsub =
+                #"{"data":{"type":"profile-subscription-bulk-delete-job","attributes":{"profiles":{"data":[{"type":"profile","attributes":{"email":"new@example.com","subscriptions":{"email":{"marketing":{"consent":"UNSUBSCRIBED"}}}}}]}}}}"#
             #expect(try await c.call(.post, "/api/profile-subscription-bulk-delete-jobs", body: unsub).status == 202)
             let after = try await c.admin(.get, "/_sim/accounts/acct_1/subscriptions")
             #expect(after.json?["subscriptions"]?.arrayValue?.first?["channels"]?["email"] == "UNSUBSCRIBED")

@@ -18,7 +18,8 @@ struct SimResponse: Sendable {
 /// Runs a simulator with one seeded account (`acct_1` / `pk_test`) under HummingbirdTesting's router client.
 struct SimHarness {
     static let apiKey = "pk_test_0123456789abcdefghijklmnopqrstuv"
-    static let profileBody = #"{"data":{"type":"profile","attributes":{"email":"sarah.mason@example.com","first_name":"Sarah","properties":{"plan":"pro"}}}}"#
+    static let profileBody =
+        #"{"data":{"type":"profile","attributes":{"email":"sarah.mason@example.com","first_name":"Sarah","properties":{"plan":"pro"}}}}"#
 
     let simulator: KlaviyoSimulator
 
@@ -32,7 +33,8 @@ struct SimHarness {
     }
 
     /// Runs `body` with a client bound to the simulator.
-    func run(_ setup: TestingSetup = .router, _ body: @escaping @Sendable (SimClient) async throws -> Void) async throws {
+    func run(_ setup: TestingSetup = .router, _ body: @escaping @Sendable (SimClient) async throws -> Void) async throws
+    {
         let app = simulator.makeApplication()
         try await app.test(setup) { client in try await body(SimClient(client: client)) }
     }
@@ -56,7 +58,9 @@ struct SimClient: Sendable {
         return h
     }
 
-    func call(_ method: HTTPRequest.Method, _ uri: String, body: String? = nil, headers: HTTPFields? = nil) async throws
+    func call(
+        _ method: HTTPRequest.Method, _ uri: String, body: String? = nil, headers: HTTPFields? = nil
+    ) async throws
         -> SimResponse
     {
         let response = try await client.execute(

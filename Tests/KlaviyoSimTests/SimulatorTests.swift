@@ -12,7 +12,8 @@ struct APISurfaceTests {
             #expect(r.firstError?["source"]?["parameter"] == "revision")
             let bad = try await c.call(.get, "/api/accounts", headers: SimClient.klaviyoHeaders(revision: "latest"))
             #expect(bad.status == 400)
-            let pre = try await c.call(.get, "/api/accounts", headers: SimClient.klaviyoHeaders(revision: "2026-01-15.pre"))
+            let pre = try await c.call(
+                .get, "/api/accounts", headers: SimClient.klaviyoHeaders(revision: "2026-01-15.pre"))
             #expect(pre.status == 200)
         }
     }
@@ -22,7 +23,8 @@ struct APISurfaceTests {
             let none = try await c.call(.get, "/api/accounts", headers: SimClient.klaviyoHeaders(auth: nil))
             #expect(none.status == 401)
             #expect(none.firstError?["code"] == "not_authenticated")
-            #expect(none.firstError?["detail"] == "Missing or invalid authorization scheme. Please use Klaviyo-API-Key.")
+            #expect(
+                none.firstError?["detail"] == "Missing or invalid authorization scheme. Please use Klaviyo-API-Key.")
             let scheme = try await c.call(.get, "/api/accounts", headers: SimClient.klaviyoHeaders(auth: "Token pk_x"))
             #expect(scheme.status == 401)
             #expect(scheme.firstError?["code"] == "not_authenticated")

@@ -39,7 +39,10 @@ struct UnitTests {
         }
         #expect(op.operationId == "get_profile")
         #expect(params == ["ABC"])
-        if case .methodNotAllowed = router.match(method: "PUT", path: "/api/profiles") {} else { Issue.record("expected 405") }
+        if case .methodNotAllowed = router.match(method: "PUT", path: "/api/profiles") {
+        } else {
+            Issue.record("expected 405")
+        }
         if case .notFound = router.match(method: "GET", path: "/api/nothing") {} else { Issue.record("expected 404") }
     }
 }

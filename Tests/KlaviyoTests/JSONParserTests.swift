@@ -4,7 +4,8 @@ import Testing
 @Suite("JSON parser and serializer")
 struct JSONParserTests {
     @Test func parsesAllValueKinds() throws {
-        let value = try JSONValue.parse(Array(#" {"a":[1,-2.5,1e3,true,false,null,"x\"\\\/\n\u00e9\ud83d\ude00"],"b":{}} "#.utf8))
+        let value = try JSONValue.parse(
+            Array(#" {"a":[1,-2.5,1e3,true,false,null,"x\"\\\/\n\u00e9\ud83d\ude00"],"b":{}} "#.utf8))
         #expect(value["a"]?.arrayValue?[0] == .int(1))
         #expect(value["a"]?.arrayValue?[1] == .double(-2.5))
         #expect(value["a"]?.arrayValue?[2] == .double(1000))

@@ -5,7 +5,8 @@ import Testing
 @Suite("Klaviyo client")
 struct KlaviyoClientTests {
     func client(_ transport: RecordingTransport, base: String = "https://a.klaviyo.com/") -> KlaviyoClient {
-        KlaviyoClient(baseURL: base, transport: transport, userAgent: "klaviyo-relay/test", logger: Logger(label: "test"))
+        KlaviyoClient(
+            baseURL: base, transport: transport, userAgent: "klaviyo-relay/test", logger: Logger(label: "test"))
     }
 
     let profileBody = """
@@ -21,7 +22,8 @@ struct KlaviyoClientTests {
         let request = try #require(transport.last)
         #expect(request.method == "POST")
         #expect(request.url == "https://a.klaviyo.com/api/profile-import")
-        let headers = Dictionary(request.headers.map { ($0.name.lowercased(), $0.value) }, uniquingKeysWith: { a, _ in a })
+        let headers = Dictionary(
+            request.headers.map { ($0.name.lowercased(), $0.value) }, uniquingKeysWith: { a, _ in a })
         #expect(headers["revision"] == "2025-10-15")
         #expect(headers["authorization"] == "Klaviyo-API-Key pk_secret123")
         #expect(headers["accept"] == "application/vnd.api+json")
@@ -35,7 +37,8 @@ struct KlaviyoClientTests {
 
     @Test func bearerTokenAndUpdateReport200AsNotCreated() async throws {
         let transport = RecordingTransport { _ in RecordingTransport.json(200, self.profileBody) }
-        let (_, created) = try await client(transport).upsertProfile(attributes: ["email": "a@b.co"], credential: .bearer("tok"))
+        let (_, created) = try await client(transport).upsertProfile(
+            attributes: ["email": "a@b.co"], credential: .bearer("tok"))
         #expect(!created)
         #expect(transport.last?.headers.first { $0.name == "Authorization" }?.value == "Bearer tok")
     }
@@ -46,14 +49,16 @@ struct KlaviyoClientTests {
         #expect(profiles.isEmpty)
         #expect(
             transport.last?.url
-                == "https://a.klaviyo.com/api/profiles?filter=equals%28email%2C%22a%2Bb%40example.com%22%29&page%5Bsize%5D=20")
+                == "https://a.klaviyo.com/api/profiles?filter=equals%28email%2C%22a%2Bb%40example.com%22%29&page%5Bsize%5D=20"
+        )
     }
 
     @Test func decodesJSONAPIErrorsWithPointer() async throws {
         let transport = RecordingTransport { _ in
             RecordingTransport.json(
                 400,
-                #"{"errors":[{"id":"e1","status":400,"code":"invalid","title":"Invalid input.","detail":"Invalid email.","source":{"pointer":"/data/attributes/email"},"meta":{}}]}"#)
+                #"{"errors":[{"id":"e1","status":400,"code":"invalid","title":"Invalid input.","detail":"Invalid email.","source":{"pointer":"/data/attributes/email"},"meta":{}}]}"#
+            )
         }
         await #expect {
             _ = try await client(transport).upsertProfile(attributes: ["email": "x@y.co"], credential: .apiKey("pk_x"))
@@ -68,7 +73,8 @@ struct KlaviyoClientTests {
     @Test func throttledCarriesRetryAfter() async throws {
         let transport = RecordingTransport { _ in
             RecordingTransport.json(
-                429, #"{"errors":[{"id":"t","status":429,"code":"throttled","title":"Request was throttled.","detail":"Expected available in 7 seconds."}]}"#,
+                429,
+                #"{"errors":[{"id":"t","status":429,"code":"throttled","title":"Request was throttled.","detail":"Expected available in 7 seconds."}]}"#,
                 headers: [("Retry-After", "7")])
         }
         do {
@@ -81,9 +87,12 @@ struct KlaviyoClientTests {
     }
 
     @Test func htmlErrorBodyIsDescribedNotDumped() async throws {
-        let html = "<html><head><title>403 Forbidden</title></head><body><h1>Attention Required! | Cloudflare</h1></body></html>"
+        let html =
+            "<html><head><title>403 Forbidden</title></head><body><h1>Attention Required! | Cloudflare</h1></body></html>"
         let transport = RecordingTransport { _ in
-            KlaviyoHTTPResponse(status: 403, headers: [("Content-Type", "text/html"), ("cf-mitigated", "challenge")], body: Array(html.utf8))
+            KlaviyoHTTPResponse(
+                status: 403, headers: [("Content-Type", "text/html"), ("cf-mitigated", "challenge")],
+                body: Array(html.utf8))
         }
         do {
             _ = try await client(transport).getAccount(credential: .apiKey("pk_x"))
@@ -100,7 +109,8 @@ struct KlaviyoClientTests {
     @Test func duplicateProfileIDIsDecoded() throws {
         let response = RecordingTransport.json(
             409,
-            #"{"errors":[{"id":"d","status":409,"code":"duplicate_profile","title":"Conflict.","detail":"A profile already exists with one of these identifiers.","meta":{"duplicate_profile_id":"01HEXISTING"}}]}"#)
+            #"{"errors":[{"id":"d","status":409,"code":"duplicate_profile","title":"Conflict.","detail":"A profile already exists with one of these identifiers.","meta":{"duplicate_profile_id":"01HEXISTING"}}]}"#
+        )
         #expect(throws: KlaviyoError.self) {
             try KlaviyoClient.interpret(response, operationID: "create_profile", usedOAuth: false)
         }
@@ -136,7 +146,8 @@ struct KlaviyoClientTests {
 
     @Test func transportFailuresKeepWhetherTheRequestMayHaveBeenSent() async {
         let refused = RecordingTransport { _ throws(KlaviyoTransportFailure) in
-            throw KlaviyoTransportFailure(message: "connection refused", isRetriable: true, requestMayHaveBeenSent: false)
+            throw KlaviyoTransportFailure(
+                message: "connection refused", isRetriable: true, requestMayHaveBeenSent: false)
         }
         do {
             _ = try await client(refused).getAccount(credential: .apiKey("pk_x"))
@@ -145,7 +156,8 @@ struct KlaviyoClientTests {
             #expect(error.retryDecision == .backoff)
         }
         let timedOut = RecordingTransport { _ throws(KlaviyoTransportFailure) in
-            throw KlaviyoTransportFailure(message: "timeout", isRetriable: true, requestMayHaveBeenSent: true, isTimeout: true)
+            throw KlaviyoTransportFailure(
+                message: "timeout", isRetriable: true, requestMayHaveBeenSent: true, isTimeout: true)
         }
         do {
             _ = try await client(timedOut).getAccount(credential: .apiKey("pk_x"))
@@ -158,7 +170,8 @@ struct KlaviyoClientTests {
         let transport = RecordingTransport { _ in RecordingTransport.json(200, "{}") }
         let huge = String(repeating: "x", count: KlaviyoAPI.maxPayloadBytes)
         do {
-            _ = try await client(transport).upsertProfile(attributes: ["email": "a@b.co", "title": .string(huge)], credential: .apiKey("pk_x"))
+            _ = try await client(transport).upsertProfile(
+                attributes: ["email": "a@b.co", "title": .string(huge)], credential: .apiKey("pk_x"))
             Issue.record("expected invalidRequest")
         } catch {
             #expect(error.code == .invalidRequest)

@@ -18,7 +18,9 @@ final class RecordingTransport: KlaviyoTransport {
 
     var last: KlaviyoHTTPRequest? { requests.withLock { $0.last } }
 
-    static func json(_ status: Int, _ body: String, headers: [(name: String, value: String)] = []) -> KlaviyoHTTPResponse {
+    static func json(
+        _ status: Int, _ body: String, headers: [(name: String, value: String)] = []
+    ) -> KlaviyoHTTPResponse {
         KlaviyoHTTPResponse(
             status: status, headers: [("Content-Type", "application/vnd.api+json")] + headers, body: Array(body.utf8))
     }

@@ -49,7 +49,9 @@ struct RedisClientTests {
         defer { Task { await client.shutdown() } }
         let key = Array((RedisTestSupport.prefix() + "bin\u{0}key").utf8)
         let value: [UInt8] = [0x00, 0xFF, 0xFE, 0x00, 0x80, 0xC3, 0x28, 0x0D, 0x0A, 0x00]
-        #expect(try await client.send(bytes: [Array("SET".utf8), key, value, Array("EX".utf8), Array("60".utf8)]) == .simpleString("OK"))
+        #expect(
+            try await client.send(bytes: [Array("SET".utf8), key, value, Array("EX".utf8), Array("60".utf8)])
+                == .simpleString("OK"))
         #expect(try await client.send(bytes: [Array("GET".utf8), key]) == .bulkString(value))
         #expect(try await client.send(bytes: [Array("STRLEN".utf8), key]) == .integer(Int64(value.count)))
         let empty = Array((RedisTestSupport.prefix() + "empty").utf8)
@@ -67,7 +69,9 @@ struct RedisClientTests {
         #expect(try results.map { try $0.get().int } == (1...1_000).map { Int64($0) })
 
         // A server error fails only its own command.
-        let mixed = try await client.pipeline([["SET", key + ":s", "x", "EX", "60"], ["INCR", key + ":s"], ["GET", key + ":s"]])
+        let mixed = try await client.pipeline([
+            ["SET", key + ":s", "x", "EX", "60"], ["INCR", key + ":s"], ["GET", key + ":s"],
+        ])
         #expect(try mixed[0].get() == .simpleString("OK"))
         #expect(throws: RedisError.self) { try mixed[1].get() }
         #expect(try mixed[2].get().string == "x")

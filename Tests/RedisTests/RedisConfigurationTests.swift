@@ -19,7 +19,8 @@ struct RedisConfigurationTests {
         let ipv6 = try RedisConfiguration(url: "redis://[::1]:7000/1")
         #expect(ipv6.host == "::1" && ipv6.port == 7000 && ipv6.database == 1)
 
-        for bad in ["http://x", "rediss://x", "redis://", "redis://host:notaport", "redis://host:70000", "redis://h/x"] {
+        for bad in ["http://x", "rediss://x", "redis://", "redis://host:notaport", "redis://host:70000", "redis://h/x"]
+        {
             #expect(throws: RedisError.self, "\(bad)") { try RedisConfiguration(url: bad) }
         }
         do {

@@ -8,13 +8,16 @@ struct RedisPrivateServerTests {
     @Test func scriptsRunWithEVALSHAAndSurviveScriptFlush() async throws {
         let server = try PrivateRedisServer()
         defer { server.kill() }
-        let client = RedisClient(configuration: try RedisConfiguration(url: server.url), logger: RedisTestSupport.logger)
+        let client = RedisClient(
+            configuration: try RedisConfiguration(url: server.url), logger: RedisTestSupport.logger)
         defer { Task { await client.shutdown() } }
 
         let script = RedisScript("redis.call('SET', KEYS[1], ARGV[1]); return {KEYS[1], ARGV[2], #KEYS, #ARGV}")
         #expect(try await client.send(["SCRIPT", "EXISTS", script.sha1]) == .array([.integer(0)]))
         let first = try await client.run(script, keys: ["k1"], arguments: ["v1", "extra"])
-        #expect(first == .array([.bulkString(Array("k1".utf8)), .bulkString(Array("extra".utf8)), .integer(1), .integer(2)]))
+        #expect(
+            first
+                == .array([.bulkString(Array("k1".utf8)), .bulkString(Array("extra".utf8)), .integer(1), .integer(2)]))
         #expect(try await client.get("k1") == "v1")
         // Our local SHA-1 is the name Redis knows the script by.
         #expect(try await client.send(["SCRIPT", "EXISTS", script.sha1]) == .array([.integer(1)]))

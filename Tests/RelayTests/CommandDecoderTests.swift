@@ -6,8 +6,12 @@ import Testing
 struct CommandDecoderTests {
     let decoder = CommandDecoder(maxMessageBytes: 64 * 1024)
 
-    func envelope(_ type: String = "profile.upsert", payload: String = #"{"profile":{"email":"a@example.com"}}"#) -> [UInt8] {
-        Array(#"{"id":"cmd-1","type":"\#(type)","account_id":"org_42","created_at":"2026-11-29T12:00:00Z","payload":\#(payload)}"#.utf8)
+    func envelope(
+        _ type: String = "profile.upsert", payload: String = #"{"profile":{"email":"a@example.com"}}"#
+    ) -> [UInt8] {
+        Array(
+            #"{"id":"cmd-1","type":"\#(type)","account_id":"org_42","created_at":"2026-11-29T12:00:00Z","payload":\#(payload)}"#
+                .utf8)
     }
 
     func rejection(_ body: [UInt8]) -> CommandRejection? {
@@ -57,15 +61,20 @@ struct CommandDecoderTests {
 
     @Test func deepNestingAndHugeNumbersAreRejectedNotCrashing() {
         let deep = String(repeating: "[", count: 5000) + String(repeating: "]", count: 5000)
-        #expect(rejection(envelope(payload: #"{"profile":{"email":"a@example.com","properties":{"x":\#(deep)}}}"#))?.code == .notJSON)
-        #expect(rejection(envelope(payload: #"{"profile":{"email":"a@example.com","properties":{"x":1e400}}}"#))?.code == .notJSON)
+        #expect(
+            rejection(envelope(payload: #"{"profile":{"email":"a@example.com","properties":{"x":\#(deep)}}}"#))?.code
+                == .notJSON)
+        #expect(
+            rejection(envelope(payload: #"{"profile":{"email":"a@example.com","properties":{"x":1e400}}}"#))?.code
+                == .notJSON)
     }
 
     /// Property-based: random mutations of a valid command never crash the decoder, and every rejection
     /// names a code and a non-empty detail.
     @Test func mutatedInputsAlwaysDecodeOrRejectWithAReason() {
         var generator = SplitMix64(seed: 0x5EED)
-        let base = envelope(payload: #"{"profile":{"email":"a@example.com","first_name":"Ann","properties":{"n":[1,2,{"k":null}]}}}"#)
+        let base = envelope(
+            payload: #"{"profile":{"email":"a@example.com","first_name":"Ann","properties":{"n":[1,2,{"k":null}]}}}"#)
         var rejected = 0
         for _ in 0..<3000 {
             var bytes = base

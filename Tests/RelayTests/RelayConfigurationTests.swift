@@ -14,7 +14,9 @@ struct RelayConfigurationTests {
     }
 
     @Test func encryptionKeyIsRequiredOutsideDevelopment() {
-        #expect(throws: RelayConfiguration.Invalid.self) { try RelayConfiguration(environment: [:], development: false) }
+        #expect(throws: RelayConfiguration.Invalid.self) {
+            try RelayConfiguration(environment: [:], development: false)
+        }
     }
 
     @Test func readsAndValidatesVariables() throws {

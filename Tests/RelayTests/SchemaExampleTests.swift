@@ -9,7 +9,8 @@ import Testing
 @Suite("Schema examples")
 struct SchemaExampleTests {
     static let schemasRoot: URL = {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
             .appendingPathComponent("schemas")
     }()
 
@@ -72,8 +73,10 @@ struct SchemaExampleTests {
             "campaign.create", "campaign.get", "campaign.cancel_send",
         ]
         for schema in schemas {
-            #expect(Self.examples.contains { $0.schema == schema && $0.expectedValid }, "\(schema) has no valid example")
-            #expect(Self.examples.contains { $0.schema == schema && !$0.expectedValid }, "\(schema) has no invalid example")
+            #expect(
+                Self.examples.contains { $0.schema == schema && $0.expectedValid }, "\(schema) has no valid example")
+            #expect(
+                Self.examples.contains { $0.schema == schema && !$0.expectedValid }, "\(schema) has no invalid example")
         }
     }
 
@@ -86,11 +89,13 @@ struct SchemaExampleTests {
         var path = ProcessInfo.processInfo.environment["SCHEMA_VERDICTS"] ?? ""
         if path.isEmpty {
             // Run the standard validator (Python jsonschema) ourselves.
-            path = FileManager.default.temporaryDirectory.appendingPathComponent("verdicts-\(UUID().uuidString).json").path
+            path =
+                FileManager.default.temporaryDirectory.appendingPathComponent("verdicts-\(UUID().uuidString).json").path
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             process.arguments = [
-                "python3", Self.schemasRoot.deletingLastPathComponent().appendingPathComponent("scripts/check-schemas.py").path,
+                "python3",
+                Self.schemasRoot.deletingLastPathComponent().appendingPathComponent("scripts/check-schemas.py").path,
                 "--verdicts", path,
             ]
             try process.run()

@@ -24,7 +24,9 @@ extension KlaviyoOperation {
             method: "POST", path: "/api/campaigns", operationId: "create_campaign",
             burst: 10, steady: 150, daily: nil,
             scopes: ["campaigns:write"],
-            requestSchema: #"{"properties":{"data":{"properties":{"attributes":{"properties":{"audiences":{"properties":{"excluded":{"items":{"type":"string"},"nullable":true,"type":"array"},"included":{"items":{"type":"string"},"type":"array"}},"required":["included"],"type":"object"},"campaign-messages":{"properties":{"data":{"items":{"properties":{"attributes":{"properties":{"definition":{"oneOf":[{"properties":{"channel":{"enum":["email"],"type":"string"},"content":{"properties":{"bcc_email":{"nullable":true,"type":"string"},"cc_email":{"nullable":true,"type":"string"},"from_email":{"nullable":true,"type":"string"},"from_label":{"nullable":true,"type":"string"},"preview_text":{"nullable":true,"type":"string"},"reply_to_email":{"nullable":true,"type":"string"},"subject":{"nullable":true,"type":"string"}},"type":"object"},"label":{"nullable":true,"type":"string"}},"required":["channel"],"type":"object"},{"properties":{"channel":{"enum":["sms"],"type":"string"},"content":{"properties":{"body":{"nullable":true,"type":"string"}},"type":"object"},"render_options":{"properties":{"add_info_link":{"nullable":true,"type":"boolean"},"add_opt_out_language":{"nullable":true,"type":"boolean"},"add_org_prefix":{"nullable":true,"type":"boolean"},"shorten_links":{"nullable":true,"type":"boolean"}},"type":"object"}},"required":["channel"],"type":"object"},{"properties":{"channel":{"enum":["mobile_push"],"type":"string"},"content":{"properties":{"body":{"type":"string"},"dynamic_image":{"nullable":true,"type":"string"},"title":{"nullable":true,"type":"string"}},"required":["body"],"type":"object"},"kv_pairs":{"nullable":true,"type":"object"},"notification_type":{"enum":["standard"],"type":"string"},"options":{"properties":{"badge":{"nullable":true,"oneOf":[{"properties":{"badge_options":{"nullable":true,"oneOf":[{"properties":{"badge_config":{"enum":["increment_one"]}},"required":["badge_config"],"type":"object"},{"properties":{"badge_config":{"enum":["set_count"]},"value":{"type":"string"}},"required":["badge_config","value"],"type":"object"},{"properties":{"badge_config":{"enum":["set_property"]},"set_from_property":{"type":"string"}},"required":["badge_config","set_from_property"],"type":"object"}]},"display":{"enum":[true],"type":"boolean"}},"required":["display"],"type":"object"},{"properties":{"display":{"enum":[false],"type":"boolean"}},"required":["display"],"type":"object"}]},"on_open":{"nullable":true,"oneOf":[{"properties":{"type":{"enum":["open_app"],"type":"string"}},"required":["type"],"type":"object"},{"properties":{"android_deep_link":{"nullable":true,"type":"string"},"ios_deep_link":{"nullable":true,"type":"string"},"type":{"enum":["deep_link"],"type":"string"}},"required":["type"],"type":"object"}]},"play_sound":{"nullable":true,"type":"boolean"}},"type":"object"}},"required":["channel","content"],"type":"object"},{"properties":{"channel":{"enum":["mobile_push"],"type":"string"},"kv_pairs":{"nullable":true,"type":"object"},"notification_type":{"enum":["silent"],"type":"string"}},"required":["channel"],"type":"object"}]}},"required":["definition"],"type":"object"},"relationships":{"properties":{"image":{"properties":{"data":{"properties":{"id":{"type":"string"},"type":{"enum":["image"],"type":"string"}},"required":["type","id"],"type":"object"}},"type":"object"}},"type":"object"},"type":{"enum":["campaign-message"],"type":"string"}},"required":["type","attributes"],"type":"object"},"type":"array"}},"required":["data"],"type":"object"},"name":{"type":"string"},"send_options":{"nullable":true,"oneOf":[{"properties":{"use_smart_sending":{"nullable":true,"type":"boolean"}},"type":"object"},{"properties":{"use_smart_sending":{"nullable":true,"type":"boolean"}},"type":"object"},{"properties":{"use_smart_sending":{"nullable":true,"type":"boolean"}},"type":"object"}]},"send_strategy":{"nullable":true,"oneOf":[{"properties":{"datetime":{"format":"date-time","type":"string"},"method":{"enum":["static"],"type":"string"},"options":{"nullable":true,"oneOf":[{"properties":{"is_local":{"enum":[true],"type":"boolean"},"send_past_recipients_immediately":{"type":"boolean"}},"required":["is_local"],"type":"object"},{"properties":{"is_local":{"enum":[false],"type":"boolean"}},"required":["is_local"],"type":"object"}]}},"required":["method","datetime"],"type":"object"},{"properties":{"datetime":{"format":"date-time","type":"string"},"method":{"enum":["throttled"],"type":"string"},"throttle_percentage":{"enum":[10,11,13,14,17,20,25,33,50],"type":"integer"}},"required":["method","datetime","throttle_percentage"],"type":"object"},{"properties":{"method":{"enum":["immediate"],"type":"string"}},"required":["method"],"type":"object"},{"properties":{"date":{"type":"string"},"method":{"enum":["smart_send_time"],"type":"string"}},"required":["method","date"],"type":"object"}]},"tracking_options":{"nullable":true,"oneOf":[{"properties":{"add_tracking_params":{"nullable":true,"type":"boolean"},"custom_tracking_params":{"items":{"oneOf":[{"properties":{"name":{"type":"string"},"type":{"enum":["dynamic"],"type":"string"},"value":{"enum":["campaign_id","campaign_name","campaign_name_id","campaign_name_send_day","email_subject","group_id","group_name","group_name_id","link_alt_text","message_type","profile_external_id","profile_id"],"type":"string"}},"required":["type","value","name"],"type":"object"},{"properties":{"name":{"type":"string"},"type":{"enum":["static"],"type":"string"},"value":{"type":"string"}},"required":["type","value","name"],"type":"object"}]},"nullable":true,"type":"array"},"is_tracking_clicks":{"nullable":true,"type":"boolean"},"is_tracking_opens":{"nullable":true,"type":"boolean"}},"type":"object"},{"properties":{"add_tracking_params":{"nullable":true,"type":"boolean"},"custom_tracking_params":{"items":{"oneOf":[{"properties":{"name":{"type":"string"},"type":{"enum":["dynamic"],"type":"string"},"value":{"enum":["campaign_id","campaign_name","campaign_name_id","campaign_name_send_day","email_subject","group_id","group_name","group_name_id","link_alt_text","message_type","profile_external_id","profile_id"],"type":"string"}},"required":["type","value","name"],"type":"object"},{"properties":{"name":{"type":"string"},"type":{"enum":["static"],"type":"string"},"value":{"type":"string"}},"required":["type","value","name"],"type":"object"}]},"nullable":true,"type":"array"}},"type":"object"}]}},"required":["name","audiences","campaign-messages"],"type":"object"},"type":{"enum":["campaign"],"type":"string"}},"required":["type","attributes"],"type":"object"}},"required":["data"],"type":"object"}"#),
+            requestSchema:
+                #"{"properties":{"data":{"properties":{"attributes":{"properties":{"audiences":{"properties":{"excluded":{"items":{"type":"string"},"nullable":true,"type":"array"},"included":{"items":{"type":"string"},"type":"array"}},"required":["included"],"type":"object"},"campaign-messages":{"properties":{"data":{"items":{"properties":{"attributes":{"properties":{"definition":{"oneOf":[{"properties":{"channel":{"enum":["email"],"type":"string"},"content":{"properties":{"bcc_email":{"nullable":true,"type":"string"},"cc_email":{"nullable":true,"type":"string"},"from_email":{"nullable":true,"type":"string"},"from_label":{"nullable":true,"type":"string"},"preview_text":{"nullable":true,"type":"string"},"reply_to_email":{"nullable":true,"type":"string"},"subject":{"nullable":true,"type":"string"}},"type":"object"},"label":{"nullable":true,"type":"string"}},"required":["channel"],"type":"object"},{"properties":{"channel":{"enum":["sms"],"type":"string"},"content":{"properties":{"body":{"nullable":true,"type":"string"}},"type":"object"},"render_options":{"properties":{"add_info_link":{"nullable":true,"type":"boolean"},"add_opt_out_language":{"nullable":true,"type":"boolean"},"add_org_prefix":{"nullable":true,"type":"boolean"},"shorten_links":{"nullable":true,"type":"boolean"}},"type":"object"}},"required":["channel"],"type":"object"},{"properties":{"channel":{"enum":["mobile_push"],"type":"string"},"content":{"properties":{"body":{"type":"string"},"dynamic_image":{"nullable":true,"type":"string"},"title":{"nullable":true,"type":"string"}},"required":["body"],"type":"object"},"kv_pairs":{"nullable":true,"type":"object"},"notification_type":{"enum":["standard"],"type":"string"},"options":{"properties":{"badge":{"nullable":true,"oneOf":[{"properties":{"badge_options":{"nullable":true,"oneOf":[{"properties":{"badge_config":{"enum":["increment_one"]}},"required":["badge_config"],"type":"object"},{"properties":{"badge_config":{"enum":["set_count"]},"value":{"type":"string"}},"required":["badge_config","value"],"type":"object"},{"properties":{"badge_config":{"enum":["set_property"]},"set_from_property":{"type":"string"}},"required":["badge_config","set_from_property"],"type":"object"}]},"display":{"enum":[true],"type":"boolean"}},"required":["display"],"type":"object"},{"properties":{"display":{"enum":[false],"type":"boolean"}},"required":["display"],"type":"object"}]},"on_open":{"nullable":true,"oneOf":[{"properties":{"type":{"enum":["open_app"],"type":"string"}},"required":["type"],"type":"object"},{"properties":{"android_deep_link":{"nullable":true,"type":"string"},"ios_deep_link":{"nullable":true,"type":"string"},"type":{"enum":["deep_link"],"type":"string"}},"required":["type"],"type":"object"}]},"play_sound":{"nullable":true,"type":"boolean"}},"type":"object"}},"required":["channel","content"],"type":"object"},{"properties":{"channel":{"enum":["mobile_push"],"type":"string"},"kv_pairs":{"nullable":true,"type":"object"},"notification_type":{"enum":["silent"],"type":"string"}},"required":["channel"],"type":"object"}]}},"required":["definition"],"type":"object"},"relationships":{"properties":{"image":{"properties":{"data":{"properties":{"id":{"type":"string"},"type":{"enum":["image"],"type":"string"}},"required":["type","id"],"type":"object"}},"type":"object"}},"type":"object"},"type":{"enum":["campaign-message"],"type":"string"}},"required":["type","attributes"],"type":"object"},"type":"array"}},"required":["data"],"type":"object"},"name":{"type":"string"},"send_options":{"nullable":true,"oneOf":[{"properties":{"use_smart_sending":{"nullable":true,"type":"boolean"}},"type":"object"},{"properties":{"use_smart_sending":{"nullable":true,"type":"boolean"}},"type":"object"},{"properties":{"use_smart_sending":{"nullable":true,"type":"boolean"}},"type":"object"}]},"send_strategy":{"nullable":true,"oneOf":[{"properties":{"datetime":{"format":"date-time","type":"string"},"method":{"enum":["static"],"type":"string"},"options":{"nullable":true,"oneOf":[{"properties":{"is_local":{"enum":[true],"type":"boolean"},"send_past_recipients_immediately":{"type":"boolean"}},"required":["is_local"],"type":"object"},{"properties":{"is_local":{"enum":[false],"type":"boolean"}},"required":["is_local"],"type":"object"}]}},"required":["method","datetime"],"type":"object"},{"properties":{"datetime":{"format":"date-time","type":"string"},"method":{"enum":["throttled"],"type":"string"},"throttle_percentage":{"enum":[10,11,13,14,17,20,25,33,50],"type":"integer"}},"required":["method","datetime","throttle_percentage"],"type":"object"},{"properties":{"method":{"enum":["immediate"],"type":"string"}},"required":["method"],"type":"object"},{"properties":{"date":{"type":"string"},"method":{"enum":["smart_send_time"],"type":"string"}},"required":["method","date"],"type":"object"}]},"tracking_options":{"nullable":true,"oneOf":[{"properties":{"add_tracking_params":{"nullable":true,"type":"boolean"},"custom_tracking_params":{"items":{"oneOf":[{"properties":{"name":{"type":"string"},"type":{"enum":["dynamic"],"type":"string"},"value":{"enum":["campaign_id","campaign_name","campaign_name_id","campaign_name_send_day","email_subject","group_id","group_name","group_name_id","link_alt_text","message_type","profile_external_id","profile_id"],"type":"string"}},"required":["type","value","name"],"type":"object"},{"properties":{"name":{"type":"string"},"type":{"enum":["static"],"type":"string"},"value":{"type":"string"}},"required":["type","value","name"],"type":"object"}]},"nullable":true,"type":"array"},"is_tracking_clicks":{"nullable":true,"type":"boolean"},"is_tracking_opens":{"nullable":true,"type":"boolean"}},"type":"object"},{"properties":{"add_tracking_params":{"nullable":true,"type":"boolean"},"custom_tracking_params":{"items":{"oneOf":[{"properties":{"name":{"type":"string"},"type":{"enum":["dynamic"],"type":"string"},"value":{"enum":["campaign_id","campaign_name","campaign_name_id","campaign_name_send_day","email_subject","group_id","group_name","group_name_id","link_alt_text","message_type","profile_external_id","profile_id"],"type":"string"}},"required":["type","value","name"],"type":"object"},{"properties":{"name":{"type":"string"},"type":{"enum":["static"],"type":"string"},"value":{"type":"string"}},"required":["type","value","name"],"type":"object"}]},"nullable":true,"type":"array"}},"type":"object"}]}},"required":["name","audiences","campaign-messages"],"type":"object"},"type":{"enum":["campaign"],"type":"string"}},"required":["type","attributes"],"type":"object"}},"required":["data"],"type":"object"}"#
+        ),
         KlaviyoOperation(
             method: "GET", path: "/api/campaigns/{id}", operationId: "get_campaign",
             burst: 10, steady: 150, daily: nil,
@@ -34,7 +36,9 @@ extension KlaviyoOperation {
             method: "PATCH", path: "/api/campaigns/{id}", operationId: "update_campaign",
             burst: 10, steady: 150, daily: nil,
             scopes: ["campaigns:write"],
-            requestSchema: #"{"properties":{"data":{"properties":{"attributes":{"properties":{"audiences":{"properties":{"excluded":{"items":{"type":"string"},"nullable":true,"type":"array"},"included":{"items":{"type":"string"},"nullable":true,"type":"array"}},"type":"object"},"name":{"nullable":true,"type":"string"},"send_options":{"nullable":true,"oneOf":[{"properties":{"use_smart_sending":{"nullable":true,"type":"boolean"}},"type":"object"},{"properties":{"use_smart_sending":{"nullable":true,"type":"boolean"}},"type":"object"},{"properties":{"use_smart_sending":{"nullable":true,"type":"boolean"}},"type":"object"}]},"send_strategy":{"nullable":true,"oneOf":[{"properties":{"datetime":{"format":"date-time","type":"string"},"method":{"enum":["static"],"type":"string"},"options":{"nullable":true,"oneOf":[{"properties":{"is_local":{"enum":[true],"type":"boolean"},"send_past_recipients_immediately":{"type":"boolean"}},"required":["is_local"],"type":"object"},{"properties":{"is_local":{"enum":[false],"type":"boolean"}},"required":["is_local"],"type":"object"}]}},"required":["method","datetime"],"type":"object"},{"properties":{"datetime":{"format":"date-time","type":"string"},"method":{"enum":["throttled"],"type":"string"},"throttle_percentage":{"enum":[10,11,13,14,17,20,25,33,50],"type":"integer"}},"required":["method","datetime","throttle_percentage"],"type":"object"},{"properties":{"method":{"enum":["immediate"],"type":"string"}},"required":["method"],"type":"object"},{"properties":{"date":{"type":"string"},"method":{"enum":["smart_send_time"],"type":"string"}},"required":["method","date"],"type":"object"}]},"tracking_options":{"nullable":true,"oneOf":[{"properties":{"add_tracking_params":{"nullable":true,"type":"boolean"},"custom_tracking_params":{"items":{"oneOf":[{"properties":{"name":{"type":"string"},"type":{"enum":["dynamic"],"type":"string"},"value":{"enum":["campaign_id","campaign_name","campaign_name_id","campaign_name_send_day","email_subject","group_id","group_name","group_name_id","link_alt_text","message_type","profile_external_id","profile_id"],"type":"string"}},"required":["type","value","name"],"type":"object"},{"properties":{"name":{"type":"string"},"type":{"enum":["static"],"type":"string"},"value":{"type":"string"}},"required":["type","value","name"],"type":"object"}]},"nullable":true,"type":"array"},"is_tracking_clicks":{"nullable":true,"type":"boolean"},"is_tracking_opens":{"nullable":true,"type":"boolean"}},"type":"object"},{"properties":{"add_tracking_params":{"nullable":true,"type":"boolean"},"custom_tracking_params":{"items":{"oneOf":[{"properties":{"name":{"type":"string"},"type":{"enum":["dynamic"],"type":"string"},"value":{"enum":["campaign_id","campaign_name","campaign_name_id","campaign_name_send_day","email_subject","group_id","group_name","group_name_id","link_alt_text","message_type","profile_external_id","profile_id"],"type":"string"}},"required":["type","value","name"],"type":"object"},{"properties":{"name":{"type":"string"},"type":{"enum":["static"],"type":"string"},"value":{"type":"string"}},"required":["type","value","name"],"type":"object"}]},"nullable":true,"type":"array"}},"type":"object"}]}},"type":"object"},"id":{"type":"string"},"type":{"enum":["campaign"],"type":"string"}},"required":["type","id","attributes"],"type":"object"}},"required":["data"],"type":"object"}"#),
+            requestSchema:
+                #"{"properties":{"data":{"properties":{"attributes":{"properties":{"audiences":{"properties":{"excluded":{"items":{"type":"string"},"nullable":true,"type":"array"},"included":{"items":{"type":"string"},"nullable":true,"type":"array"}},"type":"object"},"name":{"nullable":true,"type":"string"},"send_options":{"nullable":true,"oneOf":[{"properties":{"use_smart_sending":{"nullable":true,"type":"boolean"}},"type":"object"},{"properties":{"use_smart_sending":{"nullable":true,"type":"boolean"}},"type":"object"},{"properties":{"use_smart_sending":{"nullable":true,"type":"boolean"}},"type":"object"}]},"send_strategy":{"nullable":true,"oneOf":[{"properties":{"datetime":{"format":"date-time","type":"string"},"method":{"enum":["static"],"type":"string"},"options":{"nullable":true,"oneOf":[{"properties":{"is_local":{"enum":[true],"type":"boolean"},"send_past_recipients_immediately":{"type":"boolean"}},"required":["is_local"],"type":"object"},{"properties":{"is_local":{"enum":[false],"type":"boolean"}},"required":["is_local"],"type":"object"}]}},"required":["method","datetime"],"type":"object"},{"properties":{"datetime":{"format":"date-time","type":"string"},"method":{"enum":["throttled"],"type":"string"},"throttle_percentage":{"enum":[10,11,13,14,17,20,25,33,50],"type":"integer"}},"required":["method","datetime","throttle_percentage"],"type":"object"},{"properties":{"method":{"enum":["immediate"],"type":"string"}},"required":["method"],"type":"object"},{"properties":{"date":{"type":"string"},"method":{"enum":["smart_send_time"],"type":"string"}},"required":["method","date"],"type":"object"}]},"tracking_options":{"nullable":true,"oneOf":[{"properties":{"add_tracking_params":{"nullable":true,"type":"boolean"},"custom_tracking_params":{"items":{"oneOf":[{"properties":{"name":{"type":"string"},"type":{"enum":["dynamic"],"type":"string"},"value":{"enum":["campaign_id","campaign_name","campaign_name_id","campaign_name_send_day","email_subject","group_id","group_name","group_name_id","link_alt_text","message_type","profile_external_id","profile_id"],"type":"string"}},"required":["type","value","name"],"type":"object"},{"properties":{"name":{"type":"string"},"type":{"enum":["static"],"type":"string"},"value":{"type":"string"}},"required":["type","value","name"],"type":"object"}]},"nullable":true,"type":"array"},"is_tracking_clicks":{"nullable":true,"type":"boolean"},"is_tracking_opens":{"nullable":true,"type":"boolean"}},"type":"object"},{"properties":{"add_tracking_params":{"nullable":true,"type":"boolean"},"custom_tracking_params":{"items":{"oneOf":[{"properties":{"name":{"type":"string"},"type":{"enum":["dynamic"],"type":"string"},"value":{"enum":["campaign_id","campaign_name","campaign_name_id","campaign_name_send_day","email_subject","group_id","group_name","group_name_id","link_alt_text","message_type","profile_external_id","profile_id"],"type":"string"}},"required":["type","value","name"],"type":"object"},{"properties":{"name":{"type":"string"},"type":{"enum":["static"],"type":"string"},"value":{"type":"string"}},"required":["type","value","name"],"type":"object"}]},"nullable":true,"type":"array"}},"type":"object"}]}},"type":"object"},"id":{"type":"string"},"type":{"enum":["campaign"],"type":"string"}},"required":["type","id","attributes"],"type":"object"}},"required":["data"],"type":"object"}"#
+        ),
         KlaviyoOperation(
             method: "DELETE", path: "/api/campaigns/{id}", operationId: "delete_campaign",
             burst: 10, steady: 150, daily: nil,
@@ -59,14 +63,18 @@ extension KlaviyoOperation {
             method: "PATCH", path: "/api/campaign-send-jobs/{id}", operationId: "cancel_campaign_send",
             burst: 10, steady: 150, daily: nil,
             scopes: ["campaigns:write"],
-            requestSchema: #"{"properties":{"data":{"properties":{"attributes":{"properties":{"action":{"enum":["cancel","revert"],"type":"string"}},"required":["action"],"type":"object"},"id":{"type":"string"},"type":{"enum":["campaign-send-job"],"type":"string"}},"required":["type","id","attributes"],"type":"object"}},"required":["data"],"type":"object"}"#),
+            requestSchema:
+                #"{"properties":{"data":{"properties":{"attributes":{"properties":{"action":{"enum":["cancel","revert"],"type":"string"}},"required":["action"],"type":"object"},"id":{"type":"string"},"type":{"enum":["campaign-send-job"],"type":"string"}},"required":["type","id","attributes"],"type":"object"}},"required":["data"],"type":"object"}"#
+        ),
         KlaviyoOperation(
-            method: "GET", path: "/api/campaign-recipient-estimation-jobs/{id}", operationId: "get_campaign_recipient_estimation_job",
+            method: "GET", path: "/api/campaign-recipient-estimation-jobs/{id}",
+            operationId: "get_campaign_recipient_estimation_job",
             burst: 10, steady: 150, daily: nil,
             scopes: ["campaigns:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/campaign-recipient-estimations/{id}", operationId: "get_campaign_recipient_estimation",
+            method: "GET", path: "/api/campaign-recipient-estimations/{id}",
+            operationId: "get_campaign_recipient_estimation",
             burst: 10, steady: 150, daily: nil,
             scopes: ["campaigns:read"],
             requestSchema: nil),
@@ -76,7 +84,8 @@ extension KlaviyoOperation {
             scopes: ["campaigns:write"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "POST", path: "/api/campaign-message-assign-template", operationId: "assign_template_to_campaign_message",
+            method: "POST", path: "/api/campaign-message-assign-template",
+            operationId: "assign_template_to_campaign_message",
             burst: 10, steady: 150, daily: nil,
             scopes: ["campaigns:write"],
             requestSchema: nil),
@@ -84,29 +93,36 @@ extension KlaviyoOperation {
             method: "POST", path: "/api/campaign-send-jobs", operationId: "send_campaign",
             burst: 10, steady: 150, daily: nil,
             scopes: ["campaigns:write"],
-            requestSchema: #"{"properties":{"data":{"properties":{"id":{"type":"string"},"type":{"enum":["campaign-send-job"],"type":"string"}},"required":["type","id"],"type":"object"}},"required":["data"],"type":"object"}"#),
+            requestSchema:
+                #"{"properties":{"data":{"properties":{"id":{"type":"string"},"type":{"enum":["campaign-send-job"],"type":"string"}},"required":["type","id"],"type":"object"}},"required":["data"],"type":"object"}"#
+        ),
         KlaviyoOperation(
-            method: "POST", path: "/api/campaign-recipient-estimation-jobs", operationId: "refresh_campaign_recipient_estimation",
+            method: "POST", path: "/api/campaign-recipient-estimation-jobs",
+            operationId: "refresh_campaign_recipient_estimation",
             burst: 10, steady: 150, daily: nil,
             scopes: ["campaigns:write"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/campaign-messages/{id}/campaign", operationId: "get_campaign_for_campaign_message",
+            method: "GET", path: "/api/campaign-messages/{id}/campaign",
+            operationId: "get_campaign_for_campaign_message",
             burst: 10, steady: 150, daily: nil,
             scopes: ["campaigns:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/campaign-messages/{id}/relationships/campaign", operationId: "get_campaign_id_for_campaign_message",
+            method: "GET", path: "/api/campaign-messages/{id}/relationships/campaign",
+            operationId: "get_campaign_id_for_campaign_message",
             burst: 10, steady: 150, daily: nil,
             scopes: ["campaigns:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/campaign-messages/{id}/template", operationId: "get_template_for_campaign_message",
+            method: "GET", path: "/api/campaign-messages/{id}/template",
+            operationId: "get_template_for_campaign_message",
             burst: 10, steady: 150, daily: nil,
             scopes: ["campaigns:read", "templates:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/campaign-messages/{id}/relationships/template", operationId: "get_template_id_for_campaign_message",
+            method: "GET", path: "/api/campaign-messages/{id}/relationships/template",
+            operationId: "get_template_id_for_campaign_message",
             burst: 10, steady: 150, daily: nil,
             scopes: ["campaigns:read", "templates:read"],
             requestSchema: nil),
@@ -116,12 +132,14 @@ extension KlaviyoOperation {
             scopes: ["campaigns:read", "images:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/campaign-messages/{id}/relationships/image", operationId: "get_image_id_for_campaign_message",
+            method: "GET", path: "/api/campaign-messages/{id}/relationships/image",
+            operationId: "get_image_id_for_campaign_message",
             burst: 10, steady: 150, daily: nil,
             scopes: ["campaigns:read", "images:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "PATCH", path: "/api/campaign-messages/{id}/relationships/image", operationId: "update_image_for_campaign_message",
+            method: "PATCH", path: "/api/campaign-messages/{id}/relationships/image",
+            operationId: "update_image_for_campaign_message",
             burst: 10, steady: 150, daily: nil,
             scopes: ["campaigns:write", "images:read"],
             requestSchema: nil),
@@ -141,7 +159,8 @@ extension KlaviyoOperation {
             scopes: ["campaigns:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/campaigns/{id}/relationships/campaign-messages", operationId: "get_message_ids_for_campaign",
+            method: "GET", path: "/api/campaigns/{id}/relationships/campaign-messages",
+            operationId: "get_message_ids_for_campaign",
             burst: 10, steady: 150, daily: nil,
             scopes: ["campaigns:read"],
             requestSchema: nil),
@@ -221,7 +240,8 @@ extension KlaviyoOperation {
             scopes: ["catalogs:write"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/catalog-item-bulk-create-jobs", operationId: "get_bulk_create_catalog_items_jobs",
+            method: "GET", path: "/api/catalog-item-bulk-create-jobs",
+            operationId: "get_bulk_create_catalog_items_jobs",
             burst: 350, steady: 3500, daily: nil,
             scopes: ["catalogs:read"],
             requestSchema: nil),
@@ -231,12 +251,14 @@ extension KlaviyoOperation {
             scopes: ["catalogs:write"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/catalog-item-bulk-create-jobs/{job_id}", operationId: "get_bulk_create_catalog_items_job",
+            method: "GET", path: "/api/catalog-item-bulk-create-jobs/{job_id}",
+            operationId: "get_bulk_create_catalog_items_job",
             burst: 350, steady: 3500, daily: nil,
             scopes: ["catalogs:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/catalog-item-bulk-update-jobs", operationId: "get_bulk_update_catalog_items_jobs",
+            method: "GET", path: "/api/catalog-item-bulk-update-jobs",
+            operationId: "get_bulk_update_catalog_items_jobs",
             burst: 350, steady: 3500, daily: nil,
             scopes: ["catalogs:read"],
             requestSchema: nil),
@@ -246,12 +268,14 @@ extension KlaviyoOperation {
             scopes: ["catalogs:write"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/catalog-item-bulk-update-jobs/{job_id}", operationId: "get_bulk_update_catalog_items_job",
+            method: "GET", path: "/api/catalog-item-bulk-update-jobs/{job_id}",
+            operationId: "get_bulk_update_catalog_items_job",
             burst: 350, steady: 3500, daily: nil,
             scopes: ["catalogs:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/catalog-item-bulk-delete-jobs", operationId: "get_bulk_delete_catalog_items_jobs",
+            method: "GET", path: "/api/catalog-item-bulk-delete-jobs",
+            operationId: "get_bulk_delete_catalog_items_jobs",
             burst: 350, steady: 3500, daily: nil,
             scopes: ["catalogs:read"],
             requestSchema: nil),
@@ -261,7 +285,8 @@ extension KlaviyoOperation {
             scopes: ["catalogs:write"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/catalog-item-bulk-delete-jobs/{job_id}", operationId: "get_bulk_delete_catalog_items_job",
+            method: "GET", path: "/api/catalog-item-bulk-delete-jobs/{job_id}",
+            operationId: "get_bulk_delete_catalog_items_job",
             burst: 350, steady: 3500, daily: nil,
             scopes: ["catalogs:read"],
             requestSchema: nil),
@@ -276,7 +301,8 @@ extension KlaviyoOperation {
             scopes: ["catalogs:write"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/catalog-variant-bulk-create-jobs/{job_id}", operationId: "get_bulk_create_variants_job",
+            method: "GET", path: "/api/catalog-variant-bulk-create-jobs/{job_id}",
+            operationId: "get_bulk_create_variants_job",
             burst: 350, steady: 3500, daily: nil,
             scopes: ["catalogs:read"],
             requestSchema: nil),
@@ -291,7 +317,8 @@ extension KlaviyoOperation {
             scopes: ["catalogs:write"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/catalog-variant-bulk-update-jobs/{job_id}", operationId: "get_bulk_update_variants_job",
+            method: "GET", path: "/api/catalog-variant-bulk-update-jobs/{job_id}",
+            operationId: "get_bulk_update_variants_job",
             burst: 350, steady: 3500, daily: nil,
             scopes: ["catalogs:read"],
             requestSchema: nil),
@@ -306,52 +333,62 @@ extension KlaviyoOperation {
             scopes: ["catalogs:write"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/catalog-variant-bulk-delete-jobs/{job_id}", operationId: "get_bulk_delete_variants_job",
+            method: "GET", path: "/api/catalog-variant-bulk-delete-jobs/{job_id}",
+            operationId: "get_bulk_delete_variants_job",
             burst: 350, steady: 3500, daily: nil,
             scopes: ["catalogs:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/catalog-category-bulk-create-jobs", operationId: "get_bulk_create_categories_jobs",
+            method: "GET", path: "/api/catalog-category-bulk-create-jobs",
+            operationId: "get_bulk_create_categories_jobs",
             burst: 350, steady: 3500, daily: nil,
             scopes: ["catalogs:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "POST", path: "/api/catalog-category-bulk-create-jobs", operationId: "bulk_create_catalog_categories",
+            method: "POST", path: "/api/catalog-category-bulk-create-jobs",
+            operationId: "bulk_create_catalog_categories",
             burst: 75, steady: 700, daily: nil,
             scopes: ["catalogs:write"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/catalog-category-bulk-create-jobs/{job_id}", operationId: "get_bulk_create_categories_job",
+            method: "GET", path: "/api/catalog-category-bulk-create-jobs/{job_id}",
+            operationId: "get_bulk_create_categories_job",
             burst: 350, steady: 3500, daily: nil,
             scopes: ["catalogs:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/catalog-category-bulk-update-jobs", operationId: "get_bulk_update_categories_jobs",
+            method: "GET", path: "/api/catalog-category-bulk-update-jobs",
+            operationId: "get_bulk_update_categories_jobs",
             burst: 350, steady: 3500, daily: nil,
             scopes: ["catalogs:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "POST", path: "/api/catalog-category-bulk-update-jobs", operationId: "bulk_update_catalog_categories",
+            method: "POST", path: "/api/catalog-category-bulk-update-jobs",
+            operationId: "bulk_update_catalog_categories",
             burst: 75, steady: 700, daily: nil,
             scopes: ["catalogs:write"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/catalog-category-bulk-update-jobs/{job_id}", operationId: "get_bulk_update_categories_job",
+            method: "GET", path: "/api/catalog-category-bulk-update-jobs/{job_id}",
+            operationId: "get_bulk_update_categories_job",
             burst: 350, steady: 3500, daily: nil,
             scopes: ["catalogs:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/catalog-category-bulk-delete-jobs", operationId: "get_bulk_delete_categories_jobs",
+            method: "GET", path: "/api/catalog-category-bulk-delete-jobs",
+            operationId: "get_bulk_delete_categories_jobs",
             burst: 350, steady: 3500, daily: nil,
             scopes: ["catalogs:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "POST", path: "/api/catalog-category-bulk-delete-jobs", operationId: "bulk_delete_catalog_categories",
+            method: "POST", path: "/api/catalog-category-bulk-delete-jobs",
+            operationId: "bulk_delete_catalog_categories",
             burst: 75, steady: 700, daily: nil,
             scopes: ["catalogs:write"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/catalog-category-bulk-delete-jobs/{job_id}", operationId: "get_bulk_delete_categories_job",
+            method: "GET", path: "/api/catalog-category-bulk-delete-jobs/{job_id}",
+            operationId: "get_bulk_delete_categories_job",
             burst: 350, steady: 3500, daily: nil,
             scopes: ["catalogs:read"],
             requestSchema: nil),
@@ -366,22 +403,26 @@ extension KlaviyoOperation {
             scopes: ["catalogs:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/catalog-categories/{id}/relationships/items", operationId: "get_item_ids_for_catalog_category",
+            method: "GET", path: "/api/catalog-categories/{id}/relationships/items",
+            operationId: "get_item_ids_for_catalog_category",
             burst: 350, steady: 3500, daily: nil,
             scopes: ["catalogs:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "POST", path: "/api/catalog-categories/{id}/relationships/items", operationId: "add_items_to_catalog_category",
+            method: "POST", path: "/api/catalog-categories/{id}/relationships/items",
+            operationId: "add_items_to_catalog_category",
             burst: 75, steady: 700, daily: nil,
             scopes: ["catalogs:write"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "PATCH", path: "/api/catalog-categories/{id}/relationships/items", operationId: "update_items_for_catalog_category",
+            method: "PATCH", path: "/api/catalog-categories/{id}/relationships/items",
+            operationId: "update_items_for_catalog_category",
             burst: 75, steady: 700, daily: nil,
             scopes: ["catalogs:write"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "DELETE", path: "/api/catalog-categories/{id}/relationships/items", operationId: "remove_items_from_catalog_category",
+            method: "DELETE", path: "/api/catalog-categories/{id}/relationships/items",
+            operationId: "remove_items_from_catalog_category",
             burst: 75, steady: 700, daily: nil,
             scopes: ["catalogs:write"],
             requestSchema: nil),
@@ -391,7 +432,8 @@ extension KlaviyoOperation {
             scopes: ["catalogs:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/catalog-items/{id}/relationships/variants", operationId: "get_variant_ids_for_catalog_item",
+            method: "GET", path: "/api/catalog-items/{id}/relationships/variants",
+            operationId: "get_variant_ids_for_catalog_item",
             burst: 350, steady: 3500, daily: nil,
             scopes: ["catalogs:read"],
             requestSchema: nil),
@@ -401,22 +443,26 @@ extension KlaviyoOperation {
             scopes: ["catalogs:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/catalog-items/{id}/relationships/categories", operationId: "get_category_ids_for_catalog_item",
+            method: "GET", path: "/api/catalog-items/{id}/relationships/categories",
+            operationId: "get_category_ids_for_catalog_item",
             burst: 350, steady: 3500, daily: nil,
             scopes: ["catalogs:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "POST", path: "/api/catalog-items/{id}/relationships/categories", operationId: "add_categories_to_catalog_item",
+            method: "POST", path: "/api/catalog-items/{id}/relationships/categories",
+            operationId: "add_categories_to_catalog_item",
             burst: 75, steady: 700, daily: nil,
             scopes: ["catalogs:write"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "PATCH", path: "/api/catalog-items/{id}/relationships/categories", operationId: "update_categories_for_catalog_item",
+            method: "PATCH", path: "/api/catalog-items/{id}/relationships/categories",
+            operationId: "update_categories_for_catalog_item",
             burst: 75, steady: 700, daily: nil,
             scopes: ["catalogs:write"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "DELETE", path: "/api/catalog-items/{id}/relationships/categories", operationId: "remove_categories_from_catalog_item",
+            method: "DELETE", path: "/api/catalog-items/{id}/relationships/categories",
+            operationId: "remove_categories_from_catalog_item",
             burst: 75, steady: 700, daily: nil,
             scopes: ["catalogs:write"],
             requestSchema: nil),
@@ -481,7 +527,8 @@ extension KlaviyoOperation {
             scopes: ["coupon-codes:write"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/coupon-code-bulk-create-jobs/{job_id}", operationId: "get_bulk_create_coupon_codes_job",
+            method: "GET", path: "/api/coupon-code-bulk-create-jobs/{job_id}",
+            operationId: "get_bulk_create_coupon_codes_job",
             burst: 75, steady: 700, daily: nil,
             scopes: ["coupon-codes:read"],
             requestSchema: nil),
@@ -491,7 +538,8 @@ extension KlaviyoOperation {
             scopes: ["coupons:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/coupon-codes/{id}/relationships/coupon", operationId: "get_coupon_id_for_coupon_code",
+            method: "GET", path: "/api/coupon-codes/{id}/relationships/coupon",
+            operationId: "get_coupon_id_for_coupon_code",
             burst: 75, steady: 700, daily: nil,
             scopes: ["coupons:read"],
             requestSchema: nil),
@@ -501,7 +549,8 @@ extension KlaviyoOperation {
             scopes: ["coupon-codes:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/coupons/{id}/relationships/coupon-codes", operationId: "get_coupon_code_ids_for_coupon",
+            method: "GET", path: "/api/coupons/{id}/relationships/coupon-codes",
+            operationId: "get_coupon_code_ids_for_coupon",
             burst: 75, steady: 700, daily: nil,
             scopes: ["coupon-codes:read"],
             requestSchema: nil),
@@ -526,7 +575,8 @@ extension KlaviyoOperation {
             scopes: ["custom-objects:write"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "POST", path: "/api/data-source-record-bulk-create-jobs", operationId: "bulk_create_data_source_records",
+            method: "POST", path: "/api/data-source-record-bulk-create-jobs",
+            operationId: "bulk_create_data_source_records",
             burst: 3, steady: 15, daily: nil,
             scopes: ["custom-objects:write"],
             requestSchema: nil),
@@ -544,7 +594,9 @@ extension KlaviyoOperation {
             method: "POST", path: "/api/events", operationId: "create_event",
             burst: 350, steady: 3500, daily: nil,
             scopes: ["events:write"],
-            requestSchema: #"{"properties":{"data":{"properties":{"attributes":{"properties":{"metric":{"properties":{"data":{"properties":{"attributes":{"properties":{"name":{"type":"string"},"service":{"nullable":true,"type":"string"}},"required":["name"],"type":"object"},"type":{"enum":["metric"],"type":"string"}},"required":["type","attributes"],"type":"object"}},"required":["data"],"type":"object"},"profile":{"properties":{"data":{"properties":{"attributes":{"properties":{"_kx":{"nullable":true,"type":"string"},"anonymous_id":{"nullable":true,"type":"string"},"email":{"nullable":true,"type":"string"},"external_id":{"nullable":true,"type":"string"},"first_name":{"nullable":true,"type":"string"},"image":{"nullable":true,"type":"string"},"last_name":{"nullable":true,"type":"string"},"locale":{"nullable":true,"type":"string"},"location":{"properties":{"address1":{"nullable":true,"type":"string"},"address2":{"nullable":true,"type":"string"},"city":{"nullable":true,"type":"string"},"country":{"nullable":true,"type":"string"},"ip":{"nullable":true,"type":"string"},"latitude":{"nullable":true,"oneOf":[{"type":"string"},{"type":"number"}]},"longitude":{"nullable":true,"oneOf":[{"type":"string"},{"type":"number"}]},"region":{"nullable":true,"type":"string"},"timezone":{"nullable":true,"type":"string"},"zip":{"nullable":true,"type":"string"}},"type":"object"},"meta":{"properties":{"patch_properties":{"properties":{"append":{"nullable":true,"type":"object"},"unappend":{"nullable":true,"type":"object"},"unset":{"nullable":true,"oneOf":[{"type":"string"},{"items":{"type":"string"},"type":"array"}]}},"type":"object"}},"type":"object"},"organization":{"nullable":true,"type":"string"},"phone_number":{"nullable":true,"type":"string"},"properties":{"nullable":true,"type":"object"},"title":{"nullable":true,"type":"string"}},"type":"object"},"id":{"nullable":true,"type":"string"},"type":{"enum":["profile"],"type":"string"}},"required":["type","attributes"],"type":"object"}},"required":["data"],"type":"object"},"properties":{"type":"object"},"time":{"format":"date-time","nullable":true,"type":"string"},"unique_id":{"nullable":true,"type":"string"},"value":{"nullable":true,"type":"number"},"value_currency":{"nullable":true,"type":"string"}},"required":["properties","metric","profile"],"type":"object"},"type":{"enum":["event"],"type":"string"}},"required":["type","attributes"],"type":"object"}},"required":["data"],"type":"object"}"#),
+            requestSchema:
+                #"{"properties":{"data":{"properties":{"attributes":{"properties":{"metric":{"properties":{"data":{"properties":{"attributes":{"properties":{"name":{"type":"string"},"service":{"nullable":true,"type":"string"}},"required":["name"],"type":"object"},"type":{"enum":["metric"],"type":"string"}},"required":["type","attributes"],"type":"object"}},"required":["data"],"type":"object"},"profile":{"properties":{"data":{"properties":{"attributes":{"properties":{"_kx":{"nullable":true,"type":"string"},"anonymous_id":{"nullable":true,"type":"string"},"email":{"nullable":true,"type":"string"},"external_id":{"nullable":true,"type":"string"},"first_name":{"nullable":true,"type":"string"},"image":{"nullable":true,"type":"string"},"last_name":{"nullable":true,"type":"string"},"locale":{"nullable":true,"type":"string"},"location":{"properties":{"address1":{"nullable":true,"type":"string"},"address2":{"nullable":true,"type":"string"},"city":{"nullable":true,"type":"string"},"country":{"nullable":true,"type":"string"},"ip":{"nullable":true,"type":"string"},"latitude":{"nullable":true,"oneOf":[{"type":"string"},{"type":"number"}]},"longitude":{"nullable":true,"oneOf":[{"type":"string"},{"type":"number"}]},"region":{"nullable":true,"type":"string"},"timezone":{"nullable":true,"type":"string"},"zip":{"nullable":true,"type":"string"}},"type":"object"},"meta":{"properties":{"patch_properties":{"properties":{"append":{"nullable":true,"type":"object"},"unappend":{"nullable":true,"type":"object"},"unset":{"nullable":true,"oneOf":[{"type":"string"},{"items":{"type":"string"},"type":"array"}]}},"type":"object"}},"type":"object"},"organization":{"nullable":true,"type":"string"},"phone_number":{"nullable":true,"type":"string"},"properties":{"nullable":true,"type":"object"},"title":{"nullable":true,"type":"string"}},"type":"object"},"id":{"nullable":true,"type":"string"},"type":{"enum":["profile"],"type":"string"}},"required":["type","attributes"],"type":"object"}},"required":["data"],"type":"object"},"properties":{"type":"object"},"time":{"format":"date-time","nullable":true,"type":"string"},"unique_id":{"nullable":true,"type":"string"},"value":{"nullable":true,"type":"number"},"value_currency":{"nullable":true,"type":"string"}},"required":["properties","metric","profile"],"type":"object"},"type":{"enum":["event"],"type":"string"}},"required":["type","attributes"],"type":"object"}},"required":["data"],"type":"object"}"#
+        ),
         KlaviyoOperation(
             method: "GET", path: "/api/events/{id}", operationId: "get_event",
             burst: 10, steady: 150, daily: nil,
@@ -554,7 +606,9 @@ extension KlaviyoOperation {
             method: "POST", path: "/api/event-bulk-create-jobs", operationId: "bulk_create_events",
             burst: 10, steady: 150, daily: nil,
             scopes: ["events:write"],
-            requestSchema: #"{"properties":{"data":{"properties":{"attributes":{"properties":{"events-bulk-create":{"properties":{"data":{"items":{"properties":{"attributes":{"properties":{"events":{"properties":{"data":{"items":{"properties":{"attributes":{"properties":{"metric":{"properties":{"data":{"properties":{"attributes":{"properties":{"name":{"type":"string"},"service":{"nullable":true,"type":"string"}},"required":["name"],"type":"object"},"type":{"enum":["metric"],"type":"string"}},"required":["type","attributes"],"type":"object"}},"required":["data"],"type":"object"},"properties":{"type":"object"},"time":{"format":"date-time","nullable":true,"type":"string"},"unique_id":{"nullable":true,"type":"string"},"value":{"nullable":true,"type":"number"},"value_currency":{"nullable":true,"type":"string"}},"required":["properties","metric"],"type":"object"},"type":{"enum":["event"],"type":"string"}},"required":["type","attributes"],"type":"object"},"type":"array"}},"required":["data"],"type":"object"},"profile":{"properties":{"data":{"properties":{"attributes":{"properties":{"_kx":{"nullable":true,"type":"string"},"anonymous_id":{"nullable":true,"type":"string"},"email":{"nullable":true,"type":"string"},"external_id":{"nullable":true,"type":"string"},"first_name":{"nullable":true,"type":"string"},"image":{"nullable":true,"type":"string"},"last_name":{"nullable":true,"type":"string"},"locale":{"nullable":true,"type":"string"},"location":{"properties":{"address1":{"nullable":true,"type":"string"},"address2":{"nullable":true,"type":"string"},"city":{"nullable":true,"type":"string"},"country":{"nullable":true,"type":"string"},"ip":{"nullable":true,"type":"string"},"latitude":{"nullable":true,"oneOf":[{"type":"string"},{"type":"number"}]},"longitude":{"nullable":true,"oneOf":[{"type":"string"},{"type":"number"}]},"region":{"nullable":true,"type":"string"},"timezone":{"nullable":true,"type":"string"},"zip":{"nullable":true,"type":"string"}},"type":"object"},"organization":{"nullable":true,"type":"string"},"phone_number":{"nullable":true,"type":"string"},"properties":{"nullable":true,"type":"object"},"title":{"nullable":true,"type":"string"}},"type":"object"},"id":{"nullable":true,"type":"string"},"meta":{"properties":{"patch_properties":{"properties":{"append":{"nullable":true,"type":"object"},"unappend":{"nullable":true,"type":"object"},"unset":{"nullable":true,"oneOf":[{"type":"string"},{"items":{"type":"string"},"type":"array"}]}},"type":"object"}},"type":"object"},"type":{"enum":["profile"],"type":"string"}},"required":["type","attributes"],"type":"object"}},"required":["data"],"type":"object"}},"required":["profile","events"],"type":"object"},"type":{"enum":["event-bulk-create"],"type":"string"}},"required":["type","attributes"],"type":"object"},"type":"array"}},"required":["data"],"type":"object"}},"required":["events-bulk-create"],"type":"object"},"type":{"enum":["event-bulk-create-job"],"type":"string"}},"required":["type","attributes"],"type":"object"}},"required":["data"],"type":"object"}"#),
+            requestSchema:
+                #"{"properties":{"data":{"properties":{"attributes":{"properties":{"events-bulk-create":{"properties":{"data":{"items":{"properties":{"attributes":{"properties":{"events":{"properties":{"data":{"items":{"properties":{"attributes":{"properties":{"metric":{"properties":{"data":{"properties":{"attributes":{"properties":{"name":{"type":"string"},"service":{"nullable":true,"type":"string"}},"required":["name"],"type":"object"},"type":{"enum":["metric"],"type":"string"}},"required":["type","attributes"],"type":"object"}},"required":["data"],"type":"object"},"properties":{"type":"object"},"time":{"format":"date-time","nullable":true,"type":"string"},"unique_id":{"nullable":true,"type":"string"},"value":{"nullable":true,"type":"number"},"value_currency":{"nullable":true,"type":"string"}},"required":["properties","metric"],"type":"object"},"type":{"enum":["event"],"type":"string"}},"required":["type","attributes"],"type":"object"},"type":"array"}},"required":["data"],"type":"object"},"profile":{"properties":{"data":{"properties":{"attributes":{"properties":{"_kx":{"nullable":true,"type":"string"},"anonymous_id":{"nullable":true,"type":"string"},"email":{"nullable":true,"type":"string"},"external_id":{"nullable":true,"type":"string"},"first_name":{"nullable":true,"type":"string"},"image":{"nullable":true,"type":"string"},"last_name":{"nullable":true,"type":"string"},"locale":{"nullable":true,"type":"string"},"location":{"properties":{"address1":{"nullable":true,"type":"string"},"address2":{"nullable":true,"type":"string"},"city":{"nullable":true,"type":"string"},"country":{"nullable":true,"type":"string"},"ip":{"nullable":true,"type":"string"},"latitude":{"nullable":true,"oneOf":[{"type":"string"},{"type":"number"}]},"longitude":{"nullable":true,"oneOf":[{"type":"string"},{"type":"number"}]},"region":{"nullable":true,"type":"string"},"timezone":{"nullable":true,"type":"string"},"zip":{"nullable":true,"type":"string"}},"type":"object"},"organization":{"nullable":true,"type":"string"},"phone_number":{"nullable":true,"type":"string"},"properties":{"nullable":true,"type":"object"},"title":{"nullable":true,"type":"string"}},"type":"object"},"id":{"nullable":true,"type":"string"},"meta":{"properties":{"patch_properties":{"properties":{"append":{"nullable":true,"type":"object"},"unappend":{"nullable":true,"type":"object"},"unset":{"nullable":true,"oneOf":[{"type":"string"},{"items":{"type":"string"},"type":"array"}]}},"type":"object"}},"type":"object"},"type":{"enum":["profile"],"type":"string"}},"required":["type","attributes"],"type":"object"}},"required":["data"],"type":"object"}},"required":["profile","events"],"type":"object"},"type":{"enum":["event-bulk-create"],"type":"string"}},"required":["type","attributes"],"type":"object"},"type":"array"}},"required":["data"],"type":"object"}},"required":["events-bulk-create"],"type":"object"},"type":{"enum":["event-bulk-create-job"],"type":"string"}},"required":["type","attributes"],"type":"object"}},"required":["data"],"type":"object"}"#
+        ),
         KlaviyoOperation(
             method: "GET", path: "/api/events/{id}/metric", operationId: "get_metric_for_event",
             burst: 350, steady: 3500, daily: nil,
@@ -594,7 +648,9 @@ extension KlaviyoOperation {
             method: "PATCH", path: "/api/flows/{id}", operationId: "update_flow",
             burst: 3, steady: 60, daily: nil,
             scopes: ["flows:write"],
-            requestSchema: #"{"properties":{"data":{"properties":{"attributes":{"properties":{"status":{"type":"string"}},"required":["status"],"type":"object"},"id":{"type":"string"},"type":{"enum":["flow"],"type":"string"}},"required":["type","id","attributes"],"type":"object"}},"required":["data"],"type":"object"}"#),
+            requestSchema:
+                #"{"properties":{"data":{"properties":{"attributes":{"properties":{"status":{"type":"string"}},"required":["status"],"type":"object"},"id":{"type":"string"},"type":{"enum":["flow"],"type":"string"}},"required":["type","id","attributes"],"type":"object"}},"required":["data"],"type":"object"}"#
+        ),
         KlaviyoOperation(
             method: "DELETE", path: "/api/flows/{id}", operationId: "delete_flow",
             burst: 3, steady: 60, daily: nil,
@@ -641,7 +697,8 @@ extension KlaviyoOperation {
             scopes: ["flows:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/flow-actions/{id}/relationships/flow", operationId: "get_flow_id_for_flow_action",
+            method: "GET", path: "/api/flow-actions/{id}/relationships/flow",
+            operationId: "get_flow_id_for_flow_action",
             burst: 3, steady: 60, daily: nil,
             scopes: ["flows:read"],
             requestSchema: nil),
@@ -651,7 +708,8 @@ extension KlaviyoOperation {
             scopes: ["flows:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/flow-actions/{id}/relationships/flow-messages", operationId: "get_message_ids_for_flow_action",
+            method: "GET", path: "/api/flow-actions/{id}/relationships/flow-messages",
+            operationId: "get_message_ids_for_flow_action",
             burst: 3, steady: 60, daily: nil,
             scopes: ["flows:read"],
             requestSchema: nil),
@@ -661,7 +719,8 @@ extension KlaviyoOperation {
             scopes: ["flows:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/flow-messages/{id}/relationships/flow-action", operationId: "get_action_id_for_flow_message",
+            method: "GET", path: "/api/flow-messages/{id}/relationships/flow-action",
+            operationId: "get_action_id_for_flow_message",
             burst: 3, steady: 60, daily: nil,
             scopes: ["flows:read"],
             requestSchema: nil),
@@ -671,7 +730,8 @@ extension KlaviyoOperation {
             scopes: ["templates:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/flow-messages/{id}/relationships/template", operationId: "get_template_id_for_flow_message",
+            method: "GET", path: "/api/flow-messages/{id}/relationships/template",
+            operationId: "get_template_id_for_flow_message",
             burst: 3, steady: 60, daily: nil,
             scopes: ["templates:read"],
             requestSchema: nil),
@@ -716,7 +776,8 @@ extension KlaviyoOperation {
             scopes: ["forms:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/form-versions/{id}/relationships/form", operationId: "get_form_id_for_form_version",
+            method: "GET", path: "/api/form-versions/{id}/relationships/form",
+            operationId: "get_form_id_for_form_version",
             burst: 3, steady: 60, daily: nil,
             scopes: ["forms:read"],
             requestSchema: nil),
@@ -754,7 +815,9 @@ extension KlaviyoOperation {
             method: "POST", path: "/api/lists", operationId: "create_list",
             burst: 10, steady: 150, daily: 150,
             scopes: ["lists:write"],
-            requestSchema: #"{"properties":{"data":{"properties":{"attributes":{"properties":{"name":{"type":"string"},"opt_in_process":{"enum":["double_opt_in","single_opt_in"],"nullable":true,"type":"string"}},"required":["name"],"type":"object"},"type":{"enum":["list"],"type":"string"}},"required":["type","attributes"],"type":"object"}},"required":["data"],"type":"object"}"#),
+            requestSchema:
+                #"{"properties":{"data":{"properties":{"attributes":{"properties":{"name":{"type":"string"},"opt_in_process":{"enum":["double_opt_in","single_opt_in"],"nullable":true,"type":"string"}},"required":["name"],"type":"object"},"type":{"enum":["list"],"type":"string"}},"required":["type","attributes"],"type":"object"}},"required":["data"],"type":"object"}"#
+        ),
         KlaviyoOperation(
             method: "GET", path: "/api/lists/{id}", operationId: "get_list",
             burst: 75, steady: 700, daily: nil,
@@ -794,19 +857,24 @@ extension KlaviyoOperation {
             method: "POST", path: "/api/lists/{id}/relationships/profiles", operationId: "add_profiles_to_list",
             burst: 10, steady: 150, daily: nil,
             scopes: ["lists:write", "profiles:write"],
-            requestSchema: #"{"properties":{"data":{"items":{"properties":{"id":{"type":"string"},"type":{"enum":["profile"],"type":"string"}},"required":["type","id"],"type":"object"},"type":"array"}},"required":["data"],"type":"object"}"#),
+            requestSchema:
+                #"{"properties":{"data":{"items":{"properties":{"id":{"type":"string"},"type":{"enum":["profile"],"type":"string"}},"required":["type","id"],"type":"object"},"type":"array"}},"required":["data"],"type":"object"}"#
+        ),
         KlaviyoOperation(
             method: "DELETE", path: "/api/lists/{id}/relationships/profiles", operationId: "remove_profiles_from_list",
             burst: 10, steady: 150, daily: nil,
             scopes: ["lists:write", "profiles:write"],
-            requestSchema: #"{"properties":{"data":{"items":{"properties":{"id":{"type":"string"},"type":{"enum":["profile"],"type":"string"}},"required":["type","id"],"type":"object"},"type":"array"}},"required":["data"],"type":"object"}"#),
+            requestSchema:
+                #"{"properties":{"data":{"items":{"properties":{"id":{"type":"string"},"type":{"enum":["profile"],"type":"string"}},"required":["type","id"],"type":"object"},"type":"array"}},"required":["data"],"type":"object"}"#
+        ),
         KlaviyoOperation(
             method: "GET", path: "/api/lists/{id}/flow-triggers", operationId: "get_flows_triggered_by_list",
             burst: 3, steady: 60, daily: nil,
             scopes: ["flows:read", "lists:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/lists/{id}/relationships/flow-triggers", operationId: "get_ids_for_flows_triggered_by_list",
+            method: "GET", path: "/api/lists/{id}/relationships/flow-triggers",
+            operationId: "get_ids_for_flows_triggered_by_list",
             burst: 3, steady: 60, daily: nil,
             scopes: ["flows:read", "lists:read"],
             requestSchema: nil),
@@ -876,7 +944,8 @@ extension KlaviyoOperation {
             scopes: ["flows:read", "metrics:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/metrics/{id}/relationships/flow-triggers", operationId: "get_ids_for_flows_triggered_by_metric",
+            method: "GET", path: "/api/metrics/{id}/relationships/flow-triggers",
+            operationId: "get_ids_for_flows_triggered_by_metric",
             burst: 10, steady: 150, daily: nil,
             scopes: ["flows:read", "metrics:read"],
             requestSchema: nil),
@@ -886,7 +955,8 @@ extension KlaviyoOperation {
             scopes: ["metrics:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/metrics/{id}/relationships/metric-properties", operationId: "get_property_ids_for_metric",
+            method: "GET", path: "/api/metrics/{id}/relationships/metric-properties",
+            operationId: "get_property_ids_for_metric",
             burst: 1, steady: 15, daily: nil,
             scopes: ["metrics:read"],
             requestSchema: nil),
@@ -896,7 +966,8 @@ extension KlaviyoOperation {
             scopes: ["metrics:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/metric-properties/{id}/relationships/metric", operationId: "get_metric_id_for_metric_property",
+            method: "GET", path: "/api/metric-properties/{id}/relationships/metric",
+            operationId: "get_metric_id_for_metric_property",
             burst: 1, steady: 15, daily: nil,
             scopes: ["metrics:read"],
             requestSchema: nil),
@@ -906,7 +977,8 @@ extension KlaviyoOperation {
             scopes: ["metrics:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/custom-metrics/{id}/relationships/metrics", operationId: "get_metric_ids_for_custom_metric",
+            method: "GET", path: "/api/custom-metrics/{id}/relationships/metrics",
+            operationId: "get_metric_ids_for_custom_metric",
             burst: 3, steady: 60, daily: nil,
             scopes: ["metrics:read"],
             requestSchema: nil),
@@ -916,17 +988,20 @@ extension KlaviyoOperation {
             scopes: ["metrics:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/mapped-metrics/{id}/relationships/metric", operationId: "get_metric_id_for_mapped_metric",
+            method: "GET", path: "/api/mapped-metrics/{id}/relationships/metric",
+            operationId: "get_metric_id_for_mapped_metric",
             burst: 3, steady: 60, daily: nil,
             scopes: ["metrics:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/mapped-metrics/{id}/custom-metric", operationId: "get_custom_metric_for_mapped_metric",
+            method: "GET", path: "/api/mapped-metrics/{id}/custom-metric",
+            operationId: "get_custom_metric_for_mapped_metric",
             burst: 3, steady: 60, daily: nil,
             scopes: ["metrics:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/mapped-metrics/{id}/relationships/custom-metric", operationId: "get_custom_metric_id_for_mapped_metric",
+            method: "GET", path: "/api/mapped-metrics/{id}/relationships/custom-metric",
+            operationId: "get_custom_metric_id_for_mapped_metric",
             burst: 3, steady: 60, daily: nil,
             scopes: ["metrics:read"],
             requestSchema: nil),
@@ -939,7 +1014,9 @@ extension KlaviyoOperation {
             method: "POST", path: "/api/profiles", operationId: "create_profile",
             burst: 75, steady: 700, daily: nil,
             scopes: ["profiles:write"],
-            requestSchema: #"{"properties":{"data":{"properties":{"attributes":{"properties":{"email":{"nullable":true,"type":"string"},"external_id":{"nullable":true,"type":"string"},"first_name":{"nullable":true,"type":"string"},"image":{"nullable":true,"type":"string"},"last_name":{"nullable":true,"type":"string"},"locale":{"nullable":true,"type":"string"},"location":{"properties":{"address1":{"nullable":true,"type":"string"},"address2":{"nullable":true,"type":"string"},"city":{"nullable":true,"type":"string"},"country":{"nullable":true,"type":"string"},"ip":{"nullable":true,"type":"string"},"latitude":{"nullable":true,"oneOf":[{"type":"string"},{"type":"number"}]},"longitude":{"nullable":true,"oneOf":[{"type":"string"},{"type":"number"}]},"region":{"nullable":true,"type":"string"},"timezone":{"nullable":true,"type":"string"},"zip":{"nullable":true,"type":"string"}},"type":"object"},"organization":{"nullable":true,"type":"string"},"phone_number":{"nullable":true,"type":"string"},"properties":{"nullable":true,"type":"object"},"title":{"nullable":true,"type":"string"}},"type":"object"},"type":{"enum":["profile"],"type":"string"}},"required":["type","attributes"],"type":"object"}},"required":["data"],"type":"object"}"#),
+            requestSchema:
+                #"{"properties":{"data":{"properties":{"attributes":{"properties":{"email":{"nullable":true,"type":"string"},"external_id":{"nullable":true,"type":"string"},"first_name":{"nullable":true,"type":"string"},"image":{"nullable":true,"type":"string"},"last_name":{"nullable":true,"type":"string"},"locale":{"nullable":true,"type":"string"},"location":{"properties":{"address1":{"nullable":true,"type":"string"},"address2":{"nullable":true,"type":"string"},"city":{"nullable":true,"type":"string"},"country":{"nullable":true,"type":"string"},"ip":{"nullable":true,"type":"string"},"latitude":{"nullable":true,"oneOf":[{"type":"string"},{"type":"number"}]},"longitude":{"nullable":true,"oneOf":[{"type":"string"},{"type":"number"}]},"region":{"nullable":true,"type":"string"},"timezone":{"nullable":true,"type":"string"},"zip":{"nullable":true,"type":"string"}},"type":"object"},"organization":{"nullable":true,"type":"string"},"phone_number":{"nullable":true,"type":"string"},"properties":{"nullable":true,"type":"object"},"title":{"nullable":true,"type":"string"}},"type":"object"},"type":{"enum":["profile"],"type":"string"}},"required":["type","attributes"],"type":"object"}},"required":["data"],"type":"object"}"#
+        ),
         KlaviyoOperation(
             method: "GET", path: "/api/profiles/{id}", operationId: "get_profile",
             burst: 75, steady: 700, daily: nil,
@@ -949,7 +1026,9 @@ extension KlaviyoOperation {
             method: "PATCH", path: "/api/profiles/{id}", operationId: "update_profile",
             burst: 75, steady: 700, daily: nil,
             scopes: ["profiles:write"],
-            requestSchema: #"{"properties":{"data":{"properties":{"attributes":{"properties":{"email":{"nullable":true,"type":"string"},"external_id":{"nullable":true,"type":"string"},"first_name":{"nullable":true,"type":"string"},"image":{"nullable":true,"type":"string"},"last_name":{"nullable":true,"type":"string"},"locale":{"nullable":true,"type":"string"},"location":{"properties":{"address1":{"nullable":true,"type":"string"},"address2":{"nullable":true,"type":"string"},"city":{"nullable":true,"type":"string"},"country":{"nullable":true,"type":"string"},"ip":{"nullable":true,"type":"string"},"latitude":{"nullable":true,"oneOf":[{"type":"string"},{"type":"number"}]},"longitude":{"nullable":true,"oneOf":[{"type":"string"},{"type":"number"}]},"region":{"nullable":true,"type":"string"},"timezone":{"nullable":true,"type":"string"},"zip":{"nullable":true,"type":"string"}},"type":"object"},"organization":{"nullable":true,"type":"string"},"phone_number":{"nullable":true,"type":"string"},"properties":{"nullable":true,"type":"object"},"title":{"nullable":true,"type":"string"}},"type":"object"},"id":{"type":"string"},"meta":{"properties":{"patch_properties":{"properties":{"append":{"nullable":true,"type":"object"},"unappend":{"nullable":true,"type":"object"},"unset":{"nullable":true,"oneOf":[{"type":"string"},{"items":{"type":"string"},"type":"array"}]}},"type":"object"}},"type":"object"},"type":{"enum":["profile"],"type":"string"}},"required":["type","id","attributes"],"type":"object"}},"required":["data"],"type":"object"}"#),
+            requestSchema:
+                #"{"properties":{"data":{"properties":{"attributes":{"properties":{"email":{"nullable":true,"type":"string"},"external_id":{"nullable":true,"type":"string"},"first_name":{"nullable":true,"type":"string"},"image":{"nullable":true,"type":"string"},"last_name":{"nullable":true,"type":"string"},"locale":{"nullable":true,"type":"string"},"location":{"properties":{"address1":{"nullable":true,"type":"string"},"address2":{"nullable":true,"type":"string"},"city":{"nullable":true,"type":"string"},"country":{"nullable":true,"type":"string"},"ip":{"nullable":true,"type":"string"},"latitude":{"nullable":true,"oneOf":[{"type":"string"},{"type":"number"}]},"longitude":{"nullable":true,"oneOf":[{"type":"string"},{"type":"number"}]},"region":{"nullable":true,"type":"string"},"timezone":{"nullable":true,"type":"string"},"zip":{"nullable":true,"type":"string"}},"type":"object"},"organization":{"nullable":true,"type":"string"},"phone_number":{"nullable":true,"type":"string"},"properties":{"nullable":true,"type":"object"},"title":{"nullable":true,"type":"string"}},"type":"object"},"id":{"type":"string"},"meta":{"properties":{"patch_properties":{"properties":{"append":{"nullable":true,"type":"object"},"unappend":{"nullable":true,"type":"object"},"unset":{"nullable":true,"oneOf":[{"type":"string"},{"items":{"type":"string"},"type":"array"}]}},"type":"object"}},"type":"object"},"type":{"enum":["profile"],"type":"string"}},"required":["type","id","attributes"],"type":"object"}},"required":["data"],"type":"object"}"#
+        ),
         KlaviyoOperation(
             method: "GET", path: "/api/profile-bulk-import-jobs", operationId: "get_bulk_import_profiles_jobs",
             burst: 10, steady: 150, daily: nil,
@@ -959,14 +1038,17 @@ extension KlaviyoOperation {
             method: "POST", path: "/api/profile-bulk-import-jobs", operationId: "bulk_import_profiles",
             burst: 10, steady: 150, daily: nil,
             scopes: ["lists:write", "profiles:write"],
-            requestSchema: #"{"properties":{"data":{"properties":{"attributes":{"properties":{"profiles":{"properties":{"data":{"items":{"properties":{"attributes":{"properties":{"_kx":{"nullable":true,"type":"string"},"email":{"nullable":true,"type":"string"},"external_id":{"nullable":true,"type":"string"},"first_name":{"nullable":true,"type":"string"},"image":{"nullable":true,"type":"string"},"last_name":{"nullable":true,"type":"string"},"locale":{"nullable":true,"type":"string"},"location":{"properties":{"address1":{"nullable":true,"type":"string"},"address2":{"nullable":true,"type":"string"},"city":{"nullable":true,"type":"string"},"country":{"nullable":true,"type":"string"},"ip":{"nullable":true,"type":"string"},"latitude":{"nullable":true,"oneOf":[{"type":"string"},{"type":"number"}]},"longitude":{"nullable":true,"oneOf":[{"type":"string"},{"type":"number"}]},"region":{"nullable":true,"type":"string"},"timezone":{"nullable":true,"type":"string"},"zip":{"nullable":true,"type":"string"}},"type":"object"},"organization":{"nullable":true,"type":"string"},"phone_number":{"nullable":true,"type":"string"},"properties":{"nullable":true,"type":"object"},"title":{"nullable":true,"type":"string"}},"type":"object"},"id":{"nullable":true,"type":"string"},"meta":{"properties":{"patch_properties":{"properties":{"append":{"nullable":true,"type":"object"},"unappend":{"nullable":true,"type":"object"},"unset":{"nullable":true,"oneOf":[{"type":"string"},{"items":{"type":"string"},"type":"array"}]}},"type":"object"}},"type":"object"},"type":{"enum":["profile"],"type":"string"}},"required":["type","attributes"],"type":"object"},"type":"array"}},"required":["data"],"type":"object"}},"required":["profiles"],"type":"object"},"relationships":{"properties":{"lists":{"properties":{"data":{"items":{"properties":{"id":{"type":"string"},"type":{"enum":["list"],"type":"string"}},"required":["type","id"],"type":"object"},"type":"array"}},"type":"object"}},"type":"object"},"type":{"enum":["profile-bulk-import-job"],"type":"string"}},"required":["type","attributes"],"type":"object"}},"required":["data"],"type":"object"}"#),
+            requestSchema:
+                #"{"properties":{"data":{"properties":{"attributes":{"properties":{"profiles":{"properties":{"data":{"items":{"properties":{"attributes":{"properties":{"_kx":{"nullable":true,"type":"string"},"email":{"nullable":true,"type":"string"},"external_id":{"nullable":true,"type":"string"},"first_name":{"nullable":true,"type":"string"},"image":{"nullable":true,"type":"string"},"last_name":{"nullable":true,"type":"string"},"locale":{"nullable":true,"type":"string"},"location":{"properties":{"address1":{"nullable":true,"type":"string"},"address2":{"nullable":true,"type":"string"},"city":{"nullable":true,"type":"string"},"country":{"nullable":true,"type":"string"},"ip":{"nullable":true,"type":"string"},"latitude":{"nullable":true,"oneOf":[{"type":"string"},{"type":"number"}]},"longitude":{"nullable":true,"oneOf":[{"type":"string"},{"type":"number"}]},"region":{"nullable":true,"type":"string"},"timezone":{"nullable":true,"type":"string"},"zip":{"nullable":true,"type":"string"}},"type":"object"},"organization":{"nullable":true,"type":"string"},"phone_number":{"nullable":true,"type":"string"},"properties":{"nullable":true,"type":"object"},"title":{"nullable":true,"type":"string"}},"type":"object"},"id":{"nullable":true,"type":"string"},"meta":{"properties":{"patch_properties":{"properties":{"append":{"nullable":true,"type":"object"},"unappend":{"nullable":true,"type":"object"},"unset":{"nullable":true,"oneOf":[{"type":"string"},{"items":{"type":"string"},"type":"array"}]}},"type":"object"}},"type":"object"},"type":{"enum":["profile"],"type":"string"}},"required":["type","attributes"],"type":"object"},"type":"array"}},"required":["data"],"type":"object"}},"required":["profiles"],"type":"object"},"relationships":{"properties":{"lists":{"properties":{"data":{"items":{"properties":{"id":{"type":"string"},"type":{"enum":["list"],"type":"string"}},"required":["type","id"],"type":"object"},"type":"array"}},"type":"object"}},"type":"object"},"type":{"enum":["profile-bulk-import-job"],"type":"string"}},"required":["type","attributes"],"type":"object"}},"required":["data"],"type":"object"}"#
+        ),
         KlaviyoOperation(
             method: "GET", path: "/api/profile-bulk-import-jobs/{job_id}", operationId: "get_bulk_import_profiles_job",
             burst: 10, steady: 150, daily: nil,
             scopes: ["lists:read", "profiles:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/profile-suppression-bulk-create-jobs", operationId: "get_bulk_suppress_profiles_jobs",
+            method: "GET", path: "/api/profile-suppression-bulk-create-jobs",
+            operationId: "get_bulk_suppress_profiles_jobs",
             burst: 75, steady: 700, daily: nil,
             scopes: ["subscriptions:read"],
             requestSchema: nil),
@@ -976,12 +1058,14 @@ extension KlaviyoOperation {
             scopes: ["profiles:write", "subscriptions:write"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/profile-suppression-bulk-create-jobs/{job_id}", operationId: "get_bulk_suppress_profiles_job",
+            method: "GET", path: "/api/profile-suppression-bulk-create-jobs/{job_id}",
+            operationId: "get_bulk_suppress_profiles_job",
             burst: 75, steady: 700, daily: nil,
             scopes: ["subscriptions:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/profile-suppression-bulk-delete-jobs", operationId: "get_bulk_unsuppress_profiles_jobs",
+            method: "GET", path: "/api/profile-suppression-bulk-delete-jobs",
+            operationId: "get_bulk_unsuppress_profiles_jobs",
             burst: 75, steady: 700, daily: nil,
             scopes: ["subscriptions:read"],
             requestSchema: nil),
@@ -991,7 +1075,8 @@ extension KlaviyoOperation {
             scopes: ["subscriptions:write"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/profile-suppression-bulk-delete-jobs/{job_id}", operationId: "get_bulk_unsuppress_profiles_job",
+            method: "GET", path: "/api/profile-suppression-bulk-delete-jobs/{job_id}",
+            operationId: "get_bulk_unsuppress_profiles_job",
             burst: 75, steady: 700, daily: nil,
             scopes: ["subscriptions:read"],
             requestSchema: nil),
@@ -1019,7 +1104,9 @@ extension KlaviyoOperation {
             method: "POST", path: "/api/profile-import", operationId: "create_or_update_profile",
             burst: 75, steady: 700, daily: nil,
             scopes: ["profiles:write"],
-            requestSchema: #"{"properties":{"data":{"properties":{"attributes":{"properties":{"_kx":{"nullable":true,"type":"string"},"email":{"nullable":true,"type":"string"},"external_id":{"nullable":true,"type":"string"},"first_name":{"nullable":true,"type":"string"},"image":{"nullable":true,"type":"string"},"last_name":{"nullable":true,"type":"string"},"locale":{"nullable":true,"type":"string"},"location":{"properties":{"address1":{"nullable":true,"type":"string"},"address2":{"nullable":true,"type":"string"},"city":{"nullable":true,"type":"string"},"country":{"nullable":true,"type":"string"},"ip":{"nullable":true,"type":"string"},"latitude":{"nullable":true,"oneOf":[{"type":"string"},{"type":"number"}]},"longitude":{"nullable":true,"oneOf":[{"type":"string"},{"type":"number"}]},"region":{"nullable":true,"type":"string"},"timezone":{"nullable":true,"type":"string"},"zip":{"nullable":true,"type":"string"}},"type":"object"},"organization":{"nullable":true,"type":"string"},"phone_number":{"nullable":true,"type":"string"},"properties":{"nullable":true,"type":"object"},"title":{"nullable":true,"type":"string"}},"type":"object"},"id":{"nullable":true,"type":"string"},"meta":{"properties":{"patch_properties":{"properties":{"append":{"nullable":true,"type":"object"},"unappend":{"nullable":true,"type":"object"},"unset":{"nullable":true,"oneOf":[{"type":"string"},{"items":{"type":"string"},"type":"array"}]}},"type":"object"}},"type":"object"},"type":{"enum":["profile"],"type":"string"}},"required":["type","attributes"],"type":"object"}},"required":["data"],"type":"object"}"#),
+            requestSchema:
+                #"{"properties":{"data":{"properties":{"attributes":{"properties":{"_kx":{"nullable":true,"type":"string"},"email":{"nullable":true,"type":"string"},"external_id":{"nullable":true,"type":"string"},"first_name":{"nullable":true,"type":"string"},"image":{"nullable":true,"type":"string"},"last_name":{"nullable":true,"type":"string"},"locale":{"nullable":true,"type":"string"},"location":{"properties":{"address1":{"nullable":true,"type":"string"},"address2":{"nullable":true,"type":"string"},"city":{"nullable":true,"type":"string"},"country":{"nullable":true,"type":"string"},"ip":{"nullable":true,"type":"string"},"latitude":{"nullable":true,"oneOf":[{"type":"string"},{"type":"number"}]},"longitude":{"nullable":true,"oneOf":[{"type":"string"},{"type":"number"}]},"region":{"nullable":true,"type":"string"},"timezone":{"nullable":true,"type":"string"},"zip":{"nullable":true,"type":"string"}},"type":"object"},"organization":{"nullable":true,"type":"string"},"phone_number":{"nullable":true,"type":"string"},"properties":{"nullable":true,"type":"object"},"title":{"nullable":true,"type":"string"}},"type":"object"},"id":{"nullable":true,"type":"string"},"meta":{"properties":{"patch_properties":{"properties":{"append":{"nullable":true,"type":"object"},"unappend":{"nullable":true,"type":"object"},"unset":{"nullable":true,"oneOf":[{"type":"string"},{"items":{"type":"string"},"type":"array"}]}},"type":"object"}},"type":"object"},"type":{"enum":["profile"],"type":"string"}},"required":["type","attributes"],"type":"object"}},"required":["data"],"type":"object"}"#
+        ),
         KlaviyoOperation(
             method: "POST", path: "/api/profile-merge", operationId: "merge_profiles",
             burst: 10, steady: 150, daily: nil,
@@ -1029,19 +1116,25 @@ extension KlaviyoOperation {
             method: "POST", path: "/api/profile-subscription-bulk-create-jobs", operationId: "bulk_subscribe_profiles",
             burst: 75, steady: 700, daily: nil,
             scopes: ["lists:write", "profiles:write", "subscriptions:write"],
-            requestSchema: #"{"properties":{"data":{"properties":{"attributes":{"properties":{"custom_source":{"nullable":true,"type":"string"},"historical_import":{"nullable":true,"type":"boolean"},"profiles":{"properties":{"data":{"items":{"properties":{"attributes":{"properties":{"age_gated_date_of_birth":{"nullable":true,"type":"string"},"email":{"nullable":true,"type":"string"},"phone_number":{"nullable":true,"type":"string"},"subscriptions":{"properties":{"email":{"properties":{"marketing":{"properties":{"consent":{"enum":["SUBSCRIBED"],"type":"string"},"consented_at":{"format":"date-time","nullable":true,"type":"string"}},"required":["consent"],"type":"object"}},"required":["marketing"],"type":"object"},"sms":{"properties":{"marketing":{"properties":{"consent":{"enum":["SUBSCRIBED"],"type":"string"},"consented_at":{"format":"date-time","nullable":true,"type":"string"}},"required":["consent"],"type":"object"},"transactional":{"properties":{"consent":{"enum":["SUBSCRIBED"],"type":"string"},"consented_at":{"format":"date-time","nullable":true,"type":"string"}},"required":["consent"],"type":"object"}},"type":"object"},"whatsapp":{"properties":{"marketing":{"properties":{"consent":{"enum":["SUBSCRIBED"],"type":"string"},"consented_at":{"format":"date-time","nullable":true,"type":"string"}},"required":["consent"],"type":"object"},"transactional":{"properties":{"consent":{"enum":["SUBSCRIBED"],"type":"string"},"consented_at":{"format":"date-time","nullable":true,"type":"string"}},"required":["consent"],"type":"object"}},"type":"object"}},"type":"object"}},"required":["subscriptions"],"type":"object"},"id":{"nullable":true,"type":"string"},"type":{"enum":["profile"],"type":"string"}},"required":["type","attributes"],"type":"object"},"type":"array"}},"required":["data"],"type":"object"}},"required":["profiles"],"type":"object"},"relationships":{"properties":{"list":{"properties":{"data":{"properties":{"id":{"type":"string"},"type":{"enum":["list"],"type":"string"}},"required":["type","id"],"type":"object"}},"type":"object"}},"type":"object"},"type":{"enum":["profile-subscription-bulk-create-job"],"type":"string"}},"required":["type","attributes"],"type":"object"}},"required":["data"],"type":"object"}"#),
+            requestSchema:
+                #"{"properties":{"data":{"properties":{"attributes":{"properties":{"custom_source":{"nullable":true,"type":"string"},"historical_import":{"nullable":true,"type":"boolean"},"profiles":{"properties":{"data":{"items":{"properties":{"attributes":{"properties":{"age_gated_date_of_birth":{"nullable":true,"type":"string"},"email":{"nullable":true,"type":"string"},"phone_number":{"nullable":true,"type":"string"},"subscriptions":{"properties":{"email":{"properties":{"marketing":{"properties":{"consent":{"enum":["SUBSCRIBED"],"type":"string"},"consented_at":{"format":"date-time","nullable":true,"type":"string"}},"required":["consent"],"type":"object"}},"required":["marketing"],"type":"object"},"sms":{"properties":{"marketing":{"properties":{"consent":{"enum":["SUBSCRIBED"],"type":"string"},"consented_at":{"format":"date-time","nullable":true,"type":"string"}},"required":["consent"],"type":"object"},"transactional":{"properties":{"consent":{"enum":["SUBSCRIBED"],"type":"string"},"consented_at":{"format":"date-time","nullable":true,"type":"string"}},"required":["consent"],"type":"object"}},"type":"object"},"whatsapp":{"properties":{"marketing":{"properties":{"consent":{"enum":["SUBSCRIBED"],"type":"string"},"consented_at":{"format":"date-time","nullable":true,"type":"string"}},"required":["consent"],"type":"object"},"transactional":{"properties":{"consent":{"enum":["SUBSCRIBED"],"type":"string"},"consented_at":{"format":"date-time","nullable":true,"type":"string"}},"required":["consent"],"type":"object"}},"type":"object"}},"type":"object"}},"required":["subscriptions"],"type":"object"},"id":{"nullable":true,"type":"string"},"type":{"enum":["profile"],"type":"string"}},"required":["type","attributes"],"type":"object"},"type":"array"}},"required":["data"],"type":"object"}},"required":["profiles"],"type":"object"},"relationships":{"properties":{"list":{"properties":{"data":{"properties":{"id":{"type":"string"},"type":{"enum":["list"],"type":"string"}},"required":["type","id"],"type":"object"}},"type":"object"}},"type":"object"},"type":{"enum":["profile-subscription-bulk-create-job"],"type":"string"}},"required":["type","attributes"],"type":"object"}},"required":["data"],"type":"object"}"#
+        ),
         KlaviyoOperation(
-            method: "POST", path: "/api/profile-subscription-bulk-delete-jobs", operationId: "bulk_unsubscribe_profiles",
+            method: "POST", path: "/api/profile-subscription-bulk-delete-jobs",
+            operationId: "bulk_unsubscribe_profiles",
             burst: 75, steady: 700, daily: nil,
             scopes: ["lists:write", "profiles:write", "subscriptions:write"],
-            requestSchema: #"{"properties":{"data":{"properties":{"attributes":{"properties":{"profiles":{"properties":{"data":{"items":{"properties":{"attributes":{"properties":{"email":{"nullable":true,"type":"string"},"phone_number":{"nullable":true,"type":"string"},"subscriptions":{"properties":{"email":{"properties":{"marketing":{"properties":{"consent":{"enum":["UNSUBSCRIBED"],"type":"string"}},"required":["consent"],"type":"object"}},"required":["marketing"],"type":"object"},"sms":{"properties":{"marketing":{"properties":{"consent":{"enum":["UNSUBSCRIBED"],"type":"string"}},"required":["consent"],"type":"object"},"transactional":{"properties":{"consent":{"enum":["UNSUBSCRIBED"],"type":"string"}},"required":["consent"],"type":"object"}},"type":"object"},"whatsapp":{"properties":{"conversational":{"properties":{"consent":{"enum":["UNSUBSCRIBED"],"type":"string"}},"required":["consent"],"type":"object"},"marketing":{"properties":{"consent":{"enum":["UNSUBSCRIBED"],"type":"string"}},"required":["consent"],"type":"object"},"transactional":{"properties":{"consent":{"enum":["UNSUBSCRIBED"],"type":"string"}},"required":["consent"],"type":"object"}},"type":"object"}},"type":"object"}},"required":["subscriptions"],"type":"object"},"type":{"enum":["profile"],"type":"string"}},"required":["type","attributes"],"type":"object"},"type":"array"}},"required":["data"],"type":"object"}},"required":["profiles"],"type":"object"},"relationships":{"properties":{"list":{"properties":{"data":{"properties":{"id":{"type":"string"},"type":{"enum":["list"],"type":"string"}},"required":["type","id"],"type":"object"}},"type":"object"}},"type":"object"},"type":{"enum":["profile-subscription-bulk-delete-job"],"type":"string"}},"required":["type","attributes"],"type":"object"}},"required":["data"],"type":"object"}"#),
+            requestSchema:
+                #"{"properties":{"data":{"properties":{"attributes":{"properties":{"profiles":{"properties":{"data":{"items":{"properties":{"attributes":{"properties":{"email":{"nullable":true,"type":"string"},"phone_number":{"nullable":true,"type":"string"},"subscriptions":{"properties":{"email":{"properties":{"marketing":{"properties":{"consent":{"enum":["UNSUBSCRIBED"],"type":"string"}},"required":["consent"],"type":"object"}},"required":["marketing"],"type":"object"},"sms":{"properties":{"marketing":{"properties":{"consent":{"enum":["UNSUBSCRIBED"],"type":"string"}},"required":["consent"],"type":"object"},"transactional":{"properties":{"consent":{"enum":["UNSUBSCRIBED"],"type":"string"}},"required":["consent"],"type":"object"}},"type":"object"},"whatsapp":{"properties":{"conversational":{"properties":{"consent":{"enum":["UNSUBSCRIBED"],"type":"string"}},"required":["consent"],"type":"object"},"marketing":{"properties":{"consent":{"enum":["UNSUBSCRIBED"],"type":"string"}},"required":["consent"],"type":"object"},"transactional":{"properties":{"consent":{"enum":["UNSUBSCRIBED"],"type":"string"}},"required":["consent"],"type":"object"}},"type":"object"}},"type":"object"}},"required":["subscriptions"],"type":"object"},"type":{"enum":["profile"],"type":"string"}},"required":["type","attributes"],"type":"object"},"type":"array"}},"required":["data"],"type":"object"}},"required":["profiles"],"type":"object"},"relationships":{"properties":{"list":{"properties":{"data":{"properties":{"id":{"type":"string"},"type":{"enum":["list"],"type":"string"}},"required":["type","id"],"type":"object"}},"type":"object"}},"type":"object"},"type":{"enum":["profile-subscription-bulk-delete-job"],"type":"string"}},"required":["type","attributes"],"type":"object"}},"required":["data"],"type":"object"}"#
+        ),
         KlaviyoOperation(
             method: "GET", path: "/api/profiles/{id}/push-tokens", operationId: "get_push_tokens_for_profile",
             burst: 10, steady: 150, daily: nil,
             scopes: ["profiles:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/profiles/{id}/relationships/push-tokens", operationId: "get_push_token_ids_for_profile",
+            method: "GET", path: "/api/profiles/{id}/relationships/push-tokens",
+            operationId: "get_push_token_ids_for_profile",
             burst: 10, steady: 150, daily: nil,
             scopes: ["profiles:read"],
             requestSchema: nil),
@@ -1061,32 +1154,38 @@ extension KlaviyoOperation {
             scopes: ["profiles:read", "segments:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/profiles/{id}/relationships/segments", operationId: "get_segment_ids_for_profile",
+            method: "GET", path: "/api/profiles/{id}/relationships/segments",
+            operationId: "get_segment_ids_for_profile",
             burst: 3, steady: 60, daily: nil,
             scopes: ["profiles:read", "segments:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/profile-bulk-import-jobs/{id}/lists", operationId: "get_list_for_bulk_import_profiles_job",
+            method: "GET", path: "/api/profile-bulk-import-jobs/{id}/lists",
+            operationId: "get_list_for_bulk_import_profiles_job",
             burst: 10, steady: 150, daily: nil,
             scopes: ["lists:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/profile-bulk-import-jobs/{id}/relationships/lists", operationId: "get_list_ids_for_bulk_import_profiles_job",
+            method: "GET", path: "/api/profile-bulk-import-jobs/{id}/relationships/lists",
+            operationId: "get_list_ids_for_bulk_import_profiles_job",
             burst: 10, steady: 150, daily: nil,
             scopes: ["lists:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/profile-bulk-import-jobs/{id}/profiles", operationId: "get_profiles_for_bulk_import_profiles_job",
+            method: "GET", path: "/api/profile-bulk-import-jobs/{id}/profiles",
+            operationId: "get_profiles_for_bulk_import_profiles_job",
             burst: 10, steady: 150, daily: nil,
             scopes: ["profiles:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/profile-bulk-import-jobs/{id}/relationships/profiles", operationId: "get_profile_ids_for_bulk_import_profiles_job",
+            method: "GET", path: "/api/profile-bulk-import-jobs/{id}/relationships/profiles",
+            operationId: "get_profile_ids_for_bulk_import_profiles_job",
             burst: 10, steady: 150, daily: nil,
             scopes: ["profiles:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/profile-bulk-import-jobs/{id}/import-errors", operationId: "get_errors_for_bulk_import_profiles_job",
+            method: "GET", path: "/api/profile-bulk-import-jobs/{id}/import-errors",
+            operationId: "get_errors_for_bulk_import_profiles_job",
             burst: 10, steady: 150, daily: nil,
             scopes: ["profiles:read"],
             requestSchema: nil),
@@ -1096,7 +1195,8 @@ extension KlaviyoOperation {
             scopes: ["profiles:read", "push-tokens:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/push-tokens/{id}/relationships/profile", operationId: "get_profile_id_for_push_token",
+            method: "GET", path: "/api/push-tokens/{id}/relationships/profile",
+            operationId: "get_profile_id_for_push_token",
             burst: 10, steady: 150, daily: nil,
             scopes: ["profiles:read", "push-tokens:read"],
             requestSchema: nil),
@@ -1191,7 +1291,8 @@ extension KlaviyoOperation {
             scopes: ["profiles:read", "segments:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/segments/{id}/relationships/profiles", operationId: "get_profile_ids_for_segment",
+            method: "GET", path: "/api/segments/{id}/relationships/profiles",
+            operationId: "get_profile_ids_for_segment",
             burst: 75, steady: 700, daily: nil,
             scopes: ["profiles:read", "segments:read"],
             requestSchema: nil),
@@ -1201,7 +1302,8 @@ extension KlaviyoOperation {
             scopes: ["flows:read", "segments:read"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "GET", path: "/api/segments/{id}/relationships/flow-triggers", operationId: "get_ids_for_flows_triggered_by_segment",
+            method: "GET", path: "/api/segments/{id}/relationships/flow-triggers",
+            operationId: "get_ids_for_flows_triggered_by_segment",
             burst: 3, steady: 60, daily: nil,
             scopes: ["flows:read", "segments:read"],
             requestSchema: nil),
@@ -1516,7 +1618,8 @@ extension KlaviyoOperation {
             scopes: ["events:write"],
             requestSchema: nil),
         KlaviyoOperation(
-            method: "POST", path: "/client/back-in-stock-subscriptions", operationId: "create_client_back_in_stock_subscription",
+            method: "POST", path: "/client/back-in-stock-subscriptions",
+            operationId: "create_client_back_in_stock_subscription",
             burst: 350, steady: 3500, daily: nil,
             scopes: ["catalogs:write", "profiles:write"],
             requestSchema: nil),
