@@ -72,6 +72,11 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
     public var crashPoint: CrashPoint?
     /// `RELAY_TOKEN_REFRESH_MARGIN`: refresh OAuth access tokens this long before they expire.
     public var tokenRefreshMargin: Duration = .seconds(300)
+    /// `RELAY_KEEPALIVE_AGE`: OAuth connections whose tokens were last written longer ago are refreshed in the
+    /// background (Klaviyo expires refresh tokens after 90 days without use).
+    public var keepAliveAge: Duration = .seconds(30 * 24 * 3600)
+    /// `RELAY_KEEPALIVE_INTERVAL`: how often each consumer sweeps for idle OAuth connections (0 disables).
+    public var keepAliveInterval: Duration = .seconds(3600)
     /// `RELAY_TOKEN_LOCK_TTL`: lifetime of the per-account refresh lock.
     public var tokenLockTTL: Duration = .seconds(15)
     /// `RELAY_TOKEN_WAIT_TIMEOUT`: how long a command waits for another process's refresh.
@@ -161,6 +166,8 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
         if let value = try duration("RELAY_HTTP_TIMEOUT") { httpTimeout = value }
         if let value = try duration("RELAY_CREDENTIAL_CACHE_TTL") { credentialCacheTTL = value }
         if let value = try duration("RELAY_TOKEN_REFRESH_MARGIN") { tokenRefreshMargin = value }
+        if let value = try duration("RELAY_KEEPALIVE_AGE") { keepAliveAge = value }
+        if let value = try duration("RELAY_KEEPALIVE_INTERVAL") { keepAliveInterval = value }
         if let value = try duration("RELAY_TOKEN_LOCK_TTL") {
             guard value >= .milliseconds(100) else {
                 throw Invalid(description: "RELAY_TOKEN_LOCK_TTL must be at least 100ms")

@@ -33,6 +33,7 @@ struct ConsumeCommand: AsyncParsableCommand {
         }
         let metrics = MetricsBootstrap.bootstrap()
         let credentials = CredentialCache(store: runtime.credentialStore, ttl: configuration.credentialCacheTTL)
+        let tokenManager = runtime.tokenManager(cache: credentials)
         let processor = CommandProcessor(
             amqp: runtime.amqp, topology: runtime.topology,
             decoder: CommandDecoder(maxMessageBytes: configuration.maxMessageBytes),
@@ -43,7 +44,7 @@ struct ConsumeCommand: AsyncParsableCommand {
                 maxAttempts: configuration.maxAttempts, baseDelay: configuration.retryBaseDelay,
                 maxDelay: configuration.retryMaxDelay, maxRetryAge: configuration.maxRetryAge),
             crashPoint: configuration.crashPoint, logger: runtime.logger,
-            tokenManager: runtime.tokenManager(cache: credentials), syncStatus: SyncStatus(redis: runtime.redis))
+            tokenManager: tokenManager, syncStatus: SyncStatus(redis: runtime.redis))
         let consumer = ConsumerService(
             amqp: runtime.amqp, processor: processor, queues: queueNames, concurrency: configuration.concurrency,
             shutdownTimeout: configuration.shutdownTimeout, logger: runtime.logger)
@@ -54,6 +55,13 @@ struct ConsumeCommand: AsyncParsableCommand {
                     service: HealthServer.make(
                         port: configuration.metricsPort, registry: metrics, amqp: runtime.amqp, redis: runtime.redis,
                         logger: runtime.logger)))
+        }
+        if let tokenManager, configuration.keepAliveInterval > .zero {
+            services.append(
+                .init(
+                    service: KeepAliveService(
+                        store: runtime.credentialStore, tokenManager: tokenManager, idleAge: configuration.keepAliveAge,
+                        interval: configuration.keepAliveInterval, logger: runtime.logger)))
         }
         services.append(.init(service: consumer))
         runtime.logger.info(

@@ -378,3 +378,39 @@ struct TokenManagerTests {
         }
     }
 }
+
+/// Idle OAuth connections are refreshed in the background before Klaviyo's 90-day idle expiry.
+@Suite("OAuth keep-alive", .timeLimit(.minutes(2)))
+struct KeepAliveTests {
+    @Test func idleConnectionsAreRefreshedAndFreshOnesLeftAlone() async throws {
+        try await withRelayStack { stack in
+            let app = try await stack.createOAuthApp()
+            let record = try await stack.connectOAuth(app)
+            let manager = TokenManager(
+                store: stack.credentialStore, oauth: app.client(stack), logger: IntegrationEnvironment.logger
+            ) { _ in }
+            // Connected a moment ago: not idle for a 30-day keep-alive age.
+            let monthly = KeepAliveService(
+                store: stack.credentialStore, tokenManager: manager, idleAge: .seconds(30 * 24 * 3600),
+                interval: .seconds(3600), logger: IntegrationEnvironment.logger)
+            #expect(await monthly.sweep(accountIDs: [record.accountID]) == 0)
+            #expect(manager.stats.refreshCalls == 0)
+            // Pretend 31 days passed: the connection is idle and gets exactly one refresh.
+            let later = Timestamp.nowMilliseconds() + 31 * 24 * 3600 * 1000
+            #expect(await monthly.sweep(accountIDs: [record.accountID], nowMilliseconds: later) == 1)
+            #expect(manager.stats.refreshCalls == 1)
+            let refreshed = try #require(try await stack.credentialStore.load(accountID: record.accountID))
+            #expect(refreshed.version == record.version + 1)
+            #expect(refreshed.accessToken != record.accessToken)
+            // Just refreshed: the next sweep at the real time leaves it alone.
+            #expect(await monthly.sweep(accountIDs: [record.accountID]) == 0)
+            #expect(manager.stats.refreshCalls == 1)
+        }
+    }
+
+    @Test func connectionKeysNameTheirAccount() {
+        #expect(KeepAliveService.accountID(fromConnectionKey: "kr:{org_42}:conn") == "org_42")
+        #expect(KeepAliveService.accountID(fromConnectionKey: "kr:{org_42}:lock") == nil)
+        #expect(KeepAliveService.accountID(fromConnectionKey: "kr:idem:x") == nil)
+    }
+}
