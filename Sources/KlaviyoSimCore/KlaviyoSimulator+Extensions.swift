@@ -47,6 +47,9 @@ extension KlaviyoSimulator {
             if case .bool(let rotate)? = body?["rotate_refresh_tokens"] {
                 oauth.withLock { $0.rotateRefreshTokens = rotate }
             }
+            if let milliseconds = body?["token_latency_ms"]?.intValue {
+                oauth.withLock { $0.tokenLatency = .milliseconds(milliseconds) }
+            }
             return admin(200, oauthSettingsJSON)
         case ("GET", ["oauth", "settings"]):
             return admin(200, oauthSettingsJSON)
@@ -122,7 +125,11 @@ extension KlaviyoSimulator {
     var oauthSettingsJSON: JSONValue {
         let ttl = settings.withLock { $0.accessTokenTTL }
         let rotate = oauth.withLock { $0.rotateRefreshTokens }
-        return ["access_token_ttl_seconds": .int(Int(ttl.components.seconds)), "rotate_refresh_tokens": .bool(rotate)]
+        let latency = oauth.withLock { $0.tokenLatency }
+        return [
+            "access_token_ttl_seconds": .int(Int(ttl.components.seconds)), "rotate_refresh_tokens": .bool(rotate),
+            "token_latency_ms": .int(Int(latency.components.seconds * 1000 + latency.components.attoseconds / 1_000_000_000_000_000)),
+        ]
     }
 
     static func milliseconds(_ d: Duration) -> Int {

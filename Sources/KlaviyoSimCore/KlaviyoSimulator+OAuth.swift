@@ -33,6 +33,8 @@ extension KlaviyoSimulator {
             response = authorize(params)
         case ("POST", "/oauth/token"):
             (response, accountId) = token(request, body: bytes)
+            let delay = oauth.withLock { $0.tokenLatency }
+            if delay > .zero { try? await Task.sleep(for: delay) }
         case ("POST", "/oauth/revoke"):
             (response, accountId) = revoke(request, body: bytes)
         default:

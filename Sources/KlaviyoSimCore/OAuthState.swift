@@ -27,4 +27,6 @@ struct OAuthState: Sendable {
     var installByClientAndAccount: [String: String] = [:]  // "client|account" → install id
     var refreshTokens: [String: String] = [:]  // refresh token → install id
     var rotateRefreshTokens = false
+    /// Delay added to every `/oauth/token` answer (after the tokens are issued), for tests of stalled refreshers.
+    var tokenLatency: Duration = .zero
 }

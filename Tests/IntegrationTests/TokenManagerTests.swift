@@ -215,6 +215,59 @@ struct TokenManagerTests {
         }
     }
 
+    /// Across processes, as the issue describes it: a `consume` process holding the refresh lock is frozen with
+    /// SIGSTOP (its token call is in flight: klaviyo-sim answers /oauth/token slowly) past the lock's TTL; another
+    /// refresher takes the lock and commits newer tokens; when the frozen process resumes, its commit is fenced
+    /// off and the newer tokens stay in Redis.
+    @Test func sigstoppedLockHolderCannotOverwriteNewerTokens() async throws {
+        try await withRelayStack { stack in
+            try await stack.setRotation(false)
+            let app = try await stack.createOAuthApp()
+            var record = try await stack.connectOAuth(app)
+            record.expiresAt = Timestamp.nowSeconds() - 10  // expired: the next command refreshes first
+            record.version = try await stack.credentialStore.replace(record)
+            try await stack.simAdmin(.PUT, "/_sim/oauth/settings", ["token_latency_ms": 1500])
+            let frozen = try stack.startConsumer(
+                concurrency: 1,
+                environment: [
+                    "RELAY_KLAVIYO_CLIENT_ID": app.clientID, "RELAY_KLAVIYO_CLIENT_SECRET": app.clientSecret,
+                    "RELAY_TOKEN_LOCK_TTL": "400ms", "RELAY_KEEPALIVE_INTERVAL": "0",
+                ])
+            try await stack.waitForConsumers(1)
+            let command = stack.upsert("fenced", account: record.accountID)
+            try await stack.publish(command.body, routingKey: "profile.upsert", messageID: command.id)
+            let lockKey = RedisKeys.lock(record.accountID)
+            try await eventually("the consumer to take the refresh lock", timeout: .seconds(20)) {
+                try await stack.redis.exists(lockKey)
+            }
+            kill(frozen.pid, SIGSTOP)
+            do {
+                try await eventually("the frozen holder's lock to expire", timeout: .seconds(10)) {
+                    !(try await stack.redis.exists(lockKey))
+                }
+                try await stack.simAdmin(.PUT, "/_sim/oauth/settings", ["token_latency_ms": 0])
+                let other = TokenManager(
+                    store: stack.credentialStore, oauth: app.client(stack), logger: IntegrationEnvironment.logger
+                ) { _ in }
+                let newer = try await other.refreshAfterUnauthorized(record)
+                #expect(newer.version == record.version + 1)
+                kill(frozen.pid, SIGCONT)
+                try await stack.waitForCollected(1)
+                #expect(stack.results(for: command.id).first?.outcome == .succeeded)
+                try await eventually("the resumed process to report its fenced commit", timeout: .seconds(20)) {
+                    frozen.log.contains("fenced")
+                }
+                let stored = try #require(try await stack.credentialStore.load(accountID: record.accountID))
+                #expect(stored.accessToken == newer.accessToken, "the newer tokens stay")
+                #expect(stored.version == newer.version)
+            } catch {
+                kill(frozen.pid, SIGCONT)
+                _ = try? await stack.simAdmin(.PUT, "/_sim/oauth/settings", ["token_latency_ms": 0])
+                throw error
+            }
+        }
+    }
+
     /// The first refresher is frozen after its token call until its lock has expired; a second one refreshes
     /// meanwhile. When the first resumes, its commit is fenced off and the newer tokens stay.
     @Test func stalledRefresherCannotOverwriteNewerTokens() async throws {
