@@ -164,6 +164,11 @@ public struct CommandDecoder: Sendable {
                     message: "is not allowed (connection.validate takes an empty payload)")
             }
             return .connectionValidate
+        case .connectionDisconnect:
+            try Check.onlyKeys(members, ["reason"], at: "/payload")
+            var reason: String?
+            if let value = members["reason"] { reason = try Check.string(value, at: "/payload/reason", maxLength: 200) }
+            return .connectionDisconnect(reason: reason)
         default:
             return .unsupported(value)
         }

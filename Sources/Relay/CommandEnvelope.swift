@@ -54,6 +54,9 @@ public enum CommandPayload: Sendable {
     case campaignSend(CampaignSendPayload)
     /// `connection.validate` (empty payload).
     case connectionValidate
+    /// `connection.disconnect`: the same effect as `DELETE /v1/accounts/{id}/connection` (revoke, delete
+    /// secrets, `connection.disconnected`); `reason` is carried into the connection event.
+    case connectionDisconnect(reason: String?)
     /// A type that is part of the contract but not handled by this version of the relay.
     case unsupported(JSONValue)
 }

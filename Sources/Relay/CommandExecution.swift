@@ -96,6 +96,8 @@ public struct CommandExecutor: Sendable {
         case .campaignSend: return true
         // Reads only.
         case .connectionValidate: return true
+        // Disconnecting twice leaves the account disconnected.
+        case .connectionDisconnect: return true
         // A repeated POST /api/campaigns creates a second campaign: retried only when nothing reached Klaviyo.
         case .campaignCreate: return false
         case .unsupported: return false
@@ -111,6 +113,11 @@ public struct CommandExecutor: Sendable {
         switch command.payload {
         case .connectionValidate:
             return try await validateConnection(credential: credential)
+        case .connectionDisconnect:
+            // Handled by the processor through ConnectionLifecycle (it needs no Klaviyo credential).
+            throw KlaviyoError(
+                code: .invalidRequest, operationID: command.type.rawValue,
+                message: "connection.disconnect is handled by the connection lifecycle", requestMayHaveBeenSent: false)
         case .profileBulkImport(let payload):
             if let job, let jobID = job["job_id"]?.stringValue {
                 return try await pollBulkImport(jobID: jobID, state: job, credential: credential)

@@ -39,13 +39,14 @@ public struct CommandProcessor: Sendable {
     /// Valid OAuth access tokens (nil: OAuth not configured; stored tokens are used as they are).
     let tokenManager: TokenManager?
     let syncStatus: SyncStatus?
+    let lifecycle: ConnectionLifecycle?
 
     /// Creates a processor.
     public init(
         amqp: AMQPClient, topology: RelayTopology, decoder: CommandDecoder, idempotency: IdempotencyStore,
         credentials: CredentialCache, credentialStore: CredentialStore, executor: CommandExecutor,
         retryPolicy: RetryPolicy, crashPoint: CrashPoint?, logger: Logger, tokenManager: TokenManager? = nil,
-        syncStatus: SyncStatus? = nil
+        syncStatus: SyncStatus? = nil, lifecycle: ConnectionLifecycle? = nil
     ) {
         self.amqp = amqp
         self.topology = topology
@@ -59,6 +60,7 @@ public struct CommandProcessor: Sendable {
         self.logger = logger
         self.tokenManager = tokenManager
         self.syncStatus = syncStatus
+        self.lifecycle = lifecycle
     }
 
     /// Raised inside processing when the delivery cannot be finished now (shutdown, broker lost).
@@ -127,6 +129,24 @@ public struct CommandProcessor: Sendable {
         guard CommandExecutor.supports(command.payload) else {
             return try await reject(
                 .unsupportedType, "command type \(command.type.rawValue) is not handled by this relay version yet")
+        }
+        if case .connectionDisconnect(let reason) = command.payload {
+            guard let lifecycle else {
+                return try await reject(.unsupportedType, "this consumer has no connection lifecycle configured")
+            }
+            let disconnected: Bool
+            do {
+                disconnected = try await lifecycle.disconnect(
+                    accountID: command.accountID, reason: reason ?? "connection.disconnect command \(command.id)")
+            } catch {
+                // Klaviyo's revoke endpoint could not be reached: stay connected and try again later.
+                return try await reject(.retriesExhausted, "disconnect failed: \(error)")
+            }
+            credentials.invalidate(command.accountID)
+            let execution = CommandExecution(
+                outcome: .succeeded, klaviyo: .init(status: 200, ids: [], data: ["disconnected": .bool(disconnected)]))
+            return try await finish(
+                command, execution: execution, attempts: 1, delivery: delivery, started: ContinuousClock.now, logger: logger)
         }
         let connection = try await infrastructure("credential lookup", logger: logger) {
             try await credentials.connection(for: command.accountID)
@@ -248,7 +268,14 @@ public struct CommandProcessor: Sendable {
                         + "\(retryPolicy.maxRetryAge.roundedDescription) (RELAY_MAX_RETRY_AGE)"))
         }
         crashPoint?.trigger(.afterKlaviyoCall, commandID: command.id)
+        return try await finish(command, execution: execution, attempts: attempt, delivery: delivery, started: started, logger: logger)
+    }
 
+    /// Records the result, publishes it (confirmed), marks it published, then acks.
+    func finish(
+        _ command: CommandEnvelope, execution: CommandExecution, attempts attempt: Int, delivery: AMQPDelivery,
+        started: ContinuousClock.Instant, logger: Logger
+    ) async throws -> Outcome {
         let result = CommandResult(
             commandID: command.id, type: command.type.rawValue, accountID: command.accountID,
             outcome: execution.outcome, attempts: attempt, klaviyo: execution.klaviyo, error: execution.failure,

@@ -44,7 +44,8 @@ struct ConsumeCommand: AsyncParsableCommand {
                 maxAttempts: configuration.maxAttempts, baseDelay: configuration.retryBaseDelay,
                 maxDelay: configuration.retryMaxDelay, maxRetryAge: configuration.maxRetryAge),
             crashPoint: configuration.crashPoint, logger: runtime.logger,
-            tokenManager: tokenManager, syncStatus: SyncStatus(redis: runtime.redis))
+            tokenManager: tokenManager, syncStatus: SyncStatus(redis: runtime.redis),
+            lifecycle: runtime.connectionLifecycle())
         let consumer = ConsumerService(
             amqp: runtime.amqp, processor: processor, queues: queueNames, concurrency: configuration.concurrency,
             shutdownTimeout: configuration.shutdownTimeout, logger: runtime.logger)

@@ -117,6 +117,22 @@ extension Runtime {
 
     /// The token manager of `consume` (nil without OAuth client credentials); connection events go to
     /// `klaviyo.connections`.
+    /// Connect / replace / disconnect (with revoke), publishing connection events on the connections exchange.
+    func connectionLifecycle() -> ConnectionLifecycle {
+        let amqp = self.amqp
+        let exchange = topology.connectionsExchange
+        return ConnectionLifecycle(store: credentialStore, oauth: oauthClient, logger: logger) { event in
+            var properties = AMQPProperties()
+            properties.contentType = "application/json"
+            properties.persistent = true
+            properties.timestamp = UInt64(Timestamp.nowSeconds())
+            properties.appID = ProcessIdentity.appID
+            try await amqp.publish(
+                AMQPMessage(
+                    exchange: exchange, routingKey: event.routingKey, body: event.encoded(), properties: properties))
+        }
+    }
+
     func tokenManager(cache: CredentialCache) -> TokenManager? {
         guard let oauth = oauthClient else { return nil }
         var settings = TokenManager.Settings()

@@ -95,21 +95,7 @@ struct RelayHTTP: Sendable {
 
     init(runtime: Runtime) {
         self.runtime = runtime
-        let amqp = runtime.amqp
-        let exchange = runtime.topology.connectionsExchange
-        lifecycle = ConnectionLifecycle(
-            store: runtime.credentialStore, oauth: runtime.oauthClient, logger: runtime.logger
-        ) {
-            event in
-            var properties = AMQPProperties()
-            properties.contentType = "application/json"
-            properties.persistent = true
-            properties.timestamp = UInt64(Timestamp.nowSeconds())
-            properties.appID = ProcessIdentity.appID
-            try await amqp.publish(
-                AMQPMessage(
-                    exchange: exchange, routingKey: event.routingKey, body: event.encoded(), properties: properties))
-        }
+        lifecycle = runtime.connectionLifecycle()
     }
 
     var configuration: RelayConfiguration { runtime.configuration }

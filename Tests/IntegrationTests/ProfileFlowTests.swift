@@ -138,9 +138,9 @@ struct ProfileFlowTests {
                 (Array("[]".utf8), "profile.get", "schema_invalid"),
                 (Array("".utf8), "profile.update", "not_json"),
                 (
-                    commandBody(id: "unsupported", type: "connection.disconnect", accountID: account, payload: [:]),
+                    commandBody(id: "bad-disconnect", type: "connection.disconnect", accountID: account, payload: ["force": true]),
                     "connection.disconnect",
-                    "unsupported_type"
+                    "schema_invalid"
                 ),
             ]
             var expectedBad: [(body: [UInt8], routingKey: String, code: String)] = []

@@ -49,14 +49,27 @@ struct CommandDecoderTests {
         #expect(badEmail.type == "profile.upsert")
     }
 
-    @Test func contractTypesWithoutAHandlerDecodeAsUnsupported() throws {
-        guard case .success(let command) = decoder.decode(envelope("connection.disconnect", payload: "{}")),
-            case .unsupported = command.payload
+    @Test func everyContractTypeHasAHandler() throws {
+        for type in CommandType.allCases {
+            let payload = type == .connectionDisconnect ? #"{"reason":"customer left"}"# : "{}"
+            if case .success(let command) = decoder.decode(envelope(type.rawValue, payload: payload)),
+                case .unsupported = command.payload
+            {
+                Issue.record("\(type.rawValue) decodes as unsupported")
+            }
+        }
+        guard case .success(let command) = decoder.decode(envelope("connection.disconnect", payload: #"{"reason":"x"}"#)),
+            case .connectionDisconnect(let reason) = command.payload
         else {
-            Issue.record("expected an unsupported payload")
+            Issue.record("expected a connection.disconnect payload")
             return
         }
-        #expect(command.type == .connectionDisconnect)
+        #expect(reason == "x")
+        if case .failure(let rejection) = decoder.decode(envelope("connection.disconnect", payload: #"{"force":true}"#)) {
+            #expect(rejection.code == .schemaInvalid)
+        } else {
+            Issue.record("unknown members must be refused")
+        }
     }
 
     @Test func deepNestingAndHugeNumbersAreRejectedNotCrashing() {
