@@ -44,7 +44,32 @@ def main():
     wait = WebDriverWait(driver, 20)
 
     def status():
-        return wait.until(EC.presence_of_element_located((By.ID, "status"))).text.strip()
+        """The page's status heading, read again if the page was replaced while reading (no stale reads)."""
+
+        def read(d):
+            try:
+                return d.find_element(By.ID, "status").text.strip() or False
+            except Exception:  # not there yet, or replaced by a navigation under our feet
+                return False
+
+        return wait.until(read)
+
+    def click(locator):
+        """Clicks an element, finding it again if a navigation replaced it between lookup and click."""
+
+        def attempt(d):
+            page = d.find_element(By.TAG_NAME, "html")
+            try:
+                d.find_element(*locator).click()
+                return True
+            except Exception:
+                # If the page changed anyway, the click went through (the error came from the navigation).
+                try:
+                    return EC.staleness_of(page)(d)
+                except Exception:
+                    return False
+
+        wait.until(attempt)
 
     def open_settings():
         driver.get(args.settings_url)
@@ -53,15 +78,16 @@ def main():
     def submit(element_id):
         """Clicks a submit button and waits until the next page replaced this one (no stale reads)."""
         old_page = driver.find_element(By.TAG_NAME, "html")
-        driver.find_element(By.ID, element_id).click()
+        click((By.ID, element_id))
         wait.until(EC.staleness_of(old_page))
         wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
 
     def connect_with_klaviyo(decision):
-        driver.find_element(By.ID, "connect").click()
+        old_page = driver.find_element(By.TAG_NAME, "html")
+        click((By.ID, "connect"))
+        wait.until(EC.staleness_of(old_page))
         # klaviyo-sim's consent page: Allow / Deny buttons.
-        button = wait.until(EC.element_to_be_clickable((By.XPATH, f"//button[@value='{decision}']")))
-        button.click()
+        click((By.XPATH, f"//button[@value='{decision}']"))
 
     try:
         step("initially not connected", open_settings() == "Not connected", driver.page_source[:300])
