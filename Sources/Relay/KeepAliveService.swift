@@ -26,16 +26,21 @@ public struct KeepAliveService: Service {
 
     /// Sweeps every `interval` until graceful shutdown.
     public func run() async throws {
+        // The first sweep waits one (jittered) interval too, so a fleet of consumers starting together does not
+        // scan Redis at once.
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            let pause = interval * Double.random(in: 0.8...1.2)
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }
+            if Task.isCancelled || Task.isShuttingDownGracefully { break }
             do {
                 let keys = try await store.redis.scan(match: "kr:{*}:conn")
                 let refreshed = await sweep(accountIDs: keys.compactMap(Self.accountID(fromConnectionKey:)))
-                if refreshed > 0 { logger.info("keep-alive refreshed idle OAuth connections", metadata: ["count": "\(refreshed)"]) }
+                if refreshed > 0 {
+                    logger.info("keep-alive refreshed idle OAuth connections", metadata: ["count": "\(refreshed)"])
+                }
             } catch {
                 logger.warning("keep-alive sweep failed; will try again", metadata: [LogKeys.errorDetail: "\(error)"])
             }
-            let pause = interval * Double.random(in: 0.8...1.2)
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }
         }
     }
 
