@@ -16,6 +16,10 @@ struct SecretHygieneTests {
     @Test func apiKeysStayEncryptedAndOutOfEveryOutput() async throws {
         try await withRelayStack { stack in
             let (account, key) = try await stack.connectAccount()
+            // An OAuth connection too: its access and refresh tokens must never be stored in plaintext either.
+            let oauth = try await stack.connectOAuth(try await stack.createOAuthApp())
+            let tokens = [oauth.accessToken, oauth.refreshToken].compactMap { $0 }
+            #expect(tokens.count == 2)
             // A second account whose stored key Klaviyo does not know: its command fails with a 401.
             let revokedAccount = "acct-revoked-\(UUID().uuidString.prefix(6).lowercased())"
             let revokedKey =
@@ -67,8 +71,8 @@ struct SecretHygieneTests {
                 for (redisKey, value) in zip(chunk, try await stack.redis.pipeline(reads)) {
                     let dump = (try? value.get()).map(Self.text) ?? ""
                     scanned += 1
-                    for keyText in [key, revokedKey] {
-                        #expect(!dump.contains(keyText), "\(redisKey) holds a key in plaintext")
+                    for keyText in [key, revokedKey] + tokens {
+                        #expect(!dump.contains(keyText), "\(redisKey) holds a key or token in plaintext")
                     }
                 }
             }
