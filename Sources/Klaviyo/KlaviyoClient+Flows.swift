@@ -15,8 +15,23 @@ extension KlaviyoClient {
     )
         async throws(KlaviyoError) -> [JSONValue]
     {
-        var request = Self.flowsRequest(status: status)
-        var flows: [JSONValue] = []
+        let request = Self.flowsRequest(status: status)
+        let (flows, complete) = try await allPages(request, credential: credential, maxPages: maxPages)
+        guard complete else {
+            throw KlaviyoError(
+                code: .invalidResponse, operationID: request.operationID,
+                message: "more than \(maxPages) pages of flows", usedOAuth: credential.isOAuth)
+        }
+        return flows
+    }
+
+    /// Every `data` item of a collection, following `links.next` for at most `maxPages` pages; `complete` is
+    /// false when pages were left.
+    func allPages(_ first: KlaviyoRequest, credential: KlaviyoCredential, maxPages: Int) async throws(KlaviyoError)
+        -> (items: [JSONValue], complete: Bool)
+    {
+        var request = first
+        var items: [JSONValue] = []
         for _ in 0..<maxPages {
             let response = try await send(request, credential: credential)
             guard let page = response.data?.arrayValue else {
@@ -24,8 +39,10 @@ extension KlaviyoClient {
                     code: .invalidResponse, status: response.status, operationID: request.operationID,
                     message: "response has no data array", usedOAuth: credential.isOAuth)
             }
-            flows += page
-            guard let next = response.document?["links"]?["next"]?.stringValue, !next.isEmpty else { return flows }
+            items += page
+            guard let next = response.document?["links"]?["next"]?.stringValue, !next.isEmpty else {
+                return (items, true)
+            }
             guard let nextRequest = Self.request(following: next, like: request) else {
                 throw KlaviyoError(
                     code: .invalidResponse, status: response.status, operationID: request.operationID,
@@ -33,9 +50,7 @@ extension KlaviyoClient {
             }
             request = nextRequest
         }
-        throw KlaviyoError(
-            code: .invalidResponse, operationID: request.operationID,
-            message: "more than \(maxPages) pages of flows", usedOAuth: credential.isOAuth)
+        return (items, false)
     }
 
     /// The request a `links.next` URL names: same operation, the link's path and (decoded) query.

@@ -41,25 +41,7 @@ extension KlaviyoClient {
     )
         async throws(KlaviyoError) -> [JSONValue]
     {
-        var request = Self.bulkImportErrorsRequest(jobID: jobID)
-        var errors: [JSONValue] = []
-        for _ in 0..<maxPages {
-            let response = try await send(request, credential: credential)
-            guard let page = response.data?.arrayValue else {
-                throw KlaviyoError(
-                    code: .invalidResponse, status: response.status, operationID: request.operationID,
-                    message: "response has no data array", usedOAuth: credential.isOAuth)
-            }
-            errors += page
-            guard let next = response.document?["links"]?["next"]?.stringValue, !next.isEmpty else { return errors }
-            guard let nextRequest = Self.request(following: next, like: request) else {
-                throw KlaviyoError(
-                    code: .invalidResponse, status: response.status, operationID: request.operationID,
-                    message: "links.next is not a URL below /api/", usedOAuth: credential.isOAuth)
-            }
-            request = nextRequest
-        }
-        return errors
+        try await allPages(Self.bulkImportErrorsRequest(jobID: jobID), credential: credential, maxPages: maxPages).items
     }
 
     /// The request for `POST /api/campaign-send-jobs` (send_campaign, 202). Not idempotent: after an

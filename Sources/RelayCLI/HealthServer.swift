@@ -14,6 +14,20 @@ enum HealthServer {
         -> some ApplicationProtocol
     {
         let router = Router()
+        addRoutes(to: router, registry: registry, amqp: amqp, redis: redis)
+        var appLogger = logger
+        appLogger.logLevel = .warning
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname("0.0.0.0", port: port), serverName: "klaviyo-relay"),
+            logger: appLogger)
+    }
+
+    /// `/healthz`, `/readyz` and `/metrics` on a router (shared by `consume` and `serve`).
+    static func addRoutes(
+        to router: Router<BasicRequestContext>, registry: PrometheusCollectorRegistry, amqp: AMQPClient,
+        redis: RedisClient
+    ) {
         router.get("healthz") { _, _ in "ok\n" }
         router.get("readyz") { _, _ -> Response in
             let amqpUp = amqp.isConnected
@@ -31,12 +45,6 @@ enum HealthServer {
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                 body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
         }
-        var appLogger = logger
-        appLogger.logLevel = .warning
-        return Application(
-            router: router,
-            configuration: .init(address: .hostname("0.0.0.0", port: port), serverName: "klaviyo-relay"),
-            logger: appLogger)
     }
 }
 

@@ -102,25 +102,7 @@ struct RelayHTTP: Sendable {
 
     func application(port: Int, registry: PrometheusCollectorRegistry) -> some ApplicationProtocol {
         let router = Router()
-        let amqp = runtime.amqp
-        let redis = runtime.redis
-        router.get("healthz") { _, _ in "ok\n" }
-        router.get("readyz") { _, _ -> Response in
-            let amqpUp = amqp.isConnected
-            var redisUp = true
-            do { try await redis.ping() } catch { redisUp = false }
-            let body = "rabbitmq=\(amqpUp ? "up" : "down") redis=\(redisUp ? "up" : "down")\n"
-            return Response(
-                status: amqpUp && redisUp ? .ok : .serviceUnavailable, headers: [.contentType: "text/plain"],
-                body: .init(byteBuffer: ByteBuffer(string: body)))
-        }
-        router.get("metrics") { _, _ -> Response in
-            var buffer: [UInt8] = []
-            registry.emit(into: &buffer)
-            return Response(
-                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
-        }
+        HealthServer.addRoutes(to: router, registry: registry, amqp: runtime.amqp, redis: runtime.redis)
         let api = self
         router.post("/v1/accounts/:account_id/connection/api-key") { request, context in
             try await api.apiConnectAPIKey(request, context)
