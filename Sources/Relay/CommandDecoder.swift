@@ -169,8 +169,6 @@ public struct CommandDecoder: Sendable {
             var reason: String?
             if let value = members["reason"] { reason = try Check.string(value, at: "/payload/reason", maxLength: 200) }
             return .connectionDisconnect(reason: reason)
-        default:
-            return .unsupported(value)
         }
     }
 }
