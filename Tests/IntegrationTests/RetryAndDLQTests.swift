@@ -248,6 +248,11 @@ struct RetryTierTests {
                     let ending = try await consumer.waitForExit()
                     #expect(ending.reason == .uncaughtSignal && ending.status == SIGKILL)
                     crashes += 1
+                } else if let ending = try? await consumer.waitForExit(timeout: .seconds(5)),
+                    ending.reason == .uncaughtSignal && ending.status == SIGKILL
+                {
+                    // The dead letter reached the collector before the crash was reaped.
+                    crashes += 1
                 } else {
                     await consumer.stop()
                 }
