@@ -248,19 +248,25 @@ struct RetryTierTests {
                     let ending = try await consumer.waitForExit()
                     #expect(ending.reason == .uncaughtSignal && ending.status == SIGKILL)
                     crashes += 1
-                } else if let ending = try? await consumer.waitForExit(timeout: .seconds(5)),
-                    ending.reason == .uncaughtSignal && ending.status == SIGKILL
-                {
-                    // The dead letter reached the collector before the crash was reaped.
-                    crashes += 1
                 } else {
-                    await consumer.stop()
+                    // The dead letter may reach the collector before the crash is reaped: give it a moment.
+                    let deadline = ContinuousClock.now + .seconds(5)
+                    while consumer.isRunning && ContinuousClock.now < deadline {
+                        try await Task.sleep(for: .milliseconds(25))
+                    }
+                    if let ending = consumer.exited.withLock({ $0 }), ending.status == SIGKILL {
+                        crashes += 1
+                    } else {
+                        await consumer.stop()
+                    }
                 }
             }
             try await eventually("the delivery_limit dead letter", timeout: .seconds(30)) {
                 !stack.allDeadLetters.isEmpty
             }
-            #expect(crashes == 3, "first delivery plus two redeliveries (x-delivery-limit 2), then no more")
+            // x-delivery-limit 2: at most three deliveries, then the broker dead-letters (not a loop). A delivery
+            // handed back when a consumer's connection closed also counts, so two crashes can be enough.
+            #expect((2...3).contains(crashes), "bounded by the delivery limit; saw \(crashes)")
             let dead = try #require(stack.allDeadLetters.first)
             #expect(dead.body == command.body)
             #expect(dead.properties.headers["x-relay-error-code"] == nil, "made by the broker, not by us")
