@@ -8,9 +8,7 @@ struct ShutdownTests {
     @Test func sigtermMidStreamExitsCleanlyAndLosesNothing() async throws {
         try await withRelayStack { stack in
             let (account, _) = try await stack.connectAccount()
-            let first = try stack.startConsumer(concurrency: 8)
-            try await stack.waitForConsumers(1)
-            let ids = (0..<300).map { stack.id("drain-\($0)") }
+            let ids = (0..<600).map { stack.id("drain-\($0)") }
             for (index, id) in ids.enumerated() {
                 try await stack.publish(
                     commandBody(
@@ -18,6 +16,8 @@ struct ShutdownTests {
                         payload: ["profile": ["external_id": .string("drain-\(index)")]]),
                     routingKey: "profile.upsert", messageID: id)
             }
+            // The backlog is queued before the consumer starts, so it is stopped in the middle of it.
+            let first = try stack.startConsumer(concurrency: 8)
             // Stop the consumer while it is working through the backlog.
             try await eventually("the consumer to be busy", timeout: .seconds(30)) { stack.deliveries.count >= 20 }
             first.process.terminate()
