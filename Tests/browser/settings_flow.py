@@ -14,8 +14,8 @@ import sys
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
 steps = []
@@ -43,30 +43,44 @@ def main():
     driver = webdriver.Chrome(service=Service(args.chromedriver), options=options)
     wait = WebDriverWait(driver, 20)
 
-    def status():
-        """The page's status heading, read again if the page was replaced while reading (no stale reads)."""
-
-        def read(d):
-            try:
-                return d.find_element(By.ID, "status").text.strip() or False
-            except Exception:  # not there yet, or replaced by a navigation under our feet
-                return False
-
-        return wait.until(read)
-
-    def click(locator):
-        """Clicks an element, finding it again if a navigation replaced it between lookup and click."""
+    def read(fn):
+        """Calls fn(driver) until it returns something truthy. Chromium reports an element whose page was just
+        replaced either as stale or as a generic inspector error ("Node ... does not belong to the document"),
+        so every read treats any WebDriver error as "not ready yet" and tries again (bounded by `wait`)."""
 
         def attempt(d):
-            page = d.find_element(By.TAG_NAME, "html")
+            try:
+                return fn(d) or False
+            except WebDriverException:
+                return False
+
+        return wait.until(attempt)
+
+    def text_of(element_id):
+        return read(lambda d: d.find_element(By.ID, element_id).text.strip())
+
+    def status():
+        return text_of("status")
+
+    def mark_page():
+        """Marks the current document; a navigation replaces it with one that has no mark."""
+        driver.execute_script("window.__krOldPage = true")
+
+    def wait_for_new_page():
+        read(lambda d: d.execute_script("return !window.__krOldPage && document.readyState === 'complete'"))
+
+    def click(locator):
+        """Clicks an element on a marked page, trying again if it was not clickable yet; an error that came
+        from the click's own navigation counts as done (the mark is gone)."""
+
+        def attempt(d):
             try:
                 d.find_element(*locator).click()
                 return True
-            except Exception:
-                # If the page changed anyway, the click went through (the error came from the navigation).
+            except WebDriverException:
                 try:
-                    return EC.staleness_of(page)(d)
-                except Exception:
+                    return d.execute_script("return !window.__krOldPage")
+                except WebDriverException:
                     return False
 
         wait.until(attempt)
@@ -76,25 +90,33 @@ def main():
         return status()
 
     def submit(element_id):
-        """Clicks a submit button and waits until the next page replaced this one (no stale reads)."""
-        old_page = driver.find_element(By.TAG_NAME, "html")
+        """Clicks a submit button and waits until the next page fully replaced this one."""
+        mark_page()
         click((By.ID, element_id))
-        wait.until(EC.staleness_of(old_page))
-        wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
+        wait_for_new_page()
+
+    def type_into(element_id, text):
+        def attempt(d):
+            field = d.find_element(By.ID, element_id)
+            field.clear()
+            field.send_keys(text)
+            return field.get_attribute("value") == text
+
+        read(attempt)
 
     def connect_with_klaviyo(decision):
-        old_page = driver.find_element(By.TAG_NAME, "html")
-        click((By.ID, "connect"))
-        wait.until(EC.staleness_of(old_page))
+        submit("connect")
         # klaviyo-sim's consent page: Allow / Deny buttons.
+        mark_page()
         click((By.XPATH, f"//button[@value='{decision}']"))
+        wait_for_new_page()
 
     try:
         step("initially not connected", open_settings() == "Not connected", driver.page_source[:300])
 
         # Deny: clear message, nothing stored.
         connect_with_klaviyo("deny")
-        message = wait.until(EC.presence_of_element_located((By.ID, "message"))).text
+        message = text_of("message")
         step("deny shows a clear message", "cancelled" in message and "Nothing was stored" in message, message)
         step("still not connected after deny", open_settings() == "Not connected")
 
@@ -103,30 +125,27 @@ def main():
         wait.until(lambda d: d.current_url.startswith(args.return_to))
         step("allow lands on return_to", driver.current_url.startswith(args.return_to), driver.current_url)
         step("connected after allow", open_settings() == "Connected")
-        step("method is OAuth", "OAuth" in driver.find_element(By.ID, "method").text)
+        step("method is OAuth", "OAuth" in text_of("method"))
 
         # Disconnect → Not connected.
         submit("disconnect")
         step("disconnect → not connected", status() == "Not connected")
 
         # API key, then switch to OAuth and back.
-        driver.find_element(By.ID, "api_key").send_keys("6chars")
+        type_into("api_key", "6chars")
         submit("save-key")
-        message = wait.until(EC.presence_of_element_located((By.ID, "message"))).text
+        message = text_of("message")
         step("a public key is refused in plain language", "private" in message, message)
-        field = driver.find_element(By.ID, "api_key")
-        field.clear()
-        field.send_keys(args.api_key)
+        type_into("api_key", args.api_key)
         submit("save-key")
         step("api key → connected", status() == "Connected")
-        step("method is API key", "API key" in driver.find_element(By.ID, "method").text)
+        step("method is API key", "API key" in text_of("method"))
         connect_with_klaviyo("allow")
         wait.until(lambda d: d.current_url.startswith(args.return_to))
-        step("switch to OAuth", open_settings() == "Connected" and "OAuth" in driver.find_element(By.ID, "method").text)
-        field = driver.find_element(By.ID, "api_key")
-        field.send_keys(args.api_key)
+        step("switch to OAuth", open_settings() == "Connected" and "OAuth" in text_of("method"))
+        type_into("api_key", args.api_key)
         submit("save-key")
-        step("switch back to API key", status() == "Connected" and "API key" in driver.find_element(By.ID, "method").text)
+        step("switch back to API key", status() == "Connected" and "API key" in text_of("method"))
         submit("disconnect")
         step("final disconnect", status() == "Not connected")
         print(json.dumps({"ok": True, "steps": steps}))
