@@ -1,8 +1,16 @@
 #!/usr/bin/env python3
-"""Structural check of schemas/asyncapi.yaml (part of scripts/test.sh).
+"""Validates schemas/asyncapi.yaml as AsyncAPI 3.0 (part of scripts/test.sh).
 
-No AsyncAPI 3.0 validator is packaged for Debian or installable offline, so this checks what a consumer of
-the document relies on:
+1. The AsyncAPI 3.0.0 object model of pydantic-asyncapi (PyPI, pinned in scripts/install-deps.sh): every
+   object, field type, required field and enum of the specification. Two tightenings and one correction:
+   - a key an object does not define must be a specification extension (`x-…`), as the spec requires
+     (the models themselves silently accept unknown keys, so a misspelled field would pass);
+   - the AMQP bindings are checked against the AMQP bindings specification 0.3.0
+     (github.com/asyncapi/bindings/blob/master/amqp/README.md), which pydantic-asyncapi 0.3.2 deviates from:
+     it names the channel kinds `queue`/`exchange` (the spec: `queue`/`routingKey`) and requires a message
+     binding's optional contentEncoding and messageType. Our models (below) follow the spec and forbid
+     unknown fields, so e.g. deliveryMode on a message binding (it is an operation binding) is reported.
+2. What a consumer of the document relies on, beyond the object model:
   - it parses as YAML, `asyncapi: 3.0.0`, has info.title/info.version, channels, operations;
   - every `$ref` resolves: local (`#/…`) to an existing node, relative files (`./x.schema.json#/…`) to an
     existing JSON Schema file (and the fragment inside it);
@@ -11,14 +19,125 @@ the document relies on:
 Exits 1 with the problems. `--self-test` breaks a copy on purpose and makes sure each breakage is reported.
 """
 import copy
+import functools
+import importlib.util
 import json
 import pathlib
 import sys
+import types
+from typing import Literal, Optional
 
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent / "schemas"
 DOC = ROOT / "asyncapi.yaml"
+
+
+@functools.cache
+def load_asyncapi_v3():
+    """pydantic-asyncapi's v3 models, built on AMQP binding models that follow the bindings spec 0.3.0.
+
+    The package's modules bind the AMQP models at import time, so they are replaced in its bindings module
+    before v3 (and common) are imported; the package's __init__ (a v2/v3 union) is not needed and not run."""
+    from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, model_validator
+
+    spec = importlib.util.find_spec("pydantic_asyncapi")
+    if spec is None or not spec.submodule_search_locations:
+        sys.exit("check-asyncapi: pydantic-asyncapi is not installed (scripts/install-deps.sh installs it)")
+    package = types.ModuleType("pydantic_asyncapi")
+    package.__path__ = list(spec.submodule_search_locations)
+    sys.modules["pydantic_asyncapi"] = package
+    import pydantic_asyncapi.bindings.amqp as amqp
+
+    class Strict(BaseModel):
+        model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    class Exchange(Strict):
+        name: Optional[str] = Field(None, max_length=255)
+        type: Optional[Literal["topic", "direct", "fanout", "default", "headers"]] = None
+        durable: Optional[bool] = None
+        autoDelete: Optional[bool] = None
+        vhost: str = "/"
+
+    class Queue(Strict):
+        name: Optional[str] = Field(None, max_length=255)
+        durable: Optional[bool] = None
+        exclusive: Optional[bool] = None
+        autoDelete: Optional[bool] = None
+        vhost: str = "/"
+
+    class ChannelBinding(Strict):
+        is_: Literal["queue", "routingKey"] = Field("routingKey", alias="is")
+        exchange: Optional[Exchange] = None
+        queue: Optional[Queue] = None
+        bindingVersion: Literal["0.3.0"] = "0.3.0"
+
+        @model_validator(mode="after")
+        def kind_matches_object(self):
+            if self.is_ == "queue" and self.exchange is not None:
+                raise ValueError("a queue channel (is: queue) describes a queue, not an exchange")
+            if self.is_ == "routingKey" and self.queue is not None:
+                raise ValueError("a routing-key channel (is: routingKey) describes an exchange, not a queue")
+            return self
+
+    class OperationBinding(Strict):
+        expiration: Optional[NonNegativeInt] = None
+        userId: Optional[str] = None
+        cc: Optional[list[str]] = None
+        priority: Optional[int] = None
+        deliveryMode: Optional[Literal[1, 2]] = None
+        mandatory: Optional[bool] = None
+        bcc: Optional[list[str]] = None
+        timestamp: Optional[bool] = None
+        ack: Optional[bool] = None
+        bindingVersion: Literal["0.3.0"] = "0.3.0"
+
+    class MessageBinding(Strict):
+        contentEncoding: Optional[str] = None
+        messageType: Optional[str] = None
+        bindingVersion: Literal["0.3.0"] = "0.3.0"
+
+    amqp.AMQPChannelBinding = ChannelBinding
+    amqp.AMQPOperationBinding = OperationBinding
+    amqp.AMQPMessageBinding = MessageBinding
+    import pydantic_asyncapi.v3 as v3
+
+    return v3
+
+
+def unknown_keys(node, where="#"):
+    """Keys the validated models did not define and that are not `x-` extensions (JSON Schemas excluded:
+    jsonschema checks those)."""
+    from pydantic import BaseModel
+
+    if isinstance(node, BaseModel):
+        if type(node).__name__ == "Schema":
+            return
+        for key in (node.model_extra or {}):
+            if not key.startswith("x-"):
+                yield f"{where}: unknown field {key!r} ({type(node).__name__} defines no such field)"
+        for name in type(node).model_fields:
+            value = getattr(node, name)
+            alias = type(node).model_fields[name].alias or name
+            yield from unknown_keys(value, f"{where}/{alias}")
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield from unknown_keys(value, f"{where}/{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from unknown_keys(value, f"{where}/{i}")
+
+
+def validate_model(doc):
+    from pydantic import ValidationError
+
+    v3 = load_asyncapi_v3()
+    try:
+        model = v3.AsyncAPI.model_validate(doc)
+    except ValidationError as error:
+        return [f"AsyncAPI 3.0: {'/'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()]
+    return list(unknown_keys(model))
+
 
 
 def pointer(node, fragment):
@@ -46,9 +165,9 @@ def refs(node, where="#"):
 
 
 def check(doc):
-    problems = []
     if not isinstance(doc, dict):
         return ["not a YAML mapping"]
+    problems = validate_model(doc)
     if doc.get("asyncapi") != "3.0.0":
         problems.append(f"asyncapi is {doc.get('asyncapi')!r}, expected '3.0.0'")
     info = doc.get("info") or {}
@@ -109,6 +228,19 @@ def self_test(doc):
         "missing command message": lambda d: d["channels"]["commands"]["messages"].popitem(),
         "message of another channel": lambda d: d["operations"]["publishResult"]["messages"].append(
             {"$ref": "#/channels/dead_letters/messages/dead_letter"}),
+        "misspelled field": lambda d: d["channels"]["results"].update(adress="x"),
+        "unknown exchange type": lambda d: d["channels"]["results"]["bindings"]["amqp"]["exchange"].update(
+            type="topik"),
+        "channel kind outside the AMQP bindings spec": lambda d: d["channels"]["results"]["bindings"]["amqp"].update(
+            {"is": "exchange"}),
+        "queue channel describing an exchange": lambda d: d["channels"]["queue_profiles"]["bindings"]["amqp"].update(
+            exchange={"name": "x", "type": "topic"}),
+        "delivery mode on a message binding": lambda d: d["components"]["messages"]["result"].update(
+            bindings={"amqp": {"deliveryMode": 2}}),
+        "delivery mode 3": lambda d: d["operations"]["publishResult"]["bindings"]["amqp"].update(deliveryMode=3),
+        "operation without a channel": lambda d: d["operations"]["publishResult"].pop("channel"),
+        "message example without payload or headers": lambda d: d["components"]["messages"]["result"].update(
+            examples=[{"name": "empty"}]),
     }
     failed = [f"the real document: {p}" for p in check(doc)]
     for name, breaker in breakers.items():

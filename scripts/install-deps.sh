@@ -72,17 +72,22 @@ else
     summary="installed ${#missing[@]} package(s) in $(elapsed_since "$started"): ${missing[*]}"
 fi
 
-# Selenium (browser test of `serve`'s settings page) comes from PyPI (the version checked in
-# shared/notes/ENVIRONMENT.md); the test gives it both binary paths, so it downloads no browser or driver.
-if ! python3 -c 'import selenium' 2>/dev/null; then
-    need_root "installing selenium (pip)"
+# From PyPI (Debian has neither): selenium for the browser test of `serve`'s settings page (the version checked
+# in shared/notes/ENVIRONMENT.md; the test gives it both binary paths, so it downloads no browser or driver),
+# and pydantic-asyncapi, the AsyncAPI 3.0 object model scripts/check-asyncapi.py validates schemas/asyncapi.yaml with.
+PIP_PACKAGES=("selenium:selenium" "yaml:pyyaml" "pydantic_asyncapi:pydantic-asyncapi==0.3.2")
+for entry in "${PIP_PACKAGES[@]}"; do
+    module="${entry%%:*}" requirement="${entry#*:}"
+    python3 -c "import $module" 2>/dev/null && continue
+    need_root "installing $requirement (pip)"
     pip_log="$(var_path install-deps-pip.log)"
-    if ! { python3 -m pip install -q selenium || python3 -m pip install -q --break-system-packages selenium; } >"$pip_log" 2>&1; then
+    if ! { python3 -m pip install -q "$requirement" ||
+        python3 -m pip install -q --break-system-packages "$requirement"; } >"$pip_log" 2>&1; then
         tail -n 20 "$pip_log" >&2
-        die "pip failed installing selenium (full log: $pip_log)"
+        die "pip failed installing $requirement (full log: $pip_log)"
     fi
-    summary="$summary; selenium installed with pip"
-fi
+    summary="$summary; $requirement installed with pip"
+done
 
 swift_version="$(require_swift)"
 log "$summary; swift $swift_version ($(command -v swift))"

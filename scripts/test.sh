@@ -5,8 +5,8 @@
 #
 # 1. installs missing Debian packages, starts (or reuses) RabbitMQ and Redis;
 # 2. builds everything, tests included; a compiler warning in project files fails the run;
-# 3. checks every schema example with a standard JSON Schema validator (Python jsonschema) and the AsyncAPI
-#    document (scripts/check-asyncapi.py);
+# 3. checks every schema example with a standard JSON Schema validator (Python jsonschema) and validates the
+#    AsyncAPI document as AsyncAPI 3.0 (scripts/check-asyncapi.py);
 # 4. starts a klaviyo-sim for the tests on KLAVIYO_SIM_PORT (default 18089);
 # 5. runs `swift test` (unit, contract and integration tests against the real servers);
 # 6. validates every request the relay sent to that klaviyo-sim during the suite against Klaviyo's OpenAPI
@@ -55,7 +55,8 @@ log "build (with tests) took $(elapsed_since "$started")"
 export SCHEMA_VERDICTS
 SCHEMA_VERDICTS="$(var_path schema-verdicts.json)"
 python3 scripts/check-schemas.py --verdicts "$SCHEMA_VERDICTS"
-# The AsyncAPI 3.0 document: parses, version, every $ref resolves, every command type is a message.
+# The AsyncAPI document: valid AsyncAPI 3.0 (object model + AMQP bindings 0.3.0), every $ref resolves, every
+# command type is a message; the self-test first proves each kind of breakage is reported.
 python3 scripts/check-asyncapi.py --self-test
 python3 scripts/check-asyncapi.py
 # The request validator must reject deliberately broken requests, or its verdict below means nothing.

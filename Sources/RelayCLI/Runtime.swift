@@ -115,8 +115,6 @@ extension Runtime {
             userAgent: "klaviyo-relay/\(Runtime.version)")
     }
 
-    /// The token manager of `consume` (nil without OAuth client credentials); connection events go to
-    /// `klaviyo.connections`.
     /// Connect / replace / disconnect (with revoke), publishing connection events on the connections exchange.
     func connectionLifecycle() -> ConnectionLifecycle {
         let amqp = self.amqp
@@ -133,6 +131,8 @@ extension Runtime {
         }
     }
 
+    /// The token manager of `consume` (nil without OAuth client credentials); connection events go to
+    /// `klaviyo.connections`.
     func tokenManager(cache: CredentialCache) -> TokenManager? {
         guard let oauth = oauthClient else { return nil }
         var settings = TokenManager.Settings()
