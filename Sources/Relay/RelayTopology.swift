@@ -98,9 +98,14 @@ public struct RelayTopology: Sendable {
             topology.queues.append(
                 .init(
                     name: retryQueueName(tier.name),
+                    // Quorum, so expiry dead-letters at least once: a classic queue dead-letters at most once,
+                    // and the chaos test lost messages expiring while the broker shut down.
                     arguments: [
+                        "x-queue-type": .string("quorum"),
                         "x-message-ttl": .int(milliseconds),
                         "x-dead-letter-exchange": .string(commandsExchange),
+                        "x-dead-letter-strategy": .string("at-least-once"),
+                        "x-overflow": .string("reject-publish"),
                     ]))
             topology.bindings.append(
                 .init(queue: retryQueueName(tier.name), exchange: retryExchange, routingKey: tier.name))

@@ -411,11 +411,35 @@ struct ChaosTests {
             let published = planned.count
             try await chaos.value
 
-            try await eventually(
-                "a result or dead letter for all \(published) commands", timeout: .seconds(240),
-                every: .milliseconds(250)
-            ) {
-                collected.settled.count >= published
+            do {
+                try await eventually(
+                    "a result or dead letter for all \(published) commands", timeout: .seconds(240),
+                    every: .milliseconds(250)
+                ) {
+                    collected.settled.count >= published
+                }
+            } catch {
+                // What is missing, and where the broker holds messages: the starting point of any investigation.
+                let missing = Set(planned.keys).subtracting(collected.settled)
+                var missingTypes: [String: Int] = [:]
+                for id in missing { missingTypes[planned[id]!.type, default: 0] += 1 }
+                var depths: [String] = []
+                let queues =
+                    RelayQueue.allCases.map { topology.queueName($0) }
+                    + topology.retryTiers.map { topology.retryQueueName($0.name) } + [topology.deadQueue, collectorQueue]
+                for queue in queues {
+                    if let count = try? await amqp.messageCount(queue: queue) {
+                        depths.append("\(queue)=\(count.messages)/\(count.consumers)c")
+                    }
+                }
+                let running = consumers.withLock { $0.map { "\($0.pid):\($0.isRunning ? "up" : "exited")" } }
+                Issue.record(
+                    """
+                    \(missing.count) of \(published) commands unsettled; by type: \(missingTypes.sorted { $0.key < $1.key });
+                    e.g. \(missing.sorted().prefix(10)); queues (messages/consumers): \(depths.joined(separator: " "));
+                    consumers: \(running); events: \(events.withLock { $0 })
+                    """)
+                throw error
             }
             // Nothing left in flight: work and retry queues empty.
             try await eventually("work and retry queues drained", timeout: .seconds(60), every: .milliseconds(250)) {
