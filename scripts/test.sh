@@ -12,7 +12,7 @@
 # 6. validates every request the relay sent to that klaviyo-sim during the suite against Klaviyo's OpenAPI
 #    spec (scripts/check-requests-against-spec.py; the spec from KLAVIYO_OPENAPI_SPEC, default
 #    ../shared/klaviyo/openapi/stable.json), after proving the validator rejects broken requests.
-# 7. with RELAY_CHAOS=1 only: the chaos test (scripts/chaos.sh), which restarts RabbitMQ and Redis.
+# 7. the chaos test (scripts/chaos.sh), which restarts RabbitMQ and Redis; RELAY_CHAOS=0 skips it.
 # Servers this run started are stopped at exit; servers that were already running are left alone.
 #
 # Environment: RELAY_AMQP_URL, RELAY_REDIS_URL (defaults: the local servers), KLAVIYO_SIM_PORT,
@@ -77,9 +77,22 @@ log "swift test took $(elapsed_since "$started")"
 # Every request the relay sent to the test simulator during the whole suite, against Klaviyo's spec.
 python3 scripts/check-requests-against-spec.py "$KLAVIYO_SIM_URL"
 
-# The chaos test restarts RabbitMQ and Redis, so it runs last, on its own, and only when asked:
-# off by default until it has been stable for several runs (README "Chaos test").
-if [[ "${RELAY_CHAOS:-0}" == 1 ]]; then
+# The chaos test (about a minute) restarts RabbitMQ and Redis, so it runs last, on its own, after everything
+# else is done with the servers. It restarts only servers this run started (as in CI, on a clean machine):
+# servers that were already running may be someone else's. CHAOS_RESTARTS overrides that (1, 0, rabbitmq,
+# redis); RELAY_CHAOS=0 skips the chaos test.
+if [[ "${RELAY_CHAOS:-1}" == 1 ]]; then
     stop_sim "$sim_port"
-    CHAOS_SKIP_BUILD=1 scripts/chaos.sh
+    if [[ -z "${CHAOS_RESTARTS:-}" ]]; then
+        ours="$(sort -u "$started_file" | tr '\n' ' ')"
+        case "$ours" in
+        *rabbitmq*redis*) CHAOS_RESTARTS=1 ;;
+        *rabbitmq*) CHAOS_RESTARTS=rabbitmq ;;
+        *redis*) CHAOS_RESTARTS=redis ;;
+        *) CHAOS_RESTARTS=0 ;;
+        esac
+        [[ "$CHAOS_RESTARTS" == 1 ]] ||
+            log "chaos test restarts: $CHAOS_RESTARTS (the others were already running; CHAOS_RESTARTS=1 forces them)"
+    fi
+    CHAOS_RESTARTS="$CHAOS_RESTARTS" CHAOS_SKIP_BUILD=1 scripts/chaos.sh
 fi
