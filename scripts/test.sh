@@ -64,6 +64,10 @@ python3 scripts/check-requests-against-spec.py --self-test >/dev/null
 
 SIM_BINARY="$REPO_ROOT/.build/debug/klaviyo-sim"
 stop_sim "$sim_port"
+# A simulator this checkout did not start may be another version, and the request check below reads what it
+# recorded: never reuse one.
+port_open 127.0.0.1 "$sim_port" &&
+    die "port $sim_port is taken (another klaviyo-sim?): stop it or choose another KLAVIYO_SIM_PORT"
 start_sim "$sim_port" "$(var_path klaviyo-sim-test.log)" --rate-limits off --log-level warning
 export KLAVIYO_SIM_URL="http://127.0.0.1:$sim_port"
 export RELAY_BINARY="$REPO_ROOT/.build/debug/klaviyo-relay"
