@@ -145,7 +145,14 @@ stop_sim() {
     local pidfile
     pidfile="$(var_path "sim-$1.pid")"
     if [[ -f "$pidfile" ]]; then
-        kill "$(cat "$pidfile")" 2>/dev/null || true
+        local pid
+        pid="$(cat "$pidfile")"
+        kill "$pid" 2>/dev/null || true
+        # Wait (up to 5 s) until it is gone, so the port is free for the next one.
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
         rm -f "$pidfile"
     fi
 }
