@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Generate Sources/KlaviyoSimCore/Generated/KlaviyoOperations.swift from Klaviyo's OpenAPI spec.
+"""Generate Sources/KlaviyoSimCore/Generated/KlaviyoOperations.swift and
+Sources/Klaviyo/Generated/KlaviyoRateLimits.swift from Klaviyo's OpenAPI spec.
 
 Reads the spec named by $KLAVIYO_OPENAPI_SPEC (default: ../shared/klaviyo/openapi/stable.json relative to
 the repository root) and writes one Swift table row per operation: method, path template, operationId,
@@ -7,15 +8,22 @@ burst (per 1 s), steady (per 60 s), optional daily cap, and scopes. For the oper
 implements (IMPLEMENTED below) it also embeds the request body schema, with every $ref resolved and
 documentation-only keys dropped, so the simulator can validate bodies against the spec itself.
 
-Usage: python3 scripts/gen-klaviyo-ops.py   (run from anywhere; the output path is fixed)
+The second file is the relay's rate-limit table: burst (per 1 s) and steady (per 60 s) of every operation
+that has `x-klaviyo-ratelimit`, keyed by operationId (used by the shared Redis limiter in Sources/Relay).
+
+Usage: python3 scripts/gen-klaviyo-ops.py           (run from anywhere; the output paths are fixed)
+       python3 scripts/gen-klaviyo-ops.py --check   (exit 1 if a generated file differs from the spec)
 """
 import json
 import os
+import shutil
+import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPEC = os.environ.get("KLAVIYO_OPENAPI_SPEC", os.path.join(ROOT, "..", "shared", "klaviyo", "openapi", "stable.json"))
 OUT = os.path.join(ROOT, "Sources", "KlaviyoSimCore", "Generated", "KlaviyoOperations.swift")
+LIMITS_OUT = os.path.join(ROOT, "Sources", "Klaviyo", "Generated", "KlaviyoRateLimits.swift")
 
 # Operations whose request schemas are embedded (the ones the simulator implements or will implement).
 IMPLEMENTED = {
@@ -27,6 +35,25 @@ IMPLEMENTED = {
 KEEP = {"type", "enum", "required", "properties", "items", "nullable", "oneOf", "anyOf", "allOf",
         "additionalProperties", "minItems", "maxItems", "minimum", "maximum", "format"}
 METHODS = ("get", "post", "put", "patch", "delete")
+
+
+def swift_format(text: str, path: str) -> str:
+    """The text as the repository formats it (`swift format` with .swift-format), as committed files are.
+
+    Without a Swift toolchain the text is returned as generated, with a warning: the files then differ from
+    the committed ones only by formatting (`make format` fixes that).
+    """
+    swift = shutil.which("swift") or ("/opt/swift/usr/bin/swift" if os.path.exists("/opt/swift/usr/bin/swift") else None)
+    if swift is None:
+        print("warning: swift not found; generated files are not formatted", file=sys.stderr)
+        return text
+    result = subprocess.run(
+        [swift, "format", "format", "--configuration", os.path.join(ROOT, ".swift-format"),
+         "--assume-filename", path],
+        input=text, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"swift format failed on {os.path.relpath(path, ROOT)}: {result.stderr.strip()}")
+    return result.stdout
 
 
 def main() -> int:
@@ -64,12 +91,17 @@ def main() -> int:
         return str(int(n))
 
     rows = []
+    limits = {}
     for path, item in spec["paths"].items():
         for method in METHODS:
             op = item.get(method)
             if not isinstance(op, dict) or "operationId" not in op:
                 continue
             rl = op.get("x-klaviyo-ratelimit", {})
+            if rl.get("burst") is not None and rl.get("steady") is not None:
+                if op["operationId"] in limits:
+                    raise SystemExit(f"duplicate operationId {op['operationId']}")
+                limits[op["operationId"]] = (rate(rl["burst"], "s"), rate(rl["steady"], "m"))
             scopes = op.get("x-klaviyo-scopes", [])
             schema = "nil"
             if op["operationId"] in IMPLEMENTED and "requestBody" in op:
@@ -87,18 +119,54 @@ def main() -> int:
             )
 
     revision = spec.get("info", {}).get("version", "?")
-    with open(OUT, "w") as f:
-        f.write(
-            "// GENERATED FILE: do not edit by hand.\n"
-            f"// Generator: scripts/gen-klaviyo-ops.py, from Klaviyo's OpenAPI spec (info.version {revision}).\n"
-            "// Regenerate: python3 scripts/gen-klaviyo-ops.py (spec path from $KLAVIYO_OPENAPI_SPEC).\n\n"
-            "extension KlaviyoOperation {\n"
-            f"    /// Every operation of Klaviyo's API revision {revision}, in spec order.\n"
-            "    static let all: [KlaviyoOperation] = [\n"
-        )
-        f.write("\n".join(rows))
-        f.write("\n    ]\n}\n")
-    print(f"wrote {len(rows)} operations to {os.path.relpath(OUT, ROOT)}", file=sys.stderr)
+    operations = (
+        "// GENERATED FILE: do not edit by hand.\n"
+        f"// Generator: scripts/gen-klaviyo-ops.py, from Klaviyo's OpenAPI spec (info.version {revision}).\n"
+        "// Regenerate: python3 scripts/gen-klaviyo-ops.py (spec path from $KLAVIYO_OPENAPI_SPEC).\n\n"
+        "extension KlaviyoOperation {\n"
+        f"    /// Every operation of Klaviyo's API revision {revision}, in spec order.\n"
+        "    static let all: [KlaviyoOperation] = [\n"
+        + "\n".join(rows)
+        + "\n    ]\n}\n"
+    )
+    entries = "\n".join(
+        f'        "{op}": KlaviyoRateLimit(burst: {burst}, steady: {steady}),'
+        for op, (burst, steady) in sorted(limits.items())
+    )
+    rate_limits = (
+        "// GENERATED FILE: do not edit by hand.\n"
+        f"// Generator: scripts/gen-klaviyo-ops.py, from Klaviyo's OpenAPI spec (info.version {revision}).\n"
+        "// Regenerate: python3 scripts/gen-klaviyo-ops.py (spec path from $KLAVIYO_OPENAPI_SPEC).\n\n"
+        "/// Klaviyo's rate limits per operation (`x-klaviyo-ratelimit`): burst per 1 s, steady per 60 s.\n"
+        "public enum KlaviyoRateLimits {\n"
+        f"    /// The limits of every operation of API revision {revision} that declares them, by operationId.\n"
+        "    public static let table: [String: KlaviyoRateLimit] = [\n"
+        + entries
+        + "\n    ]\n}\n"
+    )
+    outputs = [(OUT, operations, f"{len(rows)} operations"), (LIMITS_OUT, rate_limits, f"{len(limits)} rate limits")]
+    outputs = [(path, swift_format(text, path), what) for path, text, what in outputs]
+    if "--check" in sys.argv[1:]:
+        stale = []
+        for path, text, _ in outputs:
+            try:
+                with open(path) as f:
+                    current = f.read()
+            except FileNotFoundError:
+                current = None
+            if current != text:
+                stale.append(os.path.relpath(path, ROOT))
+        if stale:
+            print("out of date with the spec (run python3 scripts/gen-klaviyo-ops.py): " + ", ".join(stale),
+                  file=sys.stderr)
+            return 1
+        print("generated files match the spec", file=sys.stderr)
+        return 0
+    for path, text, what in outputs:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(text)
+        print(f"wrote {what} to {os.path.relpath(path, ROOT)}", file=sys.stderr)
     return 0
 
 

@@ -13,6 +13,8 @@ public struct KlaviyoClient: Sendable {
     public let transport: any KlaviyoTransport
     /// `User-Agent` header value.
     public let userAgent: String
+    /// Admits each call before it is sent (nil: every call is sent at once).
+    public private(set) var gate: (any KlaviyoCallGate)?
     let logger: Logger
 
     /// Creates a client.
@@ -23,6 +25,13 @@ public struct KlaviyoClient: Sendable {
         self.transport = transport
         self.userAgent = userAgent
         self.logger = logger
+    }
+
+    /// A copy of this client whose calls are first admitted by `gate` (it replaces any earlier gate).
+    public func gated(by gate: any KlaviyoCallGate) -> KlaviyoClient {
+        var copy = self
+        copy.gate = gate
+        return copy
     }
 
     /// Builds the HTTP request for a call (exposed for contract tests).
@@ -61,6 +70,9 @@ public struct KlaviyoClient: Sendable {
         -> KlaviyoResponse
     {
         let http = try httpRequest(for: request, credential: credential)
+        if let gate {
+            try await gate.admit(operationID: request.operationID, credential: credential)
+        }
         let started = ContinuousClock.now
         let response: KlaviyoHTTPResponse
         do {

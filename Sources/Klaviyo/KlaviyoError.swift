@@ -18,6 +18,12 @@ public struct KlaviyoError: Error, Sendable, CustomStringConvertible {
         public static let conflict = Code("conflict")
         /// 429: throttled.
         public static let throttled = Code("throttled")
+        /// The relay's own rate limiter held the call back before it was sent (`retryAfter` says how long
+        /// until it would be admitted; `requestMayHaveBeenSent` is false). Retried like a 429.
+        public static let heldBack = Code("rate_limited")
+        /// The relay's call gate could not decide (its store was unreachable, or the wait was cancelled);
+        /// nothing was sent.
+        public static let gateUnavailable = Code("gate_unavailable")
         /// 5xx.
         public static let serverError = Code("server_error")
         /// No response (connect failure, reset, timeout).
@@ -65,8 +71,10 @@ public struct KlaviyoError: Error, Sendable, CustomStringConvertible {
     /// The retry classification of FACTS §6.
     public var retryDecision: KlaviyoRetryDecision {
         switch code {
-        case .throttled:
+        case .throttled, .heldBack:
             return .retryAfter(retryAfter ?? .seconds(1))
+        case .gateUnavailable:
+            return .backoff
         case .serverError:
             switch status {
             case 503, 504, 524: return .backoff

@@ -1,6 +1,7 @@
 /// What to do after a failed Klaviyo call (FACTS §6 retry classification).
 public enum KlaviyoRetryDecision: Sendable, Hashable {
-    /// Throttled: wait at least this long (Klaviyo's `Retry-After`), then retry.
+    /// Throttled (a 429, or held back by the relay's own limiter): wait at least this long (Klaviyo's
+    /// `Retry-After`, or the limiter's wait), then retry.
     case retryAfter(Duration)
     /// Transient (503, 504, 524, network): back off with jitter and retry.
     case backoff

@@ -40,13 +40,15 @@ public struct CommandProcessor: Sendable {
     let tokenManager: TokenManager?
     let syncStatus: SyncStatus?
     let lifecycle: ConnectionLifecycle?
+    /// Klaviyo's rate limits shared through Redis (nil: `RELAY_RATE_LIMIT=off`).
+    let rateLimiter: RateLimiter?
 
     /// Creates a processor.
     public init(
         amqp: AMQPClient, topology: RelayTopology, decoder: CommandDecoder, idempotency: IdempotencyStore,
         credentials: CredentialCache, credentialStore: CredentialStore, executor: CommandExecutor,
         retryPolicy: RetryPolicy, crashPoint: CrashPoint?, logger: Logger, tokenManager: TokenManager? = nil,
-        syncStatus: SyncStatus? = nil, lifecycle: ConnectionLifecycle? = nil
+        syncStatus: SyncStatus? = nil, lifecycle: ConnectionLifecycle? = nil, rateLimiter: RateLimiter? = nil
     ) {
         self.amqp = amqp
         self.topology = topology
@@ -61,6 +63,7 @@ public struct CommandProcessor: Sendable {
         self.tokenManager = tokenManager
         self.syncStatus = syncStatus
         self.lifecycle = lifecycle
+        self.rateLimiter = rateLimiter
     }
 
     /// Raised inside processing when the delivery cannot be finished now (shutdown, broker lost).
@@ -146,7 +149,8 @@ public struct CommandProcessor: Sendable {
             let execution = CommandExecution(
                 outcome: .succeeded, klaviyo: .init(status: 200, ids: [], data: ["disconnected": .bool(disconnected)]))
             return try await finish(
-                command, execution: execution, attempts: 1, delivery: delivery, started: ContinuousClock.now, logger: logger)
+                command, execution: execution, attempts: 1, delivery: delivery, started: ContinuousClock.now,
+                logger: logger)
         }
         let connection = try await infrastructure("credential lookup", logger: logger) {
             try await credentials.connection(for: command.accountID)
@@ -190,6 +194,12 @@ public struct CommandProcessor: Sendable {
             job = try? JSONValue.parse(Array(stored.utf8))
         }
         let mayHaveSent = previous.attempts > 0 || delivery.redelivered
+        // Every call of this command is admitted by the account's shared rate limiter first.
+        let executor =
+            rateLimiter.map {
+                CommandExecutor(
+                    klaviyo: self.executor.klaviyo.gated(by: $0.gate(accountID: command.accountID, logger: logger)))
+            } ?? self.executor
         var execution: CommandExecution
         while true {
             do {
@@ -198,6 +208,17 @@ public struct CommandProcessor: Sendable {
                 break
             } catch {
                 let firstFailedAt = previous.firstFailedAt ?? Timestamp.now()
+                if error.code == .gateUnavailable {
+                    // The limiter's Redis stayed unreachable (or shutdown cancelled the wait): like any other
+                    // Redis step, hand the delivery back; nothing was sent.
+                    logger.warning("rate limiter unavailable", metadata: [LogKeys.errorDetail: "\(error)"])
+                    throw HandBack()
+                }
+                if error.code == .heldBack {
+                    return try await holdBack(
+                        command, error: error, attemptsMade: attempt - 1, firstFailedAt: firstFailedAt,
+                        delivery: delivery, logger: logger)
+                }
                 if error.retryDecision == .refreshCredential, !refreshedAfterUnauthorized, let tokenManager {
                     // 401 on an OAuth token: one (single-flight) refresh, then one retry of the call.
                     refreshedAfterUnauthorized = true
@@ -268,7 +289,46 @@ public struct CommandProcessor: Sendable {
                         + "\(retryPolicy.maxRetryAge.roundedDescription) (RELAY_MAX_RETRY_AGE)"))
         }
         crashPoint?.trigger(.afterKlaviyoCall, commandID: command.id)
-        return try await finish(command, execution: execution, attempts: attempt, delivery: delivery, started: started, logger: logger)
+        return try await finish(
+            command, execution: execution, attempts: attempt, delivery: delivery, started: started, logger: logger)
+    }
+
+    /// The rate limiter held a call back: park the command in the tier of the limiter's wait without counting
+    /// an attempt (nothing reached Klaviyo), still bounded by `RELAY_MAX_RETRY_AGE`.
+    func holdBack(
+        _ command: CommandEnvelope, error: KlaviyoError, attemptsMade: Int, firstFailedAt: String,
+        delivery: AMQPDelivery, logger: Logger
+    ) async throws -> Outcome {
+        let schedule = retryPolicy.scheduleHeldBack(
+            wait: error.retryAfter ?? .seconds(1),
+            firstFailedAtMilliseconds: Timestamp.parseMilliseconds(firstFailedAt) ?? Timestamp.nowMilliseconds(),
+            nowMilliseconds: Timestamp.nowMilliseconds(), topology: topology)
+        switch schedule {
+        case .delay(let tier, let wanted):
+            let message = DelayedRetry.message(
+                for: delivery, topology: topology, tier: tier, attempts: attemptsMade, firstFailedAt: firstFailedAt,
+                lastError: error.description)
+            try await publish(message)
+            try await acknowledge(delivery)
+            logger.info(
+                "held back by the rate limiter; retry scheduled",
+                metadata: [
+                    LogKeys.attempt: "\(attemptsMade)", LogKeys.klaviyoOperation: "\(error.operationID)",
+                    "retry_tier": "\(tier.name)", "retry_wanted_ms": "\(wanted.wholeMilliseconds)",
+                ])
+            return .retryScheduled
+        case .giveUpExhausted(let reason):
+            return try await deadLetter(
+                delivery, code: .retriesExhausted, detail: "\(reason); last error: \(error)",
+                attempts: max(attemptsMade, 1), firstFailedAt: firstFailedAt, commandID: command.id,
+                accountID: command.accountID, type: command.type.rawValue, logger: logger)
+        case .giveUpPermanent:
+            // scheduleHeldBack never answers this; dead-letter with the reason rather than trap.
+            return try await deadLetter(
+                delivery, code: .retriesExhausted, detail: "held back by the rate limiter: \(error)",
+                attempts: max(attemptsMade, 1), firstFailedAt: firstFailedAt, commandID: command.id,
+                accountID: command.accountID, type: command.type.rawValue, logger: logger)
+        }
     }
 
     /// Records the result, publishes it (confirmed), marks it published, then acks.

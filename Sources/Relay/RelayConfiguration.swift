@@ -81,6 +81,14 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
     public var tokenLockTTL: Duration = .seconds(15)
     /// `RELAY_TOKEN_WAIT_TIMEOUT`: how long a command waits for another process's refresh.
     public var tokenWaitTimeout: Duration = .seconds(20)
+    /// `RELAY_RATE_LIMIT`: `spec` (default) limits calls to Klaviyo's published rates through the shared
+    /// Redis limiter; `off` disables the limiter (only Klaviyo's 429s then slow the relay down).
+    public var rateLimitEnabled = true
+    /// `RELAY_RATE_LIMIT_SHARE`: part of each of Klaviyo's limits this relay may use, in (0, 1].
+    public var rateLimitShare = 1.0
+    /// `RELAY_RATE_LIMIT_MAX_WAIT`: longest a call waits inline for the limiter before its command is parked
+    /// in a retry tier.
+    public var rateLimitMaxWait: Duration = .seconds(1)
     /// Whether `--dev` defaults are in force.
     public var isDevelopment: Bool
 
@@ -175,6 +183,25 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
             tokenLockTTL = value
         }
         if let value = try duration("RELAY_TOKEN_WAIT_TIMEOUT") { tokenWaitTimeout = value }
+        if let value = text("RELAY_RATE_LIMIT") {
+            switch value {
+            case "spec": rateLimitEnabled = true
+            case "off": rateLimitEnabled = false
+            default: throw Invalid(description: "RELAY_RATE_LIMIT must be spec or off")
+            }
+        }
+        if let value = text("RELAY_RATE_LIMIT_SHARE") {
+            guard let share = Double(value), share.isFinite, share > 0, share <= 1 else {
+                throw Invalid(description: "RELAY_RATE_LIMIT_SHARE must be a number in (0, 1], such as 0.5")
+            }
+            rateLimitShare = share
+        }
+        if let value = try duration("RELAY_RATE_LIMIT_MAX_WAIT") {
+            guard value <= .seconds(60) else {
+                throw Invalid(description: "RELAY_RATE_LIMIT_MAX_WAIT must be at most 60s")
+            }
+            rateLimitMaxWait = value
+        }
         if text("RELAY_ENABLE_FAULT_INJECTION") == "1", let point = text("RELAY_FAULT_CRASH_AT") {
             guard let stage = CrashPoint.Stage(rawValue: point) else {
                 throw Invalid(
@@ -200,7 +227,11 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
     public var description: String {
         "amqp=\(redactURL(amqpURL)) redis=\(redactURL(redisURL)) klaviyo=\(klaviyoBaseURL) prefix=\(queuePrefix) "
             + "concurrency=\(concurrency) oauth=\(klaviyoClientID == nil ? "disabled" : "enabled") "
-            + "keys=\(encryptionKeys.keyIDs.joined(separator: ",")) dev=\(isDevelopment)"
+            + "keys=\(encryptionKeys.keyIDs.joined(separator: ",")) "
+            + (rateLimitEnabled
+                ? "rate_limit=spec share=\(rateLimitShare) max_wait=\(rateLimitMaxWait.roundedDescription) "
+                : "rate_limit=off ")
+            + "dev=\(isDevelopment)"
     }
 }
 

@@ -97,6 +97,26 @@ public struct RetryPolicy: Sendable {
             return .delay(tier: tier, wanted: wait)
         }
     }
+
+    /// Where a command goes after the relay's own rate limiter held a call back (``KlaviyoError/Code/heldBack``):
+    /// the tier of the limiter's wait plus up to 20 % jitter (so held-back commands do not all return at once).
+    /// No attempt is counted, so the attempt budget does not apply; ``maxRetryAge`` still bounds it.
+    public func scheduleHeldBack(
+        wait: Duration, firstFailedAtMilliseconds: Int64, nowMilliseconds: Int64, topology: RelayTopology,
+        random: () -> Double = { Double.random(in: 0..<1) }
+    ) -> Schedule {
+        let age = Duration.milliseconds(max(0, nowMilliseconds - firstFailedAtMilliseconds))
+        if age >= maxRetryAge {
+            return .giveUpExhausted(
+                reason: "held back by the rate limiter for \(age.roundedDescription) "
+                    + "(maximum age \(maxRetryAge.roundedDescription))")
+        }
+        let wanted = wait + wait * (0.2 * random())
+        guard let tier = topology.retryTier(for: wanted) else {
+            return .giveUpExhausted(reason: "held back by the rate limiter (no retry tiers declared)")
+        }
+        return .delay(tier: tier, wanted: wanted)
+    }
 }
 
 extension Duration {

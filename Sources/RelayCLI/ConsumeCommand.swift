@@ -45,7 +45,7 @@ struct ConsumeCommand: AsyncParsableCommand {
                 maxDelay: configuration.retryMaxDelay, maxRetryAge: configuration.maxRetryAge),
             crashPoint: configuration.crashPoint, logger: runtime.logger,
             tokenManager: tokenManager, syncStatus: SyncStatus(redis: runtime.redis),
-            lifecycle: runtime.connectionLifecycle())
+            lifecycle: runtime.connectionLifecycle(), rateLimiter: runtime.rateLimiter)
         let consumer = ConsumerService(
             amqp: runtime.amqp, processor: processor, queues: queueNames, concurrency: configuration.concurrency,
             shutdownTimeout: configuration.shutdownTimeout, logger: runtime.logger)

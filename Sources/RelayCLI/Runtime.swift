@@ -157,6 +157,14 @@ extension Runtime {
 }
 
 extension Runtime {
+    /// Klaviyo's rate limits shared by all consumers through Redis (nil with `RELAY_RATE_LIMIT=off`).
+    var rateLimiter: RateLimiter? {
+        guard configuration.rateLimitEnabled else { return nil }
+        return RateLimiter(
+            redis: redis,
+            settings: .init(share: configuration.rateLimitShare, maxWait: configuration.rateLimitMaxWait))
+    }
+
     /// The OAuth connector (`connections oauth-url` / `oauth-callback`); needs the OAuth client credentials.
     func oauthConnector() throws -> OAuthConnector {
         guard let oauth = oauthClient else {

@@ -75,3 +75,49 @@ struct RelayConfigurationTests {
         #expect(configuration.description.contains("amqp://relay:***@broker"))
     }
 }
+
+@Suite("Rate limit configuration")
+struct RateLimitConfigurationTests {
+    @Test func defaultsFollowTheSpec() throws {
+        let configuration = try RelayConfiguration(environment: [:], development: true)
+        #expect(configuration.rateLimitEnabled)
+        #expect(configuration.rateLimitShare == 1.0)
+        #expect(configuration.rateLimitMaxWait == .seconds(1))
+    }
+
+    @Test func readsTheVariables() throws {
+        let configuration = try RelayConfiguration(
+            environment: [
+                "RELAY_RATE_LIMIT": "off", "RELAY_RATE_LIMIT_SHARE": "0.5", "RELAY_RATE_LIMIT_MAX_WAIT": "250ms",
+            ],
+            development: true)
+        #expect(!configuration.rateLimitEnabled)
+        #expect(configuration.rateLimitShare == 0.5)
+        #expect(configuration.rateLimitMaxWait == .milliseconds(250))
+        let spec = try RelayConfiguration(
+            environment: ["RELAY_RATE_LIMIT": "spec", "RELAY_RATE_LIMIT_SHARE": "1", "RELAY_RATE_LIMIT_MAX_WAIT": "0"],
+            development: true)
+        #expect(spec.rateLimitEnabled)
+        #expect(spec.rateLimitShare == 1.0)
+        #expect(spec.rateLimitMaxWait == .zero)
+    }
+
+    @Test(arguments: [
+        ("RELAY_RATE_LIMIT", "on", "RELAY_RATE_LIMIT must be spec or off"),
+        ("RELAY_RATE_LIMIT_SHARE", "0", "RELAY_RATE_LIMIT_SHARE must be a number in (0, 1]"),
+        ("RELAY_RATE_LIMIT_SHARE", "1.5", "RELAY_RATE_LIMIT_SHARE must be a number in (0, 1]"),
+        ("RELAY_RATE_LIMIT_SHARE", "-0.2", "RELAY_RATE_LIMIT_SHARE must be a number in (0, 1]"),
+        ("RELAY_RATE_LIMIT_SHARE", "half", "RELAY_RATE_LIMIT_SHARE must be a number in (0, 1]"),
+        ("RELAY_RATE_LIMIT_SHARE", "nan", "RELAY_RATE_LIMIT_SHARE must be a number in (0, 1]"),
+        ("RELAY_RATE_LIMIT_MAX_WAIT", "soon", "RELAY_RATE_LIMIT_MAX_WAIT must be a duration"),
+        ("RELAY_RATE_LIMIT_MAX_WAIT", "2m", "RELAY_RATE_LIMIT_MAX_WAIT must be at most 60s"),
+    ])
+    func rejectsBadValuesWithAClearMessage(name: String, value: String, message: String) {
+        do {
+            _ = try RelayConfiguration(environment: [name: value], development: true)
+            Issue.record("\(name)=\(value) was accepted")
+        } catch {
+            #expect(error.description.hasPrefix(message), "\(error.description)")
+        }
+    }
+}

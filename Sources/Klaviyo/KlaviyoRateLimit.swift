@@ -1,0 +1,31 @@
+/// Klaviyo's rate limit of one operation (`x-klaviyo-ratelimit` in the OpenAPI spec): two fixed windows,
+/// burst per 1 s and steady per 60 s (FACTS §5). ``KlaviyoRateLimits/table`` is generated from the spec.
+public struct KlaviyoRateLimit: Sendable, Hashable {
+    /// Calls allowed per 1 s window.
+    public var burst: Int
+    /// Calls allowed per 60 s window.
+    public var steady: Int
+
+    /// Creates a limit.
+    public init(burst: Int, steady: Int) {
+        self.burst = burst
+        self.steady = steady
+    }
+
+    /// Both limits multiplied by `share` (0 < share ≤ 1), rounded down, each at least 1: the part of the
+    /// account's quota this integration may use.
+    public func scaled(by share: Double) -> KlaviyoRateLimit {
+        KlaviyoRateLimit(
+            burst: max(1, Int((Double(burst) * share).rounded(.down))),
+            steady: max(1, Int((Double(steady) * share).rounded(.down))))
+    }
+}
+
+/// Admits Klaviyo calls before they are sent (for example a rate limiter shared by all consumers).
+///
+/// ``KlaviyoClient/send(_:credential:)`` awaits ``admit(operationID:credential:)`` before the transport; a
+/// gate that refuses throws, typically ``KlaviyoError/Code/heldBack`` with `retryAfter` set.
+public protocol KlaviyoCallGate: Sendable {
+    /// Returns when the call may be sent; throws when it must not be sent now.
+    func admit(operationID: String, credential: KlaviyoCredential) async throws(KlaviyoError)
+}

@@ -1,0 +1,46 @@
+import AMQP
+import Foundation
+import Klaviyo
+import Relay
+import Testing
+
+/// The shared rate limiter end to end (needs RabbitMQ, Redis and klaviyo-sim, like the other integration
+/// suites): a call the limiter holds back parks its command in a retry tier without counting an attempt.
+@Suite("Rate limiter (end to end)", .serialized, .timeLimit(.minutes(3)))
+struct RateLimitEndToEndTests {
+    @Test func heldBackCommandsAreRetriedWithoutConsumingAttempts() async throws {
+        try await withRelayStack { stack in
+            let (account, _) = try await stack.connectAccount()
+            // create_or_update_profile is 75/s and 700/min in the spec: × 0.01 → 1/s and 7/min. With no inline
+            // wait, every call beyond one per second is held back; with one attempt allowed, a held-back retry
+            // that counted as an attempt would end in retries_exhausted or report attempts > 1.
+            let consumer = try stack.startConsumer(
+                concurrency: 8,
+                environment: [
+                    "RELAY_RATE_LIMIT": "spec", "RELAY_RATE_LIMIT_SHARE": "0.01", "RELAY_RATE_LIMIT_MAX_WAIT": "0",
+                    "RELAY_MAX_ATTEMPTS": "1",
+                ])
+            try await stack.waitForConsumers(1)
+            let commands = (0..<4).map { upsert(stack, "held-back-\($0)", account: account) }
+            for command in commands {
+                try await stack.publish(command.body, routingKey: "profile.upsert", messageID: command.id)
+            }
+            try await stack.waitForCollected(commands.count, timeout: .seconds(90))
+            #expect(stack.deadLetters.isEmpty)
+            for command in commands {
+                let result = try #require(stack.results(for: command.id).first)
+                #expect(result.outcome == .succeeded)
+                #expect(result.attempts == 1, "held-back retries must not count as attempts")
+            }
+            let lines = consumer.log.split(separator: "\n").compactMap { try? JSONValue.parse(Array($0.utf8)) }
+            let heldBack = lines.filter { $0["msg"]?.stringValue == "held back by the rate limiter; retry scheduled" }
+            #expect(!heldBack.isEmpty, "four calls in a burst of 1/s must be held back")
+            #expect(heldBack.allSatisfy { $0["level"]?.stringValue == "info" })
+            #expect(heldBack.allSatisfy { $0["attempt"]?.stringValue == "0" })
+            // Klaviyo (the simulator) never had to throttle: the relay stayed under the limits itself.
+            let statuses = try await stack.klaviyoStatuses(account: account)
+            #expect(!statuses.contains(429))
+            #expect(statuses.filter { (200..<300).contains($0) }.count == commands.count)
+        }
+    }
+}

@@ -1,0 +1,296 @@
+import Foundation
+import Klaviyo
+import Logging
+import Redis
+import Relay
+import Synchronization
+import Testing
+
+/// The shared limiter against a real Redis (`RELAY_REDIS_URL`, default the local 6379; tests fail, never
+/// skip, when it is unreachable). Every test uses its own account ids, so runs never share buckets.
+@Suite("Rate limiter (Redis)")
+struct RateLimiterTests {
+    static var url: String {
+        ProcessInfo.processInfo.environment["RELAY_REDIS_URL"] ?? "redis://127.0.0.1:6379/0"
+    }
+
+    static var logger: Logger {
+        var logger = Logger(label: "rate-limiter-tests")
+        logger.logLevel = .warning
+        return logger
+    }
+
+    static func client(poolSize: Int = 2) throws -> RedisClient {
+        var configuration = try RedisConfiguration(url: url)
+        configuration.poolSize = poolSize
+        return RedisClient(configuration: configuration, logger: logger)
+    }
+
+    static let operation = "test_operation"
+    static let table = [operation: KlaviyoRateLimit(burst: 5, steady: 12)]
+
+    static func account() -> String { "rl-test-\(UUID().uuidString.lowercased())" }
+
+    static func limiter(
+        _ redis: RedisClient, share: Double = 1.0, maxWait: Duration = .seconds(1)
+    ) -> RateLimiter {
+        RateLimiter(redis: redis, settings: .init(share: share, maxWait: maxWait), table: table)
+    }
+
+    /// Admits `count` calls one after the other and returns Redis's admission times; fails on a refusal.
+    static func admit(_ count: Int, _ limiter: RateLimiter, account: String) async throws -> [Int64] {
+        var times: [Int64] = []
+        let limit = try #require(limiter.limit(for: operation))
+        for _ in 0..<count {
+            let decision = try await limiter.acquire(accountID: account, operationID: operation, limit: limit)
+            guard case .admitted(let at) = decision else {
+                Issue.record("call \(times.count + 1) of \(count) was refused: \(decision)")
+                return times
+            }
+            times.append(at)
+        }
+        return times
+    }
+
+    /// Several clients (as separate processes would) keep calling for about 2.5 s, retrying early after refusals:
+    /// the admissions never exceed 5 in any 1000 ms nor 12 in any 60 s, and exactly 12 get through.
+    @Test func concurrentClientsNeverExceedEitherWindow() async throws {
+        let clients = try (0..<4).map { _ in try Self.client() }
+        defer { Task { for client in clients { await client.shutdown() } } }
+        let account = Self.account()
+        let seen = Seen()
+        let deadline = ContinuousClock.now + .milliseconds(2500)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for client in clients {
+                let limiter = Self.limiter(client)
+                let limit = try #require(limiter.limit(for: Self.operation))
+                for _ in 0..<3 {
+                    group.addTask {
+                        while true {
+                            switch try await limiter.acquire(
+                                accountID: account, operationID: Self.operation, limit: limit)
+                            {
+                            case .admitted(let at):
+                                seen.admitted.withLock { $0.append(at) }
+                            case .refused(let wait):
+                                seen.refusals.withLock { $0 += 1 }
+                                #expect(wait > .zero && wait <= .seconds(60))
+                                // Stop once the limiter's answer lies past the run; until then ask again
+                                // early (after at most 50 ms), so a limiter that only works for callers
+                                // who wait as told would be caught.
+                                guard ContinuousClock.now + wait < deadline else { return }
+                                try await Task.sleep(for: min(wait, .milliseconds(Int.random(in: 5...50))))
+                            }
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let times = seen.admitted.withLock { $0 }.sorted()
+        #expect(times.count == 12, "admitted \(times.count): \(times)")
+        #expect(seen.refusals.withLock { $0 } > 0)
+        for index in times.indices where index + 5 < times.count {
+            #expect(times[index + 5] - times[index] >= 1000, "6 calls within 1000 ms: \(times)")
+        }
+        if let first = times.first, let last = times.last {
+            #expect(last - first < 60_000)
+            // The burst was actually used: the first five went through within the first second.
+            #expect(times.count >= 5 && times[4] - first < 1000)
+        }
+        let stored = try await clients[0].send(["ZCARD", RedisKeys.rateLimit(account, bucket: Self.operation)])
+        #expect(stored.int == 12)
+        let ttl = try await clients[0].send(["PTTL", RedisKeys.rateLimit(account, bucket: Self.operation)])
+        #expect((1...61_000).contains(ttl.int ?? -1))
+    }
+
+    @Test func anotherAccountIsIndependent() async throws {
+        let redis = try Self.client()
+        defer { Task { await redis.shutdown() } }
+        let limiter = Self.limiter(redis)
+        let limit = try #require(limiter.limit(for: Self.operation))
+        let busy = Self.account()
+        _ = try await Self.admit(5, limiter, account: busy)
+        guard case .refused = try await limiter.acquire(accountID: busy, operationID: Self.operation, limit: limit)
+        else {
+            Issue.record("the sixth call within a second was admitted")
+            return
+        }
+        let other = try await Self.admit(5, limiter, account: Self.account())
+        #expect(other.count == 5)
+        // Another operation of the same account has its own bucket.
+        let otherOperation = try await limiter.acquire(
+            accountID: busy, operationID: "another_operation", limit: limit)
+        if case .refused = otherOperation { Issue.record("another operation shared the bucket") }
+    }
+
+    @Test func aRefusedBurstCallIsAdmittedAfterTheWait() async throws {
+        let redis = try Self.client()
+        defer { Task { await redis.shutdown() } }
+        let limiter = Self.limiter(redis)
+        let limit = try #require(limiter.limit(for: Self.operation))
+        let account = Self.account()
+        let times = try await Self.admit(5, limiter, account: account)
+        let decision = try await limiter.acquire(accountID: account, operationID: Self.operation, limit: limit)
+        guard case .refused(let wait) = decision else {
+            Issue.record("the sixth call within a second was admitted")
+            return
+        }
+        #expect(wait > .zero)
+        #expect(wait <= .milliseconds(1000))
+        try await Task.sleep(for: wait)
+        let retried = try await limiter.acquire(accountID: account, operationID: Self.operation, limit: limit)
+        guard case .admitted(let at) = retried else {
+            Issue.record("still refused after the wait the limiter gave: \(retried)")
+            return
+        }
+        #expect(at - times[0] >= 1000)
+    }
+
+    @Test func theSteadyWindowRefusesForUpToAMinute() async throws {
+        let redis = try Self.client()
+        defer { Task { await redis.shutdown() } }
+        let table = [Self.operation: KlaviyoRateLimit(burst: 10, steady: 3)]
+        let limiter = RateLimiter(redis: redis, table: table)
+        let limit = try #require(limiter.limit(for: Self.operation))
+        let account = Self.account()
+        _ = try await Self.admit(3, limiter, account: account)
+        let decision = try await limiter.acquire(accountID: account, operationID: Self.operation, limit: limit)
+        guard case .refused(let wait) = decision else {
+            Issue.record("the fourth call within a minute was admitted")
+            return
+        }
+        #expect(wait > .seconds(58))
+        #expect(wait <= .seconds(60))
+    }
+
+    @Test func gateWithoutInlineWaitHoldsTheCallBack() async throws {
+        let redis = try Self.client()
+        defer { Task { await redis.shutdown() } }
+        let limiter = Self.limiter(redis, maxWait: .zero)
+        let account = Self.account()
+        let gate = limiter.gate(accountID: account, logger: Self.logger)
+        for _ in 0..<5 {
+            try await gate.admit(operationID: Self.operation, credential: .apiKey("pk_secret_value"))
+        }
+        do {
+            try await gate.admit(operationID: Self.operation, credential: .apiKey("pk_secret_value"))
+            Issue.record("the sixth call within a second was admitted")
+        } catch {
+            #expect(error.code == .heldBack)
+            #expect(!error.requestMayHaveBeenSent)
+            let retryAfter = try #require(error.retryAfter)
+            #expect(retryAfter > .zero && retryAfter <= .seconds(1))
+            #expect(error.retryDecision == .retryAfter(retryAfter))
+            #expect(error.message.contains(Self.operation))
+            #expect(error.message.contains("5/s") && error.message.contains("12/min"))
+            #expect(!error.description.contains("pk_secret_value"))
+        }
+    }
+
+    @Test func gateWaitsInlineWithinTheMaximumWait() async throws {
+        let redis = try Self.client()
+        defer { Task { await redis.shutdown() } }
+        let limiter = Self.limiter(redis, maxWait: .seconds(1))
+        let account = Self.account()
+        let gate = limiter.gate(accountID: account, logger: Self.logger)
+        for _ in 0..<5 {
+            try await gate.admit(operationID: Self.operation, credential: .apiKey("pk_test"))
+        }
+        let started = ContinuousClock.now
+        try await gate.admit(operationID: Self.operation, credential: .apiKey("pk_test"))
+        // The sixth call could only be admitted once the first left the 1 s window.
+        let stored = try await redis.send(["ZCARD", RedisKeys.rateLimit(account, bucket: Self.operation)])
+        #expect(stored.int == 6)
+        #expect(ContinuousClock.now - started <= .milliseconds(1500))
+    }
+
+    @Test func gateLetsUnlimitedOperationsThroughWithoutRedis() async throws {
+        let redis = try Self.client()
+        defer { Task { await redis.shutdown() } }
+        let limiter = Self.limiter(redis, maxWait: .zero)
+        let account = Self.account()
+        let gate = limiter.gate(accountID: account, logger: Self.logger)
+        for _ in 0..<20 {
+            try await gate.admit(operationID: "not_in_the_table", credential: .apiKey("pk_test"))
+        }
+        #expect(try await redis.exists(RedisKeys.rateLimit(account, bucket: "not_in_the_table")) == false)
+    }
+
+    @Test func shareScalesTheLimits() async throws {
+        let redis = try Self.client()
+        defer { Task { await redis.shutdown() } }
+        let limiter = Self.limiter(redis, share: 0.5)
+        let limit = try #require(limiter.limit(for: Self.operation))
+        #expect(limit == KlaviyoRateLimit(burst: 2, steady: 6))
+        let account = Self.account()
+        _ = try await Self.admit(2, limiter, account: account)
+        let third = try await limiter.acquire(accountID: account, operationID: Self.operation, limit: limit)
+        guard case .refused = third else {
+            Issue.record("a third call within a second was admitted with share 0.5 (burst 2)")
+            return
+        }
+        let spec = RateLimiter(redis: redis, settings: .init(share: 0.01))
+        #expect(spec.limit(for: "create_event") == KlaviyoRateLimit(burst: 3, steady: 35))
+        #expect(spec.limit(for: "get_accounts") == KlaviyoRateLimit(burst: 1, steady: 1))
+    }
+
+    @Test func unreachableRedisMakesTheGateUnavailable() async throws {
+        let redis = RedisClient(
+            configuration: try RedisConfiguration(url: "redis://127.0.0.1:1/0"), logger: Self.logger)
+        defer { Task { await redis.shutdown() } }
+        let gate = Self.limiter(redis).gate(accountID: Self.account(), logger: Self.logger)
+        // Cancel the task: the gate's backoff loop must end with gateUnavailable, never admit.
+        let task = Task {
+            try await gate.admit(operationID: Self.operation, credential: .apiKey("pk_test"))
+        }
+        task.cancel()
+        switch await task.result {
+        case .success: Issue.record("admitted without Redis")
+        case .failure(let error): #expect((error as? KlaviyoError)?.code == .gateUnavailable, "\(error)")
+        }
+    }
+}
+
+/// What concurrent callers saw.
+final class Seen: Sendable {
+    let admitted = Mutex<[Int64]>([])
+    let refusals = Mutex(0)
+}
+
+@Suite("Held-back retries")
+struct HeldBackScheduleTests {
+    let topology = RelayTopology(prefix: "test")
+
+    @Test func heldBackIsScheduledEvenWhenTheAttemptBudgetIsSpent() {
+        let policy = RetryPolicy(maxAttempts: 1)
+        // A 429 after the last attempt gives up ...
+        let throttled = KlaviyoError(code: .throttled, status: 429, operationID: "op", message: "m")
+        #expect(
+            policy.schedule(
+                after: throttled, attempt: 1, isIdempotent: true, firstFailedAtMilliseconds: 0, nowMilliseconds: 0,
+                topology: topology) == .giveUpExhausted(reason: "gave up after 1 attempts"))
+        // ... a hold-back by the relay's limiter counts no attempt: it is always parked.
+        let schedule = policy.scheduleHeldBack(
+            wait: .milliseconds(1500), firstFailedAtMilliseconds: 0, nowMilliseconds: 0, topology: topology,
+            random: { 0.5 })
+        guard case .delay(let tier, let wanted) = schedule else {
+            Issue.record("not scheduled: \(schedule)")
+            return
+        }
+        #expect(wanted == .milliseconds(1650))
+        #expect(tier.delay >= wanted)
+        #expect(tier == topology.retryTier(for: wanted))
+    }
+
+    @Test func heldBackIsStillBoundedByTheMaximumAge() {
+        let policy = RetryPolicy(maxRetryAge: .seconds(60))
+        let schedule = policy.scheduleHeldBack(
+            wait: .seconds(2), firstFailedAtMilliseconds: 0, nowMilliseconds: 60_000, topology: topology)
+        guard case .giveUpExhausted(let reason) = schedule else {
+            Issue.record("scheduled past the maximum age: \(schedule)")
+            return
+        }
+        #expect(reason.contains("rate limiter"))
+    }
+}
