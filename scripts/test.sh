@@ -55,6 +55,8 @@ log "build (with tests) took $(elapsed_since "$started")"
 export SCHEMA_VERDICTS
 SCHEMA_VERDICTS="$(var_path schema-verdicts.json)"
 python3 scripts/check-schemas.py --verdicts "$SCHEMA_VERDICTS"
+# The generated tables (simulator operations, the relay's rate limits) must match Klaviyo's spec.
+python3 scripts/gen-klaviyo-ops.py --check
 # The AsyncAPI document: valid AsyncAPI 3.0 (object model + AMQP bindings 0.3.0), every $ref resolves, every
 # command type is a message; the self-test first proves each kind of breakage is reported.
 python3 scripts/check-asyncapi.py --self-test

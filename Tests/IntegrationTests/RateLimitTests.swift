@@ -37,10 +37,17 @@ struct RateLimitEndToEndTests {
             #expect(!heldBack.isEmpty, "four calls in a burst of 1/s must be held back")
             #expect(heldBack.allSatisfy { $0["level"]?.stringValue == "info" })
             #expect(heldBack.allSatisfy { $0["attempt"]?.stringValue == "0" })
-            // Klaviyo (the simulator) never had to throttle: the relay stayed under the limits itself.
+            // One call per admitted slot (no call repeated), and the slots 1 s apart: four calls at 1/s span at
+            // least 3 s, so the first and last results are at least ~2.5 s apart (minus one call's latency).
             let statuses = try await stack.klaviyoStatuses(account: account)
-            #expect(!statuses.contains(429))
-            #expect(statuses.filter { (200..<300).contains($0) }.count == commands.count)
+            #expect(statuses.count == commands.count && statuses.allSatisfy { (200..<300).contains($0) })
+            let completed = commands.compactMap { command in
+                stack.results(for: command.id).first.flatMap { Timestamp.parseMilliseconds($0.completedAt) }
+            }.sorted()
+            #expect(completed.count == commands.count)
+            if let first = completed.first, let last = completed.last {
+                #expect(last - first >= 2500, "4 calls at 1/s finished within \(last - first) ms")
+            }
         }
     }
 }
