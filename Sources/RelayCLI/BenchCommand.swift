@@ -20,8 +20,19 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Base URL of a running klaviyo-sim.")
     var simURL = "http://127.0.0.1:8089"
 
-    @Option(help: "Scenarios, comma-separated: baseline, relay-0ms, relay-100ms, relay-paced.")
-    var scenarios = "baseline,relay-0ms,relay-100ms,relay-paced"
+    @Option(
+        help: """
+            Scenarios, comma-separated: baseline, relay-0ms, relay-0ms-limited (relay-0ms with the shared rate \
+            limiter on), relay-100ms, relay-paced.
+            """)
+    var scenarios = "baseline,relay-0ms,relay-0ms-limited,relay-100ms,relay-paced"
+
+    @Option(
+        help: """
+            Accounts the commands are spread over, round-robin (enough that Klaviyo's per-account limits do not \
+            bind, so the rate-limited scenario measures the limiter's cost).
+            """)
+    var accounts = 100
 
     @Option(help: "Publish rate (commands/s) of the relay-paced scenario, which measures latency below saturation.")
     var pacedRate = 500
@@ -48,6 +59,9 @@ struct BenchCommand: AsyncParsableCommand {
             case "baseline":
                 plans.append(.init(name: name, kind: .brokerBaseline, latencyMS: 0, concurrency: concurrency))
             case "relay-0ms": plans.append(.init(name: name, kind: .relay, latencyMS: 0, concurrency: concurrency))
+            case "relay-0ms-limited":
+                plans.append(
+                    .init(name: name, kind: .relay, latencyMS: 0, concurrency: concurrency, rateLimit: true))
             case "relay-100ms": plans.append(.init(name: name, kind: .relay, latencyMS: 100, concurrency: 64))
             case "relay-paced":
                 plans.append(.init(name: name, kind: .relay, latencyMS: 0, concurrency: concurrency, rate: pacedRate))
@@ -55,8 +69,9 @@ struct BenchCommand: AsyncParsableCommand {
             }
         }
         let harness = BenchHarness(
-            runtime: runtime, simURL: simURL, commands: commands, consumers: consumers, timeout: limit, dev: options.dev
-        )
+            runtime: runtime, simURL: simURL, commands: commands, consumers: consumers, timeout: limit,
+            dev: options.dev,
+            accounts: accounts)
         let results = try await runtime.withAMQP { () -> [BenchMeasurement] in
             var results: [BenchMeasurement] = []
             for plan in plans {
@@ -83,6 +98,9 @@ struct BenchScenario: Sendable {
     var concurrency: Int
     /// Commands per second to publish at; nil publishes as fast as confirms allow (saturation).
     var rate: Int? = nil
+    /// Whether the consumers run the shared rate limiter (`RELAY_RATE_LIMIT=spec`); off otherwise, since the
+    /// bench's klaviyo-sim has no limits either.
+    var rateLimit = false
 }
 
 struct BenchMeasurement: Sendable {

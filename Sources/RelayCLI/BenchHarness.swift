@@ -14,6 +14,8 @@ struct BenchHarness: Sendable {
     let consumers: Int
     let timeout: Duration
     let dev: Bool
+    /// Accounts the commands are spread over (round-robin).
+    let accounts: Int
 
     func run(_ scenario: BenchScenario) async throws -> BenchMeasurement {
         // A paced run lasts about 20 s whatever --commands says.
@@ -30,7 +32,9 @@ struct BenchHarness: Sendable {
             .init(queue: collector, exchange: topology.deadExchange, routingKey: "#"),
         ]
         try await amqp.declare(collectorTopology)
-        let accountID = "bench-\(suffix)"
+        // Commands go round-robin to `accounts` accounts, so Klaviyo's per-account limits (which the relay's
+        // limiter enforces in the rate-limited scenario) do not bind: the scenarios measure the relay's cost.
+        let accountIDs = (0..<max(1, accounts)).map { "bench-\(suffix)-a\($0)" }
         var children: [Process] = []
         var echo: Task<Void, any Error>?
         defer {
@@ -38,16 +42,21 @@ struct BenchHarness: Sendable {
         }
         switch scenario.kind {
         case .relay:
-            let apiKey = "pk_bench\(suffix)"
-            try await simAdmin(
-                "POST", "/_sim/accounts",
-                ["account_id": .string(accountID), "api_key": .string(apiKey), "name": "Bench Store"])
+            for (index, accountID) in accountIDs.enumerated() {
+                let apiKey = "pk_bench\(suffix)a\(index)"
+                try await simAdmin(
+                    "POST", "/_sim/accounts",
+                    ["account_id": .string(accountID), "api_key": .string(apiKey), "name": "Bench Store"])
+                try await runtime.credentialStore.saveAPIKey(
+                    accountID: accountID, apiKey: apiKey, klaviyoAccountID: "BENCH\(index)",
+                    klaviyoAccountName: "Bench Store")
+            }
             try await simAdmin("PUT", "/_sim/faults", ["latency_ms": .int(Int64(scenario.latencyMS))])
             try? await simAdmin("PUT", "/_sim/settings", ["rate_limits": false])
-            try await runtime.credentialStore.saveAPIKey(
-                accountID: accountID, apiKey: apiKey, klaviyoAccountID: "BENCH1", klaviyoAccountName: "Bench Store")
             for _ in 0..<consumers {
-                children.append(try spawnConsumer(prefix: topology.prefix, concurrency: scenario.concurrency))
+                children.append(
+                    try spawnConsumer(
+                        prefix: topology.prefix, concurrency: scenario.concurrency, rateLimit: scenario.rateLimit))
             }
             let queue = topology.queueName(.profiles)
             let waitStart = ContinuousClock.now
@@ -70,7 +79,8 @@ struct BenchHarness: Sendable {
                 var inFlight = 0
                 for index in 0..<commands {
                     let id = "bench-\(suffix)-\(index)"
-                    let body = BenchReport.command(id: id, accountID: accountID, index: index)
+                    let body = BenchReport.command(
+                        id: id, accountID: accountIDs[index % accountIDs.count], index: index)
                     var properties = AMQPProperties()
                     properties.contentType = "application/json"
                     properties.persistent = true
@@ -136,7 +146,7 @@ struct BenchHarness: Sendable {
             child.waitUntilExit()
         }
         children.removeAll()
-        await cleanUp(topology: topology, accountID: accountID)
+        await cleanUp(topology: topology, accountIDs: accountIDs)
         if scenario.kind == .relay { try? await simAdmin("DELETE", "/_sim/faults", nil) }
         return BenchMeasurement(
             scenario: scenario, consumers: scenario.kind == .relay ? consumers : 0, commands: commands,
@@ -168,13 +178,14 @@ struct BenchHarness: Sendable {
         }
     }
 
-    func spawnConsumer(prefix: String, concurrency: Int) throws -> Process {
+    func spawnConsumer(prefix: String, concurrency: Int, rateLimit: Bool) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         process.arguments = ["consume"] + (dev ? ["--dev"] : [])
         var environment = ProcessInfo.processInfo.environment
         environment["RELAY_QUEUE_PREFIX"] = prefix
         environment["RELAY_CONCURRENCY"] = String(concurrency)
+        environment["RELAY_RATE_LIMIT"] = rateLimit ? "spec" : "off"
         environment["RELAY_METRICS_PORT"] = "0"
         environment["RELAY_KLAVIYO_API_BASE_URL"] = simURL
         environment["RELAY_LOG_LEVEL"] = environment["RELAY_LOG_LEVEL"] ?? "warning"
@@ -183,9 +194,9 @@ struct BenchHarness: Sendable {
         return process
     }
 
-    func cleanUp(topology: RelayTopology, accountID: String) async {
+    func cleanUp(topology: RelayTopology, accountIDs: [String]) async {
         await topology.remove(from: runtime.amqp)
-        try? await runtime.credentialStore.delete(accountID: accountID)
+        for accountID in accountIDs { try? await runtime.credentialStore.delete(accountID: accountID) }
     }
 
     func simAdmin(_ method: String, _ path: String, _ body: [String: JSONValue]?) async throws {

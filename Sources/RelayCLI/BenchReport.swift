@@ -38,6 +38,13 @@ enum BenchReport {
                 )
             }
         }
+        if let plain = results.first(where: { $0.scenario.name == "relay-0ms" }),
+            let limited = results.first(where: { $0.scenario.name == "relay-0ms-limited" }), plain.throughput > 0
+        {
+            lines.append(
+                "relay-0ms-limited: \(format(limited.throughput / plain.throughput * 100, 0)) % of relay-0ms's throughput (the shared rate limiter's cost: one Redis script per Klaviyo call)"
+            )
+        }
         return lines.joined(separator: "\n")
     }
 
@@ -59,6 +66,7 @@ enum BenchReport {
                         "concurrency": .int(Int64(result.scenario.concurrency)),
                         "sim_latency_ms": .int(Int64(result.scenario.latencyMS)),
                         "offered_rate_per_second": result.scenario.rate.map { .int(Int64($0)) } ?? .null,
+                        "rate_limiter": .bool(result.scenario.rateLimit),
                         "commands": .int(Int64(result.commands)), "succeeded": .int(Int64(result.succeeded)),
                         "dead_lettered": .int(Int64(result.deadLettered)), "seconds": .double(result.seconds),
                         "commands_per_second": .double(result.throughput),
