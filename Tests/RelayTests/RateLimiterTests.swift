@@ -27,12 +27,19 @@ struct RateLimiterTests {
     }
 
     static let operation = "test_operation"
+    /// For the concurrency test: both windows bind.
     static let table = [operation: KlaviyoRateLimit(burst: 5, steady: 12)]
+    /// Only the burst window binds (a refusal is the 1 s window's).
+    static let burstTable = [operation: KlaviyoRateLimit(burst: 5, steady: 1000)]
+    /// Only the steady window binds: its refusals last up to a minute, so tests built on them do not depend
+    /// on how fast a loaded machine makes the calls.
+    static let steadyTable = [operation: KlaviyoRateLimit(burst: 100, steady: 5)]
 
     static func account() -> String { "rl-test-\(UUID().uuidString.lowercased())" }
 
     static func limiter(
-        _ redis: RedisClient, share: Double = 1.0, maxWait: Duration = .seconds(1)
+        _ redis: RedisClient, share: Double = 1.0, maxWait: Duration = .seconds(1),
+        table: [String: KlaviyoRateLimit] = table
     ) -> RateLimiter {
         RateLimiter(redis: redis, settings: .init(share: share, maxWait: maxWait), table: table)
     }
@@ -52,21 +59,39 @@ struct RateLimiterTests {
         return times
     }
 
-    /// Several clients (as separate processes would) keep calling for about 2.5 s, retrying early after refusals:
+    /// Calls until the limiter refuses (however long the calls take on a loaded machine): the admission
+    /// times and the refusal's wait.
+    static func callUntilRefused(
+        _ limiter: RateLimiter, account: String
+    ) async throws -> (times: [Int64], wait: Duration) {
+        var times: [Int64] = []
+        let limit = try #require(limiter.limit(for: operation))
+        for _ in 0..<200 {
+            switch try await limiter.acquire(accountID: account, operationID: operation, limit: limit) {
+            case .admitted(let at): times.append(at)
+            case .refused(let wait): return (times, wait)
+            }
+        }
+        Issue.record("200 calls in a row were admitted: \(limit)")
+        throw CancellationError()
+    }
+
+    /// Several clients (as separate processes would) keep calling, retrying early after refusals, until the
+    /// limiter's answers say the steady window is full (a wait longer than the burst window could cause):
     /// the admissions never exceed 5 in any 1000 ms nor 12 in any 60 s, and exactly 12 get through.
     @Test func concurrentClientsNeverExceedEitherWindow() async throws {
         let clients = try (0..<4).map { _ in try Self.client() }
         defer { Task { for client in clients { await client.shutdown() } } }
         let account = Self.account()
         let seen = Seen()
-        let deadline = ContinuousClock.now + .milliseconds(2500)
+        let deadline = ContinuousClock.now + .seconds(60)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for client in clients {
                 let limiter = Self.limiter(client)
                 let limit = try #require(limiter.limit(for: Self.operation))
                 for _ in 0..<3 {
                     group.addTask {
-                        while true {
+                        while ContinuousClock.now < deadline {
                             switch try await limiter.acquire(
                                 accountID: account, operationID: Self.operation, limit: limit)
                             {
@@ -75,13 +100,14 @@ struct RateLimiterTests {
                             case .refused(let wait):
                                 seen.refusals.withLock { $0 += 1 }
                                 #expect(wait > .zero && wait <= .seconds(60))
-                                // Stop once the limiter's answer lies past the run; until then ask again
-                                // early (after at most 50 ms), so a limiter that only works for callers
-                                // who wait as told would be caught.
-                                guard ContinuousClock.now + wait < deadline else { return }
+                                // A burst refusal waits at most 1 s; longer means the steady window is full.
+                                if wait > .seconds(5) { return }
+                                // Ask again early (after at most 50 ms), so a limiter that only works for
+                                // callers who wait as told would be caught.
                                 try await Task.sleep(for: min(wait, .milliseconds(Int.random(in: 5...50))))
                             }
                         }
+                        Issue.record("the steady window never filled within 60 s")
                     }
                 }
             }
@@ -95,9 +121,9 @@ struct RateLimiterTests {
         }
         if let first = times.first, let last = times.last {
             #expect(last - first < 60_000)
-            // The burst was actually used: the first five went through within the first second.
-            #expect(times.count >= 5 && times[4] - first < 1000)
         }
+        // The burst was used: some 1000 ms held 5 admissions (a limiter admitting less would not show it).
+        #expect(times.indices.contains { $0 + 4 < times.count && times[$0 + 4] - times[$0] < 1000 }, "\(times)")
         let stored = try await clients[0].send(["ZCARD", RedisKeys.rateLimit(account, bucket: Self.operation)])
         #expect(stored.int == 12)
         let ttl = try await clients[0].send(["PTTL", RedisKeys.rateLimit(account, bucket: Self.operation)])
@@ -107,13 +133,13 @@ struct RateLimiterTests {
     @Test func anotherAccountIsIndependent() async throws {
         let redis = try Self.client()
         defer { Task { await redis.shutdown() } }
-        let limiter = Self.limiter(redis)
+        let limiter = Self.limiter(redis, table: Self.steadyTable)
         let limit = try #require(limiter.limit(for: Self.operation))
         let busy = Self.account()
         _ = try await Self.admit(5, limiter, account: busy)
         guard case .refused = try await limiter.acquire(accountID: busy, operationID: Self.operation, limit: limit)
         else {
-            Issue.record("the sixth call within a second was admitted")
+            Issue.record("the sixth call within a minute was admitted")
             return
         }
         let other = try await Self.admit(5, limiter, account: Self.account())
@@ -127,15 +153,14 @@ struct RateLimiterTests {
     @Test func aRefusedBurstCallIsAdmittedAfterTheWait() async throws {
         let redis = try Self.client()
         defer { Task { await redis.shutdown() } }
-        let limiter = Self.limiter(redis)
+        let limiter = Self.limiter(redis, table: Self.burstTable)
         let limit = try #require(limiter.limit(for: Self.operation))
         let account = Self.account()
-        let times = try await Self.admit(5, limiter, account: account)
-        let decision = try await limiter.acquire(accountID: account, operationID: Self.operation, limit: limit)
-        guard case .refused(let wait) = decision else {
-            Issue.record("the sixth call within a second was admitted")
-            return
-        }
+        let (times, wait) = try await Self.callUntilRefused(limiter, account: account)
+        // Refused only once the last five admissions fell within one second.
+        try #require(times.count >= 5)
+        let fifthLast = times[times.count - 5]
+        #expect(times[times.count - 1] - fifthLast < 1000, "\(times)")
         #expect(wait > .zero)
         #expect(wait <= .milliseconds(1000))
         try await Task.sleep(for: wait)
@@ -144,7 +169,7 @@ struct RateLimiterTests {
             Issue.record("still refused after the wait the limiter gave: \(retried)")
             return
         }
-        #expect(at - times[0] >= 1000)
+        #expect(at - fifthLast >= 1000)
     }
 
     @Test func theSteadyWindowRefusesForUpToAMinute() async throws {
@@ -167,23 +192,25 @@ struct RateLimiterTests {
     @Test func gateWithoutInlineWaitHoldsTheCallBack() async throws {
         let redis = try Self.client()
         defer { Task { await redis.shutdown() } }
-        let limiter = Self.limiter(redis, maxWait: .zero)
+        let limiter = Self.limiter(redis, maxWait: .zero, table: Self.burstTable)
         let account = Self.account()
         let gate = limiter.gate(accountID: account, logger: Self.logger)
-        for _ in 0..<5 {
-            try await gate.admit(operationID: Self.operation, credential: .apiKey("pk_secret_value"))
-        }
+        var admitted = 0
         do {
-            try await gate.admit(operationID: Self.operation, credential: .apiKey("pk_secret_value"))
-            Issue.record("the sixth call within a second was admitted")
+            while admitted < 200 {
+                try await gate.admit(operationID: Self.operation, credential: .apiKey("pk_secret_value"))
+                admitted += 1
+            }
+            Issue.record("200 calls admitted without a hold-back")
         } catch {
+            #expect(admitted >= 5)
             #expect(error.code == .heldBack)
             #expect(!error.requestMayHaveBeenSent)
             let retryAfter = try #require(error.retryAfter)
             #expect(retryAfter > .zero && retryAfter <= .seconds(1))
             #expect(error.retryDecision == .retryAfter(retryAfter))
             #expect(error.message.contains(Self.operation))
-            #expect(error.message.contains("5/s") && error.message.contains("12/min"))
+            #expect(error.message.contains("5/s") && error.message.contains("1000/min"))
             #expect(!error.description.contains("pk_secret_value"))
         }
     }
@@ -191,18 +218,19 @@ struct RateLimiterTests {
     @Test func gateWaitsInlineWithinTheMaximumWait() async throws {
         let redis = try Self.client()
         defer { Task { await redis.shutdown() } }
-        let limiter = Self.limiter(redis, maxWait: .seconds(1))
+        let limiter = Self.limiter(redis, maxWait: .seconds(1), table: Self.burstTable)
         let account = Self.account()
         let gate = limiter.gate(accountID: account, logger: Self.logger)
-        for _ in 0..<5 {
+        // Six calls, none held back: the sixth waits inline until the first leaves the 1 s window.
+        for _ in 0..<6 {
             try await gate.admit(operationID: Self.operation, credential: .apiKey("pk_test"))
         }
-        let started = ContinuousClock.now
-        try await gate.admit(operationID: Self.operation, credential: .apiKey("pk_test"))
-        // The sixth call could only be admitted once the first left the 1 s window.
-        let stored = try await redis.send(["ZCARD", RedisKeys.rateLimit(account, bucket: Self.operation)])
-        #expect(stored.int == 6)
-        #expect(ContinuousClock.now - started <= .milliseconds(1500))
+        let key = RedisKeys.rateLimit(account, bucket: Self.operation)
+        let stored = try await redis.send(["ZRANGE", key, "0", "-1", "WITHSCORES"])
+        let scores = (stored.array ?? []).enumerated().filter { $0.offset % 2 == 1 }
+            .compactMap { $0.element.string.flatMap { Int64($0) } }.sorted()
+        try #require(scores.count == 6, "\(stored)")
+        #expect(scores[5] - scores[0] >= 1000, "the sixth call was admitted inside the first one's second")
     }
 
     @Test func gateLetsUnlimitedOperationsThroughWithoutRedis() async throws {
@@ -220,16 +248,18 @@ struct RateLimiterTests {
     @Test func shareScalesTheLimits() async throws {
         let redis = try Self.client()
         defer { Task { await redis.shutdown() } }
-        let limiter = Self.limiter(redis, share: 0.5)
+        #expect(Self.limiter(redis, share: 0.5).limit(for: Self.operation) == KlaviyoRateLimit(burst: 2, steady: 6))
+        let limiter = Self.limiter(redis, share: 0.5, table: Self.steadyTable)
         let limit = try #require(limiter.limit(for: Self.operation))
-        #expect(limit == KlaviyoRateLimit(burst: 2, steady: 6))
+        #expect(limit == KlaviyoRateLimit(burst: 50, steady: 2))
         let account = Self.account()
         _ = try await Self.admit(2, limiter, account: account)
         let third = try await limiter.acquire(accountID: account, operationID: Self.operation, limit: limit)
-        guard case .refused = third else {
-            Issue.record("a third call within a second was admitted with share 0.5 (burst 2)")
+        guard case .refused(let wait) = third else {
+            Issue.record("a third call within a minute was admitted with share 0.5 (steady 2)")
             return
         }
+        #expect(wait > .seconds(58))
         let spec = RateLimiter(redis: redis, settings: .init(share: 0.01))
         #expect(spec.limit(for: "create_event") == KlaviyoRateLimit(burst: 3, steady: 35))
         #expect(spec.limit(for: "get_accounts") == KlaviyoRateLimit(burst: 1, steady: 1))
