@@ -602,6 +602,10 @@ struct ChaosTests {
                 ("collector acks refused after reconnect (redelivered)", "\(state.staleAcks)"),
                 ("retries (sum of attempts − 1 over results)", "\(retries)"),
                 (
+                    "held back by the relay's rate limiter (retry scheduled, no attempt used)",
+                    "\(consumers.withLock { $0 }.map { $0.output.components(separatedBy: "held back by the rate limiter").count - 1 }.reduce(0, +))"
+                ),
+                (
                     "Klaviyo calls under faults",
                     "\(intValue(statsAfter["requests_total"]) - intValue(statsBefore["requests_total"]))"
                 ),
