@@ -77,12 +77,15 @@ extension KlaviyoSimulator {
         }
         let now = SimIdentifiers.timestamp()
         let error: KlaviyoAPIError? = call.caller.box.state.withLock { s in
+            // A refused request records nothing, like Klaviyo's (it validates the whole body before accepting).
+            let before = s
             for g in groups {
                 let profileData = g["attributes"]?["profile"]?["data"]
                 for e in g["attributes"]?["events"]?["data"]?.arrayValue ?? [] {
                     if case .failure(let err) = s.recordEvent(
                         profileData: profileData, event: e["attributes"] ?? [:], now: now)
                     {
+                        s = before
                         return err
                     }
                 }

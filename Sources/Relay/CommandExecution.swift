@@ -65,10 +65,13 @@ public struct PendingJob: Sendable, Hashable {
 public struct CommandExecutor: Sendable {
     /// The Klaviyo client.
     public let klaviyo: KlaviyoClient
+    /// Coalesces `event.track` calls of one account (nil: `RELAY_BATCH_WINDOW=0`, every event is sent alone).
+    public let batcher: EventBatcher?
 
     /// Creates an executor.
-    public init(klaviyo: KlaviyoClient) {
+    public init(klaviyo: KlaviyoClient, batcher: EventBatcher? = nil) {
         self.klaviyo = klaviyo
+        self.batcher = batcher
     }
 
     /// Whether the type is handled by this version.
@@ -171,11 +174,21 @@ public struct CommandExecutor: Sendable {
                     data: .object(["profile": profiles.first?.jsonValue ?? .null])))
         case .eventTrack(let payload):
             let event = payload.klaviyoEvent(commandID: command.id, createdAt: command.createdAt)
-            let status = try await klaviyo.createEvent(event, credential: credential)
-            return CommandExecution(
-                outcome: .succeeded,
-                klaviyo: .init(
-                    status: status, data: ["unique_id": .string(event.uniqueID), "time": .string(event.time)]))
+            var data: [String: JSONValue] = ["unique_id": .string(event.uniqueID), "time": .string(event.time)]
+            let status: Int
+            switch try await batcher?.submit(
+                event, accountID: command.accountID, credential: credential, client: klaviyo)
+            {
+            case .single(let single):
+                status = single
+            case .batched(let bulk, let size):
+                status = bulk
+                data["batched"] = .int(Int64(size))
+            case .sendAlone, nil:
+                // No batching, or the bulk call was refused for what may be one bad event: this event alone.
+                status = try await klaviyo.createEvent(event, credential: credential)
+            }
+            return CommandExecution(outcome: .succeeded, klaviyo: .init(status: status, data: .object(data)))
         case .eventBulkTrack(let payload):
             let batches = payload.batches(commandID: command.id, createdAt: command.createdAt)
             var status = 202

@@ -198,7 +198,8 @@ public struct CommandProcessor: Sendable {
         let executor =
             rateLimiter.map {
                 CommandExecutor(
-                    klaviyo: self.executor.klaviyo.gated(by: $0.gate(accountID: command.accountID, logger: logger)))
+                    klaviyo: self.executor.klaviyo.gated(by: $0.gate(accountID: command.accountID, logger: logger)),
+                    batcher: self.executor.batcher)
             } ?? self.executor
         var execution: CommandExecution
         while true {

@@ -89,6 +89,9 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
     /// `RELAY_RATE_LIMIT_MAX_WAIT`: longest a call waits inline for the limiter before its command is parked
     /// in a retry tier.
     public var rateLimitMaxWait: Duration = .seconds(1)
+    /// `RELAY_BATCH_WINDOW`: how long the first `event.track` of an account waits for others to share one
+    /// bulk call (at most 1s); `0` disables batching (every event is sent with `create_event`).
+    public var batchWindow: Duration = .milliseconds(25)
     /// Whether `--dev` defaults are in force.
     public var isDevelopment: Bool
 
@@ -202,6 +205,13 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
             }
             rateLimitMaxWait = value
         }
+        if let value = text("RELAY_BATCH_WINDOW") {
+            guard let parsed = Self.parseDuration(value), parsed <= .seconds(1) else {
+                throw Invalid(
+                    description: "RELAY_BATCH_WINDOW must be a duration from 0 (no batching) to 1s, such as 25ms")
+            }
+            batchWindow = parsed
+        }
         if text("RELAY_ENABLE_FAULT_INJECTION") == "1", let point = text("RELAY_FAULT_CRASH_AT") {
             guard let stage = CrashPoint.Stage(rawValue: point) else {
                 throw Invalid(
@@ -231,6 +241,7 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
             + (rateLimitEnabled
                 ? "rate_limit=spec share=\(rateLimitShare) max_wait=\(rateLimitMaxWait.roundedDescription) "
                 : "rate_limit=off ")
+            + "batch_window=\(batchWindow == .zero ? "off" : batchWindow.roundedDescription) "
             + "dev=\(isDevelopment)"
     }
 }

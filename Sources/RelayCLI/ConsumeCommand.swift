@@ -39,7 +39,8 @@ struct ConsumeCommand: AsyncParsableCommand {
             decoder: CommandDecoder(maxMessageBytes: configuration.maxMessageBytes),
             idempotency: IdempotencyStore(redis: runtime.redis, ttl: configuration.idempotencyTTL),
             credentials: credentials,
-            credentialStore: runtime.credentialStore, executor: CommandExecutor(klaviyo: runtime.klaviyo),
+            credentialStore: runtime.credentialStore,
+            executor: CommandExecutor(klaviyo: runtime.klaviyo, batcher: runtime.eventBatcher),
             retryPolicy: RetryPolicy(
                 maxAttempts: configuration.maxAttempts, baseDelay: configuration.retryBaseDelay,
                 maxDelay: configuration.retryMaxDelay, maxRetryAge: configuration.maxRetryAge),

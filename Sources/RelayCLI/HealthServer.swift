@@ -55,7 +55,9 @@ enum MetricsBootstrap {
     static func bootstrap() -> PrometheusCollectorRegistry {
         if let registry { return registry }
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.valueHistogramBuckets["relay_event_batch_size"] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000]
+        MetricsSystem.bootstrap(factory)
         Self.registry = registry
         return registry
     }

@@ -158,6 +158,12 @@ extension Runtime {
 
 extension Runtime {
     /// Klaviyo's rate limits shared by all consumers through Redis (nil with `RELAY_RATE_LIMIT=off`).
+    /// The process's `event.track` batcher (nil when `RELAY_BATCH_WINDOW=0`).
+    var eventBatcher: EventBatcher? {
+        guard configuration.batchWindow > .zero else { return nil }
+        return EventBatcher(window: configuration.batchWindow, logger: logger)
+    }
+
     var rateLimiter: RateLimiter? {
         guard configuration.rateLimitEnabled else { return nil }
         return RateLimiter(

@@ -69,6 +69,22 @@ struct ResourceTests {
             #expect(try await c.call(.post, "/api/event-bulk-create-jobs", body: bulk).status == 202)
             let after = try await c.admin(.get, "/_sim/accounts/acct_1/events")
             #expect(after.json?["count"] == 2)
+            let uniqueIDs = after.json?["events"]?.arrayValue?.compactMap { $0["unique_id"]?.stringValue }
+            #expect(uniqueIDs == ["order-1", "view-1"], "events created in bulk are listed with their unique_id")
+        }
+    }
+
+    @Test func aRefusedBulkEventRequestRecordsNothing() async throws {
+        try await SimHarness().run { c in
+            // The second group names a profile id that does not exist: the request is refused as a whole.
+            let bulk =
+                #"{"data":{"type":"event-bulk-create-job","attributes":{"events-bulk-create":{"data":[{"type":"event-bulk-create","attributes":{"profile":{"data":{"type":"profile","attributes":{"email":"ok@example.com"}}},"events":{"data":[{"type":"event","attributes":{"properties":{},"unique_id":"ok-1","metric":{"data":{"type":"metric","attributes":{"name":"Placed Order"}}}}}]}}},{"type":"event-bulk-create","attributes":{"profile":{"data":{"type":"profile","id":"NOPE","attributes":{"email":"gone@example.com"}}},"events":{"data":[{"type":"event","attributes":{"properties":{},"unique_id":"bad-1","metric":{"data":{"type":"metric","attributes":{"name":"Placed Order"}}}}}]}}}]}}}}"#
+            let refused = try await c.call(.post, "/api/event-bulk-create-jobs", body: bulk)
+            #expect(refused.status >= 400 && refused.status < 500)
+            let events = try await c.admin(.get, "/_sim/accounts/acct_1/events")
+            #expect(events.json?["count"] == 0)
+            let profiles = try await c.admin(.get, "/_sim/accounts/acct_1/profiles")
+            #expect(profiles.json?["count"] == 0)
         }
     }
 

@@ -1,0 +1,210 @@
+public import Klaviyo
+public import Logging
+import Metrics
+import Synchronization
+
+/// Coalesces the `event.track` calls of one account into Klaviyo's bulk endpoint under load (DESIGN §7
+/// "Batching"). One per process, shared by all consumers.
+///
+/// The first event submitted for a key (account and credential) opens a batch; the batch is sent when it
+/// holds ``maxEvents`` events (Klaviyo's 1,000 per bulk job), when the next event would push its body past
+/// ``maxBytes`` (the 4.5 MB of `event.bulk_track`, under Klaviyo's 5 MB), or when ``window`` has elapsed since
+/// it opened. A batch of one event is sent with `create_event` exactly as without batching; two or more go
+/// in one `bulk_create_events` call. Only the call is shared: every submitter learns the outcome and goes on
+/// with its own result, retry or dead letter.
+///
+/// The call runs in its own task: cancelling a submitter never cancels the others' call, and a submitter
+/// waits at most the window plus the call (nothing waits for more events indefinitely).
+public final class EventBatcher: Sendable {
+    /// How a submitted event went to Klaviyo.
+    public enum Delivery: Sendable {
+        /// Alone, with `create_event` (Klaviyo's status).
+        case single(status: Int)
+        /// In one `bulk_create_events` call of `size` events (Klaviyo's status).
+        case batched(status: Int, size: Int)
+        /// The bulk call was refused for a reason one event may cause (a permanent 4xx), or the rate limiter
+        /// held it back: the submitter sends its own event with `create_event`.
+        case sendAlone(reason: KlaviyoError)
+    }
+
+    /// What batches are keyed by: events of different accounts or credentials never share a call. The
+    /// credential stays in memory only (never logged): a refreshed OAuth token starts new batches.
+    struct Key: Hashable {
+        let accountID: String
+        let credential: KlaviyoCredential
+    }
+
+    struct Entry {
+        let event: KlaviyoEvent
+        let continuation: CheckedContinuation<Result<Delivery, KlaviyoError>, Never>
+    }
+
+    struct Batch {
+        let id: UInt64
+        let accountID: String
+        let credential: KlaviyoCredential
+        /// The (rate-limit gated) client of the command that opened the batch.
+        let client: KlaviyoClient
+        let opened: ContinuousClock.Instant
+        var entries: [Entry]
+        var bytes: Int
+    }
+
+    struct State {
+        var open: [Key: Batch] = [:]
+        var nextID: UInt64 = 0
+    }
+
+    /// How long a batch collects events after it opened (`RELAY_BATCH_WINDOW`, > 0).
+    public let window: Duration
+    /// Most events per call.
+    public let maxEvents: Int
+    /// Most bytes of events (each measured as its `create_event` body) per call.
+    public let maxBytes: Int
+    let logger: Logger
+    let state = Mutex(State())
+
+    /// Creates a batcher. `maxEvents` and `maxBytes` default to the limits of `event.bulk_track`.
+    public init(
+        window: Duration, maxEvents: Int = KlaviyoClient.maxEventsPerBulkJob,
+        maxBytes: Int = EventBulkTrackPayload.maxBatchBytes, logger: Logger
+    ) {
+        precondition(window > .zero, "a batch window of 0 means no batcher")
+        self.window = window
+        self.maxEvents = max(1, min(maxEvents, KlaviyoClient.maxEventsPerBulkJob))
+        self.maxBytes = maxBytes
+        self.logger = logger
+    }
+
+    /// Events waiting in open batches (all keys).
+    public var pendingEvents: Int {
+        state.withLock { $0.open.values.reduce(0) { $0 + $1.entries.count } }
+    }
+
+    /// Submits one event of `accountID` and waits until the call that carried it answered.
+    ///
+    /// - Throws: the call's error when it failed in a way every event shares (429, 5xx, transport, 401,
+    ///   403, the limiter's store unreachable); each submitter then takes its own retry path.
+    public func submit(
+        _ event: KlaviyoEvent, accountID: String, credential: KlaviyoCredential, client: KlaviyoClient
+    ) async throws(KlaviyoError) -> Delivery {
+        let bytes = KlaviyoClient.createEventRequest(event).body?.jsonBytes().count ?? 0
+        let key = Key(accountID: accountID, credential: credential)
+        let result = await withCheckedContinuation { continuation in
+            let entry = Entry(event: event, continuation: continuation)
+            let (ready, timed) = state.withLock { state -> ([Batch], UInt64?) in
+                var ready: [Batch] = []
+                if var batch = state.open[key], batch.bytes + bytes <= maxBytes {
+                    batch.entries.append(entry)
+                    batch.bytes += bytes
+                    if batch.entries.count >= maxEvents {
+                        state.open[key] = nil
+                        ready.append(batch)
+                    } else {
+                        state.open[key] = batch
+                    }
+                    return (ready, nil)
+                }
+                // No open batch, or this event does not fit: send the full one and open a new one.
+                if let full = state.open.removeValue(forKey: key) { ready.append(full) }
+                state.nextID += 1
+                let batch = Batch(
+                    id: state.nextID, accountID: accountID, credential: credential, client: client,
+                    opened: .now, entries: [entry], bytes: bytes)
+                if maxEvents == 1 {
+                    ready.append(batch)
+                    return (ready, nil)
+                }
+                state.open[key] = batch
+                return (ready, batch.id)
+            }
+            for batch in ready { Task { await self.send(batch) } }
+            if let timed {
+                let window = self.window
+                Task {
+                    // Not cancelled by anyone: the window always ends and the batch is always sent.
+                    try? await Task.sleep(for: window)
+                    self.flush(key, id: timed)
+                }
+            }
+        }
+        return try result.get()
+    }
+
+    /// Sends every open batch now (on shutdown, or in tests).
+    public func flushAll() {
+        let batches = state.withLock { state in
+            let batches = Array(state.open.values)
+            state.open = [:]
+            return batches
+        }
+        for batch in batches { Task { await self.send(batch) } }
+    }
+
+    /// The window of batch `id` ended: send it unless it was sent already (full).
+    func flush(_ key: Key, id: UInt64) {
+        let batch = state.withLock { state -> Batch? in
+            guard let batch = state.open[key], batch.id == id else { return nil }
+            state.open[key] = nil
+            return batch
+        }
+        if let batch { Task { await self.send(batch) } }
+    }
+
+    /// Makes the one call of a batch and tells every submitter its outcome.
+    func send(_ batch: Batch) async {
+        let started = ContinuousClock.now
+        let size = batch.entries.count
+        let result: Result<Delivery, KlaviyoError>
+        let operation: String
+        if size == 1, let only = batch.entries.first {
+            operation = "create_event"
+            do {
+                result = .success(
+                    .single(status: try await batch.client.createEvent(only.event, credential: batch.credential)))
+            } catch {
+                result = .failure(error)
+            }
+        } else {
+            operation = "bulk_create_events"
+            do {
+                let status = try await batch.client.bulkCreateEvents(
+                    batch.entries.map(\.event), credential: batch.credential)
+                result = .success(.batched(status: status, size: size))
+            } catch {
+                result = Self.eachSendsAlone(after: error) ? .success(.sendAlone(reason: error)) : .failure(error)
+            }
+        }
+        let outcome: String
+        switch result {
+        case .success(.sendAlone): outcome = "sent_alone"
+        case .success: outcome = "sent"
+        case .failure: outcome = "failed"
+        }
+        Counter(label: "relay_event_batches_total", dimensions: [("call", operation), ("outcome", outcome)])
+            .increment()
+        Recorder(label: "relay_event_batch_size", aggregate: true).record(size)
+        var metadata: Logger.Metadata = [
+            LogKeys.accountID: "\(batch.accountID)", "batch_size": "\(size)", "klaviyo.operation": "\(operation)",
+            "batch_outcome": "\(outcome)",
+            "batch_wait_ms": "\((started - batch.opened).wholeMilliseconds)",
+            "duration_ms": "\((ContinuousClock.now - started).wholeMilliseconds)",
+        ]
+        if case .failure(let error) = result { metadata[LogKeys.errorDetail] = "\(error)" }
+        if case .success(.sendAlone(let error)) = result { metadata[LogKeys.errorDetail] = "\(error)" }
+        logger.debug("event batch flushed", metadata: metadata)
+        for entry in batch.entries { entry.continuation.resume(returning: result) }
+    }
+
+    /// Whether a failed bulk call should be repeated event by event with `create_event`: a permanent refusal
+    /// one bad event can cause (400, 409, 413, 422…, or the relay's own size check), and the limiter holding
+    /// the bulk call back (its tier is M, 10/s and 150/m, against XL for `create_event`: under a steady
+    /// stream of small batches the bulk tier runs out first, and sending alone keeps the events moving).
+    /// Failures every event shares (429, 5xx, transport, 401, 403) are thrown to every submitter instead.
+    static func eachSendsAlone(after error: KlaviyoError) -> Bool {
+        switch error.code {
+        case .rejected, .conflict, .invalidRequest, .heldBack: return true
+        default: return false
+        }
+    }
+}
