@@ -10,14 +10,12 @@ import Testing
 struct EventBatchingTests {
     static let count = 300
 
-    /// Publishes `count` event.track commands of one account at once and waits for all results. Returns the
+    /// Queues `count` event.track commands of one account, then starts a consumer and waits for all results. Returns the
     /// account and the Klaviyo calls the simulator recorded for it.
     func burst(
         _ stack: RelayStack, environment: [String: String]
     ) async throws -> (account: String, ids: [String], calls: [JSONValue]) {
         let (account, _) = try await stack.connectAccount()
-        _ = try stack.startConsumer(concurrency: 64, environment: environment)
-        try await stack.waitForConsumers(1, queue: .events)
         let ids = (0..<Self.count).map { stack.id("burst-\($0)") }
         for (index, id) in ids.enumerated() {
             let payload: JSONValue = [
@@ -28,6 +26,9 @@ struct EventBatchingTests {
                 commandBody(id: id, type: "event.track", accountID: account, payload: payload),
                 routingKey: "event.track", messageID: id)
         }
+        // The burst is queued before the consumer starts, so it arrives 64 at a time however slowly this
+        // machine publishes (a loaded machine would otherwise trickle them in, one window each).
+        _ = try stack.startConsumer(concurrency: 64, environment: environment)
         try await eventually("\(Self.count) results", timeout: .seconds(90)) {
             stack.deliveries.filter { $0.routingKey.hasPrefix("event.track.") }.count >= Self.count
                 || !stack.deadLetters.isEmpty
@@ -56,7 +57,7 @@ struct EventBatchingTests {
 
     @Test func aBurstOfOneAccountsEventsIsCoalescedIntoBulkCalls() async throws {
         try await withRelayStack { stack in
-            let (_, ids, calls) = try await burst(stack, environment: ["RELAY_BATCH_WINDOW": "25ms"])
+            let (_, ids, calls) = try await burst(stack, environment: ["RELAY_BATCH_WINDOW": "100ms"])
             let bulk = calls.filter { $0["path"] == "/api/event-bulk-create-jobs" }.count
             let single = calls.filter { $0["path"] == "/api/events" }.count
             print("event batching: \(ids.count) event.track commands -> \(bulk) bulk + \(single) single calls")
