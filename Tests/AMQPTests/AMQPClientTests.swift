@@ -380,7 +380,8 @@ struct AMQPClientLifecycleTests {
         let groupTask = Task { try await group.run() }
         try await client.waitUntilConnected(timeout: .seconds(15))
         let queue = TestBroker.uniqueName("graceful")
-        try await client.declare(.init(queues: [.init(name: queue, autoDelete: true)]))
+        // Exclusive, as in runReturnsAfterCancellation: nothing stays behind whatever wins the race.
+        try await client.declare(.init(queues: [.init(name: queue, durable: false, exclusive: true, autoDelete: true)]))
         let collector = await DeliveryCollector.start(client.consume(queue: queue, prefetch: 1))
         await group.triggerGracefulShutdown()
         try await Self.race("the service group to finish after a graceful shutdown", timeout: .seconds(15)) {
@@ -395,7 +396,9 @@ struct AMQPClientLifecycleTests {
         let runTask = Task { try await client.run() }
         try await client.waitUntilConnected(timeout: .seconds(15))
         let queue = TestBroker.uniqueName("cancel")
-        try await client.declare(.init(queues: [.init(name: queue, autoDelete: true)]))
+        // Exclusive: gone with the connection even if the cancellation beats the subscription (an auto-delete
+        // queue that never had a consumer would stay behind).
+        try await client.declare(.init(queues: [.init(name: queue, durable: false, exclusive: true, autoDelete: true)]))
         let consumer = client.consume(queue: queue, prefetch: 1)
         let collector = await DeliveryCollector.start(consumer)
         runTask.cancel()
