@@ -17,6 +17,8 @@ RELAY_LIB_SH_LOADED=1
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VAR_DIR="${RELAY_VAR_DIR:-$REPO_ROOT/var}"
 SCRIPT_NAME="$(basename "${BASH_SOURCE[-1]:-$0}" .sh)"
+# Queue and exchange names that test runs declare under throwaway prefixes (services.sh clean-test-leftovers).
+TEST_QUEUE_PATTERN='^(it-|amqp-tests\.|chaos-|bench-)'
 export REPO_ROOT VAR_DIR
 
 # log MESSAGE...: one line on stderr, prefixed with the calling script's name.

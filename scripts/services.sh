@@ -12,7 +12,7 @@
 #   restart-rabbitmq [--force]       stop, start and wait until ready, printing how long each took
 #   restart-redis [--force]          (chaos tests). --force is needed for a server this script did not start.
 #   clean-test-leftovers             delete queues/exchanges that aborted test runs left behind
-#                                    (prefixes it-, amqp-tests., chaos-, bench-, rl-test-)
+#                                    (prefixes it-, amqp-tests., chaos-, bench-)
 #
 # Environment (defaults in brackets):
 #   REDIS_PORT [6379]                 Redis port (bound to 127.0.0.1); use e.g. 6390 for a private instance
@@ -311,12 +311,12 @@ restart() {
     log "$service: restart done: stop $stop_time, start until ready $start_time"
 }
 
-# Deletes the queues and exchanges that test runs declare under throwaway prefixes (it-, amqp-tests.,
-# chaos-, bench-, rl-test-) and that an aborted run (Ctrl-C, timeout, crash) never removed. Hundreds of
-# leftover quorum queues make a small broker slow to answer, then to accept logins at all.
+# Deletes the queues and exchanges that test runs declare under throwaway prefixes (TEST_QUEUE_PATTERN in
+# lib.sh) and that an aborted run (Ctrl-C, timeout, crash) never removed. Hundreds of leftover quorum queues
+# make a small broker slow to answer, then to accept logins at all.
 clean_test_leftovers() {
     rabbit_up || die "rabbitmq: not running on $HOST:$AMQP_PORT"
-    local pattern='^(it-|amqp-tests\.|chaos-|bench-|rl-test-)' started n=0 name
+    local pattern="$TEST_QUEUE_PATTERN" started n=0 name
     started="$(now_ms)"
     while IFS= read -r name; do
         [[ -n "$name" ]] || continue

@@ -45,7 +45,7 @@ if grep -qx rabbitmq "$started_file"; then
     scripts/services.sh clean-test-leftovers
 else
     leftovers="$(RABBITMQ_NODENAME=rabbit@localhost rabbitmqctl -q list_queues name 2>/dev/null |
-        grep -cE '^(it-|amqp-tests\.|chaos-|bench-|rl-test-)' || true)"
+        grep -cE "$TEST_QUEUE_PATTERN" || true)"
     if ((${leftovers:-0} > 50)); then
         log "the broker holds $leftovers queues left by aborted test runs; if no other run uses it:" \
             "scripts/services.sh clean-test-leftovers"
@@ -95,7 +95,7 @@ log "swift test took $(elapsed_since "$started")"
 # Every request the relay sent to the test simulator during the whole suite, against Klaviyo's spec.
 python3 scripts/check-requests-against-spec.py "$KLAVIYO_SIM_URL"
 
-# The chaos test (about a minute) restarts RabbitMQ and Redis, so it runs last, on its own, after everything
+# The chaos test (one to two minutes) restarts RabbitMQ and Redis, so it runs last, on its own, after everything
 # else is done with the servers. It restarts only servers this run started (as in CI, on a clean machine):
 # servers that were already running may be someone else's. CHAOS_RESTARTS overrides that (1, 0, rabbitmq,
 # redis); RELAY_CHAOS=0 skips the chaos test.

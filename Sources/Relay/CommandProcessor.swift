@@ -245,11 +245,8 @@ public struct CommandProcessor: Sendable {
                     nowMilliseconds: Timestamp.nowMilliseconds(), topology: topology)
                 switch schedule {
                 case .delay(let tier, let wanted):
-                    let message = DelayedRetry.message(
-                        for: delivery, topology: topology, tier: tier, attempts: attempt, firstFailedAt: firstFailedAt,
-                        lastError: error.description)
-                    try await publish(message)
-                    try await acknowledge(delivery)
+                    try await scheduleRetry(
+                        delivery, in: tier, attempts: attempt, firstFailedAt: firstFailedAt, lastError: error)
                     logger.warning(
                         "klaviyo call failed; retry scheduled",
                         metadata: [
@@ -294,6 +291,19 @@ public struct CommandProcessor: Sendable {
             command, execution: execution, attempts: attempt, delivery: delivery, started: started, logger: logger)
     }
 
+    /// Moves a delivery to a retry tier: its copy (with attempts, first failure and last error) is confirmed by
+    /// the broker before the original is acked, so a crash in between redelivers rather than loses it.
+    func scheduleRetry(
+        _ delivery: AMQPDelivery, in tier: RelayTopology.RetryTier, attempts: Int, firstFailedAt: String,
+        lastError: KlaviyoError
+    ) async throws {
+        let message = DelayedRetry.message(
+            for: delivery, topology: topology, tier: tier, attempts: attempts, firstFailedAt: firstFailedAt,
+            lastError: lastError.description)
+        try await publish(message)
+        try await acknowledge(delivery)
+    }
+
     /// The rate limiter held a call back: park the command in the tier of the limiter's wait without counting
     /// an attempt (nothing reached Klaviyo), still bounded by `RELAY_MAX_RETRY_AGE`.
     func holdBack(
@@ -306,11 +316,8 @@ public struct CommandProcessor: Sendable {
             nowMilliseconds: Timestamp.nowMilliseconds(), topology: topology)
         switch schedule {
         case .delay(let tier, let wanted):
-            let message = DelayedRetry.message(
-                for: delivery, topology: topology, tier: tier, attempts: attemptsMade, firstFailedAt: firstFailedAt,
-                lastError: error.description)
-            try await publish(message)
-            try await acknowledge(delivery)
+            try await scheduleRetry(
+                delivery, in: tier, attempts: attemptsMade, firstFailedAt: firstFailedAt, lastError: error)
             logger.info(
                 "held back by the rate limiter; retry scheduled",
                 metadata: [
