@@ -192,12 +192,12 @@ extension CommandDecoder {
 
     static func decodeListProfiles(_ members: [String: JSONValue]) throws(SchemaViolation) -> ListProfilesPayload {
         try Check.onlyKeys(members, ["list_id", "profile_ids"], at: "/payload")
-        let listID = try Check.string(members["list_id"], at: "/payload/list_id", maxLength: 64)
+        let listID = try Check.resourceID(members["list_id"], at: "/payload/list_id")
         let items = try array(members["profile_ids"], at: "/payload/profile_ids", maxCount: maxItemsPerCommand)
         var ids: [String] = []
         var seen: Set<String> = []
         for (index, item) in items.enumerated() {
-            let id = try Check.string(item, at: "/payload/profile_ids/\(index)", maxLength: 64)
+            let id = try Check.resourceID(item, at: "/payload/profile_ids/\(index)")
             guard seen.insert(id).inserted else {
                 throw SchemaViolation(pointer: "/payload/profile_ids/\(index)", message: "repeats profile id \(id)")
             }
@@ -253,7 +253,7 @@ extension CommandDecoder {
         try Check.onlyKeys(members, ["list_id", "custom_source", "historical_import", "profiles"], at: "/payload")
         var listID: String?
         if members["list_id"] != nil {
-            listID = try Check.string(members["list_id"], at: "/payload/list_id", maxLength: 64)
+            listID = try Check.resourceID(members["list_id"], at: "/payload/list_id")
         }
         var source: String?
         if members["custom_source"] != nil {
@@ -276,7 +276,7 @@ extension CommandDecoder {
         try Check.onlyKeys(members, ["list_id", "global", "profiles"], at: "/payload")
         var listID: String?
         if members["list_id"] != nil {
-            listID = try Check.string(members["list_id"], at: "/payload/list_id", maxLength: 64)
+            listID = try Check.resourceID(members["list_id"], at: "/payload/list_id")
         }
         if members["global"] != nil {
             guard try bool(members["global"], at: "/payload/global") else {
@@ -400,7 +400,7 @@ extension CommandDecoder {
         try Check.onlyKeys(members, ["profiles", "list_id"], at: "/payload")
         var listID: String?
         if members["list_id"] != nil {
-            listID = try Check.string(members["list_id"], at: "/payload/list_id", maxLength: 64)
+            listID = try Check.resourceID(members["list_id"], at: "/payload/list_id")
         }
         let items = try array(members["profiles"], at: "/payload/profiles", maxCount: maxItemsPerCommand)
         var profiles: [[String: JSONValue]] = []

@@ -1,3 +1,4 @@
+import Crypto
 import Klaviyo
 
 /// Turns message bodies into validated ``CommandEnvelope``s, or a ``CommandRejection`` naming exactly what
@@ -13,6 +14,14 @@ public struct CommandDecoder: Sendable {
     public init(maxMessageBytes: Int = 6 * 1024 * 1024, maxDepth: Int = 64) {
         self.maxMessageBytes = maxMessageBytes
         self.maxDepth = maxDepth
+    }
+
+    /// SHA-256 (lowercase hex) of a value's canonical JSON (``JSONSerializer`` sorts keys).
+    static func digest(_ value: JSONValue) -> String {
+        SHA256.hash(data: JSONSerializer.serialize(value)).map { byte in
+            let hex = String(byte, radix: 16)
+            return byte < 16 ? "0" + hex : hex
+        }.joined()
     }
 
     static let envelopeKeys: Set<String> = ["id", "type", "account_id", "created_at", "payload"]
@@ -56,7 +65,9 @@ public struct CommandDecoder: Sendable {
             let payload = try Self.decodePayload(type: type, payloadValue!)
             try Self.checkDefaultEventTime(payload, createdAt: createdAt)
             return .success(
-                CommandEnvelope(id: id, type: type, accountID: accountID, createdAt: createdAt, payload: payload))
+                CommandEnvelope(
+                    id: id, type: type, accountID: accountID, createdAt: createdAt, payload: payload,
+                    payloadDigest: Self.digest(payloadValue!)))
         } catch {
             rejection.detail = error.detail
             return .failure(rejection)
@@ -70,14 +81,14 @@ public struct CommandDecoder: Sendable {
             try Check.onlyKeys(members, ["profile", "profile_id"], at: "/payload")
             var profileID: String?
             if let idValue = members["profile_id"] {
-                profileID = try Check.string(idValue, at: "/payload/profile_id", maxLength: 64)
+                profileID = try Check.resourceID(idValue, at: "/payload/profile_id")
             }
             let attributes = try ProfileAttributesValidator.validate(
                 members["profile"], at: "/payload/profile", requireIdentifier: true, hasProfileID: profileID != nil)
             return .profileUpsert(ProfileUpsertPayload(attributes: attributes, profileID: profileID))
         case .profileUpdate:
             try Check.onlyKeys(members, ["profile_id", "profile"], at: "/payload")
-            let profileID = try Check.string(members["profile_id"], at: "/payload/profile_id", maxLength: 64)
+            let profileID = try Check.resourceID(members["profile_id"], at: "/payload/profile_id")
             let attributes = try ProfileAttributesValidator.validate(
                 members["profile"], at: "/payload/profile", requireIdentifier: false, hasProfileID: true)
             return .profileUpdate(ProfileUpdatePayload(profileID: profileID, attributes: attributes))
@@ -104,6 +115,9 @@ public struct CommandDecoder: Sendable {
             case "external_id":
                 return .profileGet(ProfileGetPayload(lookup: .externalID(text)))
             default:
+                guard text != "." && text != ".." else {
+                    throw SchemaViolation(pointer: "/payload/profile_id", message: "must be a resource id, not \"\(text)\"")
+                }
                 return .profileGet(ProfileGetPayload(lookup: .id(text)))
             }
         case .eventTrack:
@@ -134,18 +148,18 @@ public struct CommandDecoder: Sendable {
             return .flowList(FlowListPayload(status: status))
         case .flowUpdateStatus:
             try Check.onlyKeys(members, ["flow_id", "status"], at: "/payload")
-            let flowID = try Check.string(members["flow_id"], at: "/payload/flow_id", maxLength: 64)
+            let flowID = try Check.resourceID(members["flow_id"], at: "/payload/flow_id")
             let status = try decodeFlowStatus(members["status"], at: "/payload/status")
             return .flowUpdateStatus(FlowUpdateStatusPayload(flowID: flowID, status: status))
         case .campaignCreate:
             return .campaignCreate(try decodeCampaignCreate(members))
         case .campaignGet:
             try Check.onlyKeys(members, ["campaign_id"], at: "/payload")
-            let id = try Check.string(members["campaign_id"], at: "/payload/campaign_id", maxLength: 64)
+            let id = try Check.resourceID(members["campaign_id"], at: "/payload/campaign_id")
             return .campaignGet(CampaignGetPayload(campaignID: id))
         case .campaignCancelSend:
             try Check.onlyKeys(members, ["campaign_id", "action"], at: "/payload")
-            let id = try Check.string(members["campaign_id"], at: "/payload/campaign_id", maxLength: 64)
+            let id = try Check.resourceID(members["campaign_id"], at: "/payload/campaign_id")
             let action = try Check.string(members["action"], at: "/payload/action", maxLength: 16)
             guard action == "cancel" || action == "revert" else {
                 throw SchemaViolation(pointer: "/payload/action", message: "must be cancel or revert")
@@ -155,7 +169,7 @@ public struct CommandDecoder: Sendable {
             return .profileBulkImport(try decodeProfileBulkImport(members))
         case .campaignSend:
             try Check.onlyKeys(members, ["campaign_id"], at: "/payload")
-            let id = try Check.string(members["campaign_id"], at: "/payload/campaign_id", maxLength: 64)
+            let id = try Check.resourceID(members["campaign_id"], at: "/payload/campaign_id")
             return .campaignSend(CampaignSendPayload(campaignID: id))
         case .connectionValidate:
             if let key = members.keys.sorted().first {

@@ -69,6 +69,18 @@ enum Check {
         return text
     }
 
+    /// A Klaviyo resource id that becomes a URL path segment (`/api/profiles/{id}`): a non-empty string of at
+    /// most `maxLength` characters that is not `.` or `..` (which a URL resolver would turn into another path).
+    static func resourceID(_ value: JSONValue?, at pointer: String, maxLength: Int = 64) throws(SchemaViolation)
+        -> String
+    {
+        let text = try string(value, at: pointer, maxLength: maxLength)
+        guard text != "." && text != ".." else {
+            throw SchemaViolation(pointer: pointer, message: "must be a resource id, not \"\(text)\"")
+        }
+        return text
+    }
+
     static func escape(_ key: String) -> String {
         key.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")
     }

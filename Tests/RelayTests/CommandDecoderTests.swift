@@ -49,6 +49,53 @@ struct CommandDecoderTests {
         #expect(badEmail.type == "profile.upsert")
     }
 
+    @Test(arguments: [
+        ("profile.get", #"{"profile_id":"%"}"#), ("profile.update", #"{"profile_id":"%","profile":{"first_name":"A"}}"#),
+        ("profile.upsert", #"{"profile_id":"%","profile":{"email":"a@example.com"}}"#),
+        ("campaign.get", #"{"campaign_id":"%"}"#), ("campaign.send", #"{"campaign_id":"%"}"#),
+        ("campaign.cancel_send", #"{"campaign_id":"%","action":"cancel"}"#),
+        ("flow.update_status", #"{"flow_id":"%","status":"live"}"#),
+        ("list.add_profiles", #"{"list_id":"%","profile_ids":["p1"]}"#),
+        ("list.add_profiles", #"{"list_id":"L1","profile_ids":["p1","%"]}"#),
+    ])
+    func dotSegmentsAreNotResourceIDs(type: String, payload: String) throws {
+        // `.` and `..` would be resolved into another URL path (`/api/profiles/..` is `/api/`).
+        for dots in [".", ".."] {
+            let refused = try #require(
+                rejection(envelope(type, payload: payload.replacingOccurrences(of: "%", with: dots))),
+                "\(type) accepted \(dots)")
+            #expect(refused.code == .schemaInvalid)
+            #expect(refused.detail.contains("must be a resource id"), "\(refused.detail)")
+        }
+        // The same shape with a real id decodes.
+        if case .failure(let rejection) = decoder.decode(
+            envelope(type, payload: payload.replacingOccurrences(of: "%", with: "01HXYZ..a")))
+        {
+            Issue.record("a valid id was refused: \(rejection.detail)")
+        }
+    }
+
+    @Test func thePayloadDigestIgnoresKeyOrderAndSpacingButNotContent() throws {
+        func digest(_ body: String) throws -> String {
+            guard case .success(let command) = decoder.decode(Array(body.utf8)) else {
+                throw CommandRejection(code: .schemaInvalid, detail: "did not decode")
+            }
+            return command.payloadDigest
+        }
+        let base = try digest(
+            #"{"id":"c","type":"profile.upsert","account_id":"a","created_at":"2026-11-29T12:00:00Z","payload":{"profile":{"email":"a@example.com","first_name":"A"}}}"#
+        )
+        let reordered = try digest(
+            #"{"payload":{"profile":{"first_name":"A", "email":"a@example.com"}},"created_at":"2026-12-01T00:00:00Z","id":"c","type":"profile.upsert","account_id":"a"}"#
+        )
+        let changed = try digest(
+            #"{"id":"c","type":"profile.upsert","account_id":"a","created_at":"2026-11-29T12:00:00Z","payload":{"profile":{"email":"a@example.com","first_name":"B"}}}"#
+        )
+        #expect(base == reordered)
+        #expect(base != changed)
+        #expect(base.count == 64)
+    }
+
     @Test func everyContractTypeHasAHandler() throws {
         for type in CommandType.allCases {
             let payload = type == .connectionDisconnect ? #"{"reason":"customer left"}"# : "{}"
