@@ -1,7 +1,23 @@
+import Klaviyo
 public import Redis
 
-/// Done markers of commands (`kr:idem:<command id>`, DESIGN §5): the stored result and whether it was
-/// published. A command whose marker exists is never sent to Klaviyo again.
+/// Done markers of commands (DESIGN §5), bound to the command they belong to.
+///
+/// A command id is an idempotency key, so it must name one command only: the marker records the account, the
+/// type and the payload digest beside the stored result, and a second command that reuses the id for another
+/// account, type or payload is a conflict (dead letter `id_conflict`), never a "duplicate" that would receive the
+/// first command's result.
+///
+/// Keys:
+/// - `kr:{<account>}:idem:<id>`: the done marker (hash: `result`, `published`, `type`, `digest`), in the
+///   account's Redis Cluster slot.
+/// - `kr:idclaim:<id>`: who uses the id (`<account> <type> <digest>`), set when a command is first seen
+///   (`SET NX`), so two commands with one id are told apart even while both are in flight and across accounts.
+///   One small single-key string: valid on Redis Cluster.
+/// - `kr:{<account>}:job:<id>`: the Klaviyo job a command waits for.
+///
+/// Migration: markers written before this layout (`kr:idem:<id>`, `kr:job:<id>`) are still read until they
+/// expire (`RELAY_IDEMPOTENCY_TTL`); a legacy marker counts only for the account and type its stored result names.
 public struct IdempotencyStore: Sendable {
     /// A done marker.
     public struct Record: Sendable, Hashable {
@@ -9,6 +25,17 @@ public struct IdempotencyStore: Sendable {
         public var result: [UInt8]
         /// Whether the broker confirmed the result's publication.
         public var published: Bool
+    }
+
+    /// What the store knows about a command id.
+    public enum Lookup: Sendable, Hashable {
+        /// Nothing done yet under this id for this command: execute it (the id is now claimed for it).
+        case fresh
+        /// This very command (same account, type and payload) is already done.
+        case done(Record)
+        /// The id belongs to another command. The detail says which part differs in general terms only; it
+        /// never names the other command's account, type or result.
+        case conflict(detail: String)
     }
 
     /// Redis.
@@ -22,19 +49,72 @@ public struct IdempotencyStore: Sendable {
         self.ttl = ttl
     }
 
-    /// The marker of a command, if it was done.
-    public func lookup(_ commandID: String) async throws -> Record? {
-        let fields = try await redis.hashGetAll(RedisKeys.idempotency(commandID))
-        guard let result = fields["result"] else { return nil }
-        return Record(result: Array(result.utf8), published: fields["published"] == "1")
+    /// The claim value that binds an id to one command.
+    static func binding(_ command: CommandEnvelope) -> String {
+        "\(command.accountID) \(command.type.rawValue) \(command.payloadDigest)"
+    }
+
+    var ttlMilliseconds: String { String(max(ttl.components.seconds, 1) * 1000) }
+
+    /// Looks a command up, and claims its id when nobody holds it yet.
+    public func lookup(_ command: CommandEnvelope) async throws -> Lookup {
+        let replies = try await redis.pipeline([
+            ["HGETALL", RedisKeys.idempotency(command.accountID, command.id)],
+            ["HGETALL", RedisKeys.legacyIdempotency(command.id)],
+        ])
+        let marker = try Self.fields(replies[0])
+        if let result = marker["result"] {
+            guard marker["type"] == command.type.rawValue, marker["digest"] == command.payloadDigest else {
+                return .conflict(detail: Self.conflictDetail)
+            }
+            return .done(Record(result: Array(result.utf8), published: marker["published"] == "1"))
+        }
+        let legacy = try Self.fields(replies[1])
+        if let result = legacy["result"] {
+            // Before markers were bound, only the stored result said whose they were.
+            let stored = try? JSONValue.parse(Array(result.utf8))
+            guard stored?["account_id"]?.stringValue == command.accountID,
+                stored?["type"]?.stringValue == command.type.rawValue
+            else {
+                return .conflict(detail: Self.conflictDetail)
+            }
+            return .done(Record(result: Array(result.utf8), published: legacy["published"] == "1"))
+        }
+        // SET NX GET: sets the claim when absent (reply nil), else answers the holder without changing it.
+        let holder = try await redis.send([
+            "SET", RedisKeys.idempotencyClaim(command.id), Self.binding(command), "NX", "GET", "PX", ttlMilliseconds,
+        ])
+        if let claimed = holder.string, claimed != Self.binding(command) {
+            return .conflict(detail: Self.conflictDetail)
+        }
+        return .fresh
+    }
+
+    static let conflictDetail =
+        "another command with this id (for another account, type or payload) was already accepted; "
+        + "command ids are idempotency keys and must name one command: publish this one under a new id"
+
+    static func fields(_ reply: Result<RedisValue, RedisError>) throws -> [String: String] {
+        // HGETALL answers an array of pairs (a Redis error, e.g. WRONGTYPE, arrives as the failure).
+        guard let elements = try reply.get().array, elements.count % 2 == 0 else { return [:] }
+        var result: [String: String] = [:]
+        for index in stride(from: 0, to: elements.count, by: 2) {
+            if let field = elements[index].string, let text = elements[index + 1].string { result[field] = text }
+        }
+        return result
     }
 
     /// Records a command's result before it is published (one round trip).
-    public func record(_ commandID: String, result: [UInt8]) async throws {
-        let key = RedisKeys.idempotency(commandID)
+    public func record(_ command: CommandEnvelope, result: [UInt8]) async throws {
+        let key = RedisKeys.idempotency(command.accountID, command.id)
         let replies = try await redis.pipeline([
-            ["HSET", key, "result", String(decoding: result, as: UTF8.self), "published", "0"],
-            ["PEXPIRE", key, String(ttl.components.seconds * 1000)],
+            [
+                "HSET", key, "result", String(decoding: result, as: UTF8.self), "published", "0", "type",
+                command.type.rawValue, "digest", command.payloadDigest,
+            ],
+            ["PEXPIRE", key, ttlMilliseconds],
+            // The claim lives at least as long as the marker it guards.
+            ["SET", RedisKeys.idempotencyClaim(command.id), Self.binding(command), "PX", ttlMilliseconds],
         ])
         for reply in replies {
             if case .failure(let error) = reply { throw error }
@@ -42,18 +122,27 @@ public struct IdempotencyStore: Sendable {
     }
 
     /// Notes that the result was published (confirmed by the broker).
-    public func markPublished(_ commandID: String) async throws {
-        _ = try await redis.send(["HSET", RedisKeys.idempotency(commandID), "published", "1"])
+    public func markPublished(_ command: CommandEnvelope) async throws {
+        let key = RedisKeys.idempotency(command.accountID, command.id)
+        // PEXPIRE NX: a marker that was already gone (expired) must not come back without a lifetime.
+        let replies = try await redis.pipeline([["HSET", key, "published", "1"], ["PEXPIRE", key, ttlMilliseconds, "NX"]])
+        for reply in replies {
+            if case .failure(let error) = reply { throw error }
+        }
     }
 
-    /// The job a command submitted and still waits for (see ``RedisKeys/job(_:)``), if any.
-    public func jobState(_ commandID: String) async throws -> String? {
-        try await redis.send(["GET", RedisKeys.job(commandID)]).string
+    /// The job a command submitted and still waits for, if any.
+    public func jobState(_ command: CommandEnvelope) async throws -> String? {
+        let replies = try await redis.pipeline([
+            ["GET", RedisKeys.job(command.accountID, command.id)],
+            ["GET", RedisKeys.legacyJob(command.id)],
+        ])
+        return try replies[0].get().string ?? replies[1].get().string
     }
 
     /// Records the job a command waits for, before the command is parked for its next poll: a restart then
     /// polls the same job instead of submitting another one.
-    public func recordJobState(_ commandID: String, state: String) async throws {
-        _ = try await redis.send(["SET", RedisKeys.job(commandID), state, "PX", String(ttl.components.seconds * 1000)])
+    public func recordJobState(_ command: CommandEnvelope, state: String) async throws {
+        _ = try await redis.send(["SET", RedisKeys.job(command.accountID, command.id), state, "PX", ttlMilliseconds])
     }
 }

@@ -11,8 +11,17 @@ public enum RedisKeys {
     public static func sync(_ accountID: String) -> String { "kr:{\(accountID)}:sync" }
     /// OAuth state (PKCE verifier and account), short TTL.
     public static func oauthState(_ state: String) -> String { "kr:oauth:state:\(state)" }
-    /// Done marker of a command.
-    public static func idempotency(_ commandID: String) -> String { "kr:idem:\(commandID)" }
+    /// Done marker of a command (hash: `result`, `published`, `type`, `digest`), in its account's slot.
+    public static func idempotency(_ accountID: String, _ commandID: String) -> String {
+        "kr:{\(accountID)}:idem:\(commandID)"
+    }
+    /// Which command an id belongs to (`<account> <type> <payload digest>`): one single-key string per id, so
+    /// reuse of an id by another account, type or payload is seen (see ``IdempotencyStore``).
+    public static func idempotencyClaim(_ commandID: String) -> String { "kr:idclaim:\(commandID)" }
     /// The Klaviyo job a command submitted and is waiting for (JSON: `job_id`, `polls`, `submitted_at`).
-    public static func job(_ commandID: String) -> String { "kr:job:\(commandID)" }
+    public static func job(_ accountID: String, _ commandID: String) -> String { "kr:{\(accountID)}:job:\(commandID)" }
+    /// Done marker as written before markers moved under the account's hash tag (read until it expires).
+    public static func legacyIdempotency(_ commandID: String) -> String { "kr:idem:\(commandID)" }
+    /// Job state as written before it moved under the account's hash tag (read until it expires).
+    public static func legacyJob(_ commandID: String) -> String { "kr:job:\(commandID)" }
 }

@@ -68,8 +68,9 @@ struct CrashRecoveryTests {
             #expect(profiles["count"] == .int(1))
             // A later command proves the consumer finished the redelivery (FIFO is not guaranteed, so wait on
             // the marker instead): the done marker exists and says published.
-            let marker = try await stack.redis.hashGetAll(RedisKeys.idempotency(id))
-            #expect(marker["published"] == "1")
+            try await eventually("the done marker says published", timeout: .seconds(20)) {
+                try await stack.redis.hashGetAll(RedisKeys.idempotency(account, id))["published"] == "1"
+            }
             #expect(stack.results(for: id).count == 1)
         }
     }

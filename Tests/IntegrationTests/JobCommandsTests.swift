@@ -43,7 +43,7 @@ struct JobCommandsTests {
             let polls = requests.indices.filter { requests[$0] == "/api/profile-bulk-import-jobs/\(jobID)" }
             #expect(!polls.isEmpty && polls.allSatisfy { $0 > submit })
             #expect(data["polls"] == .int(Int64(polls.count)), "\(data)")
-            let stored = try await stack.redis.send(["GET", RedisKeys.job(id)]).string
+            let stored = try await stack.redis.send(["GET", RedisKeys.job(account, id)]).string
             #expect(stored?.contains(jobID) == true)
         }
     }
@@ -87,7 +87,7 @@ struct JobCommandsTests {
                 routingKey: "profile.bulk_import", messageID: id)
             // The job is submitted and recorded; the command now waits in a delay tier, not in the consumer.
             try await eventually("the job id recorded", timeout: .seconds(20)) {
-                try await stack.redis.send(["GET", RedisKeys.job(id)]).string != nil
+                try await stack.redis.send(["GET", RedisKeys.job(account, id)]).string != nil
             }
             first.kill9()
             _ = try stack.startConsumer()
