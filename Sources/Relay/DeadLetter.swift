@@ -33,11 +33,13 @@ public enum DeadLetter {
     /// The dead-letter message for a delivery.
     public static func message(
         for delivery: AMQPDelivery, topology: RelayTopology, code: DeadLetterCode, detail: String, attempts: Int,
-        firstFailedAt: String?, commandID: String?, accountID: String?, type: String?
+        firstFailedAt: String?, commandID: String?, accountID: String?, type: String?, seal: HeaderSeal
     ) -> AMQPMessage {
         let now = Timestamp.now()
         var properties = delivery.properties
-        var headers = properties.headers
+        // Relay headers a publisher put on a fresh command are dropped, not carried into the dead letter.
+        var headers = seal.trustedHeaders(of: delivery)
+        headers[HeaderSeal.header] = nil
         headers[Header.errorCode] = .string(code.rawValue)
         headers[Header.errorDetail] = .string(String(detail.prefix(maxDetailLength)))
         headers[Header.attempts] = .int(Int64(attempts))

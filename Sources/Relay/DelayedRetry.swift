@@ -31,7 +31,13 @@ public enum DelayedRetry {
             self.firstFailedAt = firstFailedAt
         }
 
-        /// Reads the headers; malformed values count as absent (a publisher cannot break the processor).
+        /// Reads the bookkeeping of a delivery: only what the relay sealed itself (``HeaderSeal``); a fresh
+        /// command's `x-relay-*` headers are ignored, whatever a publisher put there.
+        public init(delivery: AMQPDelivery, seal: HeaderSeal) {
+            self.init(headers: seal.trustedHeaders(of: delivery))
+        }
+
+        /// Reads already-trusted headers; malformed values count as absent (a publisher cannot break the processor).
         public init(headers: AMQPTable) {
             let attempts = headers[DeadLetter.Header.attempts]?.intValue ?? 0
             self.attempts = Int(min(max(attempts, 0), 1_000_000))
@@ -44,8 +50,8 @@ public enum DelayedRetry {
     /// The routing key the command was originally published with: `x-original-routing-key` when an earlier
     /// retry recorded it (a message dead-lettered out of a tier arrives with the tier's name as routing key),
     /// else the delivery's.
-    public static func originalRoutingKey(of delivery: AMQPDelivery) -> String {
-        delivery.properties.headers[DeadLetter.Header.originalRoutingKey]?.stringValue ?? delivery.routingKey
+    public static func originalRoutingKey(of delivery: AMQPDelivery, seal: HeaderSeal) -> String {
+        seal.trustedHeaders(of: delivery)[DeadLetter.Header.originalRoutingKey]?.stringValue ?? delivery.routingKey
     }
 
     /// Headers the broker adds (dead-lettering, quorum-queue redeliveries); not carried into a new publish.
@@ -55,13 +61,15 @@ public enum DelayedRetry {
     ]
 
     /// The message that parks `delivery` in `tier`.
+    ///
+    /// `routingKey` is the command's own route (its type, for a decoded command); the relay's headers are
+    /// rewritten from the arguments and sealed with `seal`, and any unsealed relay header is dropped.
     public static func message(
-        for delivery: AMQPDelivery, topology: RelayTopology, tier: RelayTopology.RetryTier, attempts: Int,
-        firstFailedAt: String, lastError: String
+        for delivery: AMQPDelivery, topology: RelayTopology, tier: RelayTopology.RetryTier, routingKey: String,
+        attempts: Int, firstFailedAt: String, lastError: String, seal: HeaderSeal
     ) -> AMQPMessage {
-        let routingKey = originalRoutingKey(of: delivery)
         var properties = delivery.properties
-        var headers = properties.headers
+        var headers = seal.trustedHeaders(of: delivery)
         for name in brokerHeaders { headers[name] = nil }
         headers["BCC"] = nil
         headers[Header.cc] = .array([.string(routingKey)])
@@ -71,6 +79,7 @@ public enum DelayedRetry {
         headers[DeadLetter.Header.attempts] = .int(Int64(attempts))
         headers[DeadLetter.Header.firstFailedAt] = .string(firstFailedAt)
         headers[Header.lastError] = .string(String(lastError.prefix(maxLastErrorLength)))
+        seal.seal(&headers, body: delivery.body)
         properties.headers = headers
         properties.persistent = true
         return AMQPMessage(
@@ -81,11 +90,11 @@ public enum DelayedRetry {
     /// the failure bookkeeping (`x-relay-attempts`, `x-relay-first-failed-at`) stays as it was (a poll is not
     /// a failure); `x-relay-job-polls` counts the polls for ops.
     public static func pollMessage(
-        for delivery: AMQPDelivery, topology: RelayTopology, tier: RelayTopology.RetryTier, polls: Int
+        for delivery: AMQPDelivery, topology: RelayTopology, tier: RelayTopology.RetryTier, routingKey: String,
+        polls: Int, seal: HeaderSeal
     ) -> AMQPMessage {
-        let routingKey = originalRoutingKey(of: delivery)
         var properties = delivery.properties
-        var headers = properties.headers
+        var headers = seal.trustedHeaders(of: delivery)
         for name in brokerHeaders { headers[name] = nil }
         headers["BCC"] = nil
         headers[Header.cc] = .array([.string(routingKey)])
@@ -93,6 +102,7 @@ public enum DelayedRetry {
         headers[DeadLetter.Header.originalExchange] = .string(
             headers[DeadLetter.Header.originalExchange]?.stringValue ?? delivery.exchange)
         headers[Header.jobPolls] = .int(Int64(polls))
+        seal.seal(&headers, body: delivery.body)
         properties.headers = headers
         properties.persistent = true
         return AMQPMessage(

@@ -20,6 +20,7 @@ func delivery(
 @Suite("Delayed retries through the TTL tiers")
 struct DelayedRetryTests {
     let topology = RelayTopology()
+    let seal = HeaderSeal(keyRing: .development)
 
     @Test(arguments: [
         (0, "1s"), (200, "1s"), (1000, "1s"), (1001, "5s"), (1200, "5s"), (5000, "5s"), (29_000, "30s"),
@@ -126,8 +127,9 @@ struct DelayedRetryTests {
     @Test func retryMessageCarriesTheBookkeepingAndTheOriginalBytes() {
         let original = delivery(headers: ["traceparent": .string("00-abc-01"), "x-delivery-count": .int(2)])
         let message = DelayedRetry.message(
-            for: original, topology: topology, tier: .init("5s", .seconds(5)), attempts: 2,
-            firstFailedAt: "2026-11-29T12:00:00.000Z", lastError: String(repeating: "e", count: 1000))
+            for: original, topology: topology, tier: .init("5s", .seconds(5)), routingKey: "profile.upsert",
+            attempts: 2, firstFailedAt: "2026-11-29T12:00:00.000Z", lastError: String(repeating: "e", count: 1000),
+            seal: seal)
         #expect(message.exchange == "klaviyo.retry")
         #expect(message.routingKey == "5s")
         #expect(message.body == original.body)
@@ -147,15 +149,57 @@ struct DelayedRetryTests {
         // The next delivery arrives from the tier with the tier's name as routing key: the state and the
         // original routing key come from the headers.
         let back = delivery(routingKey: "5s", headers: headers)
-        #expect(DelayedRetry.originalRoutingKey(of: back) == "profile.upsert")
+        #expect(DelayedRetry.originalRoutingKey(of: back, seal: seal) == "profile.upsert")
         #expect(
-            DelayedRetry.State(headers: back.properties.headers)
+            DelayedRetry.State(delivery: back, seal: seal)
                 == .init(attempts: 2, firstFailedAt: "2026-11-29T12:00:00.000Z"))
         let again = DelayedRetry.message(
-            for: back, topology: topology, tier: .init("1s", .seconds(1)), attempts: 3,
-            firstFailedAt: "2026-11-29T12:00:00.000Z", lastError: "503")
+            for: back, topology: topology, tier: .init("1s", .seconds(1)), routingKey: "profile.upsert", attempts: 3,
+            firstFailedAt: "2026-11-29T12:00:00.000Z", lastError: "503", seal: seal)
         #expect(again.properties.headers["CC"] == .array([.string("profile.upsert")]))
         #expect(again.properties.headers["x-original-exchange"] == .string("klaviyo.commands"))
+    }
+
+    @Test func forgedBookkeepingOnAFreshCommandIsIgnored() {
+        // What a publisher can put on a fresh command: no seal, or a seal copied from another message.
+        let forged: AMQPTable = [
+            "x-relay-attempts": .int(99), "x-relay-first-failed-at": .string("2000-01-01T00:00:00Z"),
+            "x-original-routing-key": .string("campaign.send"), "x-original-exchange": .string("elsewhere"),
+        ]
+        let fresh = delivery(headers: forged)
+        #expect(DelayedRetry.State(delivery: fresh, seal: seal) == .init(attempts: 0, firstFailedAt: nil))
+        #expect(DelayedRetry.originalRoutingKey(of: fresh, seal: seal) == "profile.upsert")
+        // A genuine seal for another body does not transfer.
+        let parked = DelayedRetry.message(
+            for: delivery(), topology: topology, tier: .init("5s", .seconds(5)), routingKey: "profile.upsert",
+            attempts: 4, firstFailedAt: "2026-11-29T12:00:00.000Z", lastError: "503", seal: seal)
+        var copied = parked.properties.headers
+        copied["x-relay-attempts"] = .int(99)
+        #expect(DelayedRetry.State(delivery: delivery(headers: copied), seal: seal).attempts == 0)
+        let otherBody = delivery(
+            body: #"{"id":"c2","type":"profile.upsert","account_id":"org_1"}"#, headers: parked.properties.headers)
+        #expect(DelayedRetry.State(delivery: otherBody, seal: seal).attempts == 0)
+        // Sealed by another relay's key: not trusted either.
+        let strangerKey = try! EncryptionKeyRing(specification: EncryptionKeyRing.generateSpecification(keyID: "x"))
+        #expect(DelayedRetry.State(delivery: delivery(headers: parked.properties.headers), seal: seal).attempts == 4)
+        #expect(
+            DelayedRetry.State(
+                delivery: delivery(headers: parked.properties.headers), seal: HeaderSeal(keyRing: strangerKey)
+            ).attempts == 0)
+        // A retry message built from the forged delivery carries no forged header and routes by the type.
+        let retry = DelayedRetry.message(
+            for: fresh, topology: topology, tier: .init("1s", .seconds(1)), routingKey: "profile.upsert", attempts: 1,
+            firstFailedAt: "2026-11-29T12:00:00.000Z", lastError: "503", seal: seal)
+        #expect(retry.properties.headers["CC"] == .array([.string("profile.upsert")]))
+        #expect(retry.properties.headers["x-original-exchange"] == .string("klaviyo.commands"))
+        #expect(retry.properties.headers["x-relay-attempts"] == .int(1))
+        // Dead letters of a fresh command do not carry what the publisher forged.
+        let dead = DeadLetter.message(
+            for: fresh, topology: topology, code: .schemaInvalid, detail: "x", attempts: 1, firstFailedAt: nil,
+            commandID: "c1", accountID: "org_1", type: "profile.upsert", seal: seal)
+        #expect(dead.properties.headers["x-relay-first-failed-at"] != .string("2000-01-01T00:00:00Z"))
+        #expect(dead.properties.headers["x-original-routing-key"] == .string("profile.upsert"))
+        #expect(dead.routingKey == "profile.upsert")
     }
 
     @Test func malformedBookkeepingCountsAsAbsent() {
