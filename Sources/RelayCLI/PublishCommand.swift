@@ -59,7 +59,7 @@ struct PublishCommand: AsyncParsableCommand {
             var replyQueue: String?
             var consumer: AMQPConsumer?
             if wait {
-                let name = "\(topology.prefix).reply.\(UUID().uuidString.lowercased())"
+                let name = "reply.\(topology.prefix).\(UUID().uuidString.lowercased())"
                 var declaration = AMQPTopology()
                 declaration.queues = [.init(name: name, durable: false, exclusive: true, autoDelete: true)]
                 declaration.bindings = [.init(queue: name, exchange: topology.deadExchange, routingKey: "#")]

@@ -17,7 +17,7 @@ struct ProfileFlowTests {
             try await stack.waitForConsumers(1)
 
             // A reply queue proves results also go to reply_to with the correlation id.
-            let replyQueue = "\(stack.prefix).replies"
+            let replyQueue = "reply.\(stack.prefix)"
             var declaration = AMQPTopology()
             declaration.queues = [.init(name: replyQueue, durable: false, autoDelete: false)]
             try await stack.amqp.declare(declaration)
