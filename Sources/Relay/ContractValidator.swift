@@ -98,6 +98,7 @@ public enum ContractValidator {
     public static let deadLetterCodes: Set<String> = [
         "not_json", "too_large", "schema_invalid", "unknown_type", "unsupported_type", "not_connected",
         "reauth_required", "klaviyo_rejected", "retries_exhausted", "delivery_limit",
+        "id_conflict", "credential_unreadable", "unroutable", "reply_to_not_allowed",
     ]
 
     /// Validates dead-letter headers (as a JSON object of header name to value).

@@ -25,6 +25,16 @@ public struct DeadLetterCode: Hashable, Sendable, CustomStringConvertible, Codab
     public static let retriesExhausted = DeadLetterCode("retries_exhausted")
     /// The broker's delivery limit caught a message that kept failing (crash loop).
     public static let deliveryLimit = DeadLetterCode("delivery_limit")
+    /// Another command with the same id (but another account, type or body) is already done: nothing of it
+    /// is revealed and nothing is sent to Klaviyo.
+    public static let idConflict = DeadLetterCode("id_conflict")
+    /// The account's stored credential cannot be decrypted (unknown key id or failed authentication);
+    /// replay once `RELAY_ENCRYPTION_KEY` holds the key again or the customer reconnected.
+    public static let credentialUnreadable = DeadLetterCode("credential_unreadable")
+    /// The command's routing key matched no binding of the commands exchange (its alternate exchange caught it).
+    public static let unroutable = DeadLetterCode("unroutable")
+    /// The command's AMQP `reply_to` names a queue `RELAY_REPLY_TO_PATTERN` does not admit (nothing was sent).
+    public static let replyToNotAllowed = DeadLetterCode("reply_to_not_allowed")
 
     /// The wire name.
     public var description: String { rawValue }
