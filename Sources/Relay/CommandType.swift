@@ -44,6 +44,9 @@ public enum RelayQueue: String, Sendable, CaseIterable {
     case events
     /// `campaign.*`, `flow.*`, `account.*`, `connection.*`.
     case campaigns
+    /// What matched no binding of the commands exchange (its alternate exchange): every message here becomes a
+    /// dead letter `unroutable`, so nothing a publisher hands over vanishes.
+    case unroutable
 
     /// Binding keys on the commands exchange.
     public var bindingKeys: [String] {
@@ -51,6 +54,7 @@ public enum RelayQueue: String, Sendable, CaseIterable {
         case .profiles: return ["profile.*", "list.*", "subscription.*"]
         case .events: return ["event.*"]
         case .campaigns: return ["campaign.*", "flow.*", "account.*", "connection.*"]
+        case .unroutable: return []
         }
     }
 }

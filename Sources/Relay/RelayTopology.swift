@@ -32,6 +32,9 @@ public struct RelayTopology: Sendable {
     public var deadQueue: String { "\(prefix).dead" }
     /// Direct exchange of the delayed-retry tiers.
     public var retryExchange: String { "\(prefix).retry" }
+    /// Fanout exchange set as the commands exchange's `alternate-exchange`: it receives every command whose routing
+    /// key matches no binding, for the ``RelayQueue/unroutable`` queue.
+    public var unroutableExchange: String { "\(prefix).unroutable" }
 
     /// One delayed-retry tier: a TTL queue bound to ``retryExchange`` with its name.
     public struct RetryTier: Sendable, Hashable {
@@ -69,7 +72,10 @@ public struct RelayTopology: Sendable {
     public var amqpTopology: AMQPTopology {
         var topology = AMQPTopology()
         topology.exchanges = [
-            .init(name: commandsExchange, type: .topic),
+            .init(
+                name: commandsExchange, type: .topic,
+                arguments: ["alternate-exchange": .string(unroutableExchange)]),
+            .init(name: unroutableExchange, type: .fanout),
             .init(name: resultsExchange, type: .topic),
             .init(name: connectionsExchange, type: .topic),
             .init(name: deadExchange, type: .topic),
@@ -88,6 +94,9 @@ public struct RelayTopology: Sendable {
                     ]))
             for key in queue.bindingKeys {
                 topology.bindings.append(.init(queue: queueName(queue), exchange: commandsExchange, routingKey: key))
+            }
+            if queue == .unroutable {
+                topology.bindings.append(.init(queue: queueName(queue), exchange: unroutableExchange, routingKey: ""))
             }
         }
         topology.queues.append(.init(name: deadQueue, arguments: ["x-queue-type": .string("quorum")]))
