@@ -50,6 +50,14 @@ extension KlaviyoSimulator {
             if let milliseconds = body?["token_latency_ms"]?.intValue {
                 oauth.withLock { $0.tokenLatency = .milliseconds(milliseconds) }
             }
+            switch body?["advertised_expires_in"] {
+            case nil: break
+            case .null?: oauth.withLock { $0.advertisedExpiresIn = nil }
+            case .int(let number)?: oauth.withLock { $0.advertisedExpiresIn = .int(number) }
+            case .double(let number)?: oauth.withLock { $0.advertisedExpiresIn = .double(number) }
+            case _?:
+                throw .invalid("'advertised_expires_in' must be a number or null.", pointer: "/advertised_expires_in")
+            }
             return admin(200, oauthSettingsJSON)
         case ("GET", ["oauth", "settings"]):
             return admin(200, oauthSettingsJSON)
@@ -126,8 +134,10 @@ extension KlaviyoSimulator {
         let ttl = settings.withLock { $0.accessTokenTTL }
         let rotate = oauth.withLock { $0.rotateRefreshTokens }
         let latency = oauth.withLock { $0.tokenLatency }
+        let advertised = oauth.withLock { $0.advertisedExpiresIn }
         return [
             "access_token_ttl_seconds": .int(Int(ttl.components.seconds)), "rotate_refresh_tokens": .bool(rotate),
+            "advertised_expires_in": advertised ?? .null,
             "token_latency_ms": .int(Int(latency.components.seconds * 1000 + latency.components.attoseconds / 1_000_000_000_000_000)),
         ]
     }

@@ -236,7 +236,8 @@ extension KlaviyoSimulator {
                 let access = self.issueAccessToken(&install, ttl: ttl, now: now)
                 s.installs[installId] = install
                 s.installByClientAndAccount[key] = installId
-                return .success((Self.tokenBody(access, refresh, ttl, install.scopes), install.accountId))
+                return .success(
+                    (Self.tokenBody(access, refresh, ttl, install.scopes, advertised: s.advertisedExpiresIn), install.accountId))
             }
             if case .success = result { stats.countTokenCall("authorization_code") }
         case "refresh_token"?:
@@ -259,7 +260,8 @@ extension KlaviyoSimulator {
                 }
                 let access = self.issueAccessToken(&install, ttl: ttl, now: now)
                 s.installs[installId] = install
-                return .success((Self.tokenBody(access, returned, ttl, install.scopes), install.accountId))
+                return .success(
+                    (Self.tokenBody(access, returned, ttl, install.scopes, advertised: s.advertisedExpiresIn), install.accountId))
             }
             if case .success = result { stats.countTokenCall("refresh_token") }
         default:
@@ -288,9 +290,13 @@ extension KlaviyoSimulator {
         return access
     }
 
-    static func tokenBody(_ access: String, _ refresh: String, _ ttl: Duration, _ scopes: Set<String>) -> JSONValue {
+    /// A token answer; `advertised` replaces the `expires_in` it states (see `OAuthState.advertisedExpiresIn`).
+    static func tokenBody(
+        _ access: String, _ refresh: String, _ ttl: Duration, _ scopes: Set<String>, advertised: JSONValue? = nil
+    ) -> JSONValue {
         [
-            "access_token": .string(access), "token_type": "Bearer", "expires_in": .int(Int(ttl.components.seconds)),
+            "access_token": .string(access), "token_type": "Bearer",
+            "expires_in": advertised ?? .int(Int(ttl.components.seconds)),
             "refresh_token": .string(refresh), "scope": .string(scopes.sorted().joined(separator: " ")),
         ]
     }

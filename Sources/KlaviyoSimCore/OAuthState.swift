@@ -29,4 +29,7 @@ struct OAuthState: Sendable {
     var rotateRefreshTokens = false
     /// Delay added to every `/oauth/token` answer (after the tokens are issued), for tests of stalled refreshers.
     var tokenLatency: Duration = .zero
+    /// `expires_in` that token answers state instead of the real lifetime (a JSON number, e.g. `1e20`), for tests
+    /// of clients fed absurd numbers; the token itself still expires after the real lifetime. `nil`: the truth.
+    var advertisedExpiresIn: JSONValue?
 }
