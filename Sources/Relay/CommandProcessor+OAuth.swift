@@ -8,8 +8,8 @@ extension CommandProcessor {
     }
 
     /// A connection with a usable access token from the token manager (after a 401: a refreshed one).
-    /// `reauth_required` and `not_connected` are final; a transient failure is retried a few times, then the
-    /// command is dead-lettered `retries_exhausted` (replayable).
+    /// `reauth_required`, `not_connected` and `credential_unreadable` are final; a transient failure is retried a
+    /// few times, then the command is dead-lettered `retries_exhausted` (replayable).
     func oauthConnection(
         _ record: ConnectionRecord, tokenManager: TokenManager, afterUnauthorized: Bool, logger: Logger
     ) async throws -> Result<ConnectionRecord, TokenRejection> {
@@ -25,6 +25,10 @@ extension CommandProcessor {
                         : try await tokenManager.usableConnection(record))
             } catch let error as TokenManager.Failure {
                 failure = error
+            } catch let unreadable as CredentialUnreadable {
+                // The token manager re-read the connection and cannot decrypt it: final, not transient.
+                noteCredentialUnreadable(unreadable, logger: logger)
+                return .failure(TokenRejection(code: .credentialUnreadable, detail: unreadable.description))
             } catch {
                 failure = .unavailable("\(error)")
             }

@@ -152,8 +152,13 @@ public struct CommandProcessor: Sendable {
                 command, execution: execution, attempts: 1, delivery: delivery, started: ContinuousClock.now,
                 logger: logger)
         }
-        let connection = try await infrastructure("credential lookup", logger: logger) {
-            try await credentials.connection(for: command.accountID)
+        // An unreadable credential is not an outage: no retry, a dead letter at once (replayable).
+        let connection: ConnectionRecord?
+        switch try await infrastructure("credential lookup", logger: logger, { try await lookUpCredential(command) }) {
+        case .success(let record): connection = record
+        case .failure(let unreadable):
+            noteCredentialUnreadable(unreadable, logger: logger)
+            return try await reject(.credentialUnreadable, unreadable.description)
         }
         guard let connection else {
             return try await reject(.notConnected, "account \(command.accountID) has no Klaviyo connection")

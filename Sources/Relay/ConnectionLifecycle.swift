@@ -54,12 +54,23 @@ public struct ConnectionLifecycle: Sendable {
 
     /// Disconnects an account. Returns false when there was nothing to disconnect. A revoke that Klaviyo
     /// answers with `invalid_grant` (already revoked) still disconnects; a transient failure throws and keeps
-    /// the connection, so the user can try again.
+    /// the connection, so the user can try again. A connection whose secrets cannot be decrypted
+    /// (``CredentialUnreadable``) cannot be revoked at Klaviyo from here; it is disconnected locally (its sealed
+    /// secrets deleted) with a warning.
     @discardableResult
     public func disconnect(accountID: String, reason: String = "disconnected by the user") async throws -> Bool {
-        guard let record = try await store.load(accountID: accountID), record.state != .disconnected else {
-            return false
+        let loaded: ConnectionRecord?
+        do {
+            loaded = try await store.load(accountID: accountID)
+        } catch let unreadable as CredentialUnreadable {
+            logger.warning(
+                "disconnecting a connection whose secrets cannot be decrypted: the Klaviyo app stays installed",
+                metadata: [LogKeys.accountID: "\(accountID)", LogKeys.keyID: "\(unreadable.keyID)"])
+            guard try await store.changeState(accountID: accountID, to: .disconnected) else { return false }
+            await announce(ConnectionEvent(accountID: accountID, state: .disconnected, reason: reason))
+            return true
         }
+        guard let record = loaded, record.state != .disconnected else { return false }
         if record.method == .oauth, let refreshToken = record.refreshToken {
             guard let oauth else {
                 throw Failure(

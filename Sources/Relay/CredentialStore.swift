@@ -62,6 +62,69 @@ public struct CredentialStore: Sendable {
         return version
         """)
 
+    /// Re-encrypts secrets in place (`connections rekey`): writes the field/value pairs and bumps `version` only
+    /// if `version` is still the one the caller read and no token refresh holds the account's lock (a refresh
+    /// in flight would otherwise be fenced off by the new version and lose a rotated refresh token).
+    /// `updated_at` is left alone: the keep-alive sweep reads it as the time of the last token refresh.
+    /// KEYS: connection, lock. ARGV: expected version, then field/value pairs.
+    /// Returns the new version, 0 when the version moved (or the hash is gone), -1 when the lock is held.
+    static let resealScript = RedisScript(
+        """
+        if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+        if (redis.call('HGET', KEYS[1], 'version') or '0') ~= ARGV[1] then return 0 end
+        if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+        local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
+        redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+        return version
+        """)
+
+    /// What ``reseal(accountID:expectedVersion:fields:)`` did.
+    public enum ResealOutcome: Sendable, Hashable {
+        /// Written; the connection's new version.
+        case written(version: Int64)
+        /// Another writer changed the connection since it was read (or deleted it): nothing was written.
+        case versionMoved
+        /// A token refresh holds the account's lock: nothing was written; try again shortly.
+        case refreshInProgress
+    }
+
+    /// Writes already-sealed secret fields (`kid:ciphertext`) and `key_id`, version-checked like every other
+    /// write (see ``resealScript``): a concurrent token refresh is never overwritten.
+    public func reseal(
+        accountID: String, expectedVersion: Int64, fields: [String: SealedSecret]
+    ) async throws -> ResealOutcome {
+        var arguments = [String(expectedVersion), "key_id", keys.currentKeyID]
+        for name in Self.secretFields {
+            if let sealed = fields[name] { arguments += [name, sealed.stored] }
+        }
+        let result = try await redis.run(
+            Self.resealScript, keys: [RedisKeys.connection(accountID), RedisKeys.lock(accountID)],
+            arguments: arguments)
+        let version = result.int ?? 0
+        if version > 0 { return .written(version: version) }
+        return version < 0 ? .refreshInProgress : .versionMoved
+    }
+
+    /// One `SCAN` page over the connection hashes (`MATCH kr:{<accounts>}:conn`, by default `kr:{*}:conn`): the
+    /// next cursor ("0" when done) and the account ids of the page. A resumable walk: pass the returned cursor
+    /// to continue. `accounts` is a Redis glob over account ids (`*`, `?`, `[…]`).
+    public func scanPage(
+        cursor: String, count: Int, accounts: String = "*"
+    ) async throws -> (cursor: String, accountIDs: [String]) {
+        let match = RedisKeys.connection(accounts)
+        let reply = try await redis.send(["SCAN", cursor, "MATCH", match, "COUNT", String(max(1, count))])
+        guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let batch = parts[1].array else {
+            throw RedisError(
+                code: .protocolError, message: "SCAN answered \(reply), not a cursor and keys", isRetriable: false)
+        }
+        return (next, batch.compactMap { $0.string.flatMap(KeepAliveService.accountID(fromConnectionKey:)) })
+    }
+
+    /// The raw hash of a connection (secrets still sealed; empty when absent), for the key tools.
+    public func loadSealed(accountID: String) async throws -> [String: String] {
+        try await redis.hashGetAll(RedisKeys.connection(accountID))
+    }
+
     /// Stores refreshed tokens if the connection is still at `expectedVersion` (see ``commitTokensScript``).
     /// Returns the new version, or nil when another writer got there first.
     public func commitRefreshedTokens(
@@ -91,7 +154,8 @@ public struct CredentialStore: Sendable {
         return (result.int ?? 0) > 0
     }
 
-    /// Loads and decrypts a connection; nil when the account was never connected.
+    /// Loads and decrypts a connection; nil when the account was never connected. Throws
+    /// ``CredentialUnreadable`` when a secret cannot be decrypted (not retriable), other errors for Redis.
     public func load(accountID: String) async throws -> ConnectionRecord? {
         let fields = try await redis.hashGetAll(RedisKeys.connection(accountID))
         guard !fields.isEmpty else { return nil }
@@ -152,14 +216,28 @@ public struct CredentialStore: Sendable {
         _ = try await redis.delete([RedisKeys.connection(accountID)])
     }
 
-    func decode(accountID: String, fields: [String: String]) throws -> ConnectionRecord {
+    /// Decrypts a stored hash. A secret that cannot be read throws ``CredentialUnreadable`` naming the account,
+    /// the field and the key id (never material): an unknown key id is `.unknownKeyID`; a field that is not
+    /// `kid:base64`, or whose ciphertext does not authenticate, is `.decryptionFailed`.
+    public func decode(accountID: String, fields: [String: String]) throws(CredentialUnreadable) -> ConnectionRecord {
         let context = RedisKeys.connection(accountID)
-        func secret(_ name: String) throws -> String? {
+        func secret(_ name: String) throws(CredentialUnreadable) -> String? {
             guard let stored = fields[name] else { return nil }
-            guard let sealed = SealedSecret(stored: stored) else {
-                throw EncryptionKeyRing.InvalidKey(description: "field \(name) of \(context) is not kid:ciphertext")
+            guard let sealed = SealedSecret(stored: stored),
+                EncryptionKeyRing.isWellFormedKeyID(Substring(sealed.keyID))
+            else {
+                throw CredentialUnreadable(accountID: accountID, field: name, keyID: "", reason: .decryptionFailed)
             }
-            return try keys.open(sealed, context: context + "#" + name)
+            guard keys.holds(sealed.keyID) else {
+                throw CredentialUnreadable(
+                    accountID: accountID, field: name, keyID: sealed.keyID, reason: .unknownKeyID)
+            }
+            do {
+                return try keys.open(sealed, context: context + "#" + name)
+            } catch {
+                throw CredentialUnreadable(
+                    accountID: accountID, field: name, keyID: sealed.keyID, reason: .decryptionFailed)
+            }
         }
         return ConnectionRecord(
             accountID: accountID,
@@ -175,10 +253,16 @@ public struct CredentialStore: Sendable {
 
 /// A short-lived per-process cache of decrypted connections, so a busy consumer does not read and decrypt
 /// the same hash for every command. Entries live `ttl`; ``invalidate(_:)`` drops one at once (after a 401).
+///
+/// A connection that cannot be decrypted (``CredentialUnreadable``) is remembered for `ttl` too, so a flood of
+/// one broken account's commands costs one Redis read per `ttl`, and never longer: a customer who reconnects
+/// (new secrets under the current key) is seen within `ttl`. Redis errors are never cached.
 public final class CredentialCache: Sendable {
     struct Entry {
-        var record: ConnectionRecord?
+        var result: Result<ConnectionRecord?, CredentialUnreadable>
         var fetchedAt: ContinuousClock.Instant
+
+        var record: ConnectionRecord? { try? result.get() }
     }
 
     let store: CredentialStore
@@ -191,15 +275,21 @@ public final class CredentialCache: Sendable {
         self.ttl = ttl
     }
 
-    /// The connection of an account (nil: never connected).
+    /// The connection of an account (nil: never connected). Throws ``CredentialUnreadable`` (cached for `ttl`)
+    /// or a Redis error (not cached).
     public func connection(for accountID: String) async throws -> ConnectionRecord? {
         let now = ContinuousClock.now
         if let entry = entries.withLock({ $0[accountID] }), now - entry.fetchedAt < ttl {
-            return entry.record
+            return try entry.result.get()
         }
-        let record = try await store.load(accountID: accountID)
-        entries.withLock { $0[accountID] = Entry(record: record, fetchedAt: now) }
-        return record
+        let result: Result<ConnectionRecord?, CredentialUnreadable>
+        do {
+            result = .success(try await store.load(accountID: accountID))
+        } catch let unreadable as CredentialUnreadable {
+            result = .failure(unreadable)
+        }
+        entries.withLock { $0[accountID] = Entry(result: result, fetchedAt: now) }
+        return try result.get()
     }
 
     /// Replaces an account's cached connection with a newer one (after a token refresh); an older version
@@ -207,7 +297,7 @@ public final class CredentialCache: Sendable {
     public func store(_ record: ConnectionRecord) {
         entries.withLock { entries in
             if let current = entries[record.accountID]?.record, current.version > record.version { return }
-            entries[record.accountID] = Entry(record: record, fetchedAt: ContinuousClock.now)
+            entries[record.accountID] = Entry(result: .success(record), fetchedAt: ContinuousClock.now)
         }
     }
 

@@ -4,7 +4,8 @@ import Foundation
 /// AES-256-GCM keys for secrets at rest (DESIGN §5), parsed from `RELAY_ENCRYPTION_KEY`.
 ///
 /// Format: `kid:base64(32 bytes)[,kid:base64(32 bytes)…]`. The first key encrypts; every key decrypts, so
-/// keys rotate by prepending a new one and re-encrypting at leisure (`klaviyo-relay connections rekey`).
+/// keys rotate by prepending a new one and re-encrypting at leisure (`klaviyo-relay connections rekey`); an old
+/// key is retired once `klaviyo-relay connections keys` shows no stored field uses it.
 /// The description never shows key material.
 public struct EncryptionKeyRing: Sendable, CustomStringConvertible {
     /// Why a key specification was refused.
@@ -73,6 +74,16 @@ public struct EncryptionKeyRing: Sendable, CustomStringConvertible {
             Data(plaintext.utf8), using: keys[currentKeyID]!, authenticating: Data(context.utf8))
         guard let combined = box.combined else { throw InvalidKey(description: "could not encode ciphertext") }
         return SealedSecret(keyID: currentKeyID, ciphertext: combined.base64EncodedString())
+    }
+
+    /// Whether `keyID` is one of the configured keys (so ciphertexts it names can be opened).
+    public func holds(_ keyID: String) -> Bool { keys[keyID] != nil }
+
+    /// Whether `keyID` has the shape of a key id (letters, digits, `-`, `_`; at most 64 characters). A stored
+    /// field whose prefix is not one is not a ciphertext, and its prefix is never echoed (it could be a secret).
+    public static func isWellFormedKeyID(_ keyID: Substring) -> Bool {
+        !keyID.isEmpty && keyID.count <= 64
+            && keyID.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
     }
 
     /// Decrypts a sealed secret with the key it names.

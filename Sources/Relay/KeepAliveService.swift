@@ -49,7 +49,22 @@ public struct KeepAliveService: Service {
     public func sweep(accountIDs: [String], nowMilliseconds: Int64 = Timestamp.nowMilliseconds()) async -> Int {
         var refreshed = 0
         for accountID in accountIDs {
-            guard let record = try? await store.load(accountID: accountID), record.method == .oauth,
+            let loaded: ConnectionRecord?
+            do {
+                loaded = try await store.load(accountID: accountID)
+            } catch let unreadable as CredentialUnreadable {
+                // Cannot be kept alive until its key is restored (or the customer reconnects); say so each sweep.
+                logger.warning(
+                    "keep-alive skips a connection it cannot decrypt",
+                    metadata: [
+                        LogKeys.accountID: "\(accountID)", LogKeys.keyID: "\(unreadable.keyID)",
+                        LogKeys.errorDetail: "\(unreadable)",
+                    ])
+                continue
+            } catch {
+                continue
+            }
+            guard let record = loaded, record.method == .oauth,
                 record.state == .connected, let updatedAt = record.updatedAt.flatMap(Timestamp.parseMilliseconds)
             else { continue }
             guard nowMilliseconds - updatedAt >= idleAge.components.seconds * 1000 else { continue }
@@ -58,7 +73,8 @@ public struct KeepAliveService: Service {
                 if fresh.version != record.version { refreshed += 1 }
             } catch {
                 logger.warning(
-                    "keep-alive refresh failed", metadata: [LogKeys.accountID: "\(accountID)", LogKeys.errorDetail: "\(error)"])
+                    "keep-alive refresh failed",
+                    metadata: [LogKeys.accountID: "\(accountID)", LogKeys.errorDetail: "\(error)"])
             }
         }
         return refreshed

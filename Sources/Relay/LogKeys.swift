@@ -20,6 +20,10 @@ public enum LogKeys {
     public static let klaviyoOperation = "klaviyo.operation"
     /// HTTP status.
     public static let httpStatus = "http.status"
+    /// Encryption key id of a stored secret (never key material).
+    public static let keyID = "encryption.key_id"
+    /// Which stored secret field (`api_key`, `access_token`, `refresh_token`).
+    public static let credentialField = "credential.field"
     /// Duration in milliseconds.
     public static let durationMS = "duration_ms"
 }

@@ -45,7 +45,9 @@ public struct ConnectionEvent: Sendable, Hashable {
 ///   refresher that stalled past its lock can never overwrite newer tokens;
 /// - whatever `refresh_token` the response carries is stored (rotation);
 /// - `invalid_grant` moves the connection to `reauth_required` once (atomically, version-checked) and the
-///   one process that made the change publishes `connection.reauth_required`.
+///   one process that made the change publishes `connection.reauth_required`;
+/// - a stored connection that cannot be decrypted throws ``CredentialUnreadable`` at once (never retried,
+///   never a refresh call).
 public final class TokenManager: Sendable {
     /// Tunables.
     public struct Settings: Sendable {
@@ -216,9 +218,14 @@ public final class TokenManager: Sendable {
         return nil
     }
 
+    /// Reads the connection. ``CredentialUnreadable`` passes through as it is (not retriable: no refresh can
+    /// read a token sealed under a missing key); a Redis failure is ``Failure/unavailable(_:)``.
     func load(_ accountID: String) async throws -> ConnectionRecord? {
         do {
             return try await store.load(accountID: accountID)
+        } catch let unreadable as CredentialUnreadable {
+            cache?.invalidate(accountID)
+            throw unreadable
         } catch {
             throw Failure.unavailable("could not read the connection: \(error)")
         }
