@@ -16,6 +16,7 @@ PACKAGES=(
     libhiredis-dev
     libcurl4-openssl-dev
     pkgconf
+    openssl
     curl
     python3
     python3-jsonschema

@@ -42,6 +42,11 @@ RABBIT_MARKER="$STATE_DIR/rabbitmq.started"
 EPMD_MARKER="$STATE_DIR/epmd.started"
 RABBIT_PIDFILE="/var/lib/rabbitmq/mnesia/$RABBITMQ_NODENAME.pid"
 RABBIT_LOG="/var/log/rabbitmq/$RABBITMQ_NODENAME.log"
+# TLS: a private test CA and a server certificate for DNS name "localhost" only, so tests can prove that
+# amqps:// verifies the certificate and the host name. The broker reads them from its own home.
+AMQPS_PORT="${AMQPS_PORT:-5671}"
+TLS_DIR="$STATE_DIR/tls"
+RABBIT_TLS_DIR=/var/lib/rabbitmq/relay-tls
 
 usage() {
     awk 'NR > 2 && !/^#/ { exit } NR > 2 { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"
@@ -164,6 +169,38 @@ management_note() {
     fi
 }
 
+# ensure_tls: makes the test CA and the broker's certificate (once; 10 years) and the broker configuration
+# that adds an amqps listener on AMQPS_PORT next to 5672. The CA is $TLS_DIR/ca.pem (tests read it).
+ensure_tls() {
+    have openssl || die "openssl not installed (run scripts/install-deps.sh)"
+    mkdir -p "$TLS_DIR"
+    if [[ ! -s "$TLS_DIR/server.pem" ]]; then
+        openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=klaviyo-relay test CA" \
+            -keyout "$TLS_DIR/ca.key" -out "$TLS_DIR/ca.pem" >/dev/null 2>&1 || die "openssl: could not make the test CA"
+        openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$TLS_DIR/server.key" \
+            -out "$TLS_DIR/server.csr" >/dev/null 2>&1 || die "openssl: could not make the server key"
+        printf 'subjectAltName=DNS:localhost\n' >"$TLS_DIR/san.ext"
+        openssl x509 -req -in "$TLS_DIR/server.csr" -CA "$TLS_DIR/ca.pem" -CAkey "$TLS_DIR/ca.key" \
+            -CAcreateserial -days 3650 -extfile "$TLS_DIR/san.ext" -out "$TLS_DIR/server.pem" >/dev/null 2>&1 ||
+            die "openssl: could not sign the server certificate"
+        log "rabbitmq: made a test CA and a server certificate for localhost in $TLS_DIR"
+    fi
+    mkdir -p "$RABBIT_TLS_DIR"
+    cp "$TLS_DIR/ca.pem" "$TLS_DIR/server.pem" "$TLS_DIR/server.key" "$RABBIT_TLS_DIR/"
+    cat >"$RABBIT_TLS_DIR/rabbitmq.conf" <<CONF
+# Written by klaviyo-relay scripts/services.sh: plain AMQP on 5672, AMQPS on $AMQPS_PORT (test CA).
+listeners.tcp.default = 5672
+listeners.ssl.default = $AMQPS_PORT
+ssl_options.cacertfile = $RABBIT_TLS_DIR/ca.pem
+ssl_options.certfile = $RABBIT_TLS_DIR/server.pem
+ssl_options.keyfile = $RABBIT_TLS_DIR/server.key
+ssl_options.verify = verify_none
+ssl_options.fail_if_no_peer_cert = false
+CONF
+    chown -R rabbitmq:rabbitmq "$RABBIT_TLS_DIR"
+    chmod 600 "$RABBIT_TLS_DIR/server.key"
+}
+
 start_rabbitmq() {
     have rabbitmq-server || die "rabbitmq-server not installed (run scripts/install-deps.sh)"
     if rabbit_up; then
@@ -191,7 +228,8 @@ start_rabbitmq() {
 
     local started
     started="$(now_ms)"
-    rabbitmq-server -detached >"$STATE_DIR/rabbitmq-detached.log" 2>&1 ||
+    ensure_tls
+    RABBITMQ_CONFIG_FILE="$RABBIT_TLS_DIR/rabbitmq.conf" rabbitmq-server -detached >"$STATE_DIR/rabbitmq-detached.log" 2>&1 ||
         die "rabbitmq: 'rabbitmq-server -detached' failed: $(tail -n 5 "$STATE_DIR/rabbitmq-detached.log")"
     if ! $epmd_was_running; then
         : >"$EPMD_MARKER"

@@ -1,27 +1,102 @@
 import Foundation
 public import Klaviyo
+import Redis
 
 /// Connects an account with a Klaviyo private API key: checks its shape, validates it against
 /// `GET /api/accounts` and stores it encrypted. Errors are written for the person who pasted the key.
+///
+/// Validations are limited per account (``AttemptLimit``, a fixed-window counter in
+/// `kr:{<account_id>}:apikey_attempts` that expires with its window), so a leaked settings link or API token
+/// cannot be used to try keys against Klaviyo at speed: beyond the limit the key is refused with
+/// `too_many_attempts` and Klaviyo is not called.
 public struct APIKeyConnector: Sendable {
     /// Why a key was refused. Messages never contain the key.
     public struct Failure: Error, Sendable, CustomStringConvertible {
-        /// Machine code: `invalid_account_id`, `not_a_private_key`, `key_rejected`, `missing_scope`,
-        /// `klaviyo_unavailable`, `storage_failed`.
+        /// Machine code: `invalid_account_id`, `not_a_private_key`, `too_many_attempts`, `key_rejected`,
+        /// `missing_scope`, `klaviyo_unavailable`, `storage_failed`.
         public var code: String
         /// What happened and what to do.
         public var description: String
         /// Whether trying again later may work.
         public var isRetriable: Bool
+        /// For `too_many_attempts`: when the window ends.
+        public var retryAfter: Duration? = nil
+    }
+
+    /// At most `maxAttempts` keys checked with Klaviyo per account in each `window`.
+    public struct AttemptLimit: Sendable, Hashable {
+        /// Validations allowed per window.
+        public var maxAttempts: Int
+        /// Length of the window (it starts with the first attempt).
+        public var window: Duration
+
+        /// Creates a limit.
+        public init(maxAttempts: Int, window: Duration) {
+            self.maxAttempts = maxAttempts
+            self.window = window
+        }
+
+        /// 5 validations per account per 10 minutes.
+        public static let standard = AttemptLimit(maxAttempts: 5, window: .seconds(600))
     }
 
     let klaviyo: KlaviyoClient
     let store: CredentialStore
+    let attemptLimit: AttemptLimit?
 
-    /// Creates a connector.
-    public init(klaviyo: KlaviyoClient, store: CredentialStore) {
+    /// Creates a connector; `attemptLimit` nil checks every key (the operator's CLI); `serve` passes
+    /// ``AttemptLimit/standard``.
+    public init(klaviyo: KlaviyoClient, store: CredentialStore, attemptLimit: AttemptLimit? = nil) {
         self.klaviyo = klaviyo
         self.store = store
+        self.attemptLimit = attemptLimit
+    }
+
+    /// The attempt counter of an account (under the account's hash tag).
+    public static func attemptsKey(_ accountID: String) -> String { "kr:{\(accountID)}:apikey_attempts" }
+
+    /// Counts one attempt in a fixed window: INCR, the window's expiry set by the first attempt (and repaired
+    /// if missing). Returns `{count, milliseconds left}`.
+    static let attemptScript = RedisScript(
+        """
+        local count = redis.call('INCR', KEYS[1])
+        local left = redis.call('PTTL', KEYS[1])
+        if count == 1 or left < 0 then
+            redis.call('PEXPIRE', KEYS[1], ARGV[1])
+            left = tonumber(ARGV[1])
+        end
+        return {count, left}
+        """)
+
+    /// Counts an attempt; throws `too_many_attempts` beyond the limit.
+    func countAttempt(accountID: String) async throws(Failure) {
+        guard let attemptLimit else { return }
+        let window = attemptLimit.window
+        let milliseconds = max(
+            1, window.components.seconds * 1000 + window.components.attoseconds / 1_000_000_000_000_000)
+        let reply: RedisValue
+        do {
+            reply = try await store.redis.run(
+                Self.attemptScript, keys: [Self.attemptsKey(accountID)], arguments: [String(milliseconds)])
+        } catch {
+            throw Failure(
+                code: "storage_failed", description: "Could not check the key just now; nothing was stored. Try again.",
+                isRetriable: true)
+        }
+        let values = reply.array ?? []
+        let count = values.first?.int ?? 0
+        let left = values.count > 1 ? (values[1].int ?? milliseconds) : milliseconds
+        guard count > Int64(attemptLimit.maxAttempts) else { return }
+        let seconds = max(1, (min(left, milliseconds) + 999) / 1000)
+        throw Failure(
+            code: "too_many_attempts",
+            description: "Too many API keys were tried for this account in a short time, so this one was not "
+                + "checked. Wait \(Self.wait(seconds)) and try again.",
+            isRetriable: true, retryAfter: .seconds(seconds))
+    }
+
+    static func wait(_ seconds: Int64) -> String {
+        seconds < 120 ? "\(seconds) seconds" : "\((seconds + 59) / 60) minutes"
     }
 
     /// Validates and stores the key; returns the new connection (without echoing the key anywhere).
@@ -45,6 +120,7 @@ public struct APIKeyConnector: Sendable {
                 description: "The API key contains characters a Klaviyo private key never has; paste it again.",
                 isRetriable: false)
         }
+        try await countAttempt(accountID: accountID)
         let account: KlaviyoAccount
         do {
             account = try await klaviyo.getAccountPatiently(credential: .apiKey(apiKey))

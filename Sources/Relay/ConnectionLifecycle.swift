@@ -117,9 +117,16 @@ public struct ConnectionLifecycle: Sendable {
     /// The status the dashboard sees (never a secret): method, state, Klaviyo account, scopes, token
     /// expiry, and the sync status hash `kr:{<account>}:sync` when present (its `history`, a JSON array,
     /// is cut to the last `historyLimit` entries).
+    /// A connection whose secrets cannot be read (``CredentialUnreadable``) has `"state": "reconnect_needed"`.
     public func status(accountID: String, historyLimit: Int = 20) async throws -> JSONValue {
         var fields: [String: JSONValue] = ["account_id": .string(accountID)]
-        if let record = try await store.load(accountID: accountID) {
+        var loaded: ConnectionRecord?
+        var unreadable = false
+        do { loaded = try await store.load(accountID: accountID) } catch is CredentialUnreadable { unreadable = true }
+        if unreadable {
+            fields["connected"] = .bool(false)
+            fields["state"] = "reconnect_needed"
+        } else if let record = loaded {
             fields["connected"] = .bool(record.state == .connected)
             fields["method"] = .string(record.method.rawValue)
             fields["state"] = .string(record.state.rawValue)

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 public import Klaviyo
 import Redis
@@ -5,6 +6,10 @@ import Redis
 /// Connects an account with OAuth2 + PKCE (FACTS §3): ``start(accountID:)`` makes the authorize URL and keeps
 /// the verifier under a random single-use `state` in `kr:oauth:state:<state>` (short TTL); ``complete(code:state:)``
 /// consumes the state, exchanges the code, identifies the Klaviyo account and stores the tokens encrypted.
+///
+/// A flow started from a browser is bound to that browser: `serve` gives it a random nonce in an HttpOnly cookie
+/// and the state keeps only the nonce's SHA-256 (``browserBinding(for:)``); the callback completes the flow only
+/// when the same browser brings the nonce back (``StateContext/isBound(to:)``).
 public struct OAuthConnector: Sendable {
     /// Why connecting failed (a human-readable description, never a secret).
     public struct Failure: Error, Sendable, CustomStringConvertible {
@@ -39,10 +44,21 @@ public struct OAuthConnector: Sendable {
         self.stateTTL = stateTTL
     }
 
+    /// The lifetime of a state (and of the browser cookie bound to it).
+    public var stateLifetime: Duration { stateTTL }
+
+    /// What the state keeps of a browser nonce: its SHA-256, hex.
+    public static func browserBinding(for nonce: String) -> String {
+        SHA256.hash(data: Data(nonce.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
     /// Starts a connection: returns the URL to send the user to, and its `state`.
-    /// `returnTo` (where the browser goes afterwards) is kept with the state.
+    /// `returnTo` (where the browser goes afterwards) is kept with the state; so are `browserBinding`
+    /// (``browserBinding(for:)`` of the browser's cookie nonce) and `linkExpires` (the expiry of the signed link
+    /// that started the flow, so a "connect again" link never outlives it).
     public func start(
-        accountID: String, scope: String = OAuthConnector.defaultScopes, returnTo: String? = nil
+        accountID: String, scope: String = OAuthConnector.defaultScopes, returnTo: String? = nil,
+        browserBinding: String? = nil, linkExpires: Int64? = nil
     ) async throws -> (url: String, state: String) {
         let verifier = PKCE.makeVerifier()
         let state = PKCE.randomToken()
@@ -51,6 +67,8 @@ public struct OAuthConnector: Sendable {
             "created_at": .string(Timestamp.now()),
         ]
         if let returnTo { fields["return_to"] = .string(returnTo) }
+        if let browserBinding { fields["browser_binding"] = .string(browserBinding) }
+        if let linkExpires { fields["link_expires"] = .int(linkExpires) }
         let context = JSONValue.object(fields)
         let stored = try await store.redis.set(
             RedisKeys.oauthState(state), String(decoding: context.jsonBytes(), as: UTF8.self), expiry: stateTTL,
@@ -82,6 +100,18 @@ public struct OAuthConnector: Sendable {
         public var redirectURI: String
         /// Where the browser goes afterwards, if given.
         public var returnTo: String?
+        /// SHA-256 (hex) of the nonce in the cookie of the browser that started the flow; nil when the flow was
+        /// not started from a browser (`connections oauth-url`).
+        public var browserBinding: String?
+        /// Expiry (Unix seconds) of the signed link that started the flow, if any.
+        public var linkExpires: Int64?
+
+        /// Whether the browser's cookie nonce is the one the flow was started with (constant time). A flow
+        /// without a binding is bound to no browser.
+        public func isBound(to nonce: String?) -> Bool {
+            guard let browserBinding, let nonce, !nonce.isEmpty, nonce.utf8.count <= 256 else { return false }
+            return constantTimeEquals(OAuthConnector.browserBinding(for: nonce), browserBinding)
+        }
     }
 
     /// Reads and deletes a state (single use); nil when it is unknown, expired or already used.
@@ -92,9 +122,12 @@ public struct OAuthConnector: Sendable {
             let accountID = context["account_id"]?.stringValue, let verifier = context["code_verifier"]?.stringValue,
             let redirect = context["redirect_uri"]?.stringValue
         else { return nil }
+        var linkExpires: Int64?
+        if case .int(let value)? = context["link_expires"] { linkExpires = value }
         return StateContext(
             accountID: accountID, codeVerifier: verifier, redirectURI: redirect,
-            returnTo: context["return_to"]?.stringValue)
+            returnTo: context["return_to"]?.stringValue, browserBinding: context["browser_binding"]?.stringValue,
+            linkExpires: linkExpires)
     }
 
     /// Finishes a connection from the callback's `code` and `state`.

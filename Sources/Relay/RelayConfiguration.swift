@@ -35,6 +35,9 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
     public var apiToken: String?
     /// `RELAY_LINK_SECRET`.
     public var linkSecret: String?
+    /// `RELAY_LINK_MAX_TTL`: the longest lifetime a signed browser link may have (its `expires` at most this far
+    /// ahead); default 1h.
+    public var linkMaxTTL: Duration = SignedLink.defaultMaxLifetime
     /// `RELAY_RETURN_TO_ALLOWLIST`.
     public var returnToAllowlist: [String] = []
     /// `RELAY_QUEUE_PREFIX`.
@@ -145,6 +148,26 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
         if let value = try integer("RELAY_HTTP_PORT", 0...65535) { httpPort = value }
         apiToken = text("RELAY_API_TOKEN")
         linkSecret = text("RELAY_LINK_SECRET")
+        if !development {
+            for (name, secret) in [("RELAY_API_TOKEN", apiToken), ("RELAY_LINK_SECRET", linkSecret)] {
+                if let secret, secret.utf8.count < Self.minimumSecretBytes {
+                    throw Invalid(
+                        description: "\(name) must be at least \(Self.minimumSecretBytes) bytes "
+                            + "(e.g. `openssl rand -hex 32`), or run with --dev")
+                }
+            }
+            for (name, url) in [
+                ("RELAY_KLAVIYO_API_BASE_URL", klaviyoBaseURL), ("RELAY_KLAVIYO_AUTHORIZE_URL", klaviyoAuthorizeURL),
+            ] where !url.lowercased().hasPrefix("https://") {
+                throw Invalid(description: "\(name) must be an https:// URL outside --dev")
+            }
+        }
+        if let value = try duration("RELAY_LINK_MAX_TTL") {
+            guard value >= .seconds(1), value <= .seconds(7 * 24 * 3600) else {
+                throw Invalid(description: "RELAY_LINK_MAX_TTL must be from 1s to 7d")
+            }
+            linkMaxTTL = value
+        }
         if let value = text("RELAY_RETURN_TO_ALLOWLIST") {
             returnToAllowlist = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
                 .filter { !$0.isEmpty }
@@ -221,6 +244,9 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
             crashPoint = CrashPoint(stage: stage, commandID: text("RELAY_FAULT_CRASH_COMMAND_ID"))
         }
     }
+
+    /// The shortest `RELAY_API_TOKEN` / `RELAY_LINK_SECRET` accepted outside `--dev`, in bytes.
+    public static let minimumSecretBytes = 32
 
     /// Parses `500ms`, `30s`, `2m`, `1h`, `7d`, or a bare number of seconds.
     public static func parseDuration(_ text: String) -> Duration? {

@@ -31,6 +31,7 @@ struct ConsumeCommand: AsyncParsableCommand {
             }
             queueNames.append(runtime.topology.queueName(queue))
         }
+        try ListeningPort.checkFree(configuration.metricsPort, setting: "RELAY_METRICS_PORT (0 disables metrics)")
         let metrics = MetricsBootstrap.bootstrap()
         let credentials = CredentialCache(store: runtime.credentialStore, ttl: configuration.credentialCacheTTL)
         let tokenManager = runtime.tokenManager(cache: credentials)

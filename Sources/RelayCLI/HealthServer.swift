@@ -5,8 +5,9 @@ import Logging
 import Prometheus
 import Redis
 
-/// `/metrics` (Prometheus), `/healthz` (process up) and `/readyz` (RabbitMQ and Redis reachable) for
-/// `consume` on `RELAY_METRICS_PORT`.
+/// `/metrics` (Prometheus), `/healthz` (process up) and `/readyz` (RabbitMQ and Redis reachable) on the internal
+/// metrics port of `consume` and `serve` (`RELAY_METRICS_PORT`). `serve`'s public port gets `/healthz` and
+/// `/readyz` only: metrics stay off the internet-facing port.
 enum HealthServer {
     static func make(
         port: Int, registry: PrometheusCollectorRegistry, amqp: AMQPClient, redis: RedisClient, logger: Logger
@@ -23,9 +24,9 @@ enum HealthServer {
             logger: appLogger)
     }
 
-    /// `/healthz`, `/readyz` and `/metrics` on a router (shared by `consume` and `serve`).
+    /// `/healthz`, `/readyz` and, when `registry` is given, `/metrics` on a router.
     static func addRoutes(
-        to router: Router<BasicRequestContext>, registry: PrometheusCollectorRegistry, amqp: AMQPClient,
+        to router: Router<BasicRequestContext>, registry: PrometheusCollectorRegistry?, amqp: AMQPClient,
         redis: RedisClient
     ) {
         router.get("healthz") { _, _ in "ok\n" }
@@ -38,6 +39,7 @@ enum HealthServer {
                 status: amqpUp && redisUp ? .ok : .serviceUnavailable,
                 headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: body)))
         }
+        guard let registry else { return }
         router.get("metrics") { _, _ -> Response in
             var buffer: [UInt8] = []
             registry.emit(into: &buffer)

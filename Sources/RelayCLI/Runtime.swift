@@ -36,6 +36,7 @@ struct Runtime {
         var redisConfiguration: RedisConfiguration
         do {
             amqpConfiguration = try AMQPConfiguration(url: configuration.amqpURL)
+            amqpConfiguration.tlsCACertificatePath = configuration.amqpTLSCAFile
         } catch {
             throw CLIError("RELAY_AMQP_URL: \(error)")
         }

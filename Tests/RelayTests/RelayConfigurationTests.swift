@@ -65,6 +65,61 @@ struct RelayConfigurationTests {
         #expect(on.crashPoint?.stage == .afterResultPublished)
     }
 
+    /// Outside `--dev`: RELAY_API_TOKEN and RELAY_LINK_SECRET need 32 bytes (the error names the variable, never
+    /// the value), and the Klaviyo URLs must be https://. `--dev` accepts what local runs use.
+    @Test func shortSecretsAndPlainHTTPAreRefusedOutsideDevelopment() throws {
+        let key = EncryptionKeyRing.generateSpecification(keyID: "k1")
+        let strong = String(repeating: "x", count: 32)
+        let accepted = try RelayConfiguration(
+            environment: ["RELAY_ENCRYPTION_KEY": key, "RELAY_API_TOKEN": strong, "RELAY_LINK_SECRET": strong],
+            development: false)
+        #expect(accepted.apiToken == strong && accepted.linkSecret == strong)
+        let refusals: [(String, String, String)] = [
+            ("RELAY_API_TOKEN", String(repeating: "t", count: 31), "RELAY_API_TOKEN must be at least 32 bytes"),
+            ("RELAY_LINK_SECRET", "s3cret-kr-marker", "RELAY_LINK_SECRET must be at least 32 bytes"),
+            (
+                "RELAY_KLAVIYO_API_BASE_URL", "http://127.0.0.1:8089",
+                "RELAY_KLAVIYO_API_BASE_URL must be an https:// URL"
+            ),
+            (
+                "RELAY_KLAVIYO_AUTHORIZE_URL", "http://www.klaviyo.com/oauth/authorize",
+                "RELAY_KLAVIYO_AUTHORIZE_URL must be an https:// URL"
+            ),
+            (
+                "RELAY_KLAVIYO_API_BASE_URL", "ftp://a.klaviyo.com",
+                "RELAY_KLAVIYO_API_BASE_URL must be an https:// URL"
+            ),
+        ]
+        for (name, value, message) in refusals {
+            do {
+                _ = try RelayConfiguration(environment: ["RELAY_ENCRYPTION_KEY": key, name: value], development: false)
+                Issue.record("\(name)=\(value) was accepted outside --dev")
+            } catch {
+                #expect(error.description.hasPrefix(message), "\(error.description)")
+                #expect(!error.description.contains(value), "the error never shows the value")
+            }
+            let development = try RelayConfiguration(environment: [name: value], development: true)
+            #expect(development.isDevelopment, "--dev accepts \(name)=\(value)")
+        }
+        #expect(String(repeating: "x", count: 31).utf8.count < RelayConfiguration.minimumSecretBytes)
+        #expect(throws: RelayConfiguration.Invalid.self) {
+            try RelayConfiguration(
+                environment: ["RELAY_ENCRYPTION_KEY": key, "RELAY_API_TOKEN": String(repeating: "x", count: 31)],
+                development: false)
+        }
+    }
+
+    @Test func linkMaxTTL() throws {
+        #expect(try RelayConfiguration(environment: [:], development: true).linkMaxTTL == .seconds(3600))
+        let configured = try RelayConfiguration(environment: ["RELAY_LINK_MAX_TTL": "15m"], development: true)
+        #expect(configured.linkMaxTTL == .seconds(900))
+        for value in ["0", "8d", "soon"] {
+            #expect(throws: RelayConfiguration.Invalid.self, "RELAY_LINK_MAX_TTL=\(value)") {
+                try RelayConfiguration(environment: ["RELAY_LINK_MAX_TTL": value], development: true)
+            }
+        }
+    }
+
     @Test func descriptionRedactsSecrets() throws {
         let configuration = try RelayConfiguration(
             environment: [
