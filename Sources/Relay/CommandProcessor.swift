@@ -42,13 +42,18 @@ public struct CommandProcessor: Sendable {
     let lifecycle: ConnectionLifecycle?
     /// Klaviyo's rate limits shared through Redis (nil: `RELAY_RATE_LIMIT=off`).
     let rateLimiter: RateLimiter?
+    /// Which queues `reply_to` may name (`RELAY_REPLY_TO_PATTERN`).
+    let replyTo: ReplyToPolicy
+    /// Seals the relay's own retry headers, so a publisher's `x-relay-*` on a fresh command steer nothing.
+    let seal: HeaderSeal
 
     /// Creates a processor.
     public init(
         amqp: AMQPClient, topology: RelayTopology, decoder: CommandDecoder, idempotency: IdempotencyStore,
         credentials: CredentialCache, credentialStore: CredentialStore, executor: CommandExecutor,
         retryPolicy: RetryPolicy, crashPoint: CrashPoint?, logger: Logger, tokenManager: TokenManager? = nil,
-        syncStatus: SyncStatus? = nil, lifecycle: ConnectionLifecycle? = nil, rateLimiter: RateLimiter? = nil
+        syncStatus: SyncStatus? = nil, lifecycle: ConnectionLifecycle? = nil, rateLimiter: RateLimiter? = nil,
+        replyTo: ReplyToPolicy = .default
     ) {
         self.amqp = amqp
         self.topology = topology
@@ -64,6 +69,8 @@ public struct CommandProcessor: Sendable {
         self.syncStatus = syncStatus
         self.lifecycle = lifecycle
         self.rateLimiter = rateLimiter
+        self.replyTo = replyTo
+        self.seal = HeaderSeal(keyRing: credentialStore.keys)
     }
 
     /// Raised inside processing when the delivery cannot be finished now (shutdown, broker lost).
@@ -77,6 +84,48 @@ public struct CommandProcessor: Sendable {
         if let traceparent = delivery.properties.headers["traceparent"]?.stringValue {
             logger[metadataKey: LogKeys.traceparent] = "\(traceparent)"
         }
+        let outcome: Outcome
+        // A closed set of label values: the known types, else `unknown` (never a routing key or header).
+        var typeLabel = "unknown"
+        do {
+            if delivery.queue == topology.queueName(.unroutable) {
+                outcome = try await deadLetterUnroutable(delivery, logger: &logger)
+            } else {
+                outcome = try await processRouted(delivery, started: started, typeLabel: &typeLabel, logger: &logger)
+            }
+        } catch {
+            logger.info("command handed back for redelivery", metadata: [LogKeys.errorDetail: "\(error)"])
+            outcome = .handedBack
+        }
+        Counter(label: "relay_commands_total", dimensions: [("type", typeLabel), ("outcome", outcome.metricLabel)])
+            .increment()
+        Timer(label: "relay_command_duration_seconds", dimensions: [("type", typeLabel)])
+            .recordNanoseconds(Int64((ContinuousClock.now - started).nanoseconds))
+        return outcome
+    }
+
+    /// A message the commands exchange could not route (its alternate exchange caught it): a dead letter
+    /// `unroutable`, with whatever ids the body names for ops. Nothing is sent to Klaviyo.
+    func deadLetterUnroutable(_ delivery: AMQPDelivery, logger: inout Logger) async throws -> Outcome {
+        let (commandID, accountID, type): (String?, String?, String?)
+        switch decoder.decode(delivery.body) {
+        case .success(let command): (commandID, accountID, type) = (command.id, command.accountID, command.type.rawValue)
+        case .failure(let rejection): (commandID, accountID, type) = (rejection.commandID, rejection.accountID, rejection.type)
+        }
+        if let commandID { logger[metadataKey: LogKeys.commandID] = "\(commandID)" }
+        if let accountID { logger[metadataKey: LogKeys.accountID] = "\(accountID)" }
+        let routingKey = String(delivery.routingKey.prefix(255))
+        return try await deadLetter(
+            delivery, code: .unroutable,
+            detail: "routing key \"\(routingKey)\" matches no binding of \(topology.commandsExchange): publish each "
+                + "command with its type as the routing key (e.g. profile.upsert)",
+            attempts: 1, firstFailedAt: nil, commandID: commandID, accountID: accountID, type: type, logger: logger)
+    }
+
+    /// A delivery from a work queue: decode, then process or dead-letter.
+    func processRouted(
+        _ delivery: AMQPDelivery, started: ContinuousClock.Instant, typeLabel: inout String, logger: inout Logger
+    ) async throws -> Outcome {
         let outcome: Outcome
         do {
             switch decoder.decode(delivery.body) {
@@ -92,19 +141,20 @@ public struct CommandProcessor: Sendable {
                 logger[metadataKey: LogKeys.commandID] = "\(command.id)"
                 logger[metadataKey: LogKeys.accountID] = "\(command.accountID)"
                 logger[metadataKey: LogKeys.type] = "\(command.type.rawValue)"
-                outcome = try await process(command, delivery: delivery, started: started, logger: logger)
+                typeLabel = command.type.rawValue
+                if let replyQueue = delivery.properties.replyTo, !replyQueue.isEmpty, !replyTo.allows(replyQueue) {
+                    outcome = try await deadLetter(
+                        delivery, code: .replyToNotAllowed,
+                        detail: "reply_to \"\(replyQueue.prefix(255))\" is not admitted by RELAY_REPLY_TO_PATTERN "
+                            + "(\(replyTo)); nothing was sent to Klaviyo",
+                        attempts: 1, firstFailedAt: nil, commandID: command.id, accountID: command.accountID,
+                        type: command.type.rawValue, logger: logger)
+                } else {
+                    outcome = try await process(command, delivery: delivery, started: started, logger: logger)
+                }
                 await recordSync(command, outcome: outcome, logger: logger)
             }
-        } catch {
-            logger.info("command handed back for redelivery", metadata: [LogKeys.errorDetail: "\(error)"])
-            outcome = .handedBack
         }
-        let routingKey = DelayedRetry.originalRoutingKey(of: delivery)
-        let typeLabel = routingKey.isEmpty ? "unknown" : String(routingKey.prefix(40))
-        Counter(label: "relay_commands_total", dimensions: [("type", typeLabel), ("outcome", outcome.metricLabel)])
-            .increment()
-        Timer(label: "relay_command_duration_seconds", dimensions: [("type", typeLabel)])
-            .recordNanoseconds(Int64((ContinuousClock.now - started).nanoseconds))
         return outcome
     }
 
@@ -113,10 +163,17 @@ public struct CommandProcessor: Sendable {
     )
         async throws -> Outcome
     {
-        if let record = try await infrastructure(
-            "idempotency lookup", logger: logger, { try await idempotency.lookup(command.id) })
+        switch try await infrastructure("idempotency lookup", logger: logger, { try await idempotency.lookup(command) })
         {
+        case .done(let record):
             return try await finishDuplicate(command, record: record, delivery: delivery, logger: logger)
+        case .conflict(let detail):
+            // Nothing of the other command is revealed, and this one is not executed.
+            return try await deadLetter(
+                delivery, code: .idConflict, detail: detail, attempts: 1, firstFailedAt: nil, commandID: command.id,
+                accountID: command.accountID, type: command.type.rawValue, logger: logger)
+        case .fresh:
+            break
         }
         func reject(
             _ code: DeadLetterCode, _ detail: String, attempts: Int = 1, firstFailedAt: String? = nil
@@ -124,7 +181,7 @@ public struct CommandProcessor: Sendable {
             async throws -> Outcome
         {
             // A command coming back from a retry tier keeps the count of the Klaviyo attempts already made.
-            let made = DelayedRetry.State(headers: delivery.properties.headers).attempts
+            let made = DelayedRetry.State(delivery: delivery, seal: seal).attempts
             return try await deadLetter(
                 delivery, code: code, detail: detail, attempts: max(attempts, made), firstFailedAt: firstFailedAt,
                 commandID: command.id, accountID: command.accountID, type: command.type.rawValue, logger: logger)
@@ -187,14 +244,14 @@ public struct CommandProcessor: Sendable {
 
         // Retries are delayed through the TTL tiers (DelayedRetry), never by sleeping on the held message: the
         // attempt count and first-failure time of earlier deliveries arrive in the headers.
-        let previous = DelayedRetry.State(headers: delivery.properties.headers)
+        let previous = DelayedRetry.State(delivery: delivery, seal: seal)
         var attempt = previous.attempts + 1
         var refreshedAfterUnauthorized = false
         // A job this command already submitted is polled, never submitted again.
         var job: JSONValue?
         if command.type.waitsForJob,
             let stored = try await infrastructure(
-                "job lookup", logger: logger, { try await idempotency.jobState(command.id) })
+                "job lookup", logger: logger, { try await idempotency.jobState(command) })
         {
             job = try? JSONValue.parse(Array(stored.utf8))
         }
@@ -251,7 +308,8 @@ public struct CommandProcessor: Sendable {
                 switch schedule {
                 case .delay(let tier, let wanted):
                     try await scheduleRetry(
-                        delivery, in: tier, attempts: attempt, firstFailedAt: firstFailedAt, lastError: error)
+                        delivery, type: command.type, in: tier, attempts: attempt, firstFailedAt: firstFailedAt,
+                        lastError: error)
                     logger.warning(
                         "klaviyo call failed; retry scheduled",
                         metadata: [
@@ -298,13 +356,14 @@ public struct CommandProcessor: Sendable {
 
     /// Moves a delivery to a retry tier: its copy (with attempts, first failure and last error) is confirmed by
     /// the broker before the original is acked, so a crash in between redelivers rather than loses it.
+    /// The route back is the command's own type, never a header.
     func scheduleRetry(
-        _ delivery: AMQPDelivery, in tier: RelayTopology.RetryTier, attempts: Int, firstFailedAt: String,
-        lastError: KlaviyoError
+        _ delivery: AMQPDelivery, type: CommandType, in tier: RelayTopology.RetryTier, attempts: Int,
+        firstFailedAt: String, lastError: KlaviyoError
     ) async throws {
         let message = DelayedRetry.message(
-            for: delivery, topology: topology, tier: tier, attempts: attempts, firstFailedAt: firstFailedAt,
-            lastError: lastError.description)
+            for: delivery, topology: topology, tier: tier, routingKey: type.rawValue, attempts: attempts,
+            firstFailedAt: firstFailedAt, lastError: lastError.description, seal: seal)
         try await publish(message)
         try await acknowledge(delivery)
     }
@@ -322,7 +381,8 @@ public struct CommandProcessor: Sendable {
         switch schedule {
         case .delay(let tier, let wanted):
             try await scheduleRetry(
-                delivery, in: tier, attempts: attemptsMade, firstFailedAt: firstFailedAt, lastError: error)
+                delivery, type: command.type, in: tier, attempts: attemptsMade, firstFailedAt: firstFailedAt,
+                lastError: error)
             logger.info(
                 "held back by the rate limiter; retry scheduled",
                 metadata: [
@@ -356,12 +416,12 @@ public struct CommandProcessor: Sendable {
             traceparent: delivery.properties.headers["traceparent"]?.stringValue)
         let body = result.encoded()
         try await infrastructure("idempotency record", logger: logger) {
-            try await idempotency.record(command.id, result: body)
+            try await idempotency.record(command, result: body)
         }
         crashPoint?.trigger(.afterResultRecorded, commandID: command.id)
         try await publishResult(body, routingKey: result.routingKey, commandID: command.id, delivery: delivery)
         do {
-            try await idempotency.markPublished(command.id)
+            try await idempotency.markPublished(command)
         } catch {
             logger.warning(
                 "could not mark result published; a redelivery would publish it again",
@@ -387,11 +447,14 @@ public struct CommandProcessor: Sendable {
         }
         let state = String(decoding: pending.state.jsonBytes(), as: UTF8.self)
         try await infrastructure("job record", logger: logger) {
-            try await idempotency.recordJobState(command.id, state: state)
+            try await idempotency.recordJobState(command, state: state)
         }
         guard let tier = topology.retryTier(for: pending.pollAfter) else { return nil }
         let polls = Int(pending.state["polls"]?.jobInteger ?? 0)
-        try await publish(DelayedRetry.pollMessage(for: delivery, topology: topology, tier: tier, polls: polls))
+        try await publish(
+            DelayedRetry.pollMessage(
+                for: delivery, topology: topology, tier: tier, routingKey: command.type.rawValue, polls: polls,
+                seal: seal))
         try await acknowledge(delivery)
         logger.info(
             "klaviyo job running; poll scheduled",
@@ -440,7 +503,7 @@ public struct CommandProcessor: Sendable {
                 routingKey = "\(command.type.rawValue).succeeded"
             }
             try await publishResult(record.result, routingKey: routingKey, commandID: command.id, delivery: delivery)
-            if !record.published { try? await idempotency.markPublished(command.id) }
+            if !record.published { try? await idempotency.markPublished(command) }
         }
         try await acknowledge(delivery)
         logger.info(
@@ -472,7 +535,7 @@ public struct CommandProcessor: Sendable {
     ) async throws -> Outcome {
         let message = DeadLetter.message(
             for: delivery, topology: topology, code: code, detail: detail, attempts: attempts,
-            firstFailedAt: firstFailedAt, commandID: commandID, accountID: accountID, type: type)
+            firstFailedAt: firstFailedAt, commandID: commandID, accountID: accountID, type: type, seal: seal)
         try await publish(message)
         try await acknowledge(delivery)
         logger.warning(

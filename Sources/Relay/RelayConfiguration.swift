@@ -1,3 +1,5 @@
+import Foundation
+
 /// Every setting of the relay, read from the environment in one place (DESIGN §6; README lists them all).
 ///
 /// Secrets (client secret, API token, link secret, encryption keys) are held here but never appear in
@@ -11,6 +13,9 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
 
     /// `RELAY_AMQP_URL`.
     public var amqpURL = "amqp://guest:guest@127.0.0.1:5672/%2f"
+    /// `RELAY_AMQP_TLS_CA_FILE`: PEM file of the CA(s) that sign the broker's certificate for `amqps://` (default:
+    /// the system's trust store). The certificate and the host name are always verified.
+    public var amqpTLSCAFile: String?
     /// `RELAY_REDIS_URL`.
     public var redisURL = "redis://127.0.0.1:6379/0"
     /// `RELAY_REDIS_POOL_SIZE`.
@@ -95,6 +100,8 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
     /// `RELAY_BATCH_WINDOW`: how long the first `event.track` of an account waits for others to share one
     /// bulk call (at most 1s); `0` disables batching (every event is sent with `create_event`).
     public var batchWindow: Duration = .milliseconds(25)
+    /// `RELAY_REPLY_TO_PATTERN`: the queues a command's `reply_to` may name (see ``ReplyToPolicy``).
+    public var replyTo: ReplyToPolicy = .default
     /// Whether `--dev` defaults are in force.
     public var isDevelopment: Bool
 
@@ -123,6 +130,12 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
             return parsed
         }
         if let value = text("RELAY_AMQP_URL") { amqpURL = value }
+        if let value = text("RELAY_AMQP_TLS_CA_FILE") {
+            guard FileManager.default.isReadableFile(atPath: value) else {
+                throw Invalid(description: "RELAY_AMQP_TLS_CA_FILE: \(value) is not a readable file")
+            }
+            amqpTLSCAFile = value
+        }
         if let value = text("RELAY_REDIS_URL") { redisURL = value }
         if let value = try integer("RELAY_REDIS_POOL_SIZE", 1...256) { redisPoolSize = value }
         if let value = text("RELAY_KLAVIYO_API_BASE_URL") { klaviyoBaseURL = value }
@@ -235,6 +248,13 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
             }
             batchWindow = parsed
         }
+        if let value = text("RELAY_REPLY_TO_PATTERN") {
+            do {
+                replyTo = try ReplyToPolicy(specification: value)
+            } catch {
+                throw Invalid(description: "RELAY_REPLY_TO_PATTERN: \(error)")
+            }
+        }
         if text("RELAY_ENABLE_FAULT_INJECTION") == "1", let point = text("RELAY_FAULT_CRASH_AT") {
             guard let stage = CrashPoint.Stage(rawValue: point) else {
                 throw Invalid(
@@ -268,6 +288,7 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
                 ? "rate_limit=spec share=\(rateLimitShare) max_wait=\(rateLimitMaxWait.roundedDescription) "
                 : "rate_limit=off ")
             + "batch_window=\(batchWindow == .zero ? "off" : batchWindow.roundedDescription) "
+            + "reply_to=\(replyTo) "
             + "dev=\(isDevelopment)"
     }
 }

@@ -14,8 +14,8 @@ struct ConsumeCommand: AsyncParsableCommand {
     @Option(help: "Commands in flight in this process (overrides RELAY_CONCURRENCY).")
     var concurrency: Int?
 
-    @Option(help: "Work queues to consume, comma-separated (profiles, events, campaigns).")
-    var queues = "profiles,events,campaigns"
+    @Option(help: "Work queues to consume, comma-separated (profiles, events, campaigns, unroutable).")
+    var queues = "profiles,events,campaigns,unroutable"
 
     func run() async throws {
         var runtime = try Runtime.make(options, label: "klaviyo-relay.consume", connectionName: "klaviyo-relay consume")
@@ -27,7 +27,7 @@ struct ConsumeCommand: AsyncParsableCommand {
         var queueNames: [String] = []
         for name in queues.split(separator: ",") {
             guard let queue = RelayQueue(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
-                throw ValidationError("unknown queue \(name); choose from profiles, events, campaigns")
+                throw ValidationError("unknown queue \(name); choose from profiles, events, campaigns, unroutable")
             }
             queueNames.append(runtime.topology.queueName(queue))
         }
@@ -47,7 +47,8 @@ struct ConsumeCommand: AsyncParsableCommand {
                 maxDelay: configuration.retryMaxDelay, maxRetryAge: configuration.maxRetryAge),
             crashPoint: configuration.crashPoint, logger: runtime.logger,
             tokenManager: tokenManager, syncStatus: SyncStatus(redis: runtime.redis),
-            lifecycle: runtime.connectionLifecycle(), rateLimiter: runtime.rateLimiter)
+            lifecycle: runtime.connectionLifecycle(), rateLimiter: runtime.rateLimiter,
+            replyTo: configuration.replyTo)
         let consumer = ConsumerService(
             amqp: runtime.amqp, processor: processor, queues: queueNames, concurrency: configuration.concurrency,
             shutdownTimeout: configuration.shutdownTimeout, logger: runtime.logger)
