@@ -133,5 +133,10 @@ let package = Package(
             name: "ChaosTests",
             dependencies: ["Relay", "AMQP", "Redis", "HTTPClient", "Klaviyo"],
             swiftSettings: strict),
+        // Runs only with RELAY_HOSTILE=1 (scripts/hostile.sh): hostile publishers, operators and browsers.
+        .testTarget(
+            name: "HostileTests",
+            dependencies: ["Relay", "AMQP", "Redis", "HTTPClient", "Klaviyo"],
+            swiftSettings: strict),
     ]
 )

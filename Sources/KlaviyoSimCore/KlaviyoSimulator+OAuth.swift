@@ -236,8 +236,8 @@ extension KlaviyoSimulator {
                 let access = self.issueAccessToken(&install, ttl: ttl, now: now)
                 s.installs[installId] = install
                 s.installByClientAndAccount[key] = installId
-                return .success(
-                    (Self.tokenBody(access, refresh, ttl, install.scopes, advertised: s.advertisedExpiresIn), install.accountId))
+                let body = Self.tokenBody(access, refresh, ttl, install.scopes, advertised: s.advertisedExpiresIn)
+                return .success((body, install.accountId))
             }
             if case .success = result { stats.countTokenCall("authorization_code") }
         case "refresh_token"?:
@@ -260,8 +260,8 @@ extension KlaviyoSimulator {
                 }
                 let access = self.issueAccessToken(&install, ttl: ttl, now: now)
                 s.installs[installId] = install
-                return .success(
-                    (Self.tokenBody(access, returned, ttl, install.scopes, advertised: s.advertisedExpiresIn), install.accountId))
+                let body = Self.tokenBody(access, returned, ttl, install.scopes, advertised: s.advertisedExpiresIn)
+                return .success((body, install.accountId))
             }
             if case .success = result { stats.countTokenCall("refresh_token") }
         default:

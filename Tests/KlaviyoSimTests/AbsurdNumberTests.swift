@@ -32,7 +32,8 @@ struct AbsurdNumberTests {
             let refreshed = try await OAuthTests.refresh(c, try #require(tokens.json?["refresh_token"]?.stringValue))
             #expect(refreshed.json?["expires_in"] == .double(1e20))
             let access = try #require(refreshed.json?["access_token"]?.stringValue)
-            let me = try await c.call(.get, "/api/accounts", headers: SimClient.klaviyoHeaders(auth: "Bearer \(access)"))
+            let me = try await c.call(
+                .get, "/api/accounts", headers: SimClient.klaviyoHeaders(auth: "Bearer \(access)"))
             #expect(me.status == 200)
 
             let wrong = try await c.admin(.put, "/_sim/oauth/settings", body: #"{"advertised_expires_in":"soon"}"#)
