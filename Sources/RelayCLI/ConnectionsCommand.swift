@@ -6,7 +6,7 @@ import Relay
 struct ConnectionsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "connections", abstract: "Manage connected Klaviyo accounts.",
-        subcommands: [AddAPIKey.self, OAuthURL.self, OAuthCallback.self, Show.self, Remove.self])
+        subcommands: [AddAPIKey.self, OAuthURL.self, OAuthCallback.self, Show.self, Remove.self, Rekey.self, Keys.self])
 
     struct AddAPIKey: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -146,6 +146,121 @@ struct ConnectionsCommand: AsyncParsableCommand {
             await runtime.redis.shutdown()
             await runtime.http.shutdown()
             print(changed ? "disconnected \(account)" : "\(account) was not connected")
+        }
+    }
+
+    struct Rekey: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rekey",
+            abstract: "Re-encrypt every stored connection under the current key of RELAY_ENCRYPTION_KEY.",
+            discussion: """
+                Scans every kr:{*}:conn hash and seals each secret field not under the current key id again, \
+                version-checked (a concurrent token refresh is never overwritten). Idempotent; resumable with \
+                --cursor (each progress line prints the cursor to resume from). Accounts that cannot be decrypted \
+                are listed and skipped; the exit code is then 1.
+                """)
+
+        @OptionGroup var options: GlobalOptions
+
+        @Option(help: "SCAN cursor to resume from (printed by an earlier, interrupted run).")
+        var cursor = "0"
+
+        @Option(help: "Print progress every N accounts.")
+        var progressEvery = 100
+
+        @Option(help: "SCAN COUNT hint (keys examined per page).")
+        var scanCount = 200
+
+        @Flag(help: "Decrypt and count only; write nothing.")
+        var dryRun = false
+
+        @Option(help: "Only account ids matching this Redis glob (default: every account).")
+        var accounts = "*"
+
+        func run() async throws {
+            guard cursor.allSatisfy(\.isNumber), !cursor.isEmpty else {
+                throw CLIError("--cursor must be the number a previous run printed")
+            }
+            guard !accounts.isEmpty, !accounts.contains("}") else { throw CLIError("--accounts: a glob without '}'") }
+            let runtime = try Runtime.make(
+                options, label: "klaviyo-relay.connections", connectionName: "klaviyo-relay connections")
+            var rekey = CredentialRekey(store: runtime.credentialStore, dryRun: dryRun)
+            rekey.scanCount = max(1, scanCount)
+            rekey.accounts = accounts
+            let keyID = runtime.credentialStore.keys.currentKeyID
+            print("\(dryRun ? "dry run: " : "")re-encrypting connections under key id \(keyID)")
+            let dryRun = self.dryRun
+            let result: Result<CredentialRekey.Progress, any Error>
+            do {
+                result = .success(
+                    try await rekey.run(
+                        from: cursor, progressEvery: max(1, progressEvery),
+                        report: { print($0.line(dryRun: dryRun)) },
+                        unreadable: {
+                            print(
+                                "unreadable: account \($0.accountID) field \($0.field) key id "
+                                    + "\($0.keyID.isEmpty ? "-" : $0.keyID) (\($0.reason.rawValue)): skipped")
+                        }))
+            } catch {
+                result = .failure(error)
+            }
+            await runtime.redis.shutdown()
+            await runtime.http.shutdown()
+            let progress: CredentialRekey.Progress
+            switch result {
+            case .success(let done): progress = done
+            case .failure(let error): throw CLIError("rekey interrupted: \(error) (resume with the cursor above)")
+            }
+            if progress.reencrypted == 0 && !progress.hasFailures {
+                print("nothing to do: every stored secret is already under key id \(keyID)")
+            }
+            for accountID in progress.contended {
+                print("contended: account \(accountID) kept changing during the rekey; run rekey again")
+            }
+            if progress.hasFailures {
+                throw CLIError(
+                    "\(progress.unreadable.count + progress.contended.count) account(s) were not re-encrypted "
+                        + "(see above); run `klaviyo-relay connections keys` for the key ids in use")
+            }
+        }
+    }
+
+    struct Keys: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "keys",
+            abstract: "List the encryption key ids stored connections use, and which configured keys can be retired.")
+
+        @OptionGroup var options: GlobalOptions
+
+        @Flag(help: "Machine-readable JSON.")
+        var json = false
+
+        @Option(help: "Only account ids matching this Redis glob (default: every account).")
+        var accounts = "*"
+
+        func run() async throws {
+            guard !accounts.isEmpty, !accounts.contains("}") else { throw CLIError("--accounts: a glob without '}'") }
+            let runtime = try Runtime.make(
+                options, label: "klaviyo-relay.connections", connectionName: "klaviyo-relay connections")
+            let result: Result<CredentialKeyUsage, any Error>
+            do {
+                result = .success(
+                    try await CredentialKeyUsage.survey(store: runtime.credentialStore, accounts: accounts))
+            } catch {
+                result = .failure(error)
+            }
+            await runtime.redis.shutdown()
+            await runtime.http.shutdown()
+            let usage: CredentialKeyUsage
+            switch result {
+            case .success(let value): usage = value
+            case .failure(let error): throw CLIError("could not scan the connections: \(error)")
+            }
+            if json {
+                print(String(decoding: usage.json.jsonBytes(), as: UTF8.self))
+            } else {
+                for line in usage.report { print(line) }
+            }
         }
     }
 }
