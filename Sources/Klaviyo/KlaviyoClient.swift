@@ -1,3 +1,4 @@
+import Foundation
 public import Logging
 
 /// Typed client for Klaviyo's REST API, revision 2025-10-15.
@@ -132,9 +133,9 @@ public struct KlaviyoClient: Sendable {
         case 500...599: code = .serverError
         default: code = .rejected
         }
-        var retryAfter: Duration?
-        if let value = response.header("Retry-After"), let seconds = Int(value.trimmingSpaces()), seconds >= 0 {
-            retryAfter = .seconds(seconds)
+        // Clamped to 0...1 day (Clamp.retryAfter): an absurd value must not overflow the caller's arithmetic.
+        let retryAfter = response.header("Retry-After").flatMap {
+            Clamp.retryAfter($0, nowEpochSeconds: Int64(Date().timeIntervalSince1970))
         }
         return try failure(
             KlaviyoError(
@@ -184,15 +185,11 @@ public struct KlaviyoClient: Sendable {
 }
 
 extension Duration {
-    /// Whole milliseconds.
+    /// Whole milliseconds (saturating: a duration beyond `Int64.max` milliseconds gives `Int64.max`).
     var milliseconds: Int64 {
         let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
-    }
-}
-
-extension String {
-    func trimmingSpaces() -> String {
-        String(self.drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " }).reversed())
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1000)
+        guard !overflow else { return seconds < 0 ? .min : .max }
+        return Clamp.sum(whole, attoseconds / 1_000_000_000_000_000)
     }
 }

@@ -46,7 +46,8 @@ public struct KlaviyoError: Error, Sendable, CustomStringConvertible {
     public var message: String
     /// Klaviyo's `errors` array, when the body had one.
     public var apiErrors: [KlaviyoAPIError]
-    /// `Retry-After` of a 429.
+    /// `Retry-After` of a 429 (``KlaviyoClient`` clamps it to `0...Clamp.maxRetryAfter`, and
+    /// ``retryDecision`` clamps it again, so a value set by hand cannot overflow a caller either).
     public var retryAfter: Duration?
     /// Whether the request may have reached Klaviyo (only meaningful for transport failures).
     public var requestMayHaveBeenSent: Bool
@@ -72,7 +73,7 @@ public struct KlaviyoError: Error, Sendable, CustomStringConvertible {
     public var retryDecision: KlaviyoRetryDecision {
         switch code {
         case .throttled, .heldBack:
-            return .retryAfter(retryAfter ?? .seconds(1))
+            return .retryAfter(retryAfter.map(Clamp.retryAfter) ?? .seconds(1))
         case .gateUnavailable:
             return .backoff
         case .serverError:

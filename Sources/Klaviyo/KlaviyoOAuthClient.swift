@@ -6,18 +6,21 @@ public struct KlaviyoTokenResponse: Sendable, Hashable, CustomStringConvertible 
     public var accessToken: String
     /// `Bearer`.
     public var tokenType: String
-    /// Lifetime of the access token in seconds.
-    public var expiresIn: Int64
+    /// Lifetime of the access token in seconds, always in `0...Clamp.maxTokenLifetimeSeconds` (one year), so
+    /// `now + expiresIn` cannot overflow.
+    public var expiresIn: Int64 {
+        didSet { expiresIn = Clamp.tokenLifetimeSeconds(expiresIn) }
+    }
     /// The refresh token Klaviyo returned (it may have rotated); nil when the response had none.
     public var refreshToken: String?
     /// Granted scopes, space-separated.
     public var scope: String?
 
-    /// Creates a token response.
+    /// Creates a token response; `expiresIn` is clamped like ``expiresIn`` (negative: one hour).
     public init(accessToken: String, tokenType: String, expiresIn: Int64, refreshToken: String?, scope: String?) {
         self.accessToken = accessToken
         self.tokenType = tokenType
-        self.expiresIn = expiresIn
+        self.expiresIn = Clamp.tokenLifetimeSeconds(expiresIn)
         self.refreshToken = refreshToken
         self.scope = scope
     }
@@ -141,15 +144,9 @@ public struct KlaviyoOAuthClient: Sendable {
             throw KlaviyoOAuthError(
                 code: "invalid_response", status: response.status, message: "token response without access_token")
         }
-        var expiresIn: Int64 = 3600
-        switch document["expires_in"] {
-        case .int(let value)?: expiresIn = value
-        case .double(let value)?: expiresIn = Int64(value)
-        case .string(let text)?: expiresIn = Int64(text) ?? 3600
-        default: break
-        }
         return KlaviyoTokenResponse(
-            accessToken: accessToken, tokenType: document["token_type"]?.stringValue ?? "Bearer", expiresIn: expiresIn,
+            accessToken: accessToken, tokenType: document["token_type"]?.stringValue ?? "Bearer",
+            expiresIn: Clamp.tokenLifetimeSeconds(document["expires_in"]),
             refreshToken: document["refresh_token"]?.stringValue, scope: document["scope"]?.stringValue)
     }
 
