@@ -39,30 +39,38 @@ public struct DeadLetterSummary: Sendable {
         accountID = header(DeadLetter.Header.accountID) ?? field("account_id")
         type = header(DeadLetter.Header.type) ?? field("type")
         originalRoutingKey = DeadLetterQueue.originalRoutingKey(of: delivery)
-        if let code = header(DeadLetter.Header.errorCode) {
+        if let code = header(DeadLetter.Header.errorCode), !code.isEmpty {
             brokerMade = false
             self.code = code
             detail = header(DeadLetter.Header.errorDetail) ?? ""
-            attempts = headers[DeadLetter.Header.attempts]?.intValue.map { Int($0) }
+            attempts = Self.count(headers[DeadLetter.Header.attempts])
             deadLetteredAtMilliseconds = header(DeadLetter.Header.lastFailedAt).flatMap(Timestamp.parseMilliseconds)
         } else {
             brokerMade = true
             let death = DeadLetterQueue.brokerDeath(headers)
-            code =
-                death.reason == "delivery_limit" ? DeadLetterCode.deliveryLimit.rawValue : (death.reason ?? "unknown")
+            let reason = death.reason.flatMap { $0.isEmpty ? nil : $0 }
+            code = reason == "delivery_limit" ? DeadLetterCode.deliveryLimit.rawValue : (reason ?? "unknown")
             let queue = death.queue.map { " from \($0)" } ?? ""
             detail =
                 death.reason == "delivery_limit"
                 ? "the broker dead-lettered it\(queue) after its delivery limit (crash loop or repeated hand-backs)"
                 : "the broker dead-lettered it\(queue) (reason \(death.reason ?? "unknown"))"
-            attempts = headers[DeadLetter.Header.attempts]?.intValue.map { Int($0) } ?? death.count
-            deadLetteredAtMilliseconds = death.time.map { Int64($0) * 1000 }
+            attempts = Self.count(headers[DeadLetter.Header.attempts]) ?? death.count
+            deadLetteredAtMilliseconds = death.time.flatMap { Clamp.epochMilliseconds(fromEpochSeconds: $0) }
         }
     }
 
-    /// How long ago it was dead-lettered.
+    /// A count header (`x-relay-attempts`, an `x-death` `count`) as ops see it: nil unless a non-negative
+    /// integer (a negative or non-integer value from a hand-made message is not shown as a count).
+    static func count(_ value: AMQPFieldValue?) -> Int? {
+        guard let number = value?.intValue, number >= 0 else { return nil }
+        return Int(clamping: number)
+    }
+
+    /// How long ago it was dead-lettered: never negative (a time in the future counts as now) and never
+    /// overflowing, whatever the headers said.
     public func age(nowMilliseconds: Int64) -> Duration? {
-        deadLetteredAtMilliseconds.map { .milliseconds(max(0, nowMilliseconds - $0)) }
+        deadLetteredAtMilliseconds.map { .milliseconds(max(0, Clamp.difference(nowMilliseconds, $0))) }
     }
 
     /// One NDJSON line's worth (`dlq list --json`).
@@ -139,6 +147,12 @@ public struct DeadLetterQueue: Sendable {
         public var delivery: AMQPDelivery
         /// What it says.
         public var summary: DeadLetterSummary
+
+        /// Pairs a delivery with its summary.
+        public init(delivery: AMQPDelivery, summary: DeadLetterSummary) {
+            self.delivery = delivery
+            self.summary = summary
+        }
     }
 
     /// The result of a scan: the selected dead letters, and the others taken while looking (held too).
@@ -237,7 +251,9 @@ public struct DeadLetterQueue: Sendable {
     }
 
     /// The broker's dead-lettering as `x-death` records it: a `delivery_limit` entry wins (a command that was
-    /// retried through the tiers also has `expired` entries), then the most recent entry.
+    /// retried through the tiers also has `expired` entries), then the most recent entry. The time is as sent
+    /// (epoch seconds; a negative integer is no time); ``Clamp/epochMilliseconds(fromEpochSeconds:)-(UInt64)``
+    /// decides whether it is plausible.
     static func brokerDeath(_ headers: AMQPTable) -> (reason: String?, queue: String?, count: Int?, time: UInt64?) {
         var entries: [AMQPTable] = []
         if case .array(let deaths)? = headers["x-death"] {
@@ -248,11 +264,11 @@ public struct DeadLetterQueue: Sendable {
             var time: UInt64?
             switch chosen["time"] {
             case .timestamp(let seconds)?: time = seconds
-            case .int(let seconds)?: time = UInt64(max(0, seconds))
+            case .int(let seconds)? where seconds >= 0: time = UInt64(seconds)
             default: time = nil
             }
             return (
-                chosen["reason"]?.stringValue, chosen["queue"]?.stringValue, chosen["count"]?.intValue.map { Int($0) },
+                chosen["reason"]?.stringValue, chosen["queue"]?.stringValue, DeadLetterSummary.count(chosen["count"]),
                 time
             )
         }

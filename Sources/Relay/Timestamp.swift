@@ -25,9 +25,17 @@ public enum Timestamp {
         nowMilliseconds() / 1000
     }
 
-    /// Formats epoch seconds plus milliseconds.
+    /// Earliest epoch second formatted: 0001-01-01T00:00:00Z.
+    static let minimumSeconds = -62_135_596_800
+    /// Latest epoch second formatted: 9999-12-31T23:59:59Z.
+    static let maximumSeconds = 253_402_300_799
+
+    /// Formats epoch seconds plus milliseconds. Total: seconds outside years 1…9999 are shown as the nearest of
+    /// those (RFC 3339 has four-digit years) and milliseconds are limited to 0...999.
     public static func format(seconds: Int, milliseconds: Int = 0) -> String {
-        var time = time_t(seconds)
+        var time = time_t(min(max(seconds, minimumSeconds), maximumSeconds))
+        let milliseconds =
+            seconds > maximumSeconds ? 999 : seconds < minimumSeconds ? 0 : min(max(milliseconds, 0), 999)
         var parts = tm()
         gmtime_r(&time, &parts)
         func pad(_ value: Int32, _ width: Int) -> String {
@@ -38,9 +46,18 @@ public enum Timestamp {
             + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(milliseconds), 3))Z"
     }
 
-    /// Formats epoch milliseconds.
+    /// Formats epoch milliseconds (any value; see ``format(seconds:milliseconds:)``).
     public static func format(milliseconds: Int64) -> String {
-        format(seconds: Int(milliseconds / 1000), milliseconds: Int(milliseconds % 1000))
+        // Floor division, so -1 ms is 1969-12-31T23:59:59.999Z.
+        let (quotient, remainder) = milliseconds.quotientAndRemainder(dividingBy: 1000)
+        let seconds = remainder < 0 ? quotient - 1 : quotient
+        return format(seconds: Int(seconds), milliseconds: Int(remainder < 0 ? remainder + 1000 : remainder))
+    }
+
+    /// Formats an epoch-seconds timestamp from outside (an AMQP `timestamp` property or field), whatever its
+    /// value (see ``format(seconds:milliseconds:)``).
+    public static func format(epochSeconds: UInt64) -> String {
+        format(seconds: Int(clamping: epochSeconds))
     }
 
     /// Parses `2026-11-29T12:00:00Z` or `2026-11-29T12:00:00.123Z` (UTC, as ``now()`` writes them) into epoch

@@ -33,7 +33,7 @@ struct DLQCommand: AsyncParsableCommand {
 
         func validate() throws {
             if let olderThan, RelayConfiguration.parseDuration(olderThan) == nil {
-                throw ValidationError("--older-than must be a duration such as 30s, 10m, 2h or 7d")
+                throw ValidationError("--older-than must be a duration such as 30s, 10m, 2h or 7d, at most 365d")
             }
             if let limit, limit < 1 { throw ValidationError("--limit must be positive") }
         }
@@ -113,14 +113,15 @@ struct DLQCommand: AsyncParsableCommand {
                 ("content_type", properties.contentType), ("content_encoding", properties.contentEncoding),
                 ("message_id", properties.messageID), ("correlation_id", properties.correlationID),
                 ("reply_to", properties.replyTo), ("type", properties.type), ("app_id", properties.appID),
-                ("expiration", properties.expiration), ("timestamp", properties.timestamp.map { String($0) }),
+                ("expiration", properties.expiration),
+                ("timestamp", properties.timestamp.map { "\($0) (\(Timestamp.format(epochSeconds: $0)))" }),
             ] {
                 if let value { print("  \(name): \(value)") }
             }
             print("  persistent: \(properties.persistent)")
             print("headers:")
             for name in properties.headers.keys.sorted() {
-                print("  \(name): \(dlqDescribe(properties.headers[name]!))")
+                print("  \(name): \(DeadLetterExport.describe(properties.headers[name]!))")
             }
             print("body (\(delivery.body.count) bytes):")
             print(dlqPrettyBody(delivery.body))
@@ -140,11 +141,14 @@ struct DLQCommand: AsyncParsableCommand {
         @Flag(help: "Only print what would be replayed; change nothing.")
         var dryRun = false
 
-        @Option(help: "At most this many replays per second.")
+        @Option(help: "At most this many replays per second (0.001 to 1000000).")
         var rate: Double?
 
         func validate() throws {
-            if let rate, !(rate > 0) { throw ValidationError("--rate must be positive") }
+            // Bounded so that 1 / rate is a representable Duration (a rate of 1e-300 would trap).
+            if let rate, !(rate >= 0.001 && rate <= 1_000_000) {
+                throw ValidationError("--rate must be a number from 0.001 to 1000000")
+            }
         }
 
         func run() async throws {
@@ -270,7 +274,7 @@ struct DLQCommand: AsyncParsableCommand {
             let lines = try await runtime.withAMQP {
                 let selection = try await queue.scan(filter, nowMilliseconds: now)
                 await queue.release(selection.others + selection.selected.map(\.delivery))
-                return selection.selected.map { dlqExportLine($0, nowMilliseconds: now) }
+                return selection.selected.map { DeadLetterExport.line($0, nowMilliseconds: now) }
             }
             var text = lines.joined(separator: "\n")
             if !text.isEmpty { text += "\n" }
@@ -329,35 +333,6 @@ func dlqPrintTable(_ summaries: [DeadLetterSummary], nowMilliseconds: Int64) {
     for row in rows { print(line(row)) }
 }
 
-func dlqDescribe(_ value: AMQPFieldValue) -> String {
-    switch value {
-    case .string(let text): return text
-    case .bool(let flag): return String(flag)
-    case .int(let number): return String(number)
-    case .double(let number): return String(number)
-    case .timestamp(let seconds): return Timestamp.format(seconds: Int(seconds))
-    case .bytes(let bytes): return String(validating: bytes, as: UTF8.self) ?? "<\(bytes.count) bytes>"
-    case .void: return "(void)"
-    case .array(let values): return "[" + values.map(dlqDescribe).joined(separator: ", ") + "]"
-    case .table(let table):
-        return "{" + table.keys.sorted().map { "\($0): \(dlqDescribe(table[$0]!))" }.joined(separator: ", ") + "}"
-    }
-}
-
-func dlqJSONValue(_ value: AMQPFieldValue) -> JSONValue {
-    switch value {
-    case .string(let text): return .string(text)
-    case .bool(let flag): return .bool(flag)
-    case .int(let number): return .int(number)
-    case .double(let number): return .double(number)
-    case .timestamp(let seconds): return .string(Timestamp.format(seconds: Int(seconds)))
-    case .bytes(let bytes): return .string(Data(bytes).base64EncodedString())
-    case .void: return .null
-    case .array(let values): return .array(values.map(dlqJSONValue))
-    case .table(let table): return .object(table.mapValues(dlqJSONValue))
-    }
-}
-
 func dlqPrettyBody(_ body: [UInt8]) -> String {
     if let object = try? JSONSerialization.jsonObject(with: Data(body), options: [.fragmentsAllowed]),
         let pretty = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]),
@@ -367,27 +342,4 @@ func dlqPrettyBody(_ body: [UInt8]) -> String {
     }
     if let text = String(validating: body, as: UTF8.self) { return text }
     return "<not UTF-8; base64> " + Data(body).base64EncodedString()
-}
-
-func dlqExportLine(_ held: DeadLetterQueue.Held, nowMilliseconds: Int64) -> String {
-    let properties = held.delivery.properties
-    func text(_ value: String?) -> JSONValue { value.map(JSONValue.string) ?? .null }
-    var line: [String: JSONValue] = [
-        "summary": held.summary.json(nowMilliseconds: nowMilliseconds),
-        "routing_key": .string(held.delivery.routingKey),
-        "properties": [
-            "content_type": text(properties.contentType), "content_encoding": text(properties.contentEncoding),
-            "message_id": text(properties.messageID), "correlation_id": text(properties.correlationID),
-            "reply_to": text(properties.replyTo), "type": text(properties.type), "app_id": text(properties.appID),
-            "expiration": text(properties.expiration), "persistent": .bool(properties.persistent),
-            "timestamp": properties.timestamp.map { .int(Int64($0)) } ?? .null,
-        ],
-        "headers": .object(properties.headers.mapValues(dlqJSONValue)),
-    ]
-    if let body = String(validating: held.delivery.body, as: UTF8.self) {
-        line["body"] = .string(body)
-    } else {
-        line["body_base64"] = .string(Data(held.delivery.body).base64EncodedString())
-    }
-    return String(decoding: JSONValue.object(line).jsonBytes(), as: UTF8.self)
 }
