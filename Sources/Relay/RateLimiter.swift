@@ -113,8 +113,13 @@ public struct RateLimiter: Sendable {
         guard let parts = reply.array, parts.count == 2, let wait = parts[0].int, let now = parts[1].int else {
             throw UnexpectedReply(description: "rate limiter script answered \(reply), expected {wait_ms, now_ms}")
         }
-        return wait <= 0 ? .admitted(atMilliseconds: now) : .refused(wait: .milliseconds(wait))
+        return wait <= 0
+            ? .admitted(atMilliseconds: now) : .refused(wait: .milliseconds(min(wait, Self.maxWaitMilliseconds)))
     }
+
+    /// Longest wait the script can honestly answer (the steady window); a larger answer (a corrupted key, a
+    /// clock jump) is taken as this, so the wait cannot overflow later arithmetic.
+    static let maxWaitMilliseconds: Int64 = 60_000
 
     /// The gate for the calls of one command of `accountID`.
     public func gate(accountID: String, logger: Logger) -> RateLimitGate {

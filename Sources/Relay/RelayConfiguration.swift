@@ -125,6 +125,9 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
         func duration(_ name: String) throws(Invalid) -> Duration? {
             guard let value = text(name) else { return nil }
             guard let parsed = Self.parseDuration(value) else {
+                if Self.parseDurationMilliseconds(value) != nil {
+                    throw Invalid(description: "\(name) must be at most \(Self.maximumDurationText)")
+                }
                 throw Invalid(description: "\(name) must be a duration such as 500ms, 30s, 2m, 1h or 7d")
             }
             return parsed
@@ -268,15 +271,35 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
     /// The shortest `RELAY_API_TOKEN` / `RELAY_LINK_SECRET` accepted outside `--dev`, in bytes.
     public static let minimumSecretBytes = 32
 
-    /// Parses `500ms`, `30s`, `2m`, `1h`, `7d`, or a bare number of seconds.
+    /// The longest duration any setting or option accepts: one year. Longer ones are refused with a clear
+    /// error instead of overflowing some later arithmetic.
+    public static let maximumDuration: Duration = .seconds(365 * 86_400)
+    static let maximumDurationText = "365d"
+
+    /// Parses `500ms`, `30s`, `2m`, `1h`, `7d`, or a bare number of seconds, up to ``maximumDuration``; nil
+    /// for anything else (also for longer durations).
     public static func parseDuration(_ text: String) -> Duration? {
+        guard let milliseconds = parseDurationMilliseconds(text), .milliseconds(milliseconds) <= maximumDuration
+        else { return nil }
+        return .milliseconds(milliseconds)
+    }
+
+    /// The duration in milliseconds, saturating at `Int64.max` (never wrapping or trapping) for absurd values.
+    static func parseDurationMilliseconds(_ text: String) -> Int64? {
         let units: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
+        var value: Int64?
+        var unit: Int64 = 1000
         for (suffix, milliseconds) in units where text.hasSuffix(suffix) {
-            let number = text.dropLast(suffix.count)
-            if let value = Int64(number), value >= 0 { return .milliseconds(value * milliseconds) }
+            if let number = Int64(text.dropLast(suffix.count)), number >= 0 {
+                value = number
+                unit = milliseconds
+                break
+            }
         }
-        if let value = Int64(text), value >= 0 { return .seconds(value) }
-        return nil
+        if value == nil, let number = Int64(text), number >= 0 { value = number }
+        guard let value else { return nil }
+        let (product, overflow) = value.multipliedReportingOverflow(by: unit)
+        return overflow ? .max : product
     }
 
     /// Non-secret settings, for the startup log line.

@@ -46,18 +46,38 @@ public struct RetryPolicy: Sendable {
             return .giveUpPermanent
         case .backoff, .backoffIfIdempotent:
             wait = backoff(attempt: attempt, random: random)
-        case .retryAfter(let requested):
-            wait = max(requested, backoff(attempt: attempt, random: random)) + requested * (0.2 * random())
+        case .retryAfter(let asked):
+            let requested = Clamp.retryAfter(asked)
+            wait = max(requested, backoff(attempt: attempt, random: random)) + requested * (0.2 * Self.unit(random()))
         }
         guard attempt < maxAttempts else { return .giveUpExhausted }
-        return .retry(after: wait)
+        // Floating-point jitter may land a hair above the bound; the bound is the promise.
+        return .retry(after: min(wait, longestWait))
     }
 
-    /// Full-jitter exponential backoff: uniform in 0...min(maxDelay, base·2^(attempt-1)).
+    /// Full-jitter exponential backoff: uniform in 0...min(maxDelay, base·2^(attempt-1)). Any `attempt` (also
+    /// `Int.min`/`Int.max`) and any `random()` (clamped to 0...1, NaN as 0) are safe.
     public func backoff(attempt: Int, random: () -> Double) -> Duration {
-        let exponent = min(max(attempt - 1, 0), 30)
+        let exponent = attempt <= 1 ? 0 : min(attempt - 1, 30)
         let ceiling = min(maxDelay, baseDelay * (1 << exponent))
-        return ceiling * random()
+        return ceiling * Self.unit(random())
+    }
+
+    /// The longest wait ``decide(after:attempt:isIdempotent:random:)`` can return for a throttled call:
+    /// ``Clamp/maxRetryAfter`` plus its 20 % jitter (or ``maxDelay``, if longer).
+    public var longestWait: Duration {
+        max(Clamp.maxRetryAfter, maxDelay) + Clamp.maxRetryAfter * 0.2
+    }
+
+    /// A random draw limited to 0...1 (NaN: 0), so an odd generator cannot overflow `Duration * Double`.
+    static func unit(_ value: Double) -> Double {
+        value.isNaN ? 0 : min(max(value, 0), 1)
+    }
+
+    /// How long ago the first failure was, never negative and never overflowing (a first failure in the
+    /// future, from a skewed clock, counts as now).
+    static func age(firstFailedAtMilliseconds: Int64, nowMilliseconds: Int64) -> Duration {
+        .milliseconds(max(0, Clamp.difference(nowMilliseconds, firstFailedAtMilliseconds)))
     }
 
     /// Where a failed command goes next when retries are delayed through the TTL tiers.
@@ -85,7 +105,7 @@ public struct RetryPolicy: Sendable {
         case .giveUpExhausted:
             return .giveUpExhausted(reason: "gave up after \(attempt) attempts")
         case .retry(let wait):
-            let age = Duration.milliseconds(max(0, nowMilliseconds - firstFailedAtMilliseconds))
+            let age = Self.age(firstFailedAtMilliseconds: firstFailedAtMilliseconds, nowMilliseconds: nowMilliseconds)
             if age >= maxRetryAge {
                 return .giveUpExhausted(
                     reason: "gave up after \(attempt) attempts over \(age.roundedDescription) "
@@ -105,13 +125,14 @@ public struct RetryPolicy: Sendable {
         wait: Duration, firstFailedAtMilliseconds: Int64, nowMilliseconds: Int64, topology: RelayTopology,
         random: () -> Double = { Double.random(in: 0..<1) }
     ) -> Schedule {
-        let age = Duration.milliseconds(max(0, nowMilliseconds - firstFailedAtMilliseconds))
+        let age = Self.age(firstFailedAtMilliseconds: firstFailedAtMilliseconds, nowMilliseconds: nowMilliseconds)
         if age >= maxRetryAge {
             return .giveUpExhausted(
                 reason: "held back by the rate limiter for \(age.roundedDescription) "
                     + "(maximum age \(maxRetryAge.roundedDescription))")
         }
-        let wanted = wait + wait * (0.2 * random())
+        let held = Clamp.retryAfter(wait)
+        let wanted = min(held + held * (0.2 * Self.unit(random())), Clamp.maxRetryAfter * 1.2)
         guard let tier = topology.retryTier(for: wanted) else {
             return .giveUpExhausted(reason: "held back by the rate limiter (no retry tiers declared)")
         }
@@ -120,9 +141,10 @@ public struct RetryPolicy: Sendable {
 }
 
 extension Duration {
-    /// `1500ms`, `42s`, `3m`, `5h`: short and whole, for messages.
+    /// `1500ms`, `42s`, `3m`, `5h`: short and whole, for messages (any duration, also negative or huge).
     var roundedDescription: String {
         let seconds = components.seconds
+        if seconds < 0 { return "\(seconds)s" }
         if seconds < 10 { return "\(seconds * 1000 + components.attoseconds / 1_000_000_000_000_000)ms" }
         if seconds < 600 { return "\(seconds)s" }
         if seconds < 36_000 { return "\(seconds / 60)m" }
