@@ -1,0 +1,231 @@
+import AMQP
+import Foundation
+import HTTPClient
+import Klaviyo
+import Logging
+import Redis
+import Relay
+import Testing
+
+extension RelayStack {
+    /// Creates an account in klaviyo-sim and stores its connection sealed with `keys` (as `saveAPIKey` does after
+    /// validating), so a test chooses which key id seals it.
+    func connectSealed(
+        with keys: EncryptionKeyRing, accountID: String? = nil
+    ) async throws -> (accountID: String, apiKey: String) {
+        let account = accountID ?? "acct-\(UUID().uuidString.lowercased().prefix(10))"
+        let key = "pk_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))"
+        try await simAdmin(
+            .POST, "/_sim/accounts",
+            ["account_id": .string(account), "api_key": .string(key), "name": "Integration Store"])
+        try await CredentialStore(redis: redis, keys: keys).saveAPIKey(
+            accountID: account, apiKey: key, klaviyoAccountID: account, klaviyoAccountName: "Integration Store")
+        return (account, key)
+    }
+
+    /// Runs a one-shot `klaviyo-relay <arguments>` for this prefix with extra environment (e.g.
+    /// `RELAY_ENCRYPTION_KEY`) and waits for it to exit.
+    func runCLI(
+        _ arguments: [String], environment extra: [String: String], timeout: Duration = .seconds(60)
+    ) async throws -> RelayRun {
+        let directory = FileManager.default.temporaryDirectory
+        let out = directory.appendingPathComponent("relay-cli-\(UUID().uuidString).out")
+        let err = directory.appendingPathComponent("relay-cli-\(UUID().uuidString).err")
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
+        defer {
+            try? FileManager.default.removeItem(at: out)
+            try? FileManager.default.removeItem(at: err)
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: IntegrationEnvironment.relayBinary)
+        process.arguments = arguments + ["--dev", "--log-level", "warning"]
+        var environment = ProcessInfo.processInfo.environment
+        for key in environment.keys where key.hasPrefix("RELAY_") { environment[key] = nil }
+        environment.merge(
+            [
+                "RELAY_QUEUE_PREFIX": prefix, "RELAY_AMQP_URL": IntegrationEnvironment.amqpURL,
+                "RELAY_REDIS_URL": IntegrationEnvironment.redisURL,
+                "RELAY_DELIVERY_LIMIT": String(topology.deliveryLimit),
+            ]
+        ) { _, new in new }
+        environment.merge(extra) { _, new in new }
+        process.environment = environment
+        process.standardOutput = try FileHandle(forWritingTo: out)
+        process.standardError = try FileHandle(forWritingTo: err)
+        process.standardInput = FileHandle.nullDevice
+        let finished = ExitStatus()
+        process.terminationHandler = { ended in finished.value.withLock { $0 = ended.terminationStatus } }
+        try process.run()
+        try await eventually("klaviyo-relay \(arguments.joined(separator: " ")) to exit", timeout: timeout) {
+            finished.value.withLock { $0 != nil }
+        }
+        return RelayRun(
+            status: finished.value.withLock { $0! }, stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
+            stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "")
+    }
+}
+
+/// Issue #9 item 2: a connection sealed under a key the consumer does not hold is not an outage. Its commands are
+/// dead-lettered `credential_unreadable` at once (no in-process retries, no redelivery), other accounts keep
+/// flowing, and the dead letters replay once the key is back.
+@Suite("Unreadable credentials end to end", .timeLimit(.minutes(4)))
+struct UnreadableCredentialTests {
+    func header(_ delivery: AMQPDelivery, _ name: String) -> String? {
+        delivery.properties.headers[name]?.stringValue
+    }
+
+    @Test func anUnreadableAccountIsDeadLetteredAtOnceWhileAnotherAccountFlows() async throws {
+        try await withRelayStack { stack in
+            let current = EncryptionKeyRing.generateSpecification(keyID: "cur")
+            let removed = EncryptionKeyRing.generateSpecification(keyID: "gone")
+            let healthy = try await stack.connectSealed(with: try EncryptionKeyRing(specification: current))
+            let broken = try await stack.connectSealed(with: try EncryptionKeyRing(specification: removed))
+            let metricsPort = try freePort()
+            let consumer = try stack.startConsumer(
+                environment: ["RELAY_ENCRYPTION_KEY": current, "RELAY_METRICS_PORT": String(metricsPort)])
+            try await stack.waitForConsumers(1, queue: .campaigns)
+
+            let count = 12
+            var brokenIDs: [String] = []
+            var healthyIDs: [String] = []
+            let started = ContinuousClock.now
+            for index in 0..<count {
+                // Interleaved: A, B, A, B, …
+                for (account, name) in [(broken.accountID, "a"), (healthy.accountID, "b")] {
+                    let id = stack.id("\(name)-\(index)")
+                    try await stack.publish(
+                        commandBody(id: id, type: "account.get", accountID: account, payload: [:]),
+                        routingKey: "account.get", messageID: id)
+                    if name == "a" { brokenIDs.append(id) } else { healthyIDs.append(id) }
+                }
+            }
+            let deadIDs = { Set(stack.deadLetters.compactMap { self.header($0, DeadLetter.Header.commandID) }) }
+            // Far below the old behaviour (about 100 backed-off retries per delivery, then redeliveries).
+            try await eventually("A's dead letters and B's results", timeout: .seconds(20)) {
+                deadIDs().isSuperset(of: brokenIDs) && healthyIDs.allSatisfy { !stack.results(for: $0).isEmpty }
+            }
+            let elapsed = ContinuousClock.now - started
+            #expect(elapsed < .seconds(15), "took \(elapsed)")
+
+            for id in brokenIDs {
+                let letters = stack.deadLetters.filter { header($0, DeadLetter.Header.commandID) == id }
+                #expect(letters.count == 1, "\(id): \(letters.count) dead letters")
+                let letter = try #require(letters.first)
+                #expect(header(letter, DeadLetter.Header.errorCode) == "credential_unreadable")
+                #expect(letter.properties.headers[DeadLetter.Header.attempts]?.intValue == 1)
+                let detail = header(letter, DeadLetter.Header.errorDetail) ?? ""
+                #expect(detail.contains(broken.accountID) && detail.contains("key id gone"), "\(detail)")
+                #expect(!detail.contains(broken.apiKey))
+                #expect(stack.results(for: id).isEmpty)
+            }
+            for id in healthyIDs {
+                #expect(stack.results(for: id).map(\.outcome) == [.succeeded], "\(id)")
+            }
+            #expect(stack.deadLetters.allSatisfy { header($0, DeadLetter.Header.accountID) == broken.accountID })
+            #expect(try await stack.klaviyoRequests(account: broken.accountID).isEmpty, "A reached Klaviyo")
+            #expect(try await stack.amqp.messageCount(queue: stack.topology.queueName(.campaigns)).messages == 0)
+
+            // Nothing was retried or handed back for redelivery; every A command logged the key id once.
+            let lines = consumer.log.split(separator: "\n").compactMap { try? JSONValue.parse(Array($0.utf8)) }
+            let aboutBroken = lines.filter { $0["account_id"]?.stringValue == broken.accountID }
+            #expect(!aboutBroken.contains { $0["msg"]?.stringValue == "command handed back for redelivery" })
+            #expect(!lines.contains { ($0["msg"]?.stringValue ?? "").hasPrefix("credential lookup failed") })
+            let unreadableLogs = aboutBroken.filter {
+                $0["level"]?.stringValue == "error" && $0["encryption.key_id"]?.stringValue == "gone"
+                    && $0["credential.field"]?.stringValue == "api_key"
+            }
+            #expect(Set(unreadableLogs.compactMap { $0["command_id"]?.stringValue }) == Set(brokenIDs))
+            #expect(!consumer.log.contains(broken.apiKey) && !consumer.log.contains(healthy.apiKey))
+
+            // Counted by reason (a closed set of labels), after each dead letter's ack: poll.
+            try await eventually("relay_credential_unreadable_total in /metrics", timeout: .seconds(10)) {
+                let metrics =
+                    (try? await stack.http.execute(HTTPRequest(url: "http://127.0.0.1:\(metricsPort)/metrics"))
+                        .bodyString) ?? ""
+                return metrics.split(separator: "\n").contains {
+                    $0.hasPrefix("relay_credential_unreadable_total{") && $0.contains("reason=\"unknown_key_id\"")
+                        && $0.hasSuffix(" \(count)")
+                }
+            }
+
+            // The key is restored: a consumer holding it, and the dead letters replay into results.
+            await consumer.stop()
+            _ = try stack.startConsumer(environment: ["RELAY_ENCRYPTION_KEY": "\(current),\(removed)"])
+            try await stack.waitForConsumers(1, queue: .campaigns)
+            let replay = try await stack.runCLI(
+                ["dlq", "replay", "--code", "credential_unreadable", "--account", broken.accountID], environment: [:])
+            #expect(replay.status == 0, "\(replay.stdout) \(replay.stderr)")
+            #expect(replay.stdout.contains("replayed \(count), failed 0"), "\(replay.stdout)")
+            try await eventually("A's replayed commands to succeed", timeout: .seconds(30)) {
+                brokenIDs.allSatisfy { !stack.results(for: $0).isEmpty }
+            }
+            for id in brokenIDs {
+                #expect(stack.results(for: id).map(\.outcome) == [.succeeded], "\(id)")
+            }
+        }
+    }
+
+    @Test func theCacheKeepsAFailureNoLongerThanItsTTL() async throws {
+        try await withRelayStack { stack in
+            let current = try EncryptionKeyRing(specification: EncryptionKeyRing.generateSpecification(keyID: "cur"))
+            let removed = try EncryptionKeyRing(specification: EncryptionKeyRing.generateSpecification(keyID: "gone"))
+            let account = try await stack.connectSealed(with: removed)
+            let store = CredentialStore(redis: stack.redis, keys: current)
+            let ttl = Duration.milliseconds(400)
+            let cache = CredentialCache(store: store, ttl: ttl)
+            await #expect(throws: CredentialUnreadable.self) { try await cache.connection(for: account.accountID) }
+            // The customer reconnects (secrets sealed under the current key): seen within the TTL, not later.
+            let reconnected = ContinuousClock.now
+            try await store.saveAPIKey(
+                accountID: account.accountID, apiKey: account.apiKey, klaviyoAccountID: account.accountID,
+                klaviyoAccountName: nil)
+            await #expect(throws: CredentialUnreadable.self, "the failure is cached for the TTL") {
+                try await cache.connection(for: account.accountID)
+            }
+            try await eventually("the reconnected credential", timeout: .seconds(5)) {
+                (try? await cache.connection(for: account.accountID))??.apiKey == account.apiKey
+            }
+            #expect(ContinuousClock.now - reconnected < ttl + .milliseconds(300))
+        }
+    }
+
+    @Test func theTokenManagerPassesAnUnreadableConnectionThroughWithoutARefresh() async throws {
+        try await withRelayStack { stack in
+            let app = try await stack.createOAuthApp()
+            let record = try await stack.connectOAuth(app)
+            // The consumer's ring lacks the key that sealed the stored tokens (the stack's development key).
+            let other = try EncryptionKeyRing(specification: EncryptionKeyRing.generateSpecification(keyID: "other"))
+            let manager = TokenManager(
+                store: CredentialStore(redis: stack.redis, keys: other), oauth: app.client(stack),
+                logger: IntegrationEnvironment.logger, publishEvent: { _ in })
+            do {
+                _ = try await manager.refreshAfterUnauthorized(record)
+                Issue.record("refreshed a connection it cannot read")
+            } catch let error as CredentialUnreadable {
+                #expect(error.accountID == record.accountID)
+                #expect(error.reason == .unknownKeyID)
+                #expect(error.keyID == stack.keys.currentKeyID)
+            }
+            #expect(manager.stats.refreshCalls == 0)
+            // Still connected under its real key: nothing was marked reauth_required.
+            #expect(try await stack.credentialStore.load(accountID: record.accountID)?.state == .connected)
+        }
+    }
+
+    @Test func anUnreadableConnectionCanStillBeDisconnectedAndShowsReconnectNeeded() async throws {
+        try await withRelayStack { stack in
+            let removed = try EncryptionKeyRing(specification: EncryptionKeyRing.generateSpecification(keyID: "gone"))
+            let account = try await stack.connectSealed(with: removed)
+            let lifecycle = ConnectionLifecycle(
+                store: stack.credentialStore, oauth: nil, logger: IntegrationEnvironment.logger, publish: { _ in })
+            let status = try await lifecycle.status(accountID: account.accountID)
+            #expect(status["state"]?.stringValue == "reconnect_needed")
+            #expect(try await lifecycle.disconnect(accountID: account.accountID))
+            let fields = try await stack.redis.hashGetAll(RedisKeys.connection(account.accountID))
+            #expect(fields["state"] == "disconnected")
+            #expect(fields["api_key"] == nil)
+            #expect(try await lifecycle.disconnect(accountID: account.accountID) == false)
+        }
+    }
+}
