@@ -753,8 +753,16 @@ struct Scenario {
             expected: "serve and the consumers stay up; connected; the command succeeds"
         ) { o in
             let account = "\(stack.prefix)-web-e"
+            // Its own Klaviyo account: connecting calls GET /api/accounts, 1 call a second per Klaviyo account.
+            let klaviyoAccount = "\(stack.prefix)-web-klaviyo-e"
+            try await stack.sim(
+                .POST, "/_sim/accounts",
+                [
+                    "account_id": .string(klaviyoAccount), "api_key": .string("pk_\(UUID().uuidString.lowercased())"),
+                    "name": "Hostile Web E",
+                ])
             try await stack.sim(.PUT, "/_sim/oauth/settings", ["advertised_expires_in": .double(1e20)])
-            let flow = try await serve.authorize(account: account)
+            let flow = try await serve.authorize(account: account, klaviyoAccount: klaviyoAccount)
             let callback = try? await serve.get(flow.callback, cookie: flow.cookie)
             try await stack.sim(.PUT, "/_sim/oauth/settings", ["advertised_expires_in": .null])
             let alive = (try? await serve.get(serve.base + "/healthz"))?.status
@@ -867,12 +875,13 @@ struct ServeProcess {
     }
 
     /// start → the sim's consent (allow) → the callback URL, with the cookie the start set.
-    func authorize(account: String) async throws -> (callback: String, cookie: String?) {
+    func authorize(account: String, klaviyoAccount: String? = nil) async throws -> (callback: String, cookie: String?) {
         let start = try await get(link(.oauthStart, account: account))
         guard start.status == 302, let authorize = start.headers["Location"] else {
             throw ProbeFailure("start answered \(start.status)")
         }
-        let consent = try await get(authorize + "&login_account=\(klaviyoAccount)&decision=allow")
+        let consent = try await get(
+            authorize + "&login_account=\(klaviyoAccount ?? self.klaviyoAccount)&decision=allow")
         guard consent.status == 302, let callback = consent.headers["Location"] else {
             throw ProbeFailure("consent answered \(consent.status)")
         }
