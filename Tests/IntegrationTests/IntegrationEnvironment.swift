@@ -22,6 +22,42 @@ enum IntegrationEnvironment {
     static let logger = Logger(label: "integration-tests")
 }
 
+/// Limits how many test stacks declare or delete their topology (a dozen quorum queues each) at the same time.
+/// A single-node broker on two cores that is asked to create or delete hundreds of quorum queues at once (every
+/// suite starting together) stopped answering logins altogether; a few at a time keeps it responsive and costs
+/// the suite little.
+actor BrokerGate {
+    static let shared = BrokerGate(limit: 3)
+
+    let limit: Int
+    var running = 0
+    var waiting: [CheckedContinuation<Void, Never>] = []
+
+    init(limit: Int) { self.limit = limit }
+
+    func run<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+        await acquire()
+        defer { release() }
+        return try await body()
+    }
+
+    func acquire() async {
+        if running < limit {
+            running += 1
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+
+    func release() {
+        if waiting.isEmpty {
+            running -= 1
+        } else {
+            waiting.removeFirst().resume()
+        }
+    }
+}
+
 /// One isolated relay environment for a test: its own queue prefix, account, API key and a collector queue
 /// that receives every result and dead letter of that prefix.
 final class RelayStack: Sendable {
@@ -57,7 +93,9 @@ final class RelayStack: Sendable {
             throw error
         }
         try await redis.ping()
-        try await amqp.declare(topology.amqpTopology)
+        let declaring = amqp
+        let declared = topology
+        try await BrokerGate.shared.run { try await declaring.declare(declared.amqpTopology) }
         let collectorQueue = "\(prefix).collector"
         var declaration = AMQPTopology()
         declaration.queues = [.init(name: collectorQueue, durable: false, exclusive: true, autoDelete: true)]
@@ -196,7 +234,9 @@ final class RelayStack: Sendable {
     func tearDown() async {
         for process in consumers.withLock({ $0 }) { await process.stop() }
         collector.cancel()
-        await topology.remove(from: amqp)
+        let removing = amqp
+        let removed = topology
+        try? await BrokerGate.shared.run { await removed.remove(from: removing) }
         await amqp.shutdown()
         _ = await connection.result
         await redis.shutdown()
