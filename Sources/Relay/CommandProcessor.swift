@@ -617,13 +617,19 @@ extension CommandProcessor.Outcome {
 }
 
 extension Duration {
-    /// Whole milliseconds.
+    /// Whole milliseconds, saturating at `Int64.max`/`.min` (never traps, whatever the duration).
     var wholeMilliseconds: Int64 {
-        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+        let (scaled, overflow) = components.seconds.multipliedReportingOverflow(by: 1000)
+        if overflow { return components.seconds < 0 ? .min : .max }
+        let (sum, carry) = scaled.addingReportingOverflow(components.attoseconds / 1_000_000_000_000_000)
+        return carry ? (scaled < 0 ? .min : .max) : sum
     }
 
-    /// Whole nanoseconds.
+    /// Whole nanoseconds, saturating at `Int64.max`/`.min`.
     var nanoseconds: Int64 {
-        components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
+        let (scaled, overflow) = components.seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return components.seconds < 0 ? .min : .max }
+        let (sum, carry) = scaled.addingReportingOverflow(components.attoseconds / 1_000_000_000)
+        return carry ? (scaled < 0 ? .min : .max) : sum
     }
 }

@@ -102,8 +102,7 @@ public struct RelayTopology: Sendable {
         topology.queues.append(.init(name: deadQueue, arguments: ["x-queue-type": .string("quorum")]))
         topology.bindings.append(.init(queue: deadQueue, exchange: deadExchange, routingKey: "#"))
         for tier in retryTiers {
-            let (seconds, attoseconds) = tier.delay.components
-            let milliseconds = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+            let milliseconds = tier.delay.wholeMilliseconds
             topology.queues.append(
                 .init(
                     name: retryQueueName(tier.name),
