@@ -84,7 +84,7 @@ struct UnreadableCredentialTests {
             let metricsPort = try freePort()
             let consumer = try stack.startConsumer(
                 environment: ["RELAY_ENCRYPTION_KEY": current, "RELAY_METRICS_PORT": String(metricsPort)])
-            try await stack.waitForConsumers(1, queue: .campaigns)
+            try await stack.waitForConsumers(1, queue: .profiles)
 
             let count = 12
             var brokenIDs: [String] = []
@@ -94,9 +94,13 @@ struct UnreadableCredentialTests {
                 // Interleaved: A, B, A, B, …
                 for (account, name) in [(broken.accountID, "a"), (healthy.accountID, "b")] {
                     let id = stack.id("\(name)-\(index)")
+                    // profile.upsert: Klaviyo's limits for it (75/s burst) admit B's whole burst at once.
+                    let payload: JSONValue = [
+                        "profile": ["email": .string("\(name).\(index).\(stack.prefix)@example.com")]
+                    ]
                     try await stack.publish(
-                        commandBody(id: id, type: "account.get", accountID: account, payload: [:]),
-                        routingKey: "account.get", messageID: id)
+                        commandBody(id: id, type: "profile.upsert", accountID: account, payload: payload),
+                        routingKey: "profile.upsert", messageID: id)
                     if name == "a" { brokenIDs.append(id) } else { healthyIDs.append(id) }
                 }
             }
@@ -124,7 +128,7 @@ struct UnreadableCredentialTests {
             }
             #expect(stack.deadLetters.allSatisfy { header($0, DeadLetter.Header.accountID) == broken.accountID })
             #expect(try await stack.klaviyoRequests(account: broken.accountID).isEmpty, "A reached Klaviyo")
-            #expect(try await stack.amqp.messageCount(queue: stack.topology.queueName(.campaigns)).messages == 0)
+            #expect(try await stack.amqp.messageCount(queue: stack.topology.queueName(.profiles)).messages == 0)
 
             // Nothing was retried or handed back for redelivery; every A command logged the key id once.
             let lines = consumer.log.split(separator: "\n").compactMap { try? JSONValue.parse(Array($0.utf8)) }
@@ -152,7 +156,7 @@ struct UnreadableCredentialTests {
             // The key is restored: a consumer holding it, and the dead letters replay into results.
             await consumer.stop()
             _ = try stack.startConsumer(environment: ["RELAY_ENCRYPTION_KEY": "\(current),\(removed)"])
-            try await stack.waitForConsumers(1, queue: .campaigns)
+            try await stack.waitForConsumers(1, queue: .profiles)
             let replay = try await stack.runCLI(
                 ["dlq", "replay", "--code", "credential_unreadable", "--account", broken.accountID], environment: [:])
             #expect(replay.status == 0, "\(replay.stdout) \(replay.stderr)")
