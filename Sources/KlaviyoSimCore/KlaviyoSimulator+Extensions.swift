@@ -138,7 +138,8 @@ extension KlaviyoSimulator {
         return [
             "access_token_ttl_seconds": .int(Int(ttl.components.seconds)), "rotate_refresh_tokens": .bool(rotate),
             "advertised_expires_in": advertised ?? .null,
-            "token_latency_ms": .int(Int(latency.components.seconds * 1000 + latency.components.attoseconds / 1_000_000_000_000_000)),
+            "token_latency_ms": .int(
+                Int(latency.components.seconds * 1000 + latency.components.attoseconds / 1_000_000_000_000_000)),
         ]
     }
 

@@ -116,7 +116,8 @@ public struct CommandDecoder: Sendable {
                 return .profileGet(ProfileGetPayload(lookup: .externalID(text)))
             default:
                 guard text != "." && text != ".." else {
-                    throw SchemaViolation(pointer: "/payload/profile_id", message: "must be a resource id, not \"\(text)\"")
+                    throw SchemaViolation(
+                        pointer: "/payload/profile_id", message: "must be a resource id, not \"\(text)\"")
                 }
                 return .profileGet(ProfileGetPayload(lookup: .id(text)))
             }

@@ -109,8 +109,10 @@ public struct CommandProcessor: Sendable {
     func deadLetterUnroutable(_ delivery: AMQPDelivery, logger: inout Logger) async throws -> Outcome {
         let (commandID, accountID, type): (String?, String?, String?)
         switch decoder.decode(delivery.body) {
-        case .success(let command): (commandID, accountID, type) = (command.id, command.accountID, command.type.rawValue)
-        case .failure(let rejection): (commandID, accountID, type) = (rejection.commandID, rejection.accountID, rejection.type)
+        case .success(let command):
+            (commandID, accountID, type) = (command.id, command.accountID, command.type.rawValue)
+        case .failure(let rejection):
+            (commandID, accountID, type) = (rejection.commandID, rejection.accountID, rejection.type)
         }
         if let commandID { logger[metadataKey: LogKeys.commandID] = "\(commandID)" }
         if let accountID { logger[metadataKey: LogKeys.accountID] = "\(accountID)" }

@@ -125,7 +125,9 @@ public struct IdempotencyStore: Sendable {
     public func markPublished(_ command: CommandEnvelope) async throws {
         let key = RedisKeys.idempotency(command.accountID, command.id)
         // PEXPIRE NX: a marker that was already gone (expired) must not come back without a lifetime.
-        let replies = try await redis.pipeline([["HSET", key, "published", "1"], ["PEXPIRE", key, ttlMilliseconds, "NX"]])
+        let replies = try await redis.pipeline([
+            ["HSET", key, "published", "1"], ["PEXPIRE", key, ttlMilliseconds, "NX"],
+        ])
         for reply in replies {
             if case .failure(let error) = reply { throw error }
         }

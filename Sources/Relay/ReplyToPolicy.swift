@@ -11,7 +11,9 @@ public struct ReplyToPolicy: Sendable, Hashable, CustomStringConvertible {
     public let patterns: [String]
 
     /// The default: direct reply-to and `reply.*`.
-    public static let `default` = ReplyToPolicy(validated: ["amq.rabbitmq.reply-to", "amq.rabbitmq.reply-to.*", "reply.*"])
+    public static let `default` = ReplyToPolicy(validated: [
+        "amq.rabbitmq.reply-to", "amq.rabbitmq.reply-to.*", "reply.*",
+    ])
 
     /// Why a specification was refused.
     public struct Invalid: Error, Sendable, CustomStringConvertible {

@@ -71,7 +71,9 @@ enum Check {
 
     /// A Klaviyo resource id that becomes a URL path segment (`/api/profiles/{id}`): a non-empty string of at
     /// most `maxLength` characters that is not `.` or `..` (which a URL resolver would turn into another path).
-    static func resourceID(_ value: JSONValue?, at pointer: String, maxLength: Int = 64) throws(SchemaViolation)
+    static func resourceID(
+        _ value: JSONValue?, at pointer: String, maxLength: Int = 64
+    ) throws(SchemaViolation)
         -> String
     {
         let text = try string(value, at: pointer, maxLength: maxLength)

@@ -138,7 +138,9 @@ struct ProfileFlowTests {
                 (Array("[]".utf8), "profile.get", "schema_invalid"),
                 (Array("".utf8), "profile.update", "not_json"),
                 (
-                    commandBody(id: "bad-disconnect", type: "connection.disconnect", accountID: account, payload: ["force": true]),
+                    commandBody(
+                        id: "bad-disconnect", type: "connection.disconnect", accountID: account,
+                        payload: ["force": true]),
                     "connection.disconnect",
                     "schema_invalid"
                 ),

@@ -170,7 +170,8 @@ struct TenantIsolationTests {
                 messageID: id,
                 headers: [
                     "x-relay-attempts": .int(99), "x-relay-first-failed-at": .string("2000-01-01T00:00:00Z"),
-                    "x-original-routing-key": .string("profile.upsert"), "x-relay-seal": .string(String(repeating: "0", count: 64)),
+                    "x-original-routing-key": .string("profile.upsert"),
+                    "x-relay-seal": .string(String(repeating: "0", count: 64)),
                 ])
             try await eventually("the result", timeout: .seconds(30)) { !stack.results(for: id).isEmpty }
             let result = try #require(stack.results(for: id).first)

@@ -50,7 +50,8 @@ struct CommandDecoderTests {
     }
 
     @Test(arguments: [
-        ("profile.get", #"{"profile_id":"%"}"#), ("profile.update", #"{"profile_id":"%","profile":{"first_name":"A"}}"#),
+        ("profile.get", #"{"profile_id":"%"}"#),
+        ("profile.update", #"{"profile_id":"%","profile":{"first_name":"A"}}"#),
         ("profile.upsert", #"{"profile_id":"%","profile":{"email":"a@example.com"}}"#),
         ("campaign.get", #"{"campaign_id":"%"}"#), ("campaign.send", #"{"campaign_id":"%"}"#),
         ("campaign.cancel_send", #"{"campaign_id":"%","action":"cancel"}"#),
@@ -105,14 +106,16 @@ struct CommandDecoderTests {
                 Issue.record("\(type.rawValue) decodes as unsupported")
             }
         }
-        guard case .success(let command) = decoder.decode(envelope("connection.disconnect", payload: #"{"reason":"x"}"#)),
+        guard
+            case .success(let command) = decoder.decode(envelope("connection.disconnect", payload: #"{"reason":"x"}"#)),
             case .connectionDisconnect(let reason) = command.payload
         else {
             Issue.record("expected a connection.disconnect payload")
             return
         }
         #expect(reason == "x")
-        if case .failure(let rejection) = decoder.decode(envelope("connection.disconnect", payload: #"{"force":true}"#)) {
+        if case .failure(let rejection) = decoder.decode(envelope("connection.disconnect", payload: #"{"force":true}"#))
+        {
             #expect(rejection.code == .schemaInvalid)
         } else {
             Issue.record("unknown members must be refused")
