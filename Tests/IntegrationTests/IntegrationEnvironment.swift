@@ -28,6 +28,8 @@ enum IntegrationEnvironment {
 /// the suite little.
 actor BrokerGate {
     static let shared = BrokerGate(limit: 3)
+    /// Live test stacks at once (see ``withRelayStack(deliveryLimit:_:)``).
+    static let stacks = BrokerGate(limit: 8)
 
     let limit: Int
     var running = 0
@@ -269,15 +271,28 @@ struct TimedOut: Error, CustomStringConvertible {
 }
 
 /// Runs a test body with a fresh stack and always tears it down (consumers stopped, queues deleted).
+///
+/// At most ``BrokerGate/stacks`` stacks live at once: every stack brings its own consumer processes, a dozen quorum
+/// queues and their traffic, and the whole suite at once (60 stacks) overloaded the two-core broker for tens of
+/// seconds (logins and declarations timed out).
 func withRelayStack(deliveryLimit: Int = 10, _ body: (RelayStack) async throws -> Void) async throws {
-    let stack = try await RelayStack(deliveryLimit: deliveryLimit)
+    await BrokerGate.stacks.acquire()
+    let stack: RelayStack
+    do {
+        stack = try await RelayStack(deliveryLimit: deliveryLimit)
+    } catch {
+        await BrokerGate.stacks.release()
+        throw error
+    }
     do {
         try await body(stack)
     } catch {
         await stack.tearDown()
+        await BrokerGate.stacks.release()
         throw error
     }
     await stack.tearDown()
+    await BrokerGate.stacks.release()
 }
 
 /// Messages the collector received.
