@@ -478,7 +478,8 @@ public struct CommandProcessor: Sendable {
             (succeeded, detail) = (true, "")
         case .failed:
             (succeeded, detail) = (false, "failed: \(command.type.rawValue) \(command.id)")
-        case .deadLettered(let code) where code != .notConnected:
+        // Not connected, or a publisher's id reused for another command: nothing of this account was synced.
+        case .deadLettered(let code) where code != .notConnected && code != .idConflict:
             (succeeded, detail) = (false, "\(code.rawValue): \(command.type.rawValue) \(command.id)")
         default:
             return

@@ -80,12 +80,16 @@ struct ProfileFlowTests {
             let importsBefore = try await stack.klaviyoRequests(account: account).filter {
                 $0["path"] == "/api/profile-import"
             }.count
+            // (The very same command: the same payload. Another payload under this id would be an id_conflict.)
             try await stack.publish(
                 commandBody(
                     id: up1, type: "profile.upsert", accountID: account,
-                    payload: ["profile": ["email": .string(email), "first_name": "Sarah"]]),
+                    payload: [
+                        "profile": ["email": .string(email), "first_name": "Sarah", "properties": ["plan": "pro"]]
+                    ]),
                 routingKey: "profile.upsert", messageID: up1)
             try await stack.waitForCollected(4)
+            #expect(stack.deadLetters.isEmpty)
             let importsAfter = try await stack.klaviyoRequests(account: account).filter {
                 $0["path"] == "/api/profile-import"
             }.count
