@@ -73,10 +73,20 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict),
+        // `serve`'s HTTP application (buildApplication), tested in-process.
+        .target(
+            name: "RelayServer",
+            dependencies: [
+                "Relay", "AMQP", "Redis", "Klaviyo",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strict),
         .executableTarget(
             name: "RelayCLI",
             dependencies: [
-                "Relay", "AMQP", "Redis", "HTTPClient", "Klaviyo",
+                "Relay", "RelayServer", "AMQP", "Redis", "HTTPClient", "Klaviyo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

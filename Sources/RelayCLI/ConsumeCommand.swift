@@ -2,6 +2,7 @@ import AMQP
 import ArgumentParser
 import Logging
 import Relay
+import RelayServer
 import ServiceLifecycle
 
 /// `klaviyo-relay consume`: runs consumers (the part you scale out).

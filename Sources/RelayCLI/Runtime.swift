@@ -5,6 +5,7 @@ import Klaviyo
 import Logging
 import Redis
 import Relay
+import RelayServer
 
 /// The clients a subcommand works with, built from the environment in one place.
 struct Runtime {
@@ -130,6 +131,16 @@ extension Runtime {
                 AMQPMessage(
                     exchange: exchange, routingKey: event.routingKey, body: event.encoded(), properties: properties))
         }
+    }
+
+    /// What `serve`'s HTTP application works with: the store, the lifecycle (events on `klaviyo.connections`), the
+    /// API-key connector (attempts limited per account), the OAuth connector when configured, and the clients
+    /// `/readyz` checks.
+    func serverDependencies() -> RelayServerDependencies {
+        RelayServerDependencies(
+            credentialStore: credentialStore, lifecycle: connectionLifecycle(),
+            apiKeyConnector: APIKeyConnector(klaviyo: klaviyo, store: credentialStore, attemptLimit: .standard),
+            oauthConnector: try? oauthConnector(), amqp: amqp, redis: redis, logger: logger)
     }
 
     /// The token manager of `consume` (nil without OAuth client credentials); connection events go to

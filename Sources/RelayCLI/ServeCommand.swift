@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Relay
+import RelayServer
 import ServiceLifecycle
 
 /// `klaviyo-relay serve`: the HTTP surface (DESIGN §2): the JSON API for the dashboard backend (bearer
@@ -41,7 +42,9 @@ struct ServeCommand: AsyncParsableCommand {
                     ? "RELAY_METRICS_PORT (0 disables metrics)" : "--metrics-port (0 disables metrics)")
         }
         let metrics = MetricsBootstrap.bootstrap()
-        let app = RelayHTTP(runtime: runtime).application(port: httpPort)
+        let app = buildApplication(
+            configuration: RelayServerConfiguration(runtime.configuration, port: httpPort),
+            dependencies: runtime.serverDependencies())
         if runtime.configuration.apiToken == nil {
             runtime.logger.warning("RELAY_API_TOKEN is not set: the JSON API answers 401 to every call")
         }

@@ -1,15 +1,15 @@
-import AMQP
-import CoreMetrics
-import Hummingbird
-import Logging
-import Prometheus
-import Redis
+public import AMQP
+public import Hummingbird
+public import Logging
+public import Prometheus
+public import Redis
 
 /// `/metrics` (Prometheus), `/healthz` (process up) and `/readyz` (RabbitMQ and Redis reachable) on the internal
 /// metrics port of `consume` and `serve` (`RELAY_METRICS_PORT`). `serve`'s public port gets `/healthz` and
 /// `/readyz` only: metrics stay off the internet-facing port.
-enum HealthServer {
-    static func make(
+public enum HealthServer {
+    /// The internal metrics port's application: `/metrics` from `registry`, `/healthz` and `/readyz`.
+    public static func make(
         port: Int, registry: PrometheusCollectorRegistry, amqp: AMQPClient, redis: RedisClient, logger: Logger
     )
         -> some ApplicationProtocol
@@ -47,20 +47,5 @@ enum HealthServer {
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                 body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
         }
-    }
-}
-
-/// Installs the Prometheus metrics backend once.
-enum MetricsBootstrap {
-    nonisolated(unsafe) static var registry: PrometheusCollectorRegistry?
-
-    static func bootstrap() -> PrometheusCollectorRegistry {
-        if let registry { return registry }
-        let registry = PrometheusCollectorRegistry()
-        var factory = PrometheusMetricsFactory(registry: registry)
-        factory.valueHistogramBuckets["relay_event_batch_size"] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000]
-        MetricsSystem.bootstrap(factory)
-        Self.registry = registry
-        return registry
     }
 }
