@@ -95,7 +95,8 @@ struct SchemaExampleTests {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             process.arguments = [
                 "python3",
-                Self.schemasRoot.deletingLastPathComponent().appendingPathComponent("scripts/check-schemas.py").path,
+                Self.schemasRoot.deletingLastPathComponent().appendingPathComponent("scripts/check/check-schemas.py")
+                    .path,
                 "--verdicts", path,
             ]
             try process.run()
