@@ -12,13 +12,13 @@ help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  %-14s %s\n", $$1, $$2 }'
 
 deps: ## install missing Debian packages (apt), check the Swift toolchain
-	scripts/install-deps.sh
+	scripts/dev/install-deps.sh
 
 services: ## start RabbitMQ + Redis, or reuse the ones already running
-	scripts/services.sh start
+	scripts/dev/services.sh start
 
 services-stop: ## stop the servers `make services` started (never shared ones)
-	scripts/services.sh stop
+	scripts/dev/services.sh stop
 
 build: ## debug build, including tests
 	$(SWIFT) build --build-tests
@@ -31,10 +31,10 @@ test: ## everything CI runs (installs deps, starts servers, builds, tests)
 	scripts/test.sh
 
 run: ## run the relay locally against klaviyo-sim
-	scripts/run-local.sh
+	scripts/dev/run-local.sh
 
 bench: ## throughput benchmarks
-	scripts/bench.sh
+	scripts/bench/relay.sh
 
 format: ## rewrite Swift sources with swift-format (.swift-format)
 	@if $(SWIFT) format --version >/dev/null 2>&1; then \

@@ -134,19 +134,33 @@ let package = Package(
             name: "RelayTests",
             dependencies: ["Relay", "AMQP", "Redis", "Klaviyo", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict),
+        // What the integration, chaos and hostile suites share: server locations, klaviyo-sim's admin API, bounded
+        // polling, child processes, unique names. A library only test targets depend on.
+        .target(
+            name: "RelayTestSupport", dependencies: ["HTTPClient", "Klaviyo"], path: "Tests/RelayTestSupport",
+            swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Relay", "AMQP", "Redis", "HTTPClient", "Klaviyo"],
+            dependencies: [
+                "Relay", "AMQP", "Redis", "HTTPClient", "Klaviyo", "RelayTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict),
-        // Runs only with RELAY_CHAOS=1 (scripts/chaos.sh): restarts the broker and Redis.
+        // Runs only with RELAY_CHAOS=1 (scripts/test/chaos.sh): restarts the broker and Redis.
         .testTarget(
             name: "ChaosTests",
-            dependencies: ["Relay", "AMQP", "Redis", "HTTPClient", "Klaviyo"],
+            dependencies: [
+                "Relay", "AMQP", "Redis", "HTTPClient", "Klaviyo", "RelayTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict),
-        // Runs only with RELAY_HOSTILE=1 (scripts/hostile.sh): hostile publishers, operators and browsers.
+        // Runs only with RELAY_HOSTILE=1 (scripts/test/hostile.sh): hostile publishers, operators and browsers.
         .testTarget(
             name: "HostileTests",
-            dependencies: ["Relay", "AMQP", "Redis", "HTTPClient", "Klaviyo"],
+            dependencies: [
+                "Relay", "AMQP", "Redis", "HTTPClient", "Klaviyo", "RelayTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict),
     ]
 )

@@ -7,7 +7,11 @@
 #   REPO_ROOT   repository root (the directory above scripts/)
 #   VAR_DIR     state dir for pid files, ownership markers and logs (default $REPO_ROOT/var, gitignored)
 #   log, warn, die, need_root, have, var_path, port_open, wait_for_port, wait_for_port_closed,
-#   now_ms, elapsed_since, ensure_swift_path, require_swift
+#   now_ms, elapsed_since, ensure_swift_path, require_swift,
+#   spawn, stop_spawned                     the one way the scripts launch (and stop) child processes,
+#   start_sim, stop_sim, start_test_sim      klaviyo-sim lifecycle; sim_admin calls its admin API,
+#   use_services                            RabbitMQ + Redis for a run, with the one cleanup trap,
+#   export_server_urls, build_with_tests, check_warnings
 
 if [[ -n "${RELAY_LIB_SH_LOADED:-}" ]]; then
     return 0
@@ -125,6 +129,27 @@ require_swift() {
     printf '%s\n' "$version"
 }
 
+# spawn LOGFILE COMMAND [ARGS...]: runs COMMAND in the background with stdout and stderr in LOGFILE (stdin from
+# /dev/null). Sets SPAWNED_PID and appends it to SPAWNED_PIDS (stop_spawned stops them all). Not in a subshell:
+# `$(spawn …)` would make the child a grandchild that `wait` cannot see.
+SPAWNED_PIDS=()
+SPAWNED_PID=""
+spawn() {
+    local logfile="$1"
+    shift
+    "$@" >"$logfile" 2>&1 </dev/null &
+    SPAWNED_PID=$!
+    SPAWNED_PIDS+=("$SPAWNED_PID")
+}
+
+# stop_spawned: SIGTERM to every process spawn started, then waits for each (they drain and exit on their own).
+stop_spawned() {
+    local pid
+    for pid in "${SPAWNED_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${SPAWNED_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    SPAWNED_PIDS=()
+}
+
 # start_sim PORT LOGFILE [extra klaviyo-sim args...]: starts BINARY=${SIM_BINARY} in the background on
 # 127.0.0.1:PORT, waits until it listens, records its pid in var/sim-PORT.pid. Reuses a running one.
 start_sim() {
@@ -136,8 +161,8 @@ start_sim() {
         log "klaviyo-sim: reusing the one listening on port $port"
         return 0
     fi
-    "${SIM_BINARY:?SIM_BINARY not set}" --host 127.0.0.1 --port "$port" "$@" >"$logfile" 2>&1 &
-    echo $! >"$pidfile"
+    spawn "$logfile" "${SIM_BINARY:?SIM_BINARY not set}" --host 127.0.0.1 --port "$port" "$@"
+    echo "$SPAWNED_PID" >"$pidfile"
     wait_for_port 127.0.0.1 "$port" 30 || die "klaviyo-sim did not start; see $logfile"
     log "klaviyo-sim listening on 127.0.0.1:$port (pid $(cat "$pidfile"), log $logfile)"
 }
@@ -168,4 +193,69 @@ check_warnings() {
         printf '%s\n' "$own" >&2
         die "the build has compiler warnings in project files (treated as errors)"
     fi
+}
+
+# sim_admin BASE_URL METHOD PATH [JSON]: calls klaviyo-sim's admin API (`/_sim/…`), prints the response body;
+# fails (curl -f) on a non-2xx answer.
+sim_admin() {
+    curl -sf -X "$2" "${1%/}$3" -H 'Content-Type: application/json' ${4:+-d "$4"}
+}
+
+# export_server_urls: RELAY_AMQP_URL and RELAY_REDIS_URL, defaulting to the local servers services.sh starts.
+export_server_urls() {
+    export RELAY_AMQP_URL="${RELAY_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
+    export RELAY_REDIS_URL="${RELAY_REDIS_URL:-redis://127.0.0.1:${REDIS_PORT:-6379}/0}"
+}
+
+# use_services NAME [SIM_PORT]: starts (or reuses) RabbitMQ and Redis for this run and installs the one cleanup
+# trap: at exit it stops the klaviyo-sim on SIM_PORT (if any) and the servers this run started, never ones that
+# were already running, and keeps the script's exit status. The servers it started are listed, one a line, in
+# $STARTED_SERVICES_FILE (var/NAME-started-services). Exports the server URLs (export_server_urls).
+use_services() {
+    STARTED_SERVICES_FILE="$(var_path "$1-started-services")"
+    OWN_SIM_PORT="${2:-}"
+    : >"$STARTED_SERVICES_FILE"
+    trap _cleanup_services EXIT
+    "$REPO_ROOT/scripts/dev/services.sh" start --record "$STARTED_SERVICES_FILE"
+    export_server_urls
+}
+
+_cleanup_services() {
+    local rc=$?
+    [[ -n "${OWN_SIM_PORT:-}" ]] && stop_sim "$OWN_SIM_PORT"
+    local ours=()
+    mapfile -t ours <"$STARTED_SERVICES_FILE"
+    if ((${#ours[@]} > 0)); then
+        "$REPO_ROOT/scripts/dev/services.sh" stop "${ours[@]}" || true
+    fi
+    exit "$rc"
+}
+
+# build_with_tests LOGNAME [FLAGS...]: `swift build --build-tests FLAGS...` with its output in
+# var/LOGNAME.log; on failure prints the errors and exits; a compiler warning in project files fails too.
+build_with_tests() {
+    local build_log
+    build_log="$(var_path "$1.log")"
+    shift
+    if ! swift build --build-tests "$@" >"$build_log" 2>&1; then
+        grep -E "error:" "$build_log" | sort -u | head -40 >&2 || tail -50 "$build_log" >&2
+        die "build failed (full log: $build_log)"
+    fi
+    check_warnings "$build_log"
+}
+
+# start_test_sim PORT LOGNAME [klaviyo-sim args...]: a fresh debug klaviyo-sim of this checkout for a test run on
+# PORT (never one already listening: it may be another version, and checks read what it recorded), log in
+# var/LOGNAME.log. Exports KLAVIYO_SIM_URL and RELAY_BINARY for the Swift test targets.
+start_test_sim() {
+    local port="$1" logname="$2"
+    shift 2
+    SIM_BINARY="$REPO_ROOT/.build/debug/klaviyo-sim"
+    stop_sim "$port"
+    if port_open 127.0.0.1 "$port"; then
+        die "port $port is taken (another klaviyo-sim?): stop it or choose another port for $SCRIPT_NAME"
+    fi
+    start_sim "$port" "$(var_path "$logname.log")" "$@"
+    export KLAVIYO_SIM_URL="http://127.0.0.1:$port"
+    export RELAY_BINARY="$REPO_ROOT/.build/debug/klaviyo-relay"
 }

@@ -4,6 +4,7 @@ import HTTPClient
 import Klaviyo
 import Redis
 import Relay
+import RelayTestSupport
 import Synchronization
 import Testing
 
@@ -79,7 +80,7 @@ struct ChaosTests {
         let redis = RedisClient(
             configuration: try RedisConfiguration(url: ChaosEnvironment.redisURL), logger: ChaosEnvironment.logger)
         let http = HTTPClient(logger: ChaosEnvironment.logger)
-        let sim = SimAdmin(http: http)
+        let sim = SimAdmin(http: http, baseURL: ChaosEnvironment.simURL)
         let consumers = Shared<[ChildProcess]>([])
         let collectorQueue = "\(prefix).collector"
         do {
@@ -144,7 +145,7 @@ struct ChaosTests {
             func startConsumer() throws {
                 let child = try ChildProcess.start(
                     executable: ChaosEnvironment.relayBinary, arguments: ["consume", "--dev"],
-                    variables: consumerEnvironment)
+                    variables: consumerEnvironment, label: "chaos")
                 consumers.withLock { $0.append(child) }
             }
             func cli(_ arguments: [String]) async throws -> (status: Int32, output: String) {
@@ -154,8 +155,8 @@ struct ChaosTests {
                     variables: [
                         "RELAY_QUEUE_PREFIX": prefix, "RELAY_AMQP_URL": ChaosEnvironment.amqpURL,
                         "RELAY_REDIS_URL": ChaosEnvironment.redisURL, "RELAY_DELIVERY_LIMIT": "10",
-                    ])
-                let status = try await child.waitForExit(timeout: .seconds(120))
+                    ], label: "chaos")
+                let status = try await child.waitForExit(timeout: .seconds(120)).status
                 return (status, child.output)
             }
             func publish(_ body: [UInt8], routingKey: String, id: String) async throws {
@@ -258,7 +259,7 @@ struct ChaosTests {
                 func services(_ command: String) async throws {
                     // services.sh starts daemons that inherit the descriptors Foundation uses to notice a child's
                     // exit, so the child's end is observed through the status file its shell writes last.
-                    let script = ChaosEnvironment.repositoryRoot.appendingPathComponent("scripts/services.sh").path
+                    let script = ChaosEnvironment.repositoryRoot.appendingPathComponent("scripts/dev/services.sh").path
                     let base = FileManager.default.temporaryDirectory.appendingPathComponent(
                         "chaos-\(command)-\(UUID().uuidString)"
                     ).path
@@ -271,7 +272,7 @@ struct ChaosTests {
                             "\"$0\" \"$1\" --force >\"$2.log\" 2>&1 </dev/null; echo $? >\"$2.status.tmp\"; mv \"$2.status.tmp\" \"$2.status\"",
                             script, command, base,
                         ],
-                        clearRelayEnvironment: false)
+                        clearRelayEnvironment: false, label: "chaos")
                     try await eventually(
                         "services.sh \(command) to finish", timeout: .seconds(180), every: .milliseconds(200)
                     ) {
@@ -426,7 +427,9 @@ struct ChaosTests {
                 var depths: [String] = []
                 let queues =
                     RelayQueue.allCases.map { topology.queueName($0) }
-                    + topology.retryTiers.map { topology.retryQueueName($0.name) } + [topology.deadQueue, collectorQueue]
+                    + topology.retryTiers.map { topology.retryQueueName($0.name) } + [
+                        topology.deadQueue, collectorQueue,
+                    ]
                 for queue in queues {
                     if let count = try? await amqp.messageCount(queue: queue) {
                         depths.append("\(queue)=\(count.messages)/\(count.consumers)c")

@@ -4,12 +4,13 @@ import HTTPClient
 import Klaviyo
 import Redis
 import Relay
+import RelayTestSupport
 import Synchronization
 import Testing
 
 /// The environment the hostile probes run in: its own queue prefix, two `klaviyo-relay consume` processes (each
 /// with its own metrics port), a collector on the results and dead-letter exchanges, and the rate-limited
-/// klaviyo-sim of scripts/hostile.sh.
+/// klaviyo-sim of scripts/test/hostile.sh.
 final class HostileStack: Sendable {
     let run: String
     let prefix: String
@@ -150,24 +151,18 @@ final class HostileStack: Sendable {
         ]
         environment.merge(variables) { _, new in new }
         let child = try Child.start(arguments: arguments + ["--dev", "--log-level", "warning"], variables: environment)
-        let status = await child.waitForExit(timeout: .seconds(60))
+        let status = await child.exitStatus(within: .seconds(60))
         let ended = child.process.terminationReason == .uncaughtSignal ? "signal \(status)" : "exit \(status)"
         return (child.process.terminationReason == .uncaughtSignal ? 128 + status : status, ended + "\n" + child.output)
     }
 
     // MARK: klaviyo-sim
 
+    /// klaviyo-sim's admin API (``SimAdmin``); a failed call throws for the probe's row, without a recorded issue.
     @discardableResult
     func sim(_ method: HTTPMethod, _ path: String, _ body: JSONValue? = nil) async throws -> JSONValue {
-        var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: "application/json")
-        let response = try await http.execute(
-            HTTPRequest(
-                method: method, url: HostileEnvironment.simURL + path, headers: headers, body: body?.jsonBytes()))
-        guard (200..<300).contains(response.status) else {
-            throw ProbeFailure("sim \(method) \(path) → \(response.status) \(response.bodyString)")
-        }
-        return try JSONValue.parse(response.body)
+        try await SimAdmin(http: http, baseURL: HostileEnvironment.simURL, recordsIssues: false).call(
+            method, path, body)
     }
 
     /// The sim's last request sequence number (a mark to count requests from).
@@ -271,7 +266,7 @@ final class HostileStack: Sendable {
     }
 
     func tearDown() async {
-        for child in children.withLock({ $0 }) { await child.stop() }
+        for child in children.withLock({ $0 }) { await child.stop(reportingSlowExit: false) }
         for task in tasks.withLock({ $0 }) { task.cancel() }
         _ = try? await sim(.DELETE, "/_sim/faults")
         await topology.remove(from: amqp)

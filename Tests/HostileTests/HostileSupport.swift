@@ -4,6 +4,7 @@ import HTTPClient
 import Klaviyo
 import Logging
 import Relay
+import RelayTestSupport
 import Synchronization
 import Testing
 
@@ -11,19 +12,17 @@ import Testing
     import Glibc
 #endif
 
-/// Where the servers and binaries are (scripts/hostile.sh exports these). The suite runs only with
+/// Where the servers and binaries are (scripts/test/hostile.sh exports these). The suite runs only with
 /// `RELAY_HOSTILE=1`, so the plain `swift test` step of the test command does not run it a second time.
 enum HostileEnvironment {
-    static let environment = ProcessInfo.processInfo.environment
+    static let environment = TestServers.environment
     static let enabled = environment["RELAY_HOSTILE"] == "1"
-    static let amqpURL = environment["RELAY_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/%2f"
-    static let redisURL = environment["RELAY_REDIS_URL"] ?? "redis://127.0.0.1:6379/0"
+    static let amqpURL = TestServers.amqpURL
+    static let redisURL = TestServers.redisURL
     /// A klaviyo-sim of its own, started with `--rate-limits on`.
-    static let simURL = environment["KLAVIYO_SIM_URL"] ?? "http://127.0.0.1:18589"
-    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-    static let relayBinary =
-        environment["RELAY_BINARY"] ?? repositoryRoot.appendingPathComponent(".build/debug/klaviyo-relay").path
+    static let simURL = TestServers.simURL(default: "http://127.0.0.1:18589")
+    static let repositoryRoot = TestServers.repositoryRoot
+    static let relayBinary = TestServers.relayBinary
     static let logger = Logger(label: "hostile-test")
 }
 
@@ -31,19 +30,6 @@ enum HostileEnvironment {
 struct ProbeFailure: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
-}
-
-/// Polls until `condition` holds or `timeout` passes; answers whether it held. A probe turns `false` into a FAIL
-/// row, so a timeout here is an observation, not an immediate test failure.
-func waitUntil(
-    timeout: Duration, every interval: Duration = .milliseconds(50), _ condition: () async throws -> Bool
-) async rethrows -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while true {
-        if try await condition() { return true }
-        guard ContinuousClock.now < deadline else { return false }
-        try? await Task.sleep(for: interval)
-    }
 }
 
 /// A value behind a lock that escaping closures can share.
@@ -56,74 +42,14 @@ final class Locked<Value: Sendable>: Sendable {
     var value: Value { storage.withLock { $0 } }
 }
 
-/// How a child process ended.
-final class ExitStatus: Sendable {
-    let value = Mutex<Int32?>(nil)
-}
+/// A `klaviyo-relay` child process (``ChildProcess``) of the hostile suite.
+typealias Child = ChildProcess
 
-/// A child process (`klaviyo-relay consume`, `serve`, `dlq`, `connections`) with its output in a file.
-final class Child: Sendable {
-    let process: Process
-    let outputPath: String
-    let exit = ExitStatus()
-
-    private init(process: Process, outputPath: String) {
-        self.process = process
-        self.outputPath = outputPath
-    }
-
-    static func start(arguments: [String], variables: [String: String]) throws -> Child {
-        let executable = HostileEnvironment.relayBinary
-        guard FileManager.default.isExecutableFile(atPath: executable) else {
-            Issue.record("\(executable) is missing: build first (swift build)")
-            throw ProbeFailure("missing \(executable)")
-        }
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("hostile-\(UUID().uuidString).log")
-            .path
-        _ = FileManager.default.createFile(atPath: path, contents: nil)
-        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        for key in environment.keys where key.hasPrefix("RELAY_") { environment[key] = nil }
-        environment.merge(variables) { _, new in new }
-        process.environment = environment
-        process.standardOutput = output
-        process.standardError = output
-        process.standardInput = FileHandle.nullDevice
-        let child = Child(process: process, outputPath: path)
-        process.terminationHandler = { ended in child.exit.value.withLock { $0 = ended.terminationStatus } }
-        try process.run()
-        return child
-    }
-
-    var pid: Int32 { process.processIdentifier }
-    var isRunning: Bool { exit.value.withLock { $0 == nil } }
-    var output: String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }
-    /// How it ended: `nil` while running; a status, or a signal number for a crash (trap: SIGILL 4, SIGTRAP 5).
-    var exitDescription: String {
-        guard let status = exit.value.withLock({ $0 }) else { return "running" }
-        return process.terminationReason == .uncaughtSignal ? "killed by signal \(status)" : "exited \(status)"
-    }
-
-    /// Waits for the exit and returns the status (-1 when it did not exit in time; it is then killed).
-    func waitForExit(timeout: Duration) async -> Int32 {
-        guard await waitUntil(timeout: timeout, { !self.isRunning }) else {
-            kill(pid, SIGKILL)
-            return -1
-        }
-        return exit.value.withLock { $0 ?? -1 }
-    }
-
-    /// SIGTERM, then SIGKILL if it does not exit in time.
-    func stop() async {
-        guard isRunning else { return }
-        process.terminate()
-        if await waitUntil(timeout: .seconds(15), { !self.isRunning }) == false {
-            kill(pid, SIGKILL)
-            _ = await waitUntil(timeout: .seconds(5)) { !self.isRunning }
-        }
+extension ChildProcess {
+    /// Starts `klaviyo-relay <arguments>` with `variables` over the test's environment without its `RELAY_*`.
+    static func start(arguments: [String], variables: [String: String]) throws -> ChildProcess {
+        try start(
+            executable: HostileEnvironment.relayBinary, arguments: arguments, variables: variables, label: "hostile")
     }
 }
 

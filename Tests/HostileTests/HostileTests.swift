@@ -4,6 +4,7 @@ import HTTPClient
 import Klaviyo
 import Redis
 import Relay
+import RelayTestSupport
 import Synchronization
 import Testing
 
@@ -789,7 +790,7 @@ struct Scenario {
             let health = await stack.consumersHealthy()
             o.check(health.healthy, health.detail)
         }
-        await serve.child.stop()
+        await serve.child.stop(reportingSlowExit: false)
     }
 }
 

@@ -2,6 +2,7 @@ import AMQP
 import Foundation
 import Klaviyo
 import Relay
+import RelayTestSupport
 import Testing
 
 /// The event, list, subscription, account and flow commands end to end: real broker, Redis, klaviyo-sim and

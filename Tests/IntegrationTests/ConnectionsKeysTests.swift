@@ -3,6 +3,7 @@ import Klaviyo
 import Logging
 import Redis
 import Relay
+import RelayTestSupport
 import Synchronization
 import Testing
 

@@ -1,6 +1,7 @@
 import Foundation
 import Klaviyo
 import Relay
+import RelayTestSupport
 import Testing
 
 /// A consumer killed with SIGKILL in the middle of a command loses nothing and yields exactly one result.

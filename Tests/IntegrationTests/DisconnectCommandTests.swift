@@ -2,6 +2,7 @@ import AMQP
 import Foundation
 import Klaviyo
 import Relay
+import RelayTestSupport
 import Testing
 
 /// `connection.disconnect` has the same effect as the HTTP disconnect: secrets deleted, state disconnected,
@@ -21,7 +22,9 @@ struct DisconnectCommandTests {
 
             let disconnect = stack.id("disconnect")
             try await stack.publish(
-                commandBody(id: disconnect, type: "connection.disconnect", accountID: account, payload: ["reason": "customer left"]),
+                commandBody(
+                    id: disconnect, type: "connection.disconnect", accountID: account,
+                    payload: ["reason": "customer left"]),
                 routingKey: "connection.disconnect", messageID: disconnect)
             try await stack.waitForCollected(1)
             let result = try #require(stack.results(for: disconnect).first)
@@ -41,10 +44,14 @@ struct DisconnectCommandTests {
 
             let later = stack.id("after-disconnect")
             try await stack.publish(
-                commandBody(id: later, type: "profile.upsert", accountID: account, payload: ["profile": ["email": "l@example.com"]]),
+                commandBody(
+                    id: later, type: "profile.upsert", accountID: account,
+                    payload: ["profile": ["email": "l@example.com"]]),
                 routingKey: "profile.upsert", messageID: later)
             try await stack.waitForCollected(2)
-            #expect(stack.deadLetters.first?.properties.headers[DeadLetter.Header.errorCode]?.stringValue == "not_connected")
+            #expect(
+                stack.deadLetters.first?.properties.headers[DeadLetter.Header.errorCode]?.stringValue == "not_connected"
+            )
             try await stack.amqp.deleteQueue(events)
         }
     }

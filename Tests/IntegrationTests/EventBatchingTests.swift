@@ -2,6 +2,7 @@ import AMQP
 import Foundation
 import Klaviyo
 import Relay
+import RelayTestSupport
 import Testing
 
 /// `event.track` batching end to end (DESIGN §7): a burst of commands of one account reaches klaviyo-sim in

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPClient
 import Klaviyo
+import RelayTestSupport
 import Testing
 
 #if canImport(Glibc)

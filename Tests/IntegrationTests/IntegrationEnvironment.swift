@@ -5,20 +5,19 @@ import Klaviyo
 import Logging
 import Redis
 import Relay
+import RelayTestSupport
 import Synchronization
 import Testing
 
-/// Where the real servers and binaries are. The test command starts RabbitMQ, Redis and klaviyo-sim and
-/// exports these; a missing server fails the tests loudly (they never skip).
+/// Where the real servers and binaries are (``TestServers``; scripts/test.sh starts them). A missing server fails
+/// the tests loudly (they never skip).
 enum IntegrationEnvironment {
-    static let environment = ProcessInfo.processInfo.environment
-    static let amqpURL = environment["RELAY_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/%2f"
-    static let redisURL = environment["RELAY_REDIS_URL"] ?? "redis://127.0.0.1:6379/0"
-    static let simURL = environment["KLAVIYO_SIM_URL"] ?? "http://127.0.0.1:8089"
-    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-    static let relayBinary =
-        environment["RELAY_BINARY"] ?? repositoryRoot.appendingPathComponent(".build/debug/klaviyo-relay").path
+    static let environment = TestServers.environment
+    static let amqpURL = TestServers.amqpURL
+    static let redisURL = TestServers.redisURL
+    static let simURL = TestServers.simURL(default: "http://127.0.0.1:8089")
+    static let repositoryRoot = TestServers.repositoryRoot
+    static let relayBinary = TestServers.relayBinary
     static let logger = Logger(label: "integration-tests")
 }
 
@@ -76,8 +75,7 @@ final class RelayStack: Sendable {
     let recordedSince = Mutex<Int>(0)
 
     init(deliveryLimit: Int = 10) async throws {
-        let suffix = String(UUID().uuidString.lowercased().prefix(12))
-        prefix = "it-\(suffix)"
+        prefix = uniqueName("it")
         topology = RelayTopology(prefix: prefix, deliveryLimit: deliveryLimit)
         var configuration = try AMQPConfiguration(url: IntegrationEnvironment.amqpURL)
         configuration.connectionName = "integration-test \(prefix)"
@@ -125,7 +123,7 @@ final class RelayStack: Sendable {
     func connectAccount(
         _ accountID: String? = nil, apiKey: String? = nil
     ) async throws -> (accountID: String, apiKey: String) {
-        let account = accountID ?? "acct-\(UUID().uuidString.lowercased().prefix(10))"
+        let account = accountID ?? uniqueName("acct", length: 10)
         let key = apiKey ?? "pk_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))"
         try await simAdmin(
             .POST, "/_sim/accounts",
@@ -138,23 +136,10 @@ final class RelayStack: Sendable {
         return (account, key)
     }
 
+    /// klaviyo-sim's admin API (``SimAdmin``): a non-2xx answer is a recorded issue.
     @discardableResult
     func simAdmin(_ method: HTTPMethod, _ path: String, _ body: JSONValue? = nil) async throws -> JSONValue {
-        var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: "application/json")
-        let response: HTTPResponse
-        do {
-            response = try await http.execute(
-                HTTPRequest(
-                    method: method, url: IntegrationEnvironment.simURL + path, headers: headers, body: body?.jsonBytes()
-                ))
-        } catch {
-            Issue.record("klaviyo-sim is not reachable at \(IntegrationEnvironment.simURL): \(error)")
-            throw error
-        }
-        #expect(
-            (200..<300).contains(response.status), "sim \(method) \(path) → \(response.status) \(response.bodyString)")
-        return try JSONValue.parse(response.body)
+        try await SimAdmin(http: http, baseURL: IntegrationEnvironment.simURL).call(method, path, body)
     }
 
     /// Requests klaviyo-sim recorded for one account since this stack was created.
@@ -252,22 +237,6 @@ func commandBody(id: String, type: String, accountID: String, payload: JSONValue
         "id": .string(id), "type": .string(type), "account_id": .string(accountID),
         "created_at": "2026-11-29T12:00:00Z", "payload": payload,
     ]).jsonBytes()
-}
-
-/// Polls a condition until it holds (a bounded wait on an observable condition, never a blind sleep).
-func eventually(_ what: String, timeout: Duration, _ condition: () async throws -> Bool) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(25))
-    }
-    Issue.record("timed out after \(timeout) waiting for \(what)")
-    throw TimedOut(what: what)
-}
-
-struct TimedOut: Error, CustomStringConvertible {
-    var what: String
-    var description: String { "timed out waiting for \(what)" }
 }
 
 /// Runs a test body with a fresh stack and always tears it down (consumers stopped, queues deleted).

@@ -2,6 +2,7 @@ import AMQP
 import Foundation
 import Klaviyo
 import Relay
+import RelayTestSupport
 import Testing
 
 /// `profile.bulk_import` and `campaign.send` end to end: the job is submitted once, its id kept in Redis, and

@@ -2,6 +2,7 @@ import AMQP
 import Foundation
 import Klaviyo
 import Relay
+import RelayTestSupport
 import Testing
 
 /// End to end through the real broker, Redis and klaviyo-sim, with real `klaviyo-relay consume` processes.

@@ -2,6 +2,7 @@ import AMQP
 import Foundation
 import Klaviyo
 import Relay
+import RelayTestSupport
 import Synchronization
 import Testing
 

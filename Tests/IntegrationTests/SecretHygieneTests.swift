@@ -2,6 +2,7 @@ import Foundation
 import Klaviyo
 import Redis
 import Relay
+import RelayTestSupport
 import Testing
 
 /// API keys never appear in logs, results, dead letters or Redis in plaintext.

@@ -1,5 +1,6 @@
 import Foundation
 import Klaviyo
+import RelayTestSupport
 import Testing
 
 /// SIGTERM stops taking work, finishes or hands back what is in flight, and exits 0; nothing is lost.

@@ -2,6 +2,7 @@ import AMQP
 import Foundation
 import Klaviyo
 import Relay
+import RelayTestSupport
 import Testing
 
 /// What one publisher's mistakes may not do to another tenant (issue #9): reuse of a command id, routing keys

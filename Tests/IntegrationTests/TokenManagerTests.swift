@@ -4,6 +4,7 @@ import HTTPClient
 import Klaviyo
 import Redis
 import Relay
+import RelayTestSupport
 import Synchronization
 import Testing
 

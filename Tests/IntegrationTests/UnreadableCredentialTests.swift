@@ -5,6 +5,7 @@ import Klaviyo
 import Logging
 import Redis
 import Relay
+import RelayTestSupport
 import Testing
 
 extension RelayStack {

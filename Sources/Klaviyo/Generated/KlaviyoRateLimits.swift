@@ -1,6 +1,6 @@
 // GENERATED FILE: do not edit by hand.
-// Generator: scripts/gen-klaviyo-ops.py, from Klaviyo's OpenAPI spec (info.version 2025-10-15).
-// Regenerate: python3 scripts/gen-klaviyo-ops.py (spec path from $KLAVIYO_OPENAPI_SPEC).
+// Generator: scripts/check/gen-klaviyo-ops.py, from Klaviyo's OpenAPI spec (info.version 2025-10-15).
+// Regenerate: python3 scripts/check/gen-klaviyo-ops.py (spec path from $KLAVIYO_OPENAPI_SPEC).
 
 /// Klaviyo's rate limits per operation (`x-klaviyo-ratelimit`): burst per 1 s, steady per 60 s.
 public enum KlaviyoRateLimits {

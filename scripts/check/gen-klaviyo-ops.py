@@ -11,8 +11,8 @@ documentation-only keys dropped, so the simulator can validate bodies against th
 The second file is the relay's rate-limit table: burst (per 1 s) and steady (per 60 s) of every operation
 that has `x-klaviyo-ratelimit`, keyed by operationId (used by the shared Redis limiter in Sources/Relay).
 
-Usage: python3 scripts/gen-klaviyo-ops.py           (run from anywhere; the output paths are fixed)
-       python3 scripts/gen-klaviyo-ops.py --check   (exit 1 if a generated file differs from the spec)
+Usage: python3 scripts/check/gen-klaviyo-ops.py           (run from anywhere; the output paths are fixed)
+       python3 scripts/check/gen-klaviyo-ops.py --check   (exit 1 if a generated file differs from the spec)
 """
 import json
 import os
@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SPEC = os.environ.get("KLAVIYO_OPENAPI_SPEC", os.path.join(ROOT, "..", "shared", "klaviyo", "openapi", "stable.json"))
 OUT = os.path.join(ROOT, "Sources", "KlaviyoSimCore", "Generated", "KlaviyoOperations.swift")
 LIMITS_OUT = os.path.join(ROOT, "Sources", "Klaviyo", "Generated", "KlaviyoRateLimits.swift")
@@ -121,8 +121,8 @@ def main() -> int:
     revision = spec.get("info", {}).get("version", "?")
     operations = (
         "// GENERATED FILE: do not edit by hand.\n"
-        f"// Generator: scripts/gen-klaviyo-ops.py, from Klaviyo's OpenAPI spec (info.version {revision}).\n"
-        "// Regenerate: python3 scripts/gen-klaviyo-ops.py (spec path from $KLAVIYO_OPENAPI_SPEC).\n\n"
+        f"// Generator: scripts/check/gen-klaviyo-ops.py, from Klaviyo's OpenAPI spec (info.version {revision}).\n"
+        "// Regenerate: python3 scripts/check/gen-klaviyo-ops.py (spec path from $KLAVIYO_OPENAPI_SPEC).\n\n"
         "extension KlaviyoOperation {\n"
         f"    /// Every operation of Klaviyo's API revision {revision}, in spec order.\n"
         "    static let all: [KlaviyoOperation] = [\n"
@@ -135,8 +135,8 @@ def main() -> int:
     )
     rate_limits = (
         "// GENERATED FILE: do not edit by hand.\n"
-        f"// Generator: scripts/gen-klaviyo-ops.py, from Klaviyo's OpenAPI spec (info.version {revision}).\n"
-        "// Regenerate: python3 scripts/gen-klaviyo-ops.py (spec path from $KLAVIYO_OPENAPI_SPEC).\n\n"
+        f"// Generator: scripts/check/gen-klaviyo-ops.py, from Klaviyo's OpenAPI spec (info.version {revision}).\n"
+        "// Regenerate: python3 scripts/check/gen-klaviyo-ops.py (spec path from $KLAVIYO_OPENAPI_SPEC).\n\n"
         "/// Klaviyo's rate limits per operation (`x-klaviyo-ratelimit`): burst per 1 s, steady per 60 s.\n"
         "public enum KlaviyoRateLimits {\n"
         f"    /// The limits of every operation of API revision {revision} that declares them, by operationId.\n"
@@ -157,7 +157,7 @@ def main() -> int:
             if current != text:
                 stale.append(os.path.relpath(path, ROOT))
         if stale:
-            print("out of date with the spec (run python3 scripts/gen-klaviyo-ops.py): " + ", ".join(stale),
+            print("out of date with the spec (run python3 scripts/check/gen-klaviyo-ops.py): " + ", ".join(stale),
                   file=sys.stderr)
             return 1
         print("generated files match the spec", file=sys.stderr)

@@ -2,9 +2,10 @@
 """Validate the requests klaviyo-sim recorded against Klaviyo's OpenAPI spec (issue #4, contract tests).
 
 Usage:
-  python3 scripts/check-requests-against-spec.py [--all] [--since SEQ] http://127.0.0.1:18089
-  python3 scripts/check-requests-against-spec.py [--all] --file requests.ndjson   # one recorded request a line
-  python3 scripts/check-requests-against-spec.py --self-test
+  python3 scripts/check/check-requests-against-spec.py [--all] [--since SEQ] http://127.0.0.1:18089
+  python3 scripts/check/check-requests-against-spec.py [--all] --file requests.ndjson   # one recorded request a line
+  python3 scripts/check/check-requests-against-spec.py --self-test
+  … [--min-requests N] [--expect-operations OP,OP,…] URL   # the floor a full test run always exceeds
 
 Reads `GET /_sim/requests` (paginated with since/next_seq) and checks every recorded request:
   /api/…   the path matches an operation's path template; the method is one of that path's operations;
@@ -16,7 +17,10 @@ Reads `GET /_sim/requests` (paginated with since/next_seq) and checks every reco
            form-encoded POSTs with `grant_type` and its fields (token) or `token` (revoke).
 By default only requests whose User-Agent starts with `klaviyo-relay` are checked (tests that drive the
 simulator directly send malformed requests on purpose); `--all` checks everything.
-Exits 1 if any request is invalid, printing each one and why. Needs python3-jsonschema.
+Exits 1 if any request is invalid, printing each one and why; also exits 1 when fewer than `--min-requests`
+requests were checked, or when an operation (the spec's operationId, or `oauth_token` / `oauth_revoke` /
+`oauth_authorize`) listed in `--expect-operations` was never seen: an empty or short recording must not pass
+as "0 invalid". Needs python3-jsonschema.
 Spec path: $KLAVIYO_OPENAPI_SPEC, default ../shared/klaviyo/openapi/stable.json relative to the repo root.
 """
 import json
@@ -28,7 +32,7 @@ import urllib.request
 
 import jsonschema
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SPEC_PATH = os.environ.get(
     "KLAVIYO_OPENAPI_SPEC", os.path.join(ROOT, "..", "shared", "klaviyo", "openapi", "stable.json"))
 RELAY_AGENT = "klaviyo-relay"
@@ -164,8 +168,19 @@ def check_oauth(req):
     return [f"unknown OAuth endpoint {path}"]
 
 
-def check_all(spec, requests, everything=False):
-    """(checked, [(request, problems)])."""
+def operation_of(spec, req):
+    """The spec's operationId of a recorded request (`oauth_token` etc. for OAuth paths), or None."""
+    path, method = req.get("path", ""), req.get("method", "").lower()
+    if path.startswith("/oauth/"):
+        return "oauth_" + path[len("/oauth/"):].strip("/")
+    template = spec.match(path)
+    if template is None:
+        return None
+    return (spec.spec["paths"][template].get(method) or {}).get("operationId")
+
+
+def check_all(spec, requests, everything=False, seen=None):
+    """(checked, [(request, problems)]); counts each checked request's operation in `seen` (a dict) if given."""
     checked, invalid = 0, []
     for req in requests:
         agent = (req.get("headers") or {}).get("user-agent", "")
@@ -179,6 +194,9 @@ def check_all(spec, requests, everything=False):
         else:
             problems = [f"{path} is neither a Klaviyo /api path nor an OAuth path"]
         checked += 1
+        if seen is not None:
+            operation = operation_of(spec, req)
+            seen[operation] = seen.get(operation, 0) + 1
         if problems:
             invalid.append((req, problems))
     return checked, invalid
@@ -243,14 +261,45 @@ def self_test(spec):
         failures.append("a good /oauth/authorize was rejected")
     if not check_all(spec, [{**authorize, "query": authorize["query"].replace("S256", "plain")}])[1]:
         failures.append("/oauth/authorize with code_challenge_method=plain was accepted")
+    if not floor_problems(spec, [], 1, ["create_event"]):
+        failures.append("an empty recording passed a floor of one request")
+    if not floor_problems(spec, [good], 1, ["create_event"]):
+        failures.append("a recording without create_event passed --expect-operations create_event")
+    if floor_problems(spec, [good, get_ok], 2, ["create_or_update_profile", "get_campaign_send_job"]):
+        failures.append("a recording meeting its floor was rejected")
     for f in failures:
         print(f"self-test FAIL: {f}", file=sys.stderr)
     return 1 if failures else 0
 
 
+def floor_problems(spec, requests, min_requests, expected_operations, everything=False):
+    """Why a recording is too thin to mean anything (empty when it meets the floor)."""
+    seen = {}
+    checked, _ = check_all(spec, requests, everything, seen)
+    problems = []
+    if checked < min_requests:
+        problems.append(f"only {checked} request(s) checked, fewer than the {min_requests} the suite always makes")
+    missing = [op for op in expected_operations if not seen.get(op)]
+    if missing:
+        problems.append("never saw " + ", ".join(missing))
+    return problems
+
+
+def take_option(argv, name):
+    """(value or None, argv without `name value`)."""
+    if name not in argv:
+        return None, argv
+    i = argv.index(name)
+    return argv[i + 1], argv[:i] + argv[i + 2:]
+
+
 def main(argv):
     everything = "--all" in argv
     argv = [a for a in argv if a != "--all"]
+    min_requests, argv = take_option(argv, "--min-requests")
+    min_requests = int(min_requests or 0)
+    expected, argv = take_option(argv, "--expect-operations")
+    expected = [op for op in (expected or "").split(",") if op]
     try:
         spec = Spec(json.load(open(SPEC_PATH)))
     except OSError as e:
@@ -265,11 +314,12 @@ def main(argv):
             requests = [json.loads(line) for line in f if line.strip()]
         source = argv[1]
     elif len(argv) == 1:
-        requests, source = fetch(argv[0], since), argv[0]
+        requests, source = list(fetch(argv[0], since)), argv[0]
     else:
         print(__doc__, file=sys.stderr)
         return 2
-    checked, invalid = check_all(spec, requests, everything)
+    seen = {}
+    checked, invalid = check_all(spec, requests, everything, seen)
     for req, problems in invalid:
         print(f"INVALID #{req.get('seq')} {req.get('method')} {req.get('path')}"
               f"{'?' + req['query'] if req.get('query') else ''}:", file=sys.stderr)
@@ -277,7 +327,13 @@ def main(argv):
             print(f"  - {p}", file=sys.stderr)
     print(f"check-requests-against-spec: {checked} request(s) from {source} checked against "
           f"{os.path.relpath(SPEC_PATH)}, {len(invalid)} invalid")
-    return 1 if invalid else 0
+    thin = floor_problems(spec, requests, min_requests, expected, everything) if (min_requests or expected) else []
+    for p in thin:
+        print(f"check-requests-against-spec: FAIL: {p}", file=sys.stderr)
+    if min_requests or expected:
+        print(f"check-requests-against-spec: floor {min_requests} request(s), {len(expected)} operation(s) expected: "
+              f"{'met' if not thin else 'NOT met'} ({len(seen)} distinct operation(s) seen)")
+    return 1 if invalid or thin else 0
 
 
 if __name__ == "__main__":

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Install the Debian packages Klaviyo Relay needs to build and test, idempotently.
 #
-#   scripts/install-deps.sh
+#   scripts/dev/install-deps.sh
 #
 # Installs only what is missing (checked with dpkg-query); runs `apt-get update` only when something
 # must be installed. Also checks that a Swift 6 toolchain is reachable (it does not come from apt).
 # Prints one summary line. Environment: none required; DEBIAN_FRONTEND is forced to noninteractive.
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 PACKAGES=(
     rabbitmq-server
@@ -52,7 +52,7 @@ else
 
     # Package postinst scripts try to start rabbitmq-server/redis-server through invoke-rc.d. In a
     # container without a policy-rc.d that would boot a broker under the default node name (rabbit@<host>),
-    # which then blocks port 5672 for scripts/services.sh. Deny service starts while installing.
+    # which then blocks port 5672 for scripts/dev/services.sh. Deny service starts while installing.
     policy=/usr/sbin/policy-rc.d
     temp_policy=false
     if [[ ! -e "$policy" ]]; then
@@ -75,7 +75,7 @@ fi
 
 # From PyPI (Debian has neither): selenium for the browser test of `serve`'s settings page (the version checked
 # in shared/notes/ENVIRONMENT.md; the test gives it both binary paths, so it downloads no browser or driver),
-# and pydantic-asyncapi, the AsyncAPI 3.0 object model scripts/check-asyncapi.py validates schemas/asyncapi.yaml with.
+# and pydantic-asyncapi, the AsyncAPI 3.0 object model scripts/check/check-asyncapi.py validates schemas/asyncapi.yaml with.
 PIP_PACKAGES=("selenium:selenium" "yaml:pyyaml" "pydantic_asyncapi:pydantic-asyncapi==0.3.2")
 for entry in "${PIP_PACKAGES[@]}"; do
     module="${entry%%:*}" requirement="${entry#*:}"

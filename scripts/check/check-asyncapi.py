@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Validates schemas/asyncapi.yaml as AsyncAPI 3.0 (part of scripts/test.sh).
 
-1. The AsyncAPI 3.0.0 object model of pydantic-asyncapi (PyPI, pinned in scripts/install-deps.sh): every
+1. The AsyncAPI 3.0.0 object model of pydantic-asyncapi (PyPI, pinned in scripts/dev/install-deps.sh): every
    object, field type, required field and enum of the specification. Two tightenings and one correction:
    - a key an object does not define must be a specification extension (`x-…`), as the spec requires
      (the models themselves silently accept unknown keys, so a misspelled field would pass);
@@ -29,7 +29,7 @@ from typing import Literal, Optional
 
 import yaml
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent / "schemas"
+ROOT = pathlib.Path(__file__).resolve().parents[2] / "schemas"
 DOC = ROOT / "asyncapi.yaml"
 
 
@@ -43,7 +43,7 @@ def load_asyncapi_v3():
 
     spec = importlib.util.find_spec("pydantic_asyncapi")
     if spec is None or not spec.submodule_search_locations:
-        sys.exit("check-asyncapi: pydantic-asyncapi is not installed (scripts/install-deps.sh installs it)")
+        sys.exit("check-asyncapi: pydantic-asyncapi is not installed (scripts/dev/install-deps.sh installs it)")
     package = types.ModuleType("pydantic_asyncapi")
     package.__path__ = list(spec.submodule_search_locations)
     sys.modules["pydantic_asyncapi"] = package

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Demo 2: track events and create and send an email campaign, printing every result.
-#   scripts/demo/2-events-campaign.sh
+#   scripts/dev/demo/2-events-campaign.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 demo_up
 echo "$demo_key" | "$relay" connections add-api-key --dev --log-level warning --account org_demo --api-key -

@@ -14,7 +14,7 @@ import sys
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent / "schemas"
+ROOT = pathlib.Path(__file__).resolve().parents[2] / "schemas"
 
 
 def load_registry():

@@ -2,7 +2,7 @@
 """Drive a running klaviyo-sim through every implemented operation and validate each success response body
 against the response schema of Klaviyo's OpenAPI spec (jsonschema, OpenAPI `nullable` mapped to JSON Schema).
 
-Usage: python3 scripts/check-responses-against-spec.py http://127.0.0.1:8089
+Usage: python3 scripts/check/check-responses-against-spec.py http://127.0.0.1:8089
 Needs: python3-jsonschema. Spec path from $KLAVIYO_OPENAPI_SPEC (default ../shared/klaviyo/openapi/stable.json).
 Exits non-zero on the first schema violation or unexpected status.
 """
@@ -13,7 +13,7 @@ import urllib.request
 
 import jsonschema
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SPEC = os.environ.get("KLAVIYO_OPENAPI_SPEC", os.path.join(ROOT, "..", "shared", "klaviyo", "openapi", "stable.json"))
 BASE = sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8089"
 KEY = "pk_contract_check"

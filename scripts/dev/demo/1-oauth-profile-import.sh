@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Demo 1: connect a Klaviyo account with OAuth (PKCE) and import profiles, then show the connection and the
-# import job's result.   scripts/demo/1-oauth-profile-import.sh
+# import job's result.   scripts/dev/demo/1-oauth-profile-import.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 demo_up
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Demo 3: the API-key alternative: connect with a private key, validate, switch to OAuth, validate, and back
-# to the key.   scripts/demo/3-api-key-switch.sh
+# to the key.   scripts/dev/demo/3-api-key-switch.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 demo_up
 validate() {

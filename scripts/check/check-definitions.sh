@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Check deploy/rabbitmq/definitions.json against the running local broker, without touching real vhosts.
 #
-#   scripts/check-definitions.sh [--import-only] [DEFINITIONS_FILE]
+#   scripts/check/check-definitions.sh [--import-only] [DEFINITIONS_FILE]
 #
 # 1. Copies the definitions with every "vhost" replaced by a throwaway vhost (relay-defs-check), creates
 #    that vhost, imports the copy with `rabbitmqctl import_definitions` and compares the exchanges, queues
@@ -10,10 +10,10 @@
 #    routing that DESIGN §3 relies on (command routing, dead-lettering into klaviyo.dead with the original
 #    routing key, and a retry tier dead-lettering back to klaviyo.commands).
 # The vhost is deleted at exit, whatever happens. Needs root (rabbitmqctl through the /usr/sbin wrappers)
-# and a running node rabbit@localhost (scripts/services.sh start). Environment: DEFS_CHECK_VHOST,
+# and a running node rabbit@localhost (scripts/dev/services.sh start). Environment: DEFS_CHECK_VHOST,
 # MGMT_PORT [15672].
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 export RABBITMQ_NODENAME=rabbit@localhost
 VHOST="${DEFS_CHECK_VHOST:-relay-defs-check}"
@@ -31,7 +31,7 @@ done
 [[ -f "$file" ]] || die "no such file: $file"
 need_root "rabbitmqctl"
 rabbitmqctl -q await_startup --timeout 10 >/dev/null 2>&1 ||
-    die "RabbitMQ node $RABBITMQ_NODENAME is not running (scripts/services.sh start)"
+    die "RabbitMQ node $RABBITMQ_NODENAME is not running (scripts/dev/services.sh start)"
 
 started="$(now_ms)"
 copy="$(mktemp --suffix=.json)"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Start, stop and inspect the local RabbitMQ and Redis used for development, tests and CI (no systemd).
 #
-# Usage: scripts/services.sh COMMAND [OPTIONS] [SERVICE]
+# Usage: scripts/dev/services.sh COMMAND [OPTIONS] [SERVICE]
 #
 #   start [--record FILE] [SERVICE]  start SERVICE (redis, rabbitmq; default both) and wait until ready.
 #                                    A server already listening is reused ("reusing"), never restarted.
@@ -25,7 +25,7 @@
 # RabbitMQ always runs as node rabbit@localhost (hostname-independent) through the Debian /usr/sbin
 # wrappers, which switch to the rabbitmq user and its Erlang cookie. Starting or stopping it needs root.
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 export RABBITMQ_NODENAME=rabbit@localhost
 REDIS_PORT="${REDIS_PORT:-6379}"
@@ -68,7 +68,7 @@ redis_owned() {
 }
 
 start_redis() {
-    have redis-server || die "redis-server not installed (run scripts/install-deps.sh)"
+    have redis-server || die "redis-server not installed (run scripts/dev/install-deps.sh)"
     if redis_up; then
         if redis_owned; then
             log "redis: already running on $HOST:$REDIS_PORT (pid $(redis_pid), started by this script)"
@@ -172,7 +172,7 @@ management_note() {
 # ensure_tls: makes the test CA and the broker's certificate (once; 10 years) and the broker configuration
 # that adds an amqps listener on AMQPS_PORT next to 5672. The CA is $TLS_DIR/ca.pem (tests read it).
 ensure_tls() {
-    have openssl || die "openssl not installed (run scripts/install-deps.sh)"
+    have openssl || die "openssl not installed (run scripts/dev/install-deps.sh)"
     mkdir -p "$TLS_DIR"
     if [[ ! -s "$TLS_DIR/server.pem" ]]; then
         openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=klaviyo-relay test CA" \
@@ -188,7 +188,7 @@ ensure_tls() {
     mkdir -p "$RABBIT_TLS_DIR"
     cp "$TLS_DIR/ca.pem" "$TLS_DIR/server.pem" "$TLS_DIR/server.key" "$RABBIT_TLS_DIR/"
     cat >"$RABBIT_TLS_DIR/rabbitmq.conf" <<CONF
-# Written by klaviyo-relay scripts/services.sh: plain AMQP on 5672, AMQPS on $AMQPS_PORT (test CA).
+# Written by klaviyo-relay scripts/dev/services.sh: plain AMQP on 5672, AMQPS on $AMQPS_PORT (test CA).
 listeners.tcp.default = 5672
 listeners.ssl.default = $AMQPS_PORT
 ssl_options.cacertfile = $RABBIT_TLS_DIR/ca.pem
@@ -202,7 +202,7 @@ CONF
 }
 
 start_rabbitmq() {
-    have rabbitmq-server || die "rabbitmq-server not installed (run scripts/install-deps.sh)"
+    have rabbitmq-server || die "rabbitmq-server not installed (run scripts/dev/install-deps.sh)"
     if rabbit_up; then
         if ! rabbitmqctl -q await_startup --timeout 30 >/dev/null 2>&1; then
             die "rabbitmq: port $AMQP_PORT is open but node $RABBITMQ_NODENAME does not answer" \

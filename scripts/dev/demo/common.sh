@@ -3,7 +3,7 @@
 # API-key account org_demo and a registered OAuth app) and two consumers, reusing whatever already runs, and
 # stops at exit only what it started.
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../../lib.sh"
 cd "$REPO_ROOT"
 
 relay=.build/debug/klaviyo-relay
@@ -14,13 +14,12 @@ export RELAY_KLAVIYO_CLIENT_ID="heropixel-demo"
 export RELAY_KLAVIYO_CLIENT_SECRET="demo-client-secret-not-for-production"
 export RELAY_OAUTH_REDIRECT_URL="http://127.0.0.1:8080/oauth/klaviyo/callback"
 export RELAY_LOG_FORMAT="${RELAY_LOG_FORMAT:-text}"
-demo_pids=()
 demo_started_sim=0
 
 demo_up() {
-    scripts/install-deps.sh
+    scripts/dev/install-deps.sh
     require_swift >/dev/null
-    scripts/services.sh start
+    scripts/dev/services.sh start
     log "building (debug)…"
     swift build 2>&1 | grep -E "error:|Build complete" || true
     [[ -x "$relay" ]] || die "build failed"
@@ -33,23 +32,21 @@ demo_up() {
     sim POST /_sim/oauth/apps "{\"client_id\":\"$RELAY_KLAVIYO_CLIENT_ID\",\"client_secret\":\"$RELAY_KLAVIYO_CLIENT_SECRET\",\"redirect_uris\":[\"$RELAY_OAUTH_REDIRECT_URL\"]}" >/dev/null
     "$relay" setup --dev --log-level warning >/dev/null
     for n in 1 2; do
-        RELAY_METRICS_PORT=0 "$relay" consume --dev >"var/logs/demo-consumer-$n.log" 2>&1 &
-        demo_pids+=($!)
+        RELAY_METRICS_PORT=0 spawn "var/logs/demo-consumer-$n.log" "$relay" consume --dev
     done
     log "two consumers started (logs var/logs/demo-consumer-*.log)"
     trap demo_down EXIT
 }
 
 demo_down() {
-    for pid in "${demo_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${demo_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    stop_spawned
     ((demo_started_sim)) && stop_sim 8089
     return 0
 }
 
-# sim METHOD PATH [JSON]: calls klaviyo-sim's admin API.
+# sim METHOD PATH [JSON]: calls the demo klaviyo-sim's admin API (lib.sh sim_admin).
 sim() {
-    curl -sf -X "$1" "http://127.0.0.1:8089$2" -H 'Content-Type: application/json' ${3:+-d "$3"}
+    sim_admin http://127.0.0.1:8089 "$@"
 }
 
 # publish_commands: reads NDJSON commands on stdin (ids get a per-run prefix: ids are idempotency keys),
