@@ -74,116 +74,34 @@ public struct CommandDecoder: Sendable {
         }
     }
 
+    /// Validates the payload of `type`; each family's rules live in `Commands/<Family>/CommandDecoder+<Family>.swift`.
     static func decodePayload(type: CommandType, _ value: JSONValue) throws(SchemaViolation) -> CommandPayload {
         let members = try Check.object(value, at: "/payload")
         switch type {
-        case .profileUpsert:
-            try Check.onlyKeys(members, ["profile", "profile_id"], at: "/payload")
-            var profileID: String?
-            if let idValue = members["profile_id"] {
-                profileID = try Check.resourceID(idValue, at: "/payload/profile_id")
-            }
-            let attributes = try ProfileAttributesValidator.validate(
-                members["profile"], at: "/payload/profile", requireIdentifier: true, hasProfileID: profileID != nil)
-            return .profileUpsert(ProfileUpsertPayload(attributes: attributes, profileID: profileID))
-        case .profileUpdate:
-            try Check.onlyKeys(members, ["profile_id", "profile"], at: "/payload")
-            let profileID = try Check.resourceID(members["profile_id"], at: "/payload/profile_id")
-            let attributes = try ProfileAttributesValidator.validate(
-                members["profile"], at: "/payload/profile", requireIdentifier: false, hasProfileID: true)
-            return .profileUpdate(ProfileUpdatePayload(profileID: profileID, attributes: attributes))
-        case .profileGet:
-            let keys = ["email", "phone_number", "external_id", "profile_id"]
-            try Check.onlyKeys(members, Set(keys), at: "/payload")
-            let present = keys.filter { members[$0] != nil }
-            guard present.count == 1, let key = present.first else {
-                throw SchemaViolation(
-                    pointer: "/payload", message: "needs exactly one of email, phone_number, external_id or profile_id")
-            }
-            let text = try Check.string(members[key], at: "/payload/\(key)", maxLength: 255)
-            switch key {
-            case "email":
-                guard Check.isEmail(text) else {
-                    throw SchemaViolation(pointer: "/payload/email", message: "is not a valid email address")
-                }
-                return .profileGet(ProfileGetPayload(lookup: .email(text)))
-            case "phone_number":
-                guard Check.isE164(text) else {
-                    throw SchemaViolation(pointer: "/payload/phone_number", message: "must be an E.164 phone number")
-                }
-                return .profileGet(ProfileGetPayload(lookup: .phoneNumber(text)))
-            case "external_id":
-                return .profileGet(ProfileGetPayload(lookup: .externalID(text)))
-            default:
-                guard text != "." && text != ".." else {
-                    throw SchemaViolation(
-                        pointer: "/payload/profile_id", message: "must be a resource id, not \"\(text)\"")
-                }
-                return .profileGet(ProfileGetPayload(lookup: .id(text)))
-            }
-        case .eventTrack:
-            return .eventTrack(EventTrackPayload(event: try decodeEvent(members, at: "/payload")))
-        case .eventBulkTrack:
-            return .eventBulkTrack(try decodeEventBulkTrack(members))
-        case .listCreate:
-            return .listCreate(try decodeListCreate(members))
-        case .listAddProfiles:
-            return .listAddProfiles(try decodeListProfiles(members))
-        case .listRemoveProfiles:
-            return .listRemoveProfiles(try decodeListProfiles(members))
-        case .subscriptionSubscribe:
-            return .subscriptionSubscribe(try decodeSubscribe(members))
-        case .subscriptionUnsubscribe:
-            return .subscriptionUnsubscribe(try decodeUnsubscribe(members))
+        case .profileUpsert: return .profileUpsert(try decodeProfileUpsert(members))
+        case .profileUpdate: return .profileUpdate(try decodeProfileUpdate(members))
+        case .profileGet: return .profileGet(try decodeProfileGet(members))
+        case .profileBulkImport: return .profileBulkImport(try decodeProfileBulkImport(members))
+        case .eventTrack: return .eventTrack(EventTrackPayload(event: try decodeEvent(members, at: "/payload")))
+        case .eventBulkTrack: return .eventBulkTrack(try decodeEventBulkTrack(members))
+        case .listCreate: return .listCreate(try decodeListCreate(members))
+        case .listAddProfiles: return .listAddProfiles(try decodeListProfiles(members))
+        case .listRemoveProfiles: return .listRemoveProfiles(try decodeListProfiles(members))
+        case .subscriptionSubscribe: return .subscriptionSubscribe(try decodeSubscribe(members))
+        case .subscriptionUnsubscribe: return .subscriptionUnsubscribe(try decodeUnsubscribe(members))
         case .accountGet:
-            if let key = members.keys.sorted().first {
-                throw SchemaViolation(
-                    pointer: "/payload/" + Check.escape(key),
-                    message: "is not allowed (account.get takes an empty payload)")
-            }
+            try decodeAccountGet(members)
             return .accountGet
-        case .flowList:
-            try Check.onlyKeys(members, ["status"], at: "/payload")
-            var status: String?
-            if members["status"] != nil { status = try decodeFlowStatus(members["status"], at: "/payload/status") }
-            return .flowList(FlowListPayload(status: status))
-        case .flowUpdateStatus:
-            try Check.onlyKeys(members, ["flow_id", "status"], at: "/payload")
-            let flowID = try Check.resourceID(members["flow_id"], at: "/payload/flow_id")
-            let status = try decodeFlowStatus(members["status"], at: "/payload/status")
-            return .flowUpdateStatus(FlowUpdateStatusPayload(flowID: flowID, status: status))
-        case .campaignCreate:
-            return .campaignCreate(try decodeCampaignCreate(members))
-        case .campaignGet:
-            try Check.onlyKeys(members, ["campaign_id"], at: "/payload")
-            let id = try Check.resourceID(members["campaign_id"], at: "/payload/campaign_id")
-            return .campaignGet(CampaignGetPayload(campaignID: id))
-        case .campaignCancelSend:
-            try Check.onlyKeys(members, ["campaign_id", "action"], at: "/payload")
-            let id = try Check.resourceID(members["campaign_id"], at: "/payload/campaign_id")
-            let action = try Check.string(members["action"], at: "/payload/action", maxLength: 16)
-            guard action == "cancel" || action == "revert" else {
-                throw SchemaViolation(pointer: "/payload/action", message: "must be cancel or revert")
-            }
-            return .campaignCancelSend(CampaignCancelSendPayload(campaignID: id, action: action))
-        case .profileBulkImport:
-            return .profileBulkImport(try decodeProfileBulkImport(members))
-        case .campaignSend:
-            try Check.onlyKeys(members, ["campaign_id"], at: "/payload")
-            let id = try Check.resourceID(members["campaign_id"], at: "/payload/campaign_id")
-            return .campaignSend(CampaignSendPayload(campaignID: id))
+        case .flowList: return .flowList(try decodeFlowList(members))
+        case .flowUpdateStatus: return .flowUpdateStatus(try decodeFlowUpdateStatus(members))
+        case .campaignCreate: return .campaignCreate(try decodeCampaignCreate(members))
+        case .campaignGet: return .campaignGet(try decodeCampaignGet(members))
+        case .campaignCancelSend: return .campaignCancelSend(try decodeCampaignCancelSend(members))
+        case .campaignSend: return .campaignSend(try decodeCampaignSend(members))
         case .connectionValidate:
-            if let key = members.keys.sorted().first {
-                throw SchemaViolation(
-                    pointer: "/payload/" + Check.escape(key),
-                    message: "is not allowed (connection.validate takes an empty payload)")
-            }
+            try decodeConnectionValidate(members)
             return .connectionValidate
-        case .connectionDisconnect:
-            try Check.onlyKeys(members, ["reason"], at: "/payload")
-            var reason: String?
-            if let value = members["reason"] { reason = try Check.string(value, at: "/payload/reason", maxLength: 200) }
-            return .connectionDisconnect(reason: reason)
+        case .connectionDisconnect: return .connectionDisconnect(reason: try decodeConnectionDisconnect(members))
         }
     }
 }

@@ -1,0 +1,5 @@
+/// `campaign.get`.
+public struct CampaignGetPayload: Sendable, Hashable {
+    /// The campaign.
+    public var campaignID: String
+}

@@ -1,0 +1,100 @@
+public import Klaviyo
+
+/// Executes one validated command against Klaviyo with a credential (one attempt; retries are the
+/// processor's).
+public struct CommandExecutor: Sendable {
+    /// The Klaviyo client.
+    public let klaviyo: KlaviyoClient
+    /// Coalesces `event.track` calls of one account (nil: `RELAY_BATCH_WINDOW=0`, every event is sent alone).
+    public let batcher: EventBatcher?
+
+    /// Creates an executor.
+    public init(klaviyo: KlaviyoClient, batcher: EventBatcher? = nil) {
+        self.klaviyo = klaviyo
+        self.batcher = batcher
+    }
+
+    /// Whether the type is handled by this version.
+    public static func supports(_ payload: CommandPayload) -> Bool {
+        if case .unsupported = payload { return false }
+        return true
+    }
+
+    /// Whether repeating the command's calls is harmless.
+    public static func isIdempotent(_ payload: CommandPayload) -> Bool {
+        switch payload {
+        case .profileUpsert, .profileUpdate, .profileGet: return true
+        // Every event carries a deterministic unique_id and a time to the second: Klaviyo records it once.
+        case .eventTrack, .eventBulkTrack: return true
+        // Each attempt looks the name up first and creates only when absent.
+        case .listCreate: return true
+        // Adding a member twice or removing a non-member is a 204 no-op.
+        case .listAddProfiles, .listRemoveProfiles: return true
+        // Setting the same consent again changes nothing (a double opt-in list may re-send its confirmation).
+        case .subscriptionSubscribe, .subscriptionUnsubscribe: return true
+        case .accountGet, .flowList, .flowUpdateStatus, .campaignGet, .campaignCancelSend: return true
+        // A repeated job upserts the same rows again (FACTS §7); the job id is recorded once submitted.
+        case .profileBulkImport: return true
+        // Before sending again after a failure, the send job is looked up (FACTS §7).
+        case .campaignSend: return true
+        // Reads only.
+        case .connectionValidate: return true
+        // Disconnecting twice leaves the account disconnected.
+        case .connectionDisconnect: return true
+        // A repeated POST /api/campaigns creates a second campaign: retried only when nothing reached Klaviyo.
+        case .campaignCreate: return false
+        case .unsupported: return false
+        }
+    }
+
+    /// Runs the command once. `job` is the stored state of a job this command already submitted (nil: none
+    /// yet); `mayHaveSent` says an earlier attempt may have reached Klaviyo (it failed ambiguously or the
+    /// process died), so a non-idempotent send checks first. Each family's calls live in
+    /// `Commands/<Family>/CommandExecutor+<Family>.swift`.
+    public func execute(
+        _ command: CommandEnvelope, credential: KlaviyoCredential, job: JSONValue? = nil, mayHaveSent: Bool = false
+    ) async throws(KlaviyoError) -> CommandExecution {
+        switch command.payload {
+        case .profileUpsert(let payload): return try await upsertProfile(payload, credential: credential)
+        case .profileUpdate(let payload): return try await updateProfile(payload, credential: credential)
+        case .profileGet(let payload): return try await getProfile(payload, credential: credential)
+        case .profileBulkImport(let payload):
+            return try await bulkImportProfiles(payload, job: job, credential: credential)
+        case .eventTrack(let payload): return try await trackEvent(payload, command: command, credential: credential)
+        case .eventBulkTrack(let payload):
+            return try await bulkTrackEvents(payload, command: command, credential: credential)
+        case .listCreate(let payload): return try await createList(payload, credential: credential)
+        case .listAddProfiles(let payload):
+            return try await changeListProfiles(payload, add: true, credential: credential)
+        case .listRemoveProfiles(let payload):
+            return try await changeListProfiles(payload, add: false, credential: credential)
+        case .subscriptionSubscribe(let payload): return try await subscribe(payload, credential: credential)
+        case .subscriptionUnsubscribe(let payload): return try await unsubscribe(payload, credential: credential)
+        case .accountGet: return try await getAccount(credential: credential)
+        case .flowList(let payload): return try await listFlows(payload, credential: credential)
+        case .flowUpdateStatus(let payload): return try await updateFlowStatus(payload, credential: credential)
+        case .campaignCreate(let payload): return try await createCampaign(payload, credential: credential)
+        case .campaignGet(let payload): return try await getCampaign(payload, credential: credential)
+        case .campaignSend(let payload):
+            return try await sendCampaign(payload, job: job, mayHaveSent: mayHaveSent, credential: credential)
+        case .campaignCancelSend(let payload): return try await cancelCampaignSend(payload, credential: credential)
+        case .connectionValidate: return try await validateConnection(credential: credential)
+        case .connectionDisconnect:
+            // Never reaches Klaviyo: the processor runs it through ConnectionLifecycle before any credential is
+            // looked up (CommandProcessor+Disconnect.swift). Refused here so a direct call cannot skip that.
+            throw KlaviyoError(
+                code: .invalidRequest, operationID: command.type.rawValue,
+                message: "connection.disconnect is handled by the connection lifecycle", requestMayHaveBeenSent: false)
+        case .unsupported:
+            throw KlaviyoError(
+                code: .invalidRequest, operationID: command.type.rawValue,
+                message: "command type \(command.type.rawValue) is not handled by this relay version",
+                requestMayHaveBeenSent: false)
+        }
+    }
+
+    /// `{"profiles": n, "calls": m}` of the batched commands.
+    static func counts(profiles: Int, calls: Int) -> JSONValue {
+        ["profiles": .int(Int64(profiles)), "calls": .int(Int64(calls))]
+    }
+}

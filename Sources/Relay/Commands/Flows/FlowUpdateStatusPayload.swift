@@ -1,0 +1,7 @@
+/// `flow.update_status`.
+public struct FlowUpdateStatusPayload: Sendable, Hashable {
+    /// The flow.
+    public var flowID: String
+    /// `draft`, `manual` or `live`.
+    public var status: String
+}

@@ -1,0 +1,99 @@
+import Klaviyo
+
+/// Execution of `profile.upsert`, `profile.update`, `profile.get` and `profile.bulk_import`.
+extension CommandExecutor {
+    func upsertProfile(
+        _ payload: ProfileUpsertPayload, credential: KlaviyoCredential
+    ) async throws(KlaviyoError)
+        -> CommandExecution
+    {
+        let (profile, created) = try await klaviyo.upsertProfile(
+            attributes: payload.attributes, id: payload.profileID, credential: credential)
+        return CommandExecution(
+            outcome: .succeeded,
+            klaviyo: .init(status: created ? 201 : 200, ids: [profile.id], data: .object(["created": .bool(created)])))
+    }
+
+    func updateProfile(
+        _ payload: ProfileUpdatePayload, credential: KlaviyoCredential
+    ) async throws(KlaviyoError)
+        -> CommandExecution
+    {
+        let profile = try await klaviyo.updateProfile(
+            id: payload.profileID, attributes: payload.attributes, credential: credential)
+        return CommandExecution(outcome: .succeeded, klaviyo: .init(status: 200, ids: [profile.id]))
+    }
+
+    func getProfile(
+        _ payload: ProfileGetPayload, credential: KlaviyoCredential
+    ) async throws(KlaviyoError)
+        -> CommandExecution
+    {
+        let profiles = try await klaviyo.findProfiles(payload.lookup, credential: credential)
+        return CommandExecution(
+            outcome: .succeeded,
+            klaviyo: .init(
+                status: 200, ids: profiles.map(\.id), data: .object(["profile": profiles.first?.jsonValue ?? .null])))
+    }
+
+    /// Submits the bulk-import job, or polls the one this command already submitted (`job`).
+    func bulkImportProfiles(
+        _ payload: ProfileBulkImportPayload, job: JSONValue?, credential: KlaviyoCredential
+    ) async throws(KlaviyoError) -> CommandExecution {
+        if let job, let jobID = job["job_id"]?.stringValue {
+            return try await pollBulkImport(jobID: jobID, state: job, credential: credential)
+        }
+        let (status, resource) = try await klaviyo.resource(
+            KlaviyoClient.bulkImportProfilesRequest(profiles: payload.profiles, listID: payload.listID),
+            credential: credential)
+        let jobID = resource["id"]?.stringValue ?? ""
+        return CommandExecution(
+            outcome: .succeeded, klaviyo: .init(status: status, ids: [jobID]), pending: .submitted(jobID: jobID))
+    }
+
+    /// One poll of a bulk-import job: pending while it runs; when it is final, the result with the counts
+    /// and every import error (`succeeded` when the job completed, even with failed rows; `failed` when
+    /// Klaviyo cancelled or failed the job).
+    func pollBulkImport(
+        jobID: String, state: JSONValue, credential: KlaviyoCredential
+    ) async throws(KlaviyoError)
+        -> CommandExecution
+    {
+        let (status, job) = try await klaviyo.resource(
+            KlaviyoClient.getBulkImportJobRequest(id: jobID), credential: credential)
+        let attributes = job["attributes"]
+        let jobStatus = attributes?["status"]?.stringValue ?? ""
+        guard KlaviyoClient.finalJobStatuses.contains(jobStatus) else {
+            return CommandExecution(
+                outcome: .succeeded, klaviyo: .init(status: status, ids: [jobID]), pending: .polledAgain(state))
+        }
+        let failedCount = attributes?["failed_count"]?.jobInteger ?? 0
+        let errors = failedCount > 0 ? try await klaviyo.bulkImportErrors(jobID: jobID, credential: credential) : []
+        let rows: [JSONValue] = errors.map { error in
+            let a = error["attributes"]
+            return [
+                "code": a?["code"] ?? .null, "title": a?["title"] ?? .null, "detail": a?["detail"] ?? .null,
+                "source": a?["source"] ?? .null, "original_payload": a?["original_payload"] ?? .null,
+            ]
+        }
+        let data: JSONValue = [
+            "job_id": .string(jobID), "status": .string(jobStatus),
+            "total_count": attributes?["total_count"] ?? .null,
+            "completed_count": attributes?["completed_count"] ?? .null,
+            "failed_count": attributes?["failed_count"] ?? .null, "import_errors": .array(rows),
+            "polls": .int((state["polls"]?.jobInteger ?? 0) + 1),
+        ]
+        if jobStatus == "complete" {
+            return CommandExecution(
+                outcome: .succeeded,
+                klaviyo: .init(
+                    status: status, ids: [jobID], data: data, job: ["id": .string(jobID), "status": .string(jobStatus)])
+            )
+        }
+        return CommandExecution(
+            outcome: .failed,
+            klaviyo: .init(
+                status: status, ids: [jobID], data: data, job: ["id": .string(jobID), "status": .string(jobStatus)]),
+            failure: .init(code: "job_\(jobStatus)", detail: "Klaviyo's bulk import job \(jobID) ended \(jobStatus)"))
+    }
+}
