@@ -27,7 +27,9 @@ extension KlaviyoClient {
 
     /// Every `data` item of a collection, following `links.next` for at most `maxPages` pages; `complete` is
     /// false when pages were left.
-    func allPages(_ first: KlaviyoRequest, credential: KlaviyoCredential, maxPages: Int) async throws(KlaviyoError)
+    func allPages(
+        _ first: KlaviyoRequest, credential: KlaviyoCredential, maxPages: Int
+    ) async throws(KlaviyoError)
         -> (items: [JSONValue], complete: Bool)
     {
         var request = first

@@ -5,6 +5,7 @@ public struct JSONParseError: Error, Sendable, CustomStringConvertible {
     /// What was wrong.
     public var reason: String
 
+    /// `Malformed JSON at byte <offset>: <reason>`.
     public var description: String { "Malformed JSON at byte \(offset): \(reason)" }
 }
 

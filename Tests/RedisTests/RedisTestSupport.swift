@@ -80,7 +80,7 @@ final class SaturatedListener {
         port = Int(UInt16(bigEndian: address.sin_port))
     }
 
-    deinit { descriptors.forEach { close($0) } }
+    deinit { for descriptor in descriptors { close(descriptor) } }
 }
 
 /// A real, throwaway `redis-server` owned by one test: started, killed and restarted by it.
