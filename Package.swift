@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .executable(name: "klaviyo-relay", targets: ["RelayCLI"]),
         .executable(name: "klaviyo-sim", targets: ["KlaviyoSim"]),
+        .executable(name: "klaviyo-relay-bench", targets: ["RelayBench"]),
         .library(name: "Relay", targets: ["Relay"]),
     ],
     dependencies: [
@@ -22,9 +23,6 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/apple/swift-crypto", "3.0.0"..<"5.0.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
-        // Hummingbird's own foundations, declared because KlaviyoSimCore and its tests import them directly.
-        .package(url: "https://github.com/apple/swift-nio", from: "2.65.0"),
-        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
     ],
     targets: [
         // C libraries from Debian, bridged with typed shims (see each shim.h).
@@ -95,7 +93,16 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: strict),
+
+        // The benchmark harness (scripts/bench/relay.sh): spawns `klaviyo-relay consume` processes.
+        .executableTarget(
+            name: "RelayBench",
+            dependencies: [
+                "Relay", "AMQP", "Redis", "HTTPClient", "Klaviyo",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
 
@@ -115,9 +122,6 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strict),
 
@@ -134,9 +138,16 @@ let package = Package(
                 "KlaviyoSimCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "RelayServerTests",
+            dependencies: [
+                "RelayServer", "Relay", "AMQP", "Redis", "HTTPClient", "Klaviyo",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strict),
         .testTarget(

@@ -7,8 +7,9 @@ struct KlaviyoRelayCommand: AsyncParsableCommand {
         commandName: "klaviyo-relay",
         abstract: "HeroPixel's gateway to Klaviyo: consumes commands from RabbitMQ and calls Klaviyo.",
         subcommands: [
-            ConsumeCommand.self, SetupCommand.self, ConnectionsCommand.self, PublishCommand.self, BenchCommand.self,
-            GenerateKeyCommand.self, DLQCommand.self, ServeCommand.self, SignLinkCommand.self,
+            ConsumeCommand.self, SetupCommand.self, ConnectionsCommand.self, PublishCommand.self,
+            GenerateKeyCommand.self,
+            DLQCommand.self, ServeCommand.self, SignLinkCommand.self,
         ])
 }
 

@@ -1,4 +1,4 @@
-import CoreMetrics
+import Metrics
 import Prometheus
 
 /// Installs the Prometheus metrics backend once.

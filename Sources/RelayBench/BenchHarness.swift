@@ -8,7 +8,9 @@ import Synchronization
 /// Runs one benchmark scenario: fresh topology under its own prefix, consumers (child processes, or the
 /// in-process broker-only echo for the baseline), N published commands, all results collected.
 struct BenchHarness: Sendable {
-    let runtime: Runtime
+    let runtime: BenchRuntime
+    /// The `klaviyo-relay` binary the consumers run.
+    let relayBinary: String
     let simURL: String
     let commands: Int
     let consumers: Int
@@ -62,7 +64,7 @@ struct BenchHarness: Sendable {
             let waitStart = ContinuousClock.now
             while try await amqp.messageCount(queue: queue).consumers < consumers {
                 guard ContinuousClock.now - waitStart < .seconds(60), children.allSatisfy(\.isRunning) else {
-                    throw CLIError("consumers did not start (check RELAY_* settings)")
+                    throw BenchError("consumers did not start (check RELAY_* settings)")
                 }
                 try await Task.sleep(for: .milliseconds(50))
             }
@@ -180,7 +182,7 @@ struct BenchHarness: Sendable {
 
     func spawnConsumer(prefix: String, concurrency: Int, rateLimit: Bool) throws -> Process {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        process.executableURL = URL(fileURLWithPath: relayBinary)
         process.arguments = ["consume"] + (dev ? ["--dev"] : [])
         var environment = ProcessInfo.processInfo.environment
         environment["RELAY_QUEUE_PREFIX"] = prefix
@@ -207,29 +209,7 @@ struct BenchHarness: Sendable {
                 method: HTTPMethod(rawValue: method) ?? .GET, url: simURL + path, headers: headers,
                 body: body.map { JSONValue.object($0).jsonBytes() }))
         guard (200..<300).contains(response.status) else {
-            throw CLIError("klaviyo-sim \(method) \(path) answered \(response.status): \(response.bodyString)")
+            throw BenchError("klaviyo-sim \(method) \(path) answered \(response.status): \(response.bodyString)")
         }
-    }
-}
-
-/// Reads CPU time and peak RSS of a process from /proc.
-enum ProcessStats {
-    static func cpuSeconds(pid: Int32) -> Double? {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = text.lastIndex(of: ")")
-        else { return nil }
-        let fields = text[text.index(after: close)...].split(separator: " ")
-        // After the command name: state is field 3; utime and stime are fields 14 and 15.
-        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
-        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
-    }
-
-    static func peakRSSMB(pid: Int32) -> Double? {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
-        for line in text.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-            let kilobytes = line.split(separator: " ").compactMap { Double($0) }.first ?? 0
-            return kilobytes / 1024
-        }
-        return nil
     }
 }

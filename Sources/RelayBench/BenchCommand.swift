@@ -5,14 +5,26 @@ import HTTPClient
 import Klaviyo
 import Relay
 
-/// `klaviyo-relay bench`: measures end-to-end throughput and latency of `profile.upsert` against
-/// `klaviyo-sim`, next to a broker-only baseline measured in the same run; prints a table and writes a
-/// JSON report.
+/// `klaviyo-relay-bench`: measures end-to-end throughput and latency of `profile.upsert` through
+/// `klaviyo-relay consume` processes against `klaviyo-sim`, next to a broker-only baseline measured in the same run;
+/// prints a table and writes a JSON report. A separate executable: the harness does not ship in the production binary.
+@main
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmark the relay against klaviyo-sim (table + JSON report).")
+        commandName: "klaviyo-relay-bench", abstract: "Benchmark the relay against klaviyo-sim (table + JSON report).")
 
-    @OptionGroup var options: GlobalOptions
+    @Flag(
+        help: """
+            Development defaults: a fixed, public encryption key when RELAY_ENCRYPTION_KEY is unset, text logs \
+            (passed on to the consumers).
+            """)
+    var dev = false
+
+    @Option(help: "Log level (trace, debug, info, notice, warning, error, critical); overrides RELAY_LOG_LEVEL.")
+    var logLevel: String?
+
+    @Option(help: "The klaviyo-relay binary the consumers run (default: the one beside this executable).")
+    var relayBinary: String?
 
     @Option(help: "Commands per scenario.")
     var commands = 20_000
@@ -50,7 +62,14 @@ struct BenchCommand: AsyncParsableCommand {
     var timeout = "300s"
 
     func run() async throws {
-        let runtime = try Runtime.make(options, label: "klaviyo-relay.bench", connectionName: "klaviyo-relay bench")
+        let runtime = try BenchRuntime.make(dev: dev, logLevel: logLevel)
+        let binary =
+            relayBinary
+            ?? URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+            .appendingPathComponent("klaviyo-relay").path
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            throw ValidationError("no klaviyo-relay binary at \(binary) (build it, or pass --relay-binary)")
+        }
         guard let limit = RelayConfiguration.parseDuration(timeout) else { throw ValidationError("bad --timeout") }
         let names = scenarios.split(separator: ",").map { String($0) }
         var plans: [BenchScenario] = []
@@ -69,9 +88,8 @@ struct BenchCommand: AsyncParsableCommand {
             }
         }
         let harness = BenchHarness(
-            runtime: runtime, simURL: simURL, commands: commands, consumers: consumers, timeout: limit,
-            dev: options.dev,
-            accounts: accounts)
+            runtime: runtime, relayBinary: binary, simURL: simURL, commands: commands, consumers: consumers,
+            timeout: limit, dev: dev, accounts: accounts)
         let results = try await runtime.withAMQP { () -> [BenchMeasurement] in
             var results: [BenchMeasurement] = []
             for plan in plans {
@@ -87,39 +105,5 @@ struct BenchCommand: AsyncParsableCommand {
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         try Data(document.jsonBytes()).write(to: url)
         print("report written to \(report)")
-    }
-}
-
-struct BenchScenario: Sendable {
-    enum Kind: Sendable { case brokerBaseline, relay }
-    var name: String
-    var kind: Kind
-    var latencyMS: Int
-    var concurrency: Int
-    /// Commands per second to publish at; nil publishes as fast as confirms allow (saturation).
-    var rate: Int? = nil
-    /// Whether the consumers run the shared rate limiter (`RELAY_RATE_LIMIT=spec`); off otherwise, since the
-    /// bench's klaviyo-sim has no limits either.
-    var rateLimit = false
-}
-
-struct BenchMeasurement: Sendable {
-    var scenario: BenchScenario
-    var consumers: Int
-    var commands: Int
-    var succeeded: Int
-    var deadLettered: Int
-    var seconds: Double
-    var latenciesMS: [Double]
-    var cpuSeconds: Double?
-    var peakRSSMB: Double?
-
-    var throughput: Double { seconds > 0 ? Double(succeeded + deadLettered) / seconds : 0 }
-
-    func percentile(_ p: Double) -> Double {
-        guard !latenciesMS.isEmpty else { return 0 }
-        let sorted = latenciesMS.sorted()
-        let index = min(sorted.count - 1, max(0, Int((p * Double(sorted.count)).rounded(.up)) - 1))
-        return sorted[index]
     }
 }

@@ -1,0 +1,82 @@
+import AMQP
+import Foundation
+import HTTPClient
+import Logging
+import Redis
+import Relay
+
+/// The clients the bench works with (RabbitMQ, Redis for the bench accounts' credentials, HTTP for klaviyo-sim's
+/// admin API), built from the same `RELAY_*` environment as `klaviyo-relay`.
+struct BenchRuntime: Sendable {
+    let configuration: RelayConfiguration
+    let amqp: AMQPClient
+    let redis: RedisClient
+    let http: HTTPClient
+    let credentialStore: CredentialStore
+
+    /// Reads the configuration, bootstraps logging, and creates (but does not start) the clients.
+    static func make(dev: Bool, logLevel: String?) throws -> BenchRuntime {
+        var configuration: RelayConfiguration
+        do {
+            configuration = try RelayConfiguration(environment: ProcessInfo.processInfo.environment, development: dev)
+        } catch {
+            throw BenchError("configuration: \(error)")
+        }
+        if let logLevel { configuration.logLevel = logLevel }
+        RelayLogging.bootstrap(format: configuration.logFormat, level: configuration.logLevel)
+        let logger = Logger(label: "klaviyo-relay.bench")
+        var amqpConfiguration: AMQPConfiguration
+        var redisConfiguration: RedisConfiguration
+        do {
+            amqpConfiguration = try AMQPConfiguration(url: configuration.amqpURL)
+            amqpConfiguration.tlsCACertificatePath = configuration.amqpTLSCAFile
+        } catch {
+            throw BenchError("RELAY_AMQP_URL: \(error)")
+        }
+        do {
+            redisConfiguration = try RedisConfiguration(url: configuration.redisURL)
+        } catch {
+            throw BenchError("RELAY_REDIS_URL: \(error)")
+        }
+        amqpConfiguration.connectionName = "klaviyo-relay bench"
+        redisConfiguration.poolSize = configuration.redisPoolSize
+        let topology = RelayTopology(prefix: configuration.queuePrefix, deliveryLimit: configuration.deliveryLimit)
+        let amqp = AMQPClient(configuration: amqpConfiguration, topology: topology.amqpTopology, logger: logger)
+        let redis = RedisClient(configuration: redisConfiguration, logger: logger)
+        var httpConfiguration = HTTPClientConfiguration()
+        httpConfiguration.connectTimeout = configuration.httpConnectTimeout
+        httpConfiguration.requestTimeout = configuration.httpTimeout
+        httpConfiguration.userAgent = "klaviyo-relay-bench"
+        let http = HTTPClient(configuration: httpConfiguration, logger: logger)
+        return BenchRuntime(
+            configuration: configuration, amqp: amqp, redis: redis, http: http,
+            credentialStore: CredentialStore(redis: redis, keys: configuration.encryptionKeys))
+    }
+
+    /// Runs `body` with the AMQP connection up, then closes everything.
+    func withAMQP<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        let connection = Task { try await amqp.run() }
+        do {
+            try await amqp.waitUntilConnected(timeout: .seconds(30))
+            let value = try await body()
+            await shutdown(connection)
+            return value
+        } catch {
+            await shutdown(connection)
+            throw error
+        }
+    }
+
+    func shutdown(_ connection: Task<Void, any Error>) async {
+        await amqp.shutdown()
+        _ = await connection.result
+        await redis.shutdown()
+        await http.shutdown()
+    }
+}
+
+/// A failure to report in one line (exit code 1).
+struct BenchError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
