@@ -14,6 +14,11 @@ public struct CommandExecutor: Sendable {
         self.batcher = batcher
     }
 
+    /// The same executor with every Klaviyo call admitted by `gate` first (the account's rate limiter).
+    func gated(by gate: any KlaviyoCallGate) -> CommandExecutor {
+        CommandExecutor(klaviyo: klaviyo.gated(by: gate), batcher: batcher)
+    }
+
     /// Whether the type is handled by this version.
     public static func supports(_ payload: CommandPayload) -> Bool {
         if case .unsupported = payload { return false }

@@ -1,0 +1,249 @@
+public import AMQP
+import Klaviyo
+import Logging
+import Metrics
+
+extension CommandProcessor {
+    /// Runs one action: the only place where the processor's decisions take effect (publish, ack, Redis
+    /// writes, logs). `.call`, `.refreshAndRetry` and `.disconnect` lead to the next action; every other action
+    /// finishes the delivery.
+    func perform(_ action: Action, _ run: inout Run) async throws -> Step {
+        let command = run.command
+        let delivery = run.delivery
+        let logger = run.logger
+        switch action {
+        case .call:
+            return .next(await call(&run))
+        case .refreshAndRetry:
+            return .next(try await refresh(&run))
+        case .disconnect(let reason):
+            return .next(try await disconnect(reason: reason, &run))
+        case .retry(let tier, let wanted, let attempts, let firstFailedAt, let error):
+            try await scheduleRetry(
+                delivery, type: command.type, in: tier, attempts: attempts, firstFailedAt: firstFailedAt,
+                lastError: error)
+            logger.warning(
+                "klaviyo call failed; retry scheduled",
+                metadata: [
+                    LogKeys.attempt: "\(attempts)", LogKeys.errorDetail: "\(error)", "retry_tier": "\(tier.name)",
+                    "retry_wanted_ms": "\(wanted.wholeMilliseconds)",
+                ])
+            return .finished(.retryScheduled)
+        case .holdBack(let tier, let wanted, let attemptsMade, let firstFailedAt, let error):
+            try await scheduleRetry(
+                delivery, type: command.type, in: tier, attempts: attemptsMade, firstFailedAt: firstFailedAt,
+                lastError: error)
+            logger.info(
+                "held back by the rate limiter; retry scheduled",
+                metadata: [
+                    LogKeys.attempt: "\(attemptsMade)", LogKeys.klaviyoOperation: "\(error.operationID)",
+                    "retry_tier": "\(tier.name)", "retry_wanted_ms": "\(wanted.wholeMilliseconds)",
+                ])
+            return .finished(.retryScheduled)
+        case .handBack(let reason, let error):
+            logger.warning("\(reason)", metadata: [LogKeys.errorDetail: "\(error)"])
+            throw HandBack()
+        case .deadLetter(let code, let detail, let attempts, let firstFailedAt):
+            return .finished(
+                try await deadLetter(
+                    delivery, code: code, detail: detail, attempts: attempts, firstFailedAt: firstFailedAt,
+                    commandID: command.id, accountID: command.accountID, type: command.type.rawValue, logger: logger))
+        case .reauthRequired(let detail, let attempts, let firstFailedAt):
+            _ = try? await credentialStore.changeState(accountID: command.accountID, to: .reauthRequired)
+            credentials.invalidate(command.accountID)
+            logger.error("klaviyo refused the account's API key; connection marked reauth_required")
+            return .finished(
+                try await deadLetter(
+                    delivery, code: .reauthRequired, detail: detail, attempts: attempts, firstFailedAt: firstFailedAt,
+                    commandID: command.id, accountID: command.accountID, type: command.type.rawValue, logger: logger))
+        case .publishResult(let execution, let attempts):
+            if run.calledKlaviyo { crashPoint?.trigger(.afterKlaviyoCall, commandID: command.id) }
+            return .finished(
+                try await finish(
+                    command, execution: execution, attempts: attempts, delivery: delivery, started: run.started,
+                    logger: logger))
+        case .park(let pending, let tier):
+            return .finished(try await park(command, pending: pending, tier: tier, delivery: delivery, logger: logger))
+        case .duplicate(let record):
+            return .finished(try await finishDuplicate(command, record: record, delivery: delivery, logger: logger))
+        }
+    }
+
+    /// Moves a delivery to a retry tier: its copy (with attempts, first failure and last error) is confirmed by
+    /// the broker before the original is acked, so a crash in between redelivers rather than loses it.
+    /// The route back is the command's own type, never a header.
+    func scheduleRetry(
+        _ delivery: AMQPDelivery, type: CommandType, in tier: RelayTopology.RetryTier, attempts: Int,
+        firstFailedAt: String, lastError: KlaviyoError
+    ) async throws {
+        let message = DelayedRetry.message(
+            for: delivery, topology: topology, tier: tier, routingKey: type.rawValue, attempts: attempts,
+            firstFailedAt: firstFailedAt, lastError: lastError.description, seal: seal)
+        try await publish(message)
+        try await acknowledge(delivery)
+    }
+
+    /// Records the result, publishes it (confirmed), marks it published, then acks.
+    func finish(
+        _ command: CommandEnvelope, execution: CommandExecution, attempts attempt: Int, delivery: AMQPDelivery,
+        started: ContinuousClock.Instant, logger: Logger
+    ) async throws -> Outcome {
+        let result = CommandResult(
+            commandID: command.id, type: command.type.rawValue, accountID: command.accountID,
+            outcome: execution.outcome, attempts: attempt, klaviyo: execution.klaviyo, error: execution.failure,
+            completedAt: Timestamp.now(), durationMS: (ContinuousClock.now - started).wholeMilliseconds,
+            traceparent: delivery.properties.headers["traceparent"]?.stringValue)
+        let body = result.encoded()
+        try await infrastructure("idempotency record", logger: logger) {
+            try await idempotency.record(command, result: body)
+        }
+        crashPoint?.trigger(.afterResultRecorded, commandID: command.id)
+        try await publishResult(body, routingKey: result.routingKey, commandID: command.id, delivery: delivery)
+        do {
+            try await idempotency.markPublished(command)
+        } catch {
+            logger.warning(
+                "could not mark result published; a redelivery would publish it again",
+                metadata: [LogKeys.errorDetail: "\(error)"])
+        }
+        crashPoint?.trigger(.afterResultPublished, commandID: command.id)
+        try await acknowledge(delivery)
+        logger.debug("command succeeded", metadata: [LogKeys.attempt: "\(attempt)"])
+        return execution.outcome == .succeeded ? .succeeded : .failed
+    }
+
+    /// Records a running job and parks the command in the delay tier of its next poll, then acks.
+    func park(
+        _ command: CommandEnvelope, pending: PendingJob, tier: RelayTopology.RetryTier, delivery: AMQPDelivery,
+        logger: Logger
+    ) async throws -> Outcome {
+        let state = String(decoding: pending.state.jsonBytes(), as: UTF8.self)
+        try await infrastructure("job record", logger: logger) {
+            try await idempotency.recordJobState(command, state: state)
+        }
+        let polls = Int(pending.state["polls"]?.jobInteger ?? 0)
+        try await publish(
+            DelayedRetry.pollMessage(
+                for: delivery, topology: topology, tier: tier, routingKey: command.type.rawValue, polls: polls,
+                seal: seal))
+        try await acknowledge(delivery)
+        logger.info(
+            "klaviyo job running; poll scheduled",
+            metadata: [
+                "job_id": "\(pending.state["job_id"]?.stringValue ?? "")", "job_polls": "\(polls)",
+                "retry_tier": "\(tier.name)",
+            ])
+        return .waitingForJob
+    }
+
+    /// A command that was already done: a redelivery whose result is out is just acked; a new copy (double
+    /// publish, replay) gets the stored result again so its publisher hears back.
+    func finishDuplicate(
+        _ command: CommandEnvelope, record: IdempotencyStore.Record, delivery: AMQPDelivery, logger: Logger
+    ) async throws -> Outcome {
+        if !(record.published && delivery.redelivered) {
+            let routingKey: String
+            if let stored = try? JSONValue.parse(record.result), let outcome = stored["outcome"]?.stringValue {
+                routingKey = "\(command.type.rawValue).\(outcome)"
+            } else {
+                routingKey = "\(command.type.rawValue).succeeded"
+            }
+            try await publishResult(record.result, routingKey: routingKey, commandID: command.id, delivery: delivery)
+            if !record.published { try? await idempotency.markPublished(command) }
+        }
+        try await acknowledge(delivery)
+        logger.info(
+            "duplicate command: not sent to Klaviyo again", metadata: ["redelivered": "\(delivery.redelivered)"])
+        return .duplicate
+    }
+
+    func publishResult(_ body: [UInt8], routingKey: String, commandID: String, delivery: AMQPDelivery) async throws {
+        var properties = AMQPProperties()
+        properties.contentType = "application/json"
+        properties.persistent = true
+        properties.messageID = commandID
+        properties.correlationID = delivery.properties.correlationID ?? commandID
+        properties.timestamp = UInt64(Timestamp.nowSeconds())
+        properties.appID = ProcessIdentity.appID
+        if let traceparent = delivery.properties.headers["traceparent"] {
+            properties.headers["traceparent"] = traceparent
+        }
+        try await publish(
+            AMQPMessage(exchange: topology.resultsExchange, routingKey: routingKey, body: body, properties: properties))
+        if let replyTo = delivery.properties.replyTo, !replyTo.isEmpty {
+            try await publish(AMQPMessage(exchange: "", routingKey: replyTo, body: body, properties: properties))
+        }
+    }
+
+    func deadLetter(
+        _ delivery: AMQPDelivery, code: DeadLetterCode, detail: String, attempts: Int, firstFailedAt: String?,
+        commandID: String?, accountID: String?, type: String?, logger: Logger
+    ) async throws -> Outcome {
+        let message = DeadLetter.message(
+            for: delivery, topology: topology, code: code, detail: detail, attempts: attempts,
+            firstFailedAt: firstFailedAt, commandID: commandID, accountID: accountID, type: type, seal: seal)
+        try await publish(message)
+        try await acknowledge(delivery)
+        logger.warning(
+            "command dead-lettered",
+            metadata: [LogKeys.errorCode: "\(code.rawValue)", LogKeys.errorDetail: "\(detail)"])
+        Counter(label: "relay_dead_letters_total", dimensions: [("code", code.rawValue)]).increment()
+        return .deadLettered(code)
+    }
+
+    /// Publishes with confirms; a lost connection hands the delivery back (it will be redelivered).
+    func publish(_ message: AMQPMessage) async throws {
+        var backoff = Duration.milliseconds(50)
+        while true {
+            do {
+                try await amqp.publish(message)
+                return
+            } catch let error as AMQPError
+                where error.code == .connectionLost || error.code == .notConnected || error.code == .shutdown
+            {
+                throw HandBack()
+            } catch let error as AMQPError where error.isRetriable {
+                try await pause(&backoff)
+            }
+        }
+    }
+
+    func acknowledge(_ delivery: AMQPDelivery) async throws {
+        do {
+            try await amqp.ack(delivery)
+        } catch {
+            // A stale delivery (the connection was replaced) is redelivered by the broker; the done marker
+            // makes the redelivery a silent ack.
+            throw HandBack()
+        }
+    }
+
+    /// Runs a Redis step, retrying transient failures with backoff until it works or the task is cancelled.
+    func infrastructure<T: Sendable>(
+        _ step: String, logger: Logger, _ operation: () async throws -> T
+    ) async throws -> T {
+        var backoff = Duration.milliseconds(50)
+        var attempts = 0
+        while true {
+            do {
+                return try await operation()
+            } catch {
+                attempts += 1
+                if attempts == 1 || attempts % 20 == 0 {
+                    logger.warning("\(step) failed; retrying", metadata: [LogKeys.errorDetail: "\(error)"])
+                }
+                if attempts >= 100 { throw HandBack() }
+                try await pause(&backoff)
+            }
+        }
+    }
+
+    func pause(_ backoff: inout Duration) async throws {
+        do {
+            try await Task.sleep(for: backoff * Double.random(in: 0.5...1.0))
+        } catch {
+            throw HandBack()
+        }
+        backoff = min(backoff * 2, .seconds(2))
+    }
+}

@@ -1,0 +1,170 @@
+import AMQP
+import Klaviyo
+import Logging
+
+extension CommandProcessor {
+    /// One delivery of a decoded command while it is processed: what the steps learn and change.
+    struct Run {
+        /// The command.
+        let command: CommandEnvelope
+        /// Its delivery.
+        let delivery: AMQPDelivery
+        /// The attempts and first failure of earlier deliveries (sealed headers).
+        let previous: DelayedRetry.State
+        /// Where the result's `duration_ms` counts from.
+        var started: ContinuousClock.Instant
+        /// Logger with the command's metadata.
+        let logger: Logger
+        /// The account's connection (after a refresh: the refreshed one).
+        var connection: ConnectionRecord?
+        /// The credential of the next call.
+        var credential: KlaviyoCredential?
+        /// The executor, its calls admitted by the account's rate limiter.
+        var executor: CommandExecutor?
+        /// The stored state of a job this command already submitted (nil: none yet).
+        var job: JSONValue?
+        /// The next Klaviyo attempt, counting those of earlier deliveries.
+        var attempt: Int
+        /// Whether the credential was refreshed after a 401 during this delivery.
+        var refreshed = false
+        /// Whether Klaviyo was called during this delivery.
+        var calledKlaviyo = false
+        /// The last failure and when the first one happened (set when a call fails).
+        var lastFailure: (error: KlaviyoError, firstFailedAt: String)?
+
+        init(
+            command: CommandEnvelope, delivery: AMQPDelivery, seal: HeaderSeal, started: ContinuousClock.Instant,
+            logger: Logger
+        ) {
+            self.command = command
+            self.delivery = delivery
+            self.previous = DelayedRetry.State(delivery: delivery, seal: seal)
+            self.started = started
+            self.logger = logger
+            self.attempt = previous.attempts + 1
+        }
+
+        /// Attempts a dead letter reports before any call: at least one, and never fewer than earlier deliveries
+        /// made (a command coming back from a retry tier keeps its count).
+        var attemptsSoFar: Int { max(1, previous.attempts) }
+
+        /// Whether an earlier attempt may have reached Klaviyo (it failed, or the process died mid-call), so a
+        /// non-idempotent send looks before sending again.
+        var mayHaveSent: Bool { previous.attempts > 0 || delivery.redelivered }
+    }
+
+    /// Idempotency, type, connection and credential: `.call` when the command may go to Klaviyo, else the
+    /// action that ends it.
+    func admit(_ run: inout Run) async throws -> Action {
+        let command = run.command
+        let logger = run.logger
+        let lookup = try await infrastructure("idempotency lookup", logger: logger) {
+            try await idempotency.lookup(command)
+        }
+        if let action = Self.afterLookup(lookup) { return action }
+        if let action = Self.route(command, attempts: run.attemptsSoFar) { return action }
+        // An unreadable credential is not an outage: no retry, a dead letter at once (replayable).
+        let stored: ConnectionRecord?
+        switch try await infrastructure("credential lookup", logger: logger, { try await lookUpCredential(command) }) {
+        case .success(let record):
+            stored = record
+        case .failure(let unreadable):
+            noteCredentialUnreadable(unreadable, logger: logger)
+            return .deadLetter(
+                code: .credentialUnreadable, detail: unreadable.description, attempts: run.attemptsSoFar,
+                firstFailedAt: nil)
+        }
+        var connection: ConnectionRecord
+        switch Self.admission(of: stored, accountID: command.accountID, attempts: run.attemptsSoFar) {
+        case .admitted(let admitted): connection = admitted
+        case .refused(let action): return action
+        }
+        if connection.method == .oauth, let tokenManager {
+            switch try await oauthConnection(
+                connection, tokenManager: tokenManager, afterUnauthorized: false, logger: logger)
+            {
+            case .success(let usable):
+                connection = usable
+            case .failure(let rejection):
+                return .deadLetter(
+                    code: rejection.code, detail: rejection.detail, attempts: run.attemptsSoFar, firstFailedAt: nil)
+            }
+        }
+        guard let credential = connection.credential else {
+            return .deadLetter(
+                code: .notConnected, detail: "account \(command.accountID) has no usable credential",
+                attempts: run.attemptsSoFar, firstFailedAt: nil)
+        }
+        run.connection = connection
+        run.credential = credential
+        // A job this command already submitted is polled, never submitted again.
+        if command.type.waitsForJob,
+            let stored = try await infrastructure(
+                "job lookup", logger: logger, { try await idempotency.jobState(command) })
+        {
+            run.job = try? JSONValue.parse(Array(stored.utf8))
+        }
+        // Every call of this command is admitted by the account's shared rate limiter first.
+        run.executor =
+            rateLimiter.map { executor.gated(by: $0.gate(accountID: command.accountID, logger: logger)) }
+            ?? executor
+        return .call
+    }
+
+    /// One Klaviyo attempt, then the decision on its answer or error. Retries are delayed through the TTL
+    /// tiers (``DelayedRetry``), never by sleeping on the held message.
+    func call(_ run: inout Run) async -> Action {
+        guard let executor = run.executor, let credential = run.credential else {
+            preconditionFailure("admit(_:) sets the executor and the credential before .call")
+        }
+        run.calledKlaviyo = true
+        do {
+            let execution = try await executor.execute(
+                run.command, credential: credential, job: run.job, mayHaveSent: run.mayHaveSent)
+            return Self.afterExecution(
+                execution, attempts: run.attempt, policy: retryPolicy, topology: topology,
+                nowMilliseconds: Timestamp.nowMilliseconds())
+        } catch {
+            let firstFailedAt = run.previous.firstFailedAt ?? Timestamp.now()
+            run.lastFailure = (error, firstFailedAt)
+            return decideAfterFailure(run)
+        }
+    }
+
+    /// The decision on the run's last failure.
+    func decideAfterFailure(_ run: Run) -> Action {
+        guard let (error, firstFailedAt) = run.lastFailure else {
+            preconditionFailure("decideAfterFailure(_:) follows a failed call")
+        }
+        let attempt = Attempt(
+            number: run.attempt, firstFailedAt: firstFailedAt, refreshed: run.refreshed,
+            canRefresh: tokenManager != nil, usedOAuth: run.credential?.isOAuth ?? false,
+            isIdempotent: CommandExecutor.isIdempotent(run.command.payload))
+        return Self.afterFailure(
+            error, of: attempt, policy: retryPolicy, topology: topology, nowMilliseconds: Timestamp.nowMilliseconds())
+    }
+
+    /// After a 401 on an OAuth token: one single-flight refresh, then the call again (a refresh that yields no
+    /// credential is decided like any other permanent failure).
+    func refresh(_ run: inout Run) async throws -> Action {
+        run.refreshed = true
+        if let tokenManager, let connection = run.connection, let failure = run.lastFailure {
+            switch try await oauthConnection(
+                connection, tokenManager: tokenManager, afterUnauthorized: true, logger: run.logger)
+            {
+            case .success(let refreshed):
+                run.connection = refreshed
+                if let credential = refreshed.credential {
+                    run.credential = credential
+                    run.attempt += 1
+                    return .call
+                }
+            case .failure(let rejection):
+                return .deadLetter(
+                    code: rejection.code, detail: rejection.detail, attempts: run.attempt,
+                    firstFailedAt: failure.firstFailedAt)
+            }
+        }
+        return decideAfterFailure(run)
+    }
+}
