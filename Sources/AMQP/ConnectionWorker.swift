@@ -25,48 +25,19 @@ final class ConnectionWorker: @unchecked Sendable {
     static let publishChannel: UInt16 = 2
     static let rpcChannel: UInt16 = 3
 
-    private struct PendingPublish {
-        let continuation: CheckedContinuation<Void, any Error>
-        let exchange: String
-        /// Kept only for mandatory messages, to match a `basic.return` to its publish.
-        let returnKey: (routingKey: String, body: [UInt8])?
-        var returned: AMQPError?
-    }
-
-    private struct PartialContent {
-        enum Kind {
-            case deliver(
-                consumerTag: String, deliveryTag: UInt64, redelivered: Bool, exchange: String, routingKey: String)
-            case returned(replyCode: UInt16, replyText: String, exchange: String, routingKey: String)
-        }
-        var kind: Kind
-        var properties = AMQPProperties()
-        var bodySize: Int = -1  // -1 until the header frame arrived
-        var body: [UInt8] = []
-    }
-
     private let core: ClientCore
     private var logger: Logger { core.logger }
     private var configuration: AMQPConfiguration { core.configuration }
     private var connection: ConnectionHandle?
 
-    private var generationCounter: UInt64 = 0
-    private var consumeEpoch: UInt64 = 0
-    private var rpcEpoch: UInt64 = 0
-    private var unsettledConsumed: Set<UInt64> = []
-    private var unsettledFetched: Set<UInt64> = []
-
-    private var nextPublishSeq: UInt64 = 1
-    private var oldestPendingSeq: UInt64 = 1
-    private var pendingPublishes: [UInt64: PendingPublish] = [:]
-    private var partial: [UInt16: PartialContent] = [:]
-
-    /// Tags subscribed, in flight or waiting on the consume channel (this channel incarnation).
-    private var subscribedTags: Set<String> = []
-    /// The one `basic.consume` awaiting its consume-ok. Consumes are sent one at a time because RabbitMQ may drop
-    /// a consume-ok when a later consume fails, so only serialising tells which consumer a 404 belongs to.
-    private var inFlightConsumeTag: String?
-    private var waitingSubscriptions: [ConsumerRegistration] = []
+    /// Publishes on the publish channel awaiting their confirm.
+    private var confirms = PublisherConfirms<CheckedContinuation<Void, any Error>>()
+    /// Consumers subscribed on the consume channel.
+    private var subscriptions = ConsumerSubscriptions()
+    /// Deliveries and returns being assembled from their frames.
+    private var content = ContentAssembly()
+    /// Deliveries that can still be settled.
+    private var deliveries = UnsettledDeliveries()
 
     init(core: ClientCore) {
         self.core = core
@@ -78,53 +49,61 @@ final class ConnectionWorker: @unchecked Sendable {
 
     /// Runs the connect / serve / reconnect loop until a stop is requested. Blocks the calling (dedicated) thread.
     func run() {
-        var failures = 0
-        while !stopRequested {
-            var established = false
+        var machine = ConnectionStateMachine(
+            initialBackoff: configuration.reconnectInitialBackoff, maximumBackoff: configuration.reconnectMaxBackoff)
+        var actions = machine.start(stopRequested: stopRequested)
+        while !actions.isEmpty {
+            let action = actions.removeFirst()
             do {
-                try connect()
-                established = true
-                failures = 0
-                core.setConnected(true)
-                logger.info(
-                    "AMQP connected", metadata: ["amqp.endpoint": "\(configuration.host):\(configuration.port)"])
-                try serve()
-                gracefulClose()
-                break
+                actions += try execute(action, machine: &machine)
             } catch let loss as ConnectionLoss {
-                if established {
-                    logger.warning("AMQP connection lost", metadata: ["amqp.reason": "\(loss.error)"])
-                } else {
-                    core.state.withLock { $0.lastConnectError = loss.error }
-                    logger.warning(
-                        "AMQP connect failed",
-                        metadata: ["amqp.reason": "\(loss.error)", "amqp.attempt": "\(failures + 1)"])
-                }
-                dropConnection(loss.error)
+                actions += machine.failed(.loss(loss.error), stopRequested: stopRequested)
             } catch {
-                logger.error("AMQP connection failed unexpectedly", metadata: ["amqp.reason": "\(error)"])
-                dropConnection(AMQPError(code: .connectionLost, message: "\(error)"))
+                let failure = AMQPError(code: .connectionLost, message: "\(error)")
+                actions += machine.failed(.unexpected(failure), stopRequested: stopRequested)
             }
-            if stopRequested { break }
-            let delay = backoff(afterFailures: failures)
-            failures += 1
-            logger.info("AMQP reconnecting", metadata: ["amqp.delay": "\(delay)", "amqp.attempt": "\(failures)"])
-            waitWhileDisconnected(for: delay)
         }
-        core.finish()
         logger.info("AMQP client stopped")
     }
 
-    private func backoff(afterFailures failures: Int) -> Duration {
-        let initial = configuration.reconnectInitialBackoff
-        let maximum = configuration.reconnectMaxBackoff
-        var delay = initial
-        for _ in 0..<min(failures, 30) {
-            delay = delay * 2
-            if delay >= maximum { break }
+    /// Runs one action of the state machine; returns the actions of the event it led to.
+    private func execute(
+        _ action: ConnectionStateMachine.Action, machine: inout ConnectionStateMachine
+    ) throws -> [ConnectionStateMachine.Action] {
+        switch action {
+        case .connect:
+            try connect()
+            return machine.handshakeCompleted()
+        case .resubscribe:
+            try subscribeAll()
+            return machine.resubscribed()
+        case .serve:
+            core.setConnected(true)
+            logger.info("AMQP connected", metadata: ["amqp.endpoint": "\(configuration.host):\(configuration.port)"])
+            try serve()
+            return machine.serveEnded()
+        case .close:
+            try drainBeforeClose()
+            gracefulClose()
+            return machine.closed()
+        case .reportConnectFailure(let error, let attempt):
+            core.state.withLock { $0.lastConnectError = error }
+            logger.warning(
+                "AMQP connect failed", metadata: ["amqp.reason": "\(error)", "amqp.attempt": "\(attempt)"])
+        case .reportConnectionLost(let error):
+            logger.warning("AMQP connection lost", metadata: ["amqp.reason": "\(error)"])
+        case .reportUnexpectedFailure(let error):
+            logger.error("AMQP connection failed unexpectedly", metadata: ["amqp.reason": "\(error.message)"])
+        case .failWaiters(let error):
+            dropConnection(failing: error)
+        case .scheduleReconnect(let delay, let attempt):
+            logger.info("AMQP reconnecting", metadata: ["amqp.delay": "\(delay)", "amqp.attempt": "\(attempt)"])
+            waitWhileDisconnected(for: delay)
+            return machine.backoffEnded(stopRequested: stopRequested)
+        case .finish:
+            core.finish()
         }
-        delay = min(delay, maximum)
-        return delay * Double.random(in: 0.5...1.0)
+        return []
     }
 
     /// Sleeps (interruptibly) between connection attempts, failing work that needs a connection.
@@ -158,11 +137,7 @@ final class ConnectionWorker: @unchecked Sendable {
 
     /// Serves one connection until a stop is requested (returns) or the connection fails (throws).
     private func serve() throws {
-        while true {
-            if stopRequested {
-                try drainBeforeClose()
-                return
-            }
+        while !stopRequested {
             try serveOnce()
         }
     }
@@ -227,7 +202,7 @@ final class ConnectionWorker: @unchecked Sendable {
         }
         for consumer in consumers {
             consumer.continuation.finish()
-            if subscribedTags.contains(consumer.tag) { try sendCancel(tag: consumer.tag) }
+            try sendCancel(tag: consumer.tag)
         }
         let items = core.state.withLock { state in
             defer { state.work = [] }
@@ -236,7 +211,7 @@ final class ConnectionWorker: @unchecked Sendable {
         for item in items { try handle(item) }
         let clock = ContinuousClock()
         let deadline = clock.now + .seconds(5)
-        while !pendingPublishes.isEmpty && clock.now < deadline {
+        while !confirms.isEmpty && clock.now < deadline {
             guard let connection else { return }
             var descriptor = pollfd(fd: amqp_get_sockfd(connection.state), events: Int16(POLLIN), revents: 0)
             _ = poll(&descriptor, 1, 50)
@@ -309,19 +284,16 @@ final class ConnectionWorker: @unchecked Sendable {
             throw ConnectionLoss(error: error)
         }
 
-        generationCounter += 1
         try openChannel(Self.consumeChannel)
-        consumeEpoch = generationCounter
         try openChannel(Self.publishChannel)
         try openChannel(Self.rpcChannel)
-        rpcEpoch = generationCounter
+        deliveries.connected()
         try enableConfirms()
         do {
             try declare(core.topology)
         } catch let failure as ChannelFailure {
             throw ConnectionLoss(error: failure.error)
         }
-        try subscribeAll()
     }
 
     private func openChannel(_ channel: UInt16) throws {
@@ -342,8 +314,7 @@ final class ConnectionWorker: @unchecked Sendable {
         } catch let failure as ChannelFailure {
             throw ConnectionLoss(error: failure.error)
         }
-        nextPublishSeq = 1
-        oldestPendingSeq = 1
+        confirms.restartNumbering()
     }
 
     /// Closes the connection politely (used on stop). `connection.close` closes every channel with it, and a short
@@ -362,36 +333,21 @@ final class ConnectionWorker: @unchecked Sendable {
                 "AMQP connection.close was not confirmed; dropping the socket",
                 metadata: ["amqp.reason": "\(Self.libraryError(reply.library_error, context: "connection.close"))"])
         }
-        dropConnection(AMQPError(code: .shutdown, message: "the AMQP client is shutting down"))
     }
 
-    /// Forgets the connection: fails pending confirms, invalidates deliveries, marks the client disconnected.
-    private func dropConnection(_ reason: AMQPError) {
+    /// Forgets the connection: fails pending confirms with `error`, invalidates deliveries, marks the client
+    /// disconnected.
+    private func dropConnection(failing error: AMQPError) {
         core.setConnected(false)
         connection = nil
-        generationCounter += 1
-        consumeEpoch = generationCounter
-        rpcEpoch = generationCounter
-        unsettledConsumed = []
-        unsettledFetched = []
-        subscribedTags = []
-        inFlightConsumeTag = nil
-        waitingSubscriptions = []
-        partial = [:]
-        var error = reason
-        if error.code != .shutdown {
-            error = AMQPError(
-                code: .connectionLost, message: "connection lost before the broker confirmed: \(reason.message)",
-                replyCode: reason.replyCode, isRetriable: true)
-        }
-        failAllPendingPublishes { _ in error }
+        deliveries.connectionDropped()
+        subscriptions.reset()
+        content.reset()
+        resume(confirms.failAll { _ in error })
     }
 
-    private func failAllPendingPublishes(_ makeError: (PendingPublish) -> AMQPError) {
-        let pending = pendingPublishes.sorted { $0.key < $1.key }
-        pendingPublishes = [:]
-        oldestPendingSeq = nextPublishSeq
-        for (_, publish) in pending { publish.continuation.resume(throwing: makeError(publish)) }
+    private func resume(_ resolutions: [PublisherConfirms<CheckedContinuation<Void, any Error>>.Resolution]) {
+        for resolution in resolutions { resolution.waiter.resume(with: resolution.result) }
     }
 
     // MARK: - Work items
@@ -408,8 +364,7 @@ final class ConnectionWorker: @unchecked Sendable {
             } catch let failure as ChannelFailure {
                 continuation.resume(throwing: failure.error)
                 try openChannel(Self.rpcChannel)
-                rpcEpoch = nextGeneration()
-                unsettledFetched = []
+                deliveries.channelReopened(.fetched)
             } catch let loss as ConnectionLoss {
                 continuation.resume(throwing: loss.error)
                 throw loss
@@ -417,13 +372,8 @@ final class ConnectionWorker: @unchecked Sendable {
         case .subscribe(let tag):
             if let registration = core.consumer(tag: tag) { try subscribe(registration) }
         case .unsubscribe(let tag):
-            if subscribedTags.contains(tag) { try sendCancel(tag: tag) }
+            try sendCancel(tag: tag)
         }
-    }
-
-    private func nextGeneration() -> UInt64 {
-        generationCounter += 1
-        return generationCounter
     }
 
     private func publish(_ message: AMQPMessage, _ continuation: CheckedContinuation<Void, any Error>) throws {
@@ -431,11 +381,9 @@ final class ConnectionWorker: @unchecked Sendable {
             continuation.resume(throwing: AMQPError(code: .notConnected, message: "not connected"))
             return
         }
-        let seq = nextPublishSeq
-        nextPublishSeq += 1
-        pendingPublishes[seq] = PendingPublish(
-            continuation: continuation, exchange: message.exchange,
-            returnKey: message.mandatory ? (message.routingKey, message.body) : nil)
+        confirms.register(
+            continuation, exchange: message.exchange,
+            returnKey: message.mandatory ? .init(routingKey: message.routingKey, body: message.body) : nil)
         let arena = CArena()
         var properties = arena.properties(message.properties)
         let status = message.body.withUnsafeBytes { body in
@@ -455,12 +403,9 @@ final class ConnectionWorker: @unchecked Sendable {
         _ delivery: AMQPDelivery, _ settlement: WorkItem.Settlement,
         _ continuation: CheckedContinuation<Void, any Error>
     ) throws {
-        let isConsumed = delivery.channel == Self.consumeChannel
-        let epoch = isConsumed ? consumeEpoch : rpcEpoch
-        let known =
-            isConsumed
-            ? unsettledConsumed.contains(delivery.deliveryTag) : unsettledFetched.contains(delivery.deliveryTag)
-        guard let connection, delivery.generation == epoch else {
+        let source: UnsettledDeliveries.Source = delivery.channel == Self.consumeChannel ? .consumed : .fetched
+        let verdict = deliveries.settle(delivery.deliveryTag, generation: delivery.generation, from: source)
+        guard let connection, verdict != .stale else {
             continuation.resume(
                 throwing: AMQPError(
                     code: .staleDelivery,
@@ -468,16 +413,11 @@ final class ConnectionWorker: @unchecked Sendable {
                         + " the broker will redeliver it"))
             return
         }
-        guard known else {
+        guard verdict == .send else {
             continuation.resume(
                 throwing: AMQPError(
                     code: .staleDelivery, message: "delivery \(delivery.deliveryTag) was already settled"))
             return
-        }
-        if isConsumed {
-            unsettledConsumed.remove(delivery.deliveryTag)
-        } else {
-            unsettledFetched.remove(delivery.deliveryTag)
         }
         let status: Int32
         switch settlement {
@@ -545,12 +485,12 @@ final class ConnectionWorker: @unchecked Sendable {
             let properties = CDecoding.properties(message.properties)
             let body = CDecoding.bytes(message.body)
             amqp_destroy_message(&message)
-            unsettledFetched.insert(deliveryTag)
+            deliveries.record(deliveryTag, from: .fetched)
             return .delivery(
                 AMQPDelivery(
                     body: body, properties: properties, exchange: exchange, routingKey: routingKey,
                     redelivered: redelivered, deliveryTag: deliveryTag, consumerTag: "", queue: queue,
-                    generation: rpcEpoch, channel: channel))
+                    generation: deliveries.rpcGeneration, channel: channel))
         }
     }
 
@@ -589,20 +529,19 @@ final class ConnectionWorker: @unchecked Sendable {
     // MARK: - Consumers (asynchronous on the consume channel)
 
     private func subscribeAll() throws {
-        let registrations = core.state.withLock { Array($0.consumers.values) }
-        for registration in registrations { try subscribe(registration) }
-    }
-
-    private func subscribe(_ registration: ConsumerRegistration) throws {
-        guard connection != nil, !subscribedTags.contains(registration.tag) else { return }
-        subscribedTags.insert(registration.tag)
-        waitingSubscriptions.append(registration)
+        guard connection != nil else { return }
+        subscriptions.resubscribe(core.state.withLock { Array($0.consumers.values) })
         try sendNextSubscription()
     }
 
+    private func subscribe(_ registration: ConsumerRegistration) throws {
+        guard connection != nil, subscriptions.enqueue(registration) else { return }
+        try sendNextSubscription()
+    }
+
+    /// Sends `basic.qos` + `basic.consume` for the next waiting consumer, unless one awaits its consume-ok.
     private func sendNextSubscription() throws {
-        guard let connection, inFlightConsumeTag == nil, !waitingSubscriptions.isEmpty else { return }
-        let registration = waitingSubscriptions.removeFirst()
+        guard let connection, let registration = subscriptions.nextToSend() else { return }
         var qos = amqp_basic_qos_t(prefetch_size: 0, prefetch_count: registration.prefetch, global: 0)
         var status = amqp_send_method(connection.state, Self.consumeChannel, AMQP_BASIC_QOS_METHOD, &qos)
         guard status == AMQP_STATUS_OK.rawValue else {
@@ -617,19 +556,14 @@ final class ConnectionWorker: @unchecked Sendable {
         guard status == AMQP_STATUS_OK.rawValue else {
             throw ConnectionLoss(error: Self.libraryError(status, context: "basic.consume"))
         }
-        inFlightConsumeTag = registration.tag
         logger.debug(
             "AMQP consumer subscribing",
             metadata: ["amqp.queue": "\(registration.queue)", "amqp.consumer_tag": "\(registration.tag)"])
     }
 
+    /// Sends `basic.cancel` for `tag` if it was subscribed (a consumer still waiting for its turn is just dropped).
     private func sendCancel(tag: String) throws {
-        guard let connection else { return }
-        subscribedTags.remove(tag)
-        if let index = waitingSubscriptions.firstIndex(where: { $0.tag == tag }) {
-            waitingSubscriptions.remove(at: index)  // never sent
-            return
-        }
+        guard let connection, subscriptions.cancel(tag) else { return }
         let arena = CArena()
         var cancel = amqp_basic_cancel_t(consumer_tag: arena.bytes(tag), nowait: 0)
         let status = amqp_send_method(connection.state, Self.consumeChannel, AMQP_BASIC_CANCEL_METHOD, &cancel)
@@ -642,83 +576,62 @@ final class ConnectionWorker: @unchecked Sendable {
     // MARK: - Frame dispatch
 
     private func dispatch(_ frame: amqp_frame_t) throws {
-        switch Int32(frame.frame_type) {
-        case AMQP_FRAME_METHOD:
-            try dispatchMethod(frame.payload.method, channel: frame.channel)
-        case AMQP_FRAME_HEADER:
-            guard var content = partial[frame.channel], content.bodySize < 0 else {
-                throw ConnectionLoss(
-                    error: AMQPError(
-                        code: .protocolError, message: "unexpected content header on channel \(frame.channel)"))
+        let assembled: ContentAssembly.Content?
+        do {
+            switch Int32(frame.frame_type) {
+            case AMQP_FRAME_METHOD:
+                try dispatchMethod(frame.payload.method, channel: frame.channel)
+                return
+            case AMQP_FRAME_HEADER:
+                let properties = frame.payload.properties.decoded.map {
+                    CDecoding.properties($0.assumingMemoryBound(to: amqp_basic_properties_t.self).pointee)
+                }
+                assembled = try content.header(
+                    channel: frame.channel, properties: properties, bodySize: Int(frame.payload.properties.body_size))
+            case AMQP_FRAME_BODY:
+                let fragment = frame.payload.body_fragment
+                let bytes = fragment.bytes.map { UnsafeRawBufferPointer(start: $0, count: fragment.len) }
+                assembled = try content.body(
+                    channel: frame.channel, fragment: bytes ?? UnsafeRawBufferPointer(start: nil, count: 0))
+            default:
+                return
             }
-            if let decoded = frame.payload.properties.decoded {
-                content.properties = CDecoding.properties(
-                    decoded.assumingMemoryBound(to: amqp_basic_properties_t.self).pointee)
-            }
-            content.bodySize = Int(frame.payload.properties.body_size)
-            content.body.reserveCapacity(content.bodySize)
-            try store(content, channel: frame.channel)
-        case AMQP_FRAME_BODY:
-            guard var content = partial[frame.channel], content.bodySize >= 0 else {
-                throw ConnectionLoss(
-                    error: AMQPError(
-                        code: .protocolError, message: "unexpected content body on channel \(frame.channel)"))
-            }
-            let fragment = frame.payload.body_fragment
-            if fragment.len > 0, let base = fragment.bytes {
-                content.body.append(contentsOf: UnsafeRawBufferPointer(start: base, count: fragment.len))
-            }
-            try store(content, channel: frame.channel)
-        default:
-            break
+        } catch let error as AMQPError {
+            throw ConnectionLoss(error: error)
         }
+        if let assembled { try complete(assembled, channel: frame.channel) }
     }
 
-    private func store(_ content: PartialContent, channel: UInt16) throws {
-        guard content.bodySize >= 0, content.body.count >= content.bodySize else {
-            partial[channel] = content
-            return
-        }
-        partial[channel] = nil
-        try complete(content, channel: channel)
-    }
-
-    private func complete(_ content: PartialContent, channel: UInt16) throws {
-        switch content.kind {
+    private func complete(_ assembled: ContentAssembly.Content, channel: UInt16) throws {
+        switch assembled.method {
         case .deliver(let consumerTag, let deliveryTag, let redelivered, let exchange, let routingKey):
             guard let registration = core.consumer(tag: consumerTag) else {
                 // Cancelled meanwhile: hand it back to the broker right away (and make sure it is cancelled).
                 if let connection { _ = amqp_basic_reject(connection.state, channel, deliveryTag, 1) }
-                if subscribedTags.contains(consumerTag) { try sendCancel(tag: consumerTag) }
+                try sendCancel(tag: consumerTag)
                 return
             }
             let result = registration.continuation.yield(
                 AMQPDelivery(
-                    body: content.body, properties: content.properties, exchange: exchange, routingKey: routingKey,
-                    redelivered: redelivered, deliveryTag: deliveryTag, consumerTag: consumerTag,
-                    queue: registration.queue, generation: consumeEpoch, channel: channel))
+                    body: assembled.body, properties: assembled.properties, exchange: exchange,
+                    routingKey: routingKey, redelivered: redelivered, deliveryTag: deliveryTag,
+                    consumerTag: consumerTag, queue: registration.queue,
+                    generation: deliveries.consumeGeneration, channel: channel))
             if case .terminated = result {
                 // The stream ended between the lookup and the yield: nobody will ack it, so give it back.
                 if let connection { _ = amqp_basic_reject(connection.state, channel, deliveryTag, 1) }
             } else {
-                unsettledConsumed.insert(deliveryTag)
+                deliveries.record(deliveryTag, from: .consumed)
             }
         case .returned(let replyCode, let replyText, let exchange, let routingKey):
-            let match = pendingPublishes.filter { _, publish in
-                publish.returned == nil && publish.exchange == exchange && publish.returnKey?.routingKey == routingKey
-                    && publish.returnKey?.body == content.body
-            }.keys.min()
-            guard let match else {
+            let matched = confirms.markReturned(
+                exchange: exchange, routingKey: routingKey, body: assembled.body, replyCode: replyCode,
+                replyText: replyText)
+            if !matched {
                 logger.warning(
                     "AMQP basic.return for an unknown publish",
                     metadata: ["amqp.exchange": "\(exchange)", "amqp.routing_key": "\(routingKey)"])
-                return
             }
-            pendingPublishes[match]?.returned = AMQPError(
-                code: .unroutable,
-                message:
-                    "message to exchange '\(exchange)' with routing key '\(routingKey)' was returned: \(replyText)",
-                replyCode: Int(replyCode), isRetriable: false)
         }
     }
 
@@ -728,31 +641,33 @@ final class ConnectionWorker: @unchecked Sendable {
         switch method.id {
         case AMQP_BASIC_DELIVER_METHOD:
             guard let deliver = decoded?.assumingMemoryBound(to: amqp_basic_deliver_t.self).pointee else { return }
-            partial[channel] = PartialContent(
-                kind: .deliver(
+            content.begin(
+                .deliver(
                     consumerTag: CDecoding.string(deliver.consumer_tag), deliveryTag: deliver.delivery_tag,
                     redelivered: deliver.redelivered != 0, exchange: CDecoding.string(deliver.exchange),
-                    routingKey: CDecoding.string(deliver.routing_key)))
+                    routingKey: CDecoding.string(deliver.routing_key)),
+                channel: channel)
         case AMQP_BASIC_ACK_METHOD:
             guard let ack = decoded?.assumingMemoryBound(to: amqp_basic_ack_t.self).pointee else { return }
-            confirm(upTo: ack.delivery_tag, multiple: ack.multiple != 0, nacked: false)
+            resume(confirms.confirm(upTo: ack.delivery_tag, multiple: ack.multiple != 0, nacked: false))
         case AMQP_BASIC_NACK_METHOD:
             guard let nack = decoded?.assumingMemoryBound(to: amqp_basic_nack_t.self).pointee else { return }
-            confirm(upTo: nack.delivery_tag, multiple: nack.multiple != 0, nacked: true)
+            resume(confirms.confirm(upTo: nack.delivery_tag, multiple: nack.multiple != 0, nacked: true))
         case AMQP_BASIC_RETURN_METHOD:
             guard let returned = decoded?.assumingMemoryBound(to: amqp_basic_return_t.self).pointee else { return }
-            partial[channel] = PartialContent(
-                kind: .returned(
+            content.begin(
+                .returned(
                     replyCode: returned.reply_code, replyText: CDecoding.string(returned.reply_text),
-                    exchange: CDecoding.string(returned.exchange), routingKey: CDecoding.string(returned.routing_key)))
+                    exchange: CDecoding.string(returned.exchange), routingKey: CDecoding.string(returned.routing_key)),
+                channel: channel)
         case AMQP_BASIC_CONSUME_OK_METHOD:
-            inFlightConsumeTag = nil
+            subscriptions.consumeOK()
             try sendNextSubscription()
         case AMQP_BASIC_CANCEL_METHOD:
             // Broker-initiated cancel (queue deleted, ...): answer and finish that consumer's stream.
             guard let cancel = decoded?.assumingMemoryBound(to: amqp_basic_cancel_t.self).pointee else { return }
             let tag = CDecoding.string(cancel.consumer_tag)
-            subscribedTags.remove(tag)
+            subscriptions.cancelledByBroker(tag)
             let arena = CArena()
             var cancelOK = amqp_basic_cancel_ok_t(consumer_tag: arena.bytes(tag))
             _ = amqp_send_method(connection.state, channel, AMQP_BASIC_CANCEL_OK_METHOD, &cancelOK)
@@ -782,64 +697,34 @@ final class ConnectionWorker: @unchecked Sendable {
         }
     }
 
-    private func confirm(upTo tag: UInt64, multiple: Bool, nacked: Bool) {
-        var resolved: [PendingPublish] = []
-        if multiple {
-            if oldestPendingSeq <= tag {
-                for seq in oldestPendingSeq...tag {
-                    if let publish = pendingPublishes.removeValue(forKey: seq) { resolved.append(publish) }
-                }
-            }
-            oldestPendingSeq = max(oldestPendingSeq, tag + 1)
-        } else if let publish = pendingPublishes.removeValue(forKey: tag) {
-            resolved.append(publish)
-        }
-        while oldestPendingSeq < nextPublishSeq && pendingPublishes[oldestPendingSeq] == nil { oldestPendingSeq += 1 }
-        for publish in resolved {
-            if nacked {
-                publish.continuation.resume(
-                    throwing: AMQPError(
-                        code: .publishNacked, message: "the broker nacked the message", isRetriable: true))
-            } else if let returned = publish.returned {
-                publish.continuation.resume(throwing: returned)
-            } else {
-                publish.continuation.resume()
-            }
-        }
-    }
-
     /// Reopens a channel the broker closed and restores what lived on it.
     private func recoverChannel(_ channel: UInt16, failure: ChannelFailure) throws {
         logger.warning(
             "AMQP channel closed by the broker",
             metadata: ["amqp.channel": "\(channel)", "amqp.reason": "\(failure.error)"])
-        partial[channel] = nil
+        content.discard(channel: channel)
         switch channel {
         case Self.consumeChannel:
-            if failure.classID == 60 && failure.methodID == 20, let culprit = inFlightConsumeTag {
+            if let culprit = subscriptions.channelClosed(classID: failure.classID, methodID: failure.methodID) {
                 core.removeConsumer(tag: culprit, error: failure.error)
             }
-            subscribedTags = []
-            inFlightConsumeTag = nil
-            waitingSubscriptions = []
-            unsettledConsumed = []
             try openChannel(channel)
-            consumeEpoch = nextGeneration()
+            deliveries.channelReopened(.consumed)
             try subscribeAll()
         case Self.publishChannel:
-            failAllPendingPublishes { publish in
-                var error = failure.error
-                error.message = "publish channel closed by the broker: \(failure.error.message)"
-                // The publish that caused a 404 names its exchange; every other one can simply be retried.
-                error.isRetriable = !failure.error.message.contains("'\(publish.exchange)'")
-                return error
-            }
+            resume(
+                confirms.failAll { exchange in
+                    var error = failure.error
+                    error.message = "publish channel closed by the broker: \(failure.error.message)"
+                    // The publish that caused a 404 names its exchange; every other one can simply be retried.
+                    error.isRetriable = !failure.error.message.contains("'\(exchange)'")
+                    return error
+                })
             try openChannel(channel)
             try enableConfirms()
         default:
             try openChannel(channel)
-            rpcEpoch = nextGeneration()
-            unsettledFetched = []
+            deliveries.channelReopened(.fetched)
         }
     }
 
