@@ -4,18 +4,6 @@ import Glibc
 import Logging
 import Synchronization
 
-/// A connection-level failure: everything pending fails and the worker reconnects.
-struct ConnectionLoss: Error {
-    var error: AMQPError
-}
-
-/// A channel-level failure (broker sent channel.close; close-ok has been sent already).
-struct ChannelFailure: Error {
-    var error: AMQPError
-    var classID: UInt16 = 0
-    var methodID: UInt16 = 0
-}
-
 /// The connection thread: owns the rabbitmq-c connection and every piece of per-connection state.
 ///
 /// `@unchecked Sendable`: the instance is handed to its thread once at start; after that only that thread touches
@@ -799,12 +787,5 @@ final class ConnectionWorker: @unchecked Sendable {
     static func cTimeval(_ duration: Duration) -> Glibc.timeval {
         let (seconds, attoseconds) = duration.components
         return Glibc.timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
-    }
-}
-
-extension Duration {
-    var milliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 }
