@@ -48,7 +48,8 @@ let package = Package(
         .target(
             name: "Redis",
             dependencies: [
-                "CHiredis", .product(name: "Logging", package: "swift-log"),
+                "CHiredis", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict),
