@@ -6,8 +6,8 @@ public struct KlaviyoError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         /// The code's name.
         public let rawValue: String
-        /// Creates a code.
-        public init(_ rawValue: String) { self.rawValue = rawValue }
+        /// Codes are the ones below: their raw values reach dead-letter details and logs, so they stay as they are.
+        init(_ rawValue: String) { self.rawValue = rawValue }
         /// A 4xx that no retry fixes (400, 404, 405, 410, 413, 415, …).
         public static let rejected = Code("rejected")
         /// 401: missing, invalid or revoked credential.

@@ -217,9 +217,10 @@ struct DelayedRetryTests {
         #expect(
             try RelayConfiguration(environment: ["RELAY_MAX_RETRY_AGE": "2h"], development: true).maxRetryAge
                 == .seconds(7200))
-        #expect(throws: RelayConfiguration.Invalid.self) {
+        let refused = #expect(throws: RelayError.self) {
             try RelayConfiguration(environment: ["RELAY_MAX_RETRY_AGE": "soon"], development: true)
         }
+        #expect(refused?.code == .invalidConfiguration)
     }
 
     @Test func timestampsRoundTrip() {

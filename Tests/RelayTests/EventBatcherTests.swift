@@ -295,9 +295,10 @@ struct EventBatcherTests {
             try RelayConfiguration(environment: ["RELAY_BATCH_WINDOW": "1s"], development: true).batchWindow
                 == .seconds(1))
         for bad in ["2s", "soon", "-5ms"] {
-            #expect(throws: RelayConfiguration.Invalid.self) {
+            let refused = #expect(throws: RelayError.self) {
                 _ = try RelayConfiguration(environment: ["RELAY_BATCH_WINDOW": bad], development: true)
             }
+            #expect(refused?.code == .invalidConfiguration)
         }
     }
 }

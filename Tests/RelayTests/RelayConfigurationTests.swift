@@ -14,9 +14,10 @@ struct RelayConfigurationTests {
     }
 
     @Test func encryptionKeyIsRequiredOutsideDevelopment() {
-        #expect(throws: RelayConfiguration.Invalid.self) {
+        let refused = #expect(throws: RelayError.self) {
             try RelayConfiguration(environment: [:], development: false)
         }
+        #expect(refused?.code == .invalidConfiguration)
     }
 
     @Test func readsAndValidatesVariables() throws {
@@ -31,12 +32,14 @@ struct RelayConfigurationTests {
         #expect(configuration.queuePrefix == "staging")
         #expect(configuration.returnToAllowlist == ["https://app.heropixel.dev/", "https://admin.heropixel.dev/"])
         #expect(configuration.encryptionKeys.currentKeyID == "k9")
-        #expect(throws: RelayConfiguration.Invalid.self) {
+        let badConcurrency = #expect(throws: RelayError.self) {
             try RelayConfiguration(environment: ["RELAY_CONCURRENCY": "0"], development: true)
         }
-        #expect(throws: RelayConfiguration.Invalid.self) {
+        #expect(badConcurrency?.code == .invalidConfiguration)
+        let badPrefix = #expect(throws: RelayError.self) {
             try RelayConfiguration(environment: ["RELAY_QUEUE_PREFIX": "a b"], development: true)
         }
+        #expect(badPrefix?.code == .invalidConfiguration)
     }
 
     @Test func tokenSettings() throws {
@@ -51,9 +54,10 @@ struct RelayConfigurationTests {
         #expect(configuration.tokenRefreshMargin == .seconds(120))
         #expect(configuration.tokenLockTTL == .milliseconds(500))
         #expect(configuration.tokenWaitTimeout == .seconds(5))
-        #expect(throws: RelayConfiguration.Invalid.self) {
+        let refused = #expect(throws: RelayError.self) {
             try RelayConfiguration(environment: ["RELAY_TOKEN_LOCK_TTL": "10ms"], development: true)
         }
+        #expect(refused?.code == .invalidConfiguration)
     }
 
     @Test func faultInjectionNeedsTheExplicitSwitch() throws {
@@ -102,11 +106,12 @@ struct RelayConfigurationTests {
             #expect(development.isDevelopment, "--dev accepts \(name)=\(value)")
         }
         #expect(String(repeating: "x", count: 31).utf8.count < RelayConfiguration.minimumSecretBytes)
-        #expect(throws: RelayConfiguration.Invalid.self) {
+        let refused = #expect(throws: RelayError.self) {
             try RelayConfiguration(
                 environment: ["RELAY_ENCRYPTION_KEY": key, "RELAY_API_TOKEN": String(repeating: "x", count: 31)],
                 development: false)
         }
+        #expect(refused?.code == .invalidConfiguration)
     }
 
     @Test func linkMaxTTL() throws {
@@ -114,9 +119,10 @@ struct RelayConfigurationTests {
         let configured = try RelayConfiguration(environment: ["RELAY_LINK_MAX_TTL": "15m"], development: true)
         #expect(configured.linkMaxTTL == .seconds(900))
         for value in ["0", "8d", "soon"] {
-            #expect(throws: RelayConfiguration.Invalid.self, "RELAY_LINK_MAX_TTL=\(value)") {
+            let refused = #expect(throws: RelayError.self, "RELAY_LINK_MAX_TTL=\(value)") {
                 try RelayConfiguration(environment: ["RELAY_LINK_MAX_TTL": value], development: true)
             }
+            #expect(refused?.code == .invalidConfiguration)
         }
     }
 

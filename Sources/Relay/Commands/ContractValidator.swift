@@ -4,19 +4,13 @@ public import Klaviyo
 /// `schemas/dead-letter-headers.schema.json`), used by tooling and by the contract tests that make sure
 /// the Swift side and the JSON Schemas agree on every example.
 public enum ContractValidator {
-    /// Why a document broke the contract.
-    public struct Violation: Error, Sendable, CustomStringConvertible {
-        /// `pointer: message`.
-        public var description: String
-    }
-
     static let resultKeys: Set<String> = [
         "command_id", "type", "account_id", "outcome", "attempts", "klaviyo", "error", "completed_at", "duration_ms",
         "traceparent",
     ]
 
     /// Validates a result document.
-    public static func validateResult(_ document: JSONValue) throws(Violation) {
+    public static func validateResult(_ document: JSONValue) throws(RelayError) {
         do throws(SchemaViolation) {
             let members = try Check.object(document, at: "")
             try Check.onlyKeys(members, resultKeys, at: "")
@@ -90,7 +84,7 @@ public enum ContractValidator {
                 }
             }
         } catch {
-            throw Violation(description: error.detail)
+            throw RelayError(code: .contractViolation, message: error.detail)
         }
     }
 
@@ -102,7 +96,7 @@ public enum ContractValidator {
     ]
 
     /// Validates dead-letter headers (as a JSON object of header name to value).
-    public static func validateDeadLetterHeaders(_ headers: JSONValue) throws(Violation) {
+    public static func validateDeadLetterHeaders(_ headers: JSONValue) throws(RelayError) {
         do throws(SchemaViolation) {
             let members = try Check.object(headers, at: "")
             let code = try Check.string(members[DeadLetter.Header.errorCode], at: "/x-relay-error-code")
@@ -132,7 +126,7 @@ public enum ContractValidator {
             }
             if let value = members["traceparent"] { _ = try Check.string(value, at: "/traceparent", minLength: 0) }
         } catch {
-            throw Violation(description: error.detail)
+            throw RelayError(code: .contractViolation, message: error.detail)
         }
     }
 }

@@ -5,12 +5,6 @@ import Foundation
 /// Secrets (client secret, API token, link secret, encryption keys) are held here but never appear in
 /// ``description``.
 public struct RelayConfiguration: Sendable, CustomStringConvertible {
-    /// A setting that could not be read.
-    public struct Invalid: Error, Sendable, CustomStringConvertible {
-        /// Names the variable and what is wrong with it (never its value if it is a secret).
-        public var description: String
-    }
-
     /// `RELAY_AMQP_URL`.
     public var amqpURL = "amqp://guest:guest@127.0.0.1:5672/%2f"
     /// `RELAY_AMQP_TLS_CA_FILE`: PEM file of the CA(s) that sign the broker's certificate for `amqps://` (default:
@@ -106,7 +100,7 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
     public var isDevelopment: Bool
 
     /// Reads the configuration. Outside development mode `RELAY_ENCRYPTION_KEY` is required.
-    public init(environment: [String: String], development: Bool) throws(Invalid) {
+    public init(environment: [String: String], development: Bool) throws(RelayError) {
         isDevelopment = development
         func text(_ name: String) -> String? {
             guard let value = environment[name]?.trimmingCharacters(in: .whitespaces), !value.isEmpty else {
@@ -114,28 +108,32 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
             }
             return value
         }
-        func integer(_ name: String, _ range: ClosedRange<Int>) throws(Invalid) -> Int? {
+        func integer(_ name: String, _ range: ClosedRange<Int>) throws(RelayError) -> Int? {
             guard let value = text(name) else { return nil }
             guard let number = Int(value), range.contains(number) else {
-                throw Invalid(
-                    description: "\(name) must be a whole number in \(range.lowerBound)...\(range.upperBound)")
+                throw RelayError(
+                    code: .invalidConfiguration,
+                    message: "\(name) must be a whole number in \(range.lowerBound)...\(range.upperBound)")
             }
             return number
         }
-        func duration(_ name: String) throws(Invalid) -> Duration? {
+        func duration(_ name: String) throws(RelayError) -> Duration? {
             guard let value = text(name) else { return nil }
             guard let parsed = Self.parseDuration(value) else {
                 if Self.parseDurationMilliseconds(value) != nil {
-                    throw Invalid(description: "\(name) must be at most \(Self.maximumDurationText)")
+                    throw RelayError(
+                        code: .invalidConfiguration, message: "\(name) must be at most \(Self.maximumDurationText)")
                 }
-                throw Invalid(description: "\(name) must be a duration such as 500ms, 30s, 2m, 1h or 7d")
+                throw RelayError(
+                    code: .invalidConfiguration, message: "\(name) must be a duration such as 500ms, 30s, 2m, 1h or 7d")
             }
             return parsed
         }
         if let value = text("RELAY_AMQP_URL") { amqpURL = value }
         if let value = text("RELAY_AMQP_TLS_CA_FILE") {
             guard FileManager.default.isReadableFile(atPath: value) else {
-                throw Invalid(description: "RELAY_AMQP_TLS_CA_FILE: \(value) is not a readable file")
+                throw RelayError(
+                    code: .invalidConfiguration, message: "RELAY_AMQP_TLS_CA_FILE: \(value) is not a readable file")
             }
             amqpTLSCAFile = value
         }
@@ -150,13 +148,15 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
             do {
                 encryptionKeys = try EncryptionKeyRing(specification: value)
             } catch {
-                throw Invalid(description: "RELAY_ENCRYPTION_KEY: \(error)")
+                throw RelayError(
+                    code: .invalidConfiguration, message: "RELAY_ENCRYPTION_KEY: \(error)", underlying: error)
             }
         } else if development {
             encryptionKeys = .development
         } else {
-            throw Invalid(
-                description:
+            throw RelayError(
+                code: .invalidConfiguration,
+                message:
                     "RELAY_ENCRYPTION_KEY is required (format kid:base64-of-32-bytes; `klaviyo-relay generate-key` makes one), or run with --dev"
             )
         }
@@ -167,20 +167,21 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
         if !development {
             for (name, secret) in [("RELAY_API_TOKEN", apiToken), ("RELAY_LINK_SECRET", linkSecret)] {
                 if let secret, secret.utf8.count < Self.minimumSecretBytes {
-                    throw Invalid(
-                        description: "\(name) must be at least \(Self.minimumSecretBytes) bytes "
+                    throw RelayError(
+                        code: .invalidConfiguration,
+                        message: "\(name) must be at least \(Self.minimumSecretBytes) bytes "
                             + "(e.g. `openssl rand -hex 32`), or run with --dev")
                 }
             }
             for (name, url) in [
                 ("RELAY_KLAVIYO_API_BASE_URL", klaviyoBaseURL), ("RELAY_KLAVIYO_AUTHORIZE_URL", klaviyoAuthorizeURL),
             ] where !url.lowercased().hasPrefix("https://") {
-                throw Invalid(description: "\(name) must be an https:// URL outside --dev")
+                throw RelayError(code: .invalidConfiguration, message: "\(name) must be an https:// URL outside --dev")
             }
         }
         if let value = try duration("RELAY_LINK_MAX_TTL") {
             guard value >= .seconds(1), value <= .seconds(7 * 24 * 3600) else {
-                throw Invalid(description: "RELAY_LINK_MAX_TTL must be from 1s to 7d")
+                throw RelayError(code: .invalidConfiguration, message: "RELAY_LINK_MAX_TTL must be from 1s to 7d")
             }
             linkMaxTTL = value
         }
@@ -190,7 +191,9 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
         }
         if let value = text("RELAY_QUEUE_PREFIX") {
             guard value.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }) else {
-                throw Invalid(description: "RELAY_QUEUE_PREFIX may contain only letters, digits, '-', '_' and '.'")
+                throw RelayError(
+                    code: .invalidConfiguration,
+                    message: "RELAY_QUEUE_PREFIX may contain only letters, digits, '-', '_' and '.'")
             }
             queuePrefix = value
         }
@@ -198,7 +201,7 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
         if let value = text("RELAY_LOG_LEVEL") { logLevel = value }
         if let value = text("RELAY_LOG_FORMAT") {
             guard value == "json" || value == "text" else {
-                throw Invalid(description: "RELAY_LOG_FORMAT must be json or text")
+                throw RelayError(code: .invalidConfiguration, message: "RELAY_LOG_FORMAT must be json or text")
             }
             logFormat = value
         } else if development {
@@ -220,7 +223,7 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
         if let value = try duration("RELAY_KEEPALIVE_INTERVAL") { keepAliveInterval = value }
         if let value = try duration("RELAY_TOKEN_LOCK_TTL") {
             guard value >= .milliseconds(100) else {
-                throw Invalid(description: "RELAY_TOKEN_LOCK_TTL must be at least 100ms")
+                throw RelayError(code: .invalidConfiguration, message: "RELAY_TOKEN_LOCK_TTL must be at least 100ms")
             }
             tokenLockTTL = value
         }
@@ -229,25 +232,28 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
             switch value {
             case "spec": rateLimitEnabled = true
             case "off": rateLimitEnabled = false
-            default: throw Invalid(description: "RELAY_RATE_LIMIT must be spec or off")
+            default: throw RelayError(code: .invalidConfiguration, message: "RELAY_RATE_LIMIT must be spec or off")
             }
         }
         if let value = text("RELAY_RATE_LIMIT_SHARE") {
             guard let share = Double(value), share.isFinite, share > 0, share <= 1 else {
-                throw Invalid(description: "RELAY_RATE_LIMIT_SHARE must be a number in (0, 1], such as 0.5")
+                throw RelayError(
+                    code: .invalidConfiguration,
+                    message: "RELAY_RATE_LIMIT_SHARE must be a number in (0, 1], such as 0.5")
             }
             rateLimitShare = share
         }
         if let value = try duration("RELAY_RATE_LIMIT_MAX_WAIT") {
             guard value <= .seconds(60) else {
-                throw Invalid(description: "RELAY_RATE_LIMIT_MAX_WAIT must be at most 60s")
+                throw RelayError(code: .invalidConfiguration, message: "RELAY_RATE_LIMIT_MAX_WAIT must be at most 60s")
             }
             rateLimitMaxWait = value
         }
         if let value = text("RELAY_BATCH_WINDOW") {
             guard let parsed = Self.parseDuration(value), parsed <= .seconds(1) else {
-                throw Invalid(
-                    description: "RELAY_BATCH_WINDOW must be a duration from 0 (no batching) to 1s, such as 25ms")
+                throw RelayError(
+                    code: .invalidConfiguration,
+                    message: "RELAY_BATCH_WINDOW must be a duration from 0 (no batching) to 1s, such as 25ms")
             }
             batchWindow = parsed
         }
@@ -255,13 +261,15 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
             do {
                 replyTo = try ReplyToPolicy(specification: value)
             } catch {
-                throw Invalid(description: "RELAY_REPLY_TO_PATTERN: \(error)")
+                throw RelayError(
+                    code: .invalidConfiguration, message: "RELAY_REPLY_TO_PATTERN: \(error)", underlying: error)
             }
         }
         if text("RELAY_ENABLE_FAULT_INJECTION") == "1", let point = text("RELAY_FAULT_CRASH_AT") {
             guard let stage = CrashPoint.Stage(rawValue: point) else {
-                throw Invalid(
-                    description: "RELAY_FAULT_CRASH_AT must be one of "
+                throw RelayError(
+                    code: .invalidConfiguration,
+                    message: "RELAY_FAULT_CRASH_AT must be one of "
                         + CrashPoint.Stage.allCases.map(\.rawValue).joined(separator: ", "))
             }
             crashPoint = CrashPoint(stage: stage, commandID: text("RELAY_FAULT_CRASH_COMMAND_ID"))

@@ -8,12 +8,6 @@ import Foundation
 /// key is retired once `klaviyo-relay connections keys` shows no stored field uses it.
 /// The description never shows key material.
 public struct EncryptionKeyRing: Sendable, CustomStringConvertible {
-    /// Why a key specification was refused.
-    public struct InvalidKey: Error, Sendable, CustomStringConvertible {
-        /// What is wrong (never the key itself).
-        public var description: String
-    }
-
     /// Key id used for new ciphertexts.
     public let currentKeyID: String
     let keys: [String: SymmetricKey]
@@ -21,28 +15,32 @@ public struct EncryptionKeyRing: Sendable, CustomStringConvertible {
     public let keyIDs: [String]
 
     /// Parses `RELAY_ENCRYPTION_KEY`.
-    public init(specification: String) throws(InvalidKey) {
+    public init(specification: String) throws(RelayError) {
         var keys: [String: SymmetricKey] = [:]
         var order: [String] = []
         for (position, entry) in specification.split(separator: ",").enumerated() {
             let trimmed = entry.trimmingCharacters(in: .whitespaces)
             guard let colon = trimmed.firstIndex(of: ":") else {
-                throw InvalidKey(description: "key #\(position + 1) must look like kid:base64")
+                throw RelayError(code: .encryptionKey, message: "key #\(position + 1) must look like kid:base64")
             }
             let keyID = String(trimmed[..<colon])
             guard !keyID.isEmpty, keyID.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
-                throw InvalidKey(description: "key #\(position + 1) has an invalid key id (letters, digits, - and _)")
+                throw RelayError(
+                    code: .encryptionKey,
+                    message: "key #\(position + 1) has an invalid key id (letters, digits, - and _)")
             }
             guard let material = Data(base64Encoded: String(trimmed[trimmed.index(after: colon)...])),
                 material.count == 32
             else {
-                throw InvalidKey(description: "key \(keyID) must be 32 bytes, base64-encoded")
+                throw RelayError(code: .encryptionKey, message: "key \(keyID) must be 32 bytes, base64-encoded")
             }
-            guard keys[keyID] == nil else { throw InvalidKey(description: "key id \(keyID) appears twice") }
+            guard keys[keyID] == nil else {
+                throw RelayError(code: .encryptionKey, message: "key id \(keyID) appears twice")
+            }
             keys[keyID] = SymmetricKey(data: material)
             order.append(keyID)
         }
-        guard let first = order.first else { throw InvalidKey(description: "no key given") }
+        guard let first = order.first else { throw RelayError(code: .encryptionKey, message: "no key given") }
         self.keys = keys
         self.keyIDs = order
         self.currentKeyID = first
@@ -72,7 +70,9 @@ public struct EncryptionKeyRing: Sendable, CustomStringConvertible {
     public func seal(_ plaintext: String, context: String) throws -> SealedSecret {
         let box = try AES.GCM.seal(
             Data(plaintext.utf8), using: keys[currentKeyID]!, authenticating: Data(context.utf8))
-        guard let combined = box.combined else { throw InvalidKey(description: "could not encode ciphertext") }
+        guard let combined = box.combined else {
+            throw RelayError(code: .encryptionKey, message: "could not encode ciphertext")
+        }
         return SealedSecret(keyID: currentKeyID, ciphertext: combined.base64EncodedString())
     }
 
@@ -89,10 +89,12 @@ public struct EncryptionKeyRing: Sendable, CustomStringConvertible {
     /// Decrypts a sealed secret with the key it names.
     public func open(_ sealed: SealedSecret, context: String) throws -> String {
         guard let key = keys[sealed.keyID] else {
-            throw InvalidKey(description: "no key with id \(sealed.keyID) is configured (was it removed too early?)")
+            throw RelayError(
+                code: .encryptionKey,
+                message: "no key with id \(sealed.keyID) is configured (was it removed too early?)")
         }
         guard let data = Data(base64Encoded: sealed.ciphertext) else {
-            throw InvalidKey(description: "ciphertext is not base64")
+            throw RelayError(code: .encryptionKey, message: "ciphertext is not base64")
         }
         let plaintext = try AES.GCM.open(
             AES.GCM.SealedBox(combined: data), using: key, authenticating: Data(context.utf8))

@@ -1,4 +1,4 @@
-public import AMQP
+import AMQP
 import Klaviyo
 import Logging
 import Metrics

@@ -15,25 +15,22 @@ public struct ReplyToPolicy: Sendable, Hashable, CustomStringConvertible {
         "amq.rabbitmq.reply-to", "amq.rabbitmq.reply-to.*", "reply.*",
     ])
 
-    /// Why a specification was refused.
-    public struct Invalid: Error, Sendable, CustomStringConvertible {
-        /// What is wrong.
-        public var description: String
-    }
-
     init(validated patterns: [String]) { self.patterns = patterns }
 
     /// Parses `RELAY_REPLY_TO_PATTERN` (comma-separated; spaces around entries ignored).
-    public init(specification: String) throws(Invalid) {
+    public init(specification: String) throws(RelayError) {
         let entries = specification.split(separator: ",").map { $0.trimmingCharacters(in: " \t") }.filter {
             !$0.isEmpty
         }
-        guard !entries.isEmpty else { throw Invalid(description: "no pattern given") }
+        guard !entries.isEmpty else { throw RelayError(code: .invalidReplyToPattern, message: "no pattern given") }
         for entry in entries where entry.utf8.count > 255 {
-            throw Invalid(description: "pattern \(entry.prefix(40))… is longer than a queue name (255 bytes)")
+            throw RelayError(
+                code: .invalidReplyToPattern,
+                message: "pattern \(entry.prefix(40))… is longer than a queue name (255 bytes)")
         }
         for entry in entries where entry == "*" {
-            throw Invalid(description: "a bare * would admit every queue, including the work queues")
+            throw RelayError(
+                code: .invalidReplyToPattern, message: "a bare * would admit every queue, including the work queues")
         }
         patterns = entries
     }

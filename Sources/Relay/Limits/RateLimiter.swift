@@ -35,12 +35,6 @@ public struct RateLimiter: Sendable {
         case refused(wait: Duration)
     }
 
-    /// The script answered something else than `{wait_ms, now_ms}`.
-    public struct UnexpectedReply: Error, Sendable, CustomStringConvertible {
-        /// What came back.
-        public var description: String
-    }
-
     /// Redis.
     public let redis: RedisClient
     /// The settings.
@@ -111,7 +105,8 @@ public struct RateLimiter: Sendable {
                 String(limit.burst), String(limit.steady), UUID().uuidString, String(Self.keyTTLMilliseconds),
             ])
         guard let parts = reply.array, parts.count == 2, let wait = parts[0].int, let now = parts[1].int else {
-            throw UnexpectedReply(description: "rate limiter script answered \(reply), expected {wait_ms, now_ms}")
+            throw RelayError(
+                code: .unexpectedReply, message: "rate limiter script answered \(reply), expected {wait_ms, now_ms}")
         }
         return wait <= 0
             ? .admitted(atMilliseconds: now) : .refused(wait: .milliseconds(min(wait, Self.maxWaitMilliseconds)))
