@@ -5,7 +5,7 @@ import Redis
 import Relay
 import Testing
 
-@Suite("OAuth connect (CLI path)", .serialized)
+@Suite("OAuth connect (CLI path)", .serialized, .timeLimit(.minutes(3)))
 struct OAuthConnectorTests {
     /// Authorize URL with PKCE → the sim's Allow → callback exchange: the connection is stored encrypted as
     /// oauth/connected with the Klaviyo account; the state is single use; a forged state is refused.

@@ -151,7 +151,7 @@ extension HTTPResponse {
     var json: JSONValue? { try? JSONValue.parse(body) }
 }
 
-@Suite("serve: the process and its browser flow", .serialized)
+@Suite("serve: the process and its browser flow", .serialized, .timeLimit(.minutes(5)))
 struct ServeTests {
     /// `klaviyo-relay serve` as a process (its routes are tested in-process in RelayServerTests): the public port
     /// answers /healthz, /readyz, a signed settings page (with the hardening headers) and the JSON API with the
@@ -258,7 +258,7 @@ func runBrowserScript(_ arguments: [String]) async throws -> (status: Int32, std
 }
 
 /// A port already in use ends `serve` and `consume` with one line naming the setting to change.
-@Suite("Ports in use")
+@Suite("Ports in use", .timeLimit(.minutes(2)))
 struct PortInUseTests {
     @Test func portInUseIsOneClearLine() async throws {
         let held = try HeldPort()

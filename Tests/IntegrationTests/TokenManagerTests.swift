@@ -131,7 +131,7 @@ final class Gate: Sendable {
     }
 }
 
-@Suite("Token manager", .serialized)
+@Suite("Token manager", .serialized, .timeLimit(.minutes(5)))
 struct TokenManagerTests {
     func delta(_ after: [String: Int], _ before: [String: Int], _ key: String) -> Int {
         (after[key] ?? 0) - (before[key] ?? 0)
