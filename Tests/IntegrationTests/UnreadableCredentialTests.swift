@@ -179,19 +179,25 @@ struct UnreadableCredentialTests {
             let store = CredentialStore(redis: stack.redis, keys: current)
             let ttl = Duration.milliseconds(400)
             let cache = CredentialCache(store: store, ttl: ttl)
+            let firstFetch = ContinuousClock.now
             await #expect(throws: CredentialUnreadable.self) { try await cache.connection(for: account.accountID) }
-            // The customer reconnects (secrets sealed under the current key): seen within the TTL, not later.
-            let reconnected = ContinuousClock.now
+            // The customer reconnects (secrets sealed under the current key): seen once the TTL is over, not later.
             try await store.saveAPIKey(
                 accountID: account.accountID, apiKey: account.apiKey, klaviyoAccountID: account.accountID,
                 klaviyoAccountName: nil)
-            await #expect(throws: CredentialUnreadable.self, "the failure is cached for the TTL") {
-                try await cache.connection(for: account.accountID)
+            // Within the TTL the cached failure still answers (checked only while the TTL surely runs: a loaded
+            // machine may have spent it on the write above).
+            if ContinuousClock.now - firstFetch < ttl / 2 {
+                await #expect(throws: CredentialUnreadable.self, "the failure is cached for the TTL") {
+                    try await cache.connection(for: account.accountID)
+                }
             }
             try await eventually("the reconnected credential", timeout: .seconds(5)) {
                 (try? await cache.connection(for: account.accountID))??.apiKey == account.apiKey
             }
-            #expect(ContinuousClock.now - reconnected < ttl + .milliseconds(300))
+            // Not kept beyond its TTL (a failure cached for much longer, or for good, fails this; the margin is
+            // scheduling on a loaded machine).
+            #expect(ContinuousClock.now - firstFetch < ttl + .seconds(2))
         }
     }
 
