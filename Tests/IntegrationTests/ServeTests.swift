@@ -185,6 +185,10 @@ struct ServeTests {
             try await eventually("connection.connected on the connections exchange", timeout: .seconds(10)) {
                 serve.eventKeys(for: account) == ["connection.connected"]
             }
+            // The event as published (bytes from the broker) is what schemas/connection-event.schema.json says.
+            for body in serve.events.items.withLock({ $0.map(\.body) }) {
+                #expect(throws: Never.self) { try ContractValidator.validateConnectionEvent(try JSONValue.parse(body)) }
+            }
 
             #expect(try await serve.get(serve.base + "/metrics").status == 404, "no /metrics on the public port")
             let metrics = try await serve.get("http://127.0.0.1:\(serve.metricsPort)/metrics")

@@ -122,6 +122,12 @@ struct ServeRouteTests {
                     "connection.connected", "connection.disconnected", "connection.connected", "connection.connected",
                     "connection.connected", "connection.disconnected",
                 ])
+            // Every event body is what schemas/connection-event.schema.json describes.
+            for event in serve.events.events.withLock({ $0 }) where event.accountID == account {
+                #expect(throws: Never.self, "\(event)") {
+                    try ContractValidator.validateConnectionEvent(try JSONValue.parse(event.encoded()))
+                }
+            }
         }
     }
 }

@@ -54,6 +54,11 @@ struct SchemaExampleTests {
                 try ContractValidator.validateDeadLetterHeaders(try JSONValue.parse(Array(data)))
                 return true
             } catch { return false }
+        case "connection-event":
+            do {
+                try ContractValidator.validateConnectionEvent(try JSONValue.parse(Array(data)))
+                return true
+            } catch { return false }
         default:
             switch CommandDecoder().decode(Array(data)) {
             case .success(let command):
@@ -68,6 +73,7 @@ struct SchemaExampleTests {
     @Test func everySchemaHasValidAndInvalidExamples() {
         let schemas = [
             "envelope", "profile.upsert", "profile.update", "profile.get", "result", "dead-letter-headers",
+            "connection-event",
             "event.track", "event.bulk_track", "list.create", "list.add_profiles", "list.remove_profiles",
             "subscription.subscribe", "subscription.unsubscribe", "account.get", "flow.list", "flow.update_status",
             "campaign.create", "campaign.get", "campaign.cancel_send",

@@ -2,7 +2,7 @@
 """Validate every example in schemas/examples with a standard JSON Schema (2020-12) validator.
 
 Each folder schemas/examples/<name>/{valid,invalid}/*.json is checked against the schema <name> maps to
-(envelope, result, dead-letter-headers, or commands/<type>). Valid examples must pass and invalid ones must
+(envelope, result, dead-letter-headers, connection-event, or commands/<type>). Valid examples must pass and invalid ones must
 fail. Writes the verdicts (file -> true/false) as JSON to the path given with --verdicts, so the Swift test
 suite can check that its decoder agrees on every file. Exits 1 on any disagreement.
 """
@@ -26,7 +26,7 @@ def load_registry():
 
 
 def schema_for(name):
-    if name in ("envelope", "result", "dead-letter-headers"):
+    if name in ("envelope", "result", "dead-letter-headers", "connection-event"):
         return ROOT / f"{name}.schema.json"
     return ROOT / "commands" / f"{name}.schema.json"
 

@@ -129,4 +129,27 @@ public enum ContractValidator {
             throw RelayError(code: .contractViolation, message: error.detail)
         }
     }
+
+    /// States a connection event may announce (`schemas/connection-event.schema.json`).
+    public static let connectionStates: Set<String> = ["connected", "disconnected", "reauth_required"]
+
+    /// Validates a connection event body against `schemas/connection-event.schema.json`: `account_id` (non-empty
+    /// string), `state` (one of ``connectionStates``), `at` (RFC 3339), optional `reason` (a string).
+    public static func validateConnectionEvent(_ document: JSONValue) throws(RelayError) {
+        do throws(SchemaViolation) {
+            let members = try Check.object(document, at: "")
+            _ = try Check.string(members["account_id"], at: "/account_id")
+            let state = try Check.string(members["state"], at: "/state")
+            guard connectionStates.contains(state) else {
+                throw SchemaViolation(pointer: "/state", message: "must be connected, disconnected or reauth_required")
+            }
+            let at = try Check.string(members["at"], at: "/at")
+            guard Check.isRFC3339(at) else {
+                throw SchemaViolation(pointer: "/at", message: "must be an RFC 3339 date-time")
+            }
+            if let reason = members["reason"] { _ = try Check.string(reason, at: "/reason", minLength: 0) }
+        } catch {
+            throw RelayError(code: .contractViolation, message: error.detail)
+        }
+    }
 }
