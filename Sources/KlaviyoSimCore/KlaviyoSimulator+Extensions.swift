@@ -44,6 +44,18 @@ extension KlaviyoSimulator {
             if let v = body?["access_token_ttl_seconds"]?.intValue {
                 settings.withLock { $0.accessTokenTTL = .seconds(v) }
             }
+            // With `client_id`, the rotation and latency settings apply to that OAuth app only.
+            if let client = body?["client_id"]?.stringValue {
+                if case .bool(let rotate)? = body?["rotate_refresh_tokens"] {
+                    oauth.withLock { $0.clientSettings[client, default: .init()].rotateRefreshTokens = rotate }
+                }
+                if let milliseconds = body?["token_latency_ms"]?.intValue {
+                    oauth.withLock {
+                        $0.clientSettings[client, default: .init()].tokenLatency = .milliseconds(milliseconds)
+                    }
+                }
+                return admin(200, oauthSettingsJSON)
+            }
             if case .bool(let rotate)? = body?["rotate_refresh_tokens"] {
                 oauth.withLock { $0.rotateRefreshTokens = rotate }
             }

@@ -33,7 +33,8 @@ extension KlaviyoSimulator {
             response = authorize(params)
         case ("POST", "/oauth/token"):
             (response, accountId) = token(request, body: bytes)
-            let delay = oauth.withLock { $0.tokenLatency }
+            let client = authenticateClient(request.headers[.authorization])?.clientId
+            let delay = oauth.withLock { $0.tokenLatency(for: client) }
             if delay > .zero { try? await Task.sleep(for: delay) }
         case ("POST", "/oauth/revoke"):
             (response, accountId) = revoke(request, body: bytes)
@@ -239,7 +240,7 @@ extension KlaviyoSimulator {
                 let body = Self.tokenBody(access, refresh, ttl, install.scopes, advertised: s.advertisedExpiresIn)
                 return .success((body, install.accountId))
             }
-            if case .success = result { stats.countTokenCall("authorization_code") }
+            if case .success = result { stats.countTokenCall("authorization_code", client: app.clientId) }
         case "refresh_token"?:
             guard let refresh = p["refresh_token"] else {
                 return (oauthError(.invalidRequest("refresh_token is required.")), nil)
@@ -251,7 +252,7 @@ extension KlaviyoSimulator {
                     return .failure(.invalidGrant("The refresh token is invalid because it is expired or revoked."))
                 }
                 var returned = refresh
-                if s.rotateRefreshTokens {
+                if s.rotates(for: app.clientId) {
                     install.refreshTokens.remove(refresh)
                     s.refreshTokens[refresh] = nil
                     returned = SimIdentifiers.token()
@@ -263,7 +264,7 @@ extension KlaviyoSimulator {
                 let body = Self.tokenBody(access, returned, ttl, install.scopes, advertised: s.advertisedExpiresIn)
                 return .success((body, install.accountId))
             }
-            if case .success = result { stats.countTokenCall("refresh_token") }
+            if case .success = result { stats.countTokenCall("refresh_token", client: app.clientId) }
         default:
             return (
                 oauthError(
@@ -276,6 +277,12 @@ extension KlaviyoSimulator {
         case .success(let (body, accountId)):
             return (HTTPHelpers.response(status: 200, body: body, contentType: "application/json"), accountId)
         case .failure(let e):
+            if e.error == "invalid_grant" {
+                // oauthError counts it globally; this app's own count as well.
+                stats.state.withLock {
+                    $0.tokenCallsByClient[app.clientId, default: [:]]["invalid_grant", default: 0] += 1
+                }
+            }
             return (oauthError(e), nil)
         }
     }

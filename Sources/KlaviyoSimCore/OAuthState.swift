@@ -32,4 +32,23 @@ struct OAuthState: Sendable {
     /// `expires_in` that token answers state instead of the real lifetime (a JSON number, e.g. `1e20`), for tests
     /// of clients fed absurd numbers; the token itself still expires after the real lifetime. `nil`: the truth.
     var advertisedExpiresIn: JSONValue?
+    /// Settings of one OAuth app (`PUT /_sim/oauth/settings` with `client_id`) that override the global ones for
+    /// that app only, so a test can change them without touching other tests that share the simulator.
+    var clientSettings: [String: ClientSettings] = [:]
+
+    /// Per-app overrides (nil: the global setting applies).
+    struct ClientSettings: Sendable {
+        var rotateRefreshTokens: Bool?
+        var tokenLatency: Duration?
+    }
+
+    /// Whether refresh tokens rotate for an app.
+    func rotates(for clientId: String) -> Bool {
+        clientSettings[clientId]?.rotateRefreshTokens ?? rotateRefreshTokens
+    }
+
+    /// The delay of an app's token answers.
+    func tokenLatency(for clientId: String?) -> Duration {
+        clientId.flatMap { clientSettings[$0]?.tokenLatency } ?? tokenLatency
+    }
 }

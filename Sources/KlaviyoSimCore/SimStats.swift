@@ -7,6 +7,7 @@ final class SimStats: Sendable {
         var byOperation: [String: Int] = [:]
         var byStatus: [Int: Int] = [:]
         var tokenCalls: [String: Int] = [:]
+        var tokenCallsByClient: [String: [String: Int]] = [:]
     }
 
     let state = Mutex(State())
@@ -25,6 +26,15 @@ final class SimStats: Sendable {
         state.withLock { $0.tokenCalls[kind, default: 0] += 1 }
     }
 
+    /// Counts one token-endpoint outcome of a known OAuth app too (`token_calls_by_client`), so tests sharing the
+    /// simulator can read their own app's counts.
+    func countTokenCall(_ kind: String, client: String) {
+        state.withLock { s in
+            s.tokenCalls[kind, default: 0] += 1
+            s.tokenCallsByClient[client, default: [:]][kind, default: 0] += 1
+        }
+    }
+
     func reset() { state.withLock { $0 = State() } }
 
     var json: JSONValue {
@@ -35,6 +45,8 @@ final class SimStats: Sendable {
                 "by_status": .object(
                     Dictionary(uniqueKeysWithValues: s.byStatus.map { (String($0.key), .int($0.value)) })),
                 "token_calls": .object(s.tokenCalls.mapValues { .int($0) }),
+                "token_calls_by_client": .object(
+                    s.tokenCallsByClient.mapValues { .object($0.mapValues { .int($0) }) }),
             ]
         }
     }

@@ -33,7 +33,7 @@ extension RelayStack {
 
     /// Registers an OAuth app in klaviyo-sim.
     func createOAuthApp() async throws -> SimOAuthApp {
-        let app = SimOAuthApp(clientID: "app-\(prefix)", clientSecret: "secret-\(UUID().uuidString.lowercased())")
+        let app = SimOAuthApp(clientID: oauthClientID, clientSecret: "secret-\(UUID().uuidString.lowercased())")
         try await simAdmin(
             .POST, "/_sim/oauth/apps",
             [
@@ -77,20 +77,32 @@ extension RelayStack {
         return record
     }
 
-    /// klaviyo-sim's refresh-token rotation mode (global: this suite's tests run one at a time).
+    /// klaviyo-sim's refresh-token rotation mode for this stack's OAuth app only (the simulator is shared by
+    /// every suite: its global settings stay untouched).
     func setRotation(_ on: Bool) async throws {
-        try await simAdmin(.PUT, "/_sim/oauth/settings", ["rotate_refresh_tokens": .bool(on)])
+        try await simAdmin(
+            .PUT, "/_sim/oauth/settings", ["client_id": .string(oauthClientID), "rotate_refresh_tokens": .bool(on)])
     }
 
-    /// `token_calls` of klaviyo-sim's stats (global counters: tests in this suite run one at a time).
+    /// Delay of this stack's OAuth app's token answers.
+    func setTokenLatency(milliseconds: Int) async throws {
+        try await simAdmin(
+            .PUT, "/_sim/oauth/settings",
+            ["client_id": .string(oauthClientID), "token_latency_ms": .int(Int64(milliseconds))])
+    }
+
+    /// Token-endpoint outcomes of this stack's OAuth app (`token_calls_by_client` of klaviyo-sim's stats).
     func tokenCalls() async throws -> [String: Int] {
         let stats = try await simAdmin(.GET, "/_sim/stats")
         var calls: [String: Int] = [:]
-        for (name, value) in stats["token_calls"]?.objectValue ?? [:] {
+        for (name, value) in stats["token_calls_by_client"]?[oauthClientID]?.objectValue ?? [:] {
             if case .int(let count) = value { calls[name] = Int(count) }
         }
         return calls
     }
+
+    /// The client id ``createOAuthApp()`` registers for this stack.
+    var oauthClientID: String { "app-\(prefix)" }
 
     func upsert(_ name: String, account: String) -> (id: String, body: [UInt8]) {
         let id = self.id(name)
@@ -232,7 +244,7 @@ struct TokenManagerTests {
             var record = try await stack.connectOAuth(app)
             record.expiresAt = Timestamp.nowSeconds() - 10  // expired: the next command refreshes first
             record.version = try await stack.credentialStore.replace(record)
-            try await stack.simAdmin(.PUT, "/_sim/oauth/settings", ["token_latency_ms": 1500])
+            try await stack.setTokenLatency(milliseconds: 1500)
             let frozen = try stack.startConsumer(
                 concurrency: 1,
                 environment: [
@@ -251,7 +263,7 @@ struct TokenManagerTests {
                 try await eventually("the frozen holder's lock to expire", timeout: .seconds(10)) {
                     !(try await stack.redis.exists(lockKey))
                 }
-                try await stack.simAdmin(.PUT, "/_sim/oauth/settings", ["token_latency_ms": 0])
+                try await stack.setTokenLatency(milliseconds: 0)
                 let other = TokenManager(
                     store: stack.credentialStore, oauth: app.client(stack), logger: IntegrationEnvironment.logger
                 ) { _ in }
@@ -268,7 +280,7 @@ struct TokenManagerTests {
                 #expect(stored.version == newer.version)
             } catch {
                 kill(frozen.pid, SIGCONT)
-                _ = try? await stack.simAdmin(.PUT, "/_sim/oauth/settings", ["token_latency_ms": 0])
+                try? await stack.setTokenLatency(milliseconds: 0)
                 throw error
             }
         }

@@ -143,6 +143,36 @@ struct OAuthTests {
         }
     }
 
+    /// Settings given with a `client_id` apply to that app only: tests sharing one simulator do not change each
+    /// other's behaviour, and read their own app's token counts.
+    @Test func rotationScopedToOneAppAndCountsPerApp() async throws {
+        try await SimHarness().run { c in
+            try await Self.setUp(c)
+            // Another app turns rotation on for itself only.
+            let scoped = try await c.admin(
+                .put, "/_sim/oauth/settings", body: #"{"client_id":"other-app","rotate_refresh_tokens":true}"#)
+            #expect(scoped.status == 200)
+            #expect(scoped.json?["rotate_refresh_tokens"] == .bool(false), "the global setting is unchanged")
+            let tokens = try await Self.exchange(c, code: try await Self.authorize(c))
+            let refresh1 = try #require(tokens.json?["refresh_token"]?.stringValue)
+            let same = try await Self.refresh(c, refresh1)
+            #expect(same.json?["refresh_token"]?.stringValue == refresh1, "relay-app does not rotate")
+            // Now for relay-app itself.
+            _ = try await c.admin(
+                .put, "/_sim/oauth/settings", body: #"{"client_id":"relay-app","rotate_refresh_tokens":true}"#)
+            let rotated = try await Self.refresh(c, refresh1)
+            let refresh2 = try #require(rotated.json?["refresh_token"]?.stringValue)
+            #expect(refresh2 != refresh1)
+            #expect(try await Self.refresh(c, refresh1).json?["error"] == "invalid_grant")
+            let stats = try await c.admin(.get, "/_sim/stats")
+            let mine = stats.json?["token_calls_by_client"]?["relay-app"]
+            #expect(mine?["authorization_code"] == .int(1))
+            #expect(mine?["refresh_token"] == .int(2))
+            #expect(mine?["invalid_grant"] == .int(1))
+            #expect(stats.json?["token_calls_by_client"]?["other-app"] == nil)
+        }
+    }
+
     @Test func revokeAppAndRotationAndExpiry() async throws {
         try await SimHarness().run { c in
             try await Self.setUp(c)
