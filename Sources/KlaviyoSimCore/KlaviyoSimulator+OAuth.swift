@@ -337,7 +337,7 @@ extension KlaviyoSimulator {
             uninstall(installId, in: &s)
             return install.accountId
         }
-        stats.countTokenCall("revoke")
+        stats.countTokenCall("revoke", client: app.clientId)
         return (HTTPHelpers.response(status: 200, body: [:], contentType: "application/json"), accountId)
     }
 }

@@ -217,7 +217,7 @@ struct ServeTests {
                 .POST, "/_sim/accounts",
                 ["account_id": .string(klaviyoAccount), "api_key": .string(key), "name": "Browser Store"])
             try await serve.stack.simAdmin(.POST, "/_sim/oauth/login", ["account_id": .string(klaviyoAccount)])
-            let revokesBefore = try await serve.stack.tokenCalls()["revoke"] ?? 0
+            let revokesBefore = try await serve.stack.tokenCalls(client: serve.clientID)["revoke"] ?? 0
 
             let output = try await runBrowserScript([
                 "--settings-url", serve.link("/settings/klaviyo", account: account, expiresIn: 900),
@@ -229,7 +229,7 @@ struct ServeTests {
                 "browser flow failed: \(output.stdout) \(output.stderr)")
             #expect(result["steps"]?.arrayValue?.count == 13, "every step of the browser flow ran")
             // Disconnect of OAuth once, and the OAuth connection replaced by the API key once.
-            #expect((try await serve.stack.tokenCalls()["revoke"] ?? 0) >= revokesBefore + 2)
+            #expect((try await serve.stack.tokenCalls(client: serve.clientID)["revoke"] ?? 0) >= revokesBefore + 2)
             #expect(try await serve.stack.credentialStore.load(accountID: account)?.state == .disconnected)
         }
     }

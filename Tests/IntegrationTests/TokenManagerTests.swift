@@ -91,11 +91,12 @@ extension RelayStack {
             ["client_id": .string(oauthClientID), "token_latency_ms": .int(Int64(milliseconds))])
     }
 
-    /// Token-endpoint outcomes of this stack's OAuth app (`token_calls_by_client` of klaviyo-sim's stats).
-    func tokenCalls() async throws -> [String: Int] {
+    /// Token-endpoint outcomes of one OAuth app, by default this stack's (`token_calls_by_client` of
+    /// klaviyo-sim's stats).
+    func tokenCalls(client: String? = nil) async throws -> [String: Int] {
         let stats = try await simAdmin(.GET, "/_sim/stats")
         var calls: [String: Int] = [:]
-        for (name, value) in stats["token_calls_by_client"]?[oauthClientID]?.objectValue ?? [:] {
+        for (name, value) in stats["token_calls_by_client"]?[client ?? oauthClientID]?.objectValue ?? [:] {
             if case .int(let count) = value { calls[name] = Int(count) }
         }
         return calls

@@ -6,8 +6,8 @@ import Testing
 struct TimingTests {
     @Test func latencyIsNonBlocking() async throws {
         try await SimHarness().run { c in
-            let set = try await c.admin(.put, "/_sim/settings", body: #"{"latency_ms":300}"#)
-            #expect(set.json?["latency_ms"] == 300)
+            let set = try await c.admin(.put, "/_sim/settings", body: #"{"latency_ms":500}"#)
+            #expect(set.json?["latency_ms"] == 500)
             let clock = ContinuousClock()
             let start = clock.now
             try await withThrowingTaskGroup(of: Int.self) { group in
@@ -15,9 +15,11 @@ struct TimingTests {
                 for try await status in group { #expect(status == 200) }
             }
             let elapsed = clock.now - start
-            // 20 calls of 300 ms each, concurrently: far less than 20 × 300 ms when the delay does not block.
-            #expect(elapsed >= .milliseconds(300))
-            #expect(elapsed < .milliseconds(2000))
+            // 20 calls of 500 ms each: a delay that blocks serves them one after another (≥ 10 s); overlapping,
+            // they take about 0.5 s. The bound is half the serial time, so a loaded machine does not fail it while
+            // a blocking delay always does.
+            #expect(elapsed >= .milliseconds(500))
+            #expect(elapsed < .seconds(5), "20 delayed calls took \(elapsed): the delay blocks")
         }
     }
 

@@ -68,22 +68,11 @@ public enum DelayedRetry {
         for delivery: AMQPDelivery, topology: RelayTopology, tier: RelayTopology.RetryTier, routingKey: String,
         attempts: Int, firstFailedAt: String, lastError: String, seal: HeaderSeal
     ) -> AMQPMessage {
-        var properties = delivery.properties
-        var headers = seal.trustedHeaders(of: delivery)
-        for name in brokerHeaders { headers[name] = nil }
-        headers["BCC"] = nil
-        headers[Header.cc] = .array([.string(routingKey)])
-        headers[DeadLetter.Header.originalRoutingKey] = .string(routingKey)
-        headers[DeadLetter.Header.originalExchange] = .string(
-            headers[DeadLetter.Header.originalExchange]?.stringValue ?? delivery.exchange)
-        headers[DeadLetter.Header.attempts] = .int(Int64(attempts))
-        headers[DeadLetter.Header.firstFailedAt] = .string(firstFailedAt)
-        headers[Header.lastError] = .string(String(lastError.prefix(maxLastErrorLength)))
-        seal.seal(&headers, body: delivery.body)
-        properties.headers = headers
-        properties.persistent = true
-        return AMQPMessage(
-            exchange: topology.retryExchange, routingKey: tier.name, body: delivery.body, properties: properties)
+        parked(delivery, topology: topology, tier: tier, routingKey: routingKey, seal: seal) { headers in
+            headers[DeadLetter.Header.attempts] = .int(Int64(attempts))
+            headers[DeadLetter.Header.firstFailedAt] = .string(firstFailedAt)
+            headers[Header.lastError] = .string(String(lastError.prefix(maxLastErrorLength)))
+        }
     }
 
     /// The message that parks `delivery` in `tier` until its Klaviyo job is polled again: like a retry, but
@@ -93,6 +82,17 @@ public enum DelayedRetry {
         for delivery: AMQPDelivery, topology: RelayTopology, tier: RelayTopology.RetryTier, routingKey: String,
         polls: Int, seal: HeaderSeal
     ) -> AMQPMessage {
+        parked(delivery, topology: topology, tier: tier, routingKey: routingKey, seal: seal) { headers in
+            headers[Header.jobPolls] = .int(Int64(polls))
+        }
+    }
+
+    /// The original body and properties with the trusted relay headers, the route back (`CC` and
+    /// `x-original-*`), what `bookkeeping` sets, and a fresh seal, for `tier`.
+    static func parked(
+        _ delivery: AMQPDelivery, topology: RelayTopology, tier: RelayTopology.RetryTier, routingKey: String,
+        seal: HeaderSeal, bookkeeping: (inout AMQPTable) -> Void
+    ) -> AMQPMessage {
         var properties = delivery.properties
         var headers = seal.trustedHeaders(of: delivery)
         for name in brokerHeaders { headers[name] = nil }
@@ -101,7 +101,7 @@ public enum DelayedRetry {
         headers[DeadLetter.Header.originalRoutingKey] = .string(routingKey)
         headers[DeadLetter.Header.originalExchange] = .string(
             headers[DeadLetter.Header.originalExchange]?.stringValue ?? delivery.exchange)
-        headers[Header.jobPolls] = .int(Int64(polls))
+        bookkeeping(&headers)
         seal.seal(&headers, body: delivery.body)
         properties.headers = headers
         properties.persistent = true
