@@ -25,29 +25,19 @@ struct BenchRuntime: Sendable {
         if let logLevel { configuration.logLevel = logLevel }
         RelayLogging.bootstrap(format: configuration.logFormat, level: configuration.logLevel)
         let logger = Logger(label: "klaviyo-relay.bench")
-        var amqpConfiguration: AMQPConfiguration
-        var redisConfiguration: RedisConfiguration
+        let amqpConfiguration: AMQPConfiguration
+        let redisConfiguration: RedisConfiguration
         do {
-            amqpConfiguration = try AMQPConfiguration(url: configuration.amqpURL)
-            amqpConfiguration.tlsCACertificatePath = configuration.amqpTLSCAFile
+            amqpConfiguration = try configuration.amqpConfiguration(connectionName: "klaviyo-relay bench")
+            redisConfiguration = try configuration.redisConfiguration()
         } catch {
-            throw BenchError("RELAY_AMQP_URL: \(error)")
+            throw BenchError("\(error)")
         }
-        do {
-            redisConfiguration = try RedisConfiguration(url: configuration.redisURL)
-        } catch {
-            throw BenchError("RELAY_REDIS_URL: \(error)")
-        }
-        amqpConfiguration.connectionName = "klaviyo-relay bench"
-        redisConfiguration.poolSize = configuration.redisPoolSize
         let topology = RelayTopology(prefix: configuration.queuePrefix, deliveryLimit: configuration.deliveryLimit)
         let amqp = AMQPClient(configuration: amqpConfiguration, topology: topology.amqpTopology, logger: logger)
         let redis = RedisClient(configuration: redisConfiguration, logger: logger)
-        var httpConfiguration = HTTPClientConfiguration()
-        httpConfiguration.connectTimeout = configuration.httpConnectTimeout
-        httpConfiguration.requestTimeout = configuration.httpTimeout
-        httpConfiguration.userAgent = "klaviyo-relay-bench"
-        let http = HTTPClient(configuration: httpConfiguration, logger: logger)
+        let http = HTTPClient(
+            configuration: configuration.httpConfiguration(userAgent: "klaviyo-relay-bench"), logger: logger)
         return BenchRuntime(
             configuration: configuration, amqp: amqp, redis: redis, http: http,
             credentialStore: CredentialStore(redis: redis, keys: configuration.encryptionKeys))

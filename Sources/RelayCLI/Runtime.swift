@@ -33,28 +33,18 @@ struct Runtime {
         LoggingOnce.bootstrap(format: configuration.logFormat, level: configuration.logLevel)
         let logger = Logger(label: label)
         let topology = RelayTopology(prefix: configuration.queuePrefix, deliveryLimit: configuration.deliveryLimit)
-        var amqpConfiguration: AMQPConfiguration
-        var redisConfiguration: RedisConfiguration
+        let amqpConfiguration: AMQPConfiguration
+        let redisConfiguration: RedisConfiguration
         do {
-            amqpConfiguration = try AMQPConfiguration(url: configuration.amqpURL)
-            amqpConfiguration.tlsCACertificatePath = configuration.amqpTLSCAFile
+            amqpConfiguration = try configuration.amqpConfiguration(connectionName: connectionName)
+            redisConfiguration = try configuration.redisConfiguration()
         } catch {
-            throw CLIError("RELAY_AMQP_URL: \(error)")
+            throw CLIError("\(error)")
         }
-        do {
-            redisConfiguration = try RedisConfiguration(url: configuration.redisURL)
-        } catch {
-            throw CLIError("RELAY_REDIS_URL: \(error)")
-        }
-        amqpConfiguration.connectionName = connectionName
-        redisConfiguration.poolSize = configuration.redisPoolSize
         let amqp = AMQPClient(configuration: amqpConfiguration, topology: topology.amqpTopology, logger: logger)
         let redis = RedisClient(configuration: redisConfiguration, logger: logger)
-        var httpConfiguration = HTTPClientConfiguration()
-        httpConfiguration.connectTimeout = configuration.httpConnectTimeout
-        httpConfiguration.requestTimeout = configuration.httpTimeout
-        httpConfiguration.userAgent = "klaviyo-relay/\(version)"
-        let http = HTTPClient(configuration: httpConfiguration, logger: logger)
+        let http = HTTPClient(
+            configuration: configuration.httpConfiguration(userAgent: "klaviyo-relay/\(version)"), logger: logger)
         let klaviyo = KlaviyoClient(
             baseURL: configuration.klaviyoBaseURL, transport: http, userAgent: "klaviyo-relay/\(version)",
             logger: logger)

@@ -182,3 +182,40 @@ struct RateLimitConfigurationTests {
         }
     }
 }
+
+@Suite("Transport configurations from the relay's settings")
+struct RelayConfigurationClientsTests {
+    @Test func amqpRedisAndHTTPComeFromTheRelaySettings() throws {
+        let configuration = try RelayConfiguration(
+            environment: [
+                "RELAY_AMQP_URL": "amqps://u:p@broker.example:5671/vh", "RELAY_REDIS_URL": "redis://cache:6380/2",
+                "RELAY_REDIS_POOL_SIZE": "7", "RELAY_HTTP_TIMEOUT": "9s", "RELAY_HTTP_CONNECT_TIMEOUT": "3s",
+            ], development: true)
+        let amqp = try configuration.amqpConfiguration(connectionName: "test conn")
+        #expect(amqp.host == "broker.example" && amqp.port == 5671 && amqp.useTLS && amqp.virtualHost == "vh")
+        #expect(amqp.connectionName == "test conn")
+        let redis = try configuration.redisConfiguration()
+        #expect(redis.poolSize == 7)
+        let http = configuration.httpConfiguration(userAgent: "ua/1")
+        #expect(http.requestTimeout == .seconds(9) && http.connectTimeout == .seconds(3) && http.userAgent == "ua/1")
+    }
+
+    @Test func badURLsNameTheirVariable() throws {
+        let configuration = try RelayConfiguration(
+            environment: ["RELAY_AMQP_URL": "bogus://x", "RELAY_REDIS_URL": "nope://y"], development: true)
+        do {
+            _ = try configuration.amqpConfiguration(connectionName: "x")
+            Issue.record("a bad AMQP URL was accepted")
+        } catch {
+            #expect(error.code == .invalidConfiguration)
+            #expect(error.description.hasPrefix("RELAY_AMQP_URL: "))
+        }
+        do {
+            _ = try configuration.redisConfiguration()
+            Issue.record("a bad Redis URL was accepted")
+        } catch {
+            #expect(error.code == .invalidConfiguration)
+            #expect(error.description.hasPrefix("RELAY_REDIS_URL: "))
+        }
+    }
+}
