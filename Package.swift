@@ -138,7 +138,8 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(name: "RedisTests", dependencies: ["Redis"], swiftSettings: strict),
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"], swiftSettings: strict),
-        .testTarget(name: "KlaviyoTests", dependencies: ["Klaviyo", "HTTPClient"], swiftSettings: strict),
+        .testTarget(
+            name: "KlaviyoTests", dependencies: ["Klaviyo", "HTTPClient", "RelayTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "KlaviyoSimTests",
             dependencies: [
@@ -162,7 +163,10 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "RelayTests",
-            dependencies: ["Relay", "AMQP", "Redis", "Klaviyo", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "Relay", "AMQP", "Redis", "Klaviyo", "RelayTestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: strict),
         // What the integration, chaos and hostile suites share: server locations, klaviyo-sim's admin API, bounded
         // polling, child processes, unique names. A library only test targets depend on.

@@ -1,34 +1,8 @@
 import Foundation
 import Klaviyo
 import Logging
+import RelayTestSupport
 import Testing
-
-/// A small deterministic generator (SplitMix64), so a failing fuzz case reproduces from its seed
-/// (`FUZZ_SEED=<n> swift test --filter HostileAnswerFuzzTests`).
-struct FuzzRandom: RandomNumberGenerator {
-    var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    /// The seed of this run: `FUZZ_SEED` when set, else a fixed default (CI runs are reproducible).
-    static func seed(default fallback: UInt64) -> UInt64 {
-        ProcessInfo.processInfo.environment["FUZZ_SEED"].flatMap { UInt64($0) } ?? fallback
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func pick<T>(_ choices: [T]) -> T { choices[Int.random(in: 0..<choices.count, using: &self)] }
-
-    mutating func chance(_ probability: Double) -> Bool { Double.random(in: 0..<1, using: &self) < probability }
-
-    mutating func bytes(_ count: Int) -> [UInt8] { (0..<count).map { _ in UInt8.random(in: 0...255, using: &self) } }
-}
 
 /// Feeds the Klaviyo and OAuth clients absurd answers through the transport seam: random and extreme status
 /// codes, `Retry-After` values and JSON bodies. Never a crash (a trap would end the test process); always a
@@ -57,7 +31,7 @@ struct HostileAnswerFuzzTests {
     ]
 
     /// A random `Retry-After` value: a listed extreme, a random number, or random printable junk.
-    static func retryAfter(_ random: inout FuzzRandom) -> String {
+    static func retryAfter(_ random: inout SeededRandom) -> String {
         switch Int.random(in: 0..<4, using: &random) {
         case 0: return String(Int64.random(in: .min ... .max, using: &random))
         case 1: return String(Double.random(in: -1e30...1e30, using: &random))
@@ -76,7 +50,7 @@ struct HostileAnswerFuzzTests {
     ]
 
     /// A random JSON value (as text) of depth at most `depth`, biased to Klaviyo's member names and absurd numbers.
-    static func json(_ random: inout FuzzRandom, depth: Int) -> String {
+    static func json(_ random: inout SeededRandom, depth: Int) -> String {
         let names = [
             "data", "errors", "id", "type", "attributes", "links", "next", "status", "code", "detail", "title",
             "source", "pointer", "meta", "email", "name", "failed_count", "total_count", "completed_count", "self",
@@ -97,7 +71,7 @@ struct HostileAnswerFuzzTests {
     }
 
     /// A random body: JSON:API-shaped with wrong types and absurd numbers, deeply nested, random bytes, or empty.
-    static func body(_ random: inout FuzzRandom) -> [UInt8] {
+    static func body(_ random: inout SeededRandom) -> [UInt8] {
         switch Int.random(in: 0..<7, using: &random) {
         case 0: return random.bytes(Int.random(in: 0...64, using: &random))
         case 1:
@@ -128,13 +102,13 @@ struct HostileAnswerFuzzTests {
         #"{"data":[{"type":"import-error","id":"e1","attributes":{"code":%N,"original_payload":{"n":%N}}}],"links":{"next":%N}}"#,
     ]
 
-    static func plausibleBody(_ random: inout FuzzRandom) -> [UInt8] {
+    static func plausibleBody(_ random: inout SeededRandom) -> [UInt8] {
         var text = random.pick(plausibleBodies)
         while let range = text.range(of: "%N") { text.replaceSubrange(range, with: random.pick(numbers)) }
         return Array(text.utf8)
     }
 
-    static func response(_ random: inout FuzzRandom) -> KlaviyoHTTPResponse {
+    static func response(_ random: inout SeededRandom) -> KlaviyoHTTPResponse {
         if random.chance(0.3) {
             let headers: [(name: String, value: String)] = [
                 ("Content-Type", "application/vnd.api+json"), ("RateLimit-Remaining", retryAfter(&random)),
@@ -166,9 +140,9 @@ struct HostileAnswerFuzzTests {
     }
 
     @Test func clientNeverTrapsOnHostileAnswers() async {
-        let seed = FuzzRandom.seed(default: 0x5EED_0001)
+        let seed = SeededRandom.seed(default: 0x5EED_0001)
         print("HostileAnswerFuzzTests.clientNeverTrapsOnHostileAnswers seed \(seed) (FUZZ_SEED to reproduce)")
-        var random = FuzzRandom(seed: seed)
+        var random = SeededRandom(seed: seed)
         let credential = KlaviyoCredential.apiKey("pk_fuzz_secret")
         var values = 0
         var errors = 0
@@ -215,9 +189,9 @@ struct HostileAnswerFuzzTests {
     }
 
     @Test func retryAfterIsAlwaysWithinOneDay() throws {
-        let seed = FuzzRandom.seed(default: 0x5EED_0002)
+        let seed = SeededRandom.seed(default: 0x5EED_0002)
         print("HostileAnswerFuzzTests.retryAfterIsAlwaysWithinOneDay seed \(seed)")
-        var random = FuzzRandom(seed: seed)
+        var random = SeededRandom(seed: seed)
         for index in 0..<Self.cases {
             var headers: [(name: String, value: String)] = []
             for _ in 0..<Int.random(in: 1...3, using: &random) {
@@ -280,7 +254,7 @@ struct HostileAnswerFuzzTests {
         "true", "[3600]", "{\"seconds\":3600}", "\"NaN\"", "\"Infinity\"", "\"99999999999999999999999\"",
     ]
 
-    static func tokenBody(_ random: inout FuzzRandom) -> [UInt8] {
+    static func tokenBody(_ random: inout SeededRandom) -> [UInt8] {
         if random.chance(0.2) { return body(&random) }
         var members: [String] = []
         if random.chance(0.9) {
@@ -296,9 +270,9 @@ struct HostileAnswerFuzzTests {
     }
 
     @Test func oauthClientNeverTrapsOnHostileAnswers() async {
-        let seed = FuzzRandom.seed(default: 0x5EED_0003)
+        let seed = SeededRandom.seed(default: 0x5EED_0003)
         print("HostileAnswerFuzzTests.oauthClientNeverTrapsOnHostileAnswers seed \(seed)")
-        var random = FuzzRandom(seed: seed)
+        var random = SeededRandom(seed: seed)
         for index in 0..<Self.cases {
             let status = random.chance(0.6) ? 200 : random.pick(Self.statuses)
             let answer = KlaviyoHTTPResponse(

@@ -2,6 +2,7 @@ import Foundation
 import Klaviyo
 import Logging
 import Redis
+import RelayTestSupport
 import Testing
 
 @testable import Relay
