@@ -56,23 +56,7 @@ struct Runtime {
 
     /// Runs `body` with the AMQP connection up (for one-shot commands), then closes everything.
     func withAMQP<T: Sendable>(_ body: () async throws -> T) async throws -> T {
-        let connection = Task { try await amqp.run() }
-        do {
-            try await amqp.waitUntilConnected(timeout: .seconds(30))
-            let value = try await body()
-            await shutdown(connection)
-            return value
-        } catch {
-            await shutdown(connection)
-            throw error
-        }
-    }
-
-    func shutdown(_ connection: Task<Void, any Error>) async {
-        await amqp.shutdown()
-        _ = await connection.result
-        await redis.shutdown()
-        await http.shutdown()
+        try await withConnectedClients(amqp: amqp, redis: redis, http: http, body)
     }
 }
 
