@@ -76,7 +76,7 @@ struct SchemaExampleTests {
             "connection-event",
             "event.track", "event.bulk_track", "list.create", "list.add_profiles", "list.remove_profiles",
             "subscription.subscribe", "subscription.unsubscribe", "account.get", "flow.list", "flow.update_status",
-            "campaign.create", "campaign.get", "campaign.cancel_send",
+            "campaign.create", "campaign.get", "campaign.cancel_send", "campaign.report", "flow.report",
         ]
         for schema in schemas {
             #expect(

@@ -98,6 +98,8 @@ public struct CommandDecoder: Sendable {
         case .campaignGet: return .campaignGet(try decodeCampaignGet(members))
         case .campaignCancelSend: return .campaignCancelSend(try decodeCampaignCancelSend(members))
         case .campaignSend: return .campaignSend(try decodeCampaignSend(members))
+        case .campaignReport: return .campaignReport(try decodeValuesReport(members, report: .campaign))
+        case .flowReport: return .flowReport(try decodeValuesReport(members, report: .flow))
         case .connectionValidate:
             try decodeConnectionValidate(members)
             return .connectionValidate

@@ -38,6 +38,8 @@ public struct CommandExecutor: Sendable {
         // Setting the same consent again changes nothing (a double opt-in list may re-send its confirmation).
         case .subscriptionSubscribe, .subscriptionUnsubscribe: return true
         case .accountGet, .flowList, .flowUpdateStatus, .campaignGet, .campaignCancelSend: return true
+        // Reports are reads (a POST only because the query is a body).
+        case .campaignReport, .flowReport: return true
         // A repeated job upserts the same rows again (FACTS §7); the job id is recorded once submitted.
         case .profileBulkImport: return true
         // Before sending again after a failure, the send job is looked up (FACTS §7).
@@ -83,6 +85,8 @@ public struct CommandExecutor: Sendable {
         case .campaignSend(let payload):
             return try await sendCampaign(payload, job: job, mayHaveSent: mayHaveSent, credential: credential)
         case .campaignCancelSend(let payload): return try await cancelCampaignSend(payload, credential: credential)
+        case .campaignReport(let payload), .flowReport(let payload):
+            return try await runValuesReport(payload, credential: credential)
         case .connectionValidate: return try await validateConnection(credential: credential)
         case .connectionDisconnect:
             // Never reaches Klaviyo: the processor runs it through ConnectionLifecycle before any credential is

@@ -38,6 +38,10 @@ public enum CommandPayload: Sendable {
     case profileBulkImport(ProfileBulkImportPayload)
     /// `campaign.send`.
     case campaignSend(CampaignSendPayload)
+    /// `campaign.report` (query_campaign_values).
+    case campaignReport(ValuesReportPayload)
+    /// `flow.report` (query_flow_values).
+    case flowReport(ValuesReportPayload)
     /// `connection.validate` (empty payload).
     case connectionValidate
     /// `connection.disconnect`: the same effect as `DELETE /v1/accounts/{id}/connection` (revoke, delete

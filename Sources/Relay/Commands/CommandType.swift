@@ -15,8 +15,10 @@ public enum CommandType: String, Sendable, CaseIterable, Codable {
     case campaignGet = "campaign.get"
     case campaignSend = "campaign.send"
     case campaignCancelSend = "campaign.cancel_send"
+    case campaignReport = "campaign.report"
     case flowList = "flow.list"
     case flowUpdateStatus = "flow.update_status"
+    case flowReport = "flow.report"
     case accountGet = "account.get"
     case connectionValidate = "connection.validate"
     case connectionDisconnect = "connection.disconnect"
@@ -29,8 +31,8 @@ public enum CommandType: String, Sendable, CaseIterable, Codable {
             return .profiles
         case .eventTrack, .eventBulkTrack:
             return .events
-        case .campaignCreate, .campaignGet, .campaignSend, .campaignCancelSend, .flowList, .flowUpdateStatus,
-            .accountGet, .connectionValidate, .connectionDisconnect:
+        case .campaignCreate, .campaignGet, .campaignSend, .campaignCancelSend, .campaignReport, .flowList,
+            .flowUpdateStatus, .flowReport, .accountGet, .connectionValidate, .connectionDisconnect:
             return .campaigns
         }
     }
