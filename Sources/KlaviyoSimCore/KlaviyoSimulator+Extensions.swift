@@ -85,7 +85,8 @@ extension KlaviyoSimulator {
             }
             return admin(200, ["expired": .int(expired)])
         case ("GET", let s)
-        where s.count == 3 && s[0] == "accounts" && ["lists", "events", "side-effects", "subscriptions"].contains(s[2]):
+        where s.count == 3 && s[0] == "accounts"
+            && ["lists", "events", "side-effects", "subscriptions", "metrics"].contains(s[2]):
             guard let box = registry.box(s[1]) else { return admin(404, ["error": "Unknown account."]) }
             let items: [JSONValue] = box.state.withLock { st in
                 let r = st.resources
@@ -105,6 +106,13 @@ extension KlaviyoSimulator {
                             "profile_id": .string(e.profileId),
                             "properties": e.properties, "time": .string(e.time), "value": e.value ?? .null,
                             "unique_id": .string(e.uniqueId),
+                        ]
+                    }
+                case "metrics":
+                    return r.metrics.sorted { $0.key < $1.key }.map { name, id in
+                        [
+                            "id": .string(id), "name": .string(name),
+                            "count": .int(r.events.reduce(0) { $0 + ($1.metricId == id ? 1 : 0) }),
                         ]
                     }
                 case "subscriptions":

@@ -33,6 +33,8 @@ extension KlaviyoSimulator {
         case "get_flows": return getFlows(call)
         case "get_flow": return try getFlow(call)
         case "update_flow": return try updateFlow(call)
+        case "query_campaign_values": return try valuesReport(call, kind: .campaign)
+        case "query_flow_values": return try valuesReport(call, kind: .flow)
         default: throw .notFound("\(call.operation.operationId) is not implemented by klaviyo-sim.")
         }
     }

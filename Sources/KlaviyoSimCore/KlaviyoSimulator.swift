@@ -36,6 +36,7 @@ public final class KlaviyoSimulator: Sendable {
         "get_errors_for_bulk_import_profiles_job", "bulk_subscribe_profiles", "bulk_unsubscribe_profiles",
         "get_campaigns", "create_campaign", "get_campaign", "update_campaign", "send_campaign",
         "get_campaign_send_job", "cancel_campaign_send", "get_flows", "get_flow", "update_flow",
+        "query_campaign_values", "query_flow_values",
     ]
 
     /// Creates a simulator and seeds `configuration.seedAccounts`.

@@ -163,6 +163,14 @@ def main():
     check("GET", f"/api/flows/{fid}", "/api/flows/{id}", 200)
     check("PATCH", f"/api/flows/{fid}", "/api/flows/{id}", 200,
           {"data": {"type": "flow", "id": fid, "attributes": {"status": "live"}}})
+    with urllib.request.urlopen(BASE + "/_sim/accounts/acct_contract/metrics") as r:
+        mid = json.loads(r.read())["metrics"][0]["id"]
+    for kind, template in (("campaign", "/api/campaign-values-reports"), ("flow", "/api/flow-values-reports")):
+        report = check("POST", template, template, 200, {"data": {"type": f"{kind}-values-report", "attributes": {
+            "statistics": ["opens", "open_rate", "conversions"], "timeframe": {"key": "last_30_days"},
+            "conversion_metric_id": mid}}})
+        if not report["data"]["attributes"]["results"]:
+            sys.exit(f"FAIL POST {template}: no results for the sent campaign / live flow")
     # Error bodies: the spec's ClientError shape.
     status, err = call("GET", "/api/profiles/NOPE")
     jsonschema.validate(err, convert(spec["components"]["responses"]["ClientError"]["content"]["application/vnd.api+json"]["schema"]))
