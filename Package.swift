@@ -64,7 +64,10 @@ let package = Package(
         // Typed Klaviyo API client.
         .target(
             name: "Klaviyo",
-            dependencies: ["HTTPClient", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "HTTPClient", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
             swiftSettings: strict),
 
         // The domain: commands, handlers, credentials, idempotency, dead letters.

@@ -79,6 +79,9 @@ public struct KlaviyoClient: Sendable {
         do {
             response = try await transport.send(http)
         } catch {
+            KlaviyoCallMetrics.record(
+                operationID: request.operationID, status: error.isTimeout ? .timeout : .network,
+                elapsed: ContinuousClock.now - started)
             logger.debug(
                 "klaviyo call failed in transport",
                 metadata: ["klaviyo.operation": "\(request.operationID)", "error": "\(error.message)"])
@@ -86,13 +89,23 @@ public struct KlaviyoClient: Sendable {
                 code: .transport, operationID: request.operationID, message: error.message,
                 requestMayHaveBeenSent: error.requestMayHaveBeenSent, usedOAuth: credential.isOAuth)
         }
+        let elapsed = ContinuousClock.now - started
+        KlaviyoCallMetrics.record(
+            operationID: request.operationID, status: .init(status: response.status), elapsed: elapsed)
         logger.debug(
             "klaviyo call",
             metadata: [
                 "klaviyo.operation": "\(request.operationID)", "http.status": "\(response.status)",
-                "duration_ms": "\((ContinuousClock.now - started).milliseconds)",
+                "duration_ms": "\(elapsed.milliseconds)",
             ])
-        return try Self.interpret(response, operationID: request.operationID, usedOAuth: credential.isOAuth)
+        do {
+            return try Self.interpret(response, operationID: request.operationID, usedOAuth: credential.isOAuth)
+        } catch {
+            if error.code == .throttled, let retryAfter = error.retryAfter {
+                KlaviyoCallMetrics.recordRetryAfter(operationID: request.operationID, retryAfter)
+            }
+            throw error
+        }
     }
 
     /// Turns an HTTP response into a ``KlaviyoResponse`` or a classified ``KlaviyoError``.

@@ -68,6 +68,9 @@ struct ConsumeCommand: AsyncParsableCommand {
                         store: runtime.credentialStore, tokenManager: tokenManager, idleAge: configuration.keepAliveAge,
                         interval: configuration.keepAliveInterval, logger: runtime.logger)))
         }
+        if configuration.metricsPort > 0 {
+            services.append(.init(service: ConnectionStateMetrics(redis: runtime.redis, logger: runtime.logger)))
+        }
         services.append(.init(service: consumer))
         runtime.logger.info(
             "starting consumers",

@@ -60,6 +60,7 @@ struct ServeCommand: AsyncParsableCommand {
                     service: HealthServer.make(
                         port: metricsPort, registry: metrics, amqp: runtime.amqp, redis: runtime.redis,
                         logger: runtime.logger)))
+            services.append(.init(service: ConnectionStateMetrics(redis: runtime.redis, logger: runtime.logger)))
         }
         let group = ServiceGroup(
             configuration: .init(

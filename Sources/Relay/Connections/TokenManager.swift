@@ -240,6 +240,7 @@ public final class TokenManager: Sendable {
         let owner = PKCE.randomToken()
         let connKey = RedisKeys.connection(accountID)
         let lockKey = RedisKeys.lock(accountID)
+        var waitStarted: ContinuousClock.Instant?  // when another process's lock first held us up (metrics)
         while true {
             guard let current = record else {
                 throw Failure.notConnected("account \(accountID) has no Klaviyo connection")
@@ -253,6 +254,10 @@ public final class TokenManager: Sendable {
                     ).int ?? 2
             } catch {
                 throw Failure.unavailable("refresh lock: \(error)")
+            }
+            if let started = waitStarted, acquired != 2 {
+                RelayMetrics.lockWaited(acquired == 1 ? .acquired : .refreshedByOther, ContinuousClock.now - started)
+                waitStarted = nil
             }
             switch acquired {
             case 1:
@@ -276,7 +281,9 @@ public final class TokenManager: Sendable {
                     return done
                 }
             default:
+                if waitStarted == nil { waitStarted = ContinuousClock.now }
                 guard ContinuousClock.now < deadline else {
+                    if let started = waitStarted { RelayMetrics.lockWaited(.timedOut, ContinuousClock.now - started) }
                     throw Failure.unavailable(
                         "another process has been refreshing the token of \(accountID) for over \(settings.waitTimeout)"
                     )
@@ -300,18 +307,22 @@ public final class TokenManager: Sendable {
         await hooks.afterLockAcquired?(accountID)
         counters.withLock { $0.refreshCalls += 1 }
         let tokens: KlaviyoTokenResponse
+        let callStarted = ContinuousClock.now
         do {
             tokens = try await oauth.refresh(refreshToken: refreshToken)
         } catch let error where error.isInvalidGrant {
+            RelayMetrics.tokenRefreshed(.invalidGrant, tokenCall: ContinuousClock.now - callStarted)
             counters.withLock { $0.invalidGrants += 1 }
             try await markReauthRequired(record, reason: "Klaviyo refused the refresh token (\(error))")
             throw Failure.reauthRequired(
                 "Klaviyo refused the refresh token of \(accountID) (\(error)); reconnect, then replay")
         } catch {
+            RelayMetrics.tokenRefreshed(.failed, tokenCall: ContinuousClock.now - callStarted)
             logger.warning(
                 "token refresh failed", metadata: [LogKeys.accountID: "\(accountID)", LogKeys.errorDetail: "\(error)"])
             throw Failure.unavailable("token refresh failed: \(error)")
         }
+        let tokenCall = ContinuousClock.now - callStarted
         await hooks.beforeCommit?(accountID)
         let expiresAt = Timestamp.nowSeconds() + tokens.expiresIn
         let newVersion: Int64?
@@ -320,15 +331,18 @@ public final class TokenManager: Sendable {
                 accountID: accountID, expectedVersion: record.version, accessToken: tokens.accessToken,
                 refreshToken: tokens.refreshToken, expiresAt: expiresAt, scope: tokens.scope)
         } catch {
+            RelayMetrics.tokenRefreshed(.failed, tokenCall: tokenCall)
             throw Failure.unavailable("could not store refreshed tokens: \(error)")
         }
         guard let newVersion else {
+            RelayMetrics.tokenRefreshed(.fenced, tokenCall: tokenCall)
             counters.withLock { $0.fenced += 1 }
             logger.warning(
                 "refreshed tokens discarded: the connection changed while refreshing (fenced)",
                 metadata: [LogKeys.accountID: "\(accountID)", "version": "\(record.version)"])
             return nil
         }
+        RelayMetrics.tokenRefreshed(.committed, tokenCall: tokenCall)
         counters.withLock { $0.committed += 1 }
         logger.info(
             "access token refreshed", metadata: [LogKeys.accountID: "\(accountID)", "version": "\(newVersion)"])
