@@ -12,7 +12,7 @@ import Relay
 struct DLQCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dlq", abstract: "Inspect, replay, purge and export dead letters.",
-        subcommands: [List.self, Show.self, Replay.self, Purge.self, Export.self])
+        subcommands: [List.self, Stats.self, Show.self, Replay.self, Purge.self, Export.self])
 
     /// The filters every subcommand but `show` takes.
     struct Filters: ParsableArguments {
@@ -31,6 +31,9 @@ struct DLQCommand: AsyncParsableCommand {
         @Option(help: "At most this many dead letters.")
         var limit: Int?
 
+        @Option(help: "Only the dead letter of this command id (or AMQP message id).")
+        var id: String?
+
         func validate() throws {
             if let olderThan, RelayConfiguration.parseDuration(olderThan) == nil {
                 throw ValidationError("--older-than must be a duration such as 30s, 10m, 2h or 7d, at most 365d")
@@ -42,7 +45,7 @@ struct DLQCommand: AsyncParsableCommand {
             DeadLetterFilter(
                 account: account, type: type, code: code,
                 olderThan: olderThan.flatMap(RelayConfiguration.parseDuration),
-                limit: limit)
+                limit: id == nil ? limit : 1, id: id)
         }
     }
 
@@ -67,7 +70,7 @@ struct DLQCommand: AsyncParsableCommand {
             let filter = filters.filter
             let json = self.json
             try await runtime.withAMQP {
-                let selection = try await queue.scan(filter, nowMilliseconds: now)
+                let selection = try await queue.scan(filter, nowMilliseconds: now, progress: dlqProgress)
                 await queue.release(selection.others + selection.selected.map(\.delivery))
                 let summaries = selection.selected.map(\.summary)
                 if json {
@@ -158,8 +161,9 @@ struct DLQCommand: AsyncParsableCommand {
             let dryRun = self.dryRun
             let interval = rate.map { Duration.seconds(1 / $0) }
             let commands = runtime.topology.commandsExchange
-            try await runtime.withAMQP {
-                let selection = try await queue.scan(filter)
+            let wantedID = filters.id
+            let notReplayed = try await runtime.withAMQP { () async throws -> Int in
+                let selection = try await queue.scan(filter, progress: dlqProgress)
                 var remaining = selection.selected
                 var replayed = 0
                 var failed = 0
@@ -169,6 +173,11 @@ struct DLQCommand: AsyncParsableCommand {
                             ? "dry run: \(remaining.count) dead letter(s) would be replayed; nothing changed"
                             : "replayed \(replayed), failed \(failed)")
                 }
+                if let wantedID, selection.selected.isEmpty {
+                    await queue.release(selection.others)
+                    print("no dead letter with command or message id \(wantedID)")
+                    return 1
+                }
                 if dryRun {
                     for held in remaining {
                         print(
@@ -176,7 +185,7 @@ struct DLQCommand: AsyncParsableCommand {
                         )
                     }
                     await queue.release(selection.others + remaining.map(\.delivery))
-                    return
+                    return 0
                 }
                 var kept: [AMQPDelivery] = []
                 var last: ContinuousClock.Instant?
@@ -184,6 +193,9 @@ struct DLQCommand: AsyncParsableCommand {
                     let held = remaining.removeFirst()
                     if let interval, let last { try? await Task.sleep(until: last + interval, clock: .continuous) }
                     last = ContinuousClock.now
+                    if (replayed + failed) % 100 == 99 {
+                        dlqProgressLine("replay: \(replayed + failed + 1) of \(selection.selected.count)")
+                    }
                     do {
                         try await queue.replay(held)
                         replayed += 1
@@ -203,7 +215,52 @@ struct DLQCommand: AsyncParsableCommand {
                     }
                 }
                 await queue.release(selection.others + kept)
+                return failed
             }
+            if notReplayed > 0 { throw ExitCode(2) }
+        }
+    }
+
+    struct Stats: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "stats",
+            abstract: "Count dead letters by code, account, type and age (reads them all, removes none).")
+
+        @OptionGroup var options: GlobalOptions
+        @OptionGroup var filters: Filters
+
+        @Option(help: "Rows shown per table (the largest counts).")
+        var top = 10
+
+        @Flag(help: "One JSON object instead of the tables.")
+        var json = false
+
+        func run() async throws {
+            let runtime = try DLQCommand.runtime(options)
+            let queue = DeadLetterQueue(amqp: runtime.amqp, topology: runtime.topology)
+            let now = Timestamp.nowMilliseconds()
+            let filter = filters.filter
+            let stats = try await runtime.withAMQP {
+                let selection = try await queue.scan(filter, nowMilliseconds: now, progress: dlqProgress)
+                await queue.release(selection.others + selection.selected.map(\.delivery))
+                return DeadLetterStats(selection.selected.map(\.summary), nowMilliseconds: now)
+            }
+            if json {
+                dlqPrintJSON(stats.json)
+                return
+            }
+            print("\(stats.total) dead letter(s)")
+            for (title, counts) in [
+                ("CODE", stats.byCode), ("ACCOUNT", stats.byAccount), ("TYPE", stats.byType),
+            ] {
+                let ranked = DeadLetterStats.ranked(counts)
+                print("")
+                dlqPrintCounts(title, ranked.prefix(top).map { ($0.key, $0.count) })
+                if ranked.count > top { print("(\(ranked.count - top) more)") }
+            }
+            print("")
+            let ages = DeadLetterStats.ageBuckets.map(\.label) + [DeadLetterStats.unknownAge]
+            dlqPrintCounts("AGE", ages.compactMap { label in stats.byAge[label].map { (label, $0) } })
         }
     }
 
@@ -224,7 +281,7 @@ struct DLQCommand: AsyncParsableCommand {
             let yes = self.yes
             let now = Timestamp.nowMilliseconds()
             try await runtime.withAMQP {
-                let selection = try await queue.scan(filter, nowMilliseconds: now)
+                let selection = try await queue.scan(filter, nowMilliseconds: now, progress: dlqProgress)
                 guard !selection.selected.isEmpty else {
                     await queue.release(selection.others)
                     print("no dead letters matched; nothing purged")
@@ -272,7 +329,7 @@ struct DLQCommand: AsyncParsableCommand {
             let output = self.output
             let now = Timestamp.nowMilliseconds()
             let lines = try await runtime.withAMQP {
-                let selection = try await queue.scan(filter, nowMilliseconds: now)
+                let selection = try await queue.scan(filter, nowMilliseconds: now, progress: dlqProgress)
                 await queue.release(selection.others + selection.selected.map(\.delivery))
                 return selection.selected.map { DeadLetterExport.line($0, nowMilliseconds: now) }
             }
@@ -293,6 +350,21 @@ struct DLQCommand: AsyncParsableCommand {
 }
 
 // MARK: - Output
+
+/// Progress of a long scan on standard error (every 1,000 messages), so standard output stays the answer.
+func dlqProgress(_ taken: Int) {
+    if taken % 1000 == 0 { dlqProgressLine("read \(taken) dead letter(s)…") }
+}
+
+func dlqProgressLine(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+func dlqPrintCounts(_ title: String, _ rows: [(String, Int)]) {
+    let width = max(title.count, rows.map(\.0.count).max() ?? 0)
+    print(title + String(repeating: " ", count: width - title.count) + "  COUNT")
+    for (key, count) in rows { print(key + String(repeating: " ", count: width - key.count) + "  \(count)") }
+}
 
 func dlqLabel(_ summary: DeadLetterSummary) -> String {
     "\(summary.commandID ?? summary.messageID ?? "(no id)") [\(summary.code)]"

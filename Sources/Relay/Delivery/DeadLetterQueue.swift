@@ -100,11 +100,15 @@ public struct DeadLetterFilter: Sendable {
     public var olderThan: Duration?
     /// At most this many.
     public var limit: Int?
+    /// Exact command id or AMQP message id.
+    public var id: String?
 
     /// Creates a filter.
     public init(
-        account: String? = nil, type: String? = nil, code: String? = nil, olderThan: Duration? = nil, limit: Int? = nil
+        account: String? = nil, type: String? = nil, code: String? = nil, olderThan: Duration? = nil, limit: Int? = nil,
+        id: String? = nil
     ) {
+        self.id = id
         self.account = account
         self.type = type
         self.code = code
@@ -114,6 +118,7 @@ public struct DeadLetterFilter: Sendable {
 
     /// Whether a dead letter matches (the limit is applied by the caller).
     public func matches(_ summary: DeadLetterSummary, nowMilliseconds: Int64) -> Bool {
+        if let id, summary.commandID != id && summary.messageID != id { return false }
         if let account, summary.accountID != account { return false }
         if let code, summary.code != code { return false }
         if let type {
@@ -173,14 +178,16 @@ public struct DeadLetterQueue: Sendable {
     }
 
     /// Takes dead letters from the queue until it is empty or `filter.limit` matched (or `stop` says so).
+    /// `progress` hears how many messages were taken so far, after each one (long runs report it).
     public func scan(
         _ filter: DeadLetterFilter, nowMilliseconds: Int64 = Timestamp.nowMilliseconds(),
-        stop: (DeadLetterSummary) -> Bool = { _ in false }
+        progress: (Int) -> Void = { _ in }, stop: (DeadLetterSummary) -> Bool = { _ in false }
     ) async throws -> Selection {
         var selection = Selection(selected: [], others: [])
         do {
             while filter.limit.map({ selection.selected.count < $0 }) ?? true {
                 guard let delivery = try await amqp.get(queue: topology.deadQueue) else { break }
+                progress(selection.selected.count + selection.others.count + 1)
                 let summary = DeadLetterSummary(delivery)
                 if filter.matches(summary, nowMilliseconds: nowMilliseconds) {
                     selection.selected.append(Held(delivery: delivery, summary: summary))
@@ -198,7 +205,7 @@ public struct DeadLetterQueue: Sendable {
 
     /// Finds one dead letter by command id or AMQP message id; everything else taken is handed back.
     public func find(_ id: String) async throws -> Held? {
-        let selection = try await scan(DeadLetterFilter()) { $0.commandID == id || $0.messageID == id }
+        let selection = try await scan(DeadLetterFilter(), stop: { $0.commandID == id || $0.messageID == id })
         let found = selection.selected.last.flatMap {
             $0.summary.commandID == id || $0.summary.messageID == id ? $0 : nil
         }
