@@ -27,21 +27,41 @@ extension KlaviyoClient {
             path: "/api/profile-bulk-import-jobs/\(KlaviyoRequest.percentEncode(id))", isIdempotent: true)
     }
 
-    /// The request for `GET /api/profile-bulk-import-jobs/{id}/import-errors` (get_errors_for_bulk_import_profiles_job).
-    public static func bulkImportErrorsRequest(jobID: String) -> KlaviyoRequest {
+    /// The request for `GET /api/profile-bulk-import-jobs/{id}/import-errors`
+    /// (get_errors_for_bulk_import_profiles_job); `pageSize` (1…100) asks for larger pages than Klaviyo's 20, so
+    /// a large job's errors cost fewer tier-M calls.
+    public static func bulkImportErrorsRequest(jobID: String, pageSize: Int? = nil) -> KlaviyoRequest {
         KlaviyoRequest(
             operationID: "get_errors_for_bulk_import_profiles_job", method: "GET",
             path: "/api/profile-bulk-import-jobs/\(KlaviyoRequest.percentEncode(jobID))/import-errors",
-            isIdempotent: true)
+            query: pageSize.map { [("page[size]", String(min(max($0, 1), 100)))] } ?? [], isIdempotent: true)
+    }
+
+    /// The request for `GET /api/profile-bulk-import-jobs` (get_bulk_import_profiles_jobs): the account's bulk
+    /// import jobs, newest first, `pageSize` (1…100) per page.
+    public static func bulkImportJobsRequest(pageSize: Int = 100) -> KlaviyoRequest {
+        KlaviyoRequest(
+            operationID: "get_bulk_import_profiles_jobs", method: "GET", path: "/api/profile-bulk-import-jobs",
+            query: [("sort", "-created_at"), ("page[size]", String(min(max(pageSize, 1), 100)))], isIdempotent: true)
+    }
+
+    /// The account's most recent bulk import jobs, newest first (up to `maxPages` pages of 100): what a relay
+    /// that may have submitted a job without hearing its id looks through before submitting again.
+    public func recentBulkImportJobs(
+        credential: KlaviyoCredential, maxPages: Int = 1
+    ) async throws(KlaviyoError) -> [JSONValue] {
+        try await allPages(Self.bulkImportJobsRequest(), credential: credential, maxPages: maxPages).items
     }
 
     /// All import errors of a bulk-import job (every page).
     public func bulkImportErrors(
-        jobID: String, credential: KlaviyoCredential, maxPages: Int = 200
+        jobID: String, credential: KlaviyoCredential, maxPages: Int = 200, pageSize: Int? = nil
     )
         async throws(KlaviyoError) -> [JSONValue]
     {
-        try await allPages(Self.bulkImportErrorsRequest(jobID: jobID), credential: credential, maxPages: maxPages).items
+        try await allPages(
+            Self.bulkImportErrorsRequest(jobID: jobID, pageSize: pageSize), credential: credential, maxPages: maxPages
+        ).items
     }
 
     /// The request for `POST /api/campaign-send-jobs` (send_campaign, 202). Not idempotent: after an

@@ -33,6 +33,8 @@ struct AccountResources: Sendable {
         var listIds: [String] = []
         var profileIds: [String] = []
         var cancelled = false
+        /// How long the job stays `processing` after its 200 ms `queued` (bulk imports: by row count).
+        var processing: Duration = .milliseconds(800)
     }
 
     struct CampaignRecord: Sendable {
@@ -61,6 +63,8 @@ struct AccountResources: Sendable {
     var events: [EventRecord] = []
     var eventKeys: Set<String> = []  // profile|metric|unique_id
     var jobs: [String: JobRecord] = [:]
+    /// How bulk import jobs of this account behave (`PUT /_sim/accounts/{id}/bulk-import-jobs`).
+    var bulkImport = BulkImportBehaviour()
     var campaigns: [String: CampaignRecord] = [:]
     var campaignOrder: [String] = []
     var flows: [String: FlowRecord] = [:]
@@ -84,7 +88,7 @@ struct AccountResources: Sendable {
         if job.cancelled { return "cancelled" }
         let age = now - job.createdInstant
         if age < .milliseconds(200) { return "queued" }
-        if age < .seconds(1) { return "processing" }
+        if age < .milliseconds(200) + job.processing { return "processing" }
         return "complete"
     }
 }

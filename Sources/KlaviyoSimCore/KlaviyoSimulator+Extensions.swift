@@ -135,6 +135,8 @@ extension KlaviyoSimulator {
                 return ids.count
             }
             return admin(200, ["revoked_installs": .int(removed)])
+        case (_, let s) where s.count == 3 && s[0] == "accounts" && s[2] == "bulk-import-jobs":
+            return try bulkImportAdmin(method: method, accountId: s[1], body: body)
         default:
             return nil
         }

@@ -21,6 +21,7 @@ extension KlaviyoSimulator {
         case "bulk_import_profiles": return try bulkImportProfiles(call)
         case "get_bulk_import_profiles_job": return try getImportJob(call)
         case "get_errors_for_bulk_import_profiles_job": return try getImportErrors(call)
+        case "get_bulk_import_profiles_jobs": return try getImportJobs(call)
         case "bulk_subscribe_profiles": return try bulkSubscription(call, subscribe: true)
         case "bulk_unsubscribe_profiles": return try bulkSubscription(call, subscribe: false)
         case "get_campaigns": return try getCampaigns(call)

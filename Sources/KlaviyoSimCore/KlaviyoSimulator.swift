@@ -34,6 +34,7 @@ public final class KlaviyoSimulator: Sendable {
         "update_profile", "create_list", "get_lists", "get_list", "add_profiles_to_list", "remove_profiles_from_list",
         "create_event", "bulk_create_events", "bulk_import_profiles", "get_bulk_import_profiles_job",
         "get_errors_for_bulk_import_profiles_job", "bulk_subscribe_profiles", "bulk_unsubscribe_profiles",
+        "get_bulk_import_profiles_jobs",
         "get_campaigns", "create_campaign", "get_campaign", "update_campaign", "send_campaign",
         "get_campaign_send_job", "cancel_campaign_send", "get_flows", "get_flow", "update_flow",
         "query_campaign_values", "query_flow_values",

@@ -7,16 +7,19 @@ public struct CommandExecutor: Sendable {
     public let klaviyo: KlaviyoClient
     /// Coalesces `event.track` calls of one account (nil: `RELAY_BATCH_WINDOW=0`, every event is sent alone).
     public let batcher: EventBatcher?
+    /// Coalesces `profile.upsert` of accounts with a deep backlog into bulk import jobs (nil: `RELAY_COALESCE=off`).
+    public let coalescer: ProfileCoalescer?
 
     /// Creates an executor.
-    public init(klaviyo: KlaviyoClient, batcher: EventBatcher? = nil) {
+    public init(klaviyo: KlaviyoClient, batcher: EventBatcher? = nil, coalescer: ProfileCoalescer? = nil) {
         self.klaviyo = klaviyo
         self.batcher = batcher
+        self.coalescer = coalescer
     }
 
     /// The same executor with every Klaviyo call admitted by `gate` first (the account's rate limiter).
     func gated(by gate: any KlaviyoCallGate) -> CommandExecutor {
-        CommandExecutor(klaviyo: klaviyo.gated(by: gate), batcher: batcher)
+        CommandExecutor(klaviyo: klaviyo.gated(by: gate), batcher: batcher, coalescer: coalescer)
     }
 
     /// Whether the type is handled by this version.
@@ -62,7 +65,8 @@ public struct CommandExecutor: Sendable {
         _ command: CommandEnvelope, credential: KlaviyoCredential, job: JSONValue? = nil, mayHaveSent: Bool = false
     ) async throws(KlaviyoError) -> CommandExecution {
         switch command.payload {
-        case .profileUpsert(let payload): return try await upsertProfile(payload, credential: credential)
+        case .profileUpsert(let payload):
+            return try await upsertProfile(payload, command: command, credential: credential)
         case .profileUpdate(let payload): return try await updateProfile(payload, credential: credential)
         case .profileGet(let payload): return try await getProfile(payload, credential: credential)
         case .profileBulkImport(let payload):

@@ -20,6 +20,12 @@ public enum RedisKeys {
     public static func idempotencyClaim(_ commandID: String) -> String { "kr:idclaim:\(commandID)" }
     /// The Klaviyo job a command submitted and is waiting for (JSON: `job_id`, `polls`, `submitted_at`).
     public static func job(_ accountID: String, _ commandID: String) -> String { "kr:{\(accountID)}:job:\(commandID)" }
+    /// Prefix of an account's profile-coalescing keys (``ProfileCoalescer``): `…open` (the batch collecting
+    /// rows), `…seq` (batch ids), `…identifiers` (identifier → its latest unfinished batch), `…jobs` (job ids
+    /// recorded), `…member:<command id>` (a command's batch and row), `…batch:<id>` (state, job id, cached job
+    /// status, submit/poll lock) with `:rows` (the rows in request order), `:errors` (row → import error) and
+    /// `:identifiers`.
+    public static func coalescing(_ accountID: String) -> String { "kr:{\(accountID)}:coalesce:" }
     /// Done marker as written before markers moved under the account's hash tag (read until it expires).
     public static func legacyIdempotency(_ commandID: String) -> String { "kr:idem:\(commandID)" }
     /// Job state as written before it moved under the account's hash tag (read until it expires).

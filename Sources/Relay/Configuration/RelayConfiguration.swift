@@ -94,6 +94,8 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
     /// `RELAY_BATCH_WINDOW`: how long the first `event.track` of an account waits for others to share one
     /// bulk call (at most 1s); `0` disables batching (every event is sent with `create_event`).
     public var batchWindow: Duration = .milliseconds(25)
+    /// `RELAY_COALESCE*`: profile coalescing into bulk import jobs (nil: off; see ``ProfileCoalescer/Settings``).
+    public var coalescing: ProfileCoalescer.Settings?
     /// `RELAY_REPLY_TO_PATTERN`: the queues a command's `reply_to` may name (see ``ReplyToPolicy``).
     public var replyTo: ReplyToPolicy = .default
     /// Whether `--dev` defaults are in force.
@@ -249,6 +251,7 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
             }
             rateLimitMaxWait = value
         }
+        coalescing = try ProfileCoalescer.Settings.fromEnvironment(environment, rateLimitEnabled: rateLimitEnabled)
         if let value = text("RELAY_BATCH_WINDOW") {
             guard let parsed = Self.parseDuration(value), parsed <= .seconds(1) else {
                 throw RelayError(

@@ -16,6 +16,8 @@ public struct CrashPoint: Sendable, Hashable {
         case afterResultRecorded = "after_result_recorded"
         /// The result is published, confirmed and marked published; the command is not yet acknowledged.
         case afterResultPublished = "after_result_published"
+        /// Klaviyo accepted a coalesced batch's bulk import job; its id is not recorded yet (``ProfileCoalescer``).
+        case afterBulkSubmit = "after_bulk_submit"
     }
 
     /// The stage.

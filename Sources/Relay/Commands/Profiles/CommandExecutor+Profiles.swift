@@ -2,11 +2,26 @@ import Klaviyo
 
 /// Execution of `profile.upsert`, `profile.update`, `profile.get` and `profile.bulk_import`.
 extension CommandExecutor {
+    /// Upserts one profile with `profile-import`, or, with a coalescer and a deep backlog, as a row of a bulk
+    /// import job (``ProfileCoalescer``; the command is then parked until its batch's job is done).
     func upsertProfile(
-        _ payload: ProfileUpsertPayload, credential: KlaviyoCredential
+        _ payload: ProfileUpsertPayload, command: CommandEnvelope, credential: KlaviyoCredential
     ) async throws(KlaviyoError)
         -> CommandExecution
     {
+        if let coalescer, let row = CoalescedRow(payload) {
+            switch try await coalescer.visit(command, row: row, klaviyo: klaviyo, credential: credential) {
+            case .pending(let job):
+                return CommandExecution(
+                    outcome: .succeeded,
+                    klaviyo: .init(status: 202, ids: job.state["job_id"]?.stringValue.map { [$0] } ?? []),
+                    pending: job)
+            case .finished(let execution):
+                return execution
+            case .single:
+                break
+            }
+        }
         let (profile, created) = try await klaviyo.upsertProfile(
             attributes: payload.attributes, id: payload.profileID, credential: credential)
         return CommandExecution(

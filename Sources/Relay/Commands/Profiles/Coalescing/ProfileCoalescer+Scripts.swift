@@ -1,0 +1,240 @@
+import Redis
+
+/// The Lua scripts of ``ProfileCoalescer``: each step of a batch is one script, so every process sees one
+/// order of events. Every key is under the account's hash tag (`kr:{<account>}:coalesce:…`); a batch's keys
+/// are named from its id inside the script (all in the account's slot, so the scripts also run on Redis
+/// Cluster). Times are Redis's clock (`TIME`), one clock for all processes.
+extension ProfileCoalescer {
+    static let clock = """
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        local function final(s) return (not s) or s == 'complete' or s == 'cancelled' end
+        """
+
+    /// KEYS: member, identifiers. ARGV: prefix, identifiers…
+    /// → {'member', batch, row, joined_at} | {'pending'} (an identifier is in an unfinished batch) | {'none'}.
+    static let peekScript = RedisScript(
+        clock + """
+
+            local m = redis.call('HMGET', KEYS[1], 'batch', 'row', 'joined_at')
+            if m[1] then return {'member', m[1], m[2], m[3]} end
+            for i = 2, #ARGV do
+                local b = redis.call('HGET', KEYS[2], ARGV[i])
+                if b and not final(redis.call('HGET', ARGV[1] .. 'batch:' .. b, 'state')) then return {'pending'} end
+            end
+            return {'none'}
+            """)
+
+    /// KEYS: member, identifiers, open, seq. ARGV: prefix, row, row bytes, max rows, max bytes, window ms,
+    /// ttl ms, identifiers…
+    /// → {'member', batch, row, joined_at} | {'joined', batch, row, joined_at, wait_ms}.
+    static let joinScript = RedisScript(
+        clock + """
+
+            local m = redis.call('HMGET', KEYS[1], 'batch', 'row', 'joined_at')
+            if m[1] then return {'member', m[1], m[2], m[3]} end
+            local prefix = ARGV[1]
+            local rowBytes = tonumber(ARGV[3])
+            local maxRows = tonumber(ARGV[4])
+            local maxBytes = tonumber(ARGV[5])
+            local window = tonumber(ARGV[6])
+            local ttl = tonumber(ARGV[7])
+            local function seal(id)
+                local k = prefix .. 'batch:' .. id
+                if redis.call('HGET', k, 'state') == 'open' then redis.call('HSET', k, 'state', 'sealed') end
+                if redis.call('GET', KEYS[3]) == id then redis.call('DEL', KEYS[3]) end
+            end
+            local open = redis.call('GET', KEYS[3])
+            if open then
+                local f = redis.call('HMGET', prefix .. 'batch:' .. open, 'state', 'due_at', 'rows', 'bytes')
+                if f[1] ~= 'open' or now >= tonumber(f[2]) or tonumber(f[3]) >= maxRows
+                    or tonumber(f[4]) + rowBytes > maxBytes then
+                    seal(open)
+                    open = nil
+                end
+            end
+            local preds = {}
+            for i = 8, #ARGV do
+                local b = redis.call('HGET', KEYS[2], ARGV[i])
+                if b and not final(redis.call('HGET', prefix .. 'batch:' .. b, 'state')) then
+                    if b == open then
+                        seal(open)
+                        open = nil
+                    end
+                    preds[b] = true
+                end
+            end
+            if not open then
+                open = tostring(redis.call('INCR', KEYS[4]))
+                redis.call('PEXPIRE', KEYS[4], ttl)
+                redis.call('HSET', prefix .. 'batch:' .. open, 'state', 'open', 'opened_at', now,
+                    'due_at', now + window, 'rows', 0, 'bytes', 0)
+                redis.call('SET', KEYS[3], open, 'PX', window + 60000)
+            end
+            local k = prefix .. 'batch:' .. open
+            local after = {}
+            for p, _ in pairs(preds) do
+                if p ~= open then table.insert(after, p) end
+            end
+            if #after > 0 then
+                local current = redis.call('HGET', k, 'after')
+                local list = table.concat(after, ',')
+                if current and current ~= '' then list = current .. ',' .. list end
+                redis.call('HSET', k, 'after', list)
+            end
+            local n = redis.call('RPUSH', k .. ':rows', ARGV[2])
+            local rows = redis.call('HINCRBY', k, 'rows', 1)
+            local bytes = redis.call('HINCRBY', k, 'bytes', rowBytes)
+            for i = 8, #ARGV do
+                redis.call('HSET', KEYS[2], ARGV[i], open)
+                redis.call('SADD', k .. ':identifiers', ARGV[i])
+            end
+            redis.call('HSET', KEYS[1], 'batch', open, 'row', n - 1, 'joined_at', now)
+            for _, key in ipairs({KEYS[1], KEYS[2], k, k .. ':rows', k .. ':identifiers'}) do
+                redis.call('PEXPIRE', key, ttl)
+            end
+            local wait = tonumber(redis.call('HGET', k, 'due_at')) - now
+            if rows >= maxRows or bytes >= maxBytes then
+                seal(open)
+                wait = 0
+            end
+            return {'joined', open, n - 1, now, wait}
+            """)
+
+    /// KEYS: batch, open, errors. ARGV: prefix, batch id, row, token, lock ttl ms, poll interval ms.
+    /// → {'gone'} | {'wait', ms, job_id} | {'submit', rows} | {'adopt', rows, submitting_at} | {'poll', job_id}
+    ///   | {'final', state, job_id, row error or '', uncertain}.
+    static let advanceScript = RedisScript(
+        clock + """
+
+            local k = KEYS[1]
+            local f = redis.call('HMGET', k, 'state', 'due_at', 'after', 'rows', 'lock', 'lock_until',
+                'submitting_at', 'job_id', 'polled_at', 'uncertain')
+            local state = f[1]
+            if not state then return {'gone'} end
+            local lockTTL = tonumber(ARGV[5])
+            local interval = tonumber(ARGV[6])
+            local lockUntil = tonumber(f[6] or '0') or 0
+            local job = f[8] or ''
+            if state == 'open' or state == 'sealed' then
+                if state == 'open' then
+                    local wait = tonumber(f[2]) - now
+                    if wait > 0 then return {'wait', wait, job} end
+                    redis.call('HSET', k, 'state', 'sealed')
+                    if redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
+                end
+                if f[3] and f[3] ~= '' then
+                    for p in string.gmatch(f[3], '[^,]+') do
+                        if not final(redis.call('HGET', ARGV[1] .. 'batch:' .. p, 'state')) then
+                            return {'wait', 1000, job}
+                        end
+                    end
+                end
+                redis.call('HSET', k, 'state', 'submitting', 'submitting_at', now, 'lock', ARGV[4],
+                    'lock_until', now + lockTTL)
+                return {'submit', f[4]}
+            end
+            if state == 'submitting' then
+                if lockUntil > now then return {'wait', math.min(lockUntil - now, interval), job} end
+                redis.call('HSET', k, 'lock', ARGV[4], 'lock_until', now + lockTTL)
+                return {'adopt', f[4], f[7]}
+            end
+            if state == 'submitted' then
+                if lockUntil > now then return {'wait', math.min(lockUntil - now, interval), job} end
+                local due = (tonumber(f[9] or '0') or 0) + interval
+                if due > now then return {'wait', due - now, job} end
+                redis.call('HSET', k, 'lock', ARGV[4], 'lock_until', now + lockTTL)
+                return {'poll', job}
+            end
+            local e = redis.call('HGET', KEYS[3], ARGV[3])
+            return {'final', state, job, e or '', f[10] or '0'}
+            """)
+
+    /// KEYS: batch. ARGV: token. Gives a submit claim back (nothing reached Klaviyo): the batch is sealed again
+    /// and the next visitor submits it. → 1 | 0 (not this token's claim any more).
+    static let releaseSubmitScript = RedisScript(
+        """
+        local f = redis.call('HMGET', KEYS[1], 'state', 'lock', 'job_id')
+        if f[1] ~= 'submitting' or f[2] ~= ARGV[1] or (f[3] and f[3] ~= '') then return 0 end
+        redis.call('HSET', KEYS[1], 'state', 'sealed', 'lock', '', 'lock_until', 0)
+        return 1
+        """)
+
+    /// KEYS: batch. ARGV: token. Gives a poll claim back. → 1 | 0.
+    static let releaseLockScript = RedisScript(
+        """
+        if redis.call('HGET', KEYS[1], 'lock') ~= ARGV[1] then return 0 end
+        redis.call('HSET', KEYS[1], 'lock', '', 'lock_until', 0)
+        return 1
+        """)
+
+    /// KEYS: batch. ARGV: token, lock ttl ms. Before submitting again after an adoption found no job: the new
+    /// `submitting_at`. → 1 | 0 (the claim was lost).
+    static let resubmitScript = RedisScript(
+        clock + """
+
+            local f = redis.call('HMGET', KEYS[1], 'state', 'lock', 'job_id')
+            if f[1] ~= 'submitting' or f[2] ~= ARGV[1] or (f[3] and f[3] ~= '') then return 0 end
+            redis.call('HSET', KEYS[1], 'submitting_at', now, 'lock_until', now + tonumber(ARGV[2]))
+            return 1
+            """)
+
+    /// KEYS: batch, jobs. ARGV: job id, job status, ttl ms.
+    /// → {'ok', job_id} | {'already', job_id} (another process recorded a job first) | {'gone'}.
+    static let submittedScript = RedisScript(
+        clock + """
+
+            local f = redis.call('HMGET', KEYS[1], 'state', 'job_id')
+            if not f[1] then return {'gone'} end
+            if f[2] and f[2] ~= '' then return {'already', f[2]} end
+            redis.call('HSET', KEYS[1], 'state', 'submitted', 'job_id', ARGV[1], 'status', ARGV[2], 'polled_at', now,
+                'lock', '', 'lock_until', 0)
+            redis.call('SADD', KEYS[2], ARGV[1])
+            redis.call('PEXPIRE', KEYS[2], ARGV[3])
+            return {'ok', ARGV[1]}
+            """)
+
+    /// KEYS: batch, errors, identifiers. ARGV: batch id, status, final ('1'/'0'), final state, uncertain, ttl ms,
+    /// then row, error pairs. A poll's answer: the cached status, and when the job is final the row errors
+    /// and the final state (the batch's identifiers are then free for single calls again).
+    /// → 'ok' | 'stale' (another process already finished the batch).
+    static let polledScript = RedisScript(
+        clock + """
+
+            local state = redis.call('HGET', KEYS[1], 'state')
+            if state ~= 'submitted' then return 'stale' end
+            redis.call('HSET', KEYS[1], 'status', ARGV[2], 'polled_at', now, 'lock', '', 'lock_until', 0)
+            if ARGV[3] ~= '1' then return 'ok' end
+            for i = 7, #ARGV, 2 do
+                redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+            end
+            redis.call('PEXPIRE', KEYS[2], ARGV[6])
+            redis.call('HSET', KEYS[1], 'state', ARGV[4], 'uncertain', ARGV[5], 'finished_at', now)
+            local members = redis.call('SMEMBERS', KEYS[1] .. ':identifiers')
+            for _, identifier in ipairs(members) do
+                if redis.call('HGET', KEYS[3], identifier) == ARGV[1] then redis.call('HDEL', KEYS[3], identifier) end
+            end
+            return 'ok'
+            """)
+
+    /// KEYS: batch, identifiers. ARGV: batch id, reason. A batch that will never become a job (Klaviyo refused
+    /// the whole request, or forgot the job): `cancelled`, and every member goes out singly. → 'ok' | 'gone'.
+    static let abandonScript = RedisScript(
+        clock + """
+
+            if not redis.call('HGET', KEYS[1], 'state') then return 'gone' end
+            redis.call('HSET', KEYS[1], 'state', 'cancelled', 'uncertain', '1', 'reason', ARGV[2], 'finished_at', now,
+                'lock', '', 'lock_until', 0)
+            local members = redis.call('SMEMBERS', KEYS[1] .. ':identifiers')
+            for _, identifier in ipairs(members) do
+                if redis.call('HGET', KEYS[2], identifier) == ARGV[1] then redis.call('HDEL', KEYS[2], identifier) end
+            end
+            return 'ok'
+            """)
+
+    /// KEYS: a batch's rows. → the rows in request order.
+    static let rowsScript = RedisScript("return redis.call('LRANGE', KEYS[1], 0, -1)")
+
+    /// KEYS: the account's recorded job ids. → the ids.
+    static let membersScript = RedisScript("return redis.call('SMEMBERS', KEYS[1])")
+}

@@ -1,0 +1,288 @@
+public import Klaviyo
+public import Logging
+import Metrics
+public import Redis
+
+/// Coalesces an account's `profile.upsert` commands into profile bulk import jobs while its single-call backlog
+/// is deep (DESIGN §7 "Batching"; issue #8 item 2).
+///
+/// A coalescable upsert (``CoalescedRow``) of an account whose next free `create_or_update_profile` slot is at
+/// least ``Settings/threshold`` away joins the account's open batch in Redis and is parked like a job
+/// (``PendingJob``, no consumer slot held). Every later delivery of a member steps its batch: the first one
+/// after the batch is due seals it and submits ONE `bulk_import_profiles` call (its claim on the batch is a
+/// lock with a TTL, so one process submits); later ones poll the job (one GET per poll interval per batch,
+/// cached on the batch); the one that finds it final reads the import errors once and stores them by row. Each
+/// member then ends with its own outcome: `succeeded` (status 202, the job id), a `klaviyo_rejected` dead
+/// letter carrying its row's import error, or, when the job was cancelled or an error could not be tied to a
+/// row, a single `profile-import` call.
+///
+/// Crash safety: `submitting` (with Redis's time) is recorded before the HTTP call. A process that finds a
+/// batch `submitting` without a job id after the lock expired does not submit blindly: it lists the account's
+/// recent bulk import jobs and adopts one created since then with the batch's row count that no other batch
+/// recorded; only when there is none does it submit again.
+///
+/// Order: an upsert whose identifier is in an unfinished batch joins a batch too (never a single call that
+/// could overtake it), and never the same batch: a batch that shares an identifier with an earlier one is
+/// submitted only after that one finished.
+public struct ProfileCoalescer: Sendable {
+    /// How far in the future the next free slot of an operation is for an account (`.zero`: free now); the
+    /// rate limiter's `backlog(accountID:operationID:)`.
+    public typealias BacklogProbe = @Sendable (_ accountID: String, _ operationID: String) async throws -> Duration
+
+    /// What one delivery of a coalescable upsert leads to.
+    public enum Visit: Sendable {
+        /// Send it singly (`profile-import`) now.
+        case single
+        /// Park it until its batch's next step.
+        case pending(PendingJob)
+        /// Its batch is done and this is its outcome.
+        case finished(CommandExecution)
+    }
+
+    /// A command's place in a batch.
+    struct Membership: Sendable, Hashable {
+        var batch: String
+        var row: Int
+        var joinedAtMilliseconds: Int64
+        /// Set by a fresh join: how long until the batch is due (zero: due now, step it at once).
+        var joinedFresh: Duration = .zero
+    }
+
+    /// Redis.
+    public let redis: RedisClient
+    /// The settings.
+    public let settings: Settings
+    let backlog: BacklogProbe
+    let crashPoint: CrashPoint?
+    let logger: Logger
+
+    /// Creates a coalescer. `backlog` measures the single-call backlog.
+    public init(
+        redis: RedisClient, settings: Settings = Settings(), crashPoint: CrashPoint? = nil, logger: Logger,
+        backlog: @escaping BacklogProbe
+    ) {
+        self.redis = redis
+        self.settings = settings
+        self.crashPoint = crashPoint
+        self.logger = logger
+        self.backlog = backlog
+    }
+
+    /// The operation whose backlog decides.
+    static let singleOperation = "create_or_update_profile"
+    /// The operation of a batch.
+    static let bulkOperation = "bulk_import_profiles"
+    /// Rows among the first of a batch come back quickly and drive it; the others come back less often (every
+    /// member can step the batch, so none depends on another being delivered).
+    static let drivers = 2
+    /// How soon a non-driving member of a submitted batch looks again.
+    static let followerDelay: Duration = .seconds(5)
+
+    /// One delivery of coalescable upsert `command`: join a batch, step the batch it is in, or go singly.
+    /// `klaviyo` is the command's (rate-limit-gated) client.
+    public func visit(
+        _ command: CommandEnvelope, row: CoalescedRow, klaviyo: KlaviyoClient, credential: KlaviyoCredential
+    ) async throws(KlaviyoError) -> Visit {
+        let prefix = RedisKeys.coalescing(command.accountID)
+        let keys = Keys(prefix: prefix, commandID: command.id)
+        var membership: Membership
+        switch try await script(Self.peekScript, [keys.member, keys.identifiers], [prefix] + row.identifiers) {
+        case let reply where reply.first == "member":
+            membership = try Self.membership(reply)
+        case let reply where reply.first == "pending":
+            membership = try await join(command, row: row, keys: keys)
+            if membership.joinedFresh > .zero {
+                return .pending(pending(membership, jobID: nil, wait: membership.joinedFresh))
+            }
+        default:
+            let wait: Duration
+            do {
+                wait = try await backlog(command.accountID, Self.singleOperation)
+            } catch {
+                logger.debug("backlog unknown; upsert sent singly", metadata: [LogKeys.errorDetail: "\(error)"])
+                return .single
+            }
+            guard settings.threshold == .zero || wait >= settings.threshold else { return .single }
+            membership = try await join(command, row: row, keys: keys)
+            if membership.joinedFresh > .zero {
+                return .pending(pending(membership, jobID: nil, wait: membership.joinedFresh))
+            }
+        }
+        return try await advance(command, membership: membership, keys: keys, klaviyo: klaviyo, credential: credential)
+    }
+
+    /// Joins the account's open batch (or the member's batch when an earlier delivery already joined).
+    func join(_ command: CommandEnvelope, row: CoalescedRow, keys: Keys) async throws(KlaviyoError) -> Membership {
+        let reply = try await script(
+            Self.joinScript, [keys.member, keys.identifiers, keys.open, keys.sequence],
+            [
+                keys.prefix, row.stored(commandID: command.id), String(row.requestBytes), String(settings.maxRows),
+                String(settings.maxBytes), String(settings.window.wholeMilliseconds),
+                String(settings.ttl.wholeMilliseconds),
+            ] + row.identifiers)
+        var membership = try Self.membership(reply)
+        if reply.first == "joined" {
+            Counter(label: "relay_coalesced_upserts_total").increment()
+            let wait = reply.count > 4 ? Int64(reply[4]) ?? 0 : 0
+            membership.joinedFresh = wait > 0 ? .milliseconds(wait) : .zero
+            logger.debug(
+                "upsert joined a profile bulk import batch",
+                metadata: ["coalesce.batch": "\(membership.batch)", "coalesce.row": "\(membership.row)"])
+        }
+        return membership
+    }
+
+    /// Steps the member's batch until this delivery can stop: parked, finished, or single.
+    func advance(
+        _ command: CommandEnvelope, membership: Membership, keys: Keys, klaviyo: KlaviyoClient,
+        credential: KlaviyoCredential
+    ) async throws(KlaviyoError) -> Visit {
+        let batch = keys.batch(membership.batch)
+        for _ in 0..<4 {
+            let token = Self.newToken()
+            let reply = try await script(
+                Self.advanceScript, [batch, keys.open, batch + ":errors"],
+                [
+                    keys.prefix, membership.batch, String(membership.row), token,
+                    String(settings.lockTTL.wholeMilliseconds), String(settings.pollInterval.wholeMilliseconds),
+                ])
+            switch reply.first {
+            case "wait":
+                let wait = Int64(reply.count > 1 ? reply[1] : "") ?? 1000
+                let jobID = reply.count > 2 && !reply[2].isEmpty ? reply[2] : nil
+                return .pending(pending(membership, jobID: jobID, wait: .milliseconds(max(wait, 0))))
+            case "submit":
+                let rows = Int(reply.count > 1 ? reply[1] : "") ?? 0
+                if let visit = try await submit(
+                    command, membership: membership, batch: batch, keys: keys, token: token, rows: rows,
+                    klaviyo: klaviyo, credential: credential)
+                {
+                    return visit
+                }
+            case "adopt":
+                let rows = Int(reply.count > 1 ? reply[1] : "") ?? 0
+                let since = Int64(reply.count > 2 ? reply[2] : "") ?? 0
+                if let visit = try await adopt(
+                    command, membership: membership, batch: batch, keys: keys, token: token, rows: rows,
+                    submittingAt: since, klaviyo: klaviyo, credential: credential)
+                {
+                    return visit
+                }
+            case "poll":
+                let jobID = reply.count > 1 ? reply[1] : ""
+                if let visit = try await poll(
+                    membership: membership, batch: batch, keys: keys, token: token, jobID: jobID, klaviyo: klaviyo,
+                    credential: credential)
+                {
+                    return visit
+                }
+            case "final":
+                return try outcome(reply, membership: membership)
+            default:
+                // The batch expired (far beyond any retry age): an upsert is idempotent, send it singly.
+                logger.warning("profile bulk import batch gone; upsert sent singly")
+                return .single
+            }
+        }
+        return .pending(pending(membership, jobID: nil, wait: .seconds(1)))
+    }
+
+    /// The member's outcome once its batch is final.
+    func outcome(_ reply: [String], membership: Membership) throws(KlaviyoError) -> Visit {
+        let state = reply.count > 1 ? reply[1] : ""
+        let jobID = reply.count > 2 ? reply[2] : ""
+        let rowError = reply.count > 3 ? reply[3] : ""
+        let uncertain = reply.count > 4 && reply[4] == "1"
+        guard state == "complete" else {
+            logger.info(
+                "profile bulk import batch ended \(state); upsert sent singly",
+                metadata: ["job_id": "\(jobID)", "coalesce.batch": "\(membership.batch)"])
+            return .single
+        }
+        if !rowError.isEmpty, let error = try? JSONValue.parse(Array(rowError.utf8)) {
+            let apiError = KlaviyoAPIError(
+                status: 400, code: error["code"]?.stringValue, title: error["title"]?.stringValue,
+                detail: error["detail"]?.stringValue, sourcePointer: error["source"]?["pointer"]?.stringValue)
+            throw KlaviyoError(
+                code: .rejected, status: 400, operationID: Self.bulkOperation,
+                message: "bulk import job \(jobID) rejected row \(membership.row): "
+                    + "\(apiError.title ?? "invalid"): \(apiError.detail ?? "")",
+                apiErrors: [apiError], requestMayHaveBeenSent: true)
+        }
+        if uncertain { return .single }
+        return .finished(
+            CommandExecution(
+                outcome: .succeeded,
+                klaviyo: .init(
+                    status: 202, ids: [jobID],
+                    data: ["coalesced": true, "job_id": .string(jobID), "row": .int(Int64(membership.row))],
+                    job: ["id": .string(jobID), "status": "complete"])))
+    }
+
+    /// The parked state of a member: when to look again (drivers soon, the others at most every
+    /// ``followerDelay`` once the batch is submitted).
+    func pending(_ membership: Membership, jobID: String?, wait: Duration) -> PendingJob {
+        var state: [String: JSONValue] = [
+            "coalesced": true, "batch": .string(membership.batch), "row": .int(Int64(membership.row)),
+            "submitted_at": .string(Timestamp.format(milliseconds: membership.joinedAtMilliseconds)), "polls": 0,
+        ]
+        if let jobID { state["job_id"] = .string(jobID) }
+        var delay = max(wait, .milliseconds(100))
+        if jobID != nil, membership.row >= Self.drivers { delay = max(delay, Self.followerDelay) }
+        return PendingJob(state: .object(state), pollAfter: delay)
+    }
+}
+
+extension ProfileCoalescer {
+    /// The keys of one account's coalescing.
+    struct Keys {
+        let prefix: String
+        let commandID: String
+        var member: String { prefix + "member:" + commandID }
+        var identifiers: String { prefix + "identifiers" }
+        var open: String { prefix + "open" }
+        var sequence: String { prefix + "seq" }
+        var jobs: String { prefix + "jobs" }
+        func batch(_ id: String) -> String { prefix + "batch:" + id }
+    }
+
+    static func newToken() -> String {
+        (0..<16).map { _ in String(UInt8.random(in: 0...255), radix: 16) }.joined()
+    }
+
+    static func membership(_ reply: [String]) throws(KlaviyoError) -> Membership {
+        guard reply.count >= 4, let row = Int(reply[2]), let joined = Int64(reply[3]) else {
+            throw unavailable("coalescing script answered \(reply)")
+        }
+        return Membership(batch: reply[1], row: row, joinedAtMilliseconds: joined)
+    }
+
+    static func unavailable(_ message: String) -> KlaviyoError {
+        KlaviyoError(
+            code: .gateUnavailable, operationID: bulkOperation, message: "profile coalescing: \(message)",
+            requestMayHaveBeenSent: false)
+    }
+
+    /// Runs a script; a reply is flattened to strings. Redis failures are retried a few times, then the
+    /// delivery is handed back (``KlaviyoError/Code/gateUnavailable``: nothing was sent by this step).
+    func script(_ script: RedisScript, _ keys: [String], _ arguments: [String]) async throws(KlaviyoError) -> [String] {
+        var backoff = Duration.milliseconds(50)
+        var attempts = 0
+        while true {
+            do {
+                let reply = try await redis.run(script, keys: keys, arguments: arguments)
+                if let elements = reply.array { return elements.map { $0.string ?? $0.int.map(String.init) ?? "" } }
+                return [reply.string ?? reply.int.map(String.init) ?? ""]
+            } catch {
+                attempts += 1
+                if attempts >= 5 { throw Self.unavailable("Redis: \(error)") }
+                do {
+                    try await Task.sleep(for: backoff)
+                } catch {
+                    throw Self.unavailable("cancelled")
+                }
+                backoff = backoff * 2
+            }
+        }
+    }
+}
