@@ -1,5 +1,6 @@
 import Foundation
 public import Logging
+import Tracing
 
 /// Typed client for Klaviyo's REST API, revision 2025-10-15.
 ///
@@ -70,15 +71,31 @@ public struct KlaviyoClient: Sendable {
     ) async throws(KlaviyoError)
         -> KlaviyoResponse
     {
-        let http = try httpRequest(for: request, credential: credential)
+        var http = try httpRequest(for: request, credential: credential)
         if let gate {
-            try await gate.admit(operationID: request.operationID, credential: credential)
+            let wait = startSpan("relay.rate_limit.wait")
+            wait.attributes["klaviyo.operation"] = request.operationID
+            defer { wait.end() }
+            do {
+                try await gate.admit(operationID: request.operationID, credential: credential)
+            } catch {
+                wait.attributes["relay.rate_limit.held_back"] = true
+                throw error
+            }
         }
+        let span = startSpan("klaviyo.\(request.operationID)", ofKind: .client)
+        defer { span.end() }
+        span.attributes["klaviyo.operation"] = request.operationID
+        span.attributes["http.request.method"] = request.method
+        span.attributes["url.path"] = request.path
+        http.injectTraceContext(of: span)
         let started = ContinuousClock.now
         let response: KlaviyoHTTPResponse
         do {
             response = try await transport.send(http)
         } catch {
+            span.attributes["error.type"] = error.isTimeout ? "timeout" : "network"
+            span.setStatus(SpanStatus(code: .error, message: error.message))
             KlaviyoCallMetrics.record(
                 operationID: request.operationID, status: error.isTimeout ? .timeout : .network,
                 elapsed: ContinuousClock.now - started)
@@ -90,6 +107,8 @@ public struct KlaviyoClient: Sendable {
                 requestMayHaveBeenSent: error.requestMayHaveBeenSent, usedOAuth: credential.isOAuth)
         }
         let elapsed = ContinuousClock.now - started
+        span.attributes["http.response.status_code"] = response.status
+        if response.status >= 400 { span.setStatus(SpanStatus(code: .error)) }
         KlaviyoCallMetrics.record(
             operationID: request.operationID, status: .init(status: response.status), elapsed: elapsed)
         logger.debug(

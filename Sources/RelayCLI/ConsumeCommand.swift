@@ -71,6 +71,13 @@ struct ConsumeCommand: AsyncParsableCommand {
         if configuration.metricsPort > 0 {
             services.append(.init(service: ConnectionStateMetrics(redis: runtime.redis, logger: runtime.logger)))
         }
+        do {
+            if let exporter = try TracingBootstrap.bootstrap(logger: runtime.logger) {
+                services.insert(.init(service: exporter), at: 0)
+            }
+        } catch {
+            throw CLIError("tracing: \(error)")
+        }
         services.append(.init(service: consumer))
         runtime.logger.info(
             "starting consumers",

@@ -62,6 +62,13 @@ struct ServeCommand: AsyncParsableCommand {
                         logger: runtime.logger)))
             services.append(.init(service: ConnectionStateMetrics(redis: runtime.redis, logger: runtime.logger)))
         }
+        do {
+            if let exporter = try TracingBootstrap.bootstrap(logger: runtime.logger) {
+                services.insert(.init(service: exporter), at: 0)
+            }
+        } catch {
+            throw CLIError("tracing: \(error)")
+        }
         let group = ServiceGroup(
             configuration: .init(
                 services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [],

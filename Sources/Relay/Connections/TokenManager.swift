@@ -183,7 +183,11 @@ public final class TokenManager: Sendable {
     func coalesced(accountID: String, seenVersion: Int64, force: Bool) async throws -> ConnectionRecord {
         let task = inflight.withLock { tasks in
             if let running = tasks[accountID] { return running }
-            let task = Task { try await self.refresh(accountID: accountID, seenVersion: seenVersion, force: force) }
+            let task = Task {
+                try await CommandTracing.withSpan("relay.token.refresh") {
+                    try await self.refresh(accountID: accountID, seenVersion: seenVersion, force: force)
+                }
+            }
             tasks[accountID] = task
             return task
         }

@@ -83,7 +83,9 @@ public struct ConsumerService: Service {
                 }
                 inFlight.record(counter.increment())
                 group.addTask {
-                    _ = await processor.process(delivery)
+                    _ = await CommandTracing.withCommandSpan(delivery, queue: delivery.queue) {
+                        await processor.process(delivery).metricLabel
+                    }
                     inFlight.record(counter.decrement())
                     limiter.release()
                 }
