@@ -56,7 +56,8 @@ public enum KlaviyoCallMetrics {
             .recordNanoseconds(elapsed.nanosecondsClamped)
     }
 
-    /// Records the `Retry-After` of a 429 (already clamped to 0…1 day by ``KlaviyoClient/interpret(_:operationID:usedOAuth:)``).
+    /// Records the `Retry-After` of a 429 (already clamped to 0…1 day by
+    /// ``KlaviyoClient/interpret(_:operationID:usedOAuth:)``).
     static func recordRetryAfter(operationID: String, _ delay: Duration) {
         let (seconds, attoseconds) = delay.components
         Recorder(label: retryAfter, dimensions: [("operation", operationID)], aggregate: true)

@@ -35,8 +35,8 @@ struct MetricsTests {
             var scrape = PrometheusScrape(text: "")
             try await eventually("a 429 counted in /metrics", timeout: .seconds(30)) {
                 scrape = try await Self.scrape(stack, metricsURL)
-                return scrape.sum("relay_klaviyo_calls_total", ["operation": "create_or_update_profile", "status": "429"])
-                    >= 1
+                let throttled = ["operation": "create_or_update_profile", "status": "429"]
+                return scrape.sum("relay_klaviyo_calls_total", throttled) >= 1
             }
             try await stack.clearFaults()
             try await stack.waitForCollected(1)
@@ -53,7 +53,8 @@ struct MetricsTests {
             // Every 429 but the last led to a retry in a tier (the call after the faults cleared succeeded).
             #expect(retries >= 1)
             #expect(retries == throttled, "retries \(retries) vs 429s \(throttled)")
-            #expect(scrape.series("relay_retries_scheduled_total").allSatisfy { ["1s", "5s"].contains($0.labels["tier"]) })
+            #expect(
+                scrape.series("relay_retries_scheduled_total").allSatisfy { ["1s", "5s"].contains($0.labels["tier"]) })
             #expect(scrape.sum("relay_klaviyo_retry_after_seconds_count", [:]) == throttled)
             // Retry-After: 1 falls in the le="1" bucket, none of them below it.
             #expect(scrape.sum("relay_klaviyo_retry_after_seconds_bucket", ["le": "1.0"]) == throttled)
@@ -107,7 +108,9 @@ struct PrometheusScrape {
             guard !line.hasPrefix("#"), let space = line.lastIndex(of: " ") else { return nil }
             let head = line[..<space]
             guard let value = Double(line[line.index(after: space)...]) else { return nil }
-            guard let brace = head.firstIndex(of: "{") else { return Sample(name: String(head), labels: [:], value: value) }
+            guard let brace = head.firstIndex(of: "{") else {
+                return Sample(name: String(head), labels: [:], value: value)
+            }
             var labels: [String: String] = [:]
             let body = head[head.index(after: brace)..<(head.lastIndex(of: "}") ?? head.endIndex)]
             for pair in body.split(separator: ",") {

@@ -61,8 +61,12 @@ struct KlaviyoTracingTests {
         let klaviyo = spans.filter { $0.operationName == "klaviyo.create_or_update_profile" }
         #expect(klaviyo.count == 2)
         #expect(klaviyo.allSatisfy { $0.parentSpanID == commandSpanID && $0.kind == .client })
-        #expect(klaviyo.map { $0.attributes["http.response.status_code"]?.toSpanAttribute() } == [.int64(429), .int64(200)])
-        #expect(klaviyo.allSatisfy { $0.attributes["klaviyo.operation"]?.toSpanAttribute() == .string("create_or_update_profile") })
+        #expect(
+            klaviyo.map { $0.attributes["http.response.status_code"]?.toSpanAttribute() } == [.int64(429), .int64(200)])
+        #expect(
+            klaviyo.allSatisfy {
+                $0.attributes["klaviyo.operation"]?.toSpanAttribute() == .string("create_or_update_profile")
+            })
         #expect(klaviyo.first?.status?.code == .error)
         let waits = spans.filter { $0.operationName == "relay.rate_limit.wait" }
         #expect(waits.count == 2 && waits.allSatisfy { $0.parentSpanID == commandSpanID })

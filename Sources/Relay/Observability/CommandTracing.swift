@@ -32,7 +32,8 @@ public enum CommandTracing {
         _ delivery: AMQPDelivery, queue: String, _ body: () async -> String
     ) async -> String {
         var context = ServiceContext.current ?? .topLevel
-        InstrumentationSystem.instrument.extract(delivery.properties.headers, into: &context, using: AMQPHeaderExtractor())
+        InstrumentationSystem.instrument.extract(
+            delivery.properties.headers, into: &context, using: AMQPHeaderExtractor())
         let routingKey =
             delivery.properties.headers[DeadLetter.Header.originalRoutingKey]?.stringValue ?? delivery.routingKey
         let span = startSpan("relay.command \(routingKey)", context: context, ofKind: .consumer)
