@@ -39,6 +39,7 @@ extension RelayHTTP {
                 <h2 id="status">Connected</h2>
                 <dl><dt>Klaviyo account</dt><dd id="klaviyo-account">\(HTMLPage.escape(record.klaviyoAccountName ?? "-")) (\(HTMLPage.escape(record.klaviyoAccountID ?? "-")))</dd>
                 <dt>Method</dt><dd id="method">\(method)</dd><dt>Status</dt><dd>connected</dd></dl>
+                \(await syncStatusSection(link.accountID))
                 <form method="post" action="/settings/klaviyo/disconnect">\(hidden)<button id="disconnect" type="submit">Disconnect</button></form>
                 <h3>Switch method</h3>
                 """
@@ -49,12 +50,16 @@ extension RelayHTTP {
                 (it was protected with a key this server no longer has). Syncing with Klaviyo is paused for this \
                 account. Please connect again below; nothing else is lost.</p>
                 """
+        } else if record?.state == .reauthRequired {
+            body += """
+                <h2 id="status">Reconnect needed</h2>
+                <p class="error" id="reconnect-reason">Klaviyo no longer accepts this connection (the app was \
+                removed in Klaviyo, the key was deleted, or the access expired). Syncing with Klaviyo is stopped \
+                for this account. Please connect again below.</p>
+                \(await syncStatusSection(link.accountID))
+                """
         } else {
             body += "<h2 id=\"status\">Not connected</h2>"
-            if record?.state == .reauthRequired {
-                body +=
-                    "<p class=\"error\">Klaviyo no longer accepts this connection (the app was removed or the access expired). Please connect again.</p>"
-            }
         }
         // The same account, return URL and expiry, signed for the OAuth start (a verified link implies a secret).
         let start = link.resigned(for: .oauthStart, secret: configuration.linkSecret ?? "")
@@ -67,6 +72,18 @@ extension RelayHTTP {
             \(HTMLPage.backLink(link.returnTo))
             """
         return HTMLPage.response(status: status, title: "Klaviyo settings", body: body)
+    }
+
+    /// The sync status of the account, or a line saying it cannot be shown just now (Redis unavailable).
+    func syncStatusSection(_ accountID: String) async -> String {
+        do {
+            let snapshot = try await SyncStatus(redis: dependencies.redis).snapshot(accountID: accountID)
+            return SyncStatusView.html(snapshot, nowMilliseconds: Timestamp.nowMilliseconds())
+        } catch {
+            dependencies.logger.warning(
+                "settings page: sync status unavailable", metadata: ["account_id": "\(accountID)"])
+            return "<p id=\"sync-status\">The sync status cannot be shown just now; please reload the page.</p>"
+        }
     }
 
     func settingsRedirect(_ link: SignedLink) -> Response {

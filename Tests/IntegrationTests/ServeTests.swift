@@ -200,8 +200,9 @@ struct ServeTests {
     }
 
     /// The settings page in headless Chromium (Tests/browser/settings_flow.py, selenium): Deny → clear message,
-    /// nothing stored; Allow → return_to, Connected; Disconnect → Not connected with a revoke at the sim; API key,
-    /// switch to OAuth and back.
+    /// nothing stored; Allow → return_to, Connected, with the sync status recorded for the account (relative time,
+    /// events of the last 24 hours, the last problem in plain words with Klaviyo's title escaped); Disconnect → Not
+    /// connected with a revoke at the sim; API key, switch to OAuth and back.
     @Test func browserSettingsFlow() async throws {
         let chromium = "/usr/bin/chromium"
         let driver = "/usr/bin/chromedriver"
@@ -218,16 +219,26 @@ struct ServeTests {
                 ["account_id": .string(klaviyoAccount), "api_key": .string(key), "name": "Browser Store"])
             try await serve.stack.simAdmin(.POST, "/_sim/oauth/login", ["account_id": .string(klaviyoAccount)])
             let revokesBefore = try await serve.stack.tokenCalls(client: serve.clientID)["revoke"] ?? 0
+            // Sync status the page must show once connected: 5 events 3 minutes ago, a refusal an hour ago.
+            let sync = SyncStatus(redis: serve.stack.redis)
+            let now = Timestamp.nowMilliseconds()
+            try await sync.record(
+                accountID: account, succeeded: false, type: "event.track", commandID: "e0",
+                detail: "klaviyo_rejected: event.track e0", klaviyoTitle: "<i>Forbidden</i>",
+                nowMilliseconds: now - 3_600_000)
+            try await sync.record(
+                accountID: account, succeeded: true, type: "event.bulk_track", commandID: "e1", detail: "", items: 5,
+                nowMilliseconds: now - 180_000)
 
             let output = try await runBrowserScript([
                 "--settings-url", serve.link("/settings/klaviyo", account: account, expiresIn: 900),
-                "--return-to", serve.returnTo, "--api-key", key,
+                "--return-to", serve.returnTo, "--api-key", key, "--expect-synced-events", "5",
             ])
             let result = try #require(try? JSONValue.parse(Array(output.stdout.utf8)), "script output: \(output)")
             #expect(
                 output.status == 0 && result["ok"] == .bool(true),
                 "browser flow failed: \(output.stdout) \(output.stderr)")
-            #expect(result["steps"]?.arrayValue?.count == 13, "every step of the browser flow ran")
+            #expect(result["steps"]?.arrayValue?.count == 15, "every step of the browser flow ran")
             // Disconnect of OAuth once, and the OAuth connection replaced by the API key once.
             #expect((try await serve.stack.tokenCalls(client: serve.clientID)["revoke"] ?? 0) >= revokesBefore + 2)
             #expect(try await serve.stack.credentialStore.load(accountID: account)?.state == .disconnected)

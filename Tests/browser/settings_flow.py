@@ -5,6 +5,8 @@ Run by Tests/IntegrationTests/ServeTests.swift, which starts `serve` and klaviyo
   --settings-url URL   a signed /settings/klaviyo link for a fresh account
   --return-to URL      the return_to inside that link
   --api-key KEY        a valid private key of the same Klaviyo account in the sim
+  --expect-synced-events N  (optional) the sync status recorded for the account before the run: N events
+                       synced minutes ago and an older refusal whose Klaviyo title is "<i>Forbidden</i>"
 Prints one JSON object {"ok": bool, "steps": [...], "error": "..."} and exits 0 only if every step passed.
 Waits are bounded waits on page conditions (WebDriverWait), never blind sleeps.
 """
@@ -32,6 +34,7 @@ def main():
     parser.add_argument("--settings-url", required=True)
     parser.add_argument("--return-to", required=True)
     parser.add_argument("--api-key", required=True)
+    parser.add_argument("--expect-synced-events", type=int)
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     parser.add_argument("--chromedriver", default="/usr/bin/chromedriver")
     args = parser.parse_args()
@@ -126,6 +129,16 @@ def main():
         step("allow lands on return_to", driver.current_url.startswith(args.return_to), driver.current_url)
         step("connected after allow", open_settings() == "Connected")
         step("method is OAuth", "OAuth" in text_of("method"))
+        if args.expect_synced_events is not None:
+            last_sync, events = text_of("last-sync"), text_of("synced-events")
+            step("sync status: last sync in relative time, events of the last 24 hours",
+                 last_sync.endswith("minutes ago") and events == f"Events: {args.expect_synced_events}",
+                 f"{last_sync!r} {events!r}")
+            problem, action = text_of("last-error"), text_of("last-error-action")
+            step("sync status: the last problem in plain words, Klaviyo's title shown as text",
+                 "refused" in problem and "<i>Forbidden</i>" in problem and "scopes" in action
+                 and not driver.find_elements(By.CSS_SELECTOR, "#last-error i"),
+                 f"{problem!r} {action!r}")
 
         # Disconnect → Not connected.
         submit("disconnect")

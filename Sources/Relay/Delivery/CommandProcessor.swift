@@ -192,7 +192,7 @@ public struct CommandProcessor: Sendable {
         do {
             try await syncStatus.record(
                 accountID: command.accountID, succeeded: succeeded, type: command.type.rawValue, commandID: command.id,
-                detail: detail)
+                detail: detail, items: command.syncedItems)
         } catch {
             logger.debug("could not record sync status", metadata: [LogKeys.errorDetail: "\(error)"])
         }
