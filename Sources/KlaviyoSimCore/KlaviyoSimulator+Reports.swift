@@ -17,7 +17,8 @@ extension KlaviyoSimulator {
         var resourceType: String { self == .campaign ? "campaign-values-report" : "flow-values-report" }
         var fields: [String] {
             self == .campaign
-                ? ["campaign_id", "campaign_message_id", "send_channel"] : ["flow_id", "flow_message_id", "send_channel"]
+                ? ["campaign_id", "campaign_message_id", "send_channel"]
+                : ["flow_id", "flow_message_id", "send_channel"]
         }
     }
 
@@ -201,8 +202,9 @@ extension KlaviyoSimulator {
 
     /// `[start, end)` in epoch seconds of a `{key}` or `{start, end}` timeframe (UTC; Klaviyo uses the
     /// account's timezone).
-    static func reportRange(_ timeframe: JSONValue?, now: Double) throws(KlaviyoAPIError) -> (start: Double, end: Double)
-    {
+    static func reportRange(
+        _ timeframe: JSONValue?, now: Double
+    ) throws(KlaviyoAPIError) -> (start: Double, end: Double) {
         let pointer = "/data/attributes/timeframe"
         if let key = timeframe?["key"]?.stringValue {
             guard let range = keyRange(key, now: now) else {
@@ -243,7 +245,8 @@ extension KlaviyoSimulator {
         case "this_month": return (monthStart(year, month), now + 1)
         case "last_month": return (monthStart(year, month - 1), monthStart(year, month))
         case "this_year": return (Double(days(fromCivil: year, 1, 1)) * day, now + 1)
-        case "last_year": return (Double(days(fromCivil: year - 1, 1, 1)) * day, Double(days(fromCivil: year, 1, 1)) * day)
+        case "last_year":
+            return (Double(days(fromCivil: year - 1, 1, 1)) * day, Double(days(fromCivil: year, 1, 1)) * day)
         default: return nil
         }
     }
@@ -355,7 +358,9 @@ enum ReportFilterParser {
             default:
                 throw bad("'\(op)' is not an allowed operator for '\(field)'.")
             }
-            if field == "send_channel", let other = values.first(where: { !["email", "sms", "push-notification"].contains($0) }) {
+            if field == "send_channel",
+                let other = values.first(where: { !["email", "sms", "push-notification"].contains($0) })
+            {
                 throw bad("'\(other)' is not a valid send_channel.")
             }
             clauses.append(Clause(field: field, values: values))

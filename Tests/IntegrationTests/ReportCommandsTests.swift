@@ -11,7 +11,9 @@ import Testing
 @Suite("Report commands end to end", .timeLimit(.minutes(3)))
 struct ReportCommandsTests {
     /// Publishes one command and waits for its result (or dead letter).
-    func publishAndWait(_ stack: RelayStack, _ account: String, _ type: String, id: String, _ payload: JSONValue)
+    func publishAndWait(
+        _ stack: RelayStack, _ account: String, _ type: String, id: String, _ payload: JSONValue
+    )
         async throws
     {
         try await stack.publish(
@@ -26,7 +28,9 @@ struct ReportCommandsTests {
     ) async throws -> CommandResult {
         try await publishAndWait(stack, account, type, id: id, payload)
         if let dead = stack.deadLetters.first(where: { $0.properties.messageID == id }) {
-            Issue.record("\(type) was dead-lettered: \(dead.properties.headers[DeadLetter.Header.errorDetail].map { "\($0)" } ?? "")")
+            Issue.record(
+                "\(type) was dead-lettered: \(dead.properties.headers[DeadLetter.Header.errorDetail].map { "\($0)" } ?? "")"
+            )
         }
         let result = try #require(stack.results(for: id).first)
         let delivery = try #require(stack.deliveries.first { $0.properties.messageID == id })
@@ -61,7 +65,8 @@ struct ReportCommandsTests {
                     "message": ["subject": "Sale", "from_email": "store@example.com", "from_label": "Store"],
                 ])
             let campaignID = try #require(created.klaviyo?.ids.first)
-            _ = try await succeeded(stack, account, "campaign.send", id: stack.id("send"), ["campaign_id": .string(campaignID)])
+            _ = try await succeeded(
+                stack, account, "campaign.send", id: stack.id("send"), ["campaign_id": .string(campaignID)])
 
             let campaignReport = try await succeeded(
                 stack, account, "campaign.report", id: stack.id("campaign-report"),

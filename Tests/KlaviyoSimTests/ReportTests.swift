@@ -12,7 +12,8 @@ struct ReportTests {
         extra: String = ""
     ) -> String {
         let list = statistics.map { "\"\($0)\"" }.joined(separator: ",")
-        return #"{"data":{"type":"\#(kind)-values-report","attributes":{"statistics":[\#(list)],"timeframe":\#(timeframe),"conversion_metric_id":"\#(metric)"\#(extra)}}}"#
+        return
+            #"{"data":{"type":"\#(kind)-values-report","attributes":{"statistics":[\#(list)],"timeframe":\#(timeframe),"conversion_metric_id":"\#(metric)"\#(extra)}}}"#
     }
 
     /// Tracks a Placed Order event of `value` now and returns the metric's id (from the admin API).
@@ -60,8 +61,10 @@ struct ReportTests {
             #expect(draft.status == 201)
             let body = Self.report(
                 "campaign",
-                statistics: ["recipients", "delivered", "opens_unique", "open_rate", "conversions", "conversion_value",
-                    "conversion_uniques"], metric: metric)
+                statistics: [
+                    "recipients", "delivered", "opens_unique", "open_rate", "conversions", "conversion_value",
+                    "conversion_uniques",
+                ], metric: metric)
             let first = try await c.call(.post, "/api/campaign-values-reports", body: body)
             #expect(first.status == 200)
             #expect(first.json?["data"]?["type"] == "campaign-values-report")
@@ -109,7 +112,8 @@ struct ReportTests {
             let (first, _) = try await Self.sentCampaign(c)
             let (second, _) = try await Self.sentCampaign(c)
             let all = try await c.call(
-                .post, "/api/campaign-values-reports", body: Self.report("campaign", statistics: ["opens"], metric: metric))
+                .post, "/api/campaign-values-reports",
+                body: Self.report("campaign", statistics: ["opens"], metric: metric))
             #expect(all.json?["data"]?["attributes"]?["results"]?.arrayValue?.count == 2)
             let one = try await c.call(
                 .post, "/api/campaign-values-reports",
@@ -162,37 +166,59 @@ struct ReportTests {
         try await SimHarness().run { c in
             let metric = try await Self.placeOrder(c, email: "a@example.com", value: 5, uniqueID: "o1")
             let cases: [(String, String, Int, String?)] = [
-                ("/api/campaign-values-reports", Self.report("campaign", statistics: ["revenue"], metric: metric), 400,
-                 nil),
-                ("/api/campaign-values-reports", Self.report("campaign", statistics: [], metric: metric), 400,
-                 "/data/attributes/statistics"),
-                ("/api/flow-values-reports",
-                 Self.report("flow", statistics: ["opens"], metric: metric, timeframe: #"{"key":"last_2_days"}"#), 400,
-                 nil),
-                ("/api/flow-values-reports",
-                 Self.report(
-                    "flow", statistics: ["opens"], metric: metric,
-                    timeframe: #"{"start":"2026-02-01T00:00:00Z","end":"2026-01-01T00:00:00Z"}"#), 400,
-                 "/data/attributes/timeframe"),
-                ("/api/flow-values-reports",
-                 Self.report(
-                    "flow", statistics: ["opens"], metric: metric,
-                    timeframe: #"{"start":"2020-01-01T00:00:00Z","end":"2026-01-01T00:00:00Z"}"#), 400,
-                 "/data/attributes/timeframe"),
-                ("/api/flow-values-reports",
-                 Self.report("flow", statistics: ["opens"], metric: metric, extra: #","filter":"equals(campaign_id,\"x\")""#),
-                 400, "/data/attributes/filter"),
-                ("/api/flow-values-reports",
-                 Self.report(
-                    "flow", statistics: ["opens"], metric: metric,
-                    extra: #","filter":"or(equals(flow_id,\"a\"),equals(flow_id,\"b\"))""#), 400,
-                 "/data/attributes/filter"),
-                ("/api/campaign-values-reports",
-                 Self.report(
-                    "campaign", statistics: ["opens"], metric: metric, extra: #","group_by":["campaign_id"]"#), 400,
-                 "/data/attributes/group_by"),
-                ("/api/campaign-values-reports", Self.report("campaign", statistics: ["opens"], metric: "NOPE42"), 404,
-                 nil),
+                (
+                    "/api/campaign-values-reports", Self.report("campaign", statistics: ["revenue"], metric: metric),
+                    400,
+                    nil
+                ),
+                (
+                    "/api/campaign-values-reports", Self.report("campaign", statistics: [], metric: metric), 400,
+                    "/data/attributes/statistics"
+                ),
+                (
+                    "/api/flow-values-reports",
+                    Self.report("flow", statistics: ["opens"], metric: metric, timeframe: #"{"key":"last_2_days"}"#),
+                    400,
+                    nil
+                ),
+                (
+                    "/api/flow-values-reports",
+                    Self.report(
+                        "flow", statistics: ["opens"], metric: metric,
+                        timeframe: #"{"start":"2026-02-01T00:00:00Z","end":"2026-01-01T00:00:00Z"}"#), 400,
+                    "/data/attributes/timeframe"
+                ),
+                (
+                    "/api/flow-values-reports",
+                    Self.report(
+                        "flow", statistics: ["opens"], metric: metric,
+                        timeframe: #"{"start":"2020-01-01T00:00:00Z","end":"2026-01-01T00:00:00Z"}"#), 400,
+                    "/data/attributes/timeframe"
+                ),
+                (
+                    "/api/flow-values-reports",
+                    Self.report(
+                        "flow", statistics: ["opens"], metric: metric, extra: #","filter":"equals(campaign_id,\"x\")""#),
+                    400, "/data/attributes/filter"
+                ),
+                (
+                    "/api/flow-values-reports",
+                    Self.report(
+                        "flow", statistics: ["opens"], metric: metric,
+                        extra: #","filter":"or(equals(flow_id,\"a\"),equals(flow_id,\"b\"))""#), 400,
+                    "/data/attributes/filter"
+                ),
+                (
+                    "/api/campaign-values-reports",
+                    Self.report(
+                        "campaign", statistics: ["opens"], metric: metric, extra: #","group_by":["campaign_id"]"#), 400,
+                    "/data/attributes/group_by"
+                ),
+                (
+                    "/api/campaign-values-reports", Self.report("campaign", statistics: ["opens"], metric: "NOPE42"),
+                    404,
+                    nil
+                ),
             ]
             for (path, body, status, pointer) in cases {
                 let response = try await c.call(.post, path, body: body)

@@ -1,8 +1,9 @@
 import Foundation
 import Relay
-@testable import RelayServer
 import RelayTestSupport
 import Testing
+
+@testable import RelayServer
 
 /// The settings page's sync status, in-process against real Redis: what was recorded through ``SyncStatus`` is
 /// shown in a merchant's words (relative time, counts of the last 24 hours by kind, the last problem with what
@@ -37,7 +38,8 @@ struct SettingsSyncStatusTests {
             let key = "pk_sync_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))"
             try await serve.createSimAccount(klaviyoAccount, apiKey: key, name: "Sync Store")
             let connected = try await serve.api(
-                .post, "/v1/accounts/\(account)/connection/api-key", token: serve.apiToken, body: ["api_key": .string(key)])
+                .post, "/v1/accounts/\(account)/connection/api-key", token: serve.apiToken,
+                body: ["api_key": .string(key)])
             #expect(connected.status == 200)
 
             let fresh = try await serve.get(serve.link("/settings/klaviyo", account: account))
@@ -79,7 +81,8 @@ struct SettingsSyncStatusTests {
             #expect(Self.text(id: "status", in: html) == "Connected")
             #expect(Self.text(id: "last-sync", in: html) == "3 minutes ago", "\(html)")
             #expect(Self.text(id: "synced-events", in: html) == "Events: 1201")
-            #expect(Self.text(id: "synced-profiles", in: html) == "Profiles: 2", "the 500 of 30 hours ago are not counted")
+            #expect(
+                Self.text(id: "synced-profiles", in: html) == "Profiles: 2", "the 500 of 30 hours ago are not counted")
             #expect(Self.text(id: "synced-lists", in: html) == "Lists: 1")
             #expect(Self.text(id: "synced-campaigns", in: html) == "Campaigns: 0")
             let problem = try #require(Self.text(id: "last-error", in: html))
@@ -101,7 +104,8 @@ struct SettingsSyncStatusTests {
             let key = "pk_reauth_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))"
             try await serve.createSimAccount(klaviyoAccount, apiKey: key, name: "Reauth Store")
             let connected = try await serve.api(
-                .post, "/v1/accounts/\(account)/connection/api-key", token: serve.apiToken, body: ["api_key": .string(key)])
+                .post, "/v1/accounts/\(account)/connection/api-key", token: serve.apiToken,
+                body: ["api_key": .string(key)])
             #expect(connected.status == 200)
             try await SyncStatus(redis: serve.redis).record(
                 accountID: account, succeeded: false, type: "event.track", commandID: "e1",
@@ -130,9 +134,11 @@ struct SettingsSyncStatusTests {
         }
         #expect(SyncStatusView.problem(code: "daily_limit_exceeded").action.hasPrefix("Wait"))
         let now: Int64 = 1_800_000_000_000
-        #expect(SyncStatusView.relative(Timestamp.format(milliseconds: now - 20_000), nowMilliseconds: now) == "just now")
         #expect(
-            SyncStatusView.relative(Timestamp.format(milliseconds: now - 61_000), nowMilliseconds: now) == "1 minute ago")
+            SyncStatusView.relative(Timestamp.format(milliseconds: now - 20_000), nowMilliseconds: now) == "just now")
+        #expect(
+            SyncStatusView.relative(Timestamp.format(milliseconds: now - 61_000), nowMilliseconds: now)
+                == "1 minute ago")
         #expect(
             SyncStatusView.relative(Timestamp.format(milliseconds: now - 3 * 86_400_000), nowMilliseconds: now)
                 == "3 days ago")

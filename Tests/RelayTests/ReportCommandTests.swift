@@ -66,34 +66,60 @@ struct ReportCommandTests {
 
     @Test func decoderRefusesWhatKlaviyoWouldRefuse() {
         let cases: [(String, JSONValue, String)] = [
-            ("campaign.report", Self.with("statistics", ["opens", "revenue"]),
-             "/payload/statistics/1: \"revenue\" is not a statistic Klaviyo reports"),
+            (
+                "campaign.report", Self.with("statistics", ["opens", "revenue"]),
+                "/payload/statistics/1: \"revenue\" is not a statistic Klaviyo reports"
+            ),
             ("campaign.report", Self.with("statistics", []), "/payload/statistics: needs at least 1 item"),
             ("campaign.report", Self.with("statistics", ["opens", "opens"]), "/payload/statistics/1: repeats opens"),
             ("flow.report", Self.with("timeframe", ["key": "last_2_days"]), "/payload/timeframe/key: must be one of"),
-            ("flow.report", Self.with("timeframe", ["start": "2026-11-01T00:00:00Z"]),
-             "/payload/timeframe/end: is required"),
-            ("flow.report", Self.with("timeframe", ["start": "2026-11-02T00:00:00Z", "end": "2026-11-01T00:00:00Z"]),
-             "/payload/timeframe/end: must be after start"),
-            ("flow.report", Self.with("timeframe", ["start": "2024-11-01T00:00:00Z", "end": "2026-11-01T00:00:00Z"]),
-             "/payload/timeframe: spans more than a year"),
-            ("flow.report", Self.with("timeframe", ["key": "today", "end": "2026-11-01T00:00:00Z"]),
-             "/payload/timeframe/end: is not an allowed member"),
-            ("campaign.report", ["statistics": ["opens"], "timeframe": ["key": "today"]],
-             "/payload/conversion_metric_id: is required"),
-            ("campaign.report", Self.with("filter", #"equals(flow_id,"X")"#),
-             "/payload/filter: cannot filter on \"flow_id\" (allowed: campaign_id, campaign_message_id, send_channel)"),
-            ("flow.report", Self.with("filter", #"or(equals(flow_id,"a"),equals(flow_id,"b"))"#),
-             "/payload/filter: only and(…) may combine filters"),
-            ("flow.report", Self.with("filter", #"and(equals(flow_id,"a"),equals(flow_id,"b"))"#),
-             "/payload/filter: filters flow_id more than once"),
-            ("flow.report", Self.with("filter", #"contains-any(send_channel,["email","fax"])"#),
-             "/payload/filter: send_channel \"fax\" is not one of email, sms, push-notification"),
+            (
+                "flow.report", Self.with("timeframe", ["start": "2026-11-01T00:00:00Z"]),
+                "/payload/timeframe/end: is required"
+            ),
+            (
+                "flow.report",
+                Self.with("timeframe", ["start": "2026-11-02T00:00:00Z", "end": "2026-11-01T00:00:00Z"]),
+                "/payload/timeframe/end: must be after start"
+            ),
+            (
+                "flow.report",
+                Self.with("timeframe", ["start": "2024-11-01T00:00:00Z", "end": "2026-11-01T00:00:00Z"]),
+                "/payload/timeframe: spans more than a year"
+            ),
+            (
+                "flow.report", Self.with("timeframe", ["key": "today", "end": "2026-11-01T00:00:00Z"]),
+                "/payload/timeframe/end: is not an allowed member"
+            ),
+            (
+                "campaign.report", ["statistics": ["opens"], "timeframe": ["key": "today"]],
+                "/payload/conversion_metric_id: is required"
+            ),
+            (
+                "campaign.report", Self.with("filter", #"equals(flow_id,"X")"#),
+                "/payload/filter: cannot filter on \"flow_id\" (allowed: campaign_id, campaign_message_id, send_channel)"
+            ),
+            (
+                "flow.report", Self.with("filter", #"or(equals(flow_id,"a"),equals(flow_id,"b"))"#),
+                "/payload/filter: only and(…) may combine filters"
+            ),
+            (
+                "flow.report", Self.with("filter", #"and(equals(flow_id,"a"),equals(flow_id,"b"))"#),
+                "/payload/filter: filters flow_id more than once"
+            ),
+            (
+                "flow.report", Self.with("filter", #"contains-any(send_channel,["email","fax"])"#),
+                "/payload/filter: send_channel \"fax\" is not one of email, sms, push-notification"
+            ),
             ("flow.report", Self.with("filter", #"equals(flow_id,"a""#), "/payload/filter: expected ')'"),
-            ("flow.report", Self.with("filter", #"equals(flow_id,"a") junk"#),
-             "/payload/filter: unexpected text after the filter"),
-            ("campaign.report", Self.with("group_by", ["campaign_id", "send_channel"]),
-             "/payload/group_by: must include campaign_message_id"),
+            (
+                "flow.report", Self.with("filter", #"equals(flow_id,"a") junk"#),
+                "/payload/filter: unexpected text after the filter"
+            ),
+            (
+                "campaign.report", Self.with("group_by", ["campaign_id", "send_channel"]),
+                "/payload/group_by: must include campaign_message_id"
+            ),
             ("campaign.report", Self.with("group_by", ["flow_id"]), "/payload/group_by/0: must be one of"),
             ("campaign.report", Self.with("value_statistics", ["x"]), "/payload/value_statistics: is not an allowed"),
         ]
@@ -199,7 +225,9 @@ struct ReportCommandTests {
 
     @Test func aResponseWithoutResultsIsAnInvalidResponse() async throws {
         let command = try decode("flow.report", Self.minimal)
-        let transport = ScriptedTransport { _ in ScriptedTransport.reply(200, #"{"data":{"type":"flow-values-report"}}"#) }
+        let transport = ScriptedTransport { _ in
+            ScriptedTransport.reply(200, #"{"data":{"type":"flow-values-report"}}"#)
+        }
         await #expect(throws: KlaviyoError.self) { try await execute(command, transport) }
         let refused = ScriptedTransport { _ in
             ScriptedTransport.reply(

@@ -1,5 +1,5 @@
-public import Redis
 import Klaviyo
+public import Redis
 
 /// Per-account sync status in `kr:{<account_id>}:sync` (DESIGN §5), read by `serve`'s connection status and
 /// settings page: `last_success_at`, `last_error_at`, `last_error` (`code: detail`), `last_error_code`,

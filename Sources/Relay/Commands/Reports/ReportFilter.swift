@@ -50,7 +50,8 @@ enum ReportFilter {
             guard index == bytes.count else { throw fail("unexpected text after the filter") }
             var seen: Set<String> = []
             for field in fields where !seen.insert(field).inserted {
-                throw SchemaViolation(pointer: pointer, message: "filters \(field) more than once (one filter per field)")
+                throw SchemaViolation(
+                    pointer: pointer, message: "filters \(field) more than once (one filter per field)")
             }
             return fields
         }
@@ -76,7 +77,8 @@ enum ReportFilter {
             guard report.fields.contains(field) else {
                 throw SchemaViolation(
                     pointer: pointer,
-                    message: "cannot filter on \"\(field.prefix(64))\" (allowed: \(report.fields.joined(separator: ", ")))")
+                    message:
+                        "cannot filter on \"\(field.prefix(64))\" (allowed: \(report.fields.joined(separator: ", ")))")
             }
             guard consume(UInt8(ascii: ",")) else { throw fail("expected ',' after the field") }
             skipSpaces()
@@ -92,14 +94,16 @@ enum ReportFilter {
                 guard values.count <= ReportFilter.maxValues else {
                     throw SchemaViolation(
                         pointer: pointer,
-                        message: "contains-any on \(field) has \(values.count) values; at most \(ReportFilter.maxValues)")
+                        message:
+                            "contains-any on \(field) has \(values.count) values; at most \(ReportFilter.maxValues)")
                 }
             } else {
                 values.append(try parseString())
             }
             skipSpaces()
             guard consume(UInt8(ascii: ")")) else { throw fail("expected ')'") }
-            if field == "send_channel", let bad = values.first(where: { !KlaviyoClient.reportSendChannels.contains($0) })
+            if field == "send_channel",
+                let bad = values.first(where: { !KlaviyoClient.reportSendChannels.contains($0) })
             {
                 throw SchemaViolation(
                     pointer: pointer,
