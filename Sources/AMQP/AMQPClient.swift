@@ -7,7 +7,11 @@ public import ServiceLifecycle
 /// One dedicated thread owns the connection (rabbitmq-c is not thread-safe); async methods hand work to it and
 /// suspend until it is done. Channel 1 carries consumers and acks, channel 2 publishes in confirm mode, channel 3
 /// runs declarations and other RPCs. ``run()`` connects, declares the topology, (re-)subscribes consumers and
-/// reconnects with exponential backoff and jitter after any loss.
+/// reconnects with exponential backoff and jitter after any loss. Given a cluster's nodes, it connects to one (a
+/// random one first, see ``AMQPConfiguration/startsAtRandomNode``) and moves to the next one after each failed
+/// attempt or lost connection; publishes awaiting a confirm when a connection goes fail with
+/// ``AMQPError/Code/connectionLost`` (the caller republishes), deliveries of the lost connection are redelivered by
+/// the broker.
 ///
 /// Operations issued while disconnected fail fast with ``AMQPError/Code/notConnected`` (retriable); use
 /// ``waitUntilConnected(timeout:)`` to wait for a connection first.
@@ -60,6 +64,12 @@ public final class AMQPClient: Sendable, Service {
     /// Whether the client currently has an open, usable connection.
     public var isConnected: Bool {
         core.state.withLock { $0.isConnected }
+    }
+
+    /// The broker node of the open connection (one of the configuration's ``AMQPConfiguration/nodes``), `nil`
+    /// while disconnected.
+    public var connectedNode: AMQPConfiguration.Node? {
+        core.state.withLock { $0.connectedNode }
     }
 
     /// Suspends until the client is connected.

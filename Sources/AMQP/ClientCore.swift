@@ -68,7 +68,9 @@ struct SharedState: ~Copyable {
 
     var lifecycle = Lifecycle.idle
     var stopRequested = false
-    var isConnected = false
+    var isConnected: Bool { connectedNode != nil }
+    /// The node of the open connection, `nil` while disconnected.
+    var connectedNode: AMQPConfiguration.Node?
     var work: [WorkItem] = []
     var consumers: [String: ConsumerRegistration] = [:]
     var connectWaiters: [UInt64: CheckedContinuation<Void, any Error>] = [:]
@@ -149,10 +151,11 @@ final class ClientCore: Sendable {
         state.withLock { $0.consumers[tag] }
     }
 
-    func setConnected(_ connected: Bool) {
+    /// Marks the client connected to `node`, or disconnected (`nil`); wakes connect waiters on connect.
+    func setConnected(to node: AMQPConfiguration.Node?) {
         let waiters = state.withLock { state -> [CheckedContinuation<Void, any Error>] in
-            state.isConnected = connected
-            guard connected else { return [] }
+            state.connectedNode = node
+            guard node != nil else { return [] }
             state.lastConnectError = nil
             defer { state.connectWaiters = [:] }
             return Array(state.connectWaiters.values)
@@ -169,7 +172,7 @@ final class ClientCore: Sendable {
     func finish() {
         let (work, consumers, connectWaiters, finishWaiters) = state.withLock { state in
             state.lifecycle = .stopped
-            state.isConnected = false
+            state.connectedNode = nil
             state.stopRequested = true
             defer {
                 state.work = []

@@ -1,5 +1,8 @@
 /// The connection thread's life: connect, serve, back off and reconnect after a loss, shut down.
 ///
+/// With several broker nodes (a cluster), every attempt names the node to try; after each failed attempt or lost
+/// connection the next attempt goes to the next node in the list (wrapping around), after the same backoff.
+///
 /// Each event method moves the state and returns the actions the worker must run, in order. The machine does no
 /// I/O, takes no lock and reads no clock, so every transition is unit-tested; the worker runs the actions (outside
 /// any lock) and reports back what happened through the next event.
@@ -30,9 +33,10 @@ struct ConnectionStateMachine {
 
     /// A side effect for the worker.
     enum Action {
-        /// Open the socket, log in, open the channels, enable confirms, declare the topology (blocking); then report
+        /// Open the socket to node number `node` (an index into the configured nodes), log in, open the channels,
+        /// enable confirms, declare the topology (blocking); then report
         /// ``ConnectionStateMachine/handshakeCompleted()`` or ``ConnectionStateMachine/failed(_:stopRequested:)``.
-        case connect
+        case connect(node: Int)
         /// Subscribe every registered consumer on the fresh consume channel; then report
         /// ``ConnectionStateMachine/resubscribed()`` or a failure.
         case resubscribe
@@ -60,17 +64,25 @@ struct ConnectionStateMachine {
 
     /// The current state.
     private(set) var state = State.idle
+    /// The node the current (or next) attempt goes to.
+    private(set) var node: Int
+
+    private let nodeCount: Int
 
     private let initialBackoff: Duration
     private let maximumBackoff: Duration
     /// A factor in 0.5...1 that spreads reconnects of many clients.
     private let jitter: () -> Double
 
-    /// Creates a machine in ``State/idle``; `jitter` returns the factor applied to each backoff delay.
+    /// Creates a machine in ``State/idle`` for `nodeCount` nodes, whose first attempt goes to node `firstNode`;
+    /// `jitter` returns the factor applied to each backoff delay.
     init(
-        initialBackoff: Duration, maximumBackoff: Duration,
+        initialBackoff: Duration, maximumBackoff: Duration, nodeCount: Int = 1, firstNode: Int = 0,
         jitter: @escaping () -> Double = { Double.random(in: 0.5...1.0) }
     ) {
+        precondition(nodeCount > 0 && (0..<nodeCount).contains(firstNode), "bad node \(firstNode) of \(nodeCount)")
+        self.nodeCount = nodeCount
+        self.node = firstNode
         self.initialBackoff = initialBackoff
         self.maximumBackoff = maximumBackoff
         self.jitter = jitter
@@ -136,6 +148,7 @@ struct ConnectionStateMachine {
             actions.append(.finish)
         } else {
             state = .backingOff(failures: failures + 1)
+            node = (node + 1) % nodeCount
             actions.append(.scheduleReconnect(after: backoff(afterFailures: failures), attempt: failures + 1))
         }
         return actions
@@ -153,7 +166,7 @@ struct ConnectionStateMachine {
             return [.finish]
         }
         state = .connecting(failures: failures)
-        return [.connect]
+        return [.connect(node: node)]
     }
 
     /// The delay before the next attempt: doubling from the initial backoff, capped, with jitter.

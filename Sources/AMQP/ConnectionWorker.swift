@@ -17,6 +17,9 @@ final class ConnectionWorker: @unchecked Sendable {
     private var logger: Logger { core.logger }
     private var configuration: AMQPConfiguration { core.configuration }
     private var connection: ConnectionHandle?
+    /// The index (in the configuration's nodes) of the node of ``connection``, or of the attempt under way.
+    private var nodeIndex = 0
+    private var node: AMQPConfiguration.Node { configuration.nodes[nodeIndex] }
 
     /// Publishes on the publish channel awaiting their confirm.
     private var confirms = PublisherConfirms<CheckedContinuation<Void, any Error>>()
@@ -37,8 +40,10 @@ final class ConnectionWorker: @unchecked Sendable {
 
     /// Runs the connect / serve / reconnect loop until a stop is requested. Blocks the calling (dedicated) thread.
     func run() {
+        let nodes = configuration.nodes
         var machine = ConnectionStateMachine(
-            initialBackoff: configuration.reconnectInitialBackoff, maximumBackoff: configuration.reconnectMaxBackoff)
+            initialBackoff: configuration.reconnectInitialBackoff, maximumBackoff: configuration.reconnectMaxBackoff,
+            nodeCount: nodes.count, firstNode: configuration.startsAtRandomNode ? Int.random(in: nodes.indices) : 0)
         var actions = machine.start(stopRequested: stopRequested)
         while !actions.isEmpty {
             let action = actions.removeFirst()
@@ -59,15 +64,20 @@ final class ConnectionWorker: @unchecked Sendable {
         _ action: ConnectionStateMachine.Action, machine: inout ConnectionStateMachine
     ) throws -> [ConnectionStateMachine.Action] {
         switch action {
-        case .connect:
+        case .connect(let index):
+            nodeIndex = index
             try connect()
             return machine.handshakeCompleted()
         case .resubscribe:
             try subscribeAll()
             return machine.resubscribed()
         case .serve:
-            core.setConnected(true)
-            logger.info("AMQP connected", metadata: ["amqp.endpoint": "\(configuration.host):\(configuration.port)"])
+            core.setConnected(to: node)
+            var metadata: Logger.Metadata = ["amqp.endpoint": "\(node)"]
+            if configuration.nodes.count > 1 {
+                metadata["amqp.node"] = "\(nodeIndex + 1)/\(configuration.nodes.count)"
+            }
+            logger.info("AMQP connected", metadata: metadata)
             try serve()
             return machine.serveEnded()
         case .close:
@@ -77,9 +87,10 @@ final class ConnectionWorker: @unchecked Sendable {
         case .reportConnectFailure(let error, let attempt):
             core.state.withLock { $0.lastConnectError = error }
             logger.warning(
-                "AMQP connect failed", metadata: ["amqp.reason": "\(error)", "amqp.attempt": "\(attempt)"])
+                "AMQP connect failed",
+                metadata: ["amqp.reason": "\(error)", "amqp.attempt": "\(attempt)", "amqp.endpoint": "\(node)"])
         case .reportConnectionLost(let error):
-            logger.warning("AMQP connection lost", metadata: ["amqp.reason": "\(error)"])
+            logger.warning("AMQP connection lost", metadata: ["amqp.reason": "\(error)", "amqp.endpoint": "\(node)"])
         case .reportUnexpectedFailure(let error):
             logger.error("AMQP connection failed unexpectedly", metadata: ["amqp.reason": "\(error.message)"])
         case .failWaiters(let error):
@@ -237,11 +248,11 @@ final class ConnectionWorker: @unchecked Sendable {
             throw ConnectionLoss(error: AMQPError(code: .connectionFailed, message: "could not create a socket"))
         }
         var timeout = Self.cTimeval(configuration.connectTimeout)
-        let openStatus = amqp_socket_open_noblock(socket, configuration.host, Int32(configuration.port), &timeout)
+        let openStatus = amqp_socket_open_noblock(socket, node.host, Int32(node.port), &timeout)
         guard openStatus == AMQP_STATUS_OK.rawValue else {
             throw ConnectionLoss(
                 error: Self.libraryError(
-                    openStatus, context: "connecting to \(configuration.host):\(configuration.port)",
+                    openStatus, context: "connecting to \(node)",
                     code: .connectionFailed))
         }
         _ = amqp_set_handshake_timeout(state, &timeout)
@@ -326,7 +337,7 @@ final class ConnectionWorker: @unchecked Sendable {
     /// Forgets the connection: fails pending confirms with `error`, invalidates deliveries, marks the client
     /// disconnected.
     private func dropConnection(failing error: AMQPError) {
-        core.setConnected(false)
+        core.setConnected(to: nil)
         connection = nil
         deliveries.connectionDropped()
         subscriptions.reset()

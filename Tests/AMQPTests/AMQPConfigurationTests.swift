@@ -64,6 +64,54 @@ struct AMQPConfigurationTests {
         #expect(configuration.description.contains("rabbit:5672"))
     }
 
+    @Test func nodeListKeepsOrderAndSharedSettings() throws {
+        let configuration = try AMQPConfiguration(
+            url: "amqp://relay:s%2Cecret@rabbit-0:5681/prod, amqp://relay:s%2Cecret@rabbit-1/prod,"
+                + "amqp://relay:s%2Cecret@[::1]:5683/prod")
+        #expect(
+            configuration.nodes == [
+                .init(host: "rabbit-0", port: 5681), .init(host: "rabbit-1", port: 5672),
+                .init(host: "::1", port: 5683),
+            ])
+        #expect(configuration.host == "rabbit-0" && configuration.port == 5681)
+        #expect(configuration.username == "relay" && configuration.password == "s,ecret")
+        #expect(configuration.virtualHost == "prod" && !configuration.useTLS)
+        #expect(configuration.startsAtRandomNode)
+        let description = configuration.description
+        #expect(!description.contains("ecret"))
+        #expect(description.hasPrefix("amqp://relay:***@rabbit-0:5681/prod,amqp://relay:***@rabbit-1:5672/prod,"))
+        #expect(description.contains("amqp://relay:***@[::1]:5683/prod"))
+    }
+
+    @Test func singleURLIsOneNode() throws {
+        let configuration = try AMQPConfiguration(url: "amqps://u:p@mq.example.com/vh")
+        #expect(configuration.nodes == [.init(host: "mq.example.com", port: 5671)])
+        #expect(configuration.useTLS)
+        #expect(AMQPConfiguration(host: "h", port: 1).nodes == [.init(host: "h", port: 1)])
+    }
+
+    @Test(arguments: [
+        "amqp://a:1,amqps://b:2", "amqp://u:p@a,amqp://u:q@b", "amqp://u:p@a/x,amqp://u:p@b/y", "amqp://u:p@a,amqp://b",
+        "amqp://a,", "amqp://a,,amqp://b", "amqp://a,http://b", "amqp://a,amqp://b:99999",
+    ])
+    func badNodeListsAreRejected(url: String) {
+        #expect {
+            _ = try AMQPConfiguration(url: url)
+        } throws: { error in
+            guard let error = error as? AMQPError else { return false }
+            return error.code == .invalidURL && !error.message.contains("p@") && !error.message.contains(":q")
+        }
+    }
+
+    @Test func nodeListErrorsNameTheNodeNotThePassword() {
+        #expect {
+            _ = try AMQPConfiguration(url: "amqp://u:topsecret@a,amqp://u:topsecret@b:notaport")
+        } throws: { error in
+            let message = (error as? AMQPError)?.message ?? ""
+            return message.contains("node 2 of 2") && message.contains("bad port") && !message.contains("topsecret")
+        }
+    }
+
     @Test func topologyMerging() {
         let first = AMQPTopology(exchanges: [.init(name: "a", type: .topic)], queues: [.init(name: "q1")])
         let second = AMQPTopology(

@@ -180,6 +180,47 @@ struct ConnectionStateMachineTests {
         #expect(failWaitersError(actions)?.message == "connection lost before the broker confirmed: something odd")
     }
 
+    /// The node of the `connect` action in `actions`, if there is one.
+    private func connectNode(_ actions: [ConnectionStateMachine.Action]) -> Int? {
+        for action in actions { if case .connect(let node) = action { return node } }
+        return nil
+    }
+
+    @Test func aSingleNodeIsAlwaysTheOneTried() {
+        var machine = machine()
+        #expect(connectNode(machine.start(stopRequested: false)) == 0)
+        for _ in 1...3 {
+            _ = machine.failed(.loss(refused), stopRequested: false)
+            #expect(connectNode(machine.backoffEnded(stopRequested: false)) == 0)
+        }
+    }
+
+    @Test func eachFailedAttemptMovesToTheNextNodeWrappingAround() {
+        var machine = ConnectionStateMachine(
+            initialBackoff: .milliseconds(100), maximumBackoff: .seconds(1), nodeCount: 3, firstNode: 1,
+            jitter: { 1 })
+        var tried = [connectNode(machine.start(stopRequested: false))]
+        for _ in 1...4 {
+            _ = machine.failed(.loss(refused), stopRequested: false)
+            tried.append(connectNode(machine.backoffEnded(stopRequested: false)))
+        }
+        #expect(tried == [1, 2, 0, 1, 2])
+    }
+
+    @Test func aLostConnectionReconnectsToTheNextNodeAfterTheFirstDelay() {
+        var machine = ConnectionStateMachine(
+            initialBackoff: .milliseconds(100), maximumBackoff: .seconds(1), nodeCount: 3, firstNode: 2,
+            jitter: { 1 })
+        #expect(connectNode(machine.start(stopRequested: false)) == 2)
+        _ = machine.handshakeCompleted()
+        _ = machine.resubscribed()
+        let lost = AMQPError(code: .connectionClosed, message: "CONNECTION_FORCED", replyCode: 320)
+        let actions = machine.failed(.loss(lost), stopRequested: false)
+        #expect(names(actions).last == "scheduleReconnect(0.1 seconds, 1)")
+        #expect(machine.node == 0)
+        #expect(connectNode(machine.backoffEnded(stopRequested: false)) == 0)
+    }
+
     @Test func aShutdownReasonIsPassedToWaitersUnchanged() {
         let shutdown = AMQPError(code: .shutdown, message: "bye")
         let error = ConnectionStateMachine.pendingError(after: shutdown)

@@ -5,7 +5,7 @@ import Foundation
 /// Secrets (client secret, API token, link secret, encryption keys) are held here but never appear in
 /// ``description``.
 public struct RelayConfiguration: Sendable, CustomStringConvertible {
-    /// `RELAY_AMQP_URL`.
+    /// `RELAY_AMQP_URL`: one broker, or a comma-separated list of a cluster's nodes (see ``AMQPConfiguration``).
     public var amqpURL = "amqp://guest:guest@127.0.0.1:5672/%2f"
     /// `RELAY_AMQP_TLS_CA_FILE`: PEM file of the CA(s) that sign the broker's certificate for `amqps://` (default:
     /// the system's trust store). The certificate and the host name are always verified.
@@ -315,7 +315,8 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
 
     /// Non-secret settings, for the startup log line.
     public var description: String {
-        "amqp=\(redactURL(amqpURL)) redis=\(redactURL(redisURL)) klaviyo=\(klaviyoBaseURL) prefix=\(queuePrefix) "
+        "amqp=\(amqpURL.split(separator: ",").map { redactURL(String($0)) }.joined(separator: ",")) "
+            + "redis=\(redactURL(redisURL)) klaviyo=\(klaviyoBaseURL) prefix=\(queuePrefix) "
             + "concurrency=\(concurrency) oauth=\(klaviyoClientID == nil ? "disabled" : "enabled") "
             + "keys=\(encryptionKeys.keyIDs.joined(separator: ",")) "
             + (rateLimitEnabled
