@@ -13,6 +13,11 @@
 #   restart-redis [--force]          (chaos tests). --force is needed for a server this script did not start.
 #   clean-test-leftovers             delete queues/exchanges that aborted test runs left behind
 #                                    (prefixes it-, amqp-tests., chaos-, bench-)
+#   cluster-start|cluster-stop|cluster-status
+#                                    the local clusters, beside the single servers above: a 3-node RabbitMQ
+#                                    cluster (scripts/dev/rabbitmq-cluster.sh, AMQP 5681-5683) and, when
+#                                    scripts/dev/redis-cluster.sh exists, a Redis Cluster; cluster-start prints
+#                                    the RabbitMQ URL list. Heavy on a small machine: cluster-stop when done.
 #
 # Environment (defaults in brackets):
 #   REDIS_PORT [6379]                 Redis port (bound to 127.0.0.1); use e.g. 6390 for a private instance
@@ -371,6 +376,18 @@ clean_test_leftovers() {
     log "rabbitmq: removed $n leftover test queue(s) and $e exchange(s) in $(elapsed_since "$started")"
 }
 
+# clusters start|stop|status: the RabbitMQ cluster, then the Redis Cluster (if its script exists).
+clusters() {
+    local rc=0 redis_script="$REPO_ROOT/scripts/dev/redis-cluster.sh"
+    "$REPO_ROOT/scripts/dev/rabbitmq-cluster.sh" "$1" || rc=$?
+    if [[ -x "$redis_script" ]]; then
+        "$redis_script" "$1" || rc=$?
+    else
+        log "redis cluster: scripts/dev/redis-cluster.sh not present, skipped"
+    fi
+    return "$rc"
+}
+
 main() {
     local command="${1:-}"
     [[ -n "$command" ]] || {
@@ -410,6 +427,7 @@ main() {
     restart-rabbitmq) restart rabbitmq "$force" ;;
     restart-redis) restart redis "$force" ;;
     clean-test-leftovers) clean_test_leftovers ;;
+    cluster-start | cluster-stop | cluster-status) clusters "${command#cluster-}" ;;
     -h | --help | help) usage ;;
     *)
         usage >&2
