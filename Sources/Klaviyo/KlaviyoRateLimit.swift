@@ -1,23 +1,26 @@
-/// Klaviyo's rate limit of one operation (`x-klaviyo-ratelimit` in the OpenAPI spec): two fixed windows,
-/// burst per 1 s and steady per 60 s (FACTS §5). ``KlaviyoRateLimits/table`` is generated from the spec.
+/// Klaviyo's rate limit of one operation (`x-klaviyo-ratelimit` in the OpenAPI spec): burst per 1 s, steady
+/// per 60 s and, for a few operations (reports, list creation), a daily cap. ``KlaviyoRateLimits/table`` is
+/// generated from the spec.
 public struct KlaviyoRateLimit: Sendable, Hashable {
     /// Calls allowed per 1 s window.
     public var burst: Int
     /// Calls allowed per 60 s window.
     public var steady: Int
+    /// Calls allowed per day, where the spec sets a daily cap.
+    public var daily: Int?
 
     /// Creates a limit.
-    public init(burst: Int, steady: Int) {
+    public init(burst: Int, steady: Int, daily: Int? = nil) {
         self.burst = burst
         self.steady = steady
+        self.daily = daily
     }
 
-    /// Both limits multiplied by `share` (0 < share ≤ 1), rounded down, each at least 1: the part of the
+    /// Every limit multiplied by `share` (0 < share ≤ 1), rounded down, each at least 1: the part of the
     /// account's quota this integration may use.
     public func scaled(by share: Double) -> KlaviyoRateLimit {
-        KlaviyoRateLimit(
-            burst: max(1, Int((Double(burst) * share).rounded(.down))),
-            steady: max(1, Int((Double(steady) * share).rounded(.down))))
+        func scale(_ value: Int) -> Int { max(1, Int((Double(value) * share).rounded(.down))) }
+        return KlaviyoRateLimit(burst: scale(burst), steady: scale(steady), daily: daily.map(scale))
     }
 }
 

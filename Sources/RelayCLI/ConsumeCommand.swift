@@ -42,7 +42,8 @@ struct ConsumeCommand: AsyncParsableCommand {
             idempotency: IdempotencyStore(redis: runtime.redis, ttl: configuration.idempotencyTTL),
             credentials: credentials,
             credentialStore: runtime.credentialStore,
-            executor: CommandExecutor(klaviyo: runtime.klaviyo, batcher: runtime.eventBatcher),
+            executor: CommandExecutor(
+                klaviyo: runtime.klaviyo, batcher: runtime.eventBatcher, coalescer: runtime.profileCoalescer),
             retryPolicy: RetryPolicy(
                 maxAttempts: configuration.maxAttempts, baseDelay: configuration.retryBaseDelay,
                 maxDelay: configuration.retryMaxDelay, maxRetryAge: configuration.maxRetryAge),
@@ -50,9 +51,15 @@ struct ConsumeCommand: AsyncParsableCommand {
             tokenManager: tokenManager, syncStatus: SyncStatus(redis: runtime.redis),
             lifecycle: runtime.connectionLifecycle(), rateLimiter: runtime.rateLimiter,
             replyTo: configuration.replyTo)
+        // Batched events give their consumer slot back while they wait for the bulk call: the events queue may
+        // hold that many more unacked deliveries.
+        let eventsPrefetch =
+            configuration.batchWindow > .zero
+            ? [runtime.topology.queueName(.events): configuration.concurrency + EventBatcher.extraPrefetch]
+            : nil
         let consumer = ConsumerService(
             amqp: runtime.amqp, processor: processor, queues: queueNames, concurrency: configuration.concurrency,
-            shutdownTimeout: configuration.shutdownTimeout, logger: runtime.logger)
+            shutdownTimeout: configuration.shutdownTimeout, prefetch: eventsPrefetch ?? [:], logger: runtime.logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: runtime.amqp)]
         if configuration.metricsPort > 0 {
             services.append(

@@ -150,6 +150,18 @@ extension Runtime {
         return EventBatcher(window: configuration.batchWindow, logger: logger)
     }
 
+    /// The process's `profile.upsert` coalescer (nil with `RELAY_COALESCE=off`); the rate limiter measures the
+    /// single-call backlog.
+    var profileCoalescer: ProfileCoalescer? {
+        guard let settings = configuration.coalescing else { return nil }
+        let limiter = rateLimiter
+        return ProfileCoalescer(
+            redis: redis, settings: settings, crashPoint: configuration.crashPoint, logger: logger
+        ) { account, operation in
+            try await limiter?.backlog(accountID: account, operationID: operation) ?? .zero
+        }
+    }
+
     var rateLimiter: RateLimiter? {
         guard configuration.rateLimitEnabled else { return nil }
         return RateLimiter(

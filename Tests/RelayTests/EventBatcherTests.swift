@@ -217,8 +217,10 @@ struct EventBatcherTests {
         }
     }
 
-    /// The limiter holds back the bulk call (its tier is far smaller than create_event's): each event goes alone.
-    @Test func aHeldBackBulkCallIsSentEventByEvent() async throws {
+    /// The limiter holds back the bulk call beyond the batch's admission wait: nothing is sent, and every
+    /// submitter gets the hold-back (each command is parked and comes back to a later batch) rather than
+    /// turning a backlog into a flood of single calls.
+    @Test func aHeldBackBulkCallHoldsEveryEventBack() async throws {
         struct BulkRefusingGate: KlaviyoCallGate {
             func admit(operationID: String, credential: KlaviyoCredential) async throws(KlaviyoError) {
                 if operationID == "bulk_create_events" {
@@ -232,9 +234,16 @@ struct EventBatcherTests {
         let batcher = EventBatcher(window: .seconds(60), maxEvents: 3, logger: logger)
         let executor = CommandExecutor(klaviyo: client(transport).gated(by: BulkRefusingGate()), batcher: batcher)
         let results = try await run(try (0..<3).map { try command("cmd-\($0)") }, executor: executor)
-        #expect(transport.all.count == 3)
-        #expect(transport.all.allSatisfy(Self.isSingle))
-        #expect(results.allSatisfy { (try? $0.get().klaviyo.status) == 202 })
+        #expect(transport.all.isEmpty)
+        #expect(results.count == 3)
+        for result in results {
+            guard case .failure(let error) = result else {
+                Issue.record("a held-back batch's event succeeded: \(result)")
+                continue
+            }
+            #expect(error.code == .heldBack)
+            #expect(error.retryAfter == .seconds(5))
+        }
     }
 
     @Test func withoutABatcherEveryEventIsSentAlone() async throws {

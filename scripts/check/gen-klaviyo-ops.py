@@ -101,7 +101,7 @@ def main() -> int:
             if rl.get("burst") is not None and rl.get("steady") is not None:
                 if op["operationId"] in limits:
                     raise SystemExit(f"duplicate operationId {op['operationId']}")
-                limits[op["operationId"]] = (rate(rl["burst"], "s"), rate(rl["steady"], "m"))
+                limits[op["operationId"]] = (rate(rl["burst"], "s"), rate(rl["steady"], "m"), rate(rl.get("daily"), "d"))
             scopes = op.get("x-klaviyo-scopes", [])
             schema = "nil"
             if op["operationId"] in IMPLEMENTED and "requestBody" in op:
@@ -130,14 +130,16 @@ def main() -> int:
         + "\n    ]\n}\n"
     )
     entries = "\n".join(
-        f'        "{op}": KlaviyoRateLimit(burst: {burst}, steady: {steady}),'
-        for op, (burst, steady) in sorted(limits.items())
+        f'        "{op}": KlaviyoRateLimit(burst: {burst}, steady: {steady}'
+        + (f", daily: {daily}" if daily != "nil" else "")
+        + "),"
+        for op, (burst, steady, daily) in sorted(limits.items())
     )
     rate_limits = (
         "// GENERATED FILE: do not edit by hand.\n"
         f"// Generator: scripts/check/gen-klaviyo-ops.py, from Klaviyo's OpenAPI spec (info.version {revision}).\n"
         "// Regenerate: python3 scripts/check/gen-klaviyo-ops.py (spec path from $KLAVIYO_OPENAPI_SPEC).\n\n"
-        "/// Klaviyo's rate limits per operation (`x-klaviyo-ratelimit`): burst per 1 s, steady per 60 s.\n"
+        "/// Klaviyo's rate limits per operation (`x-klaviyo-ratelimit`): burst per 1 s, steady per 60 s, daily cap.\n"
         "public enum KlaviyoRateLimits {\n"
         f"    /// The limits of every operation of API revision {revision} that declares them, by operationId.\n"
         "    public static let table: [String: KlaviyoRateLimit] = [\n"

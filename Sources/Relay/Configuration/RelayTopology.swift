@@ -62,6 +62,12 @@ public struct RelayTopology: Sendable {
         retryTiers.first { $0.delay >= delay } ?? retryTiers.last
     }
 
+    /// The longest tier whose delay is at most `delay` (the shortest when every tier is longer): for a command
+    /// that must be back no later than `delay`. `nil` only when there are no tiers.
+    public func retryTier(atMost delay: Duration) -> RetryTier? {
+        retryTiers.last { $0.delay <= delay } ?? retryTiers.first
+    }
+
     /// The queue name of a work queue.
     public func queueName(_ queue: RelayQueue) -> String { "\(prefix).\(queue.rawValue)" }
 

@@ -1,7 +1,7 @@
 import Klaviyo
 
 extension CommandProcessor {
-    /// What happens next to a command. The decisions (``CommandProcessor/afterFailure(_:of:policy:topology:nowMilliseconds:random:)``
+    /// What happens next to a command. The decisions (``CommandProcessor/afterFailure(_:of:policy:topology:nowMilliseconds:reserved:random:)``
     /// and the other functions of `CommandProcessor+Decisions.swift`) are pure and return one of these;
     /// ``CommandProcessor/perform(_:_:)`` runs it, in one place.
     enum Action: Sendable {

@@ -51,9 +51,10 @@ extension CommandProcessor {
     /// After a failed Klaviyo call: hand back (limiter unreachable), hold back (limiter said wait), refresh an
     /// OAuth token once after a 401, retry in a tier, or dead-letter (`retries_exhausted`, `reauth_required`
     /// for a refused API key, `klaviyo_rejected`). `random` is injected so tests are deterministic.
+    /// `reserved`: the limiter reserved a slot for a held-back call (the command carries it).
     static func afterFailure(
         _ error: KlaviyoError, of attempt: Attempt, policy: RetryPolicy, topology: RelayTopology,
-        nowMilliseconds: Int64, random: () -> Double = { Double.random(in: 0..<1) }
+        nowMilliseconds: Int64, reserved: Bool = false, random: () -> Double = { Double.random(in: 0..<1) }
     ) -> Action {
         let firstFailedAtMilliseconds = Timestamp.parseMilliseconds(attempt.firstFailedAt) ?? nowMilliseconds
         if error.code == .gateUnavailable {
@@ -64,7 +65,8 @@ extension CommandProcessor {
         if error.code == .heldBack {
             let attemptsMade = attempt.number - 1
             switch policy.scheduleHeldBack(
-                wait: error.retryAfter ?? .seconds(1), firstFailedAtMilliseconds: firstFailedAtMilliseconds,
+                wait: error.retryAfter ?? .seconds(1), reserved: reserved,
+                firstFailedAtMilliseconds: firstFailedAtMilliseconds,
                 nowMilliseconds: nowMilliseconds, topology: topology, random: random)
             {
             case .delay(let tier, let wanted):

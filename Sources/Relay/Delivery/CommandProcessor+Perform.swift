@@ -22,6 +22,7 @@ extension CommandProcessor {
             try await scheduleRetry(
                 delivery, type: command.type, in: tier, attempts: attempts, firstFailedAt: firstFailedAt,
                 lastError: error)
+            RelayMetrics.retryScheduled(tier: tier.name, reason: .failure)
             logger.warning(
                 "klaviyo call failed; retry scheduled",
                 metadata: [
@@ -32,7 +33,8 @@ extension CommandProcessor {
         case .holdBack(let tier, let wanted, let attemptsMade, let firstFailedAt, let error):
             try await scheduleRetry(
                 delivery, type: command.type, in: tier, attempts: attemptsMade, firstFailedAt: firstFailedAt,
-                lastError: error)
+                lastError: error, slot: run.slot.reservation)
+            RelayMetrics.retryScheduled(tier: tier.name, reason: .heldBack)
             logger.info(
                 "held back by the rate limiter; retry scheduled",
                 metadata: [
@@ -74,11 +76,11 @@ extension CommandProcessor {
     /// The route back is the command's own type, never a header.
     func scheduleRetry(
         _ delivery: AMQPDelivery, type: CommandType, in tier: RelayTopology.RetryTier, attempts: Int,
-        firstFailedAt: String, lastError: KlaviyoError
+        firstFailedAt: String, lastError: KlaviyoError, slot: RateLimiter.Reservation? = nil
     ) async throws {
         let message = DelayedRetry.message(
             for: delivery, topology: topology, tier: tier, routingKey: type.rawValue, attempts: attempts,
-            firstFailedAt: firstFailedAt, lastError: lastError.description, seal: seal)
+            firstFailedAt: firstFailedAt, lastError: lastError.description, slot: slot?.description, seal: seal)
         try await publish(message)
         try await acknowledge(delivery)
     }
@@ -126,6 +128,7 @@ extension CommandProcessor {
             DelayedRetry.pollMessage(
                 for: delivery, topology: topology, tier: tier, routingKey: command.type.rawValue, polls: polls,
                 seal: seal))
+        RelayMetrics.retryScheduled(tier: tier.name, reason: .jobPoll)
         try await acknowledge(delivery)
         logger.info(
             "klaviyo job running; poll scheduled",
@@ -196,7 +199,11 @@ extension CommandProcessor {
         var backoff = Duration.milliseconds(50)
         while true {
             do {
-                try await amqp.publish(message)
+                let started = ContinuousClock.now
+                try await CommandTracing.withSpan("relay.publish") { try await amqp.publish(message) }
+                RelayMetrics.published(
+                    RelayMetrics.publishKind(exchange: message.exchange, topology: topology),
+                    confirmedAfter: ContinuousClock.now - started)
                 return
             } catch let error as AMQPError
                 where error.code == .connectionLost || error.code == .notConnected || error.code == .shutdown

@@ -31,6 +31,9 @@ extension CommandProcessor {
         var calledKlaviyo = false
         /// The last failure and when the first one happened (set when a call fails).
         var lastFailure: (error: KlaviyoError, firstFailedAt: String)?
+        /// The rate-limiter slot the command reserved before it was parked (its sealed `x-relay-slot`), and
+        /// the slot of a call held back during this delivery.
+        let slot: CarriedReservation
 
         init(
             command: CommandEnvelope, delivery: AMQPDelivery, seal: HeaderSeal, started: ContinuousClock.Instant,
@@ -38,7 +41,10 @@ extension CommandProcessor {
         ) {
             self.command = command
             self.delivery = delivery
-            self.previous = DelayedRetry.State(delivery: delivery, seal: seal)
+            let trusted = seal.trustedHeaders(of: delivery)
+            self.previous = DelayedRetry.State(headers: trusted)
+            self.slot = CarriedReservation(
+                trusted[DelayedRetry.Header.slot]?.stringValue.flatMap(RateLimiter.Reservation.init(header:)))
             self.started = started
             self.logger = logger
             self.attempt = previous.attempts + 1
@@ -106,7 +112,9 @@ extension CommandProcessor {
         }
         // Every call of this command is admitted by the account's shared rate limiter first.
         run.executor =
-            rateLimiter.map { executor.gated(by: $0.gate(accountID: command.accountID, logger: logger)) }
+            rateLimiter.map {
+                executor.gated(by: $0.gate(accountID: command.accountID, slot: run.slot, logger: logger))
+            }
             ?? executor
         return .call
     }
@@ -141,7 +149,8 @@ extension CommandProcessor {
             canRefresh: tokenManager != nil, usedOAuth: run.credential?.isOAuth ?? false,
             isIdempotent: CommandExecutor.isIdempotent(run.command.payload))
         return Self.afterFailure(
-            error, of: attempt, policy: retryPolicy, topology: topology, nowMilliseconds: Timestamp.nowMilliseconds())
+            error, of: attempt, policy: retryPolicy, topology: topology, nowMilliseconds: Timestamp.nowMilliseconds(),
+            reserved: run.slot.reservation != nil)
     }
 
     /// After a 401 on an OAuth token: one single-flight refresh, then the call again (a refresh that yields no

@@ -14,24 +14,30 @@ public struct ConsumerService: Service {
     let queues: [String]
     let concurrency: Int
     let shutdownTimeout: Duration
+    /// Prefetch of the queues that need more unacked deliveries than `concurrency` (the events queue, whose
+    /// batched events give their slot back while they wait for the bulk call); others take `concurrency`.
+    let prefetch: [String: Int]
     let logger: Logger
 
     /// Creates the service.
     public init(
         amqp: AMQPClient, processor: CommandProcessor, queues: [String], concurrency: Int, shutdownTimeout: Duration,
-        logger: Logger
+        prefetch: [String: Int] = [:], logger: Logger
     ) {
         self.amqp = amqp
         self.processor = processor
         self.queues = queues
         self.concurrency = concurrency
+        self.prefetch = prefetch
         self.shutdownTimeout = shutdownTimeout
         self.logger = logger
     }
 
     /// Consumes until graceful shutdown or cancellation.
     public func run() async throws {
-        let consumers = queues.map { amqp.consume(queue: $0, prefetch: UInt16(clamping: concurrency)) }
+        let consumers = queues.map {
+            amqp.consume(queue: $0, prefetch: UInt16(clamping: prefetch[$0] ?? concurrency))
+        }
         let work = Task {
             await consume(consumers)
         }
@@ -83,11 +89,16 @@ public struct ConsumerService: Service {
                 }
                 inFlight.record(counter.increment())
                 group.addTask {
-                    _ = await CommandTracing.withCommandSpan(delivery, queue: delivery.queue) {
-                        await processor.process(delivery).metricLabel
+                    // A command that only waits for a shared call may give its slot back early
+                    // (ConcurrencySlot); the slot is released exactly once either way.
+                    let slot = ConcurrencySlot {
+                        inFlight.record(counter.decrement())
+                        limiter.release()
                     }
-                    inFlight.record(counter.decrement())
-                    limiter.release()
+                    _ = await CommandTracing.withCommandSpan(delivery, queue: delivery.queue) {
+                        await ConcurrencySlot.$current.withValue(slot) { await processor.process(delivery) }.metricLabel
+                    }
+                    slot.release()
                 }
             }
             continuation.finish()

@@ -13,6 +13,9 @@ public enum DelayedRetry {
         public static let lastError = "x-relay-last-error"
         /// Polls of the command's Klaviyo job so far (informational).
         public static let jobPolls = "x-relay-job-polls"
+        /// The rate-limiter slot a held-back command reserved (`<operation> <member> <slot ms>`), claimed when
+        /// it comes back (``RateLimiter/Reservation``).
+        public static let slot = "x-relay-slot"
     }
 
     /// Longest `x-relay-last-error` kept.
@@ -64,11 +67,13 @@ public enum DelayedRetry {
     ///
     /// `routingKey` is the command's own route (its type, for a decoded command); the relay's headers are
     /// rewritten from the arguments and sealed with `seal`, and any unsealed relay header is dropped.
+    /// `slot` is the rate-limiter slot a held-back call reserved (nil: none; an earlier one is dropped).
     public static func message(
         for delivery: AMQPDelivery, topology: RelayTopology, tier: RelayTopology.RetryTier, routingKey: String,
-        attempts: Int, firstFailedAt: String, lastError: String, seal: HeaderSeal
+        attempts: Int, firstFailedAt: String, lastError: String, slot: String? = nil, seal: HeaderSeal
     ) -> AMQPMessage {
         parked(delivery, topology: topology, tier: tier, routingKey: routingKey, seal: seal) { headers in
+            headers[Header.slot] = slot.map { .string($0) }
             headers[DeadLetter.Header.attempts] = .int(Int64(attempts))
             headers[DeadLetter.Header.firstFailedAt] = .string(firstFailedAt)
             headers[Header.lastError] = .string(String(lastError.prefix(maxLastErrorLength)))
@@ -83,6 +88,7 @@ public enum DelayedRetry {
         polls: Int, seal: HeaderSeal
     ) -> AMQPMessage {
         parked(delivery, topology: topology, tier: tier, routingKey: routingKey, seal: seal) { headers in
+            headers[Header.slot] = nil
             headers[Header.jobPolls] = .int(Int64(polls))
         }
     }

@@ -21,6 +21,10 @@ public struct HeaderSeal: Sendable {
         DeadLetter.Header.originalExchange, DelayedRetry.Header.jobPolls, DelayedRetry.Header.lastError,
     ]
 
+    /// Headers covered only when present (added after v1 seals existed: a message sealed without them, by an
+    /// older relay, still verifies).
+    public static let optionalSealedHeaders = [DelayedRetry.Header.slot]
+
     /// Every header the relay owns: read only from sealed messages, stripped from unsealed ones.
     public static func isRelayHeader(_ name: String) -> Bool {
         name == header || name.hasPrefix("x-relay-") || name.hasPrefix("x-original-")
@@ -40,7 +44,8 @@ public struct HeaderSeal: Sendable {
     /// The bytes MACed: version, the body's SHA-256, then each sealed header as `name=value` (absent: `name-`).
     static func message(headers: AMQPTable, body: [UInt8]) -> Data {
         var text = "v1\n" + SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined() + "\n"
-        for name in sealedHeaders {
+        let present = optionalSealedHeaders.filter { headers[$0] != nil }
+        for name in sealedHeaders + present {
             switch headers[name] {
             case .string(let value)?: text += "\(name)=s:\(value)\n"
             case .bytes(let value)?: text += "\(name)=s:\(String(decoding: value, as: UTF8.self))\n"

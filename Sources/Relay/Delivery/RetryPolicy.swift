@@ -119,11 +119,14 @@ public struct RetryPolicy: Sendable {
     }
 
     /// Where a command goes after the relay's own rate limiter held a call back (``KlaviyoError/Code/heldBack``):
-    /// the tier of the limiter's wait plus up to 20 % jitter (so held-back commands do not all return at once).
-    /// No attempt is counted, so the attempt budget does not apply; ``maxRetryAge`` still bounds it.
+    /// the longest tier no longer than the limiter's wait, so the command is back before its slot (it then
+    /// waits the rest inline, or takes a shorter tier again) and the quota never lies idle; a wait shorter than
+    /// every tier takes the shortest. Without a reserved slot (beyond the horizon, or a daily cap) the wait is
+    /// shortened by up to 20 % so refused commands do not all return at once. No attempt is counted, so the
+    /// attempt budget does not apply; ``maxRetryAge`` still bounds it.
     public func scheduleHeldBack(
-        wait: Duration, firstFailedAtMilliseconds: Int64, nowMilliseconds: Int64, topology: RelayTopology,
-        random: () -> Double = { Double.random(in: 0..<1) }
+        wait: Duration, reserved: Bool = true, firstFailedAtMilliseconds: Int64, nowMilliseconds: Int64,
+        topology: RelayTopology, random: () -> Double = { Double.random(in: 0..<1) }
     ) -> Schedule {
         let age = Self.age(firstFailedAtMilliseconds: firstFailedAtMilliseconds, nowMilliseconds: nowMilliseconds)
         if age >= maxRetryAge {
@@ -132,8 +135,8 @@ public struct RetryPolicy: Sendable {
                     + "(maximum age \(maxRetryAge.roundedDescription))")
         }
         let held = Clamp.retryAfter(wait)
-        let wanted = min(held + held * (0.2 * Self.unit(random())), Clamp.maxRetryAfter * 1.2)
-        guard let tier = topology.retryTier(for: wanted) else {
+        let wanted = reserved ? held : held - held * (0.2 * Self.unit(random()))
+        guard let tier = topology.retryTier(atMost: wanted) else {
             return .giveUpExhausted(reason: "held back by the rate limiter (no retry tiers declared)")
         }
         return .delay(tier: tier, wanted: wanted)

@@ -9,9 +9,16 @@ import Synchronization
 /// The first event submitted for a key (account and credential) opens a batch; the batch is sent when it
 /// holds ``maxEvents`` events (Klaviyo's 1,000 per bulk job), when the next event would push its body past
 /// ``maxBytes`` (the 4.5 MB of `event.bulk_track`, under Klaviyo's 5 MB), or when ``window`` has elapsed since
-/// it opened. A batch of one event is sent with `create_event` exactly as without batching; two or more go
-/// in one `bulk_create_events` call. Only the call is shared: every submitter learns the outcome and goes on
-/// with its own result, retry or dead letter.
+/// it opened **and** no earlier batch of the key is still waiting for Klaviyo's allowance. So batch sizes
+/// follow the backlog: a trickle goes out after the window, a backlog fills each batch while the previous one
+/// waits for its slot of `bulk_create_events` (10/s, 150/min), up to 1,000 events per call, 43× what
+/// `create_event` alone allows. A batch of one event is sent with `create_event` exactly as without batching;
+/// two or more go in one `bulk_create_events` call. Only the call is shared: every submitter learns the
+/// outcome and goes on with its own result, retry or dead letter.
+///
+/// A batched event gives its consumer slot back while it waits (``ConcurrencySlot``): only its delivery stays
+/// unacked (the events queue's prefetch bounds how many), and the shared call waits inline for its slot up to
+/// ``admissionWait``.
 ///
 /// The call runs in its own task: cancelling a submitter never cancels the others' call, and a submitter
 /// waits at most the window plus the call (nothing waits for more events indefinitely).
@@ -48,10 +55,14 @@ public final class EventBatcher: Sendable {
         let opened: ContinuousClock.Instant
         var entries: [Entry]
         var bytes: Int
+        /// The window ended while an earlier batch of the key was waiting for its slot.
+        var due = false
     }
 
     struct State {
         var open: [Key: Batch] = [:]
+        /// Batches per key sent but not yet admitted by the rate limiter.
+        var awaiting: [Key: Int] = [:]
         var nextID: UInt64 = 0
     }
 
@@ -61,20 +72,28 @@ public final class EventBatcher: Sendable {
     public let maxEvents: Int
     /// Most bytes of events (each measured as its `create_event` body) per call.
     public let maxBytes: Int
+    /// Longest a batch's call waits inline for its rate-limit slot (a little more than the steady window, so
+    /// a backlog never parks its events).
+    public let admissionWait: Duration
     let logger: Logger
     let state = Mutex(State())
 
     /// Creates a batcher. `maxEvents` and `maxBytes` default to the limits of `event.bulk_track`.
     public init(
         window: Duration, maxEvents: Int = KlaviyoClient.maxEventsPerBulkJob,
-        maxBytes: Int = EventBulkTrackPayload.maxBatchBytes, logger: Logger
+        maxBytes: Int = EventBulkTrackPayload.maxBatchBytes, admissionWait: Duration = .seconds(65), logger: Logger
     ) {
         precondition(window > .zero, "a batch window of 0 means no batcher")
         self.window = window
         self.maxEvents = max(1, min(maxEvents, KlaviyoClient.maxEventsPerBulkJob))
         self.maxBytes = maxBytes
+        self.admissionWait = admissionWait
         self.logger = logger
     }
+
+    /// Unacked deliveries the events queue should allow a process beyond its concurrency: two full batches
+    /// per busy account (one waiting for its slot, one filling).
+    public static let extraPrefetch = 2 * KlaviyoClient.maxEventsPerBulkJob
 
     /// Events waiting in open batches (all keys).
     public var pendingEvents: Int {
@@ -99,6 +118,7 @@ public final class EventBatcher: Sendable {
                     batch.bytes += bytes
                     if batch.entries.count >= maxEvents {
                         state.open[key] = nil
+                        state.awaiting[key, default: 0] += 1
                         ready.append(batch)
                     } else {
                         state.open[key] = batch
@@ -106,12 +126,16 @@ public final class EventBatcher: Sendable {
                     return (ready, nil)
                 }
                 // No open batch, or this event does not fit: send the full one and open a new one.
-                if let full = state.open.removeValue(forKey: key) { ready.append(full) }
+                if let full = state.open.removeValue(forKey: key) {
+                    state.awaiting[key, default: 0] += 1
+                    ready.append(full)
+                }
                 state.nextID += 1
                 let batch = Batch(
                     id: state.nextID, accountID: accountID, credential: credential, client: client,
                     opened: .now, entries: [entry], bytes: bytes)
                 if maxEvents == 1 {
+                    state.awaiting[key, default: 0] += 1
                     ready.append(batch)
                     return (ready, nil)
                 }
@@ -119,6 +143,8 @@ public final class EventBatcher: Sendable {
                 return (ready, batch.id)
             }
             for batch in ready { Task { await self.send(batch) } }
+            // Waiting for a shared call needs no consumer slot: give it to the next delivery.
+            ConcurrencySlot.current?.releaseEarly()
             if let timed {
                 let window = self.window
                 Task {
@@ -135,40 +161,71 @@ public final class EventBatcher: Sendable {
     public func flushAll() {
         let batches = state.withLock { state in
             let batches = Array(state.open.values)
+            for key in state.open.keys { state.awaiting[key, default: 0] += 1 }
             state.open = [:]
             return batches
         }
         for batch in batches { Task { await self.send(batch) } }
     }
 
-    /// The window of batch `id` ended: send it unless it was sent already (full).
+    /// The window of batch `id` ended: send it unless it was sent already (full), or, while an earlier batch
+    /// of the key still waits for its slot, mark it due so it goes (with what it gathered meanwhile) as soon
+    /// as that one is admitted.
     func flush(_ key: Key, id: UInt64) {
         let batch = state.withLock { state -> Batch? in
-            guard let batch = state.open[key], batch.id == id else { return nil }
+            guard var batch = state.open[key], batch.id == id else { return nil }
+            if state.awaiting[key, default: 0] > 0 {
+                batch.due = true
+                state.open[key] = batch
+                return nil
+            }
             state.open[key] = nil
+            state.awaiting[key, default: 0] += 1
             return batch
         }
         if let batch { Task { await self.send(batch) } }
+    }
+
+    /// A batch of `key` was admitted by the rate limiter (or failed before): a due batch of the key goes now.
+    func admitted(_ key: Key) {
+        let next = state.withLock { state -> Batch? in
+            let waiting = state.awaiting[key, default: 1] - 1
+            state.awaiting[key] = waiting > 0 ? waiting : nil
+            guard let batch = state.open[key], batch.due else { return nil }
+            state.open[key] = nil
+            state.awaiting[key, default: 0] += 1
+            return batch
+        }
+        if let next { Task { await self.send(next) } }
     }
 
     /// Makes the one call of a batch and tells every submitter its outcome.
     func send(_ batch: Batch) async {
         let started = ContinuousClock.now
         let size = batch.entries.count
+        let key = Key(accountID: batch.accountID, credential: batch.credential)
+        let notice = AdmissionNotice { self.admitted(key) }
+        defer { notice.fire() }
+        var client = batch.client
+        if let gate = client.gate as? RateLimitGate {
+            client = client.gated(by: NotifyingGate(inner: gate.forSharedCall(maxWait: admissionWait), notice: notice))
+        } else {
+            notice.fire()
+        }
         let result: Result<Delivery, KlaviyoError>
         let operation: String
         if size == 1, let only = batch.entries.first {
             operation = "create_event"
             do {
                 result = .success(
-                    .single(status: try await batch.client.createEvent(only.event, credential: batch.credential)))
+                    .single(status: try await client.createEvent(only.event, credential: batch.credential)))
             } catch {
                 result = .failure(error)
             }
         } else {
             operation = "bulk_create_events"
             do {
-                let status = try await batch.client.bulkCreateEvents(
+                let status = try await client.bulkCreateEvents(
                     batch.entries.map(\.event), credential: batch.credential)
                 result = .success(.batched(status: status, size: size))
             } catch {
@@ -197,14 +254,38 @@ public final class EventBatcher: Sendable {
     }
 
     /// Whether a failed bulk call should be repeated event by event with `create_event`: a permanent refusal
-    /// one bad event can cause (400, 409, 413, 422…, or the relay's own size check), and the limiter holding
-    /// the bulk call back (its tier is M, 10/s and 150/m, against XL for `create_event`: under a steady
-    /// stream of small batches the bulk tier runs out first, and sending alone keeps the events moving).
-    /// Failures every event shares (429, 5xx, transport, 401, 403) are thrown to every submitter instead.
+    /// one bad event can cause (400, 409, 413, 422…, or the relay's own size check). Failures every event
+    /// shares (429, 5xx, transport, 401, 403, and the limiter holding the call back beyond ``admissionWait``)
+    /// are thrown to every submitter instead, each of which takes its own retry path.
     static func eachSendsAlone(after error: KlaviyoError) -> Bool {
         switch error.code {
-        case .rejected, .conflict, .invalidRequest, .heldBack: return true
+        case .rejected, .conflict, .invalidRequest: return true
         default: return false
         }
+    }
+}
+
+/// Fires its action once: when a batch's call was admitted, or when it ended without being admitted.
+final class AdmissionNotice: Sendable {
+    let fired = Atomic(false)
+    let action: @Sendable () -> Void
+
+    init(_ action: @escaping @Sendable () -> Void) {
+        self.action = action
+    }
+
+    func fire() {
+        if !fired.exchange(true, ordering: .acquiringAndReleasing) { action() }
+    }
+}
+
+/// A gate that tells the batcher when its inner gate admitted the call (or refused it).
+struct NotifyingGate: KlaviyoCallGate {
+    let inner: RateLimitGate
+    let notice: AdmissionNotice
+
+    func admit(operationID: String, credential: KlaviyoCredential) async throws(KlaviyoError) {
+        defer { notice.fire() }
+        try await inner.admit(operationID: operationID, credential: credential)
     }
 }

@@ -3,27 +3,78 @@ public import Klaviyo
 public import Logging
 import Metrics
 public import Redis
+import Synchronization
 
 /// Klaviyo's rate limits (DESIGN §7, FACTS §5), shared by every consumer process through Redis.
 ///
-/// One sliding-window log per account and operation (`kr:{<account_id>}:rl:<operationId>`, a sorted set of
-/// admission times, DESIGN §5). A Lua script reads Redis's clock (`TIME`: one clock for all processes), drops
-/// entries older than 60 s and admits a call only if fewer than `burst` calls were admitted in the last
-/// 1000 ms and fewer than `steady` in the last 60 000 ms. A sliding log is stricter than Klaviyo's fixed
-/// windows whatever their alignment, so all consumers together never exceed either window. Limits are the
-/// spec's (``KlaviyoRateLimits/table``) times ``Settings/share``; operations without a limit are not limited.
+/// One schedule per account and operation (`kr:{<account_id>}:rl:<operationId>`, a sorted set, DESIGN §5)
+/// holds the time of every call admitted in the last minute (the last day, for operations with a daily cap)
+/// and of every slot reserved in the future. A Lua script reads Redis's clock (`TIME`: one clock for all
+/// processes) and gives a call the earliest time `t`, no earlier than any entry already in the schedule, at
+/// which fewer than `burst` entries fall in the window `(t - 1 s - slack, t]`, fewer than `steady` in
+/// `(t - 60 s - slack, t]` and fewer than `daily` in `(t - 24 h - slack, t]`. When `t` is now the call is
+/// admitted; when it is later and within ``Settings/horizon``, the slot is **reserved** for this call: it
+/// waits inline when the slot is near (``Settings/maxWait``), else its command is parked in a retry tier no
+/// longer than the wait and claims the same slot when it comes back. Slots are handed out in order, so a
+/// backlog keeps its order and every slot of the quota is used; a call that starts more than `slack` after its
+/// slot (a parked command that came back late) gives the slot up and takes a new one.
+///
+/// Why that never exceeds Klaviyo's windows, whatever their alignment: every call starts within `slack` of
+/// its slot, so the calls that start in any window of length `w` hold slots in a window of length
+/// `w + slack`, which by construction holds at most the limit. Limits are the spec's
+/// (``KlaviyoRateLimits/table``) times ``Settings/share``; operations without a limit are not limited.
 public struct RateLimiter: Sendable {
-    /// Tuning (`RELAY_RATE_LIMIT_SHARE`, `RELAY_RATE_LIMIT_MAX_WAIT`).
+    /// Tuning (`RELAY_RATE_LIMIT_SHARE`, `RELAY_RATE_LIMIT_MAX_WAIT`, `RELAY_RATE_LIMIT_HORIZON`).
     public struct Settings: Sendable, Hashable {
         /// Part of each limit this relay may use, in (0, 1]; each scaled limit is at least 1.
         public var share: Double
-        /// Longest a call waits inline (in total) before it is held back for a delayed retry.
+        /// Longest a call waits inline for its slot; a later slot parks the command in a retry tier.
         public var maxWait: Duration
+        /// Furthest ahead a slot is reserved; a call whose slot would be later is refused (its command is
+        /// parked and asks again), so a huge backlog cannot grow a schedule without bound.
+        public var horizon: Duration
+        /// How late after its slot a call may still start (and how much wider than Klaviyo's windows the
+        /// schedule's windows are).
+        public var slack: Duration
 
         /// Creates settings.
-        public init(share: Double = 1.0, maxWait: Duration = .seconds(1)) {
+        public init(
+            share: Double = 1.0, maxWait: Duration = .seconds(1), horizon: Duration = .seconds(900),
+            slack: Duration = .milliseconds(250)
+        ) {
             self.share = share
             self.maxWait = maxWait
+            self.horizon = horizon
+            self.slack = slack
+        }
+    }
+
+    /// A slot reserved for one call of an operation (carried by a parked command, sealed).
+    public struct Reservation: Sendable, Hashable, CustomStringConvertible {
+        /// The operation the slot is for.
+        public var operationID: String
+        /// The schedule entry.
+        public var member: String
+        /// The slot, Redis's clock in epoch milliseconds.
+        public var slotMilliseconds: Int64
+
+        /// Creates a reservation.
+        public init(operationID: String, member: String, slotMilliseconds: Int64) {
+            self.operationID = operationID
+            self.member = member
+            self.slotMilliseconds = slotMilliseconds
+        }
+
+        /// `<operation> <member> <slot ms>`: the form of the `x-relay-slot` header.
+        public var description: String { "\(operationID) \(member) \(slotMilliseconds)" }
+
+        /// Parses ``description``; nil when malformed (a malformed header counts as absent).
+        public init?(header: String) {
+            let parts = header.split(separator: " ")
+            guard parts.count == 3, parts[0].count <= 100, parts[1].count <= 100, let slot = Int64(parts[2]) else {
+                return nil
+            }
+            self.init(operationID: String(parts[0]), member: String(parts[1]), slotMilliseconds: slot)
         }
     }
 
@@ -31,8 +82,22 @@ public struct RateLimiter: Sendable {
     public enum Decision: Sendable, Hashable {
         /// Admitted; Redis's clock (epoch milliseconds) at admission.
         case admitted(atMilliseconds: Int64)
-        /// Refused; the call would be admitted after this wait (at the earliest).
+        /// A slot `wait` from now is this call's (reserved now, or claimed again).
+        case reserved(Reservation, wait: Duration)
+        /// Refused; the call would be admitted after this wait (at the earliest). Nothing was reserved.
         case refused(wait: Duration)
+    }
+
+    /// How one admission asks.
+    enum Mode: String {
+        /// Now or never: refused when the call cannot start now (nothing reserved).
+        case now
+        /// Now, or a reserved slot within the horizon.
+        case reserve
+        /// The slot of an earlier reservation (its member), or a new one when it is gone or missed.
+        case claim
+        /// How long until a slot would be free; never changes the schedule.
+        case peek
     }
 
     /// Redis.
@@ -42,11 +107,9 @@ public struct RateLimiter: Sendable {
     /// The effective limits (the table scaled by the share), by operationId.
     public let limits: [String: KlaviyoRateLimit]
 
-    /// Entries live this long past their last admission (a little more than the steady window).
-    static let keyTTLMilliseconds = 61_000
-
-    /// KEYS[1] = the bucket; ARGV = burst, steady, a unique member suffix, key TTL (ms).
-    /// Returns {0, now_ms} when admitted, {wait_ms, now_ms} when refused.
+    /// KEYS[1] = the schedule; ARGV = burst, steady, daily (0 = none), member, mode, slack ms, horizon ms.
+    /// Returns {status, wait_ms, now_ms, slot_ms}: status 0 admitted now, 1 slot reserved (or claimed),
+    /// 2 refused (nothing reserved), 3 peek.
     static let script = RedisScript(
         """
         local t = redis.call('TIME')
@@ -54,28 +117,52 @@ public struct RateLimiter: Sendable {
         local key = KEYS[1]
         local burst = tonumber(ARGV[1])
         local steady = tonumber(ARGV[2])
-        redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('%d', now - 60000))
-        local wait = 0
-        local total = redis.call('ZCARD', key)
-        if total >= steady then
-            local entry = redis.call('ZRANGE', key, total - steady, total - steady, 'WITHSCORES')
-            wait = math.max(wait, tonumber(entry[2]) + 60000 - now)
+        local daily = tonumber(ARGV[3])
+        local member = ARGV[4]
+        local mode = ARGV[5]
+        local slack = tonumber(ARGV[6])
+        local horizon = tonumber(ARGV[7])
+        local keep = 60000 + slack
+        if daily > 0 then keep = 86400000 + slack end
+        redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('(%d', now - keep))
+        if mode == 'claim' then
+            local score = redis.call('ZSCORE', key, member)
+            if score then
+                score = tonumber(score)
+                if now <= score + slack then
+                    return {1, math.max(score - now, 0), now, score}
+                end
+                redis.call('ZREM', key, member)
+            end
+            mode = 'reserve'
         end
-        local since = string.format('(%d', now - 1000)
-        local recent = redis.call('ZCOUNT', key, since, '+inf')
-        if recent >= burst then
-            local entry = redis.call('ZRANGEBYSCORE', key, since, '+inf', 'WITHSCORES', 'LIMIT', recent - burst, 1)
-            wait = math.max(wait, tonumber(entry[2]) + 1000 - now)
+        local slot = now
+        local n = redis.call('ZCARD', key)
+        if n > 0 then
+            local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+            slot = math.max(slot, tonumber(last[2]))
+            local function after(limit, window)
+                if limit > 0 and n >= limit then
+                    local entry = redis.call('ZRANGE', key, n - limit, n - limit, 'WITHSCORES')
+                    slot = math.max(slot, tonumber(entry[2]) + window)
+                end
+            end
+            after(burst, 1000 + slack)
+            after(steady, 60000 + slack)
+            after(daily, 86400000 + slack)
         end
-        if wait > 0 then
-            return {wait, now}
+        if mode == 'peek' then
+            return {3, slot - now, now, slot}
         end
-        if total >= steady or recent >= burst then
-            return {1, now}
+        if slot > now and (mode == 'now' or slot - now > horizon) then
+            return {2, slot - now, now, slot}
         end
-        redis.call('ZADD', key, now, string.format('%d', now) .. '-' .. ARGV[3])
-        redis.call('PEXPIRE', key, ARGV[4])
-        return {0, now}
+        redis.call('ZADD', key, slot, member)
+        redis.call('PEXPIRE', key, slot - now + keep + 1000)
+        if slot == now then
+            return {0, 0, now, slot}
+        end
+        return {1, slot - now, now, slot}
         """)
 
     /// Creates a limiter over `table` (default: the spec's) scaled by `settings.share`.
@@ -93,106 +180,218 @@ public struct RateLimiter: Sendable {
         limits[operationID]
     }
 
-    /// One admission attempt against Redis for `accountID` and an operation with limit `limit`.
+    /// Admits a call now or refuses it, reserving nothing.
     ///
     /// - Throws: the Redis client's errors (nothing was admitted then, or the admission is lost).
     public func acquire(
         accountID: String, operationID: String, limit: KlaviyoRateLimit
     ) async throws -> Decision {
+        try await ask(.now, accountID: accountID, operationID: operationID, limit: limit, member: Self.newMember())
+    }
+
+    /// Admits a call now, or reserves its slot (within the horizon), or refuses it. With `claiming`, the
+    /// slot of that earlier reservation is this call's again unless it was missed by more than the slack.
+    public func reserve(
+        accountID: String, operationID: String, limit: KlaviyoRateLimit, claiming: Reservation? = nil
+    ) async throws -> Decision {
+        if let claiming, claiming.operationID == operationID {
+            return try await ask(
+                .claim, accountID: accountID, operationID: operationID, limit: limit, member: claiming.member)
+        }
+        return try await ask(
+            .reserve, accountID: accountID, operationID: operationID, limit: limit, member: Self.newMember())
+    }
+
+    /// How long until the operation's next free slot for `accountID` (.zero when a call could start now): the
+    /// depth of the account's backlog for that operation. Changes nothing.
+    public func backlog(accountID: String, operationID: String) async throws -> Duration {
+        guard let limit = limit(for: operationID) else { return .zero }
+        switch try await ask(.peek, accountID: accountID, operationID: operationID, limit: limit, member: "-") {
+        case .refused(let wait), .reserved(_, let wait): return wait
+        case .admitted: return .zero
+        }
+    }
+
+    func ask(
+        _ mode: Mode, accountID: String, operationID: String, limit: KlaviyoRateLimit, member: String
+    ) async throws -> Decision {
         let reply = try await redis.run(
             Self.script, keys: [RedisKeys.rateLimit(accountID, bucket: operationID)],
             arguments: [
-                String(limit.burst), String(limit.steady), UUID().uuidString, String(Self.keyTTLMilliseconds),
+                String(limit.burst), String(limit.steady), String(limit.daily ?? 0), member, mode.rawValue,
+                String(settings.slack.wholeMilliseconds), String(settings.horizon.wholeMilliseconds),
             ])
-        guard let parts = reply.array, parts.count == 2, let wait = parts[0].int, let now = parts[1].int else {
+        guard let parts = reply.array, parts.count == 4, let status = parts[0].int, let wait = parts[1].int,
+            let now = parts[2].int, let slot = parts[3].int
+        else {
             throw RelayError(
-                code: .unexpectedReply, message: "rate limiter script answered \(reply), expected {wait_ms, now_ms}")
+                code: .unexpectedReply,
+                message: "rate limiter script answered \(reply), expected {status, wait_ms, now_ms, slot_ms}")
         }
-        return wait <= 0
-            ? .admitted(atMilliseconds: now) : .refused(wait: .milliseconds(min(wait, Self.maxWaitMilliseconds)))
+        // A wait beyond what the windows can explain (a corrupted key, a clock jump) is taken as the longest
+        // honest one, so it cannot overflow later arithmetic.
+        let longest = limit.daily == nil ? Self.maxWaitMilliseconds : Self.maxDailyWaitMilliseconds
+        let clamped = Duration.milliseconds(min(max(wait, 0), longest))
+        switch status {
+        case 0:
+            return .admitted(atMilliseconds: now)
+        case 1:
+            let reservation = Reservation(operationID: operationID, member: member, slotMilliseconds: slot)
+            return .reserved(reservation, wait: clamped)
+        case 3:
+            return clamped == .zero ? .admitted(atMilliseconds: now) : .refused(wait: clamped)
+        default:
+            return .refused(wait: max(clamped, .milliseconds(1)))
+        }
     }
 
-    /// Longest wait the script can honestly answer (the steady window); a larger answer (a corrupted key, a
-    /// clock jump) is taken as this, so the wait cannot overflow later arithmetic.
-    static let maxWaitMilliseconds: Int64 = 60_000
+    static func newMember() -> String { UUID().uuidString.lowercased() }
 
-    /// The gate for the calls of one command of `accountID`.
-    public func gate(accountID: String, logger: Logger) -> RateLimitGate {
-        RateLimitGate(limiter: self, accountID: accountID, logger: logger)
+    /// Longest wait the steady window can honestly answer, plus a horizon's worth of reservations ahead.
+    static let maxWaitMilliseconds: Int64 = 3_600_000
+    /// Longest wait a daily cap can honestly answer.
+    static let maxDailyWaitMilliseconds: Int64 = 86_400_000 + 3_600_000
+
+    /// The gate for the calls of one command of `accountID`; `slot` holds the slot its command reserved on an
+    /// earlier delivery (from its sealed `x-relay-slot` header) and receives the slot of a call held back.
+    public func gate(accountID: String, slot: CarriedReservation = CarriedReservation(), logger: Logger) -> RateLimitGate {
+        RateLimitGate(limiter: self, accountID: accountID, slot: slot, logger: logger)
     }
 }
 
-/// Admits the Klaviyo calls of one account through the shared ``RateLimiter``: a refused call waits inline
-/// while the total wait stays within ``RateLimiter/Settings/maxWait``, else it is held back
-/// (``KlaviyoError/Code/heldBack`` with `retryAfter`), and the processor parks the command in a retry tier.
+/// The slot a command carries between deliveries: the one it reserved before it was parked (claimed by its
+/// next call of that operation, once), and, after a call is held back, the slot to park it with.
+public final class CarriedReservation: Sendable {
+    let value: Mutex<RateLimiter.Reservation?>
+
+    /// Creates a box holding `reservation`.
+    public init(_ reservation: RateLimiter.Reservation? = nil) {
+        value = Mutex(reservation)
+    }
+
+    /// The slot held now (nil: none).
+    public var reservation: RateLimiter.Reservation? {
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
+    }
+
+    /// Takes the slot for a call of `operationID`, once: later calls reserve their own.
+    func take(for operationID: String) -> RateLimiter.Reservation? {
+        value.withLock { slot in
+            guard let taken = slot, taken.operationID == operationID else { return nil }
+            slot = nil
+            return taken
+        }
+    }
+}
+
+/// Admits the Klaviyo calls of one account through the shared ``RateLimiter``: a call whose slot is within
+/// ``RateLimiter/Settings/maxWait`` waits for it inline; a later slot is reserved and the call held back
+/// (``KlaviyoError/Code/heldBack`` with `retryAfter`, the slot left in ``CarriedReservation``), and the processor
+/// parks the command in a retry tier no longer than the wait; the command claims its slot when it comes back.
 public struct RateLimitGate: KlaviyoCallGate {
     /// The limiter.
     public let limiter: RateLimiter
     /// The account (the HeroPixel account id of the command).
     public let accountID: String
+    /// The slot the command reserved on an earlier delivery; receives the slot of a held-back call.
+    public let slot: CarriedReservation
     let logger: Logger
     /// Redis failures are retried with backoff this many times (like the processor's other Redis steps),
     /// then the call fails with ``KlaviyoError/Code/gateUnavailable``.
     var maxRedisAttempts = 100
+    /// Longest inline wait for a slot (nil: the limiter's ``RateLimiter/Settings/maxWait``).
+    public var maxWait: Duration?
+
+    /// A gate for a call shared by several commands (an event batch): its own slot box, so the shared call's
+    /// slot never travels with one of them, and its own maximum inline wait (the waiting commands hold no
+    /// consumer slot, only unacked deliveries).
+    public func forSharedCall(maxWait: Duration) -> RateLimitGate {
+        var gate = RateLimitGate(limiter: limiter, accountID: accountID, logger: logger)
+        gate.maxWait = maxWait
+        return gate
+    }
 
     /// Creates a gate.
-    public init(limiter: RateLimiter, accountID: String, logger: Logger) {
+    public init(
+        limiter: RateLimiter, accountID: String, slot: CarriedReservation = CarriedReservation(), logger: Logger
+    ) {
         self.limiter = limiter
         self.accountID = accountID
+        self.slot = slot
         self.logger = logger
     }
 
-    /// Returns once the call is admitted; throws `.heldBack` when it would have to wait longer than the
-    /// maximum inline wait, `.gateUnavailable` when Redis stays unreachable or the task is cancelled.
+    /// Returns once the call may start; throws `.heldBack` when its slot is further away than the maximum
+    /// inline wait (or beyond the horizon), `.gateUnavailable` when Redis stays unreachable or the task is
+    /// cancelled.
     public func admit(operationID: String, credential: KlaviyoCredential) async throws(KlaviyoError) {
         guard let limit = limiter.limit(for: operationID) else { return }
-        var waited = Duration.zero
+        var claiming = slot.take(for: operationID)
         while true {
-            switch try await acquire(operationID: operationID, limit: limit, credential: credential) {
+            switch try await acquire(operationID: operationID, limit: limit, claiming: claiming, credential: credential) {
             case .admitted:
-                if waited > .zero {
-                    Self.count(operationID, outcome: "waited")
-                    logger.debug(
-                        "rate limiter admitted the call after a wait",
-                        metadata: [
-                            LogKeys.klaviyoOperation: "\(operationID)",
-                            "rate_limit_wait_ms": "\(waited.wholeMilliseconds)",
-                        ])
-                }
                 return
-            case .refused(let wait):
-                if waited + wait <= limiter.settings.maxWait {
-                    do {
-                        try await Task.sleep(for: wait)
-                    } catch {
-                        throw KlaviyoError(
-                            code: .gateUnavailable, operationID: operationID,
-                            message: "cancelled while waiting for the rate limiter", requestMayHaveBeenSent: false,
-                            usedOAuth: credential.isOAuth)
-                    }
-                    waited += wait
+            case .reserved(let reservation, let wait) where wait <= (maxWait ?? limiter.settings.maxWait):
+                let due = ContinuousClock.now + wait
+                do {
+                    try await Task.sleep(until: due)
+                } catch {
+                    throw KlaviyoError(
+                        code: .gateUnavailable, operationID: operationID,
+                        message: "cancelled while waiting for the rate limiter", requestMayHaveBeenSent: false,
+                        usedOAuth: credential.isOAuth)
+                }
+                // Woken too late (a starved process): the slot may no longer be safe to use; ask Redis again,
+                // which confirms it or hands out a new one.
+                if ContinuousClock.now - due > limiter.settings.slack / 2 {
+                    claiming = reservation
                     continue
                 }
+                Self.count(operationID, outcome: "waited")
+                logger.trace(
+                    "rate limiter slot reached",
+                    metadata: [
+                        LogKeys.klaviyoOperation: "\(operationID)", "rate_limit_wait_ms": "\(wait.wholeMilliseconds)",
+                        "rate_limit_slot": "\(reservation.slotMilliseconds)",
+                    ])
+                return
+            case .reserved(let reservation, let wait):
+                slot.reservation = reservation
                 Self.count(operationID, outcome: "held_back")
-                throw KlaviyoError(
-                    code: .heldBack, operationID: operationID,
-                    message: "held back by the relay's rate limiter: \(operationID) allows \(limit.burst)/s and "
-                        + "\(limit.steady)/min per account (Klaviyo's limits × RELAY_RATE_LIMIT_SHARE "
-                        + "\(limiter.settings.share)); next slot in \(wait.wholeMilliseconds)ms",
-                    retryAfter: wait, requestMayHaveBeenSent: false, usedOAuth: credential.isOAuth)
+                throw heldBack(operationID, limit: limit, wait: wait, credential: credential, reserved: true)
+            case .refused(let wait):
+                slot.reservation = nil
+                Self.count(operationID, outcome: "held_back")
+                throw heldBack(operationID, limit: limit, wait: wait, credential: credential, reserved: false)
             }
         }
     }
 
+    func heldBack(
+        _ operationID: String, limit: KlaviyoRateLimit, wait: Duration, credential: KlaviyoCredential, reserved: Bool
+    ) -> KlaviyoError {
+        let daily = limit.daily.map { " and \($0)/day" } ?? ""
+        return KlaviyoError(
+            code: .heldBack, operationID: operationID,
+            message: "held back by the relay's rate limiter: \(operationID) allows \(limit.burst)/s, "
+                + "\(limit.steady)/min\(daily) per account (Klaviyo's limits × RELAY_RATE_LIMIT_SHARE "
+                + "\(limiter.settings.share)); "
+                + (reserved ? "slot reserved in \(wait.wholeMilliseconds)ms" : "next slot in \(wait.wholeMilliseconds)ms"),
+            retryAfter: wait, requestMayHaveBeenSent: false, usedOAuth: credential.isOAuth)
+    }
+
     /// One admission attempt; Redis failures are retried with backoff.
     func acquire(
-        operationID: String, limit: KlaviyoRateLimit, credential: KlaviyoCredential
+        operationID: String, limit: KlaviyoRateLimit, claiming: RateLimiter.Reservation?,
+        credential: KlaviyoCredential
     ) async throws(KlaviyoError) -> RateLimiter.Decision {
         var backoff = Duration.milliseconds(50)
         var attempts = 0
         while true {
             do {
-                return try await limiter.acquire(accountID: accountID, operationID: operationID, limit: limit)
+                return try await limiter.reserve(
+                    accountID: accountID, operationID: operationID, limit: limit, claiming: claiming)
             } catch {
                 attempts += 1
                 if attempts == 1 || attempts % 20 == 0 {
