@@ -9,6 +9,7 @@ Exits non-zero on the first schema violation or unexpected status.
 import json
 import os
 import sys
+import time
 import urllib.request
 
 import jsonschema
@@ -134,6 +135,21 @@ def main():
     check("GET", f"/api/profile-bulk-import-jobs/{jid}", "/api/profile-bulk-import-jobs/{job_id}", 200)
     check("GET", f"/api/profile-bulk-import-jobs/{jid}/import-errors",
           "/api/profile-bulk-import-jobs/{id}/import-errors", 200)
+    # A finished job with row errors (paged), and the job list (newest first, filtered, paged).
+    bad = check("POST", "/api/profile-bulk-import-jobs", "/api/profile-bulk-import-jobs", 202, {"data": {
+        "type": "profile-bulk-import-job", "attributes": {"profiles": {"data": [
+            {"type": "profile", "attributes": {"email": f"bad,{n}@example.com"}} for n in range(2)]}}}})
+    for _ in range(50):
+        status, polled = call("GET", f"/api/profile-bulk-import-jobs/{bad['data']['id']}")
+        if status == 200 and polled["data"]["attributes"]["status"] == "complete":
+            break
+        time.sleep(0.2)
+    errors = check("GET", f"/api/profile-bulk-import-jobs/{bad['data']['id']}/import-errors?page%5Bsize%5D=1",
+                   "/api/profile-bulk-import-jobs/{id}/import-errors", 200)
+    if len(errors["data"]) != 1 or "next" not in errors["links"]:
+        sys.exit(f"FAIL import errors page: {errors}")
+    check("GET", "/api/profile-bulk-import-jobs?sort=-created_at&filter=equals(status,'complete')&page%5Bsize%5D=1",
+          "/api/profile-bulk-import-jobs", 200)
     sub = {"data": {"type": "profile-subscription-bulk-create-job", "attributes": {"profiles": {"data": [
         {"type": "profile", "attributes": {"email": "c@example.com", "subscriptions": {
             "email": {"marketing": {"consent": "SUBSCRIBED"}}}}}]}},

@@ -23,8 +23,8 @@ public enum RedisKeys {
     /// Prefix of an account's profile-coalescing keys (``ProfileCoalescer``): `…open` (the batch collecting
     /// rows), `…seq` (batch ids), `…identifiers` (identifier → its latest unfinished batch), `…jobs` (job ids
     /// recorded), `…member:<command id>` (a command's batch and row), `…batch:<id>` (state, job id, cached job
-    /// status, submit/poll lock) with `:rows` (the rows in request order), `:errors` (row → import error) and
-    /// `:identifiers`.
+    /// status, submit/poll lock) with `:rows` (the rows in request order) and `:identifiers` (both deleted once the
+    /// batch is final), and `:errors` (row → import error).
     public static func coalescing(_ accountID: String) -> String { "kr:{\(accountID)}:coalesce:" }
     /// Done marker as written before markers moved under the account's hash tag (read until it expires).
     public static func legacyIdempotency(_ commandID: String) -> String { "kr:idem:\(commandID)" }

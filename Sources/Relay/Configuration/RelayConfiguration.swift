@@ -323,6 +323,7 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
                 ? "rate_limit=spec share=\(rateLimitShare) max_wait=\(rateLimitMaxWait.roundedDescription) "
                 : "rate_limit=off ")
             + "batch_window=\(batchWindow == .zero ? "off" : batchWindow.roundedDescription) "
+            + "\(coalescing?.description ?? "coalesce=off") "
             + "reply_to=\(replyTo) "
             + "dev=\(isDevelopment)"
     }

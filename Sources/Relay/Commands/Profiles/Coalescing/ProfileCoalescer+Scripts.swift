@@ -214,6 +214,8 @@ extension ProfileCoalescer {
             for _, identifier in ipairs(members) do
                 if redis.call('HGET', KEYS[3], identifier) == ARGV[1] then redis.call('HDEL', KEYS[3], identifier) end
             end
+            -- The rows (up to 4.5 MB) were only needed to submit and to match errors: gone once final.
+            redis.call('DEL', KEYS[1] .. ':rows', KEYS[1] .. ':identifiers')
             return 'ok'
             """)
 
@@ -229,6 +231,7 @@ extension ProfileCoalescer {
             for _, identifier in ipairs(members) do
                 if redis.call('HGET', KEYS[2], identifier) == ARGV[1] then redis.call('HDEL', KEYS[2], identifier) end
             end
+            redis.call('DEL', KEYS[1] .. ':rows', KEYS[1] .. ':identifiers')
             return 'ok'
             """)
 

@@ -1,0 +1,232 @@
+import Foundation
+import Klaviyo
+import Logging
+import Redis
+import Relay
+import RelayTestSupport
+import Synchronization
+import Testing
+
+struct CoalescingTestError: Error {
+    let message: String
+    init(_ message: String) { self.message = message }
+}
+
+/// `profile.upsert` coalescing: which upserts may become bulk rows, how import errors find their rows, the
+/// settings, and the executor's batch lifecycle against the real Redis and a scripted Klaviyo (one submit, one
+/// shared poll, each command its own outcome).
+@Suite("Profile coalescing")
+struct ProfileCoalescerTests {
+    let types = CommandTypeTests()
+
+    func payload(_ profile: JSONValue, profileID: String? = nil) throws -> ProfileUpsertPayload {
+        var members: [String: JSONValue] = ["profile": profile]
+        if let profileID { members["profile_id"] = .string(profileID) }
+        guard case .profileUpsert(let payload) = try types.decode("profile.upsert", .object(members)).payload else {
+            throw CoalescingTestError("not an upsert")
+        }
+        return payload
+    }
+
+    // MARK: the rule
+
+    @Test func plainUpsertsBecomeRowsWithNormalizedIdentifiers() throws {
+        let row = try #require(
+            CoalescedRow(
+                try payload([
+                    "email": "Ada@Example.com", "phone_number": "+15005550006", "external_id": "x-1",
+                    "first_name": "Ada", "location": ["city": "Boston"], "properties": ["plan": "pro"],
+                ])))
+        #expect(row.identifiers == ["email:ada@example.com", "phone_number:+15005550006", "external_id:x-1"])
+        #expect(row.attributes["first_name"] == "Ada")
+    }
+
+    @Test func upsertsWhoseMeaningCouldDifferInBulkStaySingle() throws {
+        // By Klaviyo profile id.
+        #expect(CoalescedRow(try payload(["email": "a@example.com"], profileID: "01ABC")) == nil)
+        // A null clears a field: at the top level, inside location, inside properties.
+        #expect(CoalescedRow(try payload(["email": "a@example.com", "first_name": .null])) == nil)
+        #expect(CoalescedRow(try payload(["email": "a@example.com", "location": ["city": .null]])) == nil)
+        #expect(CoalescedRow(try payload(["email": "a@example.com", "properties": ["gone": .null]])) == nil)
+        // No identifier left once nulls are excluded is impossible here; an ordinary one is a row.
+        #expect(CoalescedRow(try payload(["email": "a@example.com", "properties": ["kept": 1]])) != nil)
+    }
+
+    // MARK: import errors → rows
+
+    static func error(pointer: String?, payload: JSONValue?) -> JSONValue {
+        var source: [String: JSONValue] = [:]
+        if let pointer { source["pointer"] = .string(pointer) }
+        return [
+            "type": "import-error", "id": "E",
+            "attributes": [
+                "code": "invalid", "title": "Invalid input", "detail": "Invalid email address",
+                "source": .object(source), "original_payload": payload ?? .null,
+            ],
+        ]
+    }
+
+    @Test func importErrorsFindTheirRowsByPointerOrByIdentifier() {
+        let rows: [[String: JSONValue]] = [
+            ["email": "a@example.com"], ["email": "B@example.com"], ["phone_number": "+15005550006"],
+            ["external_id": "x-9"],
+        ]
+        let matches = ImportErrorMatcher.match(
+            errors: [
+                // The pointer names row 1, and the payload agrees (emails compare case-insensitively).
+                Self.error(
+                    pointer: "/data/attributes/profiles/data/1/attributes/email",
+                    payload: ["type": "profile", "attributes": ["email": "b@example.com"]]),
+                // No usable pointer: the payload's identifier picks row 2.
+                Self.error(pointer: "/data", payload: ["phone_number": "+15005550006"]),
+                // A pointer that disagrees with its payload is not trusted: the payload picks row 3.
+                Self.error(
+                    pointer: "/data/attributes/profiles/data/0/attributes", payload: ["external_id": "x-9"]),
+                // Names no row at all.
+                Self.error(pointer: nil, payload: ["email": "nobody@example.com"]),
+                Self.error(pointer: "/data/attributes/profiles/data/99", payload: nil),
+            ],
+            rows: rows)
+        #expect(Set(matches.byRow.keys) == [1, 2, 3])
+        #expect(matches.byRow[1]?["detail"] == "Invalid email address")
+        #expect(matches.unmatched == 2)
+    }
+
+    // MARK: settings
+
+    @Test func settingsFollowTheRateLimiterUnlessSetAndRefuseNonsense() throws {
+        #expect(try ProfileCoalescer.Settings.fromEnvironment([:], rateLimitEnabled: true) != nil)
+        #expect(try ProfileCoalescer.Settings.fromEnvironment([:], rateLimitEnabled: false) == nil)
+        #expect(
+            try ProfileCoalescer.Settings.fromEnvironment(["RELAY_COALESCE": "off"], rateLimitEnabled: true) == nil)
+        let set = try #require(
+            try ProfileCoalescer.Settings.fromEnvironment(
+                [
+                    "RELAY_COALESCE": "on", "RELAY_COALESCE_THRESHOLD": "0", "RELAY_COALESCE_WINDOW": "500ms",
+                    "RELAY_COALESCE_LOCK_TTL": "90s",
+                ], rateLimitEnabled: false))
+        #expect(set.threshold == .zero)
+        #expect(set.window == .milliseconds(500))
+        #expect(set.lockTTL == .seconds(90))
+        for bad in [
+            ["RELAY_COALESCE": "yes"], ["RELAY_COALESCE_WINDOW": "2h"], ["RELAY_COALESCE_LOCK_TTL": "10ms"],
+            ["RELAY_COALESCE_THRESHOLD": "soon"],
+        ] {
+            #expect(throws: RelayError.self) {
+                try ProfileCoalescer.Settings.fromEnvironment(bad, rateLimitEnabled: true)
+            }
+        }
+    }
+
+    // MARK: the lifecycle, against Redis and a scripted Klaviyo
+
+    static func redis() throws -> RedisClient {
+        var logger = Logger(label: "coalescer-tests")
+        logger.logLevel = .warning
+        return RedisClient(configuration: try RedisConfiguration(url: TestServers.redisURL), logger: logger)
+    }
+
+    /// Klaviyo with one bulk import job: 202 on submit, `complete` with one failed row (row `failedRow`) on poll.
+    static func klaviyo(failedRow: Int, email: String, status: String = "complete") -> ScriptedTransport {
+        ScriptedTransport { request in
+            if request.method == "POST" {
+                return ScriptedTransport.reply(
+                    202,
+                    #"{"data":{"type":"profile-bulk-import-job","id":"J1","attributes":{"status":"queued","#
+                        + #""created_at":"2026-12-04T00:00:00+00:00","total_count":5}}}"#)
+            }
+            if request.url.contains("/import-errors") {
+                return ScriptedTransport.reply(
+                    200,
+                    #"{"data":[{"type":"import-error","id":"E1","attributes":{"code":"invalid","#
+                        + #""title":"Invalid input","detail":"Invalid email address","source":{"pointer":"#
+                        + #""/data/attributes/profiles/data/\#(failedRow)/attributes/email"},"#
+                        + #""original_payload":{"type":"profile","attributes":{"email":"\#(email)"}}}}],"links":{}}"#)
+            }
+            return ScriptedTransport.reply(
+                200,
+                #"{"data":{"type":"profile-bulk-import-job","id":"J1","attributes":{"status":"\#(status)","#
+                    + #""created_at":"2026-12-04T00:00:00+00:00","total_count":5,"completed_count":4,"#
+                    + #""failed_count":1}}}"#)
+        }
+    }
+
+    @Test func oneJobCarriesTheBatchAndEachCommandGetsItsOwnOutcome() async throws {
+        let redis = try Self.redis()
+        defer { Task { await redis.shutdown() } }
+        let account = "co-\(UUID().uuidString.lowercased())"
+        var settings = ProfileCoalescer.Settings()
+        settings.threshold = .zero
+        settings.window = .milliseconds(200)
+        settings.pollInterval = .milliseconds(50)
+        let coalescer = ProfileCoalescer(redis: redis, settings: settings, logger: Logger(label: "test")) { _, _ in
+            .zero
+        }
+        let transport = Self.klaviyo(failedRow: 3, email: "u3@example.com")
+        let client = KlaviyoClient(
+            baseURL: "https://a.klaviyo.com", transport: transport, userAgent: "test", logger: Logger(label: "test"))
+        let executor = CommandExecutor(klaviyo: client, coalescer: coalescer)
+        var commands: [CommandEnvelope] = []
+        for index in 0..<5 {
+            let body = JSONValue.object([
+                "id": .string("\(account)-\(index)"), "type": "profile.upsert", "account_id": .string(account),
+                "created_at": "2026-11-29T12:00:00Z",
+                "payload": ["profile": ["email": .string("u\(index)@example.com")]],
+            ]).jsonBytes()
+            guard case .success(let command) = CommandDecoder().decode(body) else {
+                throw CoalescingTestError("decode")
+            }
+            commands.append(command)
+        }
+        // Joining: every command is parked, nothing reaches Klaviyo.
+        for command in commands {
+            let execution = try await executor.execute(command, credential: .apiKey("pk_test"))
+            #expect(execution.pending?.state["coalesced"] == true)
+        }
+        #expect(transport.all.isEmpty)
+        // Deliveries come back (in any order, repeatedly) until each has its outcome.
+        var outcomes: [Int: String] = [:]
+        let deadline = ContinuousClock.now + .seconds(20)
+        while outcomes.count < commands.count, ContinuousClock.now < deadline {
+            for (index, command) in commands.enumerated().reversed() where outcomes[index] == nil {
+                do {
+                    let execution = try await executor.execute(command, credential: .apiKey("pk_test"))
+                    if execution.pending == nil {
+                        #expect(execution.klaviyo.ids == ["J1"])
+                        outcomes[index] = "\(execution.outcome)"
+                    }
+                } catch {
+                    #expect(error.code == .rejected)
+                    #expect(error.description.contains("Invalid email address"))
+                    outcomes[index] = "rejected"
+                }
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(outcomes == [0: "succeeded", 1: "succeeded", 2: "succeeded", 3: "rejected", 4: "succeeded"])
+        let posts = transport.all.filter { $0.method == "POST" }
+        #expect(posts.count == 1)
+        let body = try JSONValue.parse(posts[0].body ?? [])
+        let rows = body["data"]?["attributes"]?["profiles"]?["data"]?.arrayValue ?? []
+        #expect(rows.compactMap { $0["attributes"]?["email"]?.stringValue } == (0..<5).map { "u\($0)@example.com" })
+        // The import errors were read once for the whole batch.
+        #expect(transport.all.filter { $0.url.contains("/import-errors") }.count == 1)
+    }
+
+    @Test func adoptionPicksTheJobCreatedSinceSubmittingWithTheBatchsRowCount() {
+        let since = Int64(1_764_806_400_000)  // 2025-12-04T00:00:00Z
+        func job(_ id: String, _ created: String, _ total: Int) -> JSONValue {
+            [
+                "type": "profile-bulk-import-job", "id": .string(id),
+                "attributes": ["created_at": .string(created), "total_count": .int(Int64(total)), "status": "queued"],
+            ]
+        }
+        let jobs = [
+            job("old", "2025-12-03T23:50:00+00:00", 50), job("other-count", "2025-12-04T00:00:01+00:00", 49),
+            job("recorded", "2025-12-04T00:00:01+00:00", 50), job("ours", "2025-12-04T00:00:02+00:00", 50),
+        ]
+        #expect(
+            ProfileCoalescer.adoptable(jobs, rows: 50, since: since, excluding: ["recorded"])?["id"] == "ours")
+        #expect(ProfileCoalescer.adoptable(jobs, rows: 50, since: since, excluding: ["recorded", "ours"]) == nil)
+    }
+}
