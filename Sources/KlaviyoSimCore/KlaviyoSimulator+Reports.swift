@@ -22,6 +22,16 @@ extension KlaviyoSimulator {
         }
     }
 
+    /// The statistics the spec's enum allows (also what ``reportStatistics(_:conversions:value:uniques:)`` computes).
+    static let reportStatisticNames: Set<String> = [
+        "average_order_value", "bounce_rate", "bounced", "bounced_or_failed", "bounced_or_failed_rate", "click_rate",
+        "click_to_open_rate", "clicks", "clicks_unique", "conversion_rate", "conversion_uniques", "conversion_value",
+        "conversions", "delivered", "delivery_rate", "failed", "failed_rate", "message_segment_count_sum",
+        "open_rate", "opens", "opens_unique", "recipients", "revenue_per_recipient", "spam_complaint_rate",
+        "spam_complaints", "text_message_credit_usage_amount", "text_message_roi", "text_message_spend",
+        "unsubscribe_rate", "unsubscribe_uniques", "unsubscribes",
+    ]
+
     /// One reported row before statistics: its groupings.
     struct ReportRow: Sendable {
         var id: String
@@ -43,6 +53,10 @@ extension KlaviyoSimulator {
         let statistics = attributes?["statistics"]?.arrayValue?.compactMap(\.stringValue) ?? []
         guard !statistics.isEmpty else {
             throw .invalid("At least one statistic is required.", pointer: "/data/attributes/statistics")
+        }
+        for (index, name) in statistics.enumerated() where !Self.reportStatisticNames.contains(name) {
+            throw .invalid(
+                "'\(name)' is not a valid statistic.", pointer: "/data/attributes/statistics/\(index)")
         }
         let now = Date().timeIntervalSince1970
         let range = try Self.reportRange(attributes?["timeframe"], now: now)
