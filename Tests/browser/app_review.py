@@ -289,7 +289,9 @@ class Walk:
 
 def summary(outcome):
     if "dead_letter" in outcome:
-        return f"dead letter {outcome['dead_letter'].get('code')}"
+        letter = outcome["dead_letter"]
+        code = letter.get("code")
+        return f"dead letter {code}" if code == "reauth_required" else f"dead letter {code}: {letter.get('detail')}"
     if outcome.get("missing"):
         return f"no outcome ({outcome.get('stderr', '').strip()[:200]})"
     return f"{outcome.get('outcome')} (HTTP {(outcome.get('klaviyo') or {}).get('status')})"

@@ -45,10 +45,25 @@ require_swift >/dev/null
 export_server_urls
 started_services="$(var_path "app-review-started-services")"
 : >"$started_services"
+# remove_topology: deletes this run's queues and exchanges (management API, best effort).
+remove_topology() {
+    local kind name
+    [[ -n "${RELAY_QUEUE_PREFIX:-}" ]] || return 0
+    for kind in queues exchanges; do
+        curl -fsS -u guest:guest "http://127.0.0.1:${MGMT_PORT:-15672}/api/$kind/%2F?columns=name" 2>/dev/null |
+            python3 -c 'import json, sys; [print(q["name"]) for q in json.load(sys.stdin) if q["name"].startswith(sys.argv[1])]' \
+                "$RELAY_QUEUE_PREFIX." 2>/dev/null |
+            while IFS= read -r name; do
+                curl -fsS -u guest:guest -X DELETE "http://127.0.0.1:${MGMT_PORT:-15672}/api/$kind/%2F/$name" \
+                    >/dev/null 2>&1 || true
+            done
+    done
+}
 cleanup() {
     local rc=$?
     stop_spawned
     stop_sim "$sim_port"
+    remove_topology
     local ours=()
     mapfile -t ours <"$started_services"
     ((${#ours[@]} == 0)) || scripts/dev/services.sh stop "${ours[@]}" || true
