@@ -35,7 +35,7 @@ EXPECTED_OPERATIONS=(
     create_or_update_profile update_profile get_profiles bulk_import_profiles get_bulk_import_profiles_job
     create_list add_profiles_to_list remove_profiles_from_list bulk_subscribe_profiles bulk_unsubscribe_profiles
     create_event bulk_create_events create_campaign get_campaign send_campaign get_campaign_send_job
-    cancel_campaign_send get_flows update_flow get_accounts oauth_token
+    cancel_campaign_send get_flows update_flow get_accounts oauth_token query_campaign_values query_flow_values
 )
 
 scripts/dev/install-deps.sh
@@ -96,9 +96,15 @@ else
     log "SWIFT_TEST_ARGS is set: the request check runs without its floor (a partial suite makes fewer requests)"
 fi
 python3 scripts/check/check-requests-against-spec.py "${floor[@]}" "$KLAVIYO_SIM_URL"
+# The Grafana dashboard's queries name metrics the relay exported in MetricsTests (or RabbitMQ's); alert rules parse
+# (promtool, from Debian's prometheus package).
+python3 scripts/check/check-dashboards.py
 # The simulator's answers, against the response schemas of the same spec: drives every implemented operation of
 # the test simulator (after the request check: it resets the simulator first).
 python3 scripts/check/check-responses-against-spec.py "$KLAVIYO_SIM_URL"
+
+# Klaviyo's app-review checklist walked end to end in headless Chromium (about 30 s; its own ports and queues).
+scripts/demo/app-review.sh --no-screenshots --skip-build
 
 # The hostile-publisher suite (about a minute): two consumers, a serve and its own klaviyo-sim with Klaviyo's rate
 # limits on; it never restarts the servers. RELAY_HOSTILE=0 skips it.

@@ -23,6 +23,7 @@ PACKAGES=(
     python3-pip
     chromium
     chromium-driver
+    prometheus
 )
 
 is_installed() {

@@ -25,8 +25,10 @@ extension CommandProcessor {
         var job: JSONValue?
         /// The next Klaviyo attempt, counting those of earlier deliveries.
         var attempt: Int
-        /// Whether the credential was refreshed after a 401 during this delivery.
-        var refreshed = false
+        /// Refreshes after a 401 during this delivery. Two are allowed: the first may only adopt a newer
+        /// connection another process stored (a reconnect) whose token Klaviyo refuses as well; the second then
+        /// really asks Klaviyo (and learns, say, that the app was removed).
+        var refreshes = 0
         /// Whether Klaviyo was called during this delivery.
         var calledKlaviyo = false
         /// The last failure and when the first one happened (set when a call fails).
@@ -145,7 +147,8 @@ extension CommandProcessor {
             preconditionFailure("decideAfterFailure(_:) follows a failed call")
         }
         let attempt = Attempt(
-            number: run.attempt, firstFailedAt: firstFailedAt, refreshed: run.refreshed,
+            number: run.attempt, firstFailedAt: firstFailedAt,
+            refreshed: run.refreshes >= Self.maxRefreshesPerDelivery,
             canRefresh: tokenManager != nil, usedOAuth: run.credential?.isOAuth ?? false,
             isIdempotent: CommandExecutor.isIdempotent(run.command.payload))
         return Self.afterFailure(
@@ -153,10 +156,13 @@ extension CommandProcessor {
             reserved: run.slot.reservation != nil)
     }
 
+    /// Refreshes one delivery may make after 401s (see ``Run/refreshes``).
+    static let maxRefreshesPerDelivery = 2
+
     /// After a 401 on an OAuth token: one single-flight refresh, then the call again (a refresh that yields no
     /// credential is decided like any other permanent failure).
     func refresh(_ run: inout Run) async throws -> Action {
-        run.refreshed = true
+        run.refreshes += 1
         if let tokenManager, let connection = run.connection, let failure = run.lastFailure {
             switch try await oauthConnection(
                 connection, tokenManager: tokenManager, afterUnauthorized: true, logger: run.logger)
