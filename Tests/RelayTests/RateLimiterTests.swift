@@ -287,8 +287,9 @@ struct RateLimiterTests {
         let key = RedisKeys.rateLimit(account, bucket: Self.operation)
         _ = try await Self.admit(5, limiter, account: account)
         // The steady window is full: the sixth call's slot is a minute away, beyond the 30 s horizon.
-        guard case .refused(let wait) = try await limiter.reserve(
-            accountID: account, operationID: Self.operation, limit: limit)
+        guard
+            case .refused(let wait) = try await limiter.reserve(
+                accountID: account, operationID: Self.operation, limit: limit)
         else {
             Issue.record("a slot beyond the horizon was reserved")
             return
@@ -297,15 +298,17 @@ struct RateLimiterTests {
         #expect(try await redis.send(["ZCARD", key]).int == 5)
 
         let wide = RateLimiter(redis: redis, table: Self.steadyTable)
-        guard case .reserved(let first, _) = try await wide.reserve(
-            accountID: account, operationID: Self.operation, limit: limit)
+        guard
+            case .reserved(let first, _) = try await wide.reserve(
+                accountID: account, operationID: Self.operation, limit: limit)
         else {
             Issue.record("no slot reserved within the default horizon")
             return
         }
         // Claimed again: the same slot.
-        guard case .reserved(let claimed, _) = try await wide.reserve(
-            accountID: account, operationID: Self.operation, limit: limit, claiming: first)
+        guard
+            case .reserved(let claimed, _) = try await wide.reserve(
+                accountID: account, operationID: Self.operation, limit: limit, claiming: first)
         else {
             Issue.record("the reservation was not claimed")
             return
@@ -362,7 +365,11 @@ struct RateLimiterTests {
         #expect(slots.count == 30)
         // 30 calls at 5 per widened window: the 26th slot 5 windows after the first, not a tier's worth of
         // idle time later (one window of leeway for a call a loaded machine woke too late, which re-queues).
-        let window = 1000 + Int64(RateLimiter.Settings().slack.components.seconds * 1000 + RateLimiter.Settings().slack.components.attoseconds / 1_000_000_000_000_000)
+        let window =
+            1000
+            + Int64(
+                RateLimiter.Settings().slack.components.seconds * 1000 + RateLimiter.Settings().slack.components
+                    .attoseconds / 1_000_000_000_000_000)
         if slots.count == 30 {
             #expect(slots[25] - slots[0] >= 5 * window && slots[25] - slots[0] <= 6 * window, "\(slots)")
         }

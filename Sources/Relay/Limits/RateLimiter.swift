@@ -254,7 +254,9 @@ public struct RateLimiter: Sendable {
 
     /// The gate for the calls of one command of `accountID`; `slot` holds the slot its command reserved on an
     /// earlier delivery (from its sealed `x-relay-slot` header) and receives the slot of a call held back.
-    public func gate(accountID: String, slot: CarriedReservation = CarriedReservation(), logger: Logger) -> RateLimitGate {
+    public func gate(
+        accountID: String, slot: CarriedReservation = CarriedReservation(), logger: Logger
+    ) -> RateLimitGate {
         RateLimitGate(limiter: self, accountID: accountID, slot: slot, logger: logger)
     }
 }
@@ -329,7 +331,8 @@ public struct RateLimitGate: KlaviyoCallGate {
         guard let limit = limiter.limit(for: operationID) else { return }
         var claiming = slot.take(for: operationID)
         while true {
-            switch try await acquire(operationID: operationID, limit: limit, claiming: claiming, credential: credential) {
+            switch try await acquire(operationID: operationID, limit: limit, claiming: claiming, credential: credential)
+            {
             case .admitted:
                 return
             case .reserved(let reservation, let wait) where wait <= (maxWait ?? limiter.settings.maxWait):
@@ -377,7 +380,8 @@ public struct RateLimitGate: KlaviyoCallGate {
             message: "held back by the relay's rate limiter: \(operationID) allows \(limit.burst)/s, "
                 + "\(limit.steady)/min\(daily) per account (Klaviyo's limits × RELAY_RATE_LIMIT_SHARE "
                 + "\(limiter.settings.share)); "
-                + (reserved ? "slot reserved in \(wait.wholeMilliseconds)ms" : "next slot in \(wait.wholeMilliseconds)ms"),
+                + (reserved
+                    ? "slot reserved in \(wait.wholeMilliseconds)ms" : "next slot in \(wait.wholeMilliseconds)ms"),
             retryAfter: wait, requestMayHaveBeenSent: false, usedOAuth: credential.isOAuth)
     }
 
