@@ -170,7 +170,7 @@ let package = Package(
         .testTarget(
             name: "RelayServerTests",
             dependencies: [
-                "RelayServer", "Relay", "AMQP", "Redis", "HTTPClient", "Klaviyo",
+                "RelayServer", "Relay", "AMQP", "Redis", "HTTPClient", "Klaviyo", "RelayTestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
