@@ -26,10 +26,23 @@ extension RedisClient {
     }
 
     /// `DEL keys…`: the number of keys removed. No round trip for an empty list.
+    ///
+    /// In cluster mode the keys are grouped by hash slot, one `DEL` per slot (sent as one pipeline).
     @discardableResult
     public func delete(_ keys: [String]) async throws -> Int {
         if keys.isEmpty { return 0 }
-        return try await Int(integer(["DEL"] + keys))
+        guard configuration.isCluster else { return try await Int(integer(["DEL"] + keys)) }
+        var bySlot: [Int: [String]] = [:]
+        for key in keys { bySlot[RedisSlot.of(key), default: []].append(key) }
+        var removed = 0
+        for reply in try await pipeline(bySlot.values.map { ["DEL"] + $0 }) {
+            let value = try reply.get()
+            guard case .integer(let count) = value else {
+                throw RedisError.unexpectedReply(value, expected: "an integer")
+            }
+            removed += Int(count)
+        }
+        return removed
     }
 
     /// `EXISTS key`.
@@ -83,7 +96,7 @@ extension RedisClient {
     }
 
     /// All keys matching a glob pattern, by a full `SCAN` cursor loop (keys may repeat if they change meanwhile;
-    /// the result is de-duplicated).
+    /// the result is de-duplicated). In cluster mode the loop visits every primary.
     public func scan(match: String, count: Int = 500) async throws -> [String] {
         var cursor = "0"
         var seen = Set<String>()

@@ -23,6 +23,14 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         public static let protocolError = Code("protocolError")
         /// The client has been shut down.
         public static let shutdown = Code("shutdown")
+        /// In cluster mode, a command's keys hash to different slots: refused before being sent (a cluster runs
+        /// a multi-key command, or a Lua script, only when all its keys share one slot: use one `{hash tag}`).
+        public static let crossSlot = Code("crossSlot")
+        /// In cluster mode, a command the cluster client does not route (`MULTI`/`EXEC`, `WATCH`, `SELECT`...).
+        public static let unsupportedCommand = Code("unsupportedCommand")
+        /// In cluster mode, the cluster did not serve the command within ``RedisConfiguration/clusterRetryTimeout``
+        /// (slots unassigned or `CLUSTERDOWN`), or redirected it too many times.
+        public static let clusterUnavailable = Code("clusterUnavailable")
 
         /// The code's name.
         public var description: String { name }

@@ -5,10 +5,11 @@
 #
 #   start    start the six nodes (those not running), create the cluster if it has no slots yet, wait until
 #            `cluster_state:ok`, and print the URL to use on stdout (RELAY_REDIS_URL for the cluster).
-#            Idempotent: a running, healthy cluster is reused (printed and exit 0).
+#            Idempotent: a running, healthy cluster is reused (printed and exit 0). A node that is down
+#            (killed by a test) is started again and rejoins as a replica.
 #   stop     shut every node down and delete the cluster's data.
-#   status   one line per node (role, or down) and the cluster state; exit 1 unless all six nodes are up
-#            and the cluster state is ok.
+#   status   one line per node (role, or down) and the cluster state; exit 1 unless all six nodes are up,
+#            the cluster state is ok and the three replicas are in sync.
 #   url      print the URL without starting anything.
 #
 # Ports: 127.0.0.1:B..B+5 (default 7001-7006; the cluster bus on port+10000). The first three start as
@@ -58,21 +59,40 @@ cluster_field() {
     cli "$1" cluster info 2>/dev/null | tr -d '\r' | awk -F: -v name="$2" '$1 == name { print $2 }'
 }
 
+# replica_link_up PORT: node PORT is a replica in sync with its primary.
+replica_link_up() {
+    local link
+    link="$(cli "$1" info replication 2>/dev/null | tr -d '\r' | awk -F: '$1 == "master_link_status" { print $2 }')"
+    [[ "$link" == "up" ]]
+}
+
+# cluster_ok: every node up and seeing the cluster ok, and three replicas in sync (so that a primary can fail).
 cluster_ok() {
-    local port
+    local port synced=0
     for port in $(ports); do
         node_up "$port" || return 1
         [[ "$(cluster_field "$port" cluster_state)" == "ok" ]] || return 1
         [[ "$(cluster_field "$port" cluster_known_nodes)" == "6" ]] || return 1
+        if replica_link_up "$port"; then synced=$((synced + 1)); fi
     done
+    ((synced == 3))
 }
 
 start_node() {
     local port="$1" dir="$CLUSTER_DIR/$1"
     mkdir -p "$dir"
-    redis-server --port "$port" --bind "$HOST" --cluster-enabled yes --cluster-config-file "$dir/nodes.conf" \
-        --cluster-node-timeout 2000 --dir "$dir" --daemonize yes --save '' --appendonly no \
-        --pidfile "$dir/redis.pid" --logfile "$dir/log" >/dev/null
+    # The daemon must not keep the caller's descriptors (a test runner's pipes and sockets) open: close every
+    # descriptor above stderr in the subshell that becomes redis-server.
+    (
+        local fd
+        for fd in /proc/"$BASHPID"/fd/*; do
+            fd="${fd##*/}"
+            if ((fd > 2)); then eval "exec $fd>&-" 2>/dev/null || true; fi
+        done
+        exec redis-server --port "$port" --bind "$HOST" --cluster-enabled yes --cluster-config-file "$dir/nodes.conf" \
+            --cluster-node-timeout 2000 --dir "$dir" --daemonize yes --save '' --appendonly no \
+            --pidfile "$dir/redis.pid" --logfile "$dir/log" </dev/null >/dev/null 2>&1
+    )
 }
 
 start() {
@@ -148,9 +168,9 @@ status() {
         fi
     done
     local state
-    state="$(cluster_field "$BASE_PORT" cluster_state)"
+    state="$(cluster_field "$BASE_PORT" cluster_state || true)"
     printf 'cluster_state: %s\n' "${state:-unknown}"
-    [[ "$state" == "ok" ]] || healthy=1
+    [[ "$state" == "ok" ]] && cluster_ok || healthy=1
     return "$healthy"
 }
 

@@ -19,7 +19,8 @@ extension RelayConfiguration {
         return amqp
     }
 
-    /// Redis: `RELAY_REDIS_URL` with `RELAY_REDIS_POOL_SIZE` connections.
+    /// Redis: `RELAY_REDIS_URL` (`redis://…` for one server, `redis-cluster://host:port,host:port,…` for a Redis
+    /// Cluster's seed nodes) with `RELAY_REDIS_POOL_SIZE` connections (per node on a cluster).
     public func redisConfiguration() throws(RelayError) -> RedisConfiguration {
         var redis: RedisConfiguration
         do {
