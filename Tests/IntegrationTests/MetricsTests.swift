@@ -74,9 +74,10 @@ extension RetryTierTests {
                 #expect(scrape.series("relay_build_info").first?.labels["version"]?.isEmpty == false)
                 #expect(scrape.sum("relay_build_info", [:]) == 1)
                 // The connection gauge was refreshed at start-up: one series per state.
-                #expect(Set(scrape.series("relay_connections").compactMap { $0.labels["state"] }) == [
-                    "connected", "reauth_required", "disconnected",
-                ])
+                #expect(
+                    Set(scrape.series("relay_connections").compactMap { $0.labels["state"] }) == [
+                        "connected", "reauth_required", "disconnected",
+                    ])
                 // Labels come from closed sets: no account id anywhere in the scrape.
                 #expect(!scrape.text.contains(account))
 

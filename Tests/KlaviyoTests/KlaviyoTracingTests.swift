@@ -34,9 +34,11 @@ struct KlaviyoTracingTests {
                 return count
             }
             return number == 1
-                ? RecordingTransport.json(429, #"{"errors":[{"status":429,"code":"throttled"}]}"#, headers: [
-                    ("Retry-After", "1")
-                ])
+                ? RecordingTransport.json(
+                    429, #"{"errors":[{"status":429,"code":"throttled"}]}"#,
+                    headers: [
+                        ("Retry-After", "1")
+                    ])
                 : RecordingTransport.json(200, #"{"data":{"type":"profile","id":"01P"}}"#)
         }
         let client = KlaviyoClient(

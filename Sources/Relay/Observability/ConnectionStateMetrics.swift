@@ -1,5 +1,5 @@
-import Metrics
 public import Logging
+import Metrics
 public import Redis
 public import ServiceLifecycle
 

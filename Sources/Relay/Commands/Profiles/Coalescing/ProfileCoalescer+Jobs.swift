@@ -102,8 +102,9 @@ extension ProfileCoalescer {
                 jobID, status: job["attributes"]?["status"]?.stringValue ?? "queued", membership: membership,
                 batch: batch, keys: keys)
         }
-        guard try await script(Self.resubmitScript, [batch], [token, String(settings.lockTTL.wholeMilliseconds)])
-            .first == "1"
+        guard
+            try await script(Self.resubmitScript, [batch], [token, String(settings.lockTTL.wholeMilliseconds)])
+                .first == "1"
         else { return nil }
         logger.warning(
             "no bulk import job found for a vanished submitter; submitting the batch again",
@@ -143,7 +144,7 @@ extension ProfileCoalescer {
         do {
             job = try await klaviyo.resource(KlaviyoClient.getBulkImportJobRequest(id: jobID), credential: credential)
                 .resource
-        } catch where error.status == 404 {
+        } catch  where error.status == 404 {
             logger.warning("Klaviyo does not know the batch's bulk import job; its upserts go out singly")
             _ = try await script(Self.abandonScript, [batch, keys.identifiers], [membership.batch, "job not found"])
             return nil
