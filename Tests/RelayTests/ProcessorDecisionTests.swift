@@ -151,9 +151,10 @@ struct ProcessorDecisionTests {
             Issue.record("expected a hold-back, got \(action)")
             return
         }
-        // 3 s plus 20 % jitter drawn at 0.5 → 3.3 s, in the 5 s tier; attempt 3 was not made.
-        #expect(wanted == .milliseconds(3300))
-        #expect(tier.name == "5s")
+        // No slot reserved (refused): 3 s shortened by up to 20 % (drawn at 0.5 → 2.7 s), in the longest tier
+        // that returns before it (1 s); attempt 3 was not made.
+        #expect(wanted == .milliseconds(2700))
+        #expect(tier.name == "1s")
         #expect(attemptsMade == 2)
         #expect(first == firstFailedAt)
     }

@@ -252,12 +252,16 @@ struct RateLimiterTests {
         let slack: Int64 = 250
         let account = Self.account()
         var slots: [Int64] = []
+        var reserved: [Bool] = []
         for _ in 0..<23 {
             switch try await limiter.reserve(accountID: account, operationID: Self.operation, limit: limit) {
-            case .admitted(let at): slots.append(at)
+            case .admitted(let at):
+                slots.append(at)
+                reserved.append(false)
             case .reserved(let reservation, let wait):
                 #expect(wait > .zero)
                 slots.append(reservation.slotMilliseconds)
+                reserved.append(true)
             case .refused(let wait): Issue.record("refused within the horizon (wait \(wait))")
             }
         }
@@ -266,9 +270,12 @@ struct RateLimiterTests {
             // Never 6 in a burst window widened by the slack ...
             #expect(slots[index + 5] - slots[index] >= 1000 + slack, "\(slots)")
         }
-        // ... and nothing wasted: every sixth slot is exactly one widened window after the first of its group.
-        for index in stride(from: 5, to: slots.count, by: 5) {
-            #expect(slots[index] - slots[index - 5] == 1000 + slack, "\(slots)")
+        // ... and nothing wasted: a reserved slot is the earliest the windows allow, exactly one widened window
+        // after the fifth slot before it (or the previous slot, if later). A loaded machine may make the calls
+        // so slowly that some are admitted at once instead; those are checked by the window rule above.
+        #expect(reserved.contains(true), "nothing was ever reserved: the calls were slower than the window")
+        for index in slots.indices where index >= 5 && reserved[index] {
+            #expect(slots[index] == max(slots[index - 1], slots[index - 5] + 1000 + slack), "\(slots)")
         }
         // Nothing for another operation or account was touched.
         #expect(try await limiter.backlog(accountID: Self.account(), operationID: Self.operation) == .zero)
