@@ -157,7 +157,7 @@ struct ProfileCoalescerTests {
         let account = "co-\(UUID().uuidString.lowercased())"
         var settings = ProfileCoalescer.Settings()
         settings.threshold = .zero
-        settings.window = .milliseconds(200)
+        settings.window = .seconds(2)  // wide enough that a loaded machine joins all five before it closes
         settings.pollInterval = .milliseconds(50)
         let coalescer = ProfileCoalescer(redis: redis, settings: settings, logger: Logger(label: "test")) { _, _ in
             .zero

@@ -336,9 +336,9 @@ struct RateLimiterTests {
         #expect(try await redis.send(["ZSCORE", key, replacement.member]).int == replacement.slotMilliseconds)
     }
 
-    /// Several gates (as separate processes) working through a backlog, each waiting inline for its slot and
-    /// recording when its call would start: the starts keep Klaviyo's 1 s window, and the quota is used in
-    /// full (the schedule is packed).
+    /// Several gates (as separate processes) working through a backlog, each waiting inline for its slot: all
+    /// 30 calls are admitted, the schedule they used keeps the (widened) 1 s window and is packed. (When the
+    /// calls then leave is up to the process's scheduler: on a starved machine a test's own timestamps bunch.)
     @Test func gatesWorkingThroughABacklogKeepTheWindowAndUseTheQuota() async throws {
         let clients = try (0..<3).map { _ in try Self.client() }
         defer { Task { for client in clients { await client.shutdown() } } }
@@ -360,16 +360,15 @@ struct RateLimiterTests {
             }
             try await group.waitForAll()
         }
-        let times = starts.admitted.withLock { $0 }.sorted()
-        #expect(times.count == 30)
-        for index in times.indices where index + 5 < times.count {
-            #expect(times[index + 5] - times[index] >= 1000, "6 calls started within 1000 ms: \(times)")
-        }
+        #expect(starts.admitted.withLock { $0 }.count == 30)
         let key = RedisKeys.rateLimit(account, bucket: Self.operation)
         let stored = try await clients[0].send(["ZRANGE", key, "0", "-1", "WITHSCORES"])
         let slots = (stored.array ?? []).enumerated().filter { $0.offset % 2 == 1 }
             .compactMap { $0.element.string.flatMap { Int64($0) } }.sorted()
         #expect(slots.count == 30)
+        for index in slots.indices where index + 5 < slots.count {
+            #expect(slots[index + 5] - slots[index] >= 1250, "6 slots within a widened window: \(slots)")
+        }
         // 30 calls at 5 per widened window: the 26th slot 5 windows after the first, not a tier's worth of
         // idle time later (one window of leeway for a call a loaded machine woke too late, which re-queues).
         let window =
