@@ -182,7 +182,8 @@ struct ProfileCoalescingTests {
                 #expect(byID[id] == ["succeeded"], "\(id): \(byID[id] ?? [])")
                 #expect(stack.results(for: id).first?.klaviyo?.status == 201)
             }
-            #expect(try await count(stack, account: account, "POST", "/api/profile-bulk-import-jobs") == 1)
+            // One job (two when a loaded machine closes the window early), every one cancelled: all ten singly.
+            #expect((1...2).contains(try await count(stack, account: account, "POST", "/api/profile-bulk-import-jobs")))
             #expect(try await count(stack, account: account, "POST", "/api/profile-import") == 10)
         }
     }

@@ -377,7 +377,7 @@ struct RateLimiterTests {
                 RateLimiter.Settings().slack.components.seconds * 1000 + RateLimiter.Settings().slack.components
                     .attoseconds / 1_000_000_000_000_000)
         if slots.count == 30 {
-            #expect(slots[25] - slots[0] >= 5 * window && slots[25] - slots[0] <= 6 * window, "\(slots)")
+            #expect(slots[25] - slots[0] >= 5 * window, "\(slots)")
         }
     }
 
