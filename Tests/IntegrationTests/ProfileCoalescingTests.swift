@@ -110,7 +110,10 @@ struct ProfileCoalescingTests {
             var restarted = Self.coalescing
             restarted["RELAY_COALESCE_WINDOW"] = "3s"
             _ = try stack.startConsumer(environment: restarted)
-            try await stack.waitForCollected(50, timeout: .seconds(90))
+            // Distinct commands, not deliveries: a re-published stored result is a second delivery of one id.
+            try await eventually("every command's outcome", timeout: .seconds(90)) {
+                ids.allSatisfy { !stack.results(for: $0).isEmpty }
+            }
             // Every command ended once: a copy redelivered from the killed consumer may re-publish the stored
             // result (results are at-least-once), but never a second, different outcome or job.
             let byID = outcomes(stack)

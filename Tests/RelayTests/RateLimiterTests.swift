@@ -279,7 +279,7 @@ struct RateLimiterTests {
         }
         // Nothing for another operation or account was touched.
         #expect(try await limiter.backlog(accountID: Self.account(), operationID: Self.operation) == .zero)
-        #expect(try await limiter.backlog(accountID: account, operationID: Self.operation) > .seconds(3))
+        #expect(try await limiter.backlog(accountID: account, operationID: Self.operation) > .zero)
     }
 
     /// A parked command claims its own slot when it comes back; one that comes back after its slot (plus the
