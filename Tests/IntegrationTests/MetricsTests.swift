@@ -49,6 +49,8 @@ extension RetryTierTests {
                     scrape = try await Self.scrape(stack, metricsURL)
                     return scrape.sum("relay_klaviyo_calls_total", ["status": "2xx"]) >= 1
                         && scrape.sum("relay_publishes_total", ["kind": "result"]) >= 1
+                        // Counted after the ack, so possibly after the result was collected.
+                        && scrape.sum("relay_commands_total", ["type": "profile.upsert", "outcome": "succeeded"]) >= 1
                 }
 
                 let throttled = scrape.sum(
