@@ -76,8 +76,12 @@ fi
 
 # From PyPI (Debian has neither): selenium for the browser test of `serve`'s settings page (the version checked
 # in shared/notes/ENVIRONMENT.md; the test gives it both binary paths, so it downloads no browser or driver),
-# and pydantic-asyncapi, the AsyncAPI 3.0 object model scripts/check/check-asyncapi.py validates schemas/asyncapi.yaml with.
-PIP_PACKAGES=("selenium:selenium" "yaml:pyyaml" "pydantic_asyncapi:pydantic-asyncapi==0.3.2")
+# pydantic-asyncapi, the AsyncAPI 3.0 object model scripts/check/check-asyncapi.py validates schemas/asyncapi.yaml with,
+# and kubernetes-validate, the Kubernetes API schemas (bundled, so no download at run time) that
+# scripts/check/check-manifests.py validates deploy/kubernetes with (it needs jsonschema >= 4.23, which pip then
+# installs next to an older Debian python3-jsonschema).
+PIP_PACKAGES=("selenium:selenium" "yaml:pyyaml" "pydantic_asyncapi:pydantic-asyncapi==0.3.2"
+    "kubernetes_validate:kubernetes-validate==1.37.0")
 for entry in "${PIP_PACKAGES[@]}"; do
     module="${entry%%:*}" requirement="${entry#*:}"
     python3 -c "import $module" 2>/dev/null && continue
