@@ -41,6 +41,19 @@ die() {
     exit 1
 }
 
+# close_inherited_descriptors: closes every descriptor above stderr in the calling (sub)shell. Call it in the
+# subshell that becomes a daemon (`( close_inherited_descriptors; exec daemon ... )`): a daemon that keeps its
+# caller's descriptors open keeps the caller waiting. Foundation's Process, for one, learns that a child exited
+# when the child's end of a socket pair closes; rabbitmq-server nodes that inherited it kept a test waiting for
+# `rabbitmq-cluster.sh start` until CI's time ran out. Pipes read to end-of-file wait the same way.
+close_inherited_descriptors() {
+    local fd
+    for fd in /proc/"$BASHPID"/fd/*; do
+        fd="${fd##*/}"
+        if ((fd > 2)); then eval "exec $fd>&-" 2>/dev/null || true; fi
+    done
+}
+
 # need_root [WHAT]: exit unless running as root.
 need_root() {
     if [[ "$(id -u)" -ne 0 ]]; then

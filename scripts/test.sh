@@ -10,7 +10,8 @@
 # 3. checks every schema example with a standard JSON Schema validator (Python jsonschema) and validates the
 #    AsyncAPI document as AsyncAPI 3.0 (scripts/check/check-asyncapi.py);
 # 4. starts a klaviyo-sim for the tests on KLAVIYO_SIM_PORT (default 18089);
-# 5. runs `swift test` (unit, contract and integration tests against the real servers);
+# 5. runs `swift test` (unit, contract and integration tests against the real servers) under a watchdog
+#    (scripts/test/swift-test-watchdog.sh), the suites that start clusters after the others;
 # 6. validates every request the relay sent to that klaviyo-sim during the suite against Klaviyo's OpenAPI
 #    spec (scripts/check/check-requests-against-spec.py; the spec from KLAVIYO_OPENAPI_SPEC, default
 #    ../shared/klaviyo/openapi/stable.json), after proving the validator rejects broken requests; a whole run must
@@ -73,6 +74,10 @@ python3 scripts/check/gen-klaviyo-ops.py --check
 # command type is a message; the self-test first proves each kind of breakage is reported.
 python3 scripts/check/check-asyncapi.py --self-test
 python3 scripts/check/check-asyncapi.py
+# The Kubernetes manifests and the KEDA object against their published schemas, offline (the self-test first proves
+# each kind of breakage is reported).
+python3 scripts/check/check-manifests.py --self-test >/dev/null
+python3 scripts/check/check-manifests.py
 # The request validator must reject deliberately broken requests, or its verdict below means nothing.
 python3 scripts/check/check-requests-against-spec.py --self-test >/dev/null
 
@@ -81,9 +86,21 @@ python3 scripts/check/check-requests-against-spec.py --self-test >/dev/null
 start_test_sim "$sim_port" klaviyo-sim-test --rate-limits off --log-level warning
 
 started="$(now_ms)"
-# RELAY_CHAOS and RELAY_HOSTILE are unset here: those suites run only in their own steps below.
-# shellcheck disable=SC2086 # SWIFT_TEST_ARGS is a word list on purpose
-env -u RELAY_CHAOS -u RELAY_HOSTILE swift test --skip-build ${SWIFT_TEST_ARGS:-}
+# RELAY_CHAOS and RELAY_HOSTILE are unset here: those suites run only in their own steps below. The watchdog stops a
+# run that outlasts SWIFT_TEST_TIMEOUT and names the tests that never finished.
+# The suites that start a 3-node RabbitMQ cluster or a Redis Cluster run after the others, on their own: nine more
+# servers next to the whole parallel suite overload two cores.
+cluster_suites='ClusterFailoverTests|RedisClusterTests'
+if [[ -n "${SWIFT_TEST_ARGS:-}" ]]; then
+    # shellcheck disable=SC2086 # SWIFT_TEST_ARGS is a word list on purpose
+    env -u RELAY_CHAOS -u RELAY_HOSTILE scripts/test/swift-test-watchdog.sh --skip-build ${SWIFT_TEST_ARGS}
+else
+    env -u RELAY_CHAOS -u RELAY_HOSTILE scripts/test/swift-test-watchdog.sh --skip-build --skip "$cluster_suites"
+    log "swift test (all but the cluster suites) took $(elapsed_since "$started")"
+    started="$(now_ms)"
+    SWIFT_TEST_TIMEOUT="${SWIFT_TEST_CLUSTER_TIMEOUT:-900}" \
+        scripts/test/swift-test-watchdog.sh --skip-build --filter "$cluster_suites"
+fi
 log "swift test took $(elapsed_since "$started")"
 
 # Every request the relay sent to the test simulator during the whole suite, against Klaviyo's spec. A whole run

@@ -100,11 +100,15 @@ launch_node() {
     # An empty config file: /etc/rabbitmq/rabbitmq.conf (if any) is the development broker's, not ours.
     : >"$d/rabbitmq.conf"
     chown rabbitmq:rabbitmq "$d/rabbitmq.conf"
-    RABBITMQ_NODENAME="$(node_name "$i")" RABBITMQ_NODE_PORT="$(amqp_port "$i")" \
-        RABBITMQ_DIST_PORT="$(dist_port "$i")" RABBITMQ_NODE_IP_ADDRESS="$HOST" \
-        RABBITMQ_MNESIA_BASE="$d/mnesia" RABBITMQ_LOG_BASE="$d/log" RABBITMQ_ENABLED_PLUGINS_FILE="$d/enabled_plugins" \
-        RABBITMQ_CONFIG_FILE="$d/rabbitmq.conf" RABBITMQ_PID_FILE="$d/rabbitmq.pid" \
-        rabbitmq-server -detached >"$d/detached.log" 2>&1 ||
+    # The node must not hold its caller's pipes and sockets (lib.sh): a test that ran this script would wait forever.
+    (
+        close_inherited_descriptors
+        RABBITMQ_NODENAME="$(node_name "$i")" RABBITMQ_NODE_PORT="$(amqp_port "$i")" \
+            RABBITMQ_DIST_PORT="$(dist_port "$i")" RABBITMQ_NODE_IP_ADDRESS="$HOST" \
+            RABBITMQ_MNESIA_BASE="$d/mnesia" RABBITMQ_LOG_BASE="$d/log" \
+            RABBITMQ_ENABLED_PLUGINS_FILE="$d/enabled_plugins" RABBITMQ_CONFIG_FILE="$d/rabbitmq.conf" \
+            RABBITMQ_PID_FILE="$d/rabbitmq.pid" exec rabbitmq-server -detached
+    ) >"$d/detached.log" 2>&1 ||
         die "'rabbitmq-server -detached' failed for $(node_name "$i"): $(tail -n 5 "$d/detached.log")"
 }
 

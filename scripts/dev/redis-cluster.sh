@@ -81,14 +81,9 @@ cluster_ok() {
 start_node() {
     local port="$1" dir="$CLUSTER_DIR/$1"
     mkdir -p "$dir"
-    # The daemon must not keep the caller's descriptors (a test runner's pipes and sockets) open: close every
-    # descriptor above stderr in the subshell that becomes redis-server.
+    # The daemon must not keep the caller's descriptors (a test runner's pipes and sockets) open.
     (
-        local fd
-        for fd in /proc/"$BASHPID"/fd/*; do
-            fd="${fd##*/}"
-            if ((fd > 2)); then eval "exec $fd>&-" 2>/dev/null || true; fi
-        done
+        close_inherited_descriptors
         exec redis-server --port "$port" --bind "$HOST" --cluster-enabled yes --cluster-config-file "$dir/nodes.conf" \
             --cluster-node-timeout 2000 --dir "$dir" --daemonize yes --save '' --appendonly no \
             --pidfile "$dir/redis.pid" --logfile "$dir/log" </dev/null >/dev/null 2>&1

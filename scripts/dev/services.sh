@@ -94,8 +94,11 @@ start_redis() {
     if [[ -n "${REDIS_RESTART_RDB:-}" ]]; then
         snapshot=(--dbfilename "$(basename "$REDIS_RESTART_RDB")")
     fi
-    redis-server --daemonize yes --port "$REDIS_PORT" --bind "$HOST" --save '' --appendonly no \
-        --dir "$REDIS_DIR" --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" "${snapshot[@]}"
+    (
+        close_inherited_descriptors # the daemon must not hold its caller's pipes and sockets (lib.sh)
+        exec redis-server --daemonize yes --port "$REDIS_PORT" --bind "$HOST" --save '' --appendonly no \
+            --dir "$REDIS_DIR" --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" "${snapshot[@]}"
+    )
     local deadline=$((SECONDS + REDIS_START_TIMEOUT))
     until redis_up; do
         if ((SECONDS >= deadline)); then
@@ -234,7 +237,9 @@ start_rabbitmq() {
     local started
     started="$(now_ms)"
     ensure_tls
-    RABBITMQ_CONFIG_FILE="$RABBIT_TLS_DIR/rabbitmq.conf" rabbitmq-server -detached >"$STATE_DIR/rabbitmq-detached.log" 2>&1 ||
+    # The node (and epmd) must not hold its caller's pipes and sockets (lib.sh).
+    (close_inherited_descriptors && RABBITMQ_CONFIG_FILE="$RABBIT_TLS_DIR/rabbitmq.conf" exec rabbitmq-server -detached) \
+        >"$STATE_DIR/rabbitmq-detached.log" 2>&1 ||
         die "rabbitmq: 'rabbitmq-server -detached' failed: $(tail -n 5 "$STATE_DIR/rabbitmq-detached.log")"
     if ! $epmd_was_running; then
         : >"$EPMD_MARKER"
