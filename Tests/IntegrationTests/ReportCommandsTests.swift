@@ -135,4 +135,72 @@ struct ReportCommandsTests {
             #expect(!requests.contains { ($0["path"]?.stringValue ?? "").hasSuffix("-values-reports") })
         }
     }
+
+    /// Klaviyo allows each account 225 reports a day. With the day's 225 already spent (recorded in the account's
+    /// schedule, as the relay's own calls would have left them: hours ago, so only the daily window binds), the
+    /// next report is held back in the longest retry tier, never sent to be refused; other accounts report on.
+    @Test func aReportBeyondTheDailyCapIsHeldBackNotSentToKlaviyo() async throws {
+        try await withRelayStack { stack in
+            let (capped, _) = try await stack.connectAccount()
+            let (other, _) = try await stack.connectAccount()
+            let operation = "query_campaign_values"
+            let daily = try #require(KlaviyoRateLimits.table[operation]?.daily)
+            #expect(daily == 225)
+            // The day's calls, between three and two hours ago.
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            var add = ["ZADD", RedisKeys.rateLimit(capped, bucket: operation)]
+            for call in 0..<daily {
+                add += [String(now - 3 * 3_600_000 + Int64(call) * 10_000), "earlier-call-\(call)"]
+            }
+            _ = try await stack.redis.send(add)
+            _ = try await stack.redis.send(["PEXPIRE", RedisKeys.rateLimit(capped, bucket: operation), "90000000"])
+
+            let consumer = try stack.startConsumer()
+            for queue in RelayQueue.allCases { try await stack.waitForConsumers(1, queue: queue) }
+            // Each account's conversion metric, created by an event tracked through the relay.
+            var reports: [String: JSONValue] = [:]
+            for account in [capped, other] {
+                _ = try await succeeded(
+                    stack, account, "event.track", id: stack.id("order-\(account)"),
+                    [
+                        "metric": "Placed Order", "profile": ["email": "buyer@example.com"], "value": 10,
+                        "time": .string(Timestamp.now()),
+                    ])
+                let metrics = try await stack.simAdmin(.GET, "/_sim/accounts/\(account)/metrics")["metrics"]?.arrayValue
+                let metricID = try #require(metrics?.first { $0["name"] == "Placed Order" }?["id"]?.stringValue)
+                reports[account] = [
+                    "statistics": ["opens"], "timeframe": ["key": "last_30_days"],
+                    "conversion_metric_id": .string(metricID),
+                ]
+            }
+            let held = stack.id("over-the-cap")
+            try await stack.publish(
+                commandBody(
+                    id: held, type: "campaign.report", accountID: capped, payload: try #require(reports[capped])),
+                routingKey: "campaign.report", messageID: held)
+            _ = try await succeeded(
+                stack, other, "campaign.report", id: stack.id("other-account"), try #require(reports[other]))
+
+            let retry1h = stack.topology.retryQueueName("1h")
+            try await eventually("the report parked in the 1h tier", timeout: .seconds(30)) {
+                try await stack.amqp.messageCount(queue: retry1h).messages == 1
+            }
+            let lines = consumer.log.split(separator: "\n").compactMap { try? JSONValue.parse(Array($0.utf8)) }
+            let heldBack = try #require(
+                lines.first { $0["msg"]?.stringValue == "held back by the rate limiter; retry scheduled" })
+            #expect(heldBack["klaviyo.operation"]?.stringValue == operation)
+            #expect(heldBack["retry_tier"]?.stringValue == "1h")
+            // The cap frees when the first of the day's calls is a day old: 21 hours from now. Beyond the limiter's
+            // horizon nothing is reserved, so the wait is shortened by up to 20 % (never lengthened).
+            let wanted = Int64(heldBack["retry_wanted_ms"]?.stringValue ?? "") ?? 0
+            #expect(wanted >= 16 * 3_600_000 && wanted <= 21 * 3_600_000 + 1000, "wanted \(wanted) ms")
+            // Not sent, not refused, not dead-lettered: Klaviyo saw only the other account's report.
+            let requests = try await stack.klaviyoRequests(account: capped)
+            #expect(!requests.contains { ($0["path"]?.stringValue ?? "").hasSuffix("-values-reports") })
+            #expect(stack.results(for: held).isEmpty)
+            #expect(!stack.deadLetters.contains { $0.properties.messageID == held })
+            let count = try await stack.redis.send(["ZCARD", RedisKeys.rateLimit(capped, bucket: operation)])
+            #expect(count.int == Int64(daily), "a held-back report reserves nothing beyond the horizon")
+        }
+    }
 }
