@@ -78,6 +78,10 @@ python3 scripts/check/check-asyncapi.py
 # each kind of breakage is reported).
 python3 scripts/check/check-manifests.py --self-test >/dev/null
 python3 scripts/check/check-manifests.py
+# deploy/rabbitmq/definitions.json imported into a throwaway vhost of the test broker, its routing and policies
+# checked, and the relay run against exactly that topology (setup redeclares it unchanged; a consumer dead-letters
+# into the bounded dead queue and holds commands while it is full). About 45 s.
+scripts/check/check-definitions.sh --relay .build/debug/klaviyo-relay
 # The request validator must reject deliberately broken requests, or its verdict below means nothing.
 python3 scripts/check/check-requests-against-spec.py --self-test >/dev/null
 

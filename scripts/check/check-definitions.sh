@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Check deploy/rabbitmq/definitions.json against the running local broker, without touching real vhosts.
 #
-#   scripts/check/check-definitions.sh [--import-only] [DEFINITIONS_FILE]
+#   scripts/check/check-definitions.sh [--import-only] [--relay BINARY] [DEFINITIONS_FILE]
 #
 # 1. Copies the definitions with every "vhost" replaced by a throwaway vhost (relay-defs-check), creates
 #    that vhost, imports the copy with `rabbitmqctl import_definitions` and compares the exchanges, queues
@@ -9,20 +9,33 @@
 # 2. Unless --import-only: publishes probe messages through the management HTTP API and checks the
 #    routing that DESIGN §3 relies on (command routing, dead-lettering into klaviyo.dead with the original
 #    routing key, and a retry tier dead-lettering back to klaviyo.commands).
+# 3. With --relay BINARY (as scripts/test.sh runs it): the relay against exactly that topology. `klaviyo-relay
+#    setup` redeclares it (any difference in a queue's or exchange's arguments is a 406 and fails the check); a
+#    `klaviyo-relay consume` on the vhost dead-letters a malformed command into klaviyo.dead; then, with the dead
+#    queue full (a tighter policy, max-length 1, overflow reject-publish), further dead letters are refused by the
+#    broker and their commands held (unacknowledged, nothing lost) until the bound is lifted, then dead-lettered.
 # The vhost is deleted at exit, whatever happens. Needs root (rabbitmqctl through the /usr/sbin wrappers)
-# and a running node rabbit@localhost (scripts/dev/services.sh start). Environment: DEFS_CHECK_VHOST,
-# MGMT_PORT [15672].
+# and a running node rabbit@localhost (scripts/dev/services.sh start); with --relay also Redis
+# (RELAY_REDIS_URL, default the local server). Environment: DEFS_CHECK_VHOST, MGMT_PORT [15672], AMQP_PORT
+# [5672], DEFS_CHECK_METRICS_PORT [18395] (the consumer's metrics and health port).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 export RABBITMQ_NODENAME=rabbit@localhost
 VHOST="${DEFS_CHECK_VHOST:-relay-defs-check}"
 MGMT_PORT="${MGMT_PORT:-15672}"
+AMQP_PORT="${AMQP_PORT:-5672}"
+METRICS_PORT="${DEFS_CHECK_METRICS_PORT:-18395}"
 routing=true
+relay=""
 file="$REPO_ROOT/deploy/rabbitmq/definitions.json"
 while (($# > 0)); do
     case "$1" in
     --import-only) routing=false ;;
+    --relay)
+        relay="${2:?--relay needs the klaviyo-relay binary}"
+        shift
+        ;;
     -*) die "unknown option: $1" ;;
     *) file="$1" ;;
     esac
@@ -35,8 +48,10 @@ rabbitmqctl -q await_startup --timeout 10 >/dev/null 2>&1 ||
 
 started="$(now_ms)"
 copy="$(mktemp --suffix=.json)"
+consumer_pid=""
 cleanup() {
     rm -f "$copy"
+    if [[ -n "$consumer_pid" ]]; then kill "$consumer_pid" 2>/dev/null && wait "$consumer_pid" 2>/dev/null || true; fi
     rabbitmqctl -q delete_vhost "$VHOST" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -66,6 +81,12 @@ trap 'cleanup; rm -f "$listing"' EXIT
     echo
     echo "## bindings"
     rabbitmqctl -q list_bindings -p "$VHOST" source_name destination_name routing_key --formatter json
+    echo
+    echo "## effective"
+    rabbitmqctl -q list_queues -p "$VHOST" name policy --formatter json
+    echo
+    echo "## policies"
+    rabbitmqctl -q list_policies -p "$VHOST" --formatter json
     echo
 } >"$listing"
 
@@ -109,52 +130,73 @@ for b in defs["bindings"]:
     if (b["source"], b["destination"], b["routing_key"]) not in have_b:
         problems.append(f"binding {b['source']} -> {b['destination']} [{b['routing_key']}] missing")
 
+# Every policy is in force on the queues it names (the broker applies the highest-priority match).
+import re
+effective = {q["name"]: q for q in got["effective"]}
+have_p = {p["name"]: p for p in got["policies"]}
+for policy in defs.get("policies", []):
+    x = have_p.get(policy["name"])
+    definition = x and (json.loads(x["definition"]) if isinstance(x["definition"], str) else x["definition"])
+    if definition != policy["definition"]:
+        problems.append(f"policy {policy['name']}: expected {policy['definition']}, broker has {x}")
+    matched = [name for name in effective if re.search(policy["pattern"], name)]
+    if not matched:
+        problems.append(f"policy {policy['name']}: pattern {policy['pattern']} matches no queue")
+    for name in matched:
+        if effective[name].get("policy") != policy["name"]:
+            problems.append(f"queue {name}: policy {policy['name']} not in force (broker has {effective[name]})")
+        else:
+            print(f"  policy {policy['name']} on {name}: {json.dumps(policy['definition'], sort_keys=True)}")
+
 if problems:
     print("\n".join(problems), file=sys.stderr)
     sys.exit(1)
-print(f"  {len(defs['exchanges'])} exchanges, {len(defs['queues'])} queues, {len(defs['bindings'])} bindings match")
+print(f"  {len(defs['exchanges'])} exchanges, {len(defs['queues'])} queues, {len(defs['bindings'])} bindings, "
+      f"{len(defs.get('policies', []))} policies match")
 PY
 log "import into vhost '$VHOST' ok"
 
+rabbitmqctl -q set_permissions -p "$VHOST" guest '.*' '.*' '.*' >/dev/null
+api="http://127.0.0.1:$MGMT_PORT/api"
+vh="$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$VHOST")"
+
+# publish EXCHANGE ROUTING_KEY [HEADERS_JSON]: fails unless the broker routed the message somewhere
+# (an unroutable message is allowed only when EXPECT_UNROUTED=1).
+publish() {
+    local body routed
+    body="$(printf '{"properties":{"delivery_mode":2,"headers":%s},"routing_key":"%s","payload":"probe","payload_encoding":"string"}' \
+        "${3:-{\}}" "$2")"
+    routed="$(curl -fsS -m 5 -u guest:guest -H 'content-type: application/json' \
+        -X POST -d "$body" "$api/exchanges/$vh/$1/publish")" || die "publish to $1 failed"
+    if [[ "${EXPECT_UNROUTED:-0}" == 1 ]]; then
+        [[ "$routed" == *'"routed":false'* ]] || die "publish $1 [$2]: expected unroutable, got $routed"
+    else
+        [[ "$routed" == *'"routed":true'* ]] || die "publish $1 [$2] was not routed: $routed"
+    fi
+}
+depth() {
+    rabbitmqctl -q list_queues -p "$VHOST" name messages --no-table-headers | awk -v q="$1" '$1 == q { print $2 }'
+}
+expect_depth() {
+    local queue="$1" want="$2" deadline=$((SECONDS + ${3:-5})) got
+    while got="$(depth "$queue")"; [[ "$got" != "$want" ]]; do
+        ((SECONDS < deadline)) || die "queue $queue: expected $want message(s), has $got"
+        sleep 0.3
+    done
+    log "  $queue has $want message(s) as expected"
+}
+
 if $routing; then
-    rabbitmqctl -q set_permissions -p "$VHOST" guest '.*' '.*' '.*' >/dev/null
-    api="http://127.0.0.1:$MGMT_PORT/api"
-    vh="$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$VHOST")"
-
-    # publish EXCHANGE ROUTING_KEY [HEADERS_JSON]: fails unless the broker routed the message somewhere
-    # (an unroutable message is allowed only when EXPECT_UNROUTED=1).
-    publish() {
-        local body routed
-        body="$(printf '{"properties":{"delivery_mode":2,"headers":%s},"routing_key":"%s","payload":"probe","payload_encoding":"string"}' \
-            "${3:-{\}}" "$2")"
-        routed="$(curl -fsS -m 5 -u guest:guest -H 'content-type: application/json' \
-            -X POST -d "$body" "$api/exchanges/$vh/$1/publish")" || die "publish to $1 failed"
-        if [[ "${EXPECT_UNROUTED:-0}" == 1 ]]; then
-            [[ "$routed" == *'"routed":false'* ]] || die "publish $1 [$2]: expected unroutable, got $routed"
-        else
-            [[ "$routed" == *'"routed":true'* ]] || die "publish $1 [$2] was not routed: $routed"
-        fi
-    }
-    depth() {
-        rabbitmqctl -q list_queues -p "$VHOST" name messages --no-table-headers | awk -v q="$1" '$1 == q { print $2 }'
-    }
-    expect_depth() {
-        local queue="$1" want="$2" deadline=$((SECONDS + ${3:-5})) got
-        while got="$(depth "$queue")"; [[ "$got" != "$want" ]]; do
-            ((SECONDS < deadline)) || die "queue $queue: expected $want message(s), has $got"
-            sleep 0.3
-        done
-        log "  $queue has $want message(s) as expected"
-    }
-
     # Commands route by type.
     publish klaviyo.commands profile.upsert
     publish klaviyo.commands event.track
     publish klaviyo.commands connection.validate
-    EXPECT_UNROUTED=1 publish klaviyo.commands unknown.type
+    # A type no binding matches goes to the alternate exchange's queue, where the relay dead-letters it.
+    publish klaviyo.commands unknown.type
     expect_depth klaviyo.profiles 1
     expect_depth klaviyo.events 1
     expect_depth klaviyo.campaigns 1
+    expect_depth klaviyo.unroutable 1
 
     # A rejected (not requeued) command is dead-lettered to klaviyo.dead with its original routing key.
     curl -fsS -m 5 -u guest:guest -H 'content-type: application/json' -X POST \
@@ -171,9 +213,9 @@ if $routing; then
     # Retry tiers: publish to klaviyo.retry with routing key = tier and the command type in the CC header.
     # After the TTL the message is dead-lettered to klaviyo.commands with all its routing keys (tier and
     # CC); the type routes it back to its work queue, the tier name matches no binding.
+    # (Its second in the tier is shorter than one rabbitmqctl listing: only its arrival back is checked.)
     publish klaviyo.retry 1s '{"CC":["subscription.subscribe"]}'
-    expect_depth klaviyo.retry.1s 1 2
-    expect_depth klaviyo.profiles 2 6
+    expect_depth klaviyo.profiles 2 8
     expect_depth klaviyo.retry.1s 0 2
 
     # Without the CC header the routing key after the TTL is just "1s", which no binding matches:
@@ -184,5 +226,63 @@ if $routing; then
     expect_depth klaviyo.profiles 2 1
     log "  retry tier without CC header drops the message (expected; publishers must set CC = command type)"
     log "routing checks ok"
+fi
+if [[ -n "$relay" ]]; then
+    [[ -x "$relay" ]] || die "no such executable: $relay (build first)"
+    for queue in $(rabbitmqctl -q list_queues -p "$VHOST" name --no-table-headers); do
+        rabbitmqctl -q purge_queue -p "$VHOST" "$queue" >/dev/null
+    done
+    export RELAY_AMQP_URL="amqp://guest:guest@127.0.0.1:$AMQP_PORT/$vh" RELAY_QUEUE_PREFIX=klaviyo
+    # The relay declares exactly what the file declares: a different argument would be a 406 here.
+    "$relay" setup --dev --log-level warning || die "klaviyo-relay setup refused the imported topology (see above)"
+    log "  klaviyo-relay setup redeclared the imported topology unchanged"
+
+    consumer_log="$(var_path defs-check-consumer.log)"
+    RELAY_METRICS_PORT="$METRICS_PORT" RELAY_LOG_FORMAT=json "$relay" consume --dev >"$consumer_log" 2>&1 &
+    consumer_pid=$!
+    consumers() {
+        rabbitmqctl -q list_queues -p "$VHOST" name consumers --no-table-headers | awk '$1 == "klaviyo.profiles" { print $2 }'
+    }
+    deadline=$((SECONDS + 30))
+    until [[ "$(consumers)" == 1 ]]; do
+        kill -0 "$consumer_pid" 2>/dev/null || die "the consumer exited: $(tail -n 5 "$consumer_log")"
+        ((SECONDS < deadline)) || die "no consumer on klaviyo.profiles after 30s: $(tail -n 5 "$consumer_log")"
+        sleep 0.2
+    done
+
+    # A malformed command (the body is not JSON) becomes a dead letter, with the relay's code.
+    publish klaviyo.commands profile.upsert
+    expect_depth klaviyo.dead 1 15
+    code="$(curl -fsS -m 5 -u guest:guest -H 'content-type: application/json' -X POST \
+        -d '{"count":1,"ackmode":"ack_requeue_true","encoding":"auto"}' "$api/queues/$vh/klaviyo.dead/get" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["properties"]["headers"].get("x-relay-error-code"))')"
+    [[ "$code" == not_json ]] || die "dead letter code '$code', expected not_json"
+    log "  a malformed command was dead-lettered by the relay (not_json)"
+
+    # The dead queue full: the broker refuses further dead letters and the relay holds their commands (unacked)
+    # until there is room. A quorum queue checks its bound after enqueueing, so it may take one message past it:
+    # of three commands at least one is held.
+    rabbitmqctl -q set_policy -p "$VHOST" --priority 10 --apply-to queues defs-check-full '^klaviyo\.dead$' \
+        '{"max-length":1,"overflow":"reject-publish"}' >/dev/null
+    unacked() {
+        rabbitmqctl -q list_queues -p "$VHOST" name messages_unacknowledged --no-table-headers |
+            awk '$1 == "klaviyo.profiles" { print $2 }'
+    }
+    for _ in 1 2 3; do publish klaviyo.commands profile.upsert; done
+    deadline=$((SECONDS + 20))
+    until held="$(unacked)"; ((held >= 1)); do
+        ((SECONDS < deadline)) || die "no command is held while the dead queue is full (dead: $(depth klaviyo.dead))"
+        sleep 0.3
+    done
+    kill -0 "$consumer_pid" 2>/dev/null || die "the consumer exited while the dead queue was full"
+    log "  dead queue full ($(depth klaviyo.dead) message(s)): $held command(s) held unacknowledged, not lost"
+    rabbitmqctl -q clear_policy -p "$VHOST" defs-check-full >/dev/null
+    expect_depth klaviyo.dead 4 30
+    expect_depth klaviyo.profiles 0 5
+    log "  bound lifted: every held command was dead-lettered"
+    kill "$consumer_pid" 2>/dev/null || true
+    wait "$consumer_pid" 2>/dev/null || true
+    consumer_pid=""
+    log "relay checks ok"
 fi
 log "definitions check passed in $(elapsed_since "$started") (vhost '$VHOST' deleted at exit)"
