@@ -2,6 +2,7 @@ import AMQP
 import Klaviyo
 import Logging
 import Metrics
+import Tracing
 
 extension CommandProcessor {
     /// Runs one action: the only place where the processor's decisions take effect (publish, ack, Redis
@@ -197,13 +198,18 @@ extension CommandProcessor {
     /// Publishes with confirms; a lost connection hands the delivery back (it will be redelivered).
     func publish(_ message: AMQPMessage) async throws {
         var backoff = Duration.milliseconds(50)
+        let kind = RelayMetrics.publishKind(exchange: message.exchange, topology: topology)
         while true {
             do {
                 let started = ContinuousClock.now
-                try await CommandTracing.withSpan("relay.publish") { try await amqp.publish(message) }
-                RelayMetrics.published(
-                    RelayMetrics.publishKind(exchange: message.exchange, topology: topology),
-                    confirmedAfter: ContinuousClock.now - started)
+                try await CommandTracing.withSpan(
+                    "relay.publish",
+                    annotate: { _, span in
+                        span.attributes[CommandTracing.Attribute.publishKind] = kind.rawValue
+                        span.attributes[CommandTracing.Attribute.routingKey] = message.routingKey
+                    },
+                    { try await amqp.publish(message) })
+                RelayMetrics.published(kind, confirmedAfter: ContinuousClock.now - started)
                 return
             } catch let error as AMQPError
                 where error.code == .connectionLost || error.code == .notConnected || error.code == .shutdown

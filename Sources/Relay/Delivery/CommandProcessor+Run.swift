@@ -71,32 +71,10 @@ extension CommandProcessor {
         }
         if let action = Self.afterLookup(lookup) { return action }
         if let action = Self.route(command, attempts: run.attemptsSoFar) { return action }
-        // An unreadable credential is not an outage: no retry, a dead letter at once (replayable).
-        let stored: ConnectionRecord?
-        switch try await infrastructure("credential lookup", logger: logger, { try await lookUpCredential(command) }) {
-        case .success(let record):
-            stored = record
-        case .failure(let unreadable):
-            noteCredentialUnreadable(unreadable, logger: logger)
-            return .deadLetter(
-                code: .credentialUnreadable, detail: unreadable.description, attempts: run.attemptsSoFar,
-                firstFailedAt: nil)
-        }
-        var connection: ConnectionRecord
-        switch Self.admission(of: stored, accountID: command.accountID, attempts: run.attemptsSoFar) {
-        case .admitted(let admitted): connection = admitted
+        let connection: ConnectionRecord
+        switch try await usableConnection(for: command, attempts: run.attemptsSoFar, logger: logger) {
+        case .admitted(let usable): connection = usable
         case .refused(let action): return action
-        }
-        if connection.method == .oauth, let tokenManager {
-            switch try await oauthConnection(
-                connection, tokenManager: tokenManager, afterUnauthorized: false, logger: logger)
-            {
-            case .success(let usable):
-                connection = usable
-            case .failure(let rejection):
-                return .deadLetter(
-                    code: rejection.code, detail: rejection.detail, attempts: run.attemptsSoFar, firstFailedAt: nil)
-            }
         }
         guard let credential = connection.credential else {
             return .deadLetter(

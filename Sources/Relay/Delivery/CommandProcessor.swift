@@ -104,7 +104,7 @@ public struct CommandProcessor: Sendable {
     /// `unroutable`, with whatever ids the body names for ops. Nothing is sent to Klaviyo.
     func deadLetterUnroutable(_ delivery: AMQPDelivery, logger: inout Logger) async throws -> Outcome {
         let (commandID, accountID, type): (String?, String?, String?)
-        switch decoder.decode(delivery.body) {
+        switch decode(delivery) {
         case .success(let command):
             (commandID, accountID, type) = (command.id, command.accountID, command.type.rawValue)
         case .failure(let rejection):
@@ -126,7 +126,7 @@ public struct CommandProcessor: Sendable {
     ) async throws -> Outcome {
         let outcome: Outcome
         do {
-            switch decoder.decode(delivery.body) {
+            switch decode(delivery) {
             case .failure(let rejection):
                 if let id = rejection.commandID { logger[metadataKey: LogKeys.commandID] = "\(id)" }
                 if let account = rejection.accountID { logger[metadataKey: LogKeys.accountID] = "\(account)" }

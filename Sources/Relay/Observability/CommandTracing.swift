@@ -3,12 +3,13 @@ import Tracing
 
 /// Spans of the relay (swift-distributed-tracing): one trace per command, continued from the W3C `traceparent`
 /// (and `tracestate`) the command carried. Without a tracer bootstrapped (no `OTEL_EXPORTER_OTLP_ENDPOINT`)
-/// every call here is a no-op.
+/// every call here runs its body directly: no span, no context extraction, no task-local binding.
 ///
-/// The span tree of one delivery: `relay.command` (kind consumer) → `relay.rate_limit.wait`, `relay.token.refresh`,
-/// `klaviyo.<operation>` (kind client; the request carries `traceparent`), `relay.publish`. A retry parks the
-/// command with its original headers (``DelayedRetry``), so the next attempt's `relay.command` joins the same
-/// trace, a sibling of the first under the publisher's span.
+/// The span tree of one delivery: `relay.command` (kind consumer) → `relay.decode`, `relay.credential` (→
+/// `relay.token.refresh` when the OAuth token is refreshed first), `relay.rate_limit.wait`, `klaviyo.<operation>`
+/// (kind client; the request carries `traceparent`), `relay.token.refresh` after a 401, `relay.publish`. A retry
+/// parks the command with its original headers (``DelayedRetry``), so the next attempt's `relay.command` joins the
+/// same trace, a sibling of the first under the publisher's span (docs/operations.md, "Traces").
 public enum CommandTracing {
     /// Span attribute names.
     public enum Attribute {
@@ -24,6 +25,17 @@ public enum CommandTracing {
         public static let outcome = "relay.command.outcome"
         /// Whether the broker redelivered it.
         public static let redelivered = "messaging.rabbitmq.redelivered"
+        /// `relay.decode`: the dead-letter code of a body that was refused (`not_json`, `schema_invalid`, …).
+        public static let decodeRejection = "relay.decode.rejection"
+        /// `relay.credential`: how the account is connected (`api_key`, `oauth`).
+        public static let credentialMethod = "relay.credential.method"
+        /// `relay.credential`: the dead-letter code when no usable credential was found (`not_connected`, …).
+        public static let credentialRefusal = "relay.credential.refused"
+        /// `relay.publish`: what was published (`result`, `reply`, `retry`, `dead_letter`, `other`), as the
+        /// `kind` label of `relay_publishes_total`.
+        public static let publishKind = "relay.publish.kind"
+        /// `relay.publish`: the routing key (a retry's tier, a result's `<type>.<outcome>`, …).
+        public static let routingKey = "messaging.rabbitmq.destination.routing_key"
     }
 
     /// Runs `body` in a `relay.command` span continued from the delivery's trace context; `body` returns the
@@ -31,6 +43,7 @@ public enum CommandTracing {
     public static func withCommandSpan(
         _ delivery: AMQPDelivery, queue: String, _ body: () async -> String
     ) async -> String {
+        guard isTracing else { return await body() }
         var context = ServiceContext.current ?? .topLevel
         InstrumentationSystem.instrument.extract(
             delivery.properties.headers, into: &context, using: AMQPHeaderExtractor())
@@ -51,9 +64,41 @@ public enum CommandTracing {
         return outcome
     }
 
+    /// Whether a tracer is bootstrapped (or bound to the task): without one, ``withSpan(_:_:)`` and
+    /// ``withSpan(_:failed:_:)`` run their body directly (no span, no task-local binding).
+    public static var isTracing: Bool {
+        !(InstrumentationSystem.tracer is NoOpTracer)
+    }
+
     /// Runs `body` in a child span of the current one.
     public static func withSpan<T>(_ name: String, _ body: () async throws -> T) async rethrows -> T {
-        try await Tracing.withSpan(name) { _ in try await body() }
+        guard isTracing else { return try await body() }
+        return try await Tracing.withSpan(name) { _ in try await body() }
+    }
+
+    /// Runs the synchronous `body` in a child span of the current one; `annotate` then describes its result on
+    /// the span (attributes, an error status). Neither runs a span without a tracer.
+    static func withSpan<T>(
+        _ name: String, annotate: (T, any Span) -> Void, _ body: () throws -> T
+    ) rethrows -> T {
+        guard isTracing else { return try body() }
+        return try Tracing.withSpan(name) { span in
+            let result = try body()
+            annotate(result, span)
+            return result
+        }
+    }
+
+    /// Runs `body` in a child span of the current one; `annotate` as in the synchronous variant.
+    static func withSpan<T>(
+        _ name: String, annotate: (T, any Span) -> Void, _ body: () async throws -> T
+    ) async rethrows -> T {
+        guard isTracing else { return try await body() }
+        return try await Tracing.withSpan(name) { span in
+            let result = try await body()
+            annotate(result, span)
+            return result
+        }
     }
 }
 
