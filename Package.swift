@@ -189,11 +189,15 @@ let package = Package(
         .target(
             name: "RelayTestSupport", dependencies: ["HTTPClient", "Klaviyo"], path: "Tests/RelayTestSupport",
             swiftSettings: strict),
+        // Hummingbird: the OTLP/HTTP receiver of CommandTraceTests (the consumer process exports its spans to it).
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
                 "Relay", "AMQP", "Redis", "HTTPClient", "Klaviyo", "RelayTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict),
         // Runs only with RELAY_CHAOS=1 (scripts/test/chaos.sh): restarts the broker and Redis.
