@@ -56,7 +56,7 @@ extension KlaviyoClient {
     public static let maxEventsPerBulkJob = 1000
 
     /// The request for `POST /api/events` (create_event, 202 no body). Idempotent because the event always
-    /// carries a `unique_id` and an explicit `time` (FACTS §7).
+    /// carries a `unique_id` and an explicit `time` (docs/contracts.md, `event.track`).
     public static func createEventRequest(_ event: KlaviyoEvent) -> KlaviyoRequest {
         var attributes = event.attributesWithoutProfile
         attributes["profile"] = event.profileDocument

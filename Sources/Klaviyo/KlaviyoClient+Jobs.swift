@@ -3,8 +3,8 @@ extension KlaviyoClient {
     public static let finalJobStatuses: Set<String> = ["complete", "cancelled", "failed"]
 
     /// The request for `POST /api/profile-bulk-import-jobs` (bulk_import_profiles, 202): up to 10,000 profiles
-    /// (attributes with at least one identifier), optionally added to one list. Repeating it creates another
-    /// job that upserts the same rows again (FACTS §7): harmless, but the relay records the job id to avoid it.
+    /// (attributes with at least one identifier), optionally added to one list. Repeating it creates another job that
+    /// upserts the same rows again (docs/contracts.md, Jobs): harmless, but the relay records the job id to avoid it.
     public static func bulkImportProfilesRequest(profiles: [[String: JSONValue]], listID: String?) -> KlaviyoRequest {
         var data: [String: JSONValue] = [
             "type": "profile-bulk-import-job",
@@ -65,7 +65,7 @@ extension KlaviyoClient {
     }
 
     /// The request for `POST /api/campaign-send-jobs` (send_campaign, 202). Not idempotent: after an
-    /// ambiguous failure, check ``getCampaignSendJobRequest(id:)`` before sending again (FACTS §7).
+    /// ambiguous failure, check ``getCampaignSendJobRequest(id:)`` before sending again (docs/contracts.md, Jobs).
     public static func sendCampaignRequest(campaignID: String) -> KlaviyoRequest {
         KlaviyoRequest(
             operationID: "send_campaign", method: "POST", path: "/api/campaign-send-jobs",

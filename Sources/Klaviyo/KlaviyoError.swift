@@ -69,7 +69,7 @@ public struct KlaviyoError: Error, Sendable, CustomStringConvertible {
         self.usedOAuth = usedOAuth
     }
 
-    /// The retry classification of FACTS §6.
+    /// The retry classification of docs/architecture.md (step 4, "Klaviyo call").
     public var retryDecision: KlaviyoRetryDecision {
         switch code {
         case .throttled, .heldBack:

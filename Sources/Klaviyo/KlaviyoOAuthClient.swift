@@ -1,6 +1,6 @@
 import Foundation
 
-/// A successful answer of `POST /oauth/token` (FACTS §3.3).
+/// A successful answer of `POST /oauth/token` (Klaviyo's OAuth guide; docs/operations.md).
 public struct KlaviyoTokenResponse: Sendable, Hashable, CustomStringConvertible {
     /// The access token (Bearer).
     public var accessToken: String
@@ -66,9 +66,9 @@ public struct KlaviyoOAuthError: Error, Sendable, Hashable, CustomStringConverti
     }
 }
 
-/// Klaviyo's OAuth endpoints (FACTS §3): code exchange and refresh at `<base>/oauth/token`, revoke at
-/// `<base>/oauth/revoke`, all with HTTP Basic client authentication and form-encoded bodies. Token and
-/// revoke calls go to the API host (`a.klaviyo.com`), never `www`.
+/// Klaviyo's OAuth endpoints (Klaviyo's OAuth guide; docs/operations.md): code exchange and refresh at
+/// `<base>/oauth/token`, revoke at `<base>/oauth/revoke`, all with HTTP Basic client authentication and form-encoded
+/// bodies. Token and revoke calls go to the API host (`a.klaviyo.com`), never `www`.
 public struct KlaviyoOAuthClient: Sendable {
     /// API base URL (`https://a.klaviyo.com` or `klaviyo-sim`).
     public let baseURL: String
@@ -194,7 +194,7 @@ public struct KlaviyoOAuthClient: Sendable {
         return encoded
     }
 
-    /// The browser URL that starts an authorization (FACTS §3.2), PKCE S256.
+    /// The browser URL that starts an authorization (Klaviyo's OAuth guide), PKCE S256.
     public static func authorizeURL(
         authorizeBase: String, clientID: String, redirectURI: String, scope: String, state: String,
         codeChallenge: String

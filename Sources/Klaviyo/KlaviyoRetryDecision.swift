@@ -1,4 +1,4 @@
-/// What to do after a failed Klaviyo call (FACTS §6 retry classification).
+/// What to do after a failed Klaviyo call (the retry classification of docs/architecture.md, step 4).
 public enum KlaviyoRetryDecision: Sendable, Hashable {
     /// Throttled (a 429, or held back by the relay's own limiter): wait at least this long (Klaviyo's
     /// `Retry-After`, or the limiter's wait), then retry.

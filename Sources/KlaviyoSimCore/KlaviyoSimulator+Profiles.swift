@@ -68,7 +68,7 @@ extension KlaviyoSimulator {
                 guard s.profiles[id] != nil else {
                     return .failure(.notFound("A profile with id \(id) does not exist."))
                 }
-                // Quirk (FACTS §6): id plus an identifier owned by another profile answers 404.
+                // Klaviyo's quirk (docs/klaviyo-sim.md): id plus an identifier owned by another profile answers 404.
                 if s.conflictingProfile(for: attributes, excluding: id) != nil {
                     return .failure(.notFound("A profile with id \(id) and the given identifiers does not exist."))
                 }

@@ -2,7 +2,7 @@ import Synchronization
 
 /// Klaviyo's per-operation rate limits: fixed windows of 1 s (burst) and 60 s (steady), plus a daily cap where
 /// the spec has one, counted per (account, credential kind, operation). Private keys of an account share one
-/// quota; each OAuth install has its own (FACTS §5).
+/// quota; each OAuth install has its own (docs/klaviyo-sim.md, rate limits).
 ///
 /// Counters live in 16 mutex-guarded shards keyed by hash, so concurrent accounts rarely contend.
 final class RateLimiter: Sendable {

@@ -1,6 +1,6 @@
 /// A simulated Klaviyo account as configured through the admin API or `--seed-account`.
 public struct SimAccount: Sendable, Equatable {
-    /// Every scope of revision 2025-10-15 (FACTS §3.6): the default for accounts without explicit scopes.
+    /// Every scope of revision 2025-10-15 (Klaviyo's OAuth scopes): the default for accounts without explicit scopes.
     public static let allScopes: [String] = [
         "accounts:read", "campaigns:read", "campaigns:write", "catalogs:read", "catalogs:write",
         "conversations:read", "conversations:write", "coupon-codes:read", "coupon-codes:write", "coupons:read",

@@ -4,7 +4,8 @@ import Foundation
 import Klaviyo
 import Relay
 
-/// `klaviyo-relay dlq …`: list, show, replay, purge and export the dead-letter queue (DESIGN §2).
+/// `klaviyo-relay dlq …`: list, show, replay, purge and export the dead-letter queue (docs/operations.md, "Dead-letter
+/// triage").
 ///
 /// Every subcommand takes messages with `basic.get` and holds them unacked; nothing is removed before its
 /// replacement is confirmed (replay) or the operator confirmed (purge), and whatever is held is handed back at

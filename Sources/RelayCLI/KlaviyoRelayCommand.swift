@@ -1,6 +1,6 @@
 import ArgumentParser
 
-/// `klaviyo-relay`: the one binary of Klaviyo Relay (DESIGN §2).
+/// `klaviyo-relay`: the one binary of Klaviyo Relay (README, docs/operations.md).
 @main
 struct KlaviyoRelayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -6,7 +6,7 @@ import Relay
 import RelayServer
 import ServiceLifecycle
 
-/// `klaviyo-relay serve`: the HTTP surface (DESIGN §2): the JSON API for the dashboard backend (bearer
+/// `klaviyo-relay serve`: the HTTP surface (docs/operations.md): the JSON API for the dashboard backend (bearer
 /// `RELAY_API_TOKEN`), the signed browser entry points (OAuth start and callback, settings page) and `/healthz`
 /// on the public port (`RELAY_HTTP_PORT`); Prometheus `/metrics` (with `/healthz` and `/readyz`) only on the
 /// internal metrics port (`RELAY_METRICS_PORT` or `--metrics-port`). Stateless: all state lives in Redis.

@@ -1,6 +1,6 @@
 public import Relay
 
-/// The settings of `serve`'s public port (DESIGN §6), read from ``RelayConfiguration`` by the executable.
+/// The settings of `serve`'s public port (README, "Configuration"), read from ``RelayConfiguration`` by the executable.
 public struct RelayServerConfiguration: Sendable {
     /// Interface to bind; `0.0.0.0` (all interfaces).
     public var host = "0.0.0.0"

@@ -5,8 +5,8 @@ import Relay
 import RelayTestSupport
 import Testing
 
-/// `event.track` batching end to end (DESIGN §7): a burst of commands of one account reaches klaviyo-sim in
-/// far fewer calls, every command still gets its own result, and the simulator holds each event once.
+/// `event.track` batching end to end (docs/operations.md, "Batching"): a burst of commands of one account reaches
+/// klaviyo-sim in far fewer calls, every command still gets its own result, and the simulator holds each event once.
 @Suite("Event batching end to end", .timeLimit(.minutes(3)))
 struct EventBatchingTests {
     static let count = 300

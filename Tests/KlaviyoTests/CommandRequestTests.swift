@@ -18,7 +18,7 @@ struct CommandRequestTests {
         metric: "Placed Order", profile: ["email": "a@example.com"], properties: ["OrderId": "1234"],
         time: "2026-11-29T12:00:00Z", uniqueID: "relay-cmd-1", value: 9.99, valueCurrency: "USD")
 
-    @Test func createEventBodyMatchesFACTSMinimalBody() async throws {
+    @Test func createEventBodyMatchesKlaviyosMinimalBody() async throws {
         let transport = RecordingTransport { _ in RecordingTransport.json(202, "") }
         #expect(try await client(transport).createEvent(event, credential: .apiKey("pk_x")) == 202)
         #expect(transport.last?.url == "https://a.klaviyo.com/api/events")

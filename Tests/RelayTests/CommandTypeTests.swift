@@ -407,7 +407,7 @@ struct CommandTypeTests {
 
     // MARK: campaigns
 
-    @Test func campaignCreateSendsFACTSBodyAndIsNotRetriedBlindly() async throws {
+    @Test func campaignCreateSendsKlaviyosBodyAndIsNotRetriedBlindly() async throws {
         let command = try decode(
             "campaign.create",
             [

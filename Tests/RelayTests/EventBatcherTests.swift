@@ -4,8 +4,8 @@ import Relay
 import Synchronization
 import Testing
 
-/// `event.track` batching (DESIGN §7): the calls the executor makes through an ``EventBatcher`` against a
-/// scripted transport, and what each command gets back.
+/// `event.track` batching (docs/operations.md, "Batching"): the calls the executor makes through an ``EventBatcher``
+/// against a scripted transport, and what each command gets back.
 @Suite("Event batching")
 struct EventBatcherTests {
     let decoder = CommandDecoder()

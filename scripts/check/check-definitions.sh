@@ -7,7 +7,7 @@
 #    that vhost, imports the copy with `rabbitmqctl import_definitions` and compares the exchanges, queues
 #    (with arguments) and bindings the broker reports against the file.
 # 2. Unless --import-only: publishes probe messages through the management HTTP API and checks the
-#    routing that DESIGN §3 relies on (command routing, dead-lettering into klaviyo.dead with the original
+#    routing that docs/contracts.md ("Topology") relies on (command routing, dead-lettering into klaviyo.dead with the original
 #    routing key, and a retry tier dead-lettering back to klaviyo.commands).
 # 3. With --relay BINARY (as scripts/test.sh runs it): the relay against exactly that topology. `klaviyo-relay
 #    setup` redeclares it (any difference in a queue's or exchange's arguments is a 406 and fails the check); a

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The chaos test (Tests/ChaosTests), as its own step: 5,000 commands through 3 `klaviyo-relay consume`
 # processes against a klaviyo-sim that fails (5xx, 429, resets, timeouts), while one consumer is SIGKILLed
-# and restarted, RabbitMQ is restarted once and Redis once. See README "Chaos test".
+# and restarted, RabbitMQ is restarted once and Redis once. See docs/testing.md "Chaos test".
 #
 #   scripts/test/chaos.sh                    # builds if needed, starts/reuses RabbitMQ and Redis
 #   CHAOS_RESTARTS=0 scripts/test/chaos.sh   # without the broker/Redis restarts (servers shared with others)

@@ -4,7 +4,7 @@
 # browser would trigger them (id reuse across accounts, an unreadable credential, unroutable routing keys,
 # absurd Retry-After / x-death numbers, forged relay headers, reply_to abuse, `.`/`..` ids, OAuth/browser
 # holes) while a steady stream of other accounts' commands must all succeed within the sim's limits. Prints a
-# table of probes → outcome; any FAIL row fails the run. See README "Hostile-publisher suite".
+# table of probes → outcome; any FAIL row fails the run. See docs/testing.md "Hostile-publisher suite".
 #
 #   scripts/test/hostile.sh                        # builds if needed, starts/reuses RabbitMQ and Redis
 #   HOSTILE_SKIP_BUILD=1 scripts/test/hostile.sh   # the caller already built (scripts/test.sh)

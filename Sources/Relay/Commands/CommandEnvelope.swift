@@ -1,4 +1,4 @@
-/// A decoded, validated command (DESIGN §4 envelope).
+/// A decoded, validated command (the envelope of docs/contracts.md, Commands).
 public struct CommandEnvelope: Sendable {
     /// Idempotency key, also the AMQP `message_id`.
     public var id: String

@@ -43,9 +43,9 @@ public struct CommandExecutor: Sendable {
         case .accountGet, .flowList, .flowUpdateStatus, .campaignGet, .campaignCancelSend: return true
         // Reports are reads (a POST only because the query is a body).
         case .campaignReport, .flowReport: return true
-        // A repeated job upserts the same rows again (FACTS §7); the job id is recorded once submitted.
+        // A repeated job upserts the same rows again (docs/contracts.md, Jobs); the job id is recorded once submitted.
         case .profileBulkImport: return true
-        // Before sending again after a failure, the send job is looked up (FACTS §7).
+        // Before sending again after a failure, the send job is looked up (docs/contracts.md, Jobs).
         case .campaignSend: return true
         // Reads only.
         case .connectionValidate: return true

@@ -1,7 +1,7 @@
 public import Klaviyo
 
-/// The result message of a processed command (DESIGN §4), published to the results exchange with routing
-/// key `<type>.succeeded` or `<type>.failed` and to the command's `reply_to`.
+/// The result message of a processed command (docs/contracts.md, Results), published to the results exchange with
+/// routing key `<type>.succeeded` or `<type>.failed` and to the command's `reply_to`.
 public struct CommandResult: Sendable, Hashable {
     /// `succeeded` or `failed`.
     public enum Outcome: String, Sendable, Hashable {

@@ -1,4 +1,4 @@
-/// Every command type of the contract (DESIGN §4). The raw value is the AMQP routing key.
+/// Every command type of the contract (docs/contracts.md, Commands). The raw value is the AMQP routing key.
 public enum CommandType: String, Sendable, CaseIterable, Codable {
     case profileUpsert = "profile.upsert"
     case profileUpdate = "profile.update"

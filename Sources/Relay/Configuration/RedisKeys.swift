@@ -1,5 +1,5 @@
-/// The Redis key layout of DESIGN §5 (a contract: ops read it). All keys of one account share the hash tag
-/// `{<account_id>}` so multi-key scripts work on Redis Cluster.
+/// The Redis key layout of docs/contracts.md ("Redis") (a contract: ops read it). All keys of one account share the
+/// hash tag `{<account_id>}` so multi-key scripts work on Redis Cluster.
 public enum RedisKeys {
     /// Credential hash.
     public static func connection(_ accountID: String) -> String { "kr:{\(accountID)}:conn" }

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Every setting of the relay, read from the environment in one place (DESIGN §6; README lists them all).
+/// Every setting of the relay, read from the environment in one place (README, "Configuration", lists them all).
 ///
 /// Secrets (client secret, API token, link secret, encryption keys) are held here but never appear in
 /// ``description``.

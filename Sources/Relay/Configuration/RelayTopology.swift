@@ -1,6 +1,6 @@
 public import AMQP
 
-/// The RabbitMQ topology of DESIGN §3 under a configurable prefix (`RELAY_QUEUE_PREFIX`).
+/// The RabbitMQ topology of docs/contracts.md ("Topology") under a configurable prefix (`RELAY_QUEUE_PREFIX`).
 ///
 /// It must declare exactly what `deploy/rabbitmq/definitions.json` declares, or the broker refuses the
 /// redeclaration (406 PRECONDITION_FAILED); a test compares the two.
@@ -50,7 +50,7 @@ public struct RelayTopology: Sendable {
         }
     }
 
-    /// The tiers of DESIGN §3.
+    /// The tiers of docs/contracts.md ("Topology").
     public static let defaultRetryTiers: [RetryTier] = [
         .init("1s", .seconds(1)), .init("5s", .seconds(5)), .init("30s", .seconds(30)), .init("2m", .seconds(120)),
         .init("10m", .seconds(600)), .init("1h", .seconds(3600)),

@@ -1,11 +1,11 @@
 public import Klaviyo
 public import Logging
 
-/// Connect, replace and disconnect (FACTS §3.4, §9), shared by `serve` and, later, the
-/// `connection.disconnect` command: disconnecting an OAuth connection revokes its refresh token at
-/// `/oauth/revoke` (`token_type_hint=refresh_token`), deletes the stored secrets, sets the state to
-/// `disconnected` and publishes `connection.disconnected`; connecting with one method replaces the other
-/// (an OAuth connection replaced by an API key is revoked first) and publishes `connection.connected`.
+/// Connect, replace and disconnect (docs/operations.md, `serve`; docs/contracts.md, "Connection events"), shared by
+/// `serve` and, later, the `connection.disconnect` command: disconnecting an OAuth connection revokes its refresh token
+/// at `/oauth/revoke` (`token_type_hint=refresh_token`), deletes the stored secrets, sets the state to `disconnected`
+/// and publishes `connection.disconnected`; connecting with one method replaces the other (an OAuth connection replaced
+/// by an API key is revoked first) and publishes `connection.connected`.
 public struct ConnectionLifecycle: Sendable {
     /// Why a disconnect did not happen.
     public struct Failure: Error, Sendable, CustomStringConvertible {

@@ -1,6 +1,6 @@
 public import Klaviyo
 
-/// A connected Klaviyo account as stored in `kr:{<account_id>}:conn` (DESIGN §5), with its secrets
+/// A connected Klaviyo account as stored in `kr:{<account_id>}:conn` (docs/contracts.md, "Redis"), with its secrets
 /// decrypted. Its description never shows secrets.
 public struct ConnectionRecord: Sendable, Hashable, CustomStringConvertible {
     /// How the account is connected.

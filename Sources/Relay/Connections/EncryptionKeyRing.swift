@@ -1,7 +1,7 @@
 import Crypto
 import Foundation
 
-/// AES-256-GCM keys for secrets at rest (DESIGN §5), parsed from `RELAY_ENCRYPTION_KEY`.
+/// AES-256-GCM keys for secrets at rest (docs/contracts.md, "Redis"), parsed from `RELAY_ENCRYPTION_KEY`.
 ///
 /// Format: `kid:base64(32 bytes)[,kid:base64(32 bytes)…]`. The first key encrypts; every key decrypts, so
 /// keys rotate by prepending a new one and re-encrypting at leisure (`klaviyo-relay connections rekey`); an old

@@ -3,9 +3,10 @@ import Foundation
 public import Klaviyo
 import Redis
 
-/// Connects an account with OAuth2 + PKCE (FACTS §3): ``start(accountID:)`` makes the authorize URL and keeps
-/// the verifier under a random single-use `state` in `kr:oauth:state:<state>` (short TTL); ``complete(code:state:)``
-/// consumes the state, exchanges the code, identifies the Klaviyo account and stores the tokens encrypted.
+/// Connects an account with OAuth2 + PKCE (Klaviyo's OAuth guide; docs/operations.md): ``start(accountID:)`` makes the
+/// authorize URL and keeps the verifier under a random single-use `state` in `kr:oauth:state:<state>` (short TTL);
+/// ``complete(code:state:)`` consumes the state, exchanges the code, identifies the Klaviyo account and stores the
+/// tokens encrypted.
 ///
 /// A flow started from a browser is bound to that browser: `serve` gives it a random nonce in an HttpOnly cookie
 /// and the state keeps only the nonce's SHA-256 (``browserBinding(for:)``); the callback completes the flow only
@@ -19,7 +20,7 @@ public struct OAuthConnector: Sendable {
         public var description: String
     }
 
-    /// The least-privilege scopes for this relay's commands (FACTS §3.6).
+    /// The least-privilege scopes for this relay's commands (Klaviyo's OAuth scopes).
     public static let defaultScopes =
         "accounts:read profiles:read profiles:write lists:read lists:write events:write subscriptions:write "
         + "campaigns:read campaigns:write flows:read flows:write"

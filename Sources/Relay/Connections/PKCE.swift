@@ -1,7 +1,7 @@
 import Crypto
 import Foundation
 
-/// PKCE (RFC 7636) with S256, as Klaviyo requires (FACTS §3.2).
+/// PKCE (RFC 7636) with S256, as Klaviyo requires (Klaviyo's OAuth guide).
 public enum PKCE {
     /// A fresh verifier: 32 random bytes, base64url without padding (43 characters).
     public static func makeVerifier() -> String {

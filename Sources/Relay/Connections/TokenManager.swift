@@ -35,7 +35,7 @@ public struct ConnectionEvent: Sendable, Hashable {
 }
 
 /// Hands out valid OAuth access tokens and refreshes them, one refresh at a time per account across every
-/// process (DESIGN §7):
+/// process (docs/architecture.md, step 4):
 ///
 /// - in-process coalescing: one refresh task per account, everybody else awaits it;
 /// - across processes: a Redis lock `kr:{<account>}:lock` (`SET NX PX` with a random owner token, released by

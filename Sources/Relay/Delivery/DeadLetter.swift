@@ -1,7 +1,7 @@
 public import AMQP
 
-/// Builds dead letters exactly as DESIGN §4 fixes them: the original body byte for byte, the original AMQP
-/// properties, and the `x-relay-*` / `x-original-*` reason headers.
+/// Builds dead letters exactly as docs/contracts.md ("Dead letters") fixes them: the original body byte for byte, the
+/// original AMQP properties, and the `x-relay-*` / `x-original-*` reason headers.
 public enum DeadLetter {
     /// Header names (a contract).
     public enum Header {

@@ -1,4 +1,4 @@
-/// The `x-relay-error-code` of a dead letter (DESIGN §4).
+/// The `x-relay-error-code` of a dead letter (docs/contracts.md, "Dead letters").
 public struct DeadLetterCode: Hashable, Sendable, CustomStringConvertible, Codable {
     /// The code's wire name.
     public let rawValue: String

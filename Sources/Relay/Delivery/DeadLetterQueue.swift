@@ -1,8 +1,8 @@
 public import AMQP
 public import Klaviyo
 
-/// What ops see of one dead letter: the reason headers we write (DESIGN §4), or, for dead letters the broker
-/// made itself (the work queues' `x-delivery-limit`), what `x-death` and the body say.
+/// What ops see of one dead letter: the reason headers we write (docs/contracts.md, "Dead letters"), or, for dead
+/// letters the broker made itself (the work queues' `x-delivery-limit`), what `x-death` and the body say.
 public struct DeadLetterSummary: Sendable {
     /// AMQP `message_id` (the command id for well-behaved publishers).
     public var messageID: String?

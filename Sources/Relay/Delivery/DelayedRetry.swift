@@ -1,11 +1,11 @@
 public import AMQP
 
-/// Delayed retries through the TTL tiers of DESIGN §3: the original body, byte for byte, with the original
-/// properties, goes to `<prefix>.retry` with routing key = tier and `CC: [original routing key]`; when the
-/// tier's TTL expires the broker dead-letters it to `<prefix>.commands`, where only the CC key matches a work
+/// Delayed retries through the TTL tiers of docs/contracts.md ("Delayed retries"): the original body, byte for byte,
+/// with the original properties, goes to `<prefix>.retry` with routing key = tier and `CC: [original routing key]`;
+/// when the tier's TTL expires the broker dead-letters it to `<prefix>.commands`, where only the CC key matches a work
 /// queue. The retry bookkeeping travels in headers, so any consumer process can pick the command up again.
 public enum DelayedRetry {
-    /// Header names (a contract, README "Contracts").
+    /// Header names (a contract: docs/contracts.md, "Delayed retries").
     public enum Header {
         /// The routing keys a message is also routed with (RabbitMQ sender-selected distribution).
         public static let cc = "CC"

@@ -1,7 +1,7 @@
 import Klaviyo
 public import Redis
 
-/// Done markers of commands (DESIGN §5), bound to the command they belong to.
+/// Done markers of commands (docs/contracts.md, "Redis"), bound to the command they belong to.
 ///
 /// A command id is an idempotency key, so it must name one command only: the marker records the account, the
 /// type and the payload digest beside the stored result, and a second command that reuses the id for another

@@ -2,7 +2,7 @@ public import Klaviyo
 
 /// Bounded retries of Klaviyo calls: exponential backoff with full jitter, `Retry-After` honoured
 /// (at least what Klaviyo asked, plus up to 20 % jitter), ambiguous failures retried only for idempotent
-/// calls (FACTS §6).
+/// calls (docs/architecture.md, step 4).
 public struct RetryPolicy: Sendable {
     /// Attempts in total, the first included.
     public var maxAttempts: Int

@@ -3,7 +3,7 @@ public import Logging
 import Metrics
 import Synchronization
 
-/// Coalesces the `event.track` calls of one account into Klaviyo's bulk endpoint under load (DESIGN §7
+/// Coalesces the `event.track` calls of one account into Klaviyo's bulk endpoint under load (docs/operations.md,
 /// "Batching"). One per process, shared by all consumers.
 ///
 /// The first event submitted for a key (account and credential) opens a batch; the batch is sent when it

@@ -5,9 +5,9 @@ import Metrics
 public import Redis
 import Synchronization
 
-/// Klaviyo's rate limits (DESIGN §7, FACTS §5), shared by every consumer process through Redis.
+/// Klaviyo's rate limits (docs/operations.md, "Rate limits"), shared by every consumer process through Redis.
 ///
-/// One schedule per account and operation (`kr:{<account_id>}:rl:<operationId>`, a sorted set, DESIGN §5)
+/// One schedule per account and operation (`kr:{<account_id>}:rl:<operationId>`, a sorted set, docs/contracts.md)
 /// holds the time of every call admitted in the last minute (the last day, for operations with a daily cap)
 /// and of every slot reserved in the future. A Lua script reads Redis's clock (`TIME`: one clock for all
 /// processes) and gives a call the earliest time `t`, no earlier than any entry already in the schedule, at

@@ -1,12 +1,12 @@
 import Klaviyo
 public import Redis
 
-/// Per-account sync status in `kr:{<account_id>}:sync` (DESIGN §5), read by `serve`'s connection status and
-/// settings page: `last_success_at`, `last_error_at`, `last_error` (`code: detail`), `last_error_code`,
-/// `last_error_title` (Klaviyo's error title, when known), counters `succeeded` / `failed`, `history`: a JSON
-/// array of the last `historyLimit` outcomes (`at`, `outcome`, `type`, `command_id`, `detail`), and `hourly`: a
-/// JSON object of what succeeded per hour (`{"<epoch hour>": {"profiles": n, "events": n, …}}`, the last 24
-/// hours only). One Lua script appends and prunes, so the hash stays bounded.
+/// Per-account sync status in `kr:{<account_id>}:sync` (docs/contracts.md, "Redis"), read by `serve`'s connection
+/// status and settings page: `last_success_at`, `last_error_at`, `last_error` (`code: detail`), `last_error_code`,
+/// `last_error_title` (Klaviyo's error title, when known), counters `succeeded` / `failed`, `history`: a JSON array of
+/// the last `historyLimit` outcomes (`at`, `outcome`, `type`, `command_id`, `detail`), and `hourly`: a JSON object of
+/// what succeeded per hour (`{"<epoch hour>": {"profiles": n, "events": n, …}}`, the last 24 hours only). One Lua
+/// script appends and prunes, so the hash stays bounded.
 public struct SyncStatus: Sendable {
     /// Redis.
     public let redis: RedisClient

@@ -52,7 +52,7 @@ extension CommandExecutor {
     }
 
     /// Starts the send, or polls the send job this command already started (`job`). After an ambiguous
-    /// failure (`mayHaveSent`) the send job is looked up before sending again (FACTS §7).
+    /// failure (`mayHaveSent`) the send job is looked up before sending again (docs/contracts.md, Jobs).
     func sendCampaign(
         _ payload: CampaignSendPayload, job: JSONValue?, mayHaveSent: Bool, credential: KlaviyoCredential
     ) async throws(KlaviyoError) -> CommandExecution {

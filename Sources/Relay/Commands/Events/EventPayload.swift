@@ -19,7 +19,7 @@ public struct EventPayload: Sendable, Hashable {
 
     /// The event as sent to Klaviyo: a deterministic `unique_id` (the payload's, else `fallbackUniqueID`) and an
     /// explicit UTC `time` truncated to the second (the payload's, else `defaultTime`), so a retried call is
-    /// deduplicated by Klaviyo (FACTS §7).
+    /// deduplicated by Klaviyo (docs/contracts.md, `event.track`).
     public func klaviyoEvent(fallbackUniqueID: String, defaultTime: String) -> KlaviyoEvent {
         let source = time ?? defaultTime
         let seconds = Timestamp.epochSeconds(rfc3339: source) ?? Timestamp.nowSeconds()

@@ -4,7 +4,7 @@ import Metrics
 public import Redis
 
 /// Coalesces an account's `profile.upsert` commands into profile bulk import jobs while its single-call backlog
-/// is deep (DESIGN §7 "Batching"; issue #8 item 2).
+/// is deep (README, `RELAY_COALESCE`; issue #8 item 2).
 ///
 /// A coalescable upsert (``CoalescedRow``) of an account whose next free `create_or_update_profile` slot is at
 /// least ``Settings/threshold`` away joins the account's open batch in Redis and is parked like a job
