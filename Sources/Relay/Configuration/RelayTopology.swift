@@ -3,7 +3,8 @@ public import AMQP
 /// The RabbitMQ topology of docs/contracts.md ("Topology") under a configurable prefix (`RELAY_QUEUE_PREFIX`).
 ///
 /// It must declare exactly what `deploy/rabbitmq/definitions.json` declares, or the broker refuses the
-/// redeclaration (406 PRECONDITION_FAILED); a test compares the two.
+/// redeclaration (406 PRECONDITION_FAILED); `scripts/check/check-definitions.sh --relay` (run by the test command)
+/// imports the file and has `klaviyo-relay setup` redeclare it.
 public struct RelayTopology: Sendable {
     /// Name prefix, `klaviyo` by default.
     public let prefix: String
