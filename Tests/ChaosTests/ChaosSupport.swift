@@ -1,4 +1,5 @@
 import Foundation
+import Klaviyo
 import Logging
 import RelayTestSupport
 
@@ -17,4 +18,16 @@ enum ChaosEnvironment {
     static let repositoryRoot = TestServers.repositoryRoot
     static let relayBinary = TestServers.relayBinary
     static let logger = Logger(label: "chaos-test")
+}
+
+/// An integer of a klaviyo-sim stats answer (0 when absent).
+func intValue(_ value: JSONValue?) -> Int {
+    if case .int(let n)? = value { return Int(n) }
+    return 0
+}
+
+/// A duration as seconds with one decimal (`12.3 s`).
+func seconds(_ duration: Duration) -> String {
+    let (whole, attoseconds) = duration.components
+    return "\(whole).\(attoseconds / 100_000_000_000_000_000) s"
 }

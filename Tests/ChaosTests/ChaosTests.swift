@@ -16,6 +16,8 @@ final class Collected: Sendable {
         var deliveries = 0
         var staleAcks = 0
         var profileIDs: [String: [String]] = [:]
+        /// When the first result or dead letter of each command id arrived.
+        var firstArrival: [String: ContinuousClock.Instant] = [:]
     }
     let state = Mutex(State())
 
@@ -26,12 +28,15 @@ final class Collected: Sendable {
                 headers[DeadLetter.Header.errorCode]?.stringValue ?? (headers["x-death"] != nil ? "delivery_limit" : "")
             let detail = headers[DeadLetter.Header.errorDetail]?.stringValue ?? ""
             let id = headers[DeadLetter.Header.commandID]?.stringValue ?? delivery.properties.messageID ?? "?"
+            let now = ContinuousClock.now
             state.withLock {
                 $0.deliveries += 1
                 $0.dead[id, default: []].append((code, detail))
+                if $0.firstArrival[id] == nil { $0.firstArrival[id] = now }
             }
         } else {
             let result = (try? JSONValue.parse(delivery.body)).flatMap(CommandResult.init(json:))
+            let now = ContinuousClock.now
             state.withLock {
                 $0.deliveries += 1
                 guard let result else {
@@ -47,6 +52,7 @@ final class Collected: Sendable {
                     $0.profileIDs[result.accountID, default: []].append(id)
                 }
                 $0.results[result.commandID, default: []].append(result)
+                if $0.firstArrival[result.commandID] == nil { $0.firstArrival[result.commandID] = now }
             }
         }
     }
@@ -178,12 +184,7 @@ struct ChaosTests {
                     }
                 }
             }
-            func envelope(_ id: String, _ type: String, _ account: String, _ payload: JSONValue) -> [UInt8] {
-                JSONValue.object([
-                    "id": .string(id), "type": .string(type), "account_id": .string(account),
-                    "created_at": "2026-11-29T12:00:00Z", "payload": payload,
-                ]).jsonBytes()
-            }
+            let envelope = ChaosCommandMix.envelope
 
             // 20 connected accounts, and one connected only before the replay (its commands: not_connected).
             let accounts = (0..<20).map { "\(prefix)-a\($0)" }
@@ -310,102 +311,18 @@ struct ChaosTests {
                 }
             }
 
-            var generator = SystemRandomNumberGenerator()
-            var emails: [String: [String]] = [:]
+            var mix = ChaosCommandMix(accounts: accounts, lateAccount: lateAccount, lists: lists, flows: flows)
             var typeCounts: [String: Int] = [:]
             let pace = Duration.milliseconds(5)  // ≈ 200 commands/s, so the chaos lands mid-stream
             for index in 0..<total {
                 let id = "\(prefix)-\(index)"
-                let account = accounts.randomElement(using: &generator)!
-                let roll = Int.random(in: 0..<1000, using: &generator)
-                let knownProfiles = collected.state.withLock { $0.profileIDs[account] ?? [] }
-                var plan = Planned(id: id, type: "", account: account)
-                var routingKey = ""
-                var body: [UInt8] = []
-                let email = "\(id)@example.com"
-                switch roll {
-                case 0..<20:  // 2 % malformed
-                    switch roll % 3 {
-                    case 0:
-                        plan.type = "malformed.not_json"
-                        plan.malformedCode = "not_json"
-                        routingKey = "profile.upsert"
-                        body = Array("{\"id\":\"\(id)\", not json".utf8)
-                    case 1:
-                        plan.type = "malformed.schema_invalid"
-                        plan.malformedCode = "schema_invalid"
-                        routingKey = "profile.upsert"
-                        body = envelope(id, "profile.upsert", account, ["profile": ["email": "not-an-email"]])
-                    default:
-                        plan.type = "malformed.unknown_type"
-                        plan.malformedCode = "unknown_type"
-                        routingKey = "profile.teleport"
-                        body = envelope(id, "profile.teleport", account, [:])
-                    }
-                case 20..<30:  // 1 %: an account connected only before the replay
-                    plan.account = lateAccount
-                    plan.type = "profile.upsert"
-                    body = envelope(id, plan.type, lateAccount, ["profile": ["email": .string(email)]])
-                case 30..<300:
-                    plan.type = "profile.upsert"
-                    emails[account, default: []].append(email)
-                    body = envelope(
-                        id, plan.type, account,
-                        [
-                            "profile": [
-                                "email": .string(email), "first_name": "Chaos", "properties": ["n": .int(Int64(index))],
-                            ]
-                        ])
-                case 300..<400 where !knownProfiles.isEmpty:
-                    plan.type = "profile.update"
-                    body = envelope(
-                        id, plan.type, account,
-                        [
-                            "profile_id": .string(knownProfiles.randomElement(using: &generator)!),
-                            "profile": ["properties": ["updated_by": .string(id)]],
-                        ])
-                case 400..<480 where emails[account] != nil:
-                    plan.type = "profile.get"
-                    body = envelope(
-                        id, plan.type, account, ["email": .string(emails[account]!.randomElement(using: &generator)!)])
-                case 480..<750:
-                    plan.type = "event.track"
-                    let profileEmail = emails[account]?.randomElement(using: &generator) ?? email
-                    body = envelope(
-                        id, plan.type, account,
-                        [
-                            "metric": "Chaos Event", "profile": ["email": .string(profileEmail)],
-                            "properties": ["n": .int(Int64(index))], "unique_id": .string("\(id)-u"),
-                        ])
-                case 750..<820 where !knownProfiles.isEmpty:
-                    plan.type = "list.add_profiles"
-                    body = envelope(
-                        id, plan.type, account,
-                        [
-                            "list_id": .string(lists[account]!),
-                            "profile_ids": [.string(knownProfiles.randomElement(using: &generator)!)],
-                        ])
-                case 820..<890:
-                    plan.type = "subscription.subscribe"
-                    body = envelope(
-                        id, plan.type, account,
-                        ["list_id": .string(lists[account]!), "profiles": [["email": .string("sub-\(email)")]]])
-                case 890..<940:
-                    plan.type = "flow.update_status"
-                    body = envelope(
-                        id, plan.type, account,
-                        [
-                            "flow_id": .string(flows[account]!.randomElement(using: &generator)!),
-                            "status": .string(["draft", "manual"].randomElement(using: &generator)!),
-                        ])
-                default:
-                    plan.type = "account.get"
-                    body = envelope(id, plan.type, account, [:])
+                let command = mix.next(index: index, id: id) { account in
+                    collected.state.withLock { $0.profileIDs[account] ?? [] }
                 }
-                if routingKey.isEmpty { routingKey = plan.type }
+                let plan = command.plan
                 planned[id] = plan
                 typeCounts[plan.type, default: 0] += 1
-                try await publish(body, routingKey: routingKey, id: id)
+                try await publish(command.body, routingKey: command.routingKey, id: id)
                 publishedCount.withLock { $0 += 1 }
                 try await Task.sleep(for: pace)
             }
@@ -635,11 +552,6 @@ struct ChaosTests {
     }
 }
 
-private func intValue(_ value: JSONValue?) -> Int {
-    if case .int(let n)? = value { return Int(n) }
-    return 0
-}
-
 /// A value behind a lock that escaping closures can share.
 final class Shared<Value: Sendable>: Sendable {
     private let storage: Mutex<Value>
@@ -647,9 +559,4 @@ final class Shared<Value: Sendable>: Sendable {
     func withLock<R: Sendable>(_ body: (inout sending Value) throws -> sending R) rethrows -> R {
         try storage.withLock(body)
     }
-}
-
-private func seconds(_ duration: Duration) -> String {
-    let (whole, attoseconds) = duration.components
-    return "\(whole).\(attoseconds / 100_000_000_000_000_000) s"
 }
