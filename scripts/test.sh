@@ -18,7 +18,8 @@
 #    also reach REQUEST_FLOOR requests and every operation in EXPECTED_OPERATIONS; then the simulator's responses
 #    against the same spec (scripts/check/check-responses-against-spec.py);
 # 7. the hostile-publisher suite (scripts/test/hostile.sh, issue #9); RELAY_HOSTILE=0 skips it;
-# 8. the chaos test (scripts/test/chaos.sh), which restarts RabbitMQ and Redis; RELAY_CHAOS=0 skips it.
+# 8. the chaos test (scripts/test/chaos.sh), which restarts RabbitMQ and Redis; RELAY_CHAOS=0 skips it;
+# 9. the cluster chaos test (scripts/test/cluster-chaos.sh) on clusters of its own; RELAY_CLUSTER_CHAOS=0 skips it.
 # Servers this run started are stopped at exit; servers that were already running are left alone.
 #
 # Environment: RELAY_AMQP_URL, RELAY_REDIS_URL (defaults: the local servers), KLAVIYO_SIM_PORT,
@@ -90,16 +91,16 @@ python3 scripts/check/check-requests-against-spec.py --self-test >/dev/null
 start_test_sim "$sim_port" klaviyo-sim-test --rate-limits off --log-level warning
 
 started="$(now_ms)"
-# RELAY_CHAOS and RELAY_HOSTILE are unset here: those suites run only in their own steps below. The watchdog stops a
+# RELAY_CHAOS, RELAY_HOSTILE and RELAY_CLUSTER_CHAOS are unset here: those suites run only in their own steps below. The watchdog stops a
 # run that outlasts SWIFT_TEST_TIMEOUT and names the tests that never finished.
 # The suites that start a 3-node RabbitMQ cluster or a Redis Cluster run after the others, on their own: nine more
 # servers next to the whole parallel suite overload two cores.
 cluster_suites='ClusterFailoverTests|RedisClusterTests'
 if [[ -n "${SWIFT_TEST_ARGS:-}" ]]; then
     # shellcheck disable=SC2086 # SWIFT_TEST_ARGS is a word list on purpose
-    env -u RELAY_CHAOS -u RELAY_HOSTILE scripts/test/swift-test-watchdog.sh --skip-build ${SWIFT_TEST_ARGS}
+    env -u RELAY_CHAOS -u RELAY_HOSTILE -u RELAY_CLUSTER_CHAOS scripts/test/swift-test-watchdog.sh --skip-build ${SWIFT_TEST_ARGS}
 else
-    env -u RELAY_CHAOS -u RELAY_HOSTILE scripts/test/swift-test-watchdog.sh --skip-build --skip "$cluster_suites"
+    env -u RELAY_CHAOS -u RELAY_HOSTILE -u RELAY_CLUSTER_CHAOS scripts/test/swift-test-watchdog.sh --skip-build --skip "$cluster_suites"
     log "swift test (all but the cluster suites) took $(elapsed_since "$started")"
     started="$(now_ms)"
     SWIFT_TEST_TIMEOUT="${SWIFT_TEST_CLUSTER_TIMEOUT:-900}" \
@@ -151,4 +152,11 @@ if [[ "${RELAY_CHAOS:-1}" == 1 ]]; then
             log "chaos test restarts: $CHAOS_RESTARTS (the others were already running; CHAOS_RESTARTS=1 forces them)"
     fi
     CHAOS_RESTARTS="$CHAOS_RESTARTS" CHAOS_SKIP_BUILD=1 scripts/test/chaos.sh
+fi
+
+# The cluster chaos test (about two minutes): its own 3-node RabbitMQ cluster (AMQP 5781-5783), Redis Cluster
+# (7301-7306) and klaviyo-sim (18791), stopped at exit; it never touches the servers above. RELAY_CLUSTER_CHAOS=0
+# skips it.
+if [[ "${RELAY_CLUSTER_CHAOS:-1}" == 1 ]]; then
+    CLUSTER_CHAOS_SKIP_BUILD=1 scripts/test/cluster-chaos.sh
 fi
