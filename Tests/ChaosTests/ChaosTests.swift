@@ -78,66 +78,19 @@ struct ChaosTests {
         let started = ContinuousClock.now
         let run = String(UUID().uuidString.lowercased().prefix(8))
         let prefix = "chaos-\(run)"
-        let topology = RelayTopology(prefix: prefix, deliveryLimit: 10)
-        var configuration = try AMQPConfiguration(url: ChaosEnvironment.amqpURL)
-        configuration.connectionName = "chaos-test \(prefix)"
-        let amqp = AMQPClient(configuration: configuration, logger: ChaosEnvironment.logger)
-        let connection = Task { try await amqp.run() }
-        let redis = RedisClient(
-            configuration: try RedisConfiguration(url: ChaosEnvironment.redisURL), logger: ChaosEnvironment.logger)
-        let http = HTTPClient(logger: ChaosEnvironment.logger)
-        let sim = SimAdmin(http: http, baseURL: ChaosEnvironment.simURL)
-        let consumers = Shared<[ChildProcess]>([])
-        let collectorQueue = "\(prefix).collector"
-        do {
-            try await amqp.waitUntilConnected(timeout: .seconds(20))
-        } catch {
-            Issue.record("RabbitMQ is not reachable at \(ChaosEnvironment.amqpURL): \(error)")
-            throw error
-        }
-        do { try await redis.ping() } catch {
-            Issue.record("Redis is not reachable at \(ChaosEnvironment.redisURL): \(error)")
-            throw error
-        }
-        try await sim.call(.DELETE, "/_sim/faults")
-        try await amqp.declare(topology.amqpTopology)
-        // Durable and not exclusive: it must outlive the broker restart; acked after recording.
-        var declaration = AMQPTopology()
-        declaration.queues = [.init(name: collectorQueue, durable: true, exclusive: false, autoDelete: false)]
-        declaration.bindings = [
-            .init(queue: collectorQueue, exchange: topology.resultsExchange, routingKey: "#"),
-            .init(queue: collectorQueue, exchange: topology.deadExchange, routingKey: "#"),
-        ]
-        try await amqp.declare(declaration)
-        let collected = Collected()
-        let deadExchange = topology.deadExchange
-        let stream = amqp.consume(queue: collectorQueue, prefetch: 500)
-        let collector = Task {
-            for try await delivery in stream {
-                collected.record(delivery, deadExchange: deadExchange)
-                do { try await amqp.ack(delivery) } catch { collected.state.withLock { $0.staleAcks += 1 } }
-            }
-        }
-
-        func cleanUp() async {
-            _ = try? await sim.call(.DELETE, "/_sim/faults")
-            for consumer in consumers.withLock({ $0 }) { await consumer.stop() }
-            collector.cancel()
-            try? await amqp.deleteQueue(collectorQueue)
-            await topology.remove(from: amqp)
-            await amqp.shutdown()
-            _ = await connection.result
-            await redis.shutdown()
-            await http.shutdown()
-        }
-
+        let rig = try await ChaosRig(
+            prefix: prefix, servers: "RabbitMQ", amqpURL: ChaosEnvironment.amqpURL, redisURL: ChaosEnvironment.redisURL,
+            simURL: ChaosEnvironment.simURL, logger: ChaosEnvironment.logger, connectTimeout: .seconds(20),
+            collectorQueue: .init(name: "\(prefix).collector", durable: true, exclusive: false, autoDelete: false))
+        let (topology, amqp, redis, http, sim) = (rig.topology, rig.amqp, rig.redis, rig.http, rig.sim)
+        let (consumers, collected, collectorQueue) = (rig.consumers, rig.collected, rig.collectorQueue)
         do {
             try await scenario()
         } catch {
-            await cleanUp()
+            await rig.cleanUp()
             throw error
         }
-        await cleanUp()
+        await rig.cleanUp()
 
         func scenario() async throws {
             let consumerEnvironment = [
@@ -166,23 +119,7 @@ struct ChaosTests {
                 return (status, child.output)
             }
             func publish(_ body: [UInt8], routingKey: String, id: String) async throws {
-                var properties = AMQPProperties()
-                properties.contentType = "application/json"
-                properties.persistent = true
-                properties.messageID = id
-                let message = AMQPMessage(
-                    exchange: topology.commandsExchange, routingKey: routingKey, body: body, properties: properties)
-                // Through a broker restart: retry until confirmed (a retried publish may duplicate; ids dedupe).
-                let deadline = ContinuousClock.now + .seconds(120)
-                while true {
-                    do {
-                        try await amqp.publish(message)
-                        return
-                    } catch {
-                        guard ContinuousClock.now < deadline else { throw error }
-                        try? await amqp.waitUntilConnected(timeout: .seconds(5))
-                    }
-                }
+                try await rig.publish(body, routingKey: routingKey, id: id)
             }
             let envelope = ChaosCommandMix.envelope
 

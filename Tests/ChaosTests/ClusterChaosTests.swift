@@ -27,67 +27,24 @@ struct ClusterChaosTests {
         let run = String(UUID().uuidString.lowercased().prefix(8))
         let prefix = "cluster-chaos-\(run)"
         let logger = ClusterChaosEnvironment.logger
-        let topology = RelayTopology(prefix: prefix, deliveryLimit: 10)
-        var configuration = try AMQPConfiguration(url: ClusterChaosEnvironment.amqpURL)
-        configuration.connectionName = "cluster-chaos-test \(prefix)"
-        configuration.reconnectInitialBackoff = .milliseconds(100)
-        configuration.reconnectMaxBackoff = .seconds(1)
-        let amqp = AMQPClient(configuration: configuration, logger: logger)
-        let connection = Task { try await amqp.run() }
-        let redis = RedisClient(
-            configuration: try RedisConfiguration(url: ClusterChaosEnvironment.redisURL), logger: logger)
-        let http = HTTPClient(logger: logger)
-        let sim = SimAdmin(http: http, baseURL: ClusterChaosEnvironment.simURL)
-        let consumers = Shared<[ChildProcess]>([])
-        let collectorQueue = "\(prefix).collector"
-        do {
-            try await amqp.waitUntilConnected(timeout: .seconds(30))
-        } catch {
-            Issue.record("the RabbitMQ cluster is not reachable at \(ClusterChaosEnvironment.amqpURL): \(error)")
-            throw error
+        let rig = try await ChaosRig(
+            prefix: prefix, servers: "the RabbitMQ cluster", amqpURL: ClusterChaosEnvironment.amqpURL,
+            redisURL: ClusterChaosEnvironment.redisURL,
+            simURL: ClusterChaosEnvironment.simURL, logger: logger, connectTimeout: .seconds(30),
+            collectorQueue: .init(name: "\(prefix).collector", arguments: ["x-queue-type": .string("quorum")])
+        ) {
+            $0.reconnectInitialBackoff = .milliseconds(100)
+            $0.reconnectMaxBackoff = .seconds(1)
         }
-        do { try await redis.ping() } catch {
-            Issue.record("the Redis Cluster is not reachable at \(ClusterChaosEnvironment.redisURL): \(error)")
-            throw error
-        }
-        try await sim.call(.DELETE, "/_sim/faults")
-        try await amqp.declare(topology.amqpTopology)
-        // A quorum queue: a classic one lives on one node and is gone while that node is down.
-        var declaration = AMQPTopology()
-        declaration.queues = [.init(name: collectorQueue, arguments: ["x-queue-type": .string("quorum")])]
-        declaration.bindings = [
-            .init(queue: collectorQueue, exchange: topology.resultsExchange, routingKey: "#"),
-            .init(queue: collectorQueue, exchange: topology.deadExchange, routingKey: "#"),
-        ]
-        try await amqp.declare(declaration)
-        let collected = Collected()
-        let deadExchange = topology.deadExchange
-        let stream = amqp.consume(queue: collectorQueue, prefetch: 500)
-        let collector = Task {
-            for try await delivery in stream {
-                collected.record(delivery, deadExchange: deadExchange)
-                do { try await amqp.ack(delivery) } catch { collected.state.withLock { $0.staleAcks += 1 } }
-            }
-        }
-
-        func cleanUp() async {
-            for consumer in consumers.withLock({ $0 }) { await consumer.stop() }
-            collector.cancel()
-            try? await amqp.deleteQueue(collectorQueue)
-            await topology.remove(from: amqp)
-            await amqp.shutdown()
-            _ = await connection.result
-            await redis.shutdown()
-            await http.shutdown()
-        }
-
+        let (topology, amqp, redis, http, sim) = (rig.topology, rig.amqp, rig.redis, rig.http, rig.sim)
+        let (consumers, collected, collectorQueue) = (rig.consumers, rig.collected, rig.collectorQueue)
         do {
             try await scenario()
         } catch {
-            await cleanUp()
+            await rig.cleanUp()
             throw error
         }
-        await cleanUp()
+        await rig.cleanUp()
 
         func scenario() async throws {
             // Each consumer gets the node list in another order (each still starts at a random node).
@@ -112,23 +69,7 @@ struct ClusterChaosTests {
                 consumers.withLock { $0.append(child) }
             }
             func publish(_ body: [UInt8], routingKey: String, id: String) async throws {
-                var properties = AMQPProperties()
-                properties.contentType = "application/json"
-                properties.persistent = true
-                properties.messageID = id
-                let message = AMQPMessage(
-                    exchange: topology.commandsExchange, routingKey: routingKey, body: body, properties: properties)
-                // Through a node loss: retry until confirmed (a retried publish may duplicate; ids dedupe).
-                let deadline = ContinuousClock.now + .seconds(120)
-                while true {
-                    do {
-                        try await amqp.publish(message)
-                        return
-                    } catch {
-                        guard ContinuousClock.now < deadline else { throw error }
-                        try? await amqp.waitUntilConnected(timeout: .seconds(5))
-                    }
-                }
+                try await rig.publish(body, routingKey: routingKey, id: id)
             }
             @Sendable func allConsumersOnEveryQueue() async throws -> Bool {
                 for queue in RelayQueue.allCases {
