@@ -83,14 +83,8 @@ struct ChaosTests {
             simURL: ChaosEnvironment.simURL, logger: ChaosEnvironment.logger, connectTimeout: .seconds(20),
             collectorQueue: .init(name: "\(prefix).collector", durable: true, exclusive: false, autoDelete: false))
         let (topology, amqp, redis, http, sim) = (rig.topology, rig.amqp, rig.redis, rig.http, rig.sim)
-        let (consumers, collected, collectorQueue) = (rig.consumers, rig.collected, rig.collectorQueue)
-        do {
-            try await scenario()
-        } catch {
-            await rig.cleanUp()
-            throw error
-        }
-        await rig.cleanUp()
+        let (consumers, collected) = (rig.consumers, rig.collected)
+        try await rig.run(scenario)
 
         func scenario() async throws {
             let consumerEnvironment = [
@@ -266,60 +260,15 @@ struct ChaosTests {
             let published = planned.count
             try await chaos.value
 
-            do {
-                try await eventually(
-                    "a result or dead letter for all \(published) commands", timeout: .seconds(240),
-                    every: .milliseconds(250)
-                ) {
-                    collected.settled.count >= published
-                }
-            } catch {
-                // What is missing, and where the broker holds messages: the starting point of any investigation.
-                let missing = Set(planned.keys).subtracting(collected.settled)
-                var missingTypes: [String: Int] = [:]
-                for id in missing { missingTypes[planned[id]!.type, default: 0] += 1 }
-                var depths: [String] = []
-                let queues =
-                    RelayQueue.allCases.map { topology.queueName($0) }
-                    + topology.retryTiers.map { topology.retryQueueName($0.name) } + [
-                        topology.deadQueue, collectorQueue,
-                    ]
-                for queue in queues {
-                    if let count = try? await amqp.messageCount(queue: queue) {
-                        depths.append("\(queue)=\(count.messages)/\(count.consumers)c")
-                    }
-                }
-                let running = consumers.withLock { $0.map { "\($0.pid):\($0.isRunning ? "up" : "exited")" } }
-                Issue.record(
-                    """
-                    \(missing.count) of \(published) commands unsettled; by type: \(missingTypes.sorted { $0.key < $1.key });
-                    e.g. \(missing.sorted().prefix(10)); queues (messages/consumers): \(depths.joined(separator: " "));
-                    consumers: \(running); events: \(events.withLock { $0 })
-                    """)
-                throw error
-            }
+            try await rig.awaitOutcomes(of: planned, events: "\(events.withLock { $0 })")
             // Nothing left in flight: work and retry queues empty.
-            try await eventually("work and retry queues drained", timeout: .seconds(60), every: .milliseconds(250)) {
-                for queue in RelayQueue.allCases
-                where try await amqp.messageCount(queue: topology.queueName(queue)).messages > 0 {
-                    return false
-                }
-                for tier in topology.retryTiers
-                where try await amqp.messageCount(queue: topology.retryQueueName(tier.name)).messages > 0 {
-                    return false
-                }
-                return true
-            }
+            try await rig.awaitDrained()
             let publishedAt = ContinuousClock.now
             let state = collected.state.withLock { $0 }
             let statsAfter = try await sim.call(.GET, "/_sim/stats")
 
             // Exactly the published ids, each with a result or a dead letter, never a success and a dead letter.
-            let settled = Set(state.results.keys).union(state.dead.keys)
-            #expect(
-                settled == Set(planned.keys),
-                "unexpected ids: \(settled.subtracting(planned.keys).prefix(5)), missing: \(Set(planned.keys).subtracting(settled).prefix(5))"
-            )
+            rig.expectExactlyThePublishedIDs(state, planned)
             var both: [String] = []
             var wrongDead: [String] = []
             var retryable: [String: Int] = [:]
@@ -354,29 +303,7 @@ struct ChaosTests {
                 "failed results: \(failedResults.prefix(3).map { "\($0.commandID) \($0.error?.detail ?? "")" })")
 
             // Klaviyo side effects applied once: one profile per identifier, one event per unique_id.
-            var eventsTotal = 0
-            for account in accounts {
-                let profiles =
-                    try await sim.call(.GET, "/_sim/accounts/\(account)/profiles")["profiles"]?.arrayValue ?? []
-                let emailsSeen = profiles.compactMap { $0["email"]?.stringValue?.lowercased() }
-                #expect(Set(emailsSeen).count == emailsSeen.count, "\(account): a profile per email twice")
-                var perEmail: [String: Int] = [:]
-                for email in emailsSeen { perEmail[email, default: 0] += 1 }
-                for plan in planned.values where plan.account == account && plan.type == "profile.upsert" {
-                    let count = perEmail["\(plan.id)@example.com".lowercased()] ?? 0
-                    #expect(count == 1, "\(account): \(count) profiles for the email of \(plan.id)")
-                }
-                let events = try await sim.call(.GET, "/_sim/accounts/\(account)/events")["events"]?.arrayValue ?? []
-                let keys = events.map { "\($0["profile_id"]?.stringValue ?? "")|\($0["unique_id"]?.stringValue ?? "")" }
-                #expect(Set(keys).count == keys.count, "\(account): an event recorded twice")
-                let tracked = Set(
-                    planned.values.filter { $0.account == account && $0.type == "event.track" }.map { "\($0.id)-u" })
-                let recorded = events.compactMap { $0["unique_id"]?.stringValue }.filter { tracked.contains($0) }
-                #expect(
-                    recorded.count == tracked.count,
-                    "\(account): \(recorded.count) events recorded for \(tracked.count) event.track commands")
-                eventsTotal += recorded.count
-            }
+            let eventsTotal = try await rig.expectSideEffectsOnce(accounts: accounts, planned)
 
             // Replay: faults off, the late account connected; retryable dead letters become results.
             try await sim.call(.DELETE, "/_sim/faults")
@@ -434,57 +361,44 @@ struct ChaosTests {
 
             // Figures.
             let final = collected.state.withLock { $0 }
-            var deadByCode: [String: Int] = [:]
-            for letters in state.dead.values { if let code = letters.first?.code { deadByCode[code, default: 0] += 1 } }
-            let duplicateResults = state.results.values.map { $0.count - 1 }.reduce(0, +)
-            let duplicateDead = state.dead.values.map { $0.count - 1 }.reduce(0, +)
-            let retries = state.results.values.compactMap(\.first).map { max(0, $0.attempts - 1) }.reduce(0, +)
             func statusCount(_ stats: JSONValue, _ status: String) -> Int {
                 if case .int(let n)? = stats["by_status"]?[status] { return Int(n) }
                 return 0
             }
-            var rows: [(String, String)] = [
-                ("commands published (distinct ids)", "\(published) (\(total) main + \(published - total) setup)"),
-                ("  of which malformed", "\(malformed)"),
-                (
-                    "  of which for the not-yet-connected account",
-                    "\(planned.values.filter { $0.account == lateAccount }.count)"
-                ),
-                ("results (distinct ids, before replay)", "\(state.results.count)"),
-                ("dead letters (distinct ids, before replay)", "\(state.dead.count)"),
-            ]
-            for (code, count) in deadByCode.sorted(by: { $0.key < $1.key }) { rows.append(("  \(code)", "\(count)")) }
-            rows += [
-                ("duplicate deliveries (results / dead letters)", "\(duplicateResults) / \(duplicateDead)"),
-                ("collector acks refused after reconnect (redelivered)", "\(state.staleAcks)"),
-                ("retries (sum of attempts − 1 over results)", "\(retries)"),
-                (
-                    "held back by the relay's rate limiter (retry scheduled, no attempt used)",
-                    "\(consumers.withLock { $0 }.map { $0.output.components(separatedBy: "held back by the rate limiter").count - 1 }.reduce(0, +))"
-                ),
-                (
-                    "Klaviyo calls under faults",
-                    "\(intValue(statsAfter["requests_total"]) - intValue(statsBefore["requests_total"]))"
-                ),
-                (
-                    "  503 / 429 / 504 answered",
-                    "\(statusCount(statsAfter, "503") - statusCount(statsBefore, "503")) / \(statusCount(statsAfter, "429") - statusCount(statsBefore, "429")) / \(statusCount(statsAfter, "504") - statusCount(statsBefore, "504"))"
-                ),
-                ("events recorded (one per event.track)", "\(eventsTotal)"),
-                ("replayed (first run)", replayOutput.joined(separator: "; ")),
-                ("replayed commands now succeeded", "\(toReplay.count)"),
-                ("second replay", "replayed 0 (no new results, no Klaviyo calls)"),
-                ("dead letters left (malformed)", "\(deadLeft)"),
-                ("results after replay (distinct ids)", "\(final.results.count)"),
-                ("time to settle everything", seconds(publishedAt - started)),
-                ("total time", seconds(ContinuousClock.now - started)),
-            ]
+            var rows: [(String, String)] =
+                [
+                    ("commands published (distinct ids)", "\(published) (\(total) main + \(published - total) setup)"),
+                    ("  of which malformed", "\(malformed)"),
+                    (
+                        "  of which for the not-yet-connected account",
+                        "\(planned.values.filter { $0.account == lateAccount }.count)"
+                    ),
+                ] + state.outcomeRows(qualifier: ", before replay") + [
+                    (
+                        "held back by the relay's rate limiter (retry scheduled, no attempt used)",
+                        "\(consumers.withLock { $0 }.map { $0.output.components(separatedBy: "held back by the rate limiter").count - 1 }.reduce(0, +))"
+                    ),
+                    (
+                        "Klaviyo calls under faults",
+                        "\(intValue(statsAfter["requests_total"]) - intValue(statsBefore["requests_total"]))"
+                    ),
+                    (
+                        "  503 / 429 / 504 answered",
+                        "\(statusCount(statsAfter, "503") - statusCount(statsBefore, "503")) / \(statusCount(statsAfter, "429") - statusCount(statsBefore, "429")) / \(statusCount(statsAfter, "504") - statusCount(statsBefore, "504"))"
+                    ),
+                    ("events recorded (one per event.track)", "\(eventsTotal)"),
+                    ("replayed (first run)", replayOutput.joined(separator: "; ")),
+                    ("replayed commands now succeeded", "\(toReplay.count)"),
+                    ("second replay", "replayed 0 (no new results, no Klaviyo calls)"),
+                    ("dead letters left (malformed)", "\(deadLeft)"),
+                    ("results after replay (distinct ids)", "\(final.results.count)"),
+                    ("time to settle everything", seconds(publishedAt - started)),
+                    ("total time", seconds(ContinuousClock.now - started)),
+                ]
             for event in events.withLock({ $0 }) { rows.append(("chaos", event)) }
             let typeLine = typeCounts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
             rows.append(("mix", typeLine))
-            var table = "| figure | value |\n|---|---|\n"
-            for (name, value) in rows { table += "| \(name) | \(value) |\n" }
-            print("\nCHAOS TEST FIGURES\n\(table)")
+            printFigures("CHAOS TEST FIGURES", rows)
         }
     }
 }

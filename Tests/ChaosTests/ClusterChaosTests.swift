@@ -37,14 +37,8 @@ struct ClusterChaosTests {
             $0.reconnectMaxBackoff = .seconds(1)
         }
         let (topology, amqp, redis, http, sim) = (rig.topology, rig.amqp, rig.redis, rig.http, rig.sim)
-        let (consumers, collected, collectorQueue) = (rig.consumers, rig.collected, rig.collectorQueue)
-        do {
-            try await scenario()
-        } catch {
-            await rig.cleanUp()
-            throw error
-        }
-        await rig.cleanUp()
+        let (consumers, collected) = (rig.consumers, rig.collected)
+        try await rig.run(scenario)
 
         func scenario() async throws {
             // Each consumer gets the node list in another order (each still starts at a random node).
@@ -158,56 +152,14 @@ struct ClusterChaosTests {
                 throw error
             }
 
-            do {
-                try await eventually(
-                    "a result or dead letter for all \(published) commands", timeout: .seconds(240),
-                    every: .milliseconds(250)
-                ) { collected.settled.count >= published }
-            } catch {
-                let missing = Set(planned.keys).subtracting(collected.settled)
-                var missingTypes: [String: Int] = [:]
-                for id in missing { missingTypes[planned[id]!.type, default: 0] += 1 }
-                var depths: [String] = []
-                let queues =
-                    RelayQueue.allCases.map { topology.queueName($0) }
-                    + topology.retryTiers.map { topology.retryQueueName($0.name) } + [
-                        topology.deadQueue, collectorQueue,
-                    ]
-                for queue in queues {
-                    if let count = try? await amqp.messageCount(queue: queue) {
-                        depths.append("\(queue)=\(count.messages)/\(count.consumers)c")
-                    }
-                }
-                let running = consumers.withLock { $0.map { "\($0.pid):\($0.exitDescription)" } }
-                Issue.record(
-                    """
-                    \(missing.count) of \(published) commands unsettled; by type: \(missingTypes.sorted { $0.key < $1.key });
-                    e.g. \(missing.sorted().prefix(10)); queues (messages/consumers): \(depths.joined(separator: " "));
-                    consumers: \(running); events: \(events.withLock { $0.map(\.name) })
-                    """)
-                throw error
-            }
+            try await rig.awaitOutcomes(of: planned, events: "\(events.withLock { $0.map(\.name) })")
             let settledAt = ContinuousClock.now
-            try await eventually("work and retry queues drained", timeout: .seconds(60), every: .milliseconds(250)) {
-                for queue in RelayQueue.allCases
-                where try await amqp.messageCount(queue: topology.queueName(queue)).messages > 0 {
-                    return false
-                }
-                for tier in topology.retryTiers
-                where try await amqp.messageCount(queue: topology.retryQueueName(tier.name)).messages > 0 {
-                    return false
-                }
-                return true
-            }
+            try await rig.awaitDrained()
             let state = collected.state.withLock { $0 }
             let statsAfter = try await sim.call(.GET, "/_sim/stats")
 
             // Every published id has an outcome; a well-formed command of a connected account a success result.
-            let settled = Set(state.results.keys).union(state.dead.keys)
-            #expect(
-                settled == Set(planned.keys),
-                "unexpected ids: \(settled.subtracting(planned.keys).prefix(5)), missing: \(Set(planned.keys).subtracting(settled).prefix(5))"
-            )
+            rig.expectExactlyThePublishedIDs(state, planned)
             var wrongDead: [String] = []
             var inconsistent: [String] = []
             for (id, plan) in planned {
@@ -235,60 +187,24 @@ struct ClusterChaosTests {
             )
 
             // Klaviyo side effects applied once: one profile per upserted email, one event per event.track.
-            var eventsTotal = 0
-            for account in accounts {
-                let profiles =
-                    try await sim.call(.GET, "/_sim/accounts/\(account)/profiles")["profiles"]?.arrayValue ?? []
-                var perEmail: [String: Int] = [:]
-                for email in profiles.compactMap({ $0["email"]?.stringValue?.lowercased() }) {
-                    perEmail[email, default: 0] += 1
-                }
-                #expect(perEmail.values.allSatisfy { $0 == 1 }, "\(account): a profile per email twice")
-                for plan in planned.values where plan.account == account && plan.type == "profile.upsert" {
-                    let count = perEmail["\(plan.id)@example.com".lowercased()] ?? 0
-                    #expect(count == 1, "\(account): \(count) profiles for the email of \(plan.id)")
-                }
-                let recorded = try await sim.call(.GET, "/_sim/accounts/\(account)/events")["events"]?.arrayValue ?? []
-                let keys = recorded.map {
-                    "\($0["profile_id"]?.stringValue ?? "")|\($0["unique_id"]?.stringValue ?? "")"
-                }
-                #expect(Set(keys).count == keys.count, "\(account): an event recorded twice")
-                let tracked = Set(
-                    planned.values.filter { $0.account == account && $0.type == "event.track" }.map { "\($0.id)-u" })
-                let ours = recorded.compactMap { $0["unique_id"]?.stringValue }.filter { tracked.contains($0) }
-                #expect(
-                    ours.count == tracked.count,
-                    "\(account): \(ours.count) events recorded for \(tracked.count) event.track commands")
-                eventsTotal += ours.count
-            }
+            let eventsTotal = try await rig.expectSideEffectsOnce(accounts: accounts, planned)
 
             // Figures.
-            var deadByCode: [String: Int] = [:]
-            for letters in state.dead.values { if let code = letters.first?.code { deadByCode[code, default: 0] += 1 } }
-            let duplicateResults = state.results.values.map { $0.count - 1 }.reduce(0, +)
-            let duplicateDead = state.dead.values.map { $0.count - 1 }.reduce(0, +)
-            let retries = state.results.values.compactMap(\.first).map { max(0, $0.attempts - 1) }.reduce(0, +)
-            var rows: [(String, String)] = [
-                ("commands published (distinct ids)", "\(published) (\(total) main + \(published - total) setup)"),
-                ("  of which malformed", "\(planned.values.filter { $0.malformedCode != nil }.count)"),
-                (
-                    "  of which for the unconnected account",
-                    "\(planned.values.filter { $0.account == lateAccount }.count)"
-                ),
-                ("results (distinct ids)", "\(state.results.count)"),
-                ("dead letters (distinct ids)", "\(state.dead.count)"),
-            ]
-            for (code, count) in deadByCode.sorted(by: { $0.key < $1.key }) { rows.append(("  \(code)", "\(count)")) }
-            rows += [
-                ("duplicate deliveries (results / dead letters)", "\(duplicateResults) / \(duplicateDead)"),
-                ("collector acks refused after reconnect (redelivered)", "\(state.staleAcks)"),
-                ("retries (sum of attempts − 1 over results)", "\(retries)"),
-                (
-                    "Klaviyo calls (main phase)",
-                    "\(intValue(statsAfter["requests_total"]) - intValue(statsBefore["requests_total"]))"
-                ),
-                ("events recorded (one per event.track)", "\(eventsTotal)"),
-            ]
+            var rows: [(String, String)] =
+                [
+                    ("commands published (distinct ids)", "\(published) (\(total) main + \(published - total) setup)"),
+                    ("  of which malformed", "\(planned.values.filter { $0.malformedCode != nil }.count)"),
+                    (
+                        "  of which for the unconnected account",
+                        "\(planned.values.filter { $0.account == lateAccount }.count)"
+                    ),
+                ] + state.outcomeRows() + [
+                    (
+                        "Klaviyo calls (main phase)",
+                        "\(intValue(statsAfter["requests_total"]) - intValue(statsBefore["requests_total"]))"
+                    ),
+                    ("events recorded (one per event.track)", "\(eventsTotal)"),
+                ]
             let arrivals = Array(state.firstArrival.values)
             for event in events.withLock({ $0 }) {
                 let served = event.firstServed(planned: planned, published: publishedAt, arrivals: state.firstArrival)
@@ -309,9 +225,7 @@ struct ClusterChaosTests {
                     typeCounts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
                 ),
             ]
-            var table = "| figure | value |\n|---|---|\n"
-            for (name, value) in rows { table += "| \(name) | \(value) |\n" }
-            print("\nCLUSTER CHAOS TEST FIGURES\n\(table)")
+            printFigures("CLUSTER CHAOS TEST FIGURES", rows)
         }
     }
 
