@@ -54,6 +54,32 @@ close_inherited_descriptors() {
     done
 }
 
+# start_local_clusters RABBITMQ_BASE_PORT REDIS_BASE_PORT: a 3-node RabbitMQ cluster and a Redis Cluster of 3+3 on
+# base ports of the caller's own (scripts/dev/rabbitmq-cluster.sh, redis-cluster.sh); sets CLUSTER_AMQP_URL and
+# CLUSTER_REDIS_URL. A cluster that is not healthy (absent, or left half-down by an interrupted run) is (re)started
+# and counts as the caller's: stop_local_clusters (from the caller's EXIT trap) stops only those.
+LOCAL_CLUSTERS_STARTED=()
+start_local_clusters() {
+    LOCAL_RABBITMQ_CLUSTER=("$REPO_ROOT/scripts/dev/rabbitmq-cluster.sh" --base-port "$1")
+    LOCAL_REDIS_CLUSTER=("$REPO_ROOT/scripts/dev/redis-cluster.sh" --base-port "$2")
+    "${LOCAL_RABBITMQ_CLUSTER[@]}" status >/dev/null 2>&1 || LOCAL_CLUSTERS_STARTED+=(rabbitmq)
+    "${LOCAL_REDIS_CLUSTER[@]}" status >/dev/null 2>&1 || LOCAL_CLUSTERS_STARTED+=(redis)
+    CLUSTER_AMQP_URL="$("${LOCAL_RABBITMQ_CLUSTER[@]}" start | tail -n 1)"
+    CLUSTER_REDIS_URL="$("${LOCAL_REDIS_CLUSTER[@]}" start | tail -n 1)"
+}
+
+# stop_local_clusters: stops the clusters start_local_clusters started (never one that was already running).
+stop_local_clusters() {
+    local cluster
+    for cluster in "${LOCAL_CLUSTERS_STARTED[@]}"; do
+        case "$cluster" in
+        rabbitmq) "${LOCAL_RABBITMQ_CLUSTER[@]}" stop || warn "could not stop the RabbitMQ cluster" ;;
+        redis) "${LOCAL_REDIS_CLUSTER[@]}" stop || warn "could not stop the Redis Cluster" ;;
+        esac
+    done
+    LOCAL_CLUSTERS_STARTED=()
+}
+
 # need_root [WHAT]: exit unless running as root.
 need_root() {
     if [[ "$(id -u)" -ne 0 ]]; then

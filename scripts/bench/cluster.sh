@@ -47,22 +47,13 @@ done
 rabbitmq_base="${CLUSTER_BENCH_RABBITMQ_BASE_PORT:-5880}"
 redis_base="${CLUSTER_BENCH_REDIS_BASE_PORT:-7401}"
 sim_port="${CLUSTER_BENCH_SIM_PORT:-18095}"
-rabbitmq_cluster=("$REPO_ROOT/scripts/dev/rabbitmq-cluster.sh" --base-port "$rabbitmq_base")
-redis_cluster=("$REPO_ROOT/scripts/dev/redis-cluster.sh" --base-port "$redis_base")
 results_dir="$(var_path cluster-bench)"
-started_rabbitmq=false
-started_redis=false
 sim_started=false
 
 cleanup() {
     local rc=$?
     [[ "$sim_started" == true ]] && stop_sim "$sim_port"
-    if [[ "$started_rabbitmq" == true ]]; then
-        "${rabbitmq_cluster[@]}" stop || warn "could not stop the RabbitMQ cluster (base port $rabbitmq_base)"
-    fi
-    if [[ "$started_redis" == true ]]; then
-        "${redis_cluster[@]}" stop || warn "could not stop the Redis Cluster (base port $redis_base)"
-    fi
+    stop_local_clusters
     exit "$rc"
 }
 trap cleanup EXIT
@@ -77,10 +68,9 @@ swift build -c release 2>&1 | grep -E "error:|Build complete" >&2 || true
     || die "release build failed"
 
 # A cluster that is not healthy (absent, or left half-down by an interrupted run) is (re)started here and ours.
-"${rabbitmq_cluster[@]}" status >/dev/null 2>&1 || started_rabbitmq=true
-"${redis_cluster[@]}" status >/dev/null 2>&1 || started_redis=true
-cluster_amqp_url="$("${rabbitmq_cluster[@]}" start | tail -n 1)"
-cluster_redis_url="$("${redis_cluster[@]}" start | tail -n 1)"
+start_local_clusters "$rabbitmq_base" "$redis_base"
+cluster_amqp_url="$CLUSTER_AMQP_URL"
+cluster_redis_url="$CLUSTER_REDIS_URL"
 log "clusters ready after $(elapsed_since "$started"): $cluster_amqp_url $cluster_redis_url"
 
 SIM_BINARY="$REPO_ROOT/.build/release/klaviyo-sim"

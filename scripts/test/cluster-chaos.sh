@@ -25,21 +25,12 @@ require_swift >/dev/null
 export CLUSTER_CHAOS_RABBITMQ_BASE_PORT="${CLUSTER_CHAOS_RABBITMQ_BASE_PORT:-5780}"
 export CLUSTER_CHAOS_REDIS_BASE_PORT="${CLUSTER_CHAOS_REDIS_BASE_PORT:-7301}"
 sim_port="${CLUSTER_CHAOS_SIM_PORT:-18791}"
-rabbitmq_cluster=("$REPO_ROOT/scripts/dev/rabbitmq-cluster.sh" --base-port "$CLUSTER_CHAOS_RABBITMQ_BASE_PORT")
-redis_cluster=("$REPO_ROOT/scripts/dev/redis-cluster.sh" --base-port "$CLUSTER_CHAOS_REDIS_BASE_PORT")
-started_rabbitmq=false
-started_redis=false
 sim_started=false
 
 cleanup() {
     local rc=$?
     [[ "$sim_started" == true ]] && stop_sim "$sim_port"
-    if [[ "$started_rabbitmq" == true ]]; then
-        "${rabbitmq_cluster[@]}" stop || warn "could not stop the RabbitMQ cluster (base port $CLUSTER_CHAOS_RABBITMQ_BASE_PORT)"
-    fi
-    if [[ "$started_redis" == true ]]; then
-        "${redis_cluster[@]}" stop || warn "could not stop the Redis Cluster (base port $CLUSTER_CHAOS_REDIS_BASE_PORT)"
-    fi
+    stop_local_clusters
     exit "$rc"
 }
 trap cleanup EXIT
@@ -49,12 +40,8 @@ if [[ "${CLUSTER_CHAOS_SKIP_BUILD:-0}" != 1 ]]; then
     build_with_tests cluster-chaos-build
 fi
 
-# A cluster that is not healthy (absent, or left half-down by an interrupted run) is (re)started here and ours.
-"${rabbitmq_cluster[@]}" status >/dev/null 2>&1 || started_rabbitmq=true
-"${redis_cluster[@]}" status >/dev/null 2>&1 || started_redis=true
-export RELAY_AMQP_URL RELAY_REDIS_URL
-RELAY_AMQP_URL="$("${rabbitmq_cluster[@]}" start | tail -n 1)"
-RELAY_REDIS_URL="$("${redis_cluster[@]}" start | tail -n 1)"
+start_local_clusters "$CLUSTER_CHAOS_RABBITMQ_BASE_PORT" "$CLUSTER_CHAOS_REDIS_BASE_PORT"
+export RELAY_AMQP_URL="$CLUSTER_AMQP_URL" RELAY_REDIS_URL="$CLUSTER_REDIS_URL"
 log "clusters ready after $(elapsed_since "$started"): $RELAY_AMQP_URL $RELAY_REDIS_URL"
 
 start_test_sim "$sim_port" klaviyo-sim-cluster-chaos --rate-limits off --log-level warning
