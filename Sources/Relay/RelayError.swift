@@ -25,6 +25,11 @@ public struct RelayError: Error, Sendable, CustomStringConvertible {
         public static let unexpectedReply = Code("unexpectedReply")
         /// A document broke the result or dead-letter-header contract (``ContractValidator``).
         public static let contractViolation = Code("contractViolation")
+        /// The RabbitMQ management API could not be reached or refused a call (``RabbitMQManagement``).
+        public static let managementAPI = Code("managementAPI")
+        /// `RELAY_TOPOLOGY=policies`, but a key the topology needs is not in force on a queue or exchange
+        /// (``RabbitMQManagement/waitUntilInForce(_:wait:interval:logger:)``).
+        public static let policiesNotInForce = Code("policiesNotInForce")
 
         /// The code's name.
         public var description: String { name }

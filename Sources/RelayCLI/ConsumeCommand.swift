@@ -85,7 +85,7 @@ struct ConsumeCommand: AsyncParsableCommand {
         } catch {
             throw CLIError("tracing: \(error)")
         }
-        services.append(.init(service: consumer))
+        services.append(.init(service: try runtime.policyGated(consumer)))
         runtime.logger.info(
             "starting consumers",
             metadata: [

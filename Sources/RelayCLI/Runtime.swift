@@ -32,7 +32,9 @@ struct Runtime {
         if let level = options.logLevel { configuration.logLevel = level }
         LoggingOnce.bootstrap(format: configuration.logFormat, level: configuration.logLevel)
         let logger = Logger(label: label)
-        let topology = RelayTopology(prefix: configuration.queuePrefix, deliveryLimit: configuration.deliveryLimit)
+        let topology = RelayTopology(
+            prefix: configuration.queuePrefix, deliveryLimit: configuration.deliveryLimit,
+            mode: configuration.topologyMode)
         let amqpConfiguration: AMQPConfiguration
         let redisConfiguration: RedisConfiguration
         do {

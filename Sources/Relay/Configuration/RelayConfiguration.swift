@@ -41,6 +41,11 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
     public var returnToAllowlist: [String] = []
     /// `RELAY_QUEUE_PREFIX`.
     public var queuePrefix = "klaviyo"
+    /// `RELAY_TOPOLOGY`: `arguments` (default) or `policies` (see ``RelayTopology/Mode``).
+    public var topologyMode: RelayTopology.Mode = .arguments
+    /// `RELAY_RABBITMQ_MANAGEMENT_URL`: the management HTTP API (`http://user:password@host:15672`), which
+    /// `setup` and `consume` need in `policies` mode. Holds a password: never logged.
+    public var rabbitMQManagementURL: String?
     /// `RELAY_METRICS_PORT` for `consume` (0 disables the metrics/health endpoint).
     public var metricsPort = 9464
     /// `RELAY_LOG_LEVEL`.
@@ -199,6 +204,15 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
             }
             queuePrefix = value
         }
+        if let value = text("RELAY_TOPOLOGY") {
+            guard let mode = RelayTopology.Mode(rawValue: value) else {
+                throw RelayError(
+                    code: .invalidConfiguration,
+                    message: "RELAY_TOPOLOGY must be arguments (queue arguments, the default) or policies")
+            }
+            topologyMode = mode
+        }
+        rabbitMQManagementURL = text("RELAY_RABBITMQ_MANAGEMENT_URL")
         if let value = try integer("RELAY_METRICS_PORT", 0...65535) { metricsPort = value }
         if let value = text("RELAY_LOG_LEVEL") { logLevel = value }
         if let value = text("RELAY_LOG_FORMAT") {
@@ -317,6 +331,7 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
     public var description: String {
         "amqp=\(amqpURL.split(separator: ",").map { redactURL(String($0)) }.joined(separator: ",")) "
             + "redis=\(redactURL(redisURL)) klaviyo=\(klaviyoBaseURL) prefix=\(queuePrefix) "
+            + "topology=\(topologyMode.rawValue) "
             + "concurrency=\(concurrency) oauth=\(klaviyoClientID == nil ? "disabled" : "enabled") "
             + "keys=\(encryptionKeys.keyIDs.joined(separator: ",")) "
             + (rateLimitEnabled
