@@ -79,9 +79,11 @@ python3 scripts/check/check-asyncapi.py
 # each kind of breakage is reported).
 python3 scripts/check/check-manifests.py --self-test >/dev/null
 python3 scripts/check/check-manifests.py
-# deploy/rabbitmq/definitions.json imported into a throwaway vhost of the test broker, its routing and policies
-# checked, and the relay run against exactly that topology (setup redeclares it unchanged; a consumer dead-letters
-# into the bounded dead queue and holds commands while it is full). About 45 s.
+# deploy/rabbitmq/definitions.json (policies-based, what `klaviyo-relay setup --print-definitions` prints) imported
+# into a throwaway vhost of the test broker, its routing and policies checked, and the relay run against exactly
+# that topology with RELAY_TOPOLOGY=policies (setup keeps the policies and redeclares it unchanged; delivery limit,
+# alternate exchange and a retry tier's TTL work through their policies; a consumer dead-letters into the bounded
+# dead queue and holds commands while it is full; without a tier's policy a consumer refuses to start). About 65 s.
 scripts/check/check-definitions.sh --relay .build/debug/klaviyo-relay
 # The request validator must reject deliberately broken requests, or its verdict below means nothing.
 python3 scripts/check/check-requests-against-spec.py --self-test >/dev/null

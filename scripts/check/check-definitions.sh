@@ -9,11 +9,17 @@
 # 2. Unless --import-only: publishes probe messages through the management HTTP API and checks the
 #    routing that docs/contracts.md ("Topology") relies on (command routing, dead-lettering into klaviyo.dead with the original
 #    routing key, and a retry tier dead-lettering back to klaviyo.commands).
-# 3. With --relay BINARY (as scripts/test.sh runs it): the relay against exactly that topology. `klaviyo-relay
-#    setup` redeclares it (any difference in a queue's or exchange's arguments is a 406 and fails the check); a
-#    `klaviyo-relay consume` on the vhost dead-letters a malformed command into klaviyo.dead; then, with the dead
-#    queue full (a tighter policy, max-length 1, overflow reject-publish), further dead letters are refused by the
-#    broker and their commands held (unacknowledged, nothing lost) until the bound is lifted, then dead-lettered.
+# 3. With --relay BINARY (as scripts/test.sh runs it): the relay against exactly that topology, with
+#    RELAY_TOPOLOGY=policies (the file's queues carry only x-queue-type; policies carry the rest). The file must be
+#    what `klaviyo-relay setup --print-definitions` prints. `klaviyo-relay setup` applies the policies (unchanged)
+#    and redeclares the topology (any difference in a queue's or exchange's arguments is a 406 and fails the
+#    check); the broker dead-letters a message requeued past the delivery limit (policy); a `klaviyo-relay consume`
+#    on the vhost starts once the policies are in force, dead-letters a malformed command into klaviyo.dead, an
+#    unroutable one reaching klaviyo.unroutable through the alternate exchange (policy), and one parked in a retry
+#    tier once its TTL (policy) sends it back; with the dead queue full (a tighter policy, max-length 1, overflow
+#    reject-publish), further dead letters are refused by the broker and their commands held (unacknowledged,
+#    nothing lost) until the bound is lifted, then dead-lettered. Finally, with one tier's policy removed, a
+#    consumer refuses to start, naming the queue and the missing key, and `setup` puts the policy back.
 # The vhost is deleted at exit, whatever happens. Needs root (rabbitmqctl through the /usr/sbin wrappers)
 # and a running node rabbit@localhost (scripts/dev/services.sh start); with --relay also Redis
 # (RELAY_REDIS_URL, default the local server). Environment: DEFS_CHECK_VHOST, MGMT_PORT [15672], AMQP_PORT
@@ -85,6 +91,9 @@ trap 'cleanup; rm -f "$listing"' EXIT
     echo "## effective"
     rabbitmqctl -q list_queues -p "$VHOST" name policy --formatter json
     echo
+    echo "## effective_exchanges"
+    rabbitmqctl -q list_exchanges -p "$VHOST" name policy --formatter json
+    echo
     echo "## policies"
     rabbitmqctl -q list_policies -p "$VHOST" --formatter json
     echo
@@ -130,23 +139,38 @@ for b in defs["bindings"]:
     if (b["source"], b["destination"], b["routing_key"]) not in have_b:
         problems.append(f"binding {b['source']} -> {b['destination']} [{b['routing_key']}] missing")
 
-# Every policy is in force on the queues it names (the broker applies the highest-priority match).
+# Every policy is in force on the queues or exchanges it names (the broker applies the highest-priority match),
+# and every queue that dead-letters, and the commands exchange, has one.
 import re
-effective = {q["name"]: q for q in got["effective"]}
+effective = {"queues": {q["name"]: q for q in got["effective"]},
+             "exchanges": {x["name"]: x for x in got["effective_exchanges"] if x["name"]}}
 have_p = {p["name"]: p for p in got["policies"]}
+covered = set()
 for policy in defs.get("policies", []):
     x = have_p.get(policy["name"])
     definition = x and (json.loads(x["definition"]) if isinstance(x["definition"], str) else x["definition"])
     if definition != policy["definition"]:
         problems.append(f"policy {policy['name']}: expected {policy['definition']}, broker has {x}")
-    matched = [name for name in effective if re.search(policy["pattern"], name)]
+    kind = policy.get("apply-to", "all")
+    targets = effective["queues"] if kind == "queues" else effective["exchanges"] if kind == "exchanges" else {
+        **effective["queues"], **effective["exchanges"]}
+    matched = [name for name in targets if re.search(policy["pattern"], name)]
     if not matched:
-        problems.append(f"policy {policy['name']}: pattern {policy['pattern']} matches no queue")
+        problems.append(f"policy {policy['name']}: pattern {policy['pattern']} matches no {kind}")
     for name in matched:
-        if effective[name].get("policy") != policy["name"]:
-            problems.append(f"queue {name}: policy {policy['name']} not in force (broker has {effective[name]})")
+        covered.add(name)
+        if targets[name].get("policy") != policy["name"]:
+            problems.append(f"{kind} {name}: policy {policy['name']} not in force (broker has {targets[name]})")
         else:
-            print(f"  policy {policy['name']} on {name}: {json.dumps(policy['definition'], sort_keys=True)}")
+            print(f"  policy {policy['name']:<26} on {name}: {json.dumps(policy['definition'], sort_keys=True)}")
+if defs.get("policies"):
+    for q in defs["queues"]:
+        if q["name"] not in covered:
+            problems.append(f"queue {q['name']}: no policy of the file applies to it")
+    commands = [e["name"] for e in defs["exchanges"] if e["name"].endswith(".commands")]
+    for name in commands:
+        if name not in covered:
+            problems.append(f"exchange {name}: no policy of the file gives it its alternate exchange")
 
 if problems:
     print("\n".join(problems), file=sys.stderr)
@@ -229,16 +253,50 @@ if $routing; then
 fi
 if [[ -n "$relay" ]]; then
     [[ -x "$relay" ]] || die "no such executable: $relay (build first)"
+    if [[ "$file" == "$REPO_ROOT/deploy/rabbitmq/definitions.json" ]]; then
+        RELAY_QUEUE_PREFIX=klaviyo RELAY_DELIVERY_LIMIT=10 "$relay" setup --print-definitions |
+            diff -u "$file" - >&2 ||
+            die "$file is not what \`klaviyo-relay setup --print-definitions\` prints (regenerate it: see deploy/README.md)"
+        log "  the file is what klaviyo-relay setup --print-definitions prints"
+    fi
     for queue in $(rabbitmqctl -q list_queues -p "$VHOST" name --no-table-headers); do
         rabbitmqctl -q purge_queue -p "$VHOST" "$queue" >/dev/null
     done
-    export RELAY_AMQP_URL="amqp://guest:guest@127.0.0.1:$AMQP_PORT/$vh" RELAY_QUEUE_PREFIX=klaviyo
+    export RELAY_AMQP_URL="amqp://guest:guest@127.0.0.1:$AMQP_PORT/$vh" RELAY_QUEUE_PREFIX=klaviyo \
+        RELAY_TOPOLOGY=policies RELAY_RABBITMQ_MANAGEMENT_URL="http://guest:guest@127.0.0.1:$MGMT_PORT"
+    policies() { rabbitmqctl -q list_policies -p "$VHOST" --formatter json | python3 -c '
+import json, sys
+print(json.dumps(sorted(json.load(sys.stdin), key=lambda p: p["name"]), sort_keys=True))'; }
+    imported_policies="$(policies)"
     # The relay declares exactly what the file declares: a different argument would be a 406 here.
-    "$relay" setup --dev --log-level warning || die "klaviyo-relay setup refused the imported topology (see above)"
-    log "  klaviyo-relay setup redeclared the imported topology unchanged"
+    "$relay" setup --dev --log-level warning >/dev/null ||
+        die "klaviyo-relay setup refused the imported topology (see above)"
+    [[ "$(policies)" == "$imported_policies" ]] ||
+        die "klaviyo-relay setup changed the imported policies: $(policies)"
+    log "  klaviyo-relay setup (RELAY_TOPOLOGY=policies) kept the policies and redeclared the topology unchanged"
+
+    # The delivery limit (policy, 10): a command requeued ten times is still there, the eleventh time the broker
+    # dead-letters it (no consumer reads klaviyo.events in this check).
+    publish klaviyo.commands event.track
+    expect_depth klaviyo.events 1
+    requeue() {
+        curl -fsS -m 5 -u guest:guest -H 'content-type: application/json' -X POST \
+            -d '{"count":1,"ackmode":"reject_requeue_true","encoding":"auto"}' "$api/queues/$vh/klaviyo.events/get"
+    }
+    for _ in $(seq 10); do [[ "$(requeue)" == *'"payload"'* ]] || die "klaviyo.events lost its message early"; done
+    expect_depth klaviyo.events 1
+    requeue >/dev/null
+    expect_depth klaviyo.dead 1
+    expect_depth klaviyo.events 0
+    reason="$(curl -fsS -m 5 -u guest:guest -H 'content-type: application/json' -X POST \
+        -d '{"count":1,"ackmode":"ack_requeue_false","encoding":"auto"}' "$api/queues/$vh/klaviyo.dead/get" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["properties"]["headers"]["x-death"][0]["reason"])')"
+    [[ "$reason" == delivery_limit ]] || die "dead-lettered with reason '$reason', expected delivery_limit"
+    log "  the broker dead-lettered a command past the delivery limit of the policy (11th delivery, delivery_limit)"
 
     consumer_log="$(var_path defs-check-consumer.log)"
-    RELAY_METRICS_PORT="$METRICS_PORT" RELAY_LOG_FORMAT=json "$relay" consume --dev >"$consumer_log" 2>&1 &
+    RELAY_METRICS_PORT="$METRICS_PORT" RELAY_LOG_FORMAT=json "$relay" consume --dev \
+        --queues profiles,campaigns,unroutable >"$consumer_log" 2>&1 &
     consumer_pid=$!
     consumers() {
         rabbitmqctl -q list_queues -p "$VHOST" name consumers --no-table-headers | awk '$1 == "klaviyo.profiles" { print $2 }'
@@ -258,17 +316,46 @@ if [[ -n "$relay" ]]; then
         python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["properties"]["headers"].get("x-relay-error-code"))')"
     [[ "$code" == not_json ]] || die "dead letter code '$code', expected not_json"
     log "  a malformed command was dead-lettered by the relay (not_json)"
+    dead_code() { # "routing-key code" of the next dead letter, taken off klaviyo.dead (waits up to 15 s for one)
+        local deadline=$((SECONDS + 15)) got
+        while got="$(curl -fsS -m 5 -u guest:guest -H 'content-type: application/json' -X POST \
+            -d '{"count":1,"ackmode":"ack_requeue_false","encoding":"auto"}' "$api/queues/$vh/klaviyo.dead/get" |
+            python3 -c 'import json,sys; m = json.load(sys.stdin)
+print(" ".join([m[0]["routing_key"], str(m[0]["properties"]["headers"].get("x-relay-error-code"))]) if m else "")')"
+            [[ -z "$got" ]]
+        do
+            ((SECONDS < deadline)) || break
+            sleep 0.2
+        done
+        echo "$got"
+    }
+    [[ "$(dead_code)" == "profile.upsert not_json" ]] || die "the first dead letter is not the malformed command's"
+
+    # A type no binding matches: the alternate exchange (policy) hands it to klaviyo.unroutable, the relay
+    # dead-letters it.
+    publish klaviyo.commands nothing.here
+    [[ "$(dead_code)" == "nothing.here unroutable" ]] || die "no dead letter 'unroutable' for nothing.here"
+    log "  an unroutable command reached klaviyo.unroutable through the alternate exchange and was dead-lettered"
+
+    # A command parked in the 1s tier comes back after the TTL (policy) to its work queue (CC = its type), where the
+    # relay dead-letters it (its body is not JSON).
+    publish klaviyo.retry 1s '{"CC":["list.create"]}'
+    got="$(dead_code)"
+    # (Its routing key is the tier's: the broker dead-letters with the keys it was published with, the first one
+    # being the tier; commands the relay parks carry their type in its own headers.)
+    [[ "$got" == "1s not_json" ]] || die "the command parked in klaviyo.retry.1s did not come back (dead letter: ${got:-none})"
+    log "  a command parked in klaviyo.retry.1s came back to klaviyo.profiles after its TTL and was dead-lettered"
 
     # The dead queue full: the broker refuses further dead letters and the relay holds their commands (unacked)
     # until there is room. A quorum queue checks its bound after enqueueing, so it may take one message past it:
-    # of three commands at least one is held.
-    rabbitmqctl -q set_policy -p "$VHOST" --priority 10 --apply-to queues defs-check-full '^klaviyo\.dead$' \
+    # the dead queue is empty now, so of four commands at least one is held.
+    rabbitmqctl -q set_policy -p "$VHOST" --priority 20 --apply-to queues defs-check-full '^klaviyo\.dead$' \
         '{"max-length":1,"overflow":"reject-publish"}' >/dev/null
     unacked() {
         rabbitmqctl -q list_queues -p "$VHOST" name messages_unacknowledged --no-table-headers |
             awk '$1 == "klaviyo.profiles" { print $2 }'
     }
-    for _ in 1 2 3; do publish klaviyo.commands profile.upsert; done
+    for _ in 1 2 3 4; do publish klaviyo.commands profile.upsert; done
     deadline=$((SECONDS + 20))
     until held="$(unacked)"; ((held >= 1)); do
         ((SECONDS < deadline)) || die "no command is held while the dead queue is full (dead: $(depth klaviyo.dead))"
@@ -283,6 +370,22 @@ if [[ -n "$relay" ]]; then
     kill "$consumer_pid" 2>/dev/null || true
     wait "$consumer_pid" 2>/dev/null || true
     consumer_pid=""
+
+    # A tier without its policy would keep what it parks forever: a consumer refuses to start, naming the queue and
+    # the key. (The management API may still name the deleted policy for a few seconds; the relay checks it exists.)
+    rabbitmqctl -q clear_policy -p "$VHOST" klaviyo-retry-5s >/dev/null
+    refused_log="$(var_path defs-check-refused.log)"
+    refused_at="$(now_ms)"
+    if RELAY_METRICS_PORT="$METRICS_PORT" "$relay" consume --dev >"$refused_log" 2>&1; then
+        die "a consumer ran without the policy klaviyo-retry-5s: $(tail -n 3 "$refused_log")"
+    fi
+    grep -q "queue klaviyo.retry.5s has no policy in force, so it lacks message-ttl = 5000" "$refused_log" ||
+        die "the consumer failed without naming klaviyo.retry.5s and message-ttl: $(tail -n 3 "$refused_log")"
+    ! grep -q "guest:guest" "$refused_log" || die "the consumer's log shows the management password"
+    log "  without the policy klaviyo-retry-5s a consumer refused to start after $(elapsed_since "$refused_at"), naming klaviyo.retry.5s and message-ttl"
+    "$relay" setup --dev --log-level warning >/dev/null || die "klaviyo-relay setup failed"
+    [[ "$(policies)" == "$imported_policies" ]] || die "klaviyo-relay setup did not restore the policies: $(policies)"
+    log "  klaviyo-relay setup applied the missing policy again"
     log "relay checks ok"
 fi
 log "definitions check passed in $(elapsed_since "$started") (vhost '$VHOST' deleted at exit)"
