@@ -199,6 +199,11 @@ struct TopologyPoliciesTests {
         #expect(problems.map(\.key) == ["message-ttl", "dead-letter-exchange", "dead-letter-strategy", "overflow"])
         #expect(problems.allSatisfy { $0.inForce == nil && $0.policy == "klaviyo-retry-5s" })
         #expect(
+            PolicyProblem.summary(problems)
+                == "queue klaviyo.retry.5s has no policy in force, so it lacks message-ttl = 5000, "
+                + "dead-letter-exchange = klaviyo.commands, dead-letter-strategy = at-least-once, "
+                + "overflow = reject-publish (policy klaviyo-retry-5s sets them)")
+        #expect(
             problems[0].description
                 == "queue klaviyo.retry.5s has no policy in force: message-ttl is missing (policy klaviyo-retry-5s sets message-ttl = 5000)"
         )
@@ -220,6 +225,10 @@ struct TopologyPoliciesTests {
             queues: answers.queues, exchanges: answers.exchanges, policies: .array(listed))
         #expect(problems.count == 2)
         #expect(problems.map(\.key) == ["delivery-limit", "dead-letter-exchange"])
+        #expect(
+            PolicyProblem.summary(problems)
+                == "queue klaviyo.profiles its policy ops-override lacks delivery-limit = 10 (has 20), "
+                + "dead-letter-exchange = klaviyo.dead (policy klaviyo-work-queues sets them)")
         #expect(problems[0].found == .int(20))
         #expect(
             problems[0].description

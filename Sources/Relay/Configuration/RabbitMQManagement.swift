@@ -108,7 +108,7 @@ public struct RabbitMQManagement: Sendable {
                     message: "RELAY_TOPOLOGY=policies, but the topology's policies are not in force in vhost "
                         + "\(vhost) (\(problems.count) key(s) missing; apply them with `klaviyo-relay setup` or "
                         + "import deploy/rabbitmq/definitions.json): "
-                        + problems.map(\.description).joined(separator: "; "))
+                        + PolicyProblem.summary(problems))
             }
             if !logged {
                 logged = true

@@ -189,6 +189,30 @@ public struct PolicyProblem: Sendable, Hashable, CustomStringConvertible {
         return "\(what): its policy \(inForce) sets \(key) = \(Self.text(found)), the relay needs \(wanted)"
     }
 
+    /// The problems in one line per queue or exchange: each key missing or wrong, with the value it needs.
+    public static func summary(_ problems: [PolicyProblem]) -> String {
+        var order: [String] = []
+        var byTarget: [String: [PolicyProblem]] = [:]
+        for problem in problems {
+            let target = "\(problem.kind == .queues ? "queue" : "exchange") \(problem.name)"
+            if byTarget[target] == nil { order.append(target) }
+            byTarget[target, default: []].append(problem)
+        }
+        return order.map { target in
+            let problems = byTarget[target] ?? []
+            let first = problems[0]
+            if first.key == nil { return first.description }
+            let keys = problems.compactMap { problem in
+                problem.key.map { key in
+                    "\(key) = \(problem.wanted.map(\.description) ?? "?")"
+                        + (problem.found.map { " (has \(Self.text($0)))" } ?? "")
+                }
+            }
+            let state = first.inForce.map { "its policy \($0) lacks" } ?? "has no policy in force, so it lacks"
+            return "\(target) \(state) \(keys.joined(separator: ", ")) (policy \(first.policy) sets them)"
+        }.joined(separator: "; ")
+    }
+
     private static func text(_ value: JSONValue) -> String {
         switch value {
         case .string(let text): return text
