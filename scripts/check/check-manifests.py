@@ -15,6 +15,9 @@
   a retry tier; minReplicaCount and maxReplicaCount set, min <= max (the CRD's CEL rule, which JSON Schema
   cannot express); the target Deployment exists, sets no `replicas` and is the consumer; no
   HorizontalPodAutoscaler (KEDA creates its own); each trigger's authenticationRef exists.
+- The topology mode: the relay's ConfigMap sets RELAY_TOPOLOGY to `policies` (deploy/rabbitmq/definitions.json is
+  policies-based), every relay workload reads that ConfigMap and the Secret (all must declare the same queues;
+  setup and consume need RELAY_RABBITMQ_MANAGEMENT_URL), and the example Secret has RELAY_RABBITMQ_MANAGEMENT_URL.
 
 Prints one line per document and exits 1 if any fails. `--self-test` instead checks deliberately broken copies
 of the manifests, prints the error each one got, and exits 1 unless each breakage is reported (those that are
@@ -42,6 +45,8 @@ VENDOR = ROOT / "schemas" / "vendor"
 # The oldest Kubernetes the vendored KEDA release (v2.20) is tested against: what the manifests must work on.
 KUBERNETES_VERSION = "1.33"
 CONSUMER = "klaviyo-relay-consumer"
+CONFIG_MAP = "klaviyo-relay-config"
+SECRET = "klaviyo-relay-secrets"
 COMMANDS_EXCHANGE = "klaviyo.commands"
 RETRY_TIER_PREFIX = "klaviyo.retry."
 KEDA_CRDS = {
@@ -172,6 +177,36 @@ def scaledobject_rules(so: dict[str, Any], documents: list[dict[str, Any]], queu
     return errors
 
 
+def deployment_rules(body: dict[str, Any], documents: list[dict[str, Any]]) -> list[str]:
+    name = name_of(body)
+    targeted = [d for d in documents
+                if d["kind"] == "ScaledObject" and d.get("spec", {}).get("scaleTargetRef", {}).get("name") == name]
+    errors = []
+    if targeted and "replicas" in body.get("spec", {}):
+        errors.append("$.spec.replicas: set, but a ScaledObject scales this Deployment "
+                      "(every apply would reset KEDA's count)")
+    if name == CONSUMER and len(targeted) != 1:
+        errors.append(f"$.metadata.name: {len(targeted)} valid ScaledObjects scale this Deployment, "
+                      "exactly one must (KEDA owns the consumers' replica count)")
+    return errors
+
+
+def relay_environment_rules(body: dict[str, Any]) -> list[str]:
+    """Every relay container (Deployment or Job) reads the relay's ConfigMap and Secret: the same RELAY_TOPOLOGY
+    everywhere (they all declare the queues) and the management URL."""
+    errors = []
+    for i, container in enumerate(body["spec"]["template"]["spec"].get("containers", [])):
+        if not str(container.get("image", "")).startswith("klaviyo-relay"):
+            continue
+        sources = {(kind, ref.get("name")) for entry in container.get("envFrom", []) for kind, ref in entry.items()
+                   if isinstance(ref, dict)}
+        for kind, wanted in (("configMapRef", CONFIG_MAP), ("secretRef", SECRET)):
+            if (kind, wanted) not in sources:
+                errors.append(f"$.spec.template.spec.containers[{i}].envFrom: no {kind} {wanted!r} (every relay "
+                              "workload must read the same RELAY_TOPOLOGY, and setup and consume the management URL)")
+    return errors
+
+
 def rules(body: dict[str, Any], documents: list[dict[str, Any]], files: set[str], queues: set[str]) -> list[str]:
     """What the deployment relies on beyond the schemas (see the module docstring), for a document that passed
     its schema; `documents` are all those that did."""
@@ -181,16 +216,17 @@ def rules(body: dict[str, Any], documents: list[dict[str, Any]], files: set[str]
     if kind == "HorizontalPodAutoscaler":
         return ["$.kind: no HorizontalPodAutoscaler: KEDA's ScaledObject creates and owns the consumers' HPA"]
     if kind == "Deployment":
-        targeted = [d for d in documents
-                    if d["kind"] == "ScaledObject" and d.get("spec", {}).get("scaleTargetRef", {}).get("name") == name]
-        errors = []
-        if targeted and "replicas" in body.get("spec", {}):
-            errors.append("$.spec.replicas: set, but a ScaledObject scales this Deployment "
-                          "(every apply would reset KEDA's count)")
-        if name == CONSUMER and len(targeted) != 1:
-            errors.append(f"$.metadata.name: {len(targeted)} valid ScaledObjects scale this Deployment, "
-                          "exactly one must (KEDA owns the consumers' replica count)")
-        return errors
+        return deployment_rules(body, documents) + relay_environment_rules(body)
+    if kind == "Job":
+        return relay_environment_rules(body)
+    if kind == "ConfigMap" and name == CONFIG_MAP:
+        mode = body.get("data", {}).get("RELAY_TOPOLOGY")
+        if mode != "policies":
+            return [f"$.data.RELAY_TOPOLOGY: {mode!r}, expected 'policies' (deploy/rabbitmq/definitions.json holds "
+                    "the policies-based topology)"]
+    if kind == "Secret" and name == SECRET and "RELAY_RABBITMQ_MANAGEMENT_URL" not in body.get("stringData", {}):
+        return ["$.stringData.RELAY_RABBITMQ_MANAGEMENT_URL: missing (RELAY_TOPOLOGY=policies: setup and consume "
+                "need the management API)"]
     if kind == "Kustomization":
         listed = body.get("resources", [])
         errors = [f"$.resources: {entry!r} is not a file in deploy/kubernetes" for entry in listed
@@ -308,6 +344,20 @@ BREAKAGES: list[tuple[str, Callable[[Manifests], object], str]] = [
      lambda m: deployment(m, CONSUMER)["spec"].update(replicas=3), "$.spec.replicas: set"),
     ("a HorizontalPodAutoscaler", lambda m: m["consumer-deployment.yaml"].append(copy.deepcopy(HPA)),
      "no HorizontalPodAutoscaler"),
+    ("ConfigMap back in arguments mode", lambda m: first(m, "ConfigMap")["data"].update(RELAY_TOPOLOGY="arguments"),
+     "$.data.RELAY_TOPOLOGY: 'arguments'"),
+    ("ConfigMap without RELAY_TOPOLOGY", lambda m: first(m, "ConfigMap")["data"].pop("RELAY_TOPOLOGY"),
+     "$.data.RELAY_TOPOLOGY: None"),
+    ("example Secret without the management URL",
+     lambda m: first(m, "Secret")["stringData"].pop("RELAY_RABBITMQ_MANAGEMENT_URL"),
+     "RELAY_RABBITMQ_MANAGEMENT_URL: missing"),
+    ("setup Job not reading the Secret",
+     lambda m: next(body for body in m["setup-job.yaml"] if body["kind"] == "Job")["spec"]["template"]["spec"][
+         "containers"][0]["envFrom"].pop(),
+     "no secretRef 'klaviyo-relay-secrets'"),
+    ("serve Deployment not reading the ConfigMap",
+     lambda m: deployment(m, "klaviyo-relay-serve")["spec"]["template"]["spec"]["containers"][0]["envFrom"].pop(0),
+     "no configMapRef 'klaviyo-relay-config'"),
 ]
 
 
