@@ -72,6 +72,14 @@ public struct RabbitMQManagement: Sendable {
         }
     }
 
+    /// Deletes policies by name (`DELETE /api/policies/<vhost>/<name>`); ones already gone are fine (tearing down a
+    /// test environment).
+    public func remove(_ policies: [RelayTopology.Policy]) async throws(RelayError) {
+        for policy in policies {
+            _ = try await request(.DELETE, "policies", policy.name, accept: [200, 204, 404])
+        }
+    }
+
     /// What is missing for `topology`'s policies to be in force, as the management API reports it now.
     public func problems(_ topology: RelayTopology) async throws(RelayError) -> [PolicyProblem] {
         var queues: [String: JSONValue] = [:]
