@@ -29,6 +29,9 @@ final class ConnectionWorker: @unchecked Sendable {
     private var content = ContentAssembly()
     /// Deliveries that can still be settled.
     private var deliveries = UnsettledDeliveries()
+    /// Acks of consumed deliveries taken from the work queue but not written yet: ``flushAcks()`` sends them
+    /// together, as one `basic.ack` with `multiple` where they form the oldest unsettled tags.
+    private var pendingAcks = PendingAcks<CheckedContinuation<Void, any Error>>()
 
     init(core: ClientCore) {
         self.core = core
@@ -156,8 +159,12 @@ final class ConnectionWorker: @unchecked Sendable {
                 for rest in items[(index + 1)...] { rest.failForLostConnection() }
                 throw error
             }
-            if index % 256 == 255 { try pumpFrames() }
+            if index % 256 == 255 {
+                try flushAcks()
+                try pumpFrames()
+            }
         }
+        try flushAcks()
         try pumpFrames()
         let hasMoreWork = core.state.withLock { !$0.work.isEmpty || $0.stopRequested }
         if hasMoreWork { return }
@@ -208,6 +215,7 @@ final class ConnectionWorker: @unchecked Sendable {
             return state.work
         }
         for item in items { try handle(item) }
+        try flushAcks()
         let clock = ContinuousClock()
         let deadline = clock.now + .seconds(5)
         while !confirms.isEmpty && clock.now < deadline {
@@ -339,6 +347,7 @@ final class ConnectionWorker: @unchecked Sendable {
     private func dropConnection(failing error: AMQPError) {
         core.setConnected(to: nil)
         connection = nil
+        failPendingAcks()
         deliveries.connectionDropped()
         subscriptions.reset()
         content.reset()
@@ -418,6 +427,10 @@ final class ConnectionWorker: @unchecked Sendable {
                     code: .staleDelivery, message: "delivery \(delivery.deliveryTag) was already settled"))
             return
         }
+        if case .ack = settlement, delivery.channel == Self.consumeChannel {
+            pendingAcks.append(delivery.deliveryTag, continuation)
+            return
+        }
         let status: Int32
         switch settlement {
         case .ack: status = amqp_basic_ack(connection.state, delivery.channel, delivery.deliveryTag, 0)
@@ -432,6 +445,41 @@ final class ConnectionWorker: @unchecked Sendable {
             throw ConnectionLoss(error: error)
         }
         continuation.resume()
+    }
+
+    /// Writes the pending acks of consumed deliveries: one `basic.ack` with `multiple` for those below every
+    /// still-unsettled tag (the broker acks exactly them: delivery tags grow, and every lower tag is settled),
+    /// one plain `basic.ack` each for the rest. Resumes their callers once written.
+    private func flushAcks() throws {
+        guard !pendingAcks.isEmpty else { return }
+        guard let connection else {
+            failPendingAcks()
+            return
+        }
+        let plan = pendingAcks.plan(lowestUnsettled: deliveries.lowestUnsettled(.consumed))
+        var status = AMQP_STATUS_OK.rawValue
+        if let multiple = plan.multiple {
+            status = amqp_basic_ack(connection.state, Self.consumeChannel, multiple.tag, multiple.count > 1 ? 1 : 0)
+        }
+        for tag in plan.single where status == AMQP_STATUS_OK.rawValue {
+            status = amqp_basic_ack(connection.state, Self.consumeChannel, tag, 0)
+        }
+        let waiters = pendingAcks.take()
+        guard status == AMQP_STATUS_OK.rawValue else {
+            let error = Self.libraryError(status, context: "settling a delivery")
+            for waiter in waiters { waiter.resume(throwing: error) }
+            throw ConnectionLoss(error: error)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Fails the pending acks: their channel or connection is gone, so the broker redelivers the messages.
+    private func failPendingAcks() {
+        for waiter in pendingAcks.take() {
+            waiter.resume(
+                throwing: AMQPError(
+                    code: .staleDelivery, message: "the channel this delivery came from closed before its ack was sent"))
+        }
     }
 
     // MARK: - Blocking RPCs on the RPC channel
@@ -704,6 +752,7 @@ final class ConnectionWorker: @unchecked Sendable {
         content.discard(channel: channel)
         switch channel {
         case Self.consumeChannel:
+            failPendingAcks()
             if let culprit = subscriptions.channelClosed(classID: failure.classID, methodID: failure.methodID) {
                 core.removeConsumer(tag: culprit, error: failure.error)
             }

@@ -78,4 +78,9 @@ struct UnsettledDeliveries {
         case .fetched: return fetched.remove(tag) == nil ? .alreadySettled : .send
         }
     }
+
+    /// The lowest tag from `source` handed out and not settled yet (nil: none).
+    func lowestUnsettled(_ source: Source) -> UInt64? {
+        source == .consumed ? consumed.min() : fetched.min()
+    }
 }

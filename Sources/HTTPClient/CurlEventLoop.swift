@@ -13,6 +13,9 @@ final class CurlEventLoop: Sendable {
         var submitted: [CurlTransfer] = []
         var cancelled: [CurlTransfer] = []
         var isShutdown = false
+        /// A wakeup was sent since the loop last took the submissions: later submitters need not send another
+        /// (each one is a write to curl's socket pair and a context switch).
+        var wakeupSent = false
         var hasExited = false
         var exitWaiters: [CheckedContinuation<Void, Never>] = []
     }
@@ -62,12 +65,13 @@ final class CurlEventLoop: Sendable {
 
     /// Hands a configured transfer (whose continuation is set) to the loop; `false` after shutdown.
     func submit(_ transfer: CurlTransfer) -> Bool {
-        let accepted = state.withLock { state in
-            if state.isShutdown { return false }
+        let (accepted, wake) = state.withLock { state -> (Bool, Bool) in
+            if state.isShutdown { return (false, false) }
             state.submitted.append(transfer)
-            return true
+            defer { state.wakeupSent = true }
+            return (true, !state.wakeupSent)
         }
-        if accepted { multi.wakeup() }
+        if wake { multi.wakeup() }
         return accepted
     }
 
@@ -106,6 +110,7 @@ final class CurlEventLoop: Sendable {
                 defer {
                     state.submitted = []
                     state.cancelled = []
+                    state.wakeupSent = false
                 }
                 return (state.submitted, state.cancelled, state.isShutdown)
             }

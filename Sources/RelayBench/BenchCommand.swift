@@ -61,6 +61,12 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Give up on a scenario after this long, e.g. 300s.")
     var timeout = "300s"
 
+    @Option(
+        help: ArgumentHelp(
+            "A server process whose CPU each scenario reports per command, as name=pid (repeatable), e.g.",
+            discussion: "--server-pid rabbitmq=1234 --server-pid redis=5678 --server-pid klaviyo-sim=91011"))
+    var serverPid: [String] = []
+
     func run() async throws {
         let runtime = try BenchRuntime.make(dev: dev, logLevel: logLevel)
         let binary =
@@ -87,9 +93,19 @@ struct BenchCommand: AsyncParsableCommand {
             default: throw ValidationError("unknown scenario \(name)")
             }
         }
-        let harness = BenchHarness(
+        var harness = BenchHarness(
             runtime: runtime, relayBinary: binary, simURL: simURL, commands: commands, consumers: consumers,
             timeout: limit, dev: dev, accounts: accounts)
+        harness.servers = try serverPid.map { entry in
+            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[0].isEmpty, let pid = Int32(parts[1]), pid > 0 else {
+                throw ValidationError("--server-pid wants name=pid, got \"\(entry)\"")
+            }
+            guard ProcessStats.cpuSeconds(pid: pid) != nil else {
+                throw ValidationError("--server-pid \(entry): no process \(pid)")
+            }
+            return (name: parts[0], pid: pid)
+        }
         let results = try await runtime.withAMQP { () -> [BenchMeasurement] in
             var results: [BenchMeasurement] = []
             for plan in plans {

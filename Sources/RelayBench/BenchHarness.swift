@@ -18,6 +18,9 @@ struct BenchHarness: Sendable {
     let dev: Bool
     /// Accounts the commands are spread over (round-robin).
     let accounts: Int
+    /// Server processes whose CPU each scenario reads (name, pid): the broker's per-command work is part of the
+    /// relay's cost (issue #8: under 2x the broker-only reference's).
+    var servers: [(name: String, pid: Int32)] = []
 
     func run(_ scenario: BenchScenario) async throws -> BenchMeasurement {
         // A paced run lasts about 20 s whatever --commands says.
@@ -72,6 +75,7 @@ struct BenchHarness: Sendable {
             echo = Task { try await runEcho(topology: topology) }
         }
         let cpuBefore = children.map { ProcessStats.cpuSeconds(pid: $0.processIdentifier) ?? 0 }.reduce(0, +)
+        let serversBefore = servers.map { ProcessStats.cpuSeconds(pid: $0.pid) ?? 0 }
 
         let sent = Mutex<[String: ContinuousClock.Instant]>([:])
         let results = amqp.consume(queue: collector, prefetch: 1000)
@@ -142,6 +146,9 @@ struct BenchHarness: Sendable {
         _ = await echo?.result
         let elapsed = last - started
         let cpuAfter = children.map { ProcessStats.cpuSeconds(pid: $0.processIdentifier) ?? 0 }.reduce(0, +)
+        let serverCPU = zip(servers, serversBefore).map { server, before in
+            (name: server.name, seconds: (ProcessStats.cpuSeconds(pid: server.pid) ?? before) - before)
+        }
         let rss = children.compactMap { ProcessStats.peakRSSMB(pid: $0.processIdentifier) }.max()
         for child in children {
             child.terminate()
@@ -154,7 +161,8 @@ struct BenchHarness: Sendable {
             scenario: scenario, consumers: scenario.kind == .relay ? consumers : 0, commands: commands,
             succeeded: succeeded, deadLettered: deadLettered,
             seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
-            latenciesMS: latencies, cpuSeconds: scenario.kind == .relay ? cpuAfter - cpuBefore : nil, peakRSSMB: rss)
+            latenciesMS: latencies, cpuSeconds: scenario.kind == .relay ? cpuAfter - cpuBefore : nil, peakRSSMB: rss,
+            serverCPUSeconds: serverCPU)
     }
 
     /// The broker-only baseline: consume, publish a tiny result with confirm, ack. No Redis, no HTTP.

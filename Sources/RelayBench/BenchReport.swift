@@ -38,6 +38,7 @@ enum BenchReport {
                 )
             }
         }
+        lines.append(contentsOf: serverTable(results))
         if let plain = results.first(where: { $0.scenario.name == "relay-0ms" }),
             let limited = results.first(where: { $0.scenario.name == "relay-0ms-limited" }), plain.throughput > 0
         {
@@ -46,6 +47,29 @@ enum BenchReport {
             )
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// The servers' CPU per command (when `--server-pid` named them), with the broker's as a multiple of the
+    /// broker-only baseline's.
+    static func serverTable(_ results: [BenchMeasurement]) -> [String] {
+        guard let names = results.first?.serverCPUSeconds.map(\.name), !names.isEmpty else { return [] }
+        let baseline = results.first { $0.scenario.kind == .brokerBaseline }
+        var lines = [
+            "", "Servers' CPU per command (ms; the bench's own publishing and collecting included in every row):", "",
+            "| scenario | " + names.joined(separator: " | ") + " | rabbitmq vs baseline |",
+            "|---|" + String(repeating: "---|", count: names.count + 1),
+        ]
+        for result in results {
+            let cells = names.map { result.serverMillisecondsPerCommand($0).map { format($0, 3) } ?? "-" }
+            var ratio = "-"
+            if let broker = result.serverMillisecondsPerCommand("rabbitmq"),
+                let reference = baseline?.serverMillisecondsPerCommand("rabbitmq"), reference > 0
+            {
+                ratio = format(broker / reference, 2) + "x"
+            }
+            lines.append("| \(result.scenario.name) | " + cells.joined(separator: " | ") + " | \(ratio) |")
+        }
+        return lines
     }
 
     static func json(_ results: [BenchMeasurement], commands: Int) -> JSONValue {
@@ -79,6 +103,13 @@ enum BenchReport {
                         members["cpu_seconds_per_1000_commands"] = .double(cpu / Double(result.commands) * 1000)
                     }
                     if let rss = result.peakRSSMB { members["peak_rss_mb"] = .double(rss) }
+                    if !result.serverCPUSeconds.isEmpty {
+                        members["server_cpu_ms_per_command"] = .object(
+                            Dictionary(
+                                uniqueKeysWithValues: result.serverCPUSeconds.map {
+                                    ($0.name, JSONValue.double($0.seconds / Double(max(1, result.commands)) * 1000))
+                                }))
+                    }
                     if let baseline, baseline.throughput > 0, result.scenario.kind == .relay {
                         members["throughput_vs_baseline"] = .double(result.throughput / baseline.throughput)
                     }

@@ -51,15 +51,19 @@ struct ConsumeCommand: AsyncParsableCommand {
             tokenManager: tokenManager, syncStatus: SyncStatus(redis: runtime.redis),
             lifecycle: runtime.connectionLifecycle(), rateLimiter: runtime.rateLimiter,
             replyTo: configuration.replyTo)
+        // Each queue's prefetch exceeds the concurrency: the broker hands deliveries over (and takes acks) in
+        // larger runs, which costs it less per command (bench: about 7 % of RabbitMQ's CPU at concurrency 64); the
+        // extra deliveries wait in this process, unacked, and are redelivered if it dies.
+        let basePrefetch = min(configuration.concurrency * 4, configuration.concurrency + 256)
+        var prefetch = Dictionary(uniqueKeysWithValues: queueNames.map { ($0, basePrefetch) })
         // Batched events give their consumer slot back while they wait for the bulk call: the events queue may
         // hold that many more unacked deliveries.
-        let eventsPrefetch =
-            configuration.batchWindow > .zero
-            ? [runtime.topology.queueName(.events): configuration.concurrency + EventBatcher.extraPrefetch]
-            : nil
+        if configuration.batchWindow > .zero {
+            prefetch[runtime.topology.queueName(.events)] = basePrefetch + EventBatcher.extraPrefetch
+        }
         let consumer = ConsumerService(
             amqp: runtime.amqp, processor: processor, queues: queueNames, concurrency: configuration.concurrency,
-            shutdownTimeout: configuration.shutdownTimeout, prefetch: eventsPrefetch ?? [:], logger: runtime.logger)
+            shutdownTimeout: configuration.shutdownTimeout, prefetch: prefetch, logger: runtime.logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: runtime.amqp)]
         if configuration.metricsPort > 0 {
             services.append(

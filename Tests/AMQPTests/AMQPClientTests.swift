@@ -103,6 +103,36 @@ struct AMQPClientTests {
         }
     }
 
+    @Test func acksOfLaterDeliveriesNeverAcknowledgeOneStillHeld() async throws {
+        let queue = TestBroker.uniqueName("held")
+        let topology = AMQPTopology(queues: [.init(name: queue, arguments: ["x-queue-type": .string("quorum")])])
+        try await withClient(topology: topology) { client, _ in
+            for index in 0..<200 {
+                try await client.publish(AMQPMessage(routingKey: queue, body: [UInt8(index % 256)]))
+            }
+            let consumer = client.consume(queue: queue, prefetch: 200)
+            let collector = await DeliveryCollector.start(consumer)
+            let deliveries = try await collector.waitFor(count: 200)
+            // Hold the 10th; ack the others all at once (they are written together, with `multiple` where safe).
+            let held = deliveries[9]
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for delivery in deliveries where delivery.deliveryTag != held.deliveryTag {
+                    group.addTask { try await client.ack(delivery) }
+                }
+                try await group.waitForAll()
+            }
+            // Had an ack swept the held delivery, the broker would refuse this requeue (unknown delivery tag) and
+            // nothing would come back.
+            try await client.nack(held, requeue: true)
+            let redelivered = try await collector.waitFor(count: 201)[200]
+            #expect(redelivered.body == held.body)
+            #expect(redelivered.redelivered)
+            try await client.ack(redelivered)
+            #expect(try await client.messageCount(queue: queue).messages == 0)
+            await consumer.cancel()
+        }
+    }
+
     @Test func nackRequeueRedeliversAndCountsDeliveries() async throws {
         let queue = TestBroker.uniqueName("nack")
         let topology = AMQPTopology(queues: [.init(name: queue, arguments: ["x-queue-type": .string("quorum")])])
