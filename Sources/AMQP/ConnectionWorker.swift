@@ -478,7 +478,8 @@ final class ConnectionWorker: @unchecked Sendable {
         for waiter in pendingAcks.take() {
             waiter.resume(
                 throwing: AMQPError(
-                    code: .staleDelivery, message: "the channel this delivery came from closed before its ack was sent"))
+                    code: .staleDelivery, message: "the channel this delivery came from closed before its ack was sent")
+            )
         }
     }
 
