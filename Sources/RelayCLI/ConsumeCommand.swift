@@ -65,12 +65,13 @@ struct ConsumeCommand: AsyncParsableCommand {
             amqp: runtime.amqp, processor: processor, queues: queueNames, concurrency: configuration.concurrency,
             shutdownTimeout: configuration.shutdownTimeout, prefetch: prefetch, logger: runtime.logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: runtime.amqp)]
+        let policiesGate = StartupGate(name: "policies")
         if configuration.metricsPort > 0 {
             services.append(
                 .init(
                     service: HealthServer.make(
                         port: configuration.metricsPort, registry: metrics, amqp: runtime.amqp, redis: runtime.redis,
-                        logger: runtime.logger)))
+                        gate: policiesGate, logger: runtime.logger)))
         }
         if let tokenManager, configuration.keepAliveInterval > .zero {
             services.append(
@@ -89,7 +90,7 @@ struct ConsumeCommand: AsyncParsableCommand {
         } catch {
             throw CLIError("tracing: \(error)")
         }
-        services.append(.init(service: try runtime.policyGated(consumer)))
+        services.append(.init(service: try runtime.policyGated(consumer, gate: policiesGate)))
         runtime.logger.info(
             "starting consumers",
             metadata: [

@@ -1,6 +1,7 @@
 import AMQP
 import Logging
 import Relay
+import RelayServer
 import ServiceLifecycle
 
 extension Runtime {
@@ -23,11 +24,15 @@ extension Runtime {
 
     /// `consume`'s service, gated in `RELAY_TOPOLOGY=policies` mode: it starts only once the management API reports
     /// every key the topology needs in force (``PolicyGatedService``). Unchanged in `arguments` mode.
-    func policyGated(_ service: some Service) throws -> any Service {
-        guard topology.mode == .policies else { return service }
+    /// `gate` opens once the policies are checked (at once in `arguments` mode), so `/readyz` says 503 meanwhile.
+    func policyGated(_ service: some Service, gate: StartupGate) throws -> any Service {
+        guard topology.mode == .policies else {
+            gate.open()
+            return service
+        }
         return PolicyGatedService(
             amqp: amqp, management: try management(for: "consume"), topology: topology, logger: logger,
-            inner: service)
+            gate: gate, inner: service)
     }
 }
 
@@ -42,6 +47,8 @@ struct PolicyGatedService<Inner: Service>: Service {
     let management: RabbitMQManagement
     let topology: RelayTopology
     let logger: Logger
+    /// `/readyz`'s `policies=` condition, opened once the check passes.
+    let gate: StartupGate
     let inner: Inner
 
     func run() async throws {
@@ -65,6 +72,7 @@ struct PolicyGatedService<Inner: Service>: Service {
         }
         logger.info(
             "policies in force", metadata: ["policies": "\(topology.policies.map(\.name).joined(separator: ","))"])
+        gate.open()
         try await inner.run()
     }
 }

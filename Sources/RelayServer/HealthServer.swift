@@ -6,16 +6,19 @@ public import Redis
 
 /// `/metrics` (Prometheus), `/healthz` (process up) and `/readyz` (RabbitMQ and Redis reachable) on the internal
 /// metrics port of `consume` and `serve` (`RELAY_METRICS_PORT`). `serve`'s public port gets `/healthz` and
-/// `/readyz` only: metrics stay off the internet-facing port.
+/// `/readyz` only: metrics stay off the internet-facing port. A ``StartupGate`` keeps `/readyz` at 503 until the
+/// process can take work (`consume` checking its policies).
 public enum HealthServer {
-    /// The internal metrics port's application: `/metrics` from `registry`, `/healthz` and `/readyz`.
+    /// The internal metrics port's application: `/metrics` from `registry`, `/healthz` and `/readyz` (503 while
+    /// `gate` is closed).
     public static func make(
-        port: Int, registry: PrometheusCollectorRegistry, amqp: AMQPClient, redis: RedisClient, logger: Logger
+        port: Int, registry: PrometheusCollectorRegistry, amqp: AMQPClient, redis: RedisClient,
+        gate: StartupGate? = nil, logger: Logger
     )
         -> some ApplicationProtocol
     {
         let router = Router()
-        addRoutes(to: router, registry: registry, amqp: amqp, redis: redis)
+        addRoutes(to: router, registry: registry, amqp: amqp, redis: redis, gate: gate)
         var appLogger = logger
         appLogger.logLevel = .warning
         return Application(
@@ -27,16 +30,19 @@ public enum HealthServer {
     /// `/healthz`, `/readyz` and, when `registry` is given, `/metrics` on a router.
     static func addRoutes(
         to router: Router<BasicRequestContext>, registry: PrometheusCollectorRegistry?, amqp: AMQPClient,
-        redis: RedisClient
+        redis: RedisClient, gate: StartupGate? = nil
     ) {
         router.get("healthz") { _, _ in "ok\n" }
         router.get("readyz") { _, _ -> Response in
             let amqpUp = amqp.isConnected
             var redisUp = true
             do { try await redis.ping() } catch { redisUp = false }
-            let body = "rabbitmq=\(amqpUp ? "up" : "down") redis=\(redisUp ? "up" : "down")\n"
+            var body = "rabbitmq=\(amqpUp ? "up" : "down") redis=\(redisUp ? "up" : "down")"
+            let gateOpen = gate?.opened ?? true
+            if let gate { body += " \(gate.name)=\(gateOpen ? "ok" : "checking")" }
+            body += "\n"
             return Response(
-                status: amqpUp && redisUp ? .ok : .serviceUnavailable,
+                status: amqpUp && redisUp && gateOpen ? .ok : .serviceUnavailable,
                 headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: body)))
         }
         guard let registry else { return }

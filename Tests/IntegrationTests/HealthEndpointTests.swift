@@ -24,7 +24,7 @@ struct HealthEndpointTests {
                 return ready != nil
             }
             #expect(ready?.status == 200)
-            #expect(ready?.bodyString.contains("rabbitmq=up redis=up") == true)
+            #expect(ready?.bodyString == "rabbitmq=up redis=up policies=ok\n", "\(ready?.bodyString ?? "")")
             let health = try await stack.http.execute(HTTPRequest(url: base + "/healthz"))
             #expect(health.status == 200)
 

@@ -307,6 +307,9 @@ print(json.dumps(sorted(json.load(sys.stdin), key=lambda p: p["name"]), sort_key
         ((SECONDS < deadline)) || die "no consumer on klaviyo.profiles after 30s: $(tail -n 5 "$consumer_log")"
         sleep 0.2
     done
+    ready="$(curl -sS -m 5 "http://127.0.0.1:$METRICS_PORT/readyz" || true)"
+    [[ "$ready" == "rabbitmq=up redis=up policies=ok" ]] || die "/readyz with the policies in force said '$ready'"
+    log "  /readyz: $ready"
 
     # A malformed command (the body is not JSON) becomes a dead letter, with the relay's code.
     publish klaviyo.commands profile.upsert
@@ -376,9 +379,24 @@ print(" ".join([m[0]["routing_key"], str(m[0]["properties"]["headers"].get("x-re
     rabbitmqctl -q clear_policy -p "$VHOST" klaviyo-retry-5s >/dev/null
     refused_log="$(var_path defs-check-refused.log)"
     refused_at="$(now_ms)"
-    if RELAY_METRICS_PORT="$METRICS_PORT" "$relay" consume --dev >"$refused_log" 2>&1; then
+    RELAY_METRICS_PORT="$METRICS_PORT" "$relay" consume --dev >"$refused_log" 2>&1 &
+    refused_pid=$!
+    consumer_pid="$refused_pid" # killed by the exit trap if this check dies
+    # While it checks (about 12 s), the process is up but not ready: /readyz says 503 and names the condition.
+    readiness=""
+    while [[ -z "$readiness" ]] && kill -0 "$refused_pid" 2>/dev/null; do
+        readiness="$(curl -sS -m 2 -w ' %{http_code}' "http://127.0.0.1:$METRICS_PORT/readyz" 2>/dev/null | tr -d '\n')" ||
+            readiness=""
+        [[ "$readiness" != *000 ]] || readiness="" # not listening yet
+        [[ -n "$readiness" ]] || sleep 0.2
+    done
+    if wait "$refused_pid"; then
         die "a consumer ran without the policy klaviyo-retry-5s: $(tail -n 3 "$refused_log")"
     fi
+    consumer_pid=""
+    [[ "$readiness" == "rabbitmq=up redis=up policies=checking 503" ]] ||
+        die "/readyz while the policies were checked said '$readiness' (expected policies=checking, status 503)"
+    log "  /readyz while the consumer checked the policies: $readiness"
     grep -q "queue klaviyo.retry.5s has no policy in force, so it lacks message-ttl = 5000" "$refused_log" ||
         die "the consumer failed without naming klaviyo.retry.5s and message-ttl: $(tail -n 3 "$refused_log")"
     ! grep -q "guest:guest" "$refused_log" || die "the consumer's log shows the management password"
