@@ -149,7 +149,10 @@ extension Runtime {
     /// The process's `event.track` batcher (nil when `RELAY_BATCH_WINDOW=0`).
     var eventBatcher: EventBatcher? {
         guard configuration.batchWindow > .zero else { return nil }
-        return EventBatcher(window: configuration.batchWindow, logger: logger)
+        return EventBatcher(
+            window: configuration.batchWindow,
+            pace: EventBatcher.defaultPace(share: configuration.rateLimitEnabled ? configuration.rateLimitShare : 1),
+            logger: logger)
     }
 
     /// The process's `profile.upsert` coalescer (nil with `RELAY_COALESCE=off`); the rate limiter measures the

@@ -137,6 +137,39 @@ struct EventBatcherTests {
         #expect(batched.klaviyo.data?["batched"] == nil)
     }
 
+    /// A batch that is not full waits until the key's last call is `pace` old, gathering what arrives meanwhile:
+    /// B's window ends 10 ms after it, but A's call went out just before, so B waits and C (100 ms later)
+    /// shares its call. Without pace B and C would each go alone, 10 ms after they arrived.
+    @Test func batchesThatAreNotFullAreSpacedByThePace() async throws {
+        let transport = ScriptedTransport { _ in ScriptedTransport.reply(202) }
+        let pace = Duration.milliseconds(500)
+        let batcher = EventBatcher(window: .milliseconds(10), pace: pace, logger: logger)
+        let executor = CommandExecutor(klaviyo: client(transport), batcher: batcher)
+        _ = try await executor.execute(try command("cmd-a"), credential: .apiKey("pk_test"))
+        let afterA = ContinuousClock.now
+        #expect(transport.all.count == 1 && transport.all.first.map(Self.isSingle) == true)
+        let results = try await withThrowingTaskGroup(of: CommandExecution.self) { group in
+            group.addTask { try await executor.execute(try command("cmd-b"), credential: .apiKey("pk_test")) }
+            try await eventually("B pending") { batcher.pendingEvents == 1 }
+            try await Task.sleep(for: .milliseconds(100))  // C arrives later than B's window, within the pace
+            group.addTask { try await executor.execute(try command("cmd-c"), credential: .apiKey("pk_test")) }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(ContinuousClock.now - afterA >= pace - .milliseconds(20))
+        #expect(transport.all.count == 2)
+        let bulk = try #require(transport.all.last)
+        #expect(Self.isBulk(bulk))
+        #expect(Set(try Self.bulkUniqueIDs(bulk)) == ["relay-cmd-b", "relay-cmd-c"])
+        #expect(results.allSatisfy { $0.klaviyo.data?["batched"] == 2 })
+    }
+
+    /// The default pace is `bulk_create_events`' steady interval (150/min: 400 ms), longer for a smaller share.
+    @Test func defaultPaceFollowsTheSteadyLimit() {
+        #expect(EventBatcher.defaultPace(share: 1) == .milliseconds(400))
+        #expect(EventBatcher.defaultPace(share: 0.5) == .milliseconds(800))
+        #expect(EventBatcher(window: .milliseconds(25), pace: .zero, logger: logger).pace == nil)
+    }
+
     @Test func moreThanAThousandEventsGoInCallsOfAtMostAThousand() async throws {
         let transport = ScriptedTransport { _ in ScriptedTransport.reply(202) }
         let batcher = EventBatcher(window: .seconds(60), logger: logger)
