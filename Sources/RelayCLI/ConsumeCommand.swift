@@ -36,6 +36,7 @@ struct ConsumeCommand: AsyncParsableCommand {
         let metrics = MetricsBootstrap.bootstrap()
         let credentials = CredentialCache(store: runtime.credentialStore, ttl: configuration.credentialCacheTTL)
         let tokenManager = runtime.tokenManager(cache: credentials)
+        let syncStatus = SyncStatusBuffer(status: SyncStatus(redis: runtime.redis), logger: runtime.logger)
         let processor = CommandProcessor(
             amqp: runtime.amqp, topology: runtime.topology,
             decoder: CommandDecoder(maxMessageBytes: configuration.maxMessageBytes),
@@ -48,7 +49,7 @@ struct ConsumeCommand: AsyncParsableCommand {
                 maxAttempts: configuration.maxAttempts, baseDelay: configuration.retryBaseDelay,
                 maxDelay: configuration.retryMaxDelay, maxRetryAge: configuration.maxRetryAge),
             crashPoint: configuration.crashPoint, logger: runtime.logger,
-            tokenManager: tokenManager, syncStatus: SyncStatus(redis: runtime.redis),
+            tokenManager: tokenManager, syncStatus: syncStatus,
             lifecycle: runtime.connectionLifecycle(), rateLimiter: runtime.rateLimiter,
             replyTo: configuration.replyTo)
         // Each queue's prefetch exceeds the concurrency: the broker hands deliveries over (and takes acks) in
@@ -90,6 +91,8 @@ struct ConsumeCommand: AsyncParsableCommand {
         } catch {
             throw CLIError("tracing: \(error)")
         }
+        // After the consumers in this list, so stopped after them: the last outcomes are written on shutdown.
+        services.append(.init(service: syncStatus))
         services.append(.init(service: try runtime.policyGated(consumer, gate: policiesGate)))
         runtime.logger.info(
             "starting consumers",

@@ -1,5 +1,6 @@
 import Foundation
 import Klaviyo
+import Relay
 import RelayTestSupport
 import Testing
 
@@ -27,6 +28,13 @@ struct ShutdownTests {
             #expect(first.log.contains("consumer stopped cleanly"))
             let doneByFirst = stack.deliveries.count
             #expect(doneByFirst < ids.count, "the test must stop the consumer mid-stream")
+            // The sync status is written in batches: what the stopped process finished was written before it
+            // exited (nothing else writes it now), one count per command whose result it published.
+            let synced = Int(try await stack.redis.hashGetAll(RedisKeys.sync(account))["succeeded"] ?? "0") ?? 0
+            #expect(synced > 0)
+            try await eventually("the first consumer's results to equal its sync count", timeout: .seconds(10)) {
+                ids.filter { !stack.results(for: $0).isEmpty }.count == synced
+            }
 
             _ = try stack.startConsumer(concurrency: 8)
             try await stack.waitForCollected(ids.count, timeout: .seconds(90))

@@ -28,8 +28,8 @@ extension CommandProcessor {
         public var crashPoint: CrashPoint?
         /// Valid OAuth access tokens (nil: OAuth not configured; stored tokens are used as they are).
         public var tokenManager: TokenManager?
-        /// The accounts' sync status (nil: not recorded).
-        public var syncStatus: SyncStatus?
+        /// The accounts' sync status, written in batches (nil: not recorded).
+        public var syncStatus: SyncStatusBuffer?
         /// Runs `connection.disconnect` (nil: such commands are dead-lettered `unsupported_type`).
         public var lifecycle: ConnectionLifecycle?
         /// Klaviyo's rate limits shared through Redis (nil: `RELAY_RATE_LIMIT=off`).
@@ -42,7 +42,8 @@ extension CommandProcessor {
             amqp: AMQPClient, topology: RelayTopology, decoder: CommandDecoder, idempotency: IdempotencyStore,
             credentials: CredentialCache, credentialStore: CredentialStore, executor: CommandExecutor,
             retryPolicy: RetryPolicy, logger: Logger, replyTo: ReplyToPolicy = .default, crashPoint: CrashPoint? = nil,
-            tokenManager: TokenManager? = nil, syncStatus: SyncStatus? = nil, lifecycle: ConnectionLifecycle? = nil,
+            tokenManager: TokenManager? = nil, syncStatus: SyncStatusBuffer? = nil,
+            lifecycle: ConnectionLifecycle? = nil,
             rateLimiter: RateLimiter? = nil
         ) {
             self.amqp = amqp

@@ -42,7 +42,7 @@ public struct CommandProcessor: Sendable {
     var replyTo: ReplyToPolicy { dependencies.replyTo }
     var crashPoint: CrashPoint? { dependencies.crashPoint }
     var tokenManager: TokenManager? { dependencies.tokenManager }
-    var syncStatus: SyncStatus? { dependencies.syncStatus }
+    var syncStatus: SyncStatusBuffer? { dependencies.syncStatus }
     var lifecycle: ConnectionLifecycle? { dependencies.lifecycle }
     var rateLimiter: RateLimiter? { dependencies.rateLimiter }
     var logger: Logger { dependencies.logger }
@@ -58,7 +58,7 @@ public struct CommandProcessor: Sendable {
         amqp: AMQPClient, topology: RelayTopology, decoder: CommandDecoder, idempotency: IdempotencyStore,
         credentials: CredentialCache, credentialStore: CredentialStore, executor: CommandExecutor,
         retryPolicy: RetryPolicy, crashPoint: CrashPoint?, logger: Logger, tokenManager: TokenManager? = nil,
-        syncStatus: SyncStatus? = nil, lifecycle: ConnectionLifecycle? = nil, rateLimiter: RateLimiter? = nil,
+        syncStatus: SyncStatusBuffer? = nil, lifecycle: ConnectionLifecycle? = nil, rateLimiter: RateLimiter? = nil,
         replyTo: ReplyToPolicy = .default
     ) {
         self.init(
@@ -150,7 +150,7 @@ public struct CommandProcessor: Sendable {
                 } else {
                     outcome = try await process(command, delivery: delivery, started: started, logger: logger)
                 }
-                await recordSync(command, outcome: outcome, logger: logger)
+                recordSync(command, outcome: outcome)
             }
         }
         return outcome
@@ -172,9 +172,9 @@ public struct CommandProcessor: Sendable {
         }
     }
 
-    /// Updates the account's sync status (`kr:{account}:sync`) with a finished command. Accounts that are not
-    /// connected get no entry (no keys for unknown accounts); failures to record are logged, never fatal.
-    func recordSync(_ command: CommandEnvelope, outcome: Outcome, logger: Logger) async {
+    /// Adds a finished command to the account's sync status (`kr:{account}:sync`, written by the buffer within
+    /// its interval). Accounts that are not connected get no entry (no keys for unknown accounts).
+    func recordSync(_ command: CommandEnvelope, outcome: Outcome) {
         guard let syncStatus else { return }
         let succeeded: Bool
         let detail: String
@@ -189,13 +189,9 @@ public struct CommandProcessor: Sendable {
         default:
             return
         }
-        do {
-            try await syncStatus.record(
-                accountID: command.accountID, succeeded: succeeded, type: command.type.rawValue, commandID: command.id,
-                detail: detail, items: command.syncedItems)
-        } catch {
-            logger.debug("could not record sync status", metadata: [LogKeys.errorDetail: "\(error)"])
-        }
+        syncStatus.add(
+            accountID: command.accountID, succeeded: succeeded, type: command.type.rawValue, commandID: command.id,
+            detail: detail, items: command.syncedItems)
     }
 }
 
