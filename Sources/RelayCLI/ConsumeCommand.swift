@@ -1,5 +1,6 @@
 import AMQP
 import ArgumentParser
+import Foundation
 import Logging
 import Relay
 import RelayServer
@@ -19,6 +20,7 @@ struct ConsumeCommand: AsyncParsableCommand {
     var queues = "profiles,events,campaigns,unroutable"
 
     func run() async throws {
+        MallocTuning.limitArenas(environment: ProcessInfo.processInfo.environment)
         var runtime = try Runtime.make(options, label: "klaviyo-relay.consume", connectionName: "klaviyo-relay consume")
         if let concurrency {
             guard concurrency > 0 else { throw ValidationError("--concurrency must be positive") }
