@@ -221,8 +221,14 @@ class Walk:
         self.check("metrics", metrics, f"Klaviyo has the metric '{metric}' with its event ({metrics})")
 
         # Performs: sync status on the settings page; campaign / flow performance through the relay.
-        self.open_settings("settings-sync-status")
-        last_sync, events = self.maybe_text("last-sync"), self.maybe_text("synced-events")
+        # Each consumer writes sync status in batches (every 250 ms), so the page shows the event moments after
+        # its result: reload the page the way a user would until it does, within the deadline.
+        def sync_status():
+            self.open_settings("settings-sync-status")
+            shown = (self.maybe_text("last-sync"), self.maybe_text("synced-events"))
+            return shown if shown[0] and shown[0] != "never" and shown[1] == "Events: 1" else None
+        last_sync, events = self.eventually(sync_status, timeout=10.0) or (
+            self.maybe_text("last-sync"), self.maybe_text("synced-events"))
         self.check("performs", last_sync and last_sync != "never" and events == "Events: 1",
                    f"settings page sync status: last sync {last_sync!r}, {events!r}")
         flows = self.publish("flow.list", {})
