@@ -151,6 +151,14 @@ public final class AMQPClient: Sendable, Service {
     }
 
     private func settle(_ delivery: AMQPDelivery, _ settlement: WorkItem.Settlement) async throws {
+        if let local = delivery.localSettlement {
+            switch settlement {
+            case .ack: try local.settle(.ack)
+            case .nack(let requeue): try local.settle(.nack(requeue: requeue))
+            case .reject(let requeue): try local.settle(.reject(requeue: requeue))
+            }
+            return
+        }
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             core.submit(.settle(delivery, settlement, continuation))
         }

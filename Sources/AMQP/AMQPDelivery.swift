@@ -21,6 +21,10 @@ public struct AMQPDelivery: Sendable {
     /// The `x-delivery-count` header set by quorum queues on redeliveries; 0 when absent.
     public var deliveryCount: Int
 
+    /// Set for a delivery unpacked from another one (`AMQPDelivery.unpacked(...)`): its settlement is recorded
+    /// there instead of being sent to the broker.
+    public internal(set) var localSettlement: AMQPLocalSettlement?
+
     /// The connection/channel generation this delivery belongs to; acks from other generations are stale.
     let generation: UInt64
     /// The channel the delivery arrived on (acks must go to the same channel).
