@@ -66,7 +66,8 @@ struct ConsumeCommand: AsyncParsableCommand {
         }
         let consumer = ConsumerService(
             amqp: runtime.amqp, processor: processor, queues: queueNames, concurrency: configuration.concurrency,
-            shutdownTimeout: configuration.shutdownTimeout, prefetch: prefetch, logger: runtime.logger)
+            shutdownTimeout: configuration.shutdownTimeout, prefetch: prefetch, fairShare: configuration.fairShare,
+            logger: runtime.logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: runtime.amqp)]
         let policiesGate = StartupGate(name: "policies")
         if configuration.metricsPort > 0 {

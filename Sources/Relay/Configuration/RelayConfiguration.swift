@@ -101,6 +101,9 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
     public var batchWindow: Duration = .milliseconds(25)
     /// `RELAY_COALESCE*`: profile coalescing into bulk import jobs (nil: off; see ``ProfileCoalescer/Settings``).
     public var coalescing: ProfileCoalescer.Settings?
+    /// `RELAY_FAIR_SHARE`: share of a process's consumer slots one account may hold before its further
+    /// deliveries are bundled and parked so other accounts go first (``AccountFairness``), in [0, 1]; 0 is off.
+    public var fairShare = 0.25
     /// `RELAY_REPLY_TO_PATTERN`: the queues a command's `reply_to` may name (see ``ReplyToPolicy``).
     public var replyTo: ReplyToPolicy = .default
     /// Whether `--dev` defaults are in force.
@@ -274,6 +277,14 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
             }
             batchWindow = parsed
         }
+        if let value = text("RELAY_FAIR_SHARE") {
+            guard let share = Double(value), share.isFinite, share >= 0, share <= 1 else {
+                throw RelayError(
+                    code: .invalidConfiguration,
+                    message: "RELAY_FAIR_SHARE must be a number from 0 (fairness off) to 1, such as 0.25")
+            }
+            fairShare = share
+        }
         if let value = text("RELAY_REPLY_TO_PATTERN") {
             do {
                 replyTo = try ReplyToPolicy(specification: value)
@@ -339,6 +350,7 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
                 : "rate_limit=off ")
             + "batch_window=\(batchWindow == .zero ? "off" : batchWindow.roundedDescription) "
             + "\(coalescing?.description ?? "coalesce=off") "
+            + "fair_share=\(fairShare == 0 ? "off" : "\(fairShare)") "
             + "reply_to=\(replyTo) "
             + "dev=\(isDevelopment)"
     }

@@ -60,7 +60,12 @@ extension CommandProcessor {
                     delivery, code: .reauthRequired, detail: detail, attempts: attempts, firstFailedAt: firstFailedAt,
                     commandID: command.id, accountID: command.accountID, type: command.type.rawValue, logger: logger))
         case .publishResult(let execution, let attempts):
-            if run.calledKlaviyo { crashPoint?.trigger(.afterKlaviyoCall, commandID: command.id) }
+            if run.calledKlaviyo {
+                crashPoint?.trigger(.afterKlaviyoCall, commandID: command.id)
+                if run.delivery.localSettlement != nil {
+                    crashPoint?.trigger(.unpackedAfterKlaviyoCall, commandID: command.id)
+                }
+            }
             return .finished(
                 try await finish(
                     command, execution: execution, attempts: attempts, delivery: delivery, started: run.started,
@@ -145,7 +150,10 @@ extension CommandProcessor {
     func finishDuplicate(
         _ command: CommandEnvelope, record: IdempotencyStore.Record, delivery: AMQPDelivery, logger: Logger
     ) async throws -> Outcome {
-        if !(record.published && delivery.redelivered) {
+        // A member of a bundle that was delivered again counts as redelivered (sealed `x-relay-redelivered`).
+        let redelivered =
+            delivery.redelivered || seal.trustedHeaders(of: delivery)[DeliveryBundle.redeliveredHeader] != nil
+        if !(record.published && redelivered) {
             let routingKey: String
             if let stored = try? JSONValue.parse(record.result), let outcome = stored["outcome"]?.stringValue {
                 routingKey = "\(command.type.rawValue).\(outcome)"
@@ -157,7 +165,7 @@ extension CommandProcessor {
         }
         try await acknowledge(delivery)
         logger.info(
-            "duplicate command: not sent to Klaviyo again", metadata: ["redelivered": "\(delivery.redelivered)"])
+            "duplicate command: not sent to Klaviyo again", metadata: ["redelivered": "\(redelivered)"])
         return .duplicate
     }
 

@@ -45,6 +45,7 @@ extension CommandProcessor {
             self.delivery = delivery
             let trusted = seal.trustedHeaders(of: delivery)
             self.previous = DelayedRetry.State(headers: trusted)
+            self.bundleRedelivered = trusted[DeliveryBundle.redeliveredHeader] != nil
             self.slot = CarriedReservation(
                 trusted[DelayedRetry.Header.slot]?.stringValue.flatMap(RateLimiter.Reservation.init(header:)))
             self.started = started
@@ -58,7 +59,10 @@ extension CommandProcessor {
 
         /// Whether an earlier attempt may have reached Klaviyo (it failed, or the process died mid-call), so a
         /// non-idempotent send looks before sending again.
-        var mayHaveSent: Bool { previous.attempts > 0 || delivery.redelivered }
+        var mayHaveSent: Bool { previous.attempts > 0 || delivery.redelivered || bundleRedelivered }
+        /// Whether the bundle that carried this command was delivered again (sealed `x-relay-redelivered`): a
+        /// consumer may have died while processing it.
+        let bundleRedelivered: Bool
     }
 
     /// Idempotency, type, connection and credential: `.call` when the command may go to Klaviyo, else the

@@ -17,13 +17,17 @@ public struct ConsumerService: Service {
     /// Prefetch of the queues that need more unacked deliveries than `concurrency` (the events queue, whose
     /// batched events give their slot back while they wait for the bulk call); others take `concurrency`.
     let prefetch: [String: Int]
+    /// Share of the slots one account may hold before its further deliveries are bundled (``AccountFairness``;
+    /// 0: off).
+    let fairShare: Double
     let logger: Logger
 
     /// Creates the service.
     public init(
         amqp: AMQPClient, processor: CommandProcessor, queues: [String], concurrency: Int, shutdownTimeout: Duration,
-        prefetch: [String: Int] = [:], logger: Logger
+        prefetch: [String: Int] = [:], fairShare: Double = 0, logger: Logger
     ) {
+        self.fairShare = fairShare
         self.amqp = amqp
         self.processor = processor
         self.queues = queues
@@ -62,8 +66,12 @@ public struct ConsumerService: Service {
     }
 
     func consume(_ consumers: [AMQPConsumer]) async {
-        let limiter = AsyncSemaphore(concurrency)
-        let inFlight = Gauge(label: "relay_commands_in_flight")
+        let slots = Slots(concurrency: concurrency)
+        let fairness = AccountFairness(
+            settings: .init(
+                concurrency: concurrency, fairShare: fairShare,
+                prefetch: queues.map { prefetch[$0] ?? concurrency }.min() ?? concurrency),
+            amqp: amqp, topology: processor.topology, seal: processor.seal, logger: logger)
         let (merged, continuation) = AsyncStream.makeStream(of: AMQPDelivery.self)
         await withDiscardingTaskGroup { group in
             group.addTask {
@@ -80,28 +88,109 @@ public struct ConsumerService: Service {
                 }
                 continuation.finish()
             }
-            let counter = InFlightCounter()
             for await delivery in merged {
-                await limiter.acquire()
-                if Task.isCancelled {
-                    limiter.release()
-                    break
+                switch fairness.route(delivery) {
+                case .process(let account):
+                    await slots.limiter.acquire()
+                    if Task.isCancelled {
+                        slots.limiter.release()
+                        if let account { fairness.released(account: account) }
+                        break
+                    }
+                    group.addTask {
+                        await run(delivery, slots: slots) { if let account { fairness.released(account: account) } }
+                    }
+                case .bundle(let account):
+                    switch fairness.add(delivery, account: account) {
+                    case .full(let key, let generation):
+                        group.addTask { await fairness.flush(key, generation: generation) }
+                    case .opened(let key, let generation):
+                        group.addTask {
+                            try? await Task.sleep(for: fairness.settings.flushAfter)
+                            await fairness.flush(key, generation: generation)
+                        }
+                    case .joined:
+                        break
+                    }
+                case .unpack(let bundle, let account):
+                    switch fairness.admit(delivery, bundle, account: account) {
+                    case .start:
+                        group.addTask { await lane(account, fairness: fairness, slots: slots) }
+                    case .queued:
+                        break
+                    case .full:
+                        group.addTask { await fairness.repark(delivery, bundle) }
+                    }
+                case .dissolve(let bundle):
+                    group.addTask { await fairness.dissolve(delivery, bundle) }
                 }
-                inFlight.record(counter.increment())
-                group.addTask {
-                    // A command that only waits for a shared call may give its slot back early
-                    // (ConcurrencySlot); the slot is released exactly once either way.
-                    let slot = ConcurrencySlot {
-                        inFlight.record(counter.decrement())
-                        limiter.release()
+                if Task.isCancelled { break }
+            }
+            fairness.stopping.store(true, ordering: .relaxed)
+            await fairness.flushAll()
+            continuation.finish()
+        }
+    }
+
+    /// The consumer slots of the process.
+    struct Slots: Sendable {
+        let limiter: AsyncSemaphore
+        let inFlight = Gauge(label: "relay_commands_in_flight")
+        let counter = InFlightCounter()
+
+        init(concurrency: Int) {
+            limiter = AsyncSemaphore(concurrency)
+        }
+    }
+
+    /// Processes one delivery in a slot already taken; `released` runs when the slot is given back.
+    func run(_ delivery: AMQPDelivery, slots: Slots, released: @escaping @Sendable () -> Void) async {
+        slots.inFlight.record(slots.counter.increment())
+        // A command that only waits for a shared call may give its slot back early (ConcurrencySlot); the slot is
+        // released exactly once either way.
+        let slot = ConcurrencySlot {
+            slots.inFlight.record(slots.counter.decrement())
+            slots.limiter.release()
+            released()
+        }
+        _ = await CommandTracing.withCommandSpan(delivery, queue: delivery.queue) {
+            await ConcurrencySlot.$current.withValue(slot) { await processor.process(delivery) }.metricLabel
+        }
+        slot.release()
+    }
+
+    /// Unpacks the bundles of one account's lane in order: each member is processed like the delivery it was, at
+    /// most `laneSlots` at once; a bundle is acked when all its members were.
+    func lane(_ account: String, fairness: AccountFairness, slots: Slots) async {
+        let share = AsyncSemaphore(fairness.settings.laneSlots)
+        await withDiscardingTaskGroup { group in
+            while let (carrier, bundle) = fairness.nextBundle(of: account) {
+                Counter(label: "relay_fairness_bundles_total", dimensions: [("event", "unpacked")]).increment()
+                let members = fairness.members(of: carrier, bundle)
+                let progress = BundleProgress(members: members.count)
+                for member in members {
+                    await share.acquire()
+                    await slots.limiter.acquire()
+                    if Task.isCancelled || fairness.stopping.load(ordering: .relaxed) {
+                        slots.limiter.release()
+                        share.release()
+                        // The rest stays in the unacked bundle, which the broker delivers again.
+                        fairness.closeLane(account)
+                        return
                     }
-                    _ = await CommandTracing.withCommandSpan(delivery, queue: delivery.queue) {
-                        await ConcurrencySlot.$current.withValue(slot) { await processor.process(delivery) }.metricLabel
+                    fairness.claim(account)
+                    group.addTask {
+                        await run(member, slots: slots) {
+                            fairness.released(account: account)
+                            share.release()
+                        }
+                        guard progress.finished(acked: member.localSettlement?.kind == .ack) else { return }
+                        if progress.allAcked.load(ordering: .relaxed) {
+                            try? await amqp.ack(carrier)
+                        }
                     }
-                    slot.release()
                 }
             }
-            continuation.finish()
         }
     }
 }

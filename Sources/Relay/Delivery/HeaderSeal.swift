@@ -23,7 +23,9 @@ public struct HeaderSeal: Sendable {
 
     /// Headers covered only when present (added after v1 seals existed: a message sealed without them, by an
     /// older relay, still verifies).
-    public static let optionalSealedHeaders = [DelayedRetry.Header.slot]
+    public static let optionalSealedHeaders = [
+        DelayedRetry.Header.slot, DeliveryBundle.header, DeliveryBundle.redeliveredHeader,
+    ]
 
     /// Every header the relay owns: read only from sealed messages, stripped from unsealed ones.
     public static func isRelayHeader(_ name: String) -> Bool {

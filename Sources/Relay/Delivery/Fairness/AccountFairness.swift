@@ -1,0 +1,352 @@
+import AMQP
+import Logging
+import Metrics
+import Synchronization
+
+/// Keeps one account's backlog from delaying the other accounts that share a process's work queues (issue #8
+/// item 4; docs/operations.md, "Fairness").
+///
+/// Every delivery is attributed to its account (the body's top-level `account_id`) before it takes a consumer
+/// slot. An account may hold `hotSlots` (= concurrency × `RELAY_FAIR_SHARE`) slots; a further delivery of an
+/// account at its share is not processed now but packed with the account's other such deliveries into one
+/// ``DeliveryBundle`` parked in the shortest retry tier (one publish for up to ``Settings/maxMembers``
+/// deliveries, each acked once the broker confirmed the bundle). The consumer so reaches the deliveries of other
+/// accounts behind the backlog at the pace of acks, not of Klaviyo calls.
+///
+/// A returning bundle is unpacked in the account's lane: its members are processed in order like the deliveries
+/// they were, at most ``Settings/laneSlots`` at once, and the bundle is acked when every member was acked. A lane
+/// holds ``Settings/maxBundlesPerLane`` bundles; more are parked again. A bundle the broker delivers again (a
+/// consumer died while unpacking it) is dissolved: each member is parked on its own, sealed as possibly sent
+/// (`x-relay-redelivered`), and the members already done end as duplicates through their done markers.
+///
+/// Exempt: the unroutable queue and commands that come back to a rate-limiter slot they reserved
+/// (`x-relay-slot`), which must be on time.
+final class AccountFairness: Sendable {
+    /// The knobs.
+    struct Settings: Sendable {
+        /// Slots one account may hold before its further deliveries are bundled (0: fairness off).
+        var hotSlots: Int
+        /// Most deliveries in one bundle: half of what the prefetch leaves beyond the concurrency, so bundling
+        /// never waits for deliveries the broker will not send.
+        var maxMembers: Int
+        /// How long a bundle stays open for more members.
+        var flushAfter: Duration = .milliseconds(20)
+        /// Bundles waiting in a lane (beyond the one being unpacked); more are parked again. They are unacked
+        /// deliveries the prefetch bounds anyway; this bounds one account's share of them.
+        var maxBundlesPerLane = 32
+        /// Members one lane processes at once: all slots but one account's share, so a lone account keeps most
+        /// of the process busy while at least `hotSlots` slots stay free for the others.
+        var laneSlots: Int
+
+        init(concurrency: Int, fairShare: Double, prefetch: Int) {
+            hotSlots = fairShare > 0 ? max(1, Int((Double(concurrency) * fairShare).rounded(.down))) : 0
+            maxMembers = min(500, max(8, (prefetch - concurrency) / 2))
+            laneSlots = max(hotSlots, concurrency - hotSlots)
+        }
+    }
+
+    /// What to do with a delivery.
+    enum Route {
+        /// Process it now (with the account it counts against, if any).
+        case process(account: String?)
+        /// Add it to the account's open bundle.
+        case bundle(account: String)
+        /// A returning bundle: unpack it in the account's lane.
+        case unpack(DeliveryBundle, account: String)
+        /// A bundle delivered again: park each member on its own.
+        case dissolve(DeliveryBundle)
+    }
+
+    struct BufferKey: Hashable {
+        var account: String
+        var queue: String
+    }
+
+    struct Buffer {
+        var generation: Int
+        var deliveries: [AMQPDelivery]
+    }
+
+    struct Lane {
+        var bundles: [(delivery: AMQPDelivery, bundle: DeliveryBundle)] = []
+    }
+
+    struct State {
+        var held: [String: Int] = [:]
+        var buffers: [BufferKey: Buffer] = [:]
+        var nextGeneration = 0
+        var lanes: [String: Lane] = [:]
+    }
+
+    let settings: Settings
+    let amqp: AMQPClient
+    let topology: RelayTopology
+    let seal: HeaderSeal
+    let logger: Logger
+    let state = Mutex(State())
+    /// Set on graceful shutdown: lanes start no more members.
+    let stopping = Atomic(false)
+
+    init(settings: Settings, amqp: AMQPClient, topology: RelayTopology, seal: HeaderSeal, logger: Logger) {
+        self.settings = settings
+        self.amqp = amqp
+        self.topology = topology
+        self.seal = seal
+        self.logger = logger
+    }
+
+    var isEnabled: Bool { settings.hotSlots > 0 }
+
+    // MARK: Routing
+
+    /// Where a delivery from the broker goes. A delivery routed to `.process(account:)` with an account counts
+    /// against it until ``released(account:)``.
+    func route(_ delivery: AMQPDelivery) -> Route {
+        guard delivery.queue != topology.queueName(.unroutable) else { return .process(account: nil) }
+        let headers = delivery.properties.headers
+        if headers[DeliveryBundle.header] != nil, seal.verify(headers, body: delivery.body) {
+            do {
+                let bundle = try DeliveryBundle(decoding: delivery.body)
+                if delivery.redelivered { return .dissolve(bundle) }
+                let account = bundle.members.first.flatMap { DeliveryBundle.accountID(of: $0.body) } ?? ""
+                return .unpack(bundle, account: account)
+            } catch {
+                // Sealed by the relay yet unreadable: processed as a command, which dead-letters it as it is.
+                logger.error("bundle unreadable", metadata: [LogKeys.errorDetail: "\(error)"])
+                return .process(account: nil)
+            }
+        }
+        guard isEnabled, let account = DeliveryBundle.accountID(of: delivery.body) else {
+            return .process(account: nil)
+        }
+        let hot = state.withLock { state -> Bool in
+            let held = state.held[account, default: 0]
+            if held >= settings.hotSlots { return true }
+            state.held[account] = held + 1
+            return false
+        }
+        guard hot else { return .process(account: account) }
+        if headers[DelayedRetry.Header.slot] != nil, seal.verify(headers, body: delivery.body) {
+            claim(account)
+            return .process(account: account)
+        }
+        return .bundle(account: account)
+    }
+
+    /// Counts a slot against `account`.
+    func claim(_ account: String) {
+        state.withLock { $0.held[account, default: 0] += 1 }
+    }
+
+    /// The account gave a slot back.
+    func released(account: String) {
+        state.withLock { state in
+            let held = state.held[account, default: 0] - 1
+            state.held[account] = held > 0 ? held : nil
+        }
+    }
+
+    // MARK: Bundling
+
+    /// Adds a delivery to its account's open bundle. Returns the bundle to flush now (full), or the generation
+    /// of a newly opened one, whose flush the caller schedules after ``Settings/flushAfter``.
+    enum Added {
+        case full(BufferKey, Int)
+        case opened(BufferKey, Int)
+        case joined
+    }
+
+    func add(_ delivery: AMQPDelivery, account: String) -> Added {
+        let key = BufferKey(account: account, queue: delivery.queue)
+        return state.withLock { state -> Added in
+            if var buffer = state.buffers[key] {
+                buffer.deliveries.append(delivery)
+                state.buffers[key] = buffer
+                return buffer.deliveries.count >= settings.maxMembers ? .full(key, buffer.generation) : .joined
+            }
+            state.nextGeneration += 1
+            state.buffers[key] = Buffer(generation: state.nextGeneration, deliveries: [delivery])
+            return settings.maxMembers <= 1 ? .full(key, state.nextGeneration) : .opened(key, state.nextGeneration)
+        }
+    }
+
+    /// Publishes the open bundle `generation` of `key` (if it is still open) and acks its members once the
+    /// broker confirmed it; if the publish fails they are requeued.
+    func flush(_ key: BufferKey, generation: Int) async {
+        let deliveries = state.withLock { state -> [AMQPDelivery] in
+            guard let buffer = state.buffers[key], buffer.generation == generation else { return [] }
+            state.buffers[key] = nil
+            return buffer.deliveries
+        }
+        await publish(deliveries)
+    }
+
+    /// Publishes every open bundle (graceful shutdown).
+    func flushAll() async {
+        let all = state.withLock { state -> [[AMQPDelivery]] in
+            defer { state.buffers = [:] }
+            return state.buffers.values.map(\.deliveries)
+        }
+        for deliveries in all { await publish(deliveries) }
+    }
+
+    func publish(_ deliveries: [AMQPDelivery]) async {
+        guard let first = deliveries.first, let tier = topology.retryTiers.first else { return }
+        let bundle = DeliveryBundle(members: deliveries.map(DeliveryBundle.Member.init))
+        let route = DelayedRetry.originalRoutingKey(of: first, seal: seal)
+        do {
+            try await amqp.publish(bundleMessage(bundle.encoded(), count: deliveries.count, route: route, tier: tier))
+        } catch {
+            logger.warning(
+                "could not park a bundle; its commands are requeued",
+                metadata: [LogKeys.errorDetail: "\(error)", "members": "\(deliveries.count)"])
+            for delivery in deliveries { try? await amqp.nack(delivery, requeue: true) }
+            return
+        }
+        logger.debug(
+            "bundle parked",
+            metadata: [
+                LogKeys.accountID: "\(DeliveryBundle.accountID(of: first.body) ?? "")",
+                "members": "\(deliveries.count)",
+            ])
+        Counter(label: "relay_fairness_bundles_total", dimensions: [("event", "parked")]).increment()
+        Counter(label: "relay_fairness_bundled_total").increment(by: deliveries.count)
+        for delivery in deliveries { try? await amqp.ack(delivery) }
+    }
+
+    func bundleMessage(_ body: [UInt8], count: Int, route: String, tier: RelayTopology.RetryTier) -> AMQPMessage {
+        var headers: AMQPTable = [
+            DeliveryBundle.header: .int(Int64(count)),
+            DelayedRetry.Header.cc: .array([.string(route)]),
+            DeadLetter.Header.originalRoutingKey: .string(route),
+            DeadLetter.Header.originalExchange: .string(topology.commandsExchange),
+        ]
+        seal.seal(&headers, body: body)
+        return AMQPMessage(
+            exchange: topology.retryExchange, routingKey: tier.name, body: body,
+            properties: AMQPProperties(
+                contentType: "application/vnd.klaviyo-relay.bundle", headers: headers, persistent: true))
+    }
+
+    // MARK: Unpacking
+
+    /// Admits a returning bundle to its account's lane. `.start`: no lane ran, the caller runs ``runLane(_:)``;
+    /// `.queued`: the running lane takes it; `.full`: park it again (``repark(_:_:)``).
+    enum Admission {
+        case start
+        case queued
+        case full
+    }
+
+    func admit(_ delivery: AMQPDelivery, _ bundle: DeliveryBundle, account: String) -> Admission {
+        state.withLock { state -> Admission in
+            if var lane = state.lanes[account] {
+                guard lane.bundles.count < settings.maxBundlesPerLane else { return .full }
+                lane.bundles.append((delivery, bundle))
+                state.lanes[account] = lane
+                return .queued
+            }
+            var lane = Lane()
+            lane.bundles.append((delivery, bundle))
+            state.lanes[account] = lane
+            return .start
+        }
+    }
+
+    /// The next bundle of a lane, or nil when it has none left (the lane is then closed, atomically with the
+    /// check).
+    func nextBundle(of account: String) -> (delivery: AMQPDelivery, bundle: DeliveryBundle)? {
+        state.withLock { state in
+            guard var lane = state.lanes[account] else { return nil }
+            guard !lane.bundles.isEmpty else {
+                // Closed now: a bundle arriving while the last members finish opens a new lane.
+                state.lanes[account] = nil
+                return nil
+            }
+            let next = lane.bundles.removeFirst()
+            state.lanes[account] = lane
+            return next
+        }
+    }
+
+    /// Closes a lane whose task ends (whatever it still holds stays unacked and comes back from the broker).
+    func closeLane(_ account: String) {
+        _ = state.withLock { $0.lanes.removeValue(forKey: account) }
+    }
+
+    /// Parks a bundle again (its lane is full), then acks it.
+    func repark(_ delivery: AMQPDelivery, _ bundle: DeliveryBundle) async {
+        guard let tier = topology.retryTiers.first else { return }
+        let route = DelayedRetry.originalRoutingKey(of: delivery, seal: seal)
+        do {
+            try await amqp.publish(bundleMessage(delivery.body, count: bundle.members.count, route: route, tier: tier))
+            try await amqp.ack(delivery)
+            Counter(label: "relay_fairness_bundles_total", dimensions: [("event", "reparked")]).increment()
+        } catch {
+            logger.warning(
+                "could not park a bundle again; the broker redelivers it",
+                metadata: [
+                    LogKeys.errorDetail: "\(error)"
+                ])
+        }
+    }
+
+    /// The deliveries a bundle carried, as the processor sees them; settling one records it in its settlement.
+    func members(of delivery: AMQPDelivery, _ bundle: DeliveryBundle) -> [AMQPDelivery] {
+        bundle.members.map { member in
+            AMQPDelivery.unpacked(
+                body: member.body, properties: member.properties, exchange: member.exchange,
+                routingKey: member.routingKey, redelivered: member.redelivered, queue: delivery.queue,
+                consumerTag: delivery.consumerTag, settlement: AMQPLocalSettlement())
+        }
+    }
+
+    /// A bundle the broker delivered again: each member parked on its own in the shortest tier, sealed as
+    /// possibly sent, then the bundle acked. If a publish fails the bundle stays unacked (the broker delivers
+    /// it again; members parked twice end as duplicates).
+    func dissolve(_ delivery: AMQPDelivery, _ bundle: DeliveryBundle) async {
+        guard let tier = topology.retryTiers.first else { return }
+        logger.info(
+            "bundle delivered again: its commands are parked one by one",
+            metadata: [
+                "members": "\(bundle.members.count)"
+            ])
+        do {
+            try await withThrowingDiscardingTaskGroup { group in
+                for member in members(of: delivery, bundle) {
+                    let route = DelayedRetry.originalRoutingKey(of: member, seal: seal)
+                    let message = DelayedRetry.parked(
+                        member, topology: topology, tier: tier, routingKey: route, seal: seal
+                    ) { headers in
+                        headers[DeliveryBundle.redeliveredHeader] = .int(1)
+                    }
+                    group.addTask { try await self.amqp.publish(message) }
+                }
+            }
+            try await amqp.ack(delivery)
+            Counter(label: "relay_fairness_bundles_total", dimensions: [("event", "dissolved")]).increment()
+        } catch {
+            logger.warning(
+                "could not dissolve a bundle; the broker redelivers it",
+                metadata: [
+                    LogKeys.errorDetail: "\(error)"
+                ])
+        }
+    }
+}
+
+/// Whether every member of a bundle was acked, counted as they finish; the last one to finish decides.
+final class BundleProgress: Sendable {
+    let remaining: Atomic<Int>
+    let allAcked = Atomic(true)
+
+    init(members: Int) {
+        remaining = Atomic(members)
+    }
+
+    /// Records one finished member; true for the last one.
+    func finished(acked: Bool) -> Bool {
+        if !acked { allAcked.store(false, ordering: .relaxed) }
+        return remaining.wrappingSubtract(1, ordering: .acquiringAndReleasing).newValue == 0
+    }
+}

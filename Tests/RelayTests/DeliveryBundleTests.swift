@@ -1,0 +1,178 @@
+import Logging
+import Testing
+
+@testable import AMQP
+@testable import Relay
+
+@Suite("Delivery bundles (fairness between accounts)")
+struct DeliveryBundleTests {
+    let seal = HeaderSeal(keyRing: .development)
+    let topology = RelayTopology()
+
+    func member(_ account: String, _ index: Int, headers: AMQPTable = [:]) -> DeliveryBundle.Member {
+        var properties = AMQPProperties(contentType: "application/json", headers: headers, persistent: true)
+        properties.messageID = "m\(index)"
+        properties.replyTo = "replies"
+        properties.priority = 3
+        properties.timestamp = 1_765_000_000
+        let body = #"{"id":"c\#(index)","type":"profile.upsert","account_id":"\#(account)","payload":{}}"#
+        return DeliveryBundle.Member(
+            body: Array(body.utf8), properties: properties, exchange: "klaviyo.commands",
+            routingKey: "profile.upsert", redelivered: index.isMultiple(of: 2))
+    }
+
+    @Test func membersSurviveTheRoundTripWithEveryHeaderType() throws {
+        let headers: AMQPTable = [
+            "s": .string("text ü"), "b": .bool(true), "i": .int(-42), "d": .double(2.5), "t": .timestamp(7),
+            "nested": .table(["x-death": .array([.table(["count": .int(1)]), .void])]), "raw": .bytes([0, 255]),
+            "v": .void,
+        ]
+        let original = DeliveryBundle(members: (0..<5).map { member("org_1", $0, headers: headers) })
+        let decoded = try DeliveryBundle(decoding: original.encoded())
+        #expect(decoded == original)
+        #expect(decoded.members[1].properties.headers["nested"] == headers["nested"])
+        #expect(decoded.members.map(\.redelivered) == [true, false, true, false, true])
+    }
+
+    @Test func malformedBodiesAreRefused() {
+        let good = DeliveryBundle(members: [member("org_1", 1)]).encoded()
+        #expect(throws: DeliveryBundle.Malformed.self) { try DeliveryBundle(decoding: Array("{\"id\":1}".utf8)) }
+        #expect(throws: DeliveryBundle.Malformed.self) { try DeliveryBundle(decoding: Array(good.dropLast(3))) }
+        #expect(throws: DeliveryBundle.Malformed.self) { try DeliveryBundle(decoding: good + [0]) }
+        // A count far beyond the bytes present fails as truncated, without allocating for it.
+        var huge = Array("KRB1".utf8) + [0xFF, 0xFF, 0xFF, 0xFF]
+        huge += good.dropFirst(8)
+        #expect(throws: DeliveryBundle.Malformed.self) { try DeliveryBundle(decoding: huge) }
+    }
+
+    @Test(arguments: [
+        (#"{"id":"1","account_id":"org_1"}"#, "org_1"),
+        (#" { "payload" : {"account_id":"inner","x":[1,{"a":"}"}]} , "account_id" : "org_2" } "#, "org_2"),
+        (#"{"note":"say \"account_id\":\"no\"","account_id":"org_3"}"#, "org_3"),
+        (#"{"n":-1.5e3,"t":true,"z":null,"account_id":"org_4"}"#, "org_4"),
+    ])
+    func accountIDIsTheTopLevelMember(body: String, account: String) {
+        #expect(DeliveryBundle.accountID(of: Array(body.utf8)) == account)
+    }
+
+    @Test(arguments: [
+        #"{"payload":{"account_id":"inner"}}"#, #"["account_id","org_1"]"#, #"{"account_id":5}"#,
+        #"{"account_id":"org\u0031"}"#, #"{"account_id":"unterminated"#, "", "not json",
+    ])
+    func noAccountIDWithoutAPlainTopLevelString(body: String) {
+        #expect(DeliveryBundle.accountID(of: Array(body.utf8)) == nil)
+    }
+
+    func fairness(concurrency: Int = 8, share: Double = 0.25) throws -> AccountFairness {
+        let amqp = AMQPClient(
+            configuration: try AMQPConfiguration(url: "amqp://127.0.0.1:1/%2f"), logger: Logger(label: "t"))
+        return AccountFairness(
+            settings: .init(concurrency: concurrency, fairShare: share, prefetch: 4 * concurrency), amqp: amqp,
+            topology: topology, seal: seal, logger: Logger(label: "t"))
+    }
+
+    func incoming(
+        _ member: DeliveryBundle.Member, redelivered: Bool = false, queue: String = "klaviyo.profiles"
+    )
+        -> AMQPDelivery
+    {
+        AMQPDelivery(
+            body: member.body, properties: member.properties, exchange: member.exchange,
+            routingKey: member.routingKey, redelivered: redelivered, deliveryTag: 1, consumerTag: "c", queue: queue,
+            generation: 1, channel: 1)
+    }
+
+    @Test func anAccountAtItsShareIsBundledAndOthersAreNot() throws {
+        let fairness = try fairness()  // 8 slots × 0.25: 2 per account
+        #expect(fairness.settings.hotSlots == 2)
+        for index in 0..<2 {
+            guard case .process(account: "hot") = fairness.route(incoming(member("hot", index))) else {
+                Issue.record("the first deliveries of an account are processed")
+                return
+            }
+        }
+        guard case .bundle(account: "hot") = fairness.route(incoming(member("hot", 2))) else {
+            Issue.record("a delivery beyond the account's share is bundled")
+            return
+        }
+        guard case .process(account: "other") = fairness.route(incoming(member("other", 3))) else {
+            Issue.record("another account is processed")
+            return
+        }
+        fairness.released(account: "hot")
+        guard case .process(account: "hot") = fairness.route(incoming(member("hot", 4))) else {
+            Issue.record("a released slot lets the account's next delivery through")
+            return
+        }
+        // The unroutable queue is never bundled.
+        guard case .process(account: nil) = fairness.route(incoming(member("hot", 5), queue: "klaviyo.unroutable"))
+        else {
+            Issue.record("unroutable deliveries are processed")
+            return
+        }
+    }
+
+    @Test func aSealedReservedSlotIsExemptAndAForgedOneIsNot() throws {
+        let fairness = try fairness()
+        fairness.claim("hot")
+        fairness.claim("hot")
+        var sealed = member("hot", 1)
+        var headers: AMQPTable = [DelayedRetry.Header.slot: .string("create_or_update_profile m 1765000000000")]
+        seal.seal(&headers, body: sealed.body)
+        sealed.properties.headers = headers
+        guard case .process(account: "hot") = fairness.route(incoming(sealed)) else {
+            Issue.record("a command returning to its reserved slot is processed on time")
+            return
+        }
+        var forged = member("hot", 2)
+        forged.properties.headers = [DelayedRetry.Header.slot: .string("create_or_update_profile m 1")]
+        guard case .bundle = fairness.route(incoming(forged)) else {
+            Issue.record("an unsealed x-relay-slot does not exempt a delivery")
+            return
+        }
+    }
+
+    @Test func onlyASealedBundleIsUnpackedAndARedeliveredOneIsDissolved() throws {
+        let fairness = try fairness()
+        let bundle = DeliveryBundle(members: [member("hot", 1), member("hot", 2)])
+        let message = fairness.bundleMessage(
+            bundle.encoded(), count: 2, route: "profile.upsert", tier: topology.retryTiers[0])
+        #expect(message.exchange == topology.retryExchange && message.routingKey == topology.retryTiers[0].name)
+        let parked = DeliveryBundle.Member(
+            body: message.body, properties: message.properties, exchange: "klaviyo.commands", routingKey: "1s",
+            redelivered: false)
+        guard case .unpack(let unpacked, account: "hot") = fairness.route(incoming(parked)) else {
+            Issue.record("a sealed bundle is unpacked")
+            return
+        }
+        #expect(unpacked == bundle)
+        let members = fairness.members(of: incoming(parked), unpacked)
+        #expect(members.map(\.body) == bundle.members.map(\.body))
+        #expect(members.allSatisfy { $0.localSettlement != nil && $0.queue == "klaviyo.profiles" })
+        guard case .dissolve = fairness.route(incoming(parked, redelivered: true)) else {
+            Issue.record("a redelivered bundle is dissolved")
+            return
+        }
+        // The count changed after sealing: not the relay's bundle, so an ordinary (undecodable) command.
+        var tampered = parked
+        tampered.properties.headers[DeliveryBundle.header] = .int(3)
+        guard case .process(account: nil) = fairness.route(incoming(tampered)) else {
+            Issue.record("a bundle header that does not verify is an ordinary command")
+            return
+        }
+    }
+
+    @Test func aLocalSettlementRecordsTheFirstSettlementOnly() async throws {
+        let amqp = AMQPClient(
+            configuration: try AMQPConfiguration(url: "amqp://127.0.0.1:1/%2f"), logger: Logger(label: "t"))
+        let settlement = AMQPLocalSettlement()
+        let unpacked = AMQPDelivery.unpacked(
+            body: [1], properties: .init(), exchange: "e", routingKey: "r", redelivered: false, queue: "q",
+            consumerTag: "c", settlement: settlement)
+        #expect(settlement.kind == nil)
+        try await amqp.ack(unpacked)
+        #expect(settlement.kind == .ack)
+        await #expect(throws: AMQPError.self) { try await amqp.nack(unpacked, requeue: true) }
+        #expect(settlement.kind == .ack)
+    }
+}
