@@ -15,12 +15,14 @@ import Synchronization
 ///
 /// A returning bundle is unpacked in the account's lane: its members are processed in order like the deliveries
 /// they were, at most ``Settings/laneSlots`` at once, and the bundle is acked when every member was acked. A lane
-/// holds ``Settings/maxBundlesPerLane`` bundles; more are parked again. A bundle the broker delivers again (a
+/// queue holds up to ``Settings/maxWaitingBundles`` bundles and ``Settings/maxWaitingMembers`` members (all lanes);
+/// more are parked again. A bundle the broker delivers again (a
 /// consumer died while unpacking it) is dissolved: each member is parked on its own, sealed as possibly sent
 /// (`x-relay-redelivered`), and the members already done end as duplicates through their done markers.
 ///
-/// Exempt: the unroutable queue and commands that come back to a rate-limiter slot they reserved
-/// (`x-relay-slot`), which must be on time.
+/// Exempt: the unroutable queue; the events queue, whose commands give their slot back while they wait for a
+/// shared bulk call (a slot count does not tell a hot account there, and bundles fed the batcher in bursts);
+/// and commands that come back to a rate-limiter slot they reserved (`x-relay-slot`), which must be on time.
 final class AccountFairness: Sendable {
     /// The knobs.
     struct Settings: Sendable {
@@ -31,18 +33,24 @@ final class AccountFairness: Sendable {
         var maxMembers: Int
         /// How long a bundle stays open for more members.
         var flushAfter: Duration = .milliseconds(20)
-        /// Bundles waiting in a lane (beyond the one being unpacked); more are parked again. They are unacked
-        /// deliveries the prefetch bounds anyway; this bounds one account's share of them.
-        var maxBundlesPerLane = 32
+        /// Bundles waiting in the lanes (beyond the ones being unpacked), all accounts together: half the prefetch,
+        /// so the other half always takes deliveries of other accounts. More are parked again, in the second tier
+        /// (5 s): a lane holds several seconds of work, and a backlog of bundles does not circle through the
+        /// broker every second.
+        var maxWaitingBundles: Int
         /// Members one lane processes at once: all slots but one account's share, so a lone account keeps most
         /// of the process busy while at least `hotSlots` slots stay free for the others.
         var laneSlots: Int
 
         init(concurrency: Int, fairShare: Double, prefetch: Int) {
             hotSlots = fairShare > 0 ? max(1, Int((Double(concurrency) * fairShare).rounded(.down))) : 0
-            maxMembers = min(500, max(8, (prefetch - concurrency) / 2))
+            maxMembers = min(1000, max(8, (prefetch - concurrency) / 2))
             laneSlots = max(hotSlots, concurrency - hotSlots)
+            maxWaitingBundles = max(1, prefetch / 2)
         }
+
+        /// Members waiting in the lanes, all accounts together (about 10 MB of commands).
+        var maxWaitingMembers = 20_000
     }
 
     /// What to do with a delivery.
@@ -76,6 +84,8 @@ final class AccountFairness: Sendable {
         var buffers: [BufferKey: Buffer] = [:]
         var nextGeneration = 0
         var lanes: [String: Lane] = [:]
+        var waitingBundles = 0
+        var waitingMembers = 0
     }
 
     let settings: Settings
@@ -102,7 +112,9 @@ final class AccountFairness: Sendable {
     /// Where a delivery from the broker goes. A delivery routed to `.process(account:)` with an account counts
     /// against it until ``released(account:)``.
     func route(_ delivery: AMQPDelivery) -> Route {
-        guard delivery.queue != topology.queueName(.unroutable) else { return .process(account: nil) }
+        guard delivery.queue != topology.queueName(.unroutable), delivery.queue != topology.queueName(.events) else {
+            return .process(account: nil)
+        }
         let headers = delivery.properties.headers
         if headers[DeliveryBundle.header] != nil, seal.verify(headers, body: delivery.body) {
             do {
@@ -119,13 +131,12 @@ final class AccountFairness: Sendable {
         guard isEnabled, let account = DeliveryBundle.accountID(of: delivery.body) else {
             return .process(account: nil)
         }
-        let hot = state.withLock { state -> Bool in
+        let held = state.withLock { state -> Int in
             let held = state.held[account, default: 0]
-            if held >= settings.hotSlots { return true }
-            state.held[account] = held + 1
-            return false
+            if held < settings.hotSlots { state.held[account] = held + 1 }
+            return held
         }
-        guard hot else { return .process(account: account) }
+        guard held >= settings.hotSlots else { return .process(account: account) }
         if headers[DelayedRetry.Header.slot] != nil, seal.verify(headers, body: delivery.body) {
             claim(account)
             return .process(account: account)
@@ -211,7 +222,10 @@ final class AccountFairness: Sendable {
             ])
         Counter(label: "relay_fairness_bundles_total", dimensions: [("event", "parked")]).increment()
         Counter(label: "relay_fairness_bundled_total").increment(by: deliveries.count)
-        for delivery in deliveries { try? await amqp.ack(delivery) }
+        // Submitted together, the acks leave as one `basic.ack` with `multiple` where their tags allow.
+        await withDiscardingTaskGroup { group in
+            for delivery in deliveries { group.addTask { try? await self.amqp.ack(delivery) } }
+        }
     }
 
     func bundleMessage(_ body: [UInt8], count: Int, route: String, tier: RelayTopology.RetryTier) -> AMQPMessage {
@@ -240,8 +254,12 @@ final class AccountFairness: Sendable {
 
     func admit(_ delivery: AMQPDelivery, _ bundle: DeliveryBundle, account: String) -> Admission {
         state.withLock { state -> Admission in
+            guard state.waitingBundles < settings.maxWaitingBundles,
+                state.waitingMembers + bundle.members.count <= settings.maxWaitingMembers || state.waitingBundles == 0
+            else { return .full }
+            state.waitingBundles += 1
+            state.waitingMembers += bundle.members.count
             if var lane = state.lanes[account] {
-                guard lane.bundles.count < settings.maxBundlesPerLane else { return .full }
                 lane.bundles.append((delivery, bundle))
                 state.lanes[account] = lane
                 return .queued
@@ -265,18 +283,24 @@ final class AccountFairness: Sendable {
             }
             let next = lane.bundles.removeFirst()
             state.lanes[account] = lane
+            state.waitingBundles -= 1
+            state.waitingMembers -= next.bundle.members.count
             return next
         }
     }
 
     /// Closes a lane whose task ends (whatever it still holds stays unacked and comes back from the broker).
     func closeLane(_ account: String) {
-        _ = state.withLock { $0.lanes.removeValue(forKey: account) }
+        state.withLock { state in
+            let dropped = state.lanes.removeValue(forKey: account)?.bundles ?? []
+            state.waitingBundles -= dropped.count
+            state.waitingMembers -= dropped.reduce(0) { $0 + $1.bundle.members.count }
+        }
     }
 
-    /// Parks a bundle again (its lane is full), then acks it.
+    /// Parks a bundle again in the second tier (the lanes hold enough), then acks it.
     func repark(_ delivery: AMQPDelivery, _ bundle: DeliveryBundle) async {
-        guard let tier = topology.retryTiers.first else { return }
+        guard let tier = topology.retryTiers.dropFirst().first ?? topology.retryTiers.first else { return }
         let route = DelayedRetry.originalRoutingKey(of: delivery, seal: seal)
         do {
             try await amqp.publish(bundleMessage(delivery.body, count: bundle.members.count, route: route, tier: tier))
