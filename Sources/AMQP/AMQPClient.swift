@@ -138,6 +138,19 @@ public final class AMQPClient: Sendable, Service {
         try await settle(delivery, .ack)
     }
 
+    /// Queues the ack of a delivery and returns at once: the connection thread writes it with the next batch of
+    /// acks (``ack(_:)`` waits for that write). Nothing is reported back: an ack that cannot be written (the
+    /// delivery is stale, the connection went away) leaves the message unacked, and the broker redelivers it, as
+    /// it would after a failed ``ack(_:)``. For callers whose next step does not depend on the ack being written.
+    /// - Throws: only for a delivery settled locally (``AMQPDelivery/localSettlement``) that was settled before.
+    public func ackSoon(_ delivery: AMQPDelivery) throws {
+        if let local = delivery.localSettlement {
+            try local.settle(.ack)
+            return
+        }
+        core.submit(.settle(delivery, .ack, nil))
+    }
+
     /// Negatively acknowledges a delivery (`basic.nack`), optionally requeueing it.
     /// - Throws: ``AMQPError/Code/staleDelivery`` as for ``ack(_:)``.
     public func nack(_ delivery: AMQPDelivery, requeue: Bool) async throws {

@@ -26,7 +26,8 @@ enum WorkItem: Sendable {
     }
 
     case publish(AMQPMessage, CheckedContinuation<Void, any Error>)
-    case settle(AMQPDelivery, Settlement, CheckedContinuation<Void, any Error>)
+    /// A settlement; its caller waits for it being written unless the continuation is nil (``AMQPClient/ackSoon(_:)``).
+    case settle(AMQPDelivery, Settlement, CheckedContinuation<Void, any Error>?)
     case operation(Operation, CheckedContinuation<OperationResult, any Error>)
     /// Subscribe the registered consumer with this tag (no-op if already subscribed or gone).
     case subscribe(tag: String)
@@ -47,7 +48,7 @@ enum WorkItem: Sendable {
     func fail(_ error: AMQPError) {
         switch self {
         case .publish(_, let continuation): continuation.resume(throwing: error)
-        case .settle(_, _, let continuation): continuation.resume(throwing: error)
+        case .settle(_, _, let continuation): continuation?.resume(throwing: error)
         case .operation(_, let continuation): continuation.resume(throwing: error)
         case .subscribe, .unsubscribe: break
         }

@@ -31,7 +31,7 @@ final class ConnectionWorker: @unchecked Sendable {
     private var deliveries = UnsettledDeliveries()
     /// Acks of consumed deliveries taken from the work queue but not written yet: ``flushAcks()`` sends them
     /// together, as one `basic.ack` with `multiple` where they form the oldest unsettled tags.
-    private var pendingAcks = PendingAcks<CheckedContinuation<Void, any Error>>()
+    private var pendingAcks = PendingAcks<CheckedContinuation<Void, any Error>?>()
 
     init(core: ClientCore) {
         self.core = core
@@ -409,12 +409,12 @@ final class ConnectionWorker: @unchecked Sendable {
 
     private func settle(
         _ delivery: AMQPDelivery, _ settlement: WorkItem.Settlement,
-        _ continuation: CheckedContinuation<Void, any Error>
+        _ continuation: CheckedContinuation<Void, any Error>?
     ) throws {
         let source: UnsettledDeliveries.Source = delivery.channel == Self.consumeChannel ? .consumed : .fetched
         let verdict = deliveries.settle(delivery.deliveryTag, generation: delivery.generation, from: source)
         guard let connection, verdict != .stale else {
-            continuation.resume(
+            continuation?.resume(
                 throwing: AMQPError(
                     code: .staleDelivery,
                     message: "delivery \(delivery.deliveryTag) came from an earlier connection or channel;"
@@ -422,7 +422,7 @@ final class ConnectionWorker: @unchecked Sendable {
             return
         }
         guard verdict == .send else {
-            continuation.resume(
+            continuation?.resume(
                 throwing: AMQPError(
                     code: .staleDelivery, message: "delivery \(delivery.deliveryTag) was already settled"))
             return
@@ -441,10 +441,10 @@ final class ConnectionWorker: @unchecked Sendable {
         }
         guard status == AMQP_STATUS_OK.rawValue else {
             let error = Self.libraryError(status, context: "settling a delivery")
-            continuation.resume(throwing: error)
+            continuation?.resume(throwing: error)
             throw ConnectionLoss(error: error)
         }
-        continuation.resume()
+        continuation?.resume()
     }
 
     /// Writes the pending acks of consumed deliveries: one `basic.ack` with `multiple` for those below every
@@ -467,16 +467,16 @@ final class ConnectionWorker: @unchecked Sendable {
         let waiters = pendingAcks.take()
         guard status == AMQP_STATUS_OK.rawValue else {
             let error = Self.libraryError(status, context: "settling a delivery")
-            for waiter in waiters { waiter.resume(throwing: error) }
+            for waiter in waiters { waiter?.resume(throwing: error) }
             throw ConnectionLoss(error: error)
         }
-        for waiter in waiters { waiter.resume() }
+        for waiter in waiters { waiter?.resume() }
     }
 
     /// Fails the pending acks: their channel or connection is gone, so the broker redelivers the messages.
     private func failPendingAcks() {
         for waiter in pendingAcks.take() {
-            waiter.resume(
+            waiter?.resume(
                 throwing: AMQPError(
                     code: .staleDelivery, message: "the channel this delivery came from closed before its ack was sent")
             )

@@ -103,6 +103,34 @@ struct AMQPClientTests {
         }
     }
 
+    @Test func ackSoonIsWrittenWithoutBeingAwaited() async throws {
+        let queue = TestBroker.uniqueName("acksoon")
+        try await withClient(topology: .init(queues: [.init(name: queue)])) { client, _ in
+            for index in 0..<3 {
+                try await client.publish(AMQPMessage(routingKey: queue, body: [UInt8(index)]))
+            }
+            // Prefetch 1: each next delivery arrives only once the broker has the previous one's ack.
+            let consumer = client.consume(queue: queue, prefetch: 1)
+            let collector = await DeliveryCollector.start(consumer)
+            let first = try await collector.waitFor(count: 1)[0]
+            try client.ackSoon(first)
+            // A second ack of the same delivery is dropped locally: sent to the broker it would close the channel
+            // (unknown delivery tag) and every later delivery would come back redelivered.
+            try client.ackSoon(first)
+            let second = try await collector.waitFor(count: 2)[1]
+            try client.ackSoon(second)
+            let third = try await collector.waitFor(count: 3)[2]
+            try client.ackSoon(third)
+            try await client.publish(AMQPMessage(routingKey: queue, body: [9]))
+            let fourth = try await collector.waitFor(count: 4)[3]
+            #expect(fourth.body == [9])
+            #expect(await collector.deliveries.allSatisfy { !$0.redelivered })
+            try await client.ack(fourth)
+            #expect(try await client.messageCount(queue: queue).messages == 0)
+            await consumer.cancel()
+        }
+    }
+
     @Test func acksOfLaterDeliveriesNeverAcknowledgeOneStillHeld() async throws {
         let queue = TestBroker.uniqueName("held")
         let topology = AMQPTopology(queues: [.init(name: queue, arguments: ["x-queue-type": .string("quorum")])])

@@ -229,12 +229,13 @@ extension CommandProcessor {
         }
     }
 
+    /// Acks a delivery whose outcome the broker has already confirmed (result, dead letter or parked copy). The
+    /// ack is queued, not awaited: an ack that cannot be written (the connection was replaced) leaves the delivery
+    /// to be redelivered, and the done marker or the sealed attempt count makes the redelivery harmless.
     func acknowledge(_ delivery: AMQPDelivery) async throws {
         do {
-            try await amqp.ack(delivery)
+            try amqp.ackSoon(delivery)
         } catch {
-            // A stale delivery (the connection was replaced) is redelivered by the broker; the done marker
-            // makes the redelivery a silent ack.
             throw HandBack()
         }
     }

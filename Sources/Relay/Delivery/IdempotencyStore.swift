@@ -58,9 +58,13 @@ public struct IdempotencyStore: Sendable {
 
     /// Looks a command up, and claims its id when nobody holds it yet.
     public func lookup(_ command: CommandEnvelope) async throws -> Lookup {
+        // One round trip: the marker, the legacy marker, and the claim (SET NX GET sets it when absent, reply
+        // nil, else answers the holder without changing it). A command whose marker exists also holds the claim
+        // (``record(_:result:)`` sets both with one lifetime), so claiming here changes nothing for it.
         let replies = try await redis.pipeline([
             ["HGETALL", RedisKeys.idempotency(command.accountID, command.id)],
             ["HGETALL", RedisKeys.legacyIdempotency(command.id)],
+            ["SET", RedisKeys.idempotencyClaim(command.id), Self.binding(command), "NX", "GET", "PX", ttlMilliseconds],
         ])
         let marker = try Self.fields(replies[0])
         if let result = marker["result"] {
@@ -80,11 +84,7 @@ public struct IdempotencyStore: Sendable {
             }
             return .done(Record(result: Array(result.utf8), published: legacy["published"] == "1"))
         }
-        // SET NX GET: sets the claim when absent (reply nil), else answers the holder without changing it.
-        let holder = try await redis.send([
-            "SET", RedisKeys.idempotencyClaim(command.id), Self.binding(command), "NX", "GET", "PX", ttlMilliseconds,
-        ])
-        if let claimed = holder.string, claimed != Self.binding(command) {
+        if let claimed = try replies[2].get().string, claimed != Self.binding(command) {
             return .conflict(detail: Self.conflictDetail)
         }
         return .fresh
