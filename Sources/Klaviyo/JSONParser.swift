@@ -97,6 +97,8 @@ private struct Cursor {
             index += 1
             return .object(members)
         }
+        // Most objects have a handful of members: one allocation instead of growing through 1, 2, 4 and 8.
+        members.reserveCapacity(8)
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {

@@ -51,9 +51,15 @@ public enum KlaviyoCallMetrics {
 
     /// Counts one call and records its latency.
     static func record(operationID: String, status: StatusClass, elapsed: Duration) {
-        Counter(label: callsTotal, dimensions: [("operation", operationID), ("status", status.rawValue)]).increment()
-        Timer(label: callDuration, dimensions: [("operation", operationID)])
-            .recordNanoseconds(elapsed.nanosecondsClamped)
+        calls[operationID, status.rawValue].increment()
+        durations[operationID].recordNanoseconds(elapsed.nanosecondsClamped)
+    }
+
+    private static let calls = MetricHandles {
+        Counter(label: callsTotal, dimensions: [("operation", $0), ("status", $1)])
+    }
+    private static let durations = MetricHandles { operation, _ in
+        Timer(label: callDuration, dimensions: [("operation", operation)])
     }
 
     /// Records the `Retry-After` of a 429 (already clamped to 0…1 day by

@@ -85,31 +85,53 @@ final class RedisContext {
     /// Formats one command into hiredis' output buffer (no I/O: the buffer is flushed by the next `readReply`).
     /// `false` only when hiredis cannot allocate.
     func append(_ arguments: [[UInt8]]) -> Bool {
-        // One contiguous buffer keeps every argument's pointer valid for the duration of the call;
-        // redisAppendCommandArgv copies the formatted command into hiredis' output buffer.
-        var flat: [UInt8] = []
-        flat.reserveCapacity(arguments.reduce(1) { $0 + $1.count })
-        var offsets: [Int] = []
-        var lengths: [Int] = []
-        offsets.reserveCapacity(arguments.count)
-        lengths.reserveCapacity(arguments.count)
-        for argument in arguments {
-            offsets.append(flat.count)
-            lengths.append(argument.count)
-            flat.append(contentsOf: argument)
-        }
-        flat.append(0)
-        let status = flat.withUnsafeBufferPointer { buffer in
-            let base = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
-            var argv: [UnsafePointer<CChar>?] = offsets.map { base + $0 }
-            return argv.withUnsafeMutableBufferPointer { argvBuffer in
-                lengths.withUnsafeBufferPointer { lengthBuffer in
-                    redisAppendCommandArgv(
-                        ctx, Int32(arguments.count), argvBuffer.baseAddress, lengthBuffer.baseAddress)
-                }
-            }
+        // Formatted here (RESP: `*<n>\r\n` then `$<len>\r\n<bytes>\r\n` per argument) into one buffer that
+        // hiredis copies into its output buffer: no argv arrays, no printf-style formatting per argument.
+        let command = Self.formatted(arguments)
+        let status = command.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(ctx, $0.baseAddress, $0.count) }
         }
         return status == REDIS_OK
+    }
+
+    /// The RESP encoding of one command (an array of bulk strings), binary-safe.
+    static func formatted(_ arguments: [[UInt8]]) -> [UInt8] {
+        var size = 1 + decimalDigits(arguments.count) + 2
+        for argument in arguments { size += 1 + decimalDigits(argument.count) + 2 + argument.count + 2 }
+        var command: [UInt8] = []
+        command.reserveCapacity(size)
+        command.append(UInt8(ascii: "*"))
+        appendDecimal(arguments.count, to: &command)
+        command.append(contentsOf: [0x0D, 0x0A])
+        for argument in arguments {
+            command.append(UInt8(ascii: "$"))
+            appendDecimal(argument.count, to: &command)
+            command.append(contentsOf: [0x0D, 0x0A])
+            command.append(contentsOf: argument)
+            command.append(contentsOf: [0x0D, 0x0A])
+        }
+        return command
+    }
+
+    private static func decimalDigits(_ value: Int) -> Int {
+        var digits = 1
+        var rest = value / 10
+        while rest > 0 {
+            digits += 1
+            rest /= 10
+        }
+        return digits
+    }
+
+    /// Appends a non-negative integer in decimal ASCII.
+    private static func appendDecimal(_ value: Int, to bytes: inout [UInt8]) {
+        let start = bytes.count
+        var rest = value
+        repeat {
+            bytes.append(UInt8(ascii: "0") + UInt8(rest % 10))
+            rest /= 10
+        } while rest > 0
+        bytes[start...].reverse()
     }
 
     /// Flushes pending output (if any), then reads the next reply.

@@ -57,6 +57,12 @@ struct RedisClientTests {
         let empty = Array((RedisTestSupport.prefix() + "empty").utf8)
         _ = try await client.send(bytes: [Array("SET".utf8), empty, [], Array("EX".utf8), Array("60".utf8)])
         #expect(try await client.send(bytes: [Array("GET".utf8), empty]) == .bulkString([]))
+        // Lengths of several digits (the relay formats RESP itself): 123,457 bytes come back whole.
+        let large = Array((RedisTestSupport.prefix() + "large").utf8)
+        let big = (0..<123_457).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        _ = try await client.send(bytes: [Array("SET".utf8), large, big, Array("EX".utf8), Array("60".utf8)])
+        #expect(try await client.send(bytes: [Array("GET".utf8), large]) == .bulkString(big))
+        #expect(try await client.send(bytes: [Array("DEL".utf8), large]) == .integer(1))
         _ = try await client.send(bytes: [Array("DEL".utf8), key, empty])
     }
 

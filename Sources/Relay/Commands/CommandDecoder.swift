@@ -18,10 +18,14 @@ public struct CommandDecoder: Sendable {
 
     /// SHA-256 (lowercase hex) of a value's canonical JSON (``JSONSerializer`` sorts keys).
     static func digest(_ value: JSONValue) -> String {
-        SHA256.hash(data: JSONSerializer.serialize(value)).map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
+        let hexDigits = Array("0123456789abcdef".utf8)
+        var hex: [UInt8] = []
+        hex.reserveCapacity(64)
+        for byte in SHA256.hash(data: JSONSerializer.serialize(value)) {
+            hex.append(hexDigits[Int(byte >> 4)])
+            hex.append(hexDigits[Int(byte & 0x0F)])
+        }
+        return String(decoding: hex, as: UTF8.self)
     }
 
     static let envelopeKeys: Set<String> = ["id", "type", "account_id", "created_at", "payload"]

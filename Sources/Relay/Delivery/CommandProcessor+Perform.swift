@@ -1,7 +1,6 @@
 import AMQP
 import Klaviyo
 import Logging
-import Metrics
 import Tracing
 
 extension CommandProcessor {
@@ -199,7 +198,7 @@ extension CommandProcessor {
         logger.warning(
             "command dead-lettered",
             metadata: [LogKeys.errorCode: "\(code.rawValue)", LogKeys.errorDetail: "\(detail)"])
-        Counter(label: "relay_dead_letters_total", dimensions: [("code", code.rawValue)]).increment()
+        RelayMetrics.deadLettered(code)
         return .deadLettered(code)
     }
 

@@ -1,7 +1,6 @@
 public import AMQP
 import Klaviyo
 public import Logging
-import Metrics
 
 /// Processes one delivery from start to finish: decode and validate, idempotency, credential, Klaviyo call
 /// with bounded retries, then exactly one result or dead letter, confirmed by the broker, and only then the
@@ -76,9 +75,10 @@ public struct CommandProcessor: Sendable {
     public func process(_ delivery: AMQPDelivery) async -> Outcome {
         let started = ContinuousClock.now
         var logger = self.logger
-        logger[metadataKey: LogKeys.queue] = "\(delivery.queue)"
         if let traceparent = delivery.properties.headers["traceparent"]?.stringValue {
-            logger[metadataKey: LogKeys.traceparent] = "\(traceparent)"
+            logger.addMetadata([LogKeys.queue: "\(delivery.queue)", LogKeys.traceparent: "\(traceparent)"])
+        } else {
+            logger[metadataKey: LogKeys.queue] = "\(delivery.queue)"
         }
         let outcome: Outcome
         // A closed set of label values: the known types, else `unknown` (never a routing key or header).
@@ -93,10 +93,8 @@ public struct CommandProcessor: Sendable {
             logger.info("command handed back for redelivery", metadata: [LogKeys.errorDetail: "\(error)"])
             outcome = .handedBack
         }
-        Counter(label: "relay_commands_total", dimensions: [("type", typeLabel), ("outcome", outcome.metricLabel)])
-            .increment()
-        Timer(label: "relay_command_duration_seconds", dimensions: [("type", typeLabel)])
-            .recordNanoseconds(Int64((ContinuousClock.now - started).nanoseconds))
+        RelayMetrics.commandFinished(
+            type: typeLabel, outcome: outcome.metricLabel, after: ContinuousClock.now - started)
         return outcome
     }
 
@@ -136,9 +134,10 @@ public struct CommandProcessor: Sendable {
                     commandID: rejection.commandID, accountID: rejection.accountID, type: rejection.type, logger: logger
                 )
             case .success(let command):
-                logger[metadataKey: LogKeys.commandID] = "\(command.id)"
-                logger[metadataKey: LogKeys.accountID] = "\(command.accountID)"
-                logger[metadataKey: LogKeys.type] = "\(command.type.rawValue)"
+                logger.addMetadata([
+                    LogKeys.commandID: "\(command.id)", LogKeys.accountID: "\(command.accountID)",
+                    LogKeys.type: "\(command.type.rawValue)",
+                ])
                 typeLabel = command.type.rawValue
                 if let replyQueue = delivery.properties.replyTo, !replyQueue.isEmpty, !replyTo.allows(replyQueue) {
                     outcome = try await deadLetter(

@@ -423,7 +423,10 @@ public struct RateLimitGate: KlaviyoCallGate {
     }
 
     static func count(_ operationID: String, outcome: String) {
-        Counter(label: "relay_rate_limit_waits_total", dimensions: [("operation", operationID), ("outcome", outcome)])
-            .increment()
+        waits[operationID, outcome].increment()
+    }
+
+    private static let waits = MetricHandles {
+        Counter(label: "relay_rate_limit_waits_total", dimensions: [("operation", $0), ("outcome", $1)])
     }
 }

@@ -1,3 +1,5 @@
+import Logging
+
 /// Logger metadata keys, in one place (STYLE §9).
 public enum LogKeys {
     /// HeroPixel account id.
@@ -26,4 +28,12 @@ public enum LogKeys {
     public static let credentialField = "credential.field"
     /// Duration in milliseconds.
     public static let durationMS = "duration_ms"
+}
+
+extension Logger {
+    /// Adds several metadata values in one update of the handler (a stream handler renders its metadata again on
+    /// every change; a command sets five values before its first log line).
+    mutating func addMetadata(_ metadata: Logger.Metadata) {
+        handler.metadata.merge(metadata) { _, new in new }
+    }
 }

@@ -1,3 +1,4 @@
+import Klaviyo
 import Metrics
 
 /// The relay's own Prometheus series (swift-metrics), named in one place with their units; the Klaviyo call
@@ -64,7 +65,7 @@ public enum RelayMetrics {
 
     /// Counts a command parked in `tier`.
     public static func retryScheduled(tier: String, reason: RetryReason) {
-        Counter(label: retriesScheduled, dimensions: [("tier", tier), ("reason", reason.rawValue)]).increment()
+        retries[tier, reason.rawValue].increment()
     }
 
     /// Counts a refresh attempt and records its token call's latency (nil: no call was made).
@@ -93,9 +94,38 @@ public enum RelayMetrics {
 
     /// Counts a confirmed publish and records its confirm latency.
     public static func published(_ kind: PublishKind, confirmedAfter elapsed: Duration) {
-        Counter(label: publishes, dimensions: [("kind", kind.rawValue)]).increment()
-        Timer(label: publishConfirmDuration, dimensions: [("kind", kind.rawValue)])
-            .recordNanoseconds(elapsed.nanoseconds)
+        publishCounts[kind.rawValue].increment()
+        publishConfirmDurations[kind.rawValue].recordNanoseconds(elapsed.nanoseconds)
+    }
+
+    /// Counts a finished command by `type` and `outcome` and records its duration by `type`.
+    static func commandFinished(type: String, outcome: String, after elapsed: Duration) {
+        commandCounts[type, outcome].increment()
+        commandDurations[type].recordNanoseconds(elapsed.nanoseconds)
+    }
+
+    /// Counts a dead letter by `code`.
+    static func deadLettered(_ code: DeadLetterCode) {
+        deadLetters[code.rawValue].increment()
+    }
+
+    private static let retries = MetricHandles {
+        Counter(label: retriesScheduled, dimensions: [("tier", $0), ("reason", $1)])
+    }
+    private static let publishCounts = MetricHandles { kind, _ in
+        Counter(label: publishes, dimensions: [("kind", kind)])
+    }
+    private static let publishConfirmDurations = MetricHandles { kind, _ in
+        Timer(label: publishConfirmDuration, dimensions: [("kind", kind)])
+    }
+    private static let commandCounts = MetricHandles {
+        Counter(label: "relay_commands_total", dimensions: [("type", $0), ("outcome", $1)])
+    }
+    private static let commandDurations = MetricHandles { type, _ in
+        Timer(label: "relay_command_duration_seconds", dimensions: [("type", type)])
+    }
+    private static let deadLetters = MetricHandles { code, _ in
+        Counter(label: "relay_dead_letters_total", dimensions: [("code", code)])
     }
 
     /// The kind of a message published to `exchange` under `topology` (an empty exchange is a `reply_to` queue).
