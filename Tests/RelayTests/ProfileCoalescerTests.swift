@@ -213,6 +213,59 @@ struct ProfileCoalescerTests {
         #expect(transport.all.filter { $0.url.contains("/import-errors") }.count == 1)
     }
 
+    /// The processor sends the coalescing peek with the idempotency lookup (one round trip): the pipelined answer
+    /// is the one the visit would get (member, pending identifier, none), and only coalescable upserts read.
+    @Test func thePeekSentWithTheLookupAnswersAsTheVisitWould() async throws {
+        let redis = try Self.redis()
+        defer { Task { await redis.shutdown() } }
+        let account = "co-\(UUID().uuidString.lowercased())"
+        var settings = ProfileCoalescer.Settings()
+        settings.threshold = .zero
+        settings.window = .seconds(30)  // the batch stays open (pending) for the whole test
+        let coalescer = ProfileCoalescer(redis: redis, settings: settings, logger: Logger(label: "test")) { _, _ in
+            .zero
+        }
+        let transport = Self.klaviyo(failedRow: 9, email: "nobody@example.com")
+        let client = KlaviyoClient(
+            baseURL: "https://a.klaviyo.com", transport: transport, userAgent: "test", logger: Logger(label: "test"))
+        let executor = CommandExecutor(klaviyo: client, coalescer: coalescer)
+        let idempotency = IdempotencyStore(redis: redis, ttl: .seconds(60))
+        func command(_ index: Int, email: String, profileID: String? = nil) throws -> CommandEnvelope {
+            var payload: [String: JSONValue] = ["profile": ["email": .string(email)]]
+            if let profileID { payload["profile_id"] = .string(profileID) }
+            let body = JSONValue.object([
+                "id": .string("\(account)-\(index)"), "type": "profile.upsert", "account_id": .string(account),
+                "created_at": "2026-11-29T12:00:00Z", "payload": .object(payload),
+            ]).jsonBytes()
+            guard case .success(let command) = CommandDecoder().decode(body) else {
+                throw CoalescingTestError("decode")
+            }
+            return command
+        }
+        func pipelinedPeek(_ command: CommandEnvelope) async throws -> [String] {
+            let read = try #require(executor.admissionRead(for: command))
+            let (lookup, reply) = try await idempotency.lookup(command, alongside: read)
+            #expect(lookup == .fresh)
+            let value = try #require(try reply?.get())
+            return value.array?.map { $0.string ?? $0.int.map(String.init) ?? "" } ?? [value.string ?? ""]
+        }
+        // Joining (the visit peeks by itself and loads the script): a row of the open batch.
+        let member = try command(0, email: "a@example.com")
+        #expect(try await executor.execute(member, credential: .apiKey("pk_test")).pending?.state["coalesced"] == true)
+
+        let asMember = try await pipelinedPeek(member)
+        #expect(asMember.first == "member")
+        #expect(asMember.count == 4)
+        #expect(try await pipelinedPeek(command(1, email: "a@example.com")) == ["pending"])
+        #expect(try await pipelinedPeek(command(2, email: "b@example.com")) == ["none"])
+        // Not coalescable (by Klaviyo profile id): nothing to read.
+        #expect(executor.admissionRead(for: try command(3, email: "c@example.com", profileID: "01P")) == nil)
+        // The member, handed its pipelined answer, is still the same row of the same batch.
+        let again = try await executor.execute(member, credential: .apiKey("pk_test"), admissionReply: asMember)
+        #expect(again.pending?.state["coalesced"] == true)
+        #expect(transport.all.isEmpty)
+    }
+
     @Test func adoptionPicksTheJobCreatedSinceSubmittingWithTheBatchsRowCount() {
         let since = Int64(1_764_806_400_000)  // 2025-12-04T00:00:00Z
         func job(_ id: String, _ created: String, _ total: Int) -> JSONValue {

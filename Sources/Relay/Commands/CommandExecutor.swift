@@ -59,14 +59,16 @@ public struct CommandExecutor: Sendable {
 
     /// Runs the command once. `job` is the stored state of a job this command already submitted (nil: none
     /// yet); `mayHaveSent` says an earlier attempt may have reached Klaviyo (it failed ambiguously or the
-    /// process died), so a non-idempotent send checks first. Each family's calls live in
+    /// process died), so a non-idempotent send checks first. `admissionReply` answers ``admissionRead(for:)``
+    /// when the processor sent it with the idempotency lookup. Each family's calls live in
     /// `Commands/<Family>/CommandExecutor+<Family>.swift`.
     public func execute(
-        _ command: CommandEnvelope, credential: KlaviyoCredential, job: JSONValue? = nil, mayHaveSent: Bool = false
+        _ command: CommandEnvelope, credential: KlaviyoCredential, job: JSONValue? = nil, mayHaveSent: Bool = false,
+        admissionReply: [String]? = nil
     ) async throws(KlaviyoError) -> CommandExecution {
         switch command.payload {
         case .profileUpsert(let payload):
-            return try await upsertProfile(payload, command: command, credential: credential)
+            return try await upsertProfile(payload, command: command, credential: credential, peeked: admissionReply)
         case .profileUpdate(let payload): return try await updateProfile(payload, credential: credential)
         case .profileGet(let payload): return try await getProfile(payload, credential: credential)
         case .profileBulkImport(let payload):

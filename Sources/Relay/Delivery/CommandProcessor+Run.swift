@@ -23,6 +23,9 @@ extension CommandProcessor {
         var executor: CommandExecutor?
         /// The stored state of a job this command already submitted (nil: none yet).
         var job: JSONValue?
+        /// The answer to the executor's admission read (``CommandExecutor/admissionRead(for:)``), sent with the
+        /// idempotency lookup; used by the first call only (nil: none, or it failed and the executor reads itself).
+        var admissionReply: [String]?
         /// The next Klaviyo attempt, counting those of earlier deliveries.
         var attempt: Int
         /// Refreshes after a 401 during this delivery. Two are allowed: the first may only adopt a newer
@@ -70,9 +73,12 @@ extension CommandProcessor {
     func admit(_ run: inout Run) async throws -> Action {
         let command = run.command
         let logger = run.logger
-        let lookup = try await infrastructure("idempotency lookup", logger: logger) {
-            try await idempotency.lookup(command)
+        // The executor's first Redis read (a `profile.upsert`'s coalescing peek) rides along: one round trip.
+        let admissionRead = executor.admissionRead(for: command)
+        let (lookup, readReply) = try await infrastructure("idempotency lookup", logger: logger) {
+            try await idempotency.lookup(command, alongside: admissionRead)
         }
+        if let reply = try? readReply?.get() { run.admissionReply = ProfileCoalescer.strings(reply) }
         if let action = Self.afterLookup(lookup) { return action }
         if let action = Self.route(command, attempts: run.attemptsSoFar) { return action }
         let connection: ConnectionRecord
@@ -110,9 +116,12 @@ extension CommandProcessor {
             preconditionFailure("admit(_:) sets the executor and the credential before .call")
         }
         run.calledKlaviyo = true
+        let admissionReply = run.admissionReply
+        run.admissionReply = nil
         do {
             let execution = try await executor.execute(
-                run.command, credential: credential, job: run.job, mayHaveSent: run.mayHaveSent)
+                run.command, credential: credential, job: run.job, mayHaveSent: run.mayHaveSent,
+                admissionReply: admissionReply)
             return Self.afterExecution(
                 execution, attempts: run.attempt, policy: retryPolicy, topology: topology,
                 nowMilliseconds: Timestamp.nowMilliseconds())

@@ -58,14 +58,28 @@ public struct IdempotencyStore: Sendable {
 
     /// Looks a command up, and claims its id when nobody holds it yet.
     public func lookup(_ command: CommandEnvelope) async throws -> Lookup {
+        try await lookup(command, alongside: nil).lookup
+    }
+
+    /// Looks a command up and claims its id (``lookup(_:)``), sending `read` (a read the command's execution
+    /// starts with) in the same round trip; its reply comes back beside the lookup.
+    public func lookup(
+        _ command: CommandEnvelope, alongside read: [String]?
+    ) async throws -> (lookup: Lookup, readReply: Result<RedisValue, RedisError>?) {
         // One round trip: the marker, the legacy marker, and the claim (SET NX GET sets it when absent, reply
         // nil, else answers the holder without changing it). A command whose marker exists also holds the claim
         // (``record(_:result:)`` sets both with one lifetime), so claiming here changes nothing for it.
-        let replies = try await redis.pipeline([
+        var commands = [
             ["HGETALL", RedisKeys.idempotency(command.accountID, command.id)],
             ["HGETALL", RedisKeys.legacyIdempotency(command.id)],
             ["SET", RedisKeys.idempotencyClaim(command.id), Self.binding(command), "NX", "GET", "PX", ttlMilliseconds],
-        ])
+        ]
+        if let read { commands.append(read) }
+        let replies = try await redis.pipeline(commands)
+        return (try Self.decide(command, replies), read == nil ? nil : replies[3])
+    }
+
+    static func decide(_ command: CommandEnvelope, _ replies: [Result<RedisValue, RedisError>]) throws -> Lookup {
         let marker = try Self.fields(replies[0])
         if let result = marker["result"] {
             guard marker["type"] == command.type.rawValue, marker["digest"] == command.payloadDigest else {

@@ -2,15 +2,26 @@ import Klaviyo
 
 /// Execution of `profile.upsert`, `profile.update`, `profile.get` and `profile.bulk_import`.
 extension CommandExecutor {
+    /// The Redis read the coalescer starts a `profile.upsert` with, for the processor to send with the idempotency
+    /// lookup (nil: nothing to read, the command is not coalescable or there is no coalescer).
+    public func admissionRead(for command: CommandEnvelope) -> [String]? {
+        guard coalescer != nil, case .profileUpsert(let payload) = command.payload, let row = CoalescedRow(payload)
+        else { return nil }
+        return ProfileCoalescer.peekCommand(command, row: row)
+    }
+
     /// Upserts one profile with `profile-import`, or, with a coalescer and a deep backlog, as a row of a bulk
     /// import job (``ProfileCoalescer``; the command is then parked until its batch's job is done).
     func upsertProfile(
-        _ payload: ProfileUpsertPayload, command: CommandEnvelope, credential: KlaviyoCredential
+        _ payload: ProfileUpsertPayload, command: CommandEnvelope, credential: KlaviyoCredential,
+        peeked: [String]? = nil
     ) async throws(KlaviyoError)
         -> CommandExecution
     {
         if let coalescer, let row = CoalescedRow(payload) {
-            switch try await coalescer.visit(command, row: row, klaviyo: klaviyo, credential: credential) {
+            switch try await coalescer.visit(
+                command, row: row, klaviyo: klaviyo, credential: credential, peeked: peeked)
+            {
             case .pending(let job):
                 return CommandExecution(
                     outcome: .succeeded,

@@ -80,13 +80,22 @@ public struct ProfileCoalescer: Sendable {
 
     /// One delivery of coalescable upsert `command`: join a batch, step the batch it is in, or go singly.
     /// `klaviyo` is the command's (rate-limit-gated) client.
+    /// `peeked` is the answer of ``peekCommand(_:row:)`` when the processor already sent it with the command's
+    /// idempotency lookup (one round trip for both); nil sends it here.
     public func visit(
-        _ command: CommandEnvelope, row: CoalescedRow, klaviyo: KlaviyoClient, credential: KlaviyoCredential
+        _ command: CommandEnvelope, row: CoalescedRow, klaviyo: KlaviyoClient, credential: KlaviyoCredential,
+        peeked: [String]? = nil
     ) async throws(KlaviyoError) -> Visit {
         let prefix = RedisKeys.coalescing(command.accountID)
         let keys = Keys(prefix: prefix, commandID: command.id)
         var membership: Membership
-        switch try await script(Self.peekScript, [keys.member, keys.identifiers], [prefix] + row.identifiers) {
+        let peek: [String]
+        if let peeked {
+            peek = peeked
+        } else {
+            peek = try await script(Self.peekScript, [keys.member, keys.identifiers], [prefix] + row.identifiers)
+        }
+        switch peek {
         case let reply where reply.first == "member":
             membership = try Self.membership(reply)
         case let reply where reply.first == "pending":
@@ -235,6 +244,21 @@ public struct ProfileCoalescer: Sendable {
 
 extension ProfileCoalescer {
     /// The keys of one account's coalescing.
+    /// The peek of ``visit(_:row:klaviyo:credential:peeked:)`` as a Redis command (`EVALSHA`), for the processor
+    /// to pipeline with the command's idempotency lookup. A `NOSCRIPT` answer (the script not loaded yet) or any
+    /// other error makes the visit peek again itself, loading the script.
+    public static func peekCommand(_ command: CommandEnvelope, row: CoalescedRow) -> [String] {
+        let prefix = RedisKeys.coalescing(command.accountID)
+        let keys = Keys(prefix: prefix, commandID: command.id)
+        return ["EVALSHA", peekScript.sha1, "2", keys.member, keys.identifiers, prefix] + row.identifiers
+    }
+
+    /// A script's answer as strings (an array's elements, or the one value).
+    static func strings(_ reply: RedisValue) -> [String] {
+        if let elements = reply.array { return elements.map { $0.string ?? $0.int.map(String.init) ?? "" } }
+        return [reply.string ?? reply.int.map(String.init) ?? ""]
+    }
+
     struct Keys {
         let prefix: String
         let commandID: String
@@ -270,9 +294,7 @@ extension ProfileCoalescer {
         var attempts = 0
         while true {
             do {
-                let reply = try await redis.run(script, keys: keys, arguments: arguments)
-                if let elements = reply.array { return elements.map { $0.string ?? $0.int.map(String.init) ?? "" } }
-                return [reply.string ?? reply.int.map(String.init) ?? ""]
+                return Self.strings(try await redis.run(script, keys: keys, arguments: arguments))
             } catch {
                 attempts += 1
                 if attempts >= 5 { throw Self.unavailable("Redis: \(error)") }
