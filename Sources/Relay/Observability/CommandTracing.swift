@@ -1,4 +1,5 @@
 public import AMQP
+import Synchronization
 import Tracing
 
 /// Spans of the relay (swift-distributed-tracing): one trace per command, continued from the W3C `traceparent`
@@ -66,9 +67,27 @@ public enum CommandTracing {
 
     /// Whether a tracer is bootstrapped (or bound to the task): without one, ``withSpan(_:_:)`` and
     /// ``withSpan(_:failed:_:)`` run their body directly (no span, no task-local binding).
+    ///
+    /// Asked several times per command, so the answer is kept: a tracer, once bootstrapped, stays; "none" is
+    /// asked again at most once a second (a process bootstraps its tracer at start-up, a test process may do it
+    /// later), instead of looking the tracer up under swift-distributed-tracing's lock every time.
     public static var isTracing: Bool {
-        !(InstrumentationSystem.tracer is NoOpTracer)
+        let now = ContinuousClock.now
+        let checked = tracingCheckedAt.load(ordering: .relaxed)
+        if checked == .max { return true }
+        if checked != 0, now < tracingEpoch.advanced(by: .nanoseconds(checked + 1_000_000_000)) { return false }
+        let tracing = !(InstrumentationSystem.tracer is NoOpTracer)
+        let elapsed = (now - tracingEpoch).components
+        tracingCheckedAt.store(
+            tracing ? .max : max(1, elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000),
+            ordering: .relaxed)
+        return tracing
     }
+
+    /// When "no tracer" was last confirmed (nanoseconds since ``tracingEpoch``; 0: never, `.max`: a tracer is
+    /// bootstrapped).
+    private static let tracingCheckedAt = Atomic<Int64>(0)
+    private static let tracingEpoch = ContinuousClock.now
 
     /// Runs `body` in a child span of the current one.
     public static func withSpan<T>(_ name: String, _ body: () async throws -> T) async rethrows -> T {
