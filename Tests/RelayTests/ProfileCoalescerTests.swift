@@ -151,33 +151,42 @@ struct ProfileCoalescerTests {
         }
     }
 
-    @Test func oneJobCarriesTheBatchAndEachCommandGetsItsOwnOutcome() async throws {
-        let redis = try Self.redis()
-        defer { Task { await redis.shutdown() } }
-        let account = "co-\(UUID().uuidString.lowercased())"
+    /// An executor whose upserts always coalesce (threshold 0), with batches open for `window`, calling `transport`.
+    static func coalescingExecutor(
+        redis: RedisClient, window: Duration, transport: ScriptedTransport
+    ) -> CommandExecutor {
         var settings = ProfileCoalescer.Settings()
         settings.threshold = .zero
-        settings.window = .seconds(2)  // wide enough that a loaded machine joins all five before it closes
+        settings.window = window
         settings.pollInterval = .milliseconds(50)
         let coalescer = ProfileCoalescer(redis: redis, settings: settings, logger: Logger(label: "test")) { _, _ in
             .zero
         }
-        let transport = Self.klaviyo(failedRow: 3, email: "u3@example.com")
         let client = KlaviyoClient(
             baseURL: "https://a.klaviyo.com", transport: transport, userAgent: "test", logger: Logger(label: "test"))
-        let executor = CommandExecutor(klaviyo: client, coalescer: coalescer)
-        var commands: [CommandEnvelope] = []
-        for index in 0..<5 {
-            let body = JSONValue.object([
-                "id": .string("\(account)-\(index)"), "type": "profile.upsert", "account_id": .string(account),
-                "created_at": "2026-11-29T12:00:00Z",
-                "payload": ["profile": ["email": .string("u\(index)@example.com")]],
-            ]).jsonBytes()
-            guard case .success(let command) = CommandDecoder().decode(body) else {
-                throw CoalescingTestError("decode")
-            }
-            commands.append(command)
-        }
+        return CommandExecutor(klaviyo: client, coalescer: coalescer)
+    }
+
+    /// Command `<account>-<index>`: a `profile.upsert` of `email` (by Klaviyo profile id when one is given).
+    static func upsert(account: String, index: Int, email: String, profileID: String? = nil) throws -> CommandEnvelope {
+        var payload: [String: JSONValue] = ["profile": ["email": .string(email)]]
+        if let profileID { payload["profile_id"] = .string(profileID) }
+        let body = JSONValue.object([
+            "id": .string("\(account)-\(index)"), "type": "profile.upsert", "account_id": .string(account),
+            "created_at": "2026-11-29T12:00:00Z", "payload": .object(payload),
+        ]).jsonBytes()
+        guard case .success(let command) = CommandDecoder().decode(body) else { throw CoalescingTestError("decode") }
+        return command
+    }
+
+    @Test func oneJobCarriesTheBatchAndEachCommandGetsItsOwnOutcome() async throws {
+        let redis = try Self.redis()
+        defer { Task { await redis.shutdown() } }
+        let account = "co-\(UUID().uuidString.lowercased())"
+        let transport = Self.klaviyo(failedRow: 3, email: "u3@example.com")
+        // A window wide enough that a loaded machine joins all five before it closes.
+        let executor = Self.coalescingExecutor(redis: redis, window: .seconds(2), transport: transport)
+        let commands = try (0..<5).map { try Self.upsert(account: account, index: $0, email: "u\($0)@example.com") }
         // Joining: every command is parked, nothing reaches Klaviyo.
         for command in commands {
             let execution = try await executor.execute(command, credential: .apiKey("pk_test"))
@@ -218,29 +227,13 @@ struct ProfileCoalescerTests {
     @Test func thePeekSentWithTheLookupAnswersAsTheVisitWould() async throws {
         let redis = try Self.redis()
         defer { Task { await redis.shutdown() } }
-        let account = "co-\(UUID().uuidString.lowercased())"
-        var settings = ProfileCoalescer.Settings()
-        settings.threshold = .zero
-        settings.window = .seconds(30)  // the batch stays open (pending) for the whole test
-        let coalescer = ProfileCoalescer(redis: redis, settings: settings, logger: Logger(label: "test")) { _, _ in
-            .zero
-        }
-        let transport = Self.klaviyo(failedRow: 9, email: "nobody@example.com")
-        let client = KlaviyoClient(
-            baseURL: "https://a.klaviyo.com", transport: transport, userAgent: "test", logger: Logger(label: "test"))
-        let executor = CommandExecutor(klaviyo: client, coalescer: coalescer)
         let idempotency = IdempotencyStore(redis: redis, ttl: .seconds(60))
+        let transport = Self.klaviyo(failedRow: 9, email: "nobody@example.com")
+        // The batch stays open (pending) for the whole test.
+        let executor = Self.coalescingExecutor(redis: redis, window: .seconds(30), transport: transport)
+        let account = "co-\(UUID().uuidString.lowercased())"
         func command(_ index: Int, email: String, profileID: String? = nil) throws -> CommandEnvelope {
-            var payload: [String: JSONValue] = ["profile": ["email": .string(email)]]
-            if let profileID { payload["profile_id"] = .string(profileID) }
-            let body = JSONValue.object([
-                "id": .string("\(account)-\(index)"), "type": "profile.upsert", "account_id": .string(account),
-                "created_at": "2026-11-29T12:00:00Z", "payload": .object(payload),
-            ]).jsonBytes()
-            guard case .success(let command) = CommandDecoder().decode(body) else {
-                throw CoalescingTestError("decode")
-            }
-            return command
+            try Self.upsert(account: account, index: index, email: email, profileID: profileID)
         }
         func pipelinedPeek(_ command: CommandEnvelope) async throws -> [String] {
             let read = try #require(executor.admissionRead(for: command))
