@@ -32,6 +32,8 @@ final class ConnectionWorker: @unchecked Sendable {
     /// Acks of consumed deliveries taken from the work queue but not written yet: ``flushAcks()`` sends them
     /// together, as one `basic.ack` with `multiple` where they form the oldest unsettled tags.
     private var pendingAcks = PendingAcks<CheckedContinuation<Void, any Error>?>()
+    /// Publishes and acks framed here and written together (plain TCP; see ``FrameWriter``).
+    private var output = FrameWriter()
 
     init(core: ClientCore) {
         self.core = core
@@ -186,6 +188,8 @@ final class ConnectionWorker: @unchecked Sendable {
 
     /// Reads and dispatches every frame available without blocking (also drives heartbeats).
     private func pumpFrames() throws {
+        // rabbitmq-c may send a heartbeat while reading: after the buffered frames.
+        try flushOutput()
         guard let connection else { return }
         var zero = timeval(tv_sec: 0, tv_usec: 0)
         for _ in 0..<4096 {
@@ -347,6 +351,7 @@ final class ConnectionWorker: @unchecked Sendable {
     private func dropConnection(failing error: AMQPError) {
         core.setConnected(to: nil)
         connection = nil
+        output.discard()
         failPendingAcks()
         deliveries.connectionDropped()
         subscriptions.reset()
@@ -361,6 +366,17 @@ final class ConnectionWorker: @unchecked Sendable {
     // MARK: - Work items
 
     private func handle(_ item: WorkItem) throws {
+        switch item {
+        case .publish: break
+        default:
+            // Whatever rabbitmq-c sends next goes after the frames buffered so far.
+            do {
+                try flushOutput()
+            } catch {
+                item.failForLostConnection()
+                throw error
+            }
+        }
         switch item {
         case .publish(let message, let continuation):
             try publish(message, continuation)
@@ -394,6 +410,16 @@ final class ConnectionWorker: @unchecked Sendable {
             returnKey: message.mandatory ? .init(routingKey: message.routingKey, body: message.body) : nil)
         let arena = CArena()
         var properties = arena.properties(message.properties)
+        if !configuration.useTLS,
+            output.appendPublish(
+                channel: Self.publishChannel, exchange: message.exchange, routingKey: message.routingKey,
+                mandatory: message.mandatory, properties: &properties, body: message.body,
+                frameMax: Int(amqp_get_frame_max(connection.state)))
+        {
+            withExtendedLifetime(arena) {}
+            return
+        }
+        try flushOutput()
         let status = message.body.withUnsafeBytes { body in
             amqp_basic_publish(
                 connection.state, Self.publishChannel, arena.bytes(message.exchange), arena.bytes(message.routingKey),
@@ -457,20 +483,45 @@ final class ConnectionWorker: @unchecked Sendable {
             return
         }
         let plan = pendingAcks.plan(lowestUnsettled: deliveries.lowestUnsettled(.consumed))
-        var status = AMQP_STATUS_OK.rawValue
-        if let multiple = plan.multiple {
-            status = amqp_basic_ack(connection.state, Self.consumeChannel, multiple.tag, multiple.count > 1 ? 1 : 0)
-        }
-        for tag in plan.single where status == AMQP_STATUS_OK.rawValue {
-            status = amqp_basic_ack(connection.state, Self.consumeChannel, tag, 0)
+        var failure: AMQPError?
+        if configuration.useTLS {
+            var status = AMQP_STATUS_OK.rawValue
+            if let multiple = plan.multiple {
+                status = amqp_basic_ack(
+                    connection.state, Self.consumeChannel, multiple.tag, multiple.count > 1 ? 1 : 0)
+            }
+            for tag in plan.single where status == AMQP_STATUS_OK.rawValue {
+                status = amqp_basic_ack(connection.state, Self.consumeChannel, tag, 0)
+            }
+            if status != AMQP_STATUS_OK.rawValue { failure = Self.libraryError(status, context: "settling a delivery") }
+        } else {
+            if let multiple = plan.multiple {
+                output.appendAck(channel: Self.consumeChannel, deliveryTag: multiple.tag, multiple: multiple.count > 1)
+            }
+            for tag in plan.single { output.appendAck(channel: Self.consumeChannel, deliveryTag: tag, multiple: false) }
+            // Written (with the publishes buffered before them) before the waiters hear that they were.
+            do { try flushOutput() } catch let loss as ConnectionLoss { failure = loss.error }
         }
         let waiters = pendingAcks.take()
-        guard status == AMQP_STATUS_OK.rawValue else {
-            let error = Self.libraryError(status, context: "settling a delivery")
-            for waiter in waiters { waiter?.resume(throwing: error) }
-            throw ConnectionLoss(error: error)
+        if let failure {
+            for waiter in waiters { waiter?.resume(throwing: failure) }
+            throw ConnectionLoss(error: failure)
         }
         for waiter in waiters { waiter?.resume() }
+    }
+
+    /// Writes the frames ``output`` holds (publishes, acks) in one go.
+    private func flushOutput() throws {
+        guard !output.isEmpty else { return }
+        guard let connection else {
+            output.discard()
+            return
+        }
+        if let failure = output.flush(to: amqp_get_sockfd(connection.state)) {
+            let text = String(cString: strerror(failure))
+            throw ConnectionLoss(
+                error: AMQPError(code: .connectionLost, message: "writing to the broker: \(text)", isRetriable: true))
+        }
     }
 
     /// Fails the pending acks: their channel or connection is gone, so the broker redelivers the messages.

@@ -44,6 +44,36 @@ struct AMQPClientTests {
         }
     }
 
+    /// The client frames publishes itself (several per write): a body larger than the broker's frame size goes
+    /// out as several body frames, an empty body as none, and both arrive intact, in order, with their properties.
+    @Test func largeAndEmptyBodiesArriveWhole() async throws {
+        let queue = TestBroker.uniqueName("bodies")
+        try await withClient(topology: .init(queues: [.init(name: queue)])) { client, _ in
+            let consumer = client.consume(queue: queue, prefetch: 10)
+            let collector = await DeliveryCollector.start(consumer)
+            // 300,001 bytes: three body frames at RabbitMQ's default frame-max of 131,072.
+            let large = (0..<300_001).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) }
+            let bodies: [[UInt8]] = [large, [], Array("small".utf8)]
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (index, body) in bodies.enumerated() {
+                    // Published back to back, so the three share the connection thread's writes.
+                    group.addTask {
+                        try await client.publish(
+                            AMQPMessage(routingKey: queue, body: body, properties: .init(messageID: "m\(index)")))
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let deliveries = try await collector.waitFor(count: 3)
+            let byID = Dictionary(uniqueKeysWithValues: deliveries.map { ($0.properties.messageID ?? "", $0.body) })
+            #expect(byID["m0"] == large)
+            #expect(byID["m1"] == [])
+            #expect(byID["m2"] == Array("small".utf8))
+            for delivery in deliveries { try await client.ack(delivery) }
+            await consumer.cancel()
+        }
+    }
+
     @Test func tenThousandConcurrentPublishesAreConfirmedAndConsumed() async throws {
         let queue = TestBroker.uniqueName("bulk")
         let topology = AMQPTopology(queues: [.init(name: queue, arguments: ["x-queue-type": .string("quorum")])])
