@@ -12,7 +12,7 @@ import Glibc
 /// Plain TCP only: over TLS rabbitmq-c owns the byte stream, and the worker uses its calls.
 struct FrameWriter {
     private var buffer: [UInt8] = []
-    /// Where a content header's properties are encoded (a frame's worth, reused).
+    /// Where a content header's properties are encoded (reused; 4 KB unless a message's properties need more).
     private var scratch: [UInt8] = []
 
     /// Buffers above this are given back after a flush (a rare large message must not stay resident).
@@ -42,10 +42,14 @@ struct FrameWriter {
         buffer.append(contentsOf: routingKeyBytes)
         buffer.append(mandatory ? 1 : 0)
         endFrame(frame)
-        // Content header: class 60, weight 0, body size, then the property flags and values.
-        if scratch.count < frameMax { scratch = [UInt8](repeating: 0, count: frameMax) }
-        let encoded = scratch.withUnsafeMutableBytes { raw in
-            amqp_encode_properties(60, &properties, amqp_bytes_t(len: raw.count, bytes: raw.baseAddress))
+        // Content header: class 60, weight 0, body size, then the property flags and values (encoded into 4 KB,
+        // or a whole frame's worth when they need more).
+        var encoded = Int32(-1)
+        for size in [min(4096, frameMax), frameMax] where encoded < 0 {
+            if scratch.count < size { scratch = [UInt8](repeating: 0, count: size) }
+            encoded = scratch.withUnsafeMutableBytes { raw in
+                amqp_encode_properties(60, &properties, amqp_bytes_t(len: size, bytes: raw.baseAddress))
+            }
         }
         guard encoded >= 0, encoded + 12 + 8 <= frameMax else {
             buffer.removeSubrange(start...)
