@@ -18,7 +18,6 @@ public struct CommandDecoder: Sendable {
 
     /// SHA-256 (lowercase hex) of a value's canonical JSON (``JSONSerializer`` sorts keys).
     static func digest(_ value: JSONValue) -> String {
-        let hexDigits = Array("0123456789abcdef".utf8)
         var hex: [UInt8] = []
         hex.reserveCapacity(64)
         for byte in SHA256.hash(data: JSONSerializer.serialize(value)) {
@@ -27,6 +26,8 @@ public struct CommandDecoder: Sendable {
         }
         return String(decoding: hex, as: UTF8.self)
     }
+
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
     static let envelopeKeys: Set<String> = ["id", "type", "account_id", "created_at", "payload"]
 

@@ -243,7 +243,6 @@ public struct ProfileCoalescer: Sendable {
 }
 
 extension ProfileCoalescer {
-    /// The keys of one account's coalescing.
     /// The peek of ``visit(_:row:klaviyo:credential:peeked:)`` as a Redis command (`EVALSHA`), for the processor
     /// to pipeline with the command's idempotency lookup. A `NOSCRIPT` answer (the script not loaded yet) or any
     /// other error makes the visit peek again itself, loading the script.
@@ -259,6 +258,7 @@ extension ProfileCoalescer {
         return [reply.string ?? reply.int.map(String.init) ?? ""]
     }
 
+    /// The keys of one account's coalescing.
     struct Keys {
         let prefix: String
         let commandID: String
