@@ -21,18 +21,31 @@ public struct JSONParser {
         self.maxDepth = maxDepth
     }
 
-    /// Parses one JSON document.
-    public func parse(_ bytes: some Collection<UInt8>) throws(Failure) -> JSONValue {
+    /// Parses one JSON document; with a projection, only the members it names are built (see ``JSONProjection``).
+    public func parse(_ bytes: some Collection<UInt8>, keeping projection: JSONProjection = .all) throws(Failure)
+        -> JSONValue
+    {
         let array = Array(bytes)
         return try array.withUnsafeBufferPointer { buffer throws(Failure) -> JSONValue in
             var cursor = Cursor(bytes: buffer, maxDepth: maxDepth)
             cursor.skipWhitespace()
-            let value = try cursor.parseValue(depth: 0)
+            let value = try cursor.parseValue(depth: 0, keeping: projection)
             cursor.skipWhitespace()
             guard cursor.index == buffer.count else { throw cursor.failure("unexpected data after the JSON value") }
             return value
         }
     }
+}
+
+/// The parts of a document a caller reads. `members` builds the named members of an object (each by its own
+/// projection) and checks the others without building them: they must still be valid JSON (syntax, UTF-8, no
+/// control characters in strings, nesting within `maxDepth`), but their numbers are not range-checked and their
+/// member names not checked for duplicates. A value that is not an object is built whole.
+public indirect enum JSONProjection: Sendable {
+    /// The whole value.
+    case all
+    /// Only these members of an object.
+    case members([String: JSONProjection])
 }
 
 private struct Cursor {
@@ -75,6 +88,141 @@ private struct Cursor {
             return .null
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
         default: throw failure("unexpected character")
+        }
+    }
+
+    mutating func parseValue(depth: Int, keeping projection: JSONProjection) throws(JSONParser.Failure) -> JSONValue {
+        guard case .members(let wanted) = projection, index < bytes.count, bytes[index] == UInt8(ascii: "{") else {
+            return try parseValue(depth: depth)
+        }
+        guard depth + 1 <= maxDepth else { throw failure("nesting deeper than \(maxDepth) levels") }
+        index += 1
+        var members: [String: JSONValue] = [:]
+        skipWhitespace()
+        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
+            index += 1
+            return .object(members)
+        }
+        while true {
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
+                throw failure("expected a member name")
+            }
+            let key = try parseString()
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw failure("expected ':'") }
+            index += 1
+            skipWhitespace()
+            if let inner = wanted[key] {
+                let value = try parseValue(depth: depth + 1, keeping: inner)
+                guard members.updateValue(value, forKey: key) == nil else {
+                    throw failure("duplicate member \"\(key.prefix(64))\"")
+                }
+            } else {
+                try skipValue(depth: depth + 1)
+            }
+            skipWhitespace()
+            guard index < bytes.count else { throw failure("unexpected end of input") }
+            if bytes[index] == UInt8(ascii: ",") {
+                index += 1
+            } else if bytes[index] == UInt8(ascii: "}") {
+                index += 1
+                return .object(members)
+            } else {
+                throw failure("expected ',' or '}'")
+            }
+        }
+    }
+
+    /// Checks one value without building it (see ``JSONProjection``).
+    mutating func skipValue(depth: Int) throws(JSONParser.Failure) {
+        guard index < bytes.count else { throw failure("unexpected end of input") }
+        switch bytes[index] {
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            let close = bytes[index] == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")
+            let isObject = close == UInt8(ascii: "}")
+            guard depth + 1 <= maxDepth else { throw failure("nesting deeper than \(maxDepth) levels") }
+            index += 1
+            skipWhitespace()
+            if index < bytes.count, bytes[index] == close {
+                index += 1
+                return
+            }
+            while true {
+                skipWhitespace()
+                if isObject {
+                    guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
+                        throw failure("expected a member name")
+                    }
+                    try skipString()
+                    skipWhitespace()
+                    guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw failure("expected ':'") }
+                    index += 1
+                    skipWhitespace()
+                }
+                try skipValue(depth: depth + 1)
+                skipWhitespace()
+                guard index < bytes.count else { throw failure("unexpected end of input") }
+                if bytes[index] == UInt8(ascii: ",") {
+                    index += 1
+                } else if bytes[index] == close {
+                    index += 1
+                    return
+                } else {
+                    throw failure(isObject ? "expected ',' or '}'" : "expected ',' or ']'")
+                }
+            }
+        case UInt8(ascii: "\""):
+            try skipString()
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            try skipNumber()
+        default:
+            // Literals (and anything invalid) are cheap to check the usual way.
+            _ = try parseValue(depth: depth)
+        }
+    }
+
+    /// Checks a string without building it: ASCII is scanned in place; a string with escapes or non-ASCII bytes
+    /// is parsed (escapes and UTF-8 checked) and dropped.
+    mutating func skipString() throws(JSONParser.Failure) {
+        let start = index
+        index += 1
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") {
+                index += 1
+                return
+            }
+            if byte == UInt8(ascii: "\\") || byte >= 0x80 { break }
+            if byte < 0x20 { throw failure("control character in string") }
+            index += 1
+        }
+        index = start
+        _ = try parseString()
+    }
+
+    /// Checks a number's syntax without converting it.
+    mutating func skipNumber() throws(JSONParser.Failure) {
+        if bytes[index] == UInt8(ascii: "-") { index += 1 }
+        guard index < bytes.count, isDigit(bytes[index]) else { throw failure("invalid number") }
+        if bytes[index] == UInt8(ascii: "0") {
+            index += 1
+            if index < bytes.count, isDigit(bytes[index]) { throw failure("leading zero in number") }
+        } else {
+            while index < bytes.count, isDigit(bytes[index]) { index += 1 }
+        }
+        if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+            index += 1
+            guard index < bytes.count, isDigit(bytes[index]) else { throw failure("invalid number") }
+            while index < bytes.count, isDigit(bytes[index]) { index += 1 }
+        }
+        if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
+            index += 1
+            if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") {
+                index += 1
+            }
+            guard index < bytes.count, isDigit(bytes[index]) else { throw failure("invalid number") }
+            while index < bytes.count, isDigit(bytes[index]) { index += 1 }
         }
     }
 
@@ -240,30 +388,8 @@ private struct Cursor {
 
     mutating func parseNumber() throws(JSONParser.Failure) -> JSONValue {
         let start = index
-        if bytes[index] == UInt8(ascii: "-") { index += 1 }
-        guard index < bytes.count, isDigit(bytes[index]) else { throw failure("invalid number") }
-        if bytes[index] == UInt8(ascii: "0") {
-            index += 1
-            if index < bytes.count, isDigit(bytes[index]) { throw failure("leading zero in number") }
-        } else {
-            while index < bytes.count, isDigit(bytes[index]) { index += 1 }
-        }
-        var integral = true
-        if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
-            integral = false
-            index += 1
-            guard index < bytes.count, isDigit(bytes[index]) else { throw failure("invalid number") }
-            while index < bytes.count, isDigit(bytes[index]) { index += 1 }
-        }
-        if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
-            integral = false
-            index += 1
-            if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") {
-                index += 1
-            }
-            guard index < bytes.count, isDigit(bytes[index]) else { throw failure("invalid number") }
-            while index < bytes.count, isDigit(bytes[index]) { index += 1 }
-        }
+        try skipNumber()
+        let integral = !bytes[start..<index].contains { $0 == UInt8(ascii: ".") || $0 | 0x20 == UInt8(ascii: "e") }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
         if integral, let value = Int64(text) { return .int(value) }
         guard let value = Double(text), value.isFinite else {

@@ -133,10 +133,10 @@ extension JSONValue {
 
     /// Parses JSON bytes into a value (strict: see ``JSONParser``).
     public static func parse(
-        _ bytes: some Collection<UInt8>, maxDepth: Int = 64
+        _ bytes: some Collection<UInt8>, maxDepth: Int = 64, keeping projection: JSONProjection = .all
     ) throws(JSONParser.Failure)
         -> JSONValue
     {
-        try JSONParser(maxDepth: maxDepth).parse(bytes)
+        try JSONParser(maxDepth: maxDepth).parse(bytes, keeping: projection)
     }
 }

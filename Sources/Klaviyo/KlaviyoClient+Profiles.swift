@@ -4,21 +4,24 @@ extension KlaviyoClient {
     public static func upsertProfileRequest(attributes: [String: JSONValue], id: String? = nil) -> KlaviyoRequest {
         var data: [String: JSONValue] = ["type": "profile", "attributes": .object(attributes)]
         if let id { data["id"] = .string(id) }
-        return KlaviyoRequest(
+        var request = KlaviyoRequest(
             operationID: "create_or_update_profile", method: "POST", path: "/api/profile-import",
             body: .object(["data": .object(data)]), isIdempotent: true)
+        // The caller sent the attributes; it reads the profile's id (the answer's attributes are checked, not built).
+        request.responseProjection = .members(["data": .members(["type": .all, "id": .all])])
+        return request
     }
 
-    /// Upserts a profile. Returns the profile and whether Klaviyo created it (201) or updated it (200).
+    /// Upserts a profile. Returns the profile's id and whether Klaviyo created it (201) or updated it (200).
     public func upsertProfile(
         attributes: [String: JSONValue], id: String? = nil, credential: KlaviyoCredential
     )
-        async throws(KlaviyoError) -> (profile: KlaviyoProfile, created: Bool)
+        async throws(KlaviyoError) -> (id: String, created: Bool)
     {
         let request = Self.upsertProfileRequest(attributes: attributes, id: id)
         let response = try await send(request, credential: credential)
         let profile = try profile(from: response, request: request, credential: credential)
-        return (profile, response.status == 201)
+        return (profile.id, response.status == 201)
     }
 
     /// The request for `PATCH /api/profiles/{id}` (update_profile): omitted fields stay, `null` clears.

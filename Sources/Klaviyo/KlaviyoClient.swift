@@ -118,7 +118,9 @@ public struct KlaviyoClient: Sendable {
                 "duration_ms": "\(elapsed.milliseconds)",
             ])
         do {
-            return try Self.interpret(response, operationID: request.operationID, usedOAuth: credential.isOAuth)
+            return try Self.interpret(
+                response, operationID: request.operationID, usedOAuth: credential.isOAuth,
+                keeping: request.responseProjection)
         } catch {
             if error.code == .throttled, let retryAfter = error.retryAfter {
                 KlaviyoCallMetrics.recordRetryAfter(operationID: request.operationID, retryAfter)
@@ -129,7 +131,7 @@ public struct KlaviyoClient: Sendable {
 
     /// Turns an HTTP response into a ``KlaviyoResponse`` or a classified ``KlaviyoError``.
     public static func interpret(
-        _ response: KlaviyoHTTPResponse, operationID: String, usedOAuth: Bool
+        _ response: KlaviyoHTTPResponse, operationID: String, usedOAuth: Bool, keeping projection: JSONProjection = .all
     )
         throws(KlaviyoError) -> KlaviyoResponse
     {
@@ -137,7 +139,7 @@ public struct KlaviyoClient: Sendable {
             var document: JSONValue?
             if !response.body.isEmpty {
                 do {
-                    document = try JSONValue.parse(response.body)
+                    document = try JSONValue.parse(response.body, keeping: projection)
                 } catch {
                     throw KlaviyoError(
                         code: .invalidResponse, status: response.status, operationID: operationID,

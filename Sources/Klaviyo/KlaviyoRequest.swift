@@ -13,6 +13,9 @@ public struct KlaviyoRequest: Sendable {
     /// Whether repeating the call after an ambiguous failure is harmless (upserts, reads, PATCH, events
     /// that carry a `unique_id`). Non-idempotent calls are only retried when nothing reached Klaviyo.
     public var isIdempotent: Bool
+    /// The parts of a 2xx answer's document the caller reads (``KlaviyoResponse/document`` holds only those):
+    /// an upsert reads `data.id` of a profile whose attributes it sent.
+    public var responseProjection: JSONProjection = .all
 
     /// Creates a request.
     public init(

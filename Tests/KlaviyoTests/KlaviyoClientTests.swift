@@ -15,9 +15,9 @@ struct KlaviyoClientTests {
 
     @Test func sendsRequiredHeadersAndJSONAPIBody() async throws {
         let transport = RecordingTransport { _ in RecordingTransport.json(201, self.profileBody) }
-        let (profile, created) = try await client(transport).upsertProfile(
+        let (profileID, created) = try await client(transport).upsertProfile(
             attributes: ["email": "sarah@example.com", "first_name": nil], credential: .apiKey("pk_secret123"))
-        #expect(profile.id == "01GDDKASAP8TKDDA2GRZDSVP4H")
+        #expect(profileID == "01GDDKASAP8TKDDA2GRZDSVP4H")
         #expect(created)
         let request = try #require(transport.last)
         #expect(request.method == "POST")

@@ -33,11 +33,11 @@ extension CommandExecutor {
                 break
             }
         }
-        let (profile, created) = try await klaviyo.upsertProfile(
+        let (profileID, created) = try await klaviyo.upsertProfile(
             attributes: payload.attributes, id: payload.profileID, credential: credential)
         return CommandExecution(
             outcome: .succeeded,
-            klaviyo: .init(status: created ? 201 : 200, ids: [profile.id], data: .object(["created": .bool(created)])))
+            klaviyo: .init(status: created ? 201 : 200, ids: [profileID], data: .object(["created": .bool(created)])))
     }
 
     func updateProfile(
