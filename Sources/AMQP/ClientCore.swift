@@ -25,7 +25,7 @@ enum WorkItem: Sendable {
         case count(UInt32)
     }
 
-    case publish(AMQPMessage, CheckedContinuation<Void, any Error>)
+    case publish(AMQPMessage, UnsafeContinuation<Void, any Error>)
     /// A settlement; its caller waits for it being written unless the continuation is nil (``AMQPClient/ackSoon(_:)``).
     case settle(AMQPDelivery, Settlement, CheckedContinuation<Void, any Error>?)
     case operation(Operation, CheckedContinuation<OperationResult, any Error>)

@@ -22,7 +22,7 @@ final class ConnectionWorker: @unchecked Sendable {
     private var node: AMQPConfiguration.Node { configuration.nodes[nodeIndex] }
 
     /// Publishes on the publish channel awaiting their confirm.
-    private var confirms = PublisherConfirms<CheckedContinuation<Void, any Error>>()
+    private var confirms = PublisherConfirms<UnsafeContinuation<Void, any Error>>()
     /// Consumers subscribed on the consume channel.
     private var subscriptions = ConsumerSubscriptions()
     /// Deliveries and returns being assembled from their frames.
@@ -359,7 +359,7 @@ final class ConnectionWorker: @unchecked Sendable {
         resume(confirms.failAll { _ in error })
     }
 
-    private func resume(_ resolutions: [PublisherConfirms<CheckedContinuation<Void, any Error>>.Resolution]) {
+    private func resume(_ resolutions: [PublisherConfirms<UnsafeContinuation<Void, any Error>>.Resolution]) {
         for resolution in resolutions { resolution.waiter.resume(with: resolution.result) }
     }
 
@@ -400,7 +400,7 @@ final class ConnectionWorker: @unchecked Sendable {
         }
     }
 
-    private func publish(_ message: AMQPMessage, _ continuation: CheckedContinuation<Void, any Error>) throws {
+    private func publish(_ message: AMQPMessage, _ continuation: UnsafeContinuation<Void, any Error>) throws {
         guard let connection else {
             continuation.resume(throwing: AMQPError(code: .notConnected, message: "not connected"))
             return

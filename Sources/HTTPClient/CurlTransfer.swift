@@ -9,7 +9,7 @@ final class CurlTransfer: @unchecked Sendable {
     // state shared with other threads is `cancelled`, an atomic.
     let easy: CurlEasy
     let maxBodyBytes: Int
-    var continuation: CheckedContinuation<HTTPResponse, any Error>?
+    var continuation: UnsafeContinuation<HTTPResponse, any Error>?
     private(set) var body: [UInt8] = []
     private(set) var headers = HTTPHeaders()
     private(set) var exceededLimit = false
