@@ -22,7 +22,9 @@ public struct JSONParser {
     }
 
     /// Parses one JSON document; with a projection, only the members it names are built (see ``JSONProjection``).
-    public func parse(_ bytes: some Collection<UInt8>, keeping projection: JSONProjection = .all) throws(Failure)
+    public func parse(
+        _ bytes: some Collection<UInt8>, keeping projection: JSONProjection = .all
+    ) throws(Failure)
         -> JSONValue
     {
         let array = Array(bytes)
