@@ -128,7 +128,41 @@ enum Check {
 
     /// A pragmatic email check: one `@`, a non-empty local part, a dotted domain, no spaces.
     static func isEmail(_ text: String) -> Bool {
-        guard text.utf8.count <= 254, !text.contains(where: { $0.isWhitespace }) else { return false }
+        guard text.utf8.count <= 254 else { return false }
+        // Nearly every address is ASCII: checked on its bytes, which for ASCII give the same answer as its
+        // Characters (the only multi-scalar ASCII Character, CR LF, is whitespace either way) without grapheme
+        // breaking and Unicode property lookups.
+        if text.utf8.allSatisfy({ $0 < 0x80 }) { return isASCIIEmail(text.utf8) }
+        return isUnicodeEmail(text)
+    }
+
+    /// ``isEmail(_:)`` on the bytes of an ASCII address.
+    static func isASCIIEmail(_ bytes: String.UTF8View) -> Bool {
+        var localBytes = 0
+        var atSeen = false
+        var labels = 0
+        var labelBytes = 0
+        for byte in bytes {
+            switch byte {
+            case 0x09...0x0D, 0x20: return false
+            case UInt8(ascii: "@"):
+                guard !atSeen, localBytes > 0, localBytes <= 64 else { return false }
+                atSeen = true
+            case UInt8(ascii: ".") where atSeen:
+                guard labelBytes > 0 else { return false }
+                labels += 1
+                labelBytes = 0
+            default:
+                if atSeen { labelBytes += 1 } else { localBytes += 1 }
+            }
+        }
+        return atSeen && labels >= 1 && labelBytes > 0
+    }
+
+    /// ``isEmail(_:)`` on Characters: one `@`, a local part of 1 to 64 bytes, a domain of two or more non-empty
+    /// labels, no whitespace.
+    static func isUnicodeEmail(_ text: String) -> Bool {
+        guard !text.contains(where: { $0.isWhitespace }) else { return false }
         let parts = text.split(separator: "@", omittingEmptySubsequences: false)
         guard parts.count == 2, !parts[0].isEmpty, parts[0].utf8.count <= 64 else { return false }
         let labels = parts[1].split(separator: ".", omittingEmptySubsequences: false)
