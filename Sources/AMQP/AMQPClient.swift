@@ -49,8 +49,11 @@ public final class AMQPClient: Sendable, Service {
                 await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                     core.state.withLock { $0.finishWaiters.append(continuation) }
                     let worker = ConnectionWorker(core: core)
-                    let thread = Thread { worker.run() }
-                    thread.name = "amqp-\(core.configuration.connectionName)"
+                    let thread = Thread {
+                        // Named from inside (Linux names only the calling thread) and within 15 bytes.
+                        Thread.current.name = "relay-amqp"
+                        worker.run()
+                    }
                     thread.start()
                 }
             } onCancel: {

@@ -39,8 +39,11 @@ final class CurlEventLoop: Sendable {
 
     /// Starts the loop thread. The thread keeps `self` alive until it exits.
     func start() {
-        let thread = Thread { self.run() }
-        thread.name = "klaviyo-relay.http"
+        let thread = Thread {
+            // Named from inside (Linux names only the calling thread) and within 15 bytes, as `top -H` shows it.
+            Thread.current.name = "relay-http"
+            self.run()
+        }
         thread.start()
     }
 
