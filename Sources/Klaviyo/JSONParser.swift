@@ -97,43 +97,7 @@ private struct Cursor {
         guard case .members(let wanted) = projection, index < bytes.count, bytes[index] == UInt8(ascii: "{") else {
             return try parseValue(depth: depth)
         }
-        guard depth + 1 <= maxDepth else { throw failure("nesting deeper than \(maxDepth) levels") }
-        index += 1
-        var members: [String: JSONValue] = [:]
-        skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
-            index += 1
-            return .object(members)
-        }
-        while true {
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
-                throw failure("expected a member name")
-            }
-            let key = try parseString()
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw failure("expected ':'") }
-            index += 1
-            skipWhitespace()
-            if let inner = wanted[key] {
-                let value = try parseValue(depth: depth + 1, keeping: inner)
-                guard members.updateValue(value, forKey: key) == nil else {
-                    throw failure("duplicate member \"\(key.prefix(64))\"")
-                }
-            } else {
-                try skipValue(depth: depth + 1)
-            }
-            skipWhitespace()
-            guard index < bytes.count else { throw failure("unexpected end of input") }
-            if bytes[index] == UInt8(ascii: ",") {
-                index += 1
-            } else if bytes[index] == UInt8(ascii: "}") {
-                index += 1
-                return .object(members)
-            } else {
-                throw failure("expected ',' or '}'")
-            }
-        }
+        return try parseObject(depth: depth + 1, keeping: wanted)
     }
 
     /// Checks one value without building it (see ``JSONProjection``).
@@ -238,7 +202,10 @@ private struct Cursor {
         index += count
     }
 
-    mutating func parseObject(depth: Int) throws(JSONParser.Failure) -> JSONValue {
+    /// An object, all of it or (`keeping`) only the named members, each by its own projection.
+    mutating func parseObject(
+        depth: Int, keeping wanted: [String: JSONProjection]? = nil
+    ) throws(JSONParser.Failure) -> JSONValue {
         guard depth <= maxDepth else { throw failure("nesting deeper than \(maxDepth) levels") }
         index += 1
         var members: [String: JSONValue] = [:]
@@ -259,9 +226,13 @@ private struct Cursor {
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw failure("expected ':'") }
             index += 1
             skipWhitespace()
-            let value = try parseValue(depth: depth)
-            guard members.updateValue(value, forKey: key) == nil else {
-                throw failure("duplicate member \"\(key.prefix(64))\"")
+            if let wanted, wanted[key] == nil {
+                try skipValue(depth: depth)
+            } else {
+                let value = try parseValue(depth: depth, keeping: wanted?[key] ?? .all)
+                guard members.updateValue(value, forKey: key) == nil else {
+                    throw failure("duplicate member \"\(key.prefix(64))\"")
+                }
             }
             skipWhitespace()
             guard index < bytes.count else { throw failure("unexpected end of input") }
