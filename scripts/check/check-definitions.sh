@@ -201,8 +201,10 @@ publish() {
 depth() {
     rabbitmqctl -q list_queues -p "$VHOST" name messages --no-table-headers | awk -v q="$1" '$1 == q { print $2 }'
 }
+# A quorum queue reports its depth on its tick (quorum_tick_interval, 5 s by default), so a listing may lag a
+# publish by up to 5 s: the default wait is 15 s (it returns as soon as the depth is right).
 expect_depth() {
-    local queue="$1" want="$2" deadline=$((SECONDS + ${3:-5})) got
+    local queue="$1" want="$2" deadline=$((SECONDS + ${3:-15})) got
     while got="$(depth "$queue")"; [[ "$got" != "$want" ]]; do
         ((SECONDS < deadline)) || die "queue $queue: expected $want message(s), has $got"
         sleep 0.3
@@ -239,13 +241,13 @@ if $routing; then
     # CC); the type routes it back to its work queue, the tier name matches no binding.
     # (Its second in the tier is shorter than one rabbitmqctl listing: only its arrival back is checked.)
     publish klaviyo.retry 1s '{"CC":["subscription.subscribe"]}'
-    expect_depth klaviyo.profiles 2 8
-    expect_depth klaviyo.retry.1s 0 2
+    expect_depth klaviyo.profiles 2 15
+    expect_depth klaviyo.retry.1s 0 10
 
     # Without the CC header the routing key after the TTL is just "1s", which no binding matches:
     # the message would be silently dropped. This documents why publishers must set CC.
     publish klaviyo.retry 1s
-    expect_depth klaviyo.retry.1s 0 6
+    expect_depth klaviyo.retry.1s 0 10
     sleep 1 # give a (wrongly) dead-lettered copy time to show up before checking it did not
     expect_depth klaviyo.profiles 2 1
     log "  retry tier without CC header drops the message (expected; publishers must set CC = command type)"
@@ -368,7 +370,7 @@ print(" ".join([m[0]["routing_key"], str(m[0]["properties"]["headers"].get("x-re
     log "  dead queue full ($(depth klaviyo.dead) message(s)): $held command(s) held unacknowledged, not lost"
     rabbitmqctl -q clear_policy -p "$VHOST" defs-check-full >/dev/null
     expect_depth klaviyo.dead 4 30
-    expect_depth klaviyo.profiles 0 5
+    expect_depth klaviyo.profiles 0 15
     log "  bound lifted: every held command was dead-lettered"
     kill "$consumer_pid" 2>/dev/null || true
     wait "$consumer_pid" 2>/dev/null || true
