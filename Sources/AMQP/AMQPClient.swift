@@ -69,6 +69,12 @@ public final class AMQPClient: Sendable, Service {
         core.state.withLock { $0.isConnected }
     }
 
+    /// Connections opened so far: 1 after the first connect, one more after each reconnect. A reconnect can be
+    /// seen here even when the gap in ``isConnected`` was too short to observe.
+    public var connectionsOpened: Int {
+        core.state.withLock { $0.connectionsOpened }
+    }
+
     /// The broker node of the open connection (one of the configuration's ``AMQPConfiguration/nodes``), `nil`
     /// while disconnected.
     public var connectedNode: AMQPConfiguration.Node? {

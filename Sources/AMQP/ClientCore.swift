@@ -72,6 +72,8 @@ struct SharedState: ~Copyable {
     var isConnected: Bool { connectedNode != nil }
     /// The node of the open connection, `nil` while disconnected.
     var connectedNode: AMQPConfiguration.Node?
+    /// Connections opened so far (the first and every reconnect).
+    var connectionsOpened = 0
     var work: [WorkItem] = []
     var consumers: [String: ConsumerRegistration] = [:]
     var connectWaiters: [UInt64: CheckedContinuation<Void, any Error>] = [:]
@@ -157,6 +159,7 @@ final class ClientCore: Sendable {
         let waiters = state.withLock { state -> [CheckedContinuation<Void, any Error>] in
             state.connectedNode = node
             guard node != nil else { return [] }
+            state.connectionsOpened += 1
             state.lastConnectError = nil
             defer { state.connectWaiters = [:] }
             return Array(state.connectWaiters.values)
