@@ -106,14 +106,14 @@ extension CommandProcessor {
         }
         crashPoint?.trigger(.afterResultRecorded, commandID: command.id)
         try await publishResult(body, routingKey: result.routingKey, commandID: command.id, delivery: delivery)
-        do {
-            try await idempotency.markPublished(command)
-        } catch {
-            logger.warning(
-                "could not mark result published; a redelivery would publish it again",
-                metadata: [LogKeys.errorDetail: "\(error)"])
+        // The mark rides along with the next command's Redis round trip (IdempotencyStore); the ack need not wait
+        // for it: a redelivery that finds no mark publishes the result again, which publishers deduplicate.
+        idempotency.markPublishedSoon(command)
+        if let crashPoint, crashPoint.stage == .afterResultPublished {
+            // The crash point is defined after the mark: write it before dying.
+            try? await idempotency.flushMarks()
+            crashPoint.trigger(.afterResultPublished, commandID: command.id)
         }
-        crashPoint?.trigger(.afterResultPublished, commandID: command.id)
         try await acknowledge(delivery)
         logger.debug("command succeeded", metadata: [LogKeys.attempt: "\(attempt)"])
         return execution.outcome == .succeeded ? .succeeded : .failed
@@ -160,7 +160,7 @@ extension CommandProcessor {
                 routingKey = "\(command.type.rawValue).succeeded"
             }
             try await publishResult(record.result, routingKey: routingKey, commandID: command.id, delivery: delivery)
-            if !record.published { try? await idempotency.markPublished(command) }
+            if !record.published { idempotency.markPublishedSoon(command) }
         }
         try await acknowledge(delivery)
         logger.info(

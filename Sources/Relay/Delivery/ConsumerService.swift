@@ -62,6 +62,17 @@ public struct ConsumerService: Service {
                 work.cancel()
             }
         }
+        // Published marks still queued ride along with nothing any more: write them (a lost one only makes a
+        // redelivery publish its result again).
+        do {
+            try await processor.idempotency.flushMarks()
+        } catch {
+            logger.warning(
+                "could not write the last published marks",
+                metadata: [
+                    LogKeys.errorDetail: "\(error)", "pending_marks": "\(processor.idempotency.pendingMarkCount)",
+                ])
+        }
         logger.info("consumers stopped")
     }
 

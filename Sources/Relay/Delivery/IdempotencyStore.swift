@@ -1,5 +1,6 @@
 import Klaviyo
 public import Redis
+import Synchronization
 
 /// Done markers of commands (docs/contracts.md, "Redis"), bound to the command they belong to.
 ///
@@ -15,6 +16,10 @@ public import Redis
 ///   (`SET NX`), so two commands with one id are told apart even while both are in flight and across accounts.
 ///   One small single-key string: valid on Redis Cluster.
 /// - `kr:{<account>}:job:<id>`: the Klaviyo job a command waits for.
+///
+/// Published marks ride along: ``markPublishedSoon(_:)`` queues a command's mark, and the next lookup or record
+/// pipeline of any command writes it in the same round trip (an idle store writes it within 20 ms). The mark only spares a redelivered command (its ack lost in a crash) a second
+/// publication of its result, which publishers deduplicate anyway, so it need not be written before the ack.
 ///
 /// Migration: markers written before this layout (`kr:idem:<id>`, `kr:job:<id>`) are still read until they
 /// expire (`RELAY_IDEMPOTENCY_TTL`); a legacy marker counts only for the account and type its stored result names.
@@ -43,10 +48,15 @@ public struct IdempotencyStore: Sendable {
     /// How long markers live.
     public let ttl: Duration
 
-    /// Creates a store.
-    public init(redis: RedisClient, ttl: Duration) {
+    /// Published marks not yet written (shared by every copy of this store).
+    let pendingMarks: PendingMarks
+
+    /// Creates a store; a queued published mark waits up to `markFlushDelay` for another round trip to ride along
+    /// with before it is written on its own.
+    public init(redis: RedisClient, ttl: Duration, markFlushDelay: Duration = .milliseconds(20)) {
         self.redis = redis
         self.ttl = ttl
+        self.pendingMarks = PendingMarks(flushDelay: markFlushDelay)
     }
 
     /// The claim value that binds an id to one command.
@@ -75,7 +85,7 @@ public struct IdempotencyStore: Sendable {
             ["SET", RedisKeys.idempotencyClaim(command.id), Self.binding(command), "NX", "GET", "PX", ttlMilliseconds],
         ]
         if let read { commands.append(read) }
-        let replies = try await redis.pipeline(commands)
+        let replies = try await pipelineWithMarks(commands)
         return (try Self.decide(command, replies), read == nil ? nil : replies[3])
     }
 
@@ -121,7 +131,7 @@ public struct IdempotencyStore: Sendable {
     /// Records a command's result before it is published (one round trip).
     public func record(_ command: CommandEnvelope, result: [UInt8]) async throws {
         let key = RedisKeys.idempotency(command.accountID, command.id)
-        let replies = try await redis.pipeline([
+        let replies = try await pipelineWithMarks([
             [
                 "HSET", key, "result", String(decoding: result, as: UTF8.self), "published", "0", "type",
                 command.type.rawValue, "digest", command.payloadDigest,
@@ -135,16 +145,57 @@ public struct IdempotencyStore: Sendable {
         }
     }
 
-    /// Notes that the result was published (confirmed by the broker).
+    /// Notes that the result was published (confirmed by the broker), in a round trip of its own.
     public func markPublished(_ command: CommandEnvelope) async throws {
-        let key = RedisKeys.idempotency(command.accountID, command.id)
-        // PEXPIRE NX: a marker that was already gone (expired) must not come back without a lifetime.
-        let replies = try await redis.pipeline([
-            ["HSET", key, "published", "1"], ["PEXPIRE", key, ttlMilliseconds, "NX"],
-        ])
+        let replies = try await redis.pipeline(markCommands(RedisKeys.idempotency(command.accountID, command.id)))
         for reply in replies {
             if case .failure(let error) = reply { throw error }
         }
+    }
+
+    /// Queues the published mark of a command: the next lookup or record pipeline writes it, or, when none comes
+    /// within the store's `markFlushDelay`, a round trip of its own (``flushMarks()``). Never waits.
+    public func markPublishedSoon(_ command: CommandEnvelope) {
+        guard pendingMarks.add(RedisKeys.idempotency(command.accountID, command.id)) else { return }
+        // One flusher at a time: it runs while marks keep coming, and ends when a flush leaves none queued.
+        let store = self
+        Task {
+            repeat {
+                try? await Task.sleep(for: store.pendingMarks.flushDelay)
+                try? await store.flushMarks()
+            } while !store.pendingMarks.flusherEnds()
+        }
+    }
+
+    /// Writes every queued published mark now (the idle flush, shutdown, and a crash point that must see them).
+    /// Marks whose round trip fails are queued again.
+    public func flushMarks() async throws {
+        _ = try await pipelineWithMarks([])
+    }
+
+    /// The published marks queued (for tests and shutdown logs).
+    public var pendingMarkCount: Int { pendingMarks.count }
+
+    /// `commands` with up to ``PendingMarks/maxPerPipeline`` queued marks appended: the marks' replies are dropped
+    /// (a mark that fails is only a mark missing); when the round trip fails they are queued again.
+    func pipelineWithMarks(_ commands: [[String]]) async throws -> [Result<RedisValue, RedisError>] {
+        let keys = pendingMarks.take(PendingMarks.maxPerPipeline)
+        guard !keys.isEmpty else { return try await redis.pipeline(commands) }
+        var all = commands
+        all.reserveCapacity(commands.count + 2 * keys.count)
+        for key in keys { all.append(contentsOf: markCommands(key)) }
+        do {
+            return Array(try await redis.pipeline(all).prefix(commands.count))
+        } catch {
+            pendingMarks.putBack(keys)
+            throw error
+        }
+    }
+
+    /// The mark of one marker: PEXPIRE NX, so a marker that was already gone (expired) does not come back without
+    /// a lifetime.
+    func markCommands(_ key: String) -> [[String]] {
+        [["HSET", key, "published", "1"], ["PEXPIRE", key, ttlMilliseconds, "NX"]]
     }
 
     /// The job a command submitted and still waits for, if any.
@@ -161,4 +212,61 @@ public struct IdempotencyStore: Sendable {
     public func recordJobState(_ command: CommandEnvelope, state: String) async throws {
         _ = try await redis.send(["SET", RedisKeys.job(command.accountID, command.id), state, "PX", ttlMilliseconds])
     }
+}
+
+/// Published marks waiting for a pipeline to ride along with (``IdempotencyStore/markPublishedSoon(_:)``).
+final class PendingMarks: Sendable {
+    /// How long a mark waits for another command's round trip before it is written on its own.
+    let flushDelay: Duration
+    /// Marks one pipeline carries at most (two commands each).
+    static let maxPerPipeline = 128
+
+    init(flushDelay: Duration) {
+        self.flushDelay = flushDelay
+    }
+
+    struct State {
+        var keys: [String] = []
+        /// Whether a flusher runs (``IdempotencyStore/markPublishedSoon(_:)``).
+        var flushScheduled = false
+    }
+
+    let state = Mutex(State())
+
+    /// Queues a marker key; true when the caller must schedule the idle flush.
+    func add(_ key: String) -> Bool {
+        state.withLock { state in
+            state.keys.append(key)
+            if state.flushScheduled { return false }
+            state.flushScheduled = true
+            return true
+        }
+    }
+
+    /// Takes up to `limit` queued keys, oldest first.
+    func take(_ limit: Int) -> [String] {
+        state.withLock { state in
+            if state.keys.isEmpty { return [] }
+            let taken = Array(state.keys.prefix(limit))
+            state.keys.removeFirst(taken.count)
+            return taken
+        }
+    }
+
+    /// Called by the flusher after each flush: true (and the next mark schedules a new flusher) when no mark is
+    /// queued, false when it must flush again.
+    func flusherEnds() -> Bool {
+        state.withLock { state in
+            guard state.keys.isEmpty else { return false }
+            state.flushScheduled = false
+            return true
+        }
+    }
+
+    /// Queues keys again whose round trip failed (they are written by the next one).
+    func putBack(_ keys: [String]) {
+        state.withLock { $0.keys.insert(contentsOf: keys, at: 0) }
+    }
+
+    var count: Int { state.withLock { $0.keys.count } }
 }
