@@ -52,6 +52,31 @@ struct CrashRecoveryTests {
         }
     }
 
+    /// Killed after the result was published and confirmed, before its published mark was written (the mark rides
+    /// along with a later Redis round trip) and before the ack: the redelivery cannot tell the result went out, so it
+    /// publishes the stored result again — the same document, under the same command id (results are
+    /// at-least-once; publishers deduplicate by `command_id`) — and Klaviyo is not called again.
+    @Test func killedBeforeThePublishedMarkRepublishesTheSameResult() async throws {
+        try await withRelayStack { stack in
+            let (account, id, email) = try await crashOnce(stack, at: "after_result_published_before_mark")
+            try await stack.waitForCollected(1)
+            #expect(
+                try await stack.redis.hashGetAll(RedisKeys.idempotency(account, id))["published"] == "0",
+                "the mark was still queued when the consumer died")
+
+            _ = try stack.startConsumer()
+            try await stack.waitForCollected(2)
+            let bodies = stack.deliveries.map(\.body)
+            #expect(bodies.count == 2 && bodies[0] == bodies[1], "the stored result, byte for byte")
+            #expect(stack.results(for: id).count == 2)
+            #expect(try await klaviyoCalls(stack, account: account, email: email) == 1)
+            try await eventually("the done marker says published", timeout: .seconds(20)) {
+                try await stack.redis.hashGetAll(RedisKeys.idempotency(account, id))["published"] == "1"
+            }
+            #expect(try await stack.amqp.messageCount(queue: stack.topology.queueName(.profiles)).messages == 0)
+        }
+    }
+
     /// Killed right after Klaviyo answered, before anything was recorded: the redelivery calls Klaviyo again
     /// (an upsert is idempotent), one profile exists and exactly one result is published.
     @Test func killedAfterTheKlaviyoCallYieldsExactlyOneResult() async throws {

@@ -108,6 +108,7 @@ extension CommandProcessor {
         try await publishResult(body, routingKey: result.routingKey, commandID: command.id, delivery: delivery)
         // The mark rides along with the next command's Redis round trip (IdempotencyStore); the ack need not wait
         // for it: a redelivery that finds no mark publishes the result again, which publishers deduplicate.
+        crashPoint?.trigger(.afterResultPublishedBeforeMark, commandID: command.id)
         idempotency.markPublishedSoon(command)
         if let crashPoint, crashPoint.stage == .afterResultPublished {
             // The crash point is defined after the mark: write it before dying.

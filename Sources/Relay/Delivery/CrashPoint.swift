@@ -16,6 +16,9 @@ public struct CrashPoint: Sendable, Hashable {
         case afterResultRecorded = "after_result_recorded"
         /// The result is published, confirmed and marked published; the command is not yet acknowledged.
         case afterResultPublished = "after_result_published"
+        /// The result is published and confirmed; its published mark is still queued (it rides along with a later
+        /// Redis round trip) and the command is not yet acknowledged.
+        case afterResultPublishedBeforeMark = "after_result_published_before_mark"
         /// Like `after_klaviyo_call`, for a command unpacked from a bundle (``AccountFairness``) only: the
         /// consumer dies while the bundle is unacked, which the broker then delivers again.
         case unpackedAfterKlaviyoCall = "unpacked_after_klaviyo_call"
