@@ -61,7 +61,10 @@ public final class RedisClient: Sendable {
     ///
     /// - Throws: ``RedisError`` `.server` for an error reply, a retriable transport error, or `.shutdown`.
     public func send(_ arguments: [String]) async throws -> RedisValue {
-        try await send(bytes: arguments.map { Array($0.utf8) })
+        if case .single(let pool) = backend {
+            return try await pool.execute(RedisFormattedCommands([arguments]))[0].get()
+        }
+        return try await send(bytes: arguments.map { Array($0.utf8) })
     }
 
     /// Sends one binary-safe command and returns its reply.
@@ -77,6 +80,9 @@ public final class RedisClient: Sendable {
     /// (some of the commands may have been executed).
     public func pipeline(_ commands: [[String]]) async throws -> [Result<RedisValue, RedisError>] {
         if commands.isEmpty { return [] }
+        // A single server takes the pipeline encoded straight from the strings (one buffer, no array per argument);
+        // the cluster router reads each command's keys to route it, so it gets them as byte arrays.
+        if case .single(let pool) = backend { return try await pool.execute(RedisFormattedCommands(commands)) }
         return try await execute(commands.map { $0.map { Array($0.utf8) } })
     }
 

@@ -20,7 +20,10 @@ final class RedisConnection: Sendable {
 
     private struct Request {
         let id: UInt64
-        let commands: [[[UInt8]]]
+        /// The request's commands in RESP, back to back (formatted by the caller, not by this thread).
+        let formatted: [UInt8]
+        /// How many commands `formatted` holds (one reply each).
+        let count: Int
         let continuation: UnsafeContinuation<[Result<RedisValue, RedisError>], any Error>
     }
 
@@ -74,6 +77,13 @@ final class RedisConnection: Sendable {
     /// cancelled before it is written throws `CancellationError`; once written, its replies are awaited (the
     /// connection must stay in sync).
     func execute(_ commands: [[[UInt8]]]) async throws -> [Result<RedisValue, RedisError>] {
+        var formatted: [UInt8] = []
+        for command in commands { formatted.append(contentsOf: RedisContext.formatted(command)) }
+        return try await execute(RedisFormattedCommands(bytes: formatted, count: commands.count))
+    }
+
+    /// Queues commands already in RESP (``RedisFormattedCommands``) for the next batch, like the byte-array form.
+    func execute(_ commands: RedisFormattedCommands) async throws -> [Result<RedisValue, RedisError>] {
         let id = nextRequestID.add(1, ordering: .relaxed).newValue
         // Unsafe (no checking canary, one allocation less per request): a request leaves the queue exactly once,
         // answered, failed or cancelled, and is resumed then.
@@ -88,7 +98,9 @@ final class RedisConnection: Sendable {
                     if state.isClosed { return .fail(RedisError.shutdown) }
                     // Checked under the lock the cancellation handler also takes: no lost cancellation.
                     if Task.isCancelled { return .fail(CancellationError()) }
-                    state.pending.append(Request(id: id, commands: commands, continuation: continuation))
+                    state.pending.append(
+                        Request(
+                            id: id, formatted: commands.bytes, count: commands.count, continuation: continuation))
                     if state.isSleeping {
                         state.isSleeping = false
                         return .wake
@@ -177,8 +189,8 @@ final class RedisConnection: Sendable {
                 var count = 0
                 var taken = 0
                 for request in state.pending {
-                    if taken > 0 && count + request.commands.count > Self.maxBatchCommands { break }
-                    count += request.commands.count
+                    if taken > 0 && count + request.count > Self.maxBatchCommands { break }
+                    count += request.count
                     taken += 1
                 }
                 if taken == state.pending.count {
@@ -216,13 +228,13 @@ final class RedisConnection: Sendable {
 
         var commandCount = 0
         for request in batch {
-            for command in request.commands where !ctx.append(command) {
+            if !ctx.append(formatted: request.formatted) {
                 context = nil
                 let error = RedisError(code: .connectionLost, message: "hiredis cannot allocate", isRetriable: true)
                 fail(batch[...], error)
                 return
             }
-            commandCount += request.commands.count
+            commandCount += request.count
         }
         writeBatches.add(1, ordering: .relaxed)
         commandsWritten.add(commandCount, ordering: .relaxed)
@@ -231,8 +243,8 @@ final class RedisConnection: Sendable {
         for index in batch.indices {
             let request = batch[index]
             var results: [Result<RedisValue, RedisError>] = []
-            results.reserveCapacity(request.commands.count)
-            for _ in request.commands {
+            results.reserveCapacity(request.count)
+            for _ in 0..<request.count {
                 switch ctx.readReply(configuration: configuration) {
                 case .success(let result):
                     results.append(result)
@@ -249,5 +261,26 @@ final class RedisConnection: Sendable {
 
     private func fail(_ requests: ArraySlice<Request>, _ error: RedisError) {
         for request in requests { request.continuation.resume(throwing: error) }
+    }
+}
+
+/// Commands already encoded in RESP, back to back, with their count: what a connection writes as they are.
+struct RedisFormattedCommands: Sendable {
+    var bytes: [UInt8]
+    var count: Int
+
+    init(bytes: [UInt8], count: Int) {
+        self.bytes = bytes
+        self.count = count
+    }
+
+    /// Encodes commands given as strings (UTF-8) in one buffer: one allocation for the whole pipeline.
+    init(_ commands: [[String]]) {
+        var size = 0
+        for command in commands { size += RedisContext.formattedSize(command) }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(size)
+        for command in commands { RedisContext.format(command, into: &bytes) }
+        self.init(bytes: bytes, count: commands.count)
     }
 }

@@ -37,6 +37,13 @@ final class RedisConnectionPool: Sendable {
         return try await connection.execute(commands)
     }
 
+    /// Runs commands already in RESP on the least-loaded connection.
+    func execute(_ commands: RedisFormattedCommands) async throws -> [Result<RedisValue, RedisError>] {
+        let connection = try route()
+        defer { connection.load.subtract(1, ordering: .relaxed) }
+        return try await connection.execute(commands)
+    }
+
     /// Closes all connections: queued commands fail with `.shutdown`, commands already written are answered first.
     func shutdown() async {
         let connections = state.withLock { state in

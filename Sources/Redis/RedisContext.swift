@@ -85,9 +85,14 @@ final class RedisContext {
     /// Formats one command into hiredis' output buffer (no I/O: the buffer is flushed by the next `readReply`).
     /// `false` only when hiredis cannot allocate.
     func append(_ arguments: [[UInt8]]) -> Bool {
-        // Formatted here (RESP: `*<n>\r\n` then `$<len>\r\n<bytes>\r\n` per argument) into one buffer that
-        // hiredis copies into its output buffer: no argv arrays, no printf-style formatting per argument.
-        let command = Self.formatted(arguments)
+        append(formatted: Self.formatted(arguments))
+    }
+
+    /// Copies commands already in RESP (``formatted(_:)``, ``RedisFormattedCommands``) into hiredis' output buffer.
+    /// `false` only when hiredis cannot allocate.
+    func append(formatted command: [UInt8]) -> Bool {
+        // hiredis takes the bytes as they are: no argv arrays, no printf-style formatting per argument. Several
+        // commands back to back are just a longer buffer.
         let status = command.withUnsafeBufferPointer { buffer in
             buffer.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(ctx, $0.baseAddress, $0.count) }
         }
@@ -113,7 +118,32 @@ final class RedisContext {
         return command
     }
 
-    private static func decimalDigits(_ value: Int) -> Int {
+    /// Appends the RESP encoding of one command given as strings (their UTF-8 bytes, as ``formatted(_:)`` encodes
+    /// `Array(argument.utf8)`), without an array per argument.
+    static func format(_ arguments: [String], into command: inout [UInt8]) {
+        command.append(UInt8(ascii: "*"))
+        appendDecimal(arguments.count, to: &command)
+        command.append(contentsOf: [0x0D, 0x0A])
+        for argument in arguments {
+            command.append(UInt8(ascii: "$"))
+            appendDecimal(argument.utf8.count, to: &command)
+            command.append(contentsOf: [0x0D, 0x0A])
+            command.append(contentsOf: argument.utf8)
+            command.append(contentsOf: [0x0D, 0x0A])
+        }
+    }
+
+    /// The bytes ``format(_:into:)`` appends for `arguments`.
+    static func formattedSize(_ arguments: [String]) -> Int {
+        var size = 1 + decimalDigits(arguments.count) + 2
+        for argument in arguments {
+            let length = argument.utf8.count
+            size += 1 + decimalDigits(length) + 2 + length + 2
+        }
+        return size
+    }
+
+    static func decimalDigits(_ value: Int) -> Int {
         var digits = 1
         var rest = value / 10
         while rest > 0 {
@@ -124,7 +154,7 @@ final class RedisContext {
     }
 
     /// Appends a non-negative integer in decimal ASCII.
-    private static func appendDecimal(_ value: Int, to bytes: inout [UInt8]) {
+    static func appendDecimal(_ value: Int, to bytes: inout [UInt8]) {
         let start = bytes.count
         var rest = value
         repeat {
