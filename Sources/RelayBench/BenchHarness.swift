@@ -76,6 +76,7 @@ struct BenchHarness: Sendable {
         }
         let cpuBefore = children.map { ProcessStats.cpuSeconds(pid: $0.processIdentifier) ?? 0 }.reduce(0, +)
         let serversBefore = servers.map { ProcessStats.cpuSeconds(pid: $0.pid) ?? 0 }
+        let benchBefore = ProcessStats.cpuSeconds(pid: getpid())
 
         let sent = Mutex<[String: ContinuousClock.Instant]>([:])
         let results = amqp.consume(queue: collector, prefetch: 1000)
@@ -149,6 +150,7 @@ struct BenchHarness: Sendable {
         let serverCPU = zip(servers, serversBefore).map { server, before in
             (name: server.name, seconds: (ProcessStats.cpuSeconds(pid: server.pid) ?? before) - before)
         }
+        let benchCPU = benchBefore.flatMap { before in ProcessStats.cpuSeconds(pid: getpid()).map { $0 - before } }
         let rss = children.compactMap { ProcessStats.peakRSSMB(pid: $0.processIdentifier) }.max()
         for child in children {
             child.terminate()
@@ -162,7 +164,7 @@ struct BenchHarness: Sendable {
             succeeded: succeeded, deadLettered: deadLettered,
             seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
             latenciesMS: latencies, cpuSeconds: scenario.kind == .relay ? cpuAfter - cpuBefore : nil, peakRSSMB: rss,
-            serverCPUSeconds: serverCPU)
+            serverCPUSeconds: serverCPU, benchCPUSeconds: benchCPU)
     }
 
     /// The broker-only baseline: consume, publish a tiny result with confirm, ack. No Redis, no HTTP.

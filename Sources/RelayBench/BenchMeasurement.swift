@@ -12,6 +12,23 @@ struct BenchMeasurement: Sendable {
     /// CPU seconds each named server process (RabbitMQ, Redis, klaviyo-sim) spent during the scenario, in the
     /// order given by `--server-pid`.
     var serverCPUSeconds: [(name: String, seconds: Double)] = []
+    /// CPU seconds of the bench process itself (publishing, collecting, and the baseline's in-process echo).
+    var benchCPUSeconds: Double?
+
+    /// Milliseconds of CPU per command of every measured process (consumers, servers, the bench), when the servers
+    /// were measured.
+    var allProcessesMillisecondsPerCommand: Double? {
+        guard commands > 0, !serverCPUSeconds.isEmpty, let bench = benchCPUSeconds else { return nil }
+        let total = (cpuSeconds ?? 0) + serverCPUSeconds.map(\.seconds).reduce(0, +) + bench
+        return total / Double(commands) * 1000
+    }
+
+    /// Commands per second the machine's cores could carry if they did nothing but this work at its measured CPU
+    /// cost: when the measured throughput is close to it, the scenario is bound by the machine's CPU, not by waiting.
+    func cpuCeiling(cores: Int) -> Double? {
+        guard let total = allProcessesMillisecondsPerCommand, total > 0 else { return nil }
+        return Double(cores) * 1000 / total
+    }
 
     /// Milliseconds of a server's CPU per command, if it was measured.
     func serverMillisecondsPerCommand(_ name: String) -> Double? {

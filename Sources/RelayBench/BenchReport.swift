@@ -39,6 +39,7 @@ enum BenchReport {
             }
         }
         lines.append(contentsOf: serverTable(results))
+        lines.append(contentsOf: machineTable(results, cores: ProcessInfo.processInfo.activeProcessorCount))
         if let plain = results.first(where: { $0.scenario.name == "relay-0ms" }),
             let limited = results.first(where: { $0.scenario.name == "relay-0ms-limited" }), plain.throughput > 0
         {
@@ -68,6 +69,31 @@ enum BenchReport {
                 ratio = format(broker / reference, 2) + "x"
             }
             lines.append("| \(result.scenario.name) | " + cells.joined(separator: " | ") + " | \(ratio) |")
+        }
+        return lines
+    }
+
+    /// CPU per command of every process on the machine, and the throughput that CPU cost allows on its cores: a
+    /// scenario near its ceiling is bound by the machine (all processes share it), not by its own waiting.
+    static func machineTable(_ results: [BenchMeasurement], cores: Int) -> [String] {
+        guard results.contains(where: { $0.allProcessesMillisecondsPerCommand != nil }) else { return [] }
+        var lines = [
+            "",
+            "Every process's CPU per command (ms) and the throughput that cost allows on \(cores) cores (the consumers, "
+                + "the servers and the bench share them):",
+            "",
+            "| scenario | consumers | servers | bench | all processes | CPU ceiling/s | measured vs ceiling |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for result in results {
+            guard let total = result.allProcessesMillisecondsPerCommand, let ceiling = result.cpuCeiling(cores: cores)
+            else { continue }
+            let perCommand = { (seconds: Double) in format(seconds / Double(result.commands) * 1000, 3) }
+            let servers = result.serverCPUSeconds.map(\.seconds).reduce(0, +)
+            lines.append(
+                "| \(result.scenario.name) | \(result.cpuSeconds.map(perCommand) ?? "-") | \(perCommand(servers)) | "
+                    + "\(result.benchCPUSeconds.map(perCommand) ?? "-") | \(format(total, 3)) | \(format(ceiling, 0)) | "
+                    + "\(format(result.throughput / ceiling * 100, 0)) % |")
         }
         return lines
     }
@@ -109,6 +135,15 @@ enum BenchReport {
                                 uniqueKeysWithValues: result.serverCPUSeconds.map {
                                     ($0.name, JSONValue.double($0.seconds / Double(max(1, result.commands)) * 1000))
                                 }))
+                    }
+                    if let bench = result.benchCPUSeconds {
+                        members["bench_cpu_ms_per_command"] = .double(bench / Double(max(1, result.commands)) * 1000)
+                    }
+                    if let total = result.allProcessesMillisecondsPerCommand,
+                        let ceiling = result.cpuCeiling(cores: ProcessInfo.processInfo.activeProcessorCount)
+                    {
+                        members["all_processes_cpu_ms_per_command"] = .double(total)
+                        members["cpu_ceiling_per_second"] = .double(ceiling)
                     }
                     if let baseline, baseline.throughput > 0, result.scenario.kind == .relay {
                         members["throughput_vs_baseline"] = .double(result.throughput / baseline.throughput)
