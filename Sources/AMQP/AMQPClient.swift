@@ -75,6 +75,12 @@ public final class AMQPClient: Sendable, Service {
         core.state.withLock { $0.connectionsOpened }
     }
 
+    /// Writes (`send` batches) of framed publishes and acks so far: with
+    /// ``AMQPConfiguration/writeBatchingDelay``, calls made together share one.
+    public var framedWrites: Int {
+        core.framedWrites.load(ordering: .relaxed)
+    }
+
     /// The broker node of the open connection (one of the configuration's ``AMQPConfiguration/nodes``), `nil`
     /// while disconnected.
     public var connectedNode: AMQPConfiguration.Node? {

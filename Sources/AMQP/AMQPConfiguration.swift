@@ -59,6 +59,11 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
     public var reconnectInitialBackoff: Duration = .milliseconds(200)
     /// The upper bound of the reconnect delay.
     public var reconnectMaxBackoff: Duration = .seconds(10)
+    /// How long the connection thread, woken by new work (a publish, an ack) after it had run out of work, waits
+    /// before taking it: the work of many callers then goes out in one write and the broker handles it in one
+    /// batch, at the cost of up to this much latency per call. `.zero` (the default) takes work at once;
+    /// `klaviyo-relay consume` uses 1 ms (docs/operations.md, "Where a consumer's CPU goes").
+    public var writeBatchingDelay: Duration = .zero
 
     /// Creates a configuration from explicit values.
     public init(

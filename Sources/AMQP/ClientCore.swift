@@ -90,6 +90,8 @@ final class ClientCore: Sendable {
     let logger: Logger
     let state = Mutex(SharedState())
     let wakeup = EventFD()
+    /// Writes of framed publishes and acks so far (``AMQPClient/framedWrites``).
+    let framedWrites = Atomic<Int>(0)
 
     init(configuration: AMQPConfiguration, topology: AMQPTopology, logger: Logger) {
         self.configuration = configuration

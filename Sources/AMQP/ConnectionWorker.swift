@@ -175,8 +175,19 @@ final class ConnectionWorker: @unchecked Sendable {
             pollfd(fd: core.wakeup.descriptor, events: Int16(POLLIN), revents: 0),
         ]
         _ = poll(&descriptors, 2, pollTimeoutMilliseconds)
-        if descriptors[1].revents != 0 { core.wakeup.drain() }
+        if descriptors[1].revents != 0 {
+            core.wakeup.drain()
+            // Woken by new work after running out of it: let the other callers' work of this moment join it, so it
+            // goes out in one write and the broker takes it as one batch (AMQPConfiguration.writeBatchingDelay).
+            if batchingDelayMicroseconds > 0 { usleep(batchingDelayMicroseconds) }
+        }
         try pumpFrames()
+    }
+
+    private var batchingDelayMicroseconds: UInt32 {
+        let delay = configuration.writeBatchingDelay
+        guard delay > .zero else { return 0 }
+        return UInt32(clamping: delay.components.seconds * 1_000_000 + delay.components.attoseconds / 1_000_000_000_000)
     }
 
     private var pollTimeoutMilliseconds: Int32 {
@@ -517,6 +528,7 @@ final class ConnectionWorker: @unchecked Sendable {
             output.discard()
             return
         }
+        core.framedWrites.add(1, ordering: .relaxed)
         if let failure = output.flush(to: amqp_get_sockfd(connection.state)) {
             let text = String(cString: strerror(failure))
             throw ConnectionLoss(

@@ -21,7 +21,12 @@ struct ConsumeCommand: AsyncParsableCommand {
 
     func run() async throws {
         MallocTuning.limitArenas(environment: ProcessInfo.processInfo.environment)
-        var runtime = try Runtime.make(options, label: "klaviyo-relay.consume", connectionName: "klaviyo-relay consume")
+        // Results, dead letters and acks of commands finishing within 1 ms of each other share one write, and the
+        // broker takes them as one batch: about 15 % less RabbitMQ CPU per command at full load, for at most 1 ms
+        // more per result (docs/operations.md).
+        var runtime = try Runtime.make(
+            options, label: "klaviyo-relay.consume", connectionName: "klaviyo-relay consume",
+            amqpWriteBatchingDelay: .milliseconds(1))
         if let concurrency {
             guard concurrency > 0 else { throw ValidationError("--concurrency must be positive") }
             runtime = runtime.with(concurrency: concurrency)

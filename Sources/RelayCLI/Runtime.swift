@@ -21,7 +21,9 @@ struct Runtime {
     static let version = "0.1.0"
 
     /// Reads the configuration, bootstraps logging once, and creates (but does not start) the clients.
-    static func make(_ options: GlobalOptions, label: String, connectionName: String) throws -> Runtime {
+    static func make(
+        _ options: GlobalOptions, label: String, connectionName: String, amqpWriteBatchingDelay: Duration = .zero
+    ) throws -> Runtime {
         var configuration: RelayConfiguration
         do {
             configuration = try RelayConfiguration(
@@ -38,7 +40,9 @@ struct Runtime {
         let amqpConfiguration: AMQPConfiguration
         let redisConfiguration: RedisConfiguration
         do {
-            amqpConfiguration = try configuration.amqpConfiguration(connectionName: connectionName)
+            var amqp = try configuration.amqpConfiguration(connectionName: connectionName)
+            amqp.writeBatchingDelay = amqpWriteBatchingDelay
+            amqpConfiguration = amqp
             redisConfiguration = try configuration.redisConfiguration()
         } catch {
             throw CLIError("\(error)")
