@@ -18,8 +18,9 @@ import Synchronization
 /// - `kr:{<account>}:job:<id>`: the Klaviyo job a command waits for.
 ///
 /// Published marks ride along: ``markPublishedSoon(_:)`` queues a command's mark, and the next lookup or record
-/// pipeline of any command writes it in the same round trip (an idle store writes it within 20 ms). The mark only spares a redelivered command (its ack lost in a crash) a second
-/// publication of its result, which publishers deduplicate anyway, so it need not be written before the ack.
+/// pipeline of any command writes it in the same round trip (an idle store writes it within its `markFlushDelay`).
+/// The mark only spares a redelivered command (its ack lost in a crash) a second publication of its result, which
+/// publishers deduplicate anyway, so it need not be written before the ack.
 ///
 /// Migration: markers written before this layout (`kr:idem:<id>`, `kr:job:<id>`) are still read until they
 /// expire (`RELAY_IDEMPOTENCY_TTL`); a legacy marker counts only for the account and type its stored result names.
@@ -140,14 +141,6 @@ public struct IdempotencyStore: Sendable {
             // The claim lives at least as long as the marker it guards.
             ["SET", RedisKeys.idempotencyClaim(command.id), Self.binding(command), "PX", ttlMilliseconds],
         ])
-        for reply in replies {
-            if case .failure(let error) = reply { throw error }
-        }
-    }
-
-    /// Notes that the result was published (confirmed by the broker), in a round trip of its own.
-    public func markPublished(_ command: CommandEnvelope) async throws {
-        let replies = try await redis.pipeline(markCommands(RedisKeys.idempotency(command.accountID, command.id)))
         for reply in replies {
             if case .failure(let error) = reply { throw error }
         }
