@@ -55,6 +55,13 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "RELAY_CONCURRENCY of the consumers in the zero-latency scenario.")
     var concurrency = 64
 
+    @Option(
+        help: """
+            Run the scenarios this many times, interleaved: tables and report show each scenario's median run and \
+            every relay run against the baseline of its own round (the machine's speed drifts between runs).
+            """)
+    var rounds = 1
+
     @Option(help: "Where to write the JSON report.")
     var report = "bench-results/report.json"
 
@@ -106,17 +113,29 @@ struct BenchCommand: AsyncParsableCommand {
             }
             return (name: parts[0], pid: pid)
         }
-        let results = try await runtime.withAMQP { () -> [BenchMeasurement] in
-            var results: [BenchMeasurement] = []
-            for plan in plans {
-                FileHandle.standardError.write(Data("bench: running \(plan.name) with \(commands) commands…\n".utf8))
-                results.append(try await harness.run(plan))
+        guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1") }
+        let measured = try await runtime.withAMQP { () -> [[BenchMeasurement]] in
+            var measured: [[BenchMeasurement]] = []
+            for round in 1...rounds {
+                var results: [BenchMeasurement] = []
+                for plan in plans {
+                    let label = rounds > 1 ? " (round \(round) of \(rounds))" : ""
+                    FileHandle.standardError.write(
+                        Data("bench: running \(plan.name) with \(commands) commands\(label)…\n".utf8))
+                    results.append(try await harness.run(plan))
+                }
+                measured.append(results)
             }
-            return results
+            return measured
         }
-        let table = BenchReport.table(results)
-        print(table)
-        let document = BenchReport.json(results, commands: commands)
+        let repeated = BenchRounds(rounds: measured)
+        let results = repeated.medianRuns
+        print(([BenchReport.table(results)] + repeated.table()).joined(separator: "\n"))
+        var document = BenchReport.json(results, commands: commands)
+        if measured.count > 1, case .object(var members) = document {
+            members["rounds"] = repeated.json()
+            document = .object(members)
+        }
         let url = URL(fileURLWithPath: report)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         try Data(document.jsonBytes()).write(to: url)
