@@ -37,7 +37,9 @@ final class CurlEasy: @unchecked Sendable {
         headerList = nil
         var list: UnsafeMutablePointer<curl_slist>?
         for line in lines {
-            guard let appended = curl_slist_append(list, line) else {
+            // withCString: a native string is already NUL-terminated, so no C copy is made (passing the String
+            // itself converted it through an allocated array).
+            guard let appended = line.withCString({ curl_slist_append(list, $0) }) else {
                 if let list { curl_slist_free_all(list) }
                 return CURLE_OUT_OF_MEMORY
             }

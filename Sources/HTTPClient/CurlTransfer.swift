@@ -37,35 +37,33 @@ final class CurlTransfer: @unchecked Sendable {
     }
 
     /// Header callback body: one raw header line (with CRLF). A status line starts a new block, so only the
-    /// last block (the final response, after any 1xx) is kept.
+    /// last block (the final response, after any 1xx) is kept. Name and value are made from the bytes directly
+    /// (no string for the whole line).
     func appendHeaderLine(_ bytes: UnsafeRawBufferPointer) {
         // Trim CR/LF as bytes: in Swift "\r\n" is a single Character.
         var end = bytes.count
         while end > 0, bytes[end - 1] == 0x0D || bytes[end - 1] == 0x0A { end -= 1 }
-        let line = Substring(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[..<end]), as: UTF8.self))
-        if line.hasPrefix("HTTP/") {
+        if end == 0 { return }
+        if bytes.starts(with: "HTTP/".utf8) {
             headers = HTTPHeaders()
+            headers.reserveCapacity(16)
             return
         }
-        if line.isEmpty { return }
-        guard let colon = line.firstIndex(of: ":") else { return }
-        let name = line[..<colon].trimmingSpaces
-        let value = line[line.index(after: colon)...].trimmingSpaces
-        headers.add(name: String(name), value: String(value))
+        guard let colon = bytes[..<end].firstIndex(of: UInt8(ascii: ":")) else { return }
+        let isSpace = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == 0x09 }
+        func trimmed(_ range: Range<Int>) -> String {
+            var lower = range.lowerBound
+            var upper = range.upperBound
+            while lower < upper, isSpace(bytes[lower]) { lower += 1 }
+            while upper > lower, isSpace(bytes[upper - 1]) { upper -= 1 }
+            return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[lower..<upper]), as: UTF8.self)
+        }
+        headers.add(name: trimmed(0..<colon), value: trimmed((colon + 1)..<end))
     }
 
     /// Moves the collected response out.
     func takeResponse(status: Int) -> HTTPResponse {
         defer { body = [] }
         return HTTPResponse(status: status, headers: headers, body: body)
-    }
-}
-
-extension Substring {
-    fileprivate var trimmingSpaces: Substring {
-        var result = self
-        while let first = result.first, first == " " || first == "\t" { result = result.dropFirst() }
-        while let last = result.last, last == " " || last == "\t" { result = result.dropLast() }
-        return result
     }
 }

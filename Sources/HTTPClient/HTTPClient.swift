@@ -132,9 +132,13 @@ public final class HTTPClient: Sendable {
         if sendsBody {
             let body = request.body ?? []
             check(ccurl_setopt_off_t(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count)))
-            // libcurl copies the bytes now; a 1-byte buffer gives an empty body a valid pointer.
-            var bytes = body.isEmpty ? [0] : body
-            bytes.withUnsafeMutableBytes { check(ccurl_setopt_pointer(handle, CURLOPT_COPYPOSTFIELDS, $0.baseAddress)) }
+            // libcurl copies the bytes now (it only reads them: no mutable copy of the body is needed); a 1-byte
+            // buffer gives an empty body a valid pointer.
+            let bytes = body.isEmpty ? [0] : body
+            bytes.withUnsafeBytes { buffer in
+                let pointer = UnsafeMutableRawPointer(mutating: buffer.baseAddress)
+                check(ccurl_setopt_pointer(handle, CURLOPT_COPYPOSTFIELDS, pointer))
+            }
         }
         if request.method != .POST && request.method != .HEAD && (sendsBody || request.method != .GET) {
             check(ccurl_setopt_string(handle, CURLOPT_CUSTOMREQUEST, request.method.rawValue))

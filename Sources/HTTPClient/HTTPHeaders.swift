@@ -25,6 +25,11 @@ public struct HTTPHeaders: Sendable, Hashable, Sequence, ExpressibleByDictionary
         fields.append(Field(name: name, value: value))
     }
 
+    /// Makes room for `capacity` fields without growing the storage field by field.
+    public mutating func reserveCapacity(_ capacity: Int) {
+        fields.reserveCapacity(capacity)
+    }
+
     /// Removes every field named `name` (case-insensitive).
     public mutating func remove(name: String) {
         fields.removeAll { Self.same($0.name, name) }

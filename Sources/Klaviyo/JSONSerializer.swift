@@ -29,12 +29,24 @@ public enum JSONSerializer {
             output.append(UInt8(ascii: "]"))
         case .object(let members):
             output.append(UInt8(ascii: "{"))
-            // Sorted as pairs: no second lookup (and hash) of each key.
-            for (position, member) in members.sorted(by: { $0.key < $1.key }).enumerated() {
-                if position > 0 { output.append(UInt8(ascii: ",")) }
-                writeString(member.key, into: &output)
-                output.append(UInt8(ascii: ":"))
-                write(member.value, into: &output)
+            // The members' indices sorted by key in a temporary buffer (on the stack for the usual sizes): no
+            // array of pairs per object, no second lookup (and hash) of each key.
+            withUnsafeTemporaryAllocation(of: [String: JSONValue].Index.self, capacity: members.count) { buffer in
+                var order = buffer  // the buffer's pointer, sorted in place
+                var count = 0
+                for index in members.indices {
+                    order.initializeElement(at: count, to: index)
+                    count += 1
+                }
+                order.sort { members[$0].key < members[$1].key }
+                for position in 0..<count {
+                    if position > 0 { output.append(UInt8(ascii: ",")) }
+                    let member = members[order[position]]
+                    writeString(member.key, into: &output)
+                    output.append(UInt8(ascii: ":"))
+                    write(member.value, into: &output)
+                }
+                _ = order.deinitialize()
             }
             output.append(UInt8(ascii: "}"))
         }

@@ -107,13 +107,13 @@ final class RedisContext {
         command.reserveCapacity(size)
         command.append(UInt8(ascii: "*"))
         appendDecimal(arguments.count, to: &command)
-        command.append(contentsOf: [0x0D, 0x0A])
+        appendLineEnd(to: &command)
         for argument in arguments {
             command.append(UInt8(ascii: "$"))
             appendDecimal(argument.count, to: &command)
-            command.append(contentsOf: [0x0D, 0x0A])
+            appendLineEnd(to: &command)
             command.append(contentsOf: argument)
-            command.append(contentsOf: [0x0D, 0x0A])
+            appendLineEnd(to: &command)
         }
         return command
     }
@@ -123,13 +123,13 @@ final class RedisContext {
     static func format(_ arguments: [String], into command: inout [UInt8]) {
         command.append(UInt8(ascii: "*"))
         appendDecimal(arguments.count, to: &command)
-        command.append(contentsOf: [0x0D, 0x0A])
+        appendLineEnd(to: &command)
         for argument in arguments {
             command.append(UInt8(ascii: "$"))
             appendDecimal(argument.utf8.count, to: &command)
-            command.append(contentsOf: [0x0D, 0x0A])
+            appendLineEnd(to: &command)
             command.append(contentsOf: argument.utf8)
-            command.append(contentsOf: [0x0D, 0x0A])
+            appendLineEnd(to: &command)
         }
     }
 
@@ -155,13 +155,21 @@ final class RedisContext {
 
     /// Appends a non-negative integer in decimal ASCII.
     static func appendDecimal(_ value: Int, to bytes: inout [UInt8]) {
-        let start = bytes.count
+        // Digits written in place from the last one: no slice (reversing `bytes[start...]` copied it).
+        var index = bytes.count + decimalDigits(value)
+        bytes.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: index - bytes.count))
         var rest = value
         repeat {
-            bytes.append(UInt8(ascii: "0") + UInt8(rest % 10))
+            index -= 1
+            bytes[index] = UInt8(ascii: "0") + UInt8(rest % 10)
             rest /= 10
         } while rest > 0
-        bytes[start...].reverse()
+    }
+
+    /// Appends CR LF.
+    static func appendLineEnd(to bytes: inout [UInt8]) {
+        bytes.append(0x0D)
+        bytes.append(0x0A)
     }
 
     /// Flushes pending output (if any), then reads the next reply.
