@@ -201,6 +201,9 @@ struct BenchHarness: Sendable {
         environment["RELAY_METRICS_PORT"] = "0"
         environment["RELAY_KLAVIYO_API_BASE_URL"] = simURL
         environment["RELAY_LOG_LEVEL"] = environment["RELAY_LOG_LEVEL"] ?? "warning"
+        // Production's log format, also under --dev (whose default, text, renders a command's metadata again on
+        // every change: a cost production does not pay).
+        environment["RELAY_LOG_FORMAT"] = environment["RELAY_LOG_FORMAT"] ?? "json"
         process.environment = environment
         try process.run()
         return process
