@@ -22,16 +22,19 @@ enum ProfileAttributesValidator {
         let attributes = try Check.object(value, at: pointer)
         try Check.onlyKeys(attributes, allowedKeys, at: pointer)
         for (key, member) in attributes where stringKeys.contains(key) {
-            let memberPointer = pointer + "/" + key
             if member.isNull { continue }
-            let maxLength = key == "image" ? 2048 : 255
-            let text = try Check.string(member, at: memberPointer, maxLength: key == "email" ? 254 : maxLength)
-            if key == "email", !Check.isEmail(text) {
-                throw SchemaViolation(pointer: memberPointer, message: "is not a valid email address")
-            }
-            if key == "phone_number", !Check.isE164(text) {
-                throw SchemaViolation(
-                    pointer: memberPointer, message: "must be an E.164 phone number such as +15005550006")
+            // The member's pointer is only built for a violation (most commands have none).
+            do throws(SchemaViolation) {
+                let maxLength = key == "image" ? 2048 : 255
+                let text = try Check.string(member, at: "", maxLength: key == "email" ? 254 : maxLength)
+                if key == "email", !Check.isEmail(text) {
+                    throw SchemaViolation(pointer: "", message: "is not a valid email address")
+                }
+                if key == "phone_number", !Check.isE164(text) {
+                    throw SchemaViolation(pointer: "", message: "must be an E.164 phone number such as +15005550006")
+                }
+            } catch {
+                throw SchemaViolation(pointer: pointer + "/" + key, message: error.message)
             }
         }
         if let location = attributes["location"], !location.isNull {

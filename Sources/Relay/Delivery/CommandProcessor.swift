@@ -76,9 +76,9 @@ public struct CommandProcessor: Sendable {
         let started = ContinuousClock.now
         var logger = self.logger
         if let traceparent = delivery.properties.headers["traceparent"]?.stringValue {
-            logger.addMetadata([LogKeys.queue: "\(delivery.queue)", LogKeys.traceparent: "\(traceparent)"])
+            logger.addMetadata([LogKeys.queue: .string(delivery.queue), LogKeys.traceparent: .string(traceparent)])
         } else {
-            logger[metadataKey: LogKeys.queue] = "\(delivery.queue)"
+            logger[metadataKey: LogKeys.queue] = .string(delivery.queue)
         }
         let outcome: Outcome
         // A closed set of label values: the known types, else `unknown` (never a routing key or header).
@@ -134,9 +134,10 @@ public struct CommandProcessor: Sendable {
                     commandID: rejection.commandID, accountID: rejection.accountID, type: rejection.type, logger: logger
                 )
             case .success(let command):
+                // The strings themselves (an interpolation would copy each one).
                 logger.addMetadata([
-                    LogKeys.commandID: "\(command.id)", LogKeys.accountID: "\(command.accountID)",
-                    LogKeys.type: "\(command.type.rawValue)",
+                    LogKeys.commandID: .string(command.id), LogKeys.accountID: .string(command.accountID),
+                    LogKeys.type: .string(command.type.rawValue),
                 ])
                 typeLabel = command.type.rawValue
                 if let replyQueue = delivery.properties.replyTo, !replyQueue.isEmpty, !replyTo.allows(replyQueue) {
