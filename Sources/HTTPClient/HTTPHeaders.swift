@@ -62,6 +62,9 @@ public struct HTTPHeaders: Sendable, Hashable, Sequence, ExpressibleByDictionary
     /// Whether there are no fields.
     public var isEmpty: Bool { fields.isEmpty }
 
+    /// The number of fields (so `map` and `Array(_:)` allocate once).
+    public var underestimatedCount: Int { fields.count }
+
     /// Iterates `(name, value)` pairs in order.
     public func makeIterator() -> some IteratorProtocol<(name: String, value: String)> {
         fields.lazy.map { (name: $0.name, value: $0.value) }.makeIterator()

@@ -3,8 +3,7 @@ public import HTTPClient
 extension HTTPClient: KlaviyoTransport {
     /// Sends a Klaviyo request through libcurl.
     public func send(_ request: KlaviyoHTTPRequest) async throws(KlaviyoTransportFailure) -> KlaviyoHTTPResponse {
-        var headers = HTTPHeaders()
-        for header in request.headers { headers.add(name: header.name, value: header.value) }
+        let headers = HTTPHeaders(request.headers)
         let method = HTTPMethod(rawValue: request.method) ?? .GET
         do {
             let response = try await execute(

@@ -44,12 +44,12 @@ public struct KlaviyoClient: Sendable {
     {
         var url = baseURL + request.path
         if !request.query.isEmpty { url += "?" + request.encodedQuery }
-        var headers: [(name: String, value: String)] = [
-            ("Authorization", credential.authorizationHeader),
-            ("revision", KlaviyoAPI.revision),
-            ("Accept", KlaviyoAPI.mediaType),
-            ("User-Agent", userAgent),
-        ]
+        var headers: [(name: String, value: String)] = []
+        headers.reserveCapacity(5)  // one allocation, with room for Content-Type
+        headers.append(("Authorization", credential.authorizationHeader))
+        headers.append(("revision", KlaviyoAPI.revision))
+        headers.append(("Accept", KlaviyoAPI.mediaType))
+        headers.append(("User-Agent", userAgent))
         var body: [UInt8]?
         if let document = request.body {
             let bytes = document.jsonBytes()
@@ -85,9 +85,11 @@ public struct KlaviyoClient: Sendable {
         }
         let span = startSpan("klaviyo.\(request.operationID)", ofKind: .client)
         defer { span.end() }
-        span.attributes["klaviyo.operation"] = request.operationID
-        span.attributes["http.request.method"] = request.method
-        span.attributes["url.path"] = request.path
+        if span.isRecording {  // setting an attribute builds a dictionary even on a span that drops it
+            span.attributes["klaviyo.operation"] = request.operationID
+            span.attributes["http.request.method"] = request.method
+            span.attributes["url.path"] = request.path
+        }
         http.injectTraceContext(of: span)
         let started = ContinuousClock.now
         let response: KlaviyoHTTPResponse
@@ -107,7 +109,7 @@ public struct KlaviyoClient: Sendable {
                 requestMayHaveBeenSent: error.requestMayHaveBeenSent, usedOAuth: credential.isOAuth)
         }
         let elapsed = ContinuousClock.now - started
-        span.attributes["http.response.status_code"] = response.status
+        if span.isRecording { span.attributes["http.response.status_code"] = response.status }
         if response.status >= 400 { span.setStatus(SpanStatus(code: .error)) }
         KlaviyoCallMetrics.record(
             operationID: request.operationID, status: .init(status: response.status), elapsed: elapsed)
