@@ -6,14 +6,34 @@ import Glibc
 /// Everything handed out stays valid until the arena is deinitialised; keep the arena alive (e.g. with
 /// `withExtendedLifetime`) for the duration of the call. Not thread-safe, never shared.
 final class CArena {
+    /// Small requests are carved out of blocks of this size (a publish's strings and properties fit in one): one
+    /// malloc per block instead of one per string.
+    static let blockSize = 2048
+    /// Requests above this get their own allocation.
+    static let largestCarved = 512
+
     private var allocations: [UnsafeMutableRawPointer] = []
+    private var block: UnsafeMutableRawPointer?
+    private var blockUsed = 0
 
     deinit {
         for allocation in allocations { free(allocation) }
     }
 
     private func allocate(_ byteCount: Int) -> UnsafeMutableRawPointer {
-        guard let pointer = malloc(max(byteCount, 1)) else { fatalError("out of memory") }
+        // 16-byte steps keep every piece aligned for any C type (tables, field values).
+        let size = (max(byteCount, 1) + 15) & ~15
+        if size > Self.largestCarved { return ownAllocation(size) }
+        if block == nil || blockUsed + size > Self.blockSize {
+            block = ownAllocation(Self.blockSize)
+            blockUsed = 0
+        }
+        defer { blockUsed += size }
+        return block! + blockUsed
+    }
+
+    private func ownAllocation(_ byteCount: Int) -> UnsafeMutableRawPointer {
+        guard let pointer = malloc(byteCount) else { fatalError("out of memory") }
         allocations.append(pointer)
         return pointer
     }
@@ -38,11 +58,13 @@ final class CArena {
 
     /// A NUL-terminated copy of `string`, for the `const char *` parameters of rabbitmq-c.
     func cString(_ string: String) -> UnsafePointer<CChar> {
-        let utf8 = Array(string.utf8)
-        let pointer = allocate(utf8.count + 1).bindMemory(to: CChar.self, capacity: utf8.count + 1)
-        for (index, byte) in utf8.enumerated() { pointer[index] = CChar(bitPattern: byte) }
-        pointer[utf8.count] = 0
-        return UnsafePointer(pointer)
+        var string = string
+        return string.withUTF8 { utf8 in
+            let pointer = allocate(utf8.count + 1)
+            if let base = utf8.baseAddress { pointer.copyMemory(from: base, byteCount: utf8.count) }
+            pointer.storeBytes(of: 0, toByteOffset: utf8.count, as: UInt8.self)
+            return UnsafePointer(pointer.bindMemory(to: CChar.self, capacity: utf8.count + 1))
+        }
     }
 
     /// A C table equal to `table` (keys sorted, for stable output).

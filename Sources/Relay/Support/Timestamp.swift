@@ -38,28 +38,32 @@ public enum Timestamp {
             seconds > maximumSeconds ? 999 : seconds < minimumSeconds ? 0 : min(max(milliseconds, 0), 999)
         var parts = tm()
         gmtime_r(&time, &parts)
-        // Written digit by digit into one buffer (a timestamp goes into every result).
-        var text: [UInt8] = []
-        text.reserveCapacity(24)
-        func append(_ value: Int, width: Int, then separator: Character?) {
-            var divisor = 1
-            for _ in 1..<width { divisor *= 10 }
-            var rest = value
-            while divisor > 0 {
-                text.append(UInt8(ascii: "0") + UInt8(rest / divisor))
-                rest %= divisor
-                divisor /= 10
+        // Written digit by digit straight into the string's storage (a timestamp goes into every result): one
+        // allocation, no intermediate buffer.
+        return String(unsafeUninitializedCapacity: 24) { text in
+            var position = 0
+            func append(_ value: Int, width: Int, then separator: UInt8) {
+                var divisor = 1
+                for _ in 1..<width { divisor *= 10 }
+                var rest = value
+                while divisor > 0 {
+                    text[position] = UInt8(ascii: "0") + UInt8(rest / divisor)
+                    position += 1
+                    rest %= divisor
+                    divisor /= 10
+                }
+                text[position] = separator
+                position += 1
             }
-            if let separator { text.append(separator.asciiValue!) }
+            append(Int(parts.tm_year) + 1900, width: 4, then: UInt8(ascii: "-"))
+            append(Int(parts.tm_mon) + 1, width: 2, then: UInt8(ascii: "-"))
+            append(Int(parts.tm_mday), width: 2, then: UInt8(ascii: "T"))
+            append(Int(parts.tm_hour), width: 2, then: UInt8(ascii: ":"))
+            append(Int(parts.tm_min), width: 2, then: UInt8(ascii: ":"))
+            append(Int(parts.tm_sec), width: 2, then: UInt8(ascii: "."))
+            append(milliseconds, width: 3, then: UInt8(ascii: "Z"))
+            return position
         }
-        append(Int(parts.tm_year) + 1900, width: 4, then: "-")
-        append(Int(parts.tm_mon) + 1, width: 2, then: "-")
-        append(Int(parts.tm_mday), width: 2, then: "T")
-        append(Int(parts.tm_hour), width: 2, then: ":")
-        append(Int(parts.tm_min), width: 2, then: ":")
-        append(Int(parts.tm_sec), width: 2, then: ".")
-        append(milliseconds, width: 3, then: "Z")
-        return String(decoding: text, as: UTF8.self)
     }
 
     /// Formats epoch milliseconds (any value; see ``format(seconds:milliseconds:)``).
