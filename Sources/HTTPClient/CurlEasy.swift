@@ -1,6 +1,6 @@
 import CCurl
 
-/// One libcurl easy handle plus the header list it points to; both freed in `deinit`.
+/// One libcurl easy handle plus the buffer of its header list; both freed in `deinit`.
 ///
 /// Reused through a small free list after `curl_easy_reset` to save allocations.
 final class CurlEasy: @unchecked Sendable {
@@ -8,7 +8,9 @@ final class CurlEasy: @unchecked Sendable {
     // submitting task while it configures, then the loop thread until the transfer finishes); ownership moves
     // only through mutex-protected hand-offs, so the non-thread-safe easy handle is never used concurrently.
     let handle: UnsafeMutableRawPointer
-    private var headerList: UnsafeMutablePointer<curl_slist>?
+    /// The header list's nodes and lines (``setHeaders(_:)``), kept across requests.
+    private var headerBuffer: UnsafeMutableRawPointer?
+    private var headerCapacity = 0
     /// libcurl writes a detailed message here on failure (CURLOPT_ERRORBUFFER).
     let errorBuffer: UnsafeMutablePointer<CChar>
 
@@ -20,8 +22,8 @@ final class CurlEasy: @unchecked Sendable {
     }
 
     deinit {
-        if let headerList { curl_slist_free_all(headerList) }
         curl_easy_cleanup(handle)
+        headerBuffer?.deallocate()
         errorBuffer.deallocate()
     }
 
@@ -31,30 +33,44 @@ final class CurlEasy: @unchecked Sendable {
         return text.isEmpty ? nil : text
     }
 
-    /// Replaces the request header list (kept alive until the next `setHeaders` / `reset` / `deinit`).
+    /// Replaces the request header list (valid until the next `setHeaders` or `deinit`).
+    ///
+    /// The list's nodes and lines are laid out in one buffer the handle keeps and reuses: libcurl only reads a
+    /// header list, and `curl_slist_append` would allocate twice per line (a node and a copy of the line).
     func setHeaders(_ lines: [String]) -> CURLcode {
-        if let headerList { curl_slist_free_all(headerList) }
-        headerList = nil
-        var list: UnsafeMutablePointer<curl_slist>?
-        for line in lines {
-            // withCString: a native string is already NUL-terminated, so no C copy is made (passing the String
-            // itself converted it through an allocated array).
-            guard let appended = line.withCString({ curl_slist_append(list, $0) }) else {
-                if let list { curl_slist_free_all(list) }
-                return CURLE_OUT_OF_MEMORY
-            }
-            list = appended
+        let nodeBytes = MemoryLayout<curl_slist>.stride * lines.count
+        var needed = nodeBytes
+        for line in lines { needed += line.utf8.count + 1 }
+        if needed > headerCapacity {
+            headerBuffer?.deallocate()
+            headerCapacity = max(needed, 512)
+            headerBuffer = .allocate(byteCount: headerCapacity, alignment: MemoryLayout<curl_slist>.alignment)
         }
-        headerList = list
-        return ccurl_setopt_slist(handle, CURLOPT_HTTPHEADER, list)
+        guard let buffer = headerBuffer, !lines.isEmpty else {
+            return ccurl_setopt_slist(handle, CURLOPT_HTTPHEADER, nil)
+        }
+        let nodes = buffer.bindMemory(to: curl_slist.self, capacity: lines.count)
+        var textOffset = nodeBytes
+        for (index, line) in lines.enumerated() {
+            var line = line
+            let text = buffer + textOffset
+            line.withUTF8 { utf8 in
+                if let base = utf8.baseAddress { text.copyMemory(from: base, byteCount: utf8.count) }
+                text.storeBytes(of: 0, toByteOffset: utf8.count, as: UInt8.self)
+                textOffset += utf8.count + 1
+            }
+            let next = index + 1 < lines.count ? nodes + index + 1 : nil
+            (nodes + index).initialize(
+                to: curl_slist(data: text.assumingMemoryBound(to: CChar.self), next: next))
+        }
+        return ccurl_setopt_slist(handle, CURLOPT_HTTPHEADER, nodes)
     }
 
-    /// Clears every option and the header list; connections stay in the multi handle's cache.
+    /// Clears every option (the header list's buffer is kept for the next request); connections stay in the
+    /// multi handle's cache.
     func reset() {
         curl_easy_reset(handle)
         errorBuffer[0] = 0
-        if let headerList { curl_slist_free_all(headerList) }
-        headerList = nil
     }
 
     func long(_ info: CURLINFO) -> Int {

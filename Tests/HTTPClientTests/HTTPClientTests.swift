@@ -142,6 +142,30 @@ struct HTTPClientTests {
         #expect(server.snapshot.requests == 100)
     }
 
+    @Test func eachRequestSendsExactlyItsOwnHeaders() async throws {
+        // Sequential requests reuse one easy handle and the buffer its header list lives in: a long list, then a
+        // shorter one, then a longer one again must each arrive whole, with nothing left over from the one before.
+        let server = try TestHTTPServer()
+        defer { server.stop() }
+        let client = HTTPClient(logger: logger)
+        defer { Task { await client.shutdown() } }
+        let lists: [[(name: String, value: String)]] = [
+            (0..<12).map { (name: "X-Long-\($0)", value: String(repeating: "v\($0)", count: 40)) },
+            [(name: "X-Short", value: "s")],
+            [],
+            (0..<30).map { (name: "X-Many-\($0)", value: "\($0)") } + [(name: "X-Empty", value: "")],
+        ]
+        for headers in lists + lists {
+            let response = try await client.execute(
+                HTTPRequest(url: server.baseURL + "/echo", headers: HTTPHeaders(headers)))
+            let echo = try Echo(response)
+            let sent = echo.headers.filter { $0.0.lowercased().hasPrefix("x-") }
+            #expect(sent.map(\.0.localizedLowercase) == headers.map(\.name.localizedLowercase))
+            #expect(sent.map(\.1) == headers.map(\.value))
+        }
+        #expect(server.snapshot.acceptedConnections == 1)
+    }
+
     @Test func requestTimeout() async throws {
         let server = try TestHTTPServer()
         defer { server.stop() }
