@@ -204,6 +204,9 @@ struct BenchHarness: Sendable {
         // Production's log format, also under --dev (whose default, text, renders a command's metadata again on
         // every change: a cost production does not pay).
         environment["RELAY_LOG_FORMAT"] = environment["RELAY_LOG_FORMAT"] ?? "json"
+        // The bench's done markers expire within the hour (production keeps them 7 days): repeated runs would
+        // otherwise pile millions of keys into the development Redis, whose own CPU per command then grows.
+        environment["RELAY_IDEMPOTENCY_TTL"] = environment["RELAY_IDEMPOTENCY_TTL"] ?? "1h"
         process.environment = environment
         try process.run()
         return process
