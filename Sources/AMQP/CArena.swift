@@ -28,8 +28,9 @@ final class CArena {
             block = ownAllocation(Self.blockSize)
             blockUsed = 0
         }
-        defer { blockUsed += size }
-        return block! + blockUsed
+        let pointer = block! + blockUsed
+        blockUsed += size
+        return pointer
     }
 
     private func ownAllocation(_ byteCount: Int) -> UnsafeMutableRawPointer {

@@ -24,9 +24,8 @@ enum Check {
     )
         throws(SchemaViolation)
     {
-        // Sorted only when a member is not allowed (the first one in key order is named).
-        guard members.keys.contains(where: { !allowed.contains($0) }) else { return }
-        if let unknown = members.keys.sorted().first(where: { !allowed.contains($0) }) {
+        // The first unknown member in key order is named; nothing is sorted or built when all are allowed.
+        if let unknown = members.keys.lazy.filter({ !allowed.contains($0) }).min() {
             throw SchemaViolation(
                 pointer: pointer + "/" + escape(unknown),
                 message: "is not an allowed member (allowed: \(allowed.sorted().joined(separator: ", ")))")
