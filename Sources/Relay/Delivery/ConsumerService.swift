@@ -83,8 +83,6 @@ public struct ConsumerService: Service {
                 concurrency: concurrency, fairShare: fairShare,
                 prefetch: queues.map { prefetch[$0] ?? concurrency }.min() ?? concurrency),
             amqp: amqp, topology: processor.topology, seal: processor.seal, logger: logger)
-        // Commands run in long-lived workers (their task's slabs are reused from one command to the next).
-        let workers = CommandWorkers(maxIdle: concurrency)
         let (merged, continuation) = AsyncStream.makeStream(of: AMQPDelivery.self)
         await withDiscardingTaskGroup { group in
             group.addTask {
@@ -110,11 +108,8 @@ public struct ConsumerService: Service {
                         if let account { fairness.released(account: account) }
                         break
                     }
-                    let job: CommandWorkers.Job = {
+                    group.addTask {
                         await run(delivery, slots: slots) { if let account { fairness.released(account: account) } }
-                    }
-                    if !workers.handOff(job) {
-                        group.addTask { await workers.work(first: job) }
                     }
                 case .bundle(let account):
                     switch fairness.add(delivery, account: account) {
@@ -143,8 +138,6 @@ public struct ConsumerService: Service {
                 if Task.isCancelled { break }
             }
             fairness.stopping.store(true, ordering: .relaxed)
-            // In-flight commands finish in their workers; parked workers end now, the others after their command.
-            workers.close()
             await fairness.flushAll()
             continuation.finish()
         }
