@@ -20,6 +20,16 @@ final class CArena {
         for allocation in allocations { free(allocation) }
     }
 
+    /// Frees everything handed out so far except the current block, which the next call carves again: an arena
+    /// kept for a repeated call (a publish) mallocs nothing once warm. Nothing handed out before stays valid.
+    func reset() {
+        let kept = block
+        for allocation in allocations where allocation != kept { free(allocation) }
+        allocations.removeAll(keepingCapacity: true)
+        if let kept { allocations.append(kept) }
+        blockUsed = 0
+    }
+
     private func allocate(_ byteCount: Int) -> UnsafeMutableRawPointer {
         // 16-byte steps keep every piece aligned for any C type (tables, field values).
         let size = (max(byteCount, 1) + 15) & ~15

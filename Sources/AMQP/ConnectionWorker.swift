@@ -34,6 +34,8 @@ final class ConnectionWorker: @unchecked Sendable {
     private var pendingAcks = PendingAcks<CheckedContinuation<Void, any Error>?>()
     /// Publishes and acks framed here and written together (plain TCP; see ``FrameWriter``).
     private var output = FrameWriter()
+    /// The C arguments of publishes (one block, carved again by every publish; worker thread only).
+    private let publishArena = CArena()
 
     init(core: ClientCore) {
         self.core = core
@@ -419,7 +421,10 @@ final class ConnectionWorker: @unchecked Sendable {
         confirms.register(
             continuation, exchange: message.exchange,
             returnKey: message.mandatory ? .init(routingKey: message.routingKey, body: message.body) : nil)
-        let arena = CArena()
+        // The arena's block is reused from one publish to the next (both paths below copy the arguments before
+        // they return).
+        let arena = publishArena
+        defer { arena.reset() }
         var properties = arena.properties(message.properties)
         if !configuration.useTLS,
             output.appendPublish(
