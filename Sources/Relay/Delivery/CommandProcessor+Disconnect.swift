@@ -4,6 +4,7 @@ extension CommandProcessor {
     /// `connection.disconnect`, handled here and only here (it needs no Klaviyo credential, so it never reaches
     /// the ``CommandExecutor``): the same effect as `DELETE /v1/accounts/{id}/connection` through
     /// ``ConnectionLifecycle`` (revoke, delete secrets, `connection.disconnected` event), then a result.
+    @inline(never)  // ``perform(_:_:)``: see there
     func disconnect(reason: String, _ run: inout Run) async throws -> Action {
         guard let lifecycle else {
             return .deadLetter(

@@ -7,10 +7,11 @@ extension CommandProcessor {
     /// Runs one action: the only place where the processor's decisions take effect (publish, ack, Redis
     /// writes, logs). `.call`, `.refreshAndRetry` and `.disconnect` lead to the next action; every other action
     /// finishes the delivery.
+    ///
+    /// The steps it runs are never inlined into it: an async function's frame holds the locals of everything
+    /// inlined into it, and inlined they made this frame 14.7 kB (now 5.3 kB), allocated for every command
+    /// although each action runs one step.
     func perform(_ action: Action, _ run: inout Run) async throws -> Step {
-        let command = run.command
-        let delivery = run.delivery
-        let logger = run.logger
         switch action {
         case .call:
             return .next(await call(&run))
@@ -19,66 +20,93 @@ extension CommandProcessor {
         case .disconnect(let reason):
             return .next(try await disconnect(reason: reason, &run))
         case .retry(let tier, let wanted, let attempts, let firstFailedAt, let error):
-            try await scheduleRetry(
-                delivery, type: command.type, in: tier, attempts: attempts, firstFailedAt: firstFailedAt,
-                lastError: error)
+            try await retryLater(
+                run, in: tier, wanted: wanted, attempts: attempts, firstFailedAt: firstFailedAt, error: error,
+                heldBack: false)
+            return .finished(.retryScheduled)
+        case .holdBack(let tier, let wanted, let attemptsMade, let firstFailedAt, let error):
+            try await retryLater(
+                run, in: tier, wanted: wanted, attempts: attemptsMade, firstFailedAt: firstFailedAt, error: error,
+                heldBack: true)
+            return .finished(.retryScheduled)
+        case .handBack(let reason, let error):
+            run.logger.warning("\(reason)", metadata: [LogKeys.errorDetail: "\(error)"])
+            throw HandBack()
+        case .deadLetter(let code, let detail, let attempts, let firstFailedAt):
+            return .finished(
+                try await deadLetter(
+                    run.delivery, code: code, detail: detail, attempts: attempts, firstFailedAt: firstFailedAt,
+                    commandID: run.command.id, accountID: run.command.accountID, type: run.command.type.rawValue,
+                    logger: run.logger))
+        case .reauthRequired(let detail, let attempts, let firstFailedAt):
+            return .finished(
+                try await reauthRequired(run, detail: detail, attempts: attempts, firstFailedAt: firstFailedAt))
+        case .publishResult(let execution, let attempts):
+            if run.calledKlaviyo {
+                crashPoint?.trigger(.afterKlaviyoCall, commandID: run.command.id)
+                if run.delivery.localSettlement != nil {
+                    crashPoint?.trigger(.unpackedAfterKlaviyoCall, commandID: run.command.id)
+                }
+            }
+            return .finished(
+                try await finish(
+                    run.command, execution: execution, attempts: attempts, delivery: run.delivery,
+                    started: run.started, logger: run.logger))
+        case .park(let pending, let tier):
+            return .finished(
+                try await park(run.command, pending: pending, tier: tier, delivery: run.delivery, logger: run.logger))
+        case .duplicate(let record):
+            return .finished(
+                try await finishDuplicate(run.command, record: record, delivery: run.delivery, logger: run.logger))
+        }
+    }
+
+    /// `.retry` (a failed call: the attempt counts) and `.holdBack` (held back by the relay's rate limiter, with the
+    /// slot it reserved): the delivery moves to `tier`, then the log line and the metric.
+    @inline(never)  // ``perform(_:_:)``: see there
+    func retryLater(
+        _ run: Run, in tier: RelayTopology.RetryTier, wanted: Duration, attempts: Int, firstFailedAt: String,
+        error: KlaviyoError, heldBack: Bool
+    ) async throws {
+        try await scheduleRetry(
+            run.delivery, type: run.command.type, in: tier, attempts: attempts, firstFailedAt: firstFailedAt,
+            lastError: error, slot: heldBack ? run.slot.reservation : nil)
+        if heldBack {
+            RelayMetrics.retryScheduled(tier: tier.name, reason: .heldBack)
+            run.logger.info(
+                "held back by the rate limiter; retry scheduled",
+                metadata: [
+                    LogKeys.attempt: "\(attempts)", LogKeys.klaviyoOperation: "\(error.operationID)",
+                    "retry_tier": "\(tier.name)", "retry_wanted_ms": "\(wanted.wholeMilliseconds)",
+                ])
+        } else {
             RelayMetrics.retryScheduled(tier: tier.name, reason: .failure)
-            logger.warning(
+            run.logger.warning(
                 "klaviyo call failed; retry scheduled",
                 metadata: [
                     LogKeys.attempt: "\(attempts)", LogKeys.errorDetail: "\(error)", "retry_tier": "\(tier.name)",
                     "retry_wanted_ms": "\(wanted.wholeMilliseconds)",
                 ])
-            return .finished(.retryScheduled)
-        case .holdBack(let tier, let wanted, let attemptsMade, let firstFailedAt, let error):
-            try await scheduleRetry(
-                delivery, type: command.type, in: tier, attempts: attemptsMade, firstFailedAt: firstFailedAt,
-                lastError: error, slot: run.slot.reservation)
-            RelayMetrics.retryScheduled(tier: tier.name, reason: .heldBack)
-            logger.info(
-                "held back by the rate limiter; retry scheduled",
-                metadata: [
-                    LogKeys.attempt: "\(attemptsMade)", LogKeys.klaviyoOperation: "\(error.operationID)",
-                    "retry_tier": "\(tier.name)", "retry_wanted_ms": "\(wanted.wholeMilliseconds)",
-                ])
-            return .finished(.retryScheduled)
-        case .handBack(let reason, let error):
-            logger.warning("\(reason)", metadata: [LogKeys.errorDetail: "\(error)"])
-            throw HandBack()
-        case .deadLetter(let code, let detail, let attempts, let firstFailedAt):
-            return .finished(
-                try await deadLetter(
-                    delivery, code: code, detail: detail, attempts: attempts, firstFailedAt: firstFailedAt,
-                    commandID: command.id, accountID: command.accountID, type: command.type.rawValue, logger: logger))
-        case .reauthRequired(let detail, let attempts, let firstFailedAt):
-            _ = try? await credentialStore.changeState(accountID: command.accountID, to: .reauthRequired)
-            credentials.invalidate(command.accountID)
-            logger.error("klaviyo refused the account's API key; connection marked reauth_required")
-            return .finished(
-                try await deadLetter(
-                    delivery, code: .reauthRequired, detail: detail, attempts: attempts, firstFailedAt: firstFailedAt,
-                    commandID: command.id, accountID: command.accountID, type: command.type.rawValue, logger: logger))
-        case .publishResult(let execution, let attempts):
-            if run.calledKlaviyo {
-                crashPoint?.trigger(.afterKlaviyoCall, commandID: command.id)
-                if run.delivery.localSettlement != nil {
-                    crashPoint?.trigger(.unpackedAfterKlaviyoCall, commandID: command.id)
-                }
-            }
-            return .finished(
-                try await finish(
-                    command, execution: execution, attempts: attempts, delivery: delivery, started: run.started,
-                    logger: logger))
-        case .park(let pending, let tier):
-            return .finished(try await park(command, pending: pending, tier: tier, delivery: delivery, logger: logger))
-        case .duplicate(let record):
-            return .finished(try await finishDuplicate(command, record: record, delivery: delivery, logger: logger))
         }
+    }
+
+    /// `.reauthRequired`: the account's connection is marked `reauth_required` (every command of the account would
+    /// fail the same way), then the command is dead-lettered.
+    @inline(never)  // ``perform(_:_:)``: see there
+    func reauthRequired(_ run: Run, detail: String, attempts: Int, firstFailedAt: String) async throws -> Outcome {
+        let command = run.command
+        _ = try? await credentialStore.changeState(accountID: command.accountID, to: .reauthRequired)
+        credentials.invalidate(command.accountID)
+        run.logger.error("klaviyo refused the account's API key; connection marked reauth_required")
+        return try await deadLetter(
+            run.delivery, code: .reauthRequired, detail: detail, attempts: attempts, firstFailedAt: firstFailedAt,
+            commandID: command.id, accountID: command.accountID, type: command.type.rawValue, logger: run.logger)
     }
 
     /// Moves a delivery to a retry tier: its copy (with attempts, first failure and last error) is confirmed by
     /// the broker before the original is acked, so a crash in between redelivers rather than loses it.
     /// The route back is the command's own type, never a header.
+    @inline(never)  // ``perform(_:_:)``: see there
     func scheduleRetry(
         _ delivery: AMQPDelivery, type: CommandType, in tier: RelayTopology.RetryTier, attempts: Int,
         firstFailedAt: String, lastError: KlaviyoError, slot: RateLimiter.Reservation? = nil
@@ -91,6 +119,7 @@ extension CommandProcessor {
     }
 
     /// Records the result, publishes it (confirmed), marks it published, then acks.
+    @inline(never)  // ``perform(_:_:)``: see there
     func finish(
         _ command: CommandEnvelope, execution: CommandExecution, attempts attempt: Int, delivery: AMQPDelivery,
         started: ContinuousClock.Instant, logger: Logger
@@ -121,6 +150,7 @@ extension CommandProcessor {
     }
 
     /// Records a running job and parks the command in the delay tier of its next poll, then acks.
+    @inline(never)  // ``perform(_:_:)``: see there
     func park(
         _ command: CommandEnvelope, pending: PendingJob, tier: RelayTopology.RetryTier, delivery: AMQPDelivery,
         logger: Logger
@@ -147,6 +177,7 @@ extension CommandProcessor {
 
     /// A command that was already done: a redelivery whose result is out is just acked; a new copy (double
     /// publish, replay) gets the stored result again so its publisher hears back.
+    @inline(never)  // ``perform(_:_:)``: see there
     func finishDuplicate(
         _ command: CommandEnvelope, record: IdempotencyStore.Record, delivery: AMQPDelivery, logger: Logger
     ) async throws -> Outcome {
@@ -187,6 +218,7 @@ extension CommandProcessor {
         }
     }
 
+    @inline(never)  // ``perform(_:_:)``: see there
     func deadLetter(
         _ delivery: AMQPDelivery, code: DeadLetterCode, detail: String, attempts: Int, firstFailedAt: String?,
         commandID: String?, accountID: String?, type: String?, logger: Logger

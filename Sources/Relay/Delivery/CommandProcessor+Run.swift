@@ -111,6 +111,7 @@ extension CommandProcessor {
 
     /// One Klaviyo attempt, then the decision on its answer or error. Retries are delayed through the TTL
     /// tiers (``DelayedRetry``), never by sleeping on the held message.
+    @inline(never)  // ``perform(_:_:)``: see there
     func call(_ run: inout Run) async -> Action {
         guard let executor = run.executor, let credential = run.credential else {
             preconditionFailure("admit(_:) sets the executor and the credential before .call")
@@ -152,6 +153,7 @@ extension CommandProcessor {
 
     /// After a 401 on an OAuth token: one single-flight refresh, then the call again (a refresh that yields no
     /// credential is decided like any other permanent failure).
+    @inline(never)  // ``perform(_:_:)``: see there
     func refresh(_ run: inout Run) async throws -> Action {
         run.refreshes += 1
         if let tokenManager, let connection = run.connection, let failure = run.lastFailure {
