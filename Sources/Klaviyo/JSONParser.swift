@@ -275,12 +275,15 @@ private struct Cursor {
     mutating func parseString() throws(JSONParser.Failure) -> String {
         index += 1  // opening quote
         let start = index
-        // Fast path: no escapes.
+        // Fast path: no escapes. An ASCII-only string (almost every key and most values) needs no UTF-8
+        // validation, and `String(decoding:)` is specialized where the generic `String(validating:)` is not.
+        var highBits: UInt8 = 0
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
                 let slice = UnsafeBufferPointer(rebasing: bytes[start..<index])
                 index += 1
+                if highBits & 0x80 == 0 { return String(decoding: slice, as: UTF8.self) }
                 guard let string = String(validating: slice, as: UTF8.self) else {
                     throw JSONParser.Failure(reason: "invalid UTF-8 in string", offset: start)
                 }
@@ -288,6 +291,7 @@ private struct Cursor {
             }
             if byte == UInt8(ascii: "\\") { break }
             if byte < 0x20 { throw failure("control character in string") }
+            highBits |= byte
             index += 1
         }
         var buffer = Array(UnsafeBufferPointer(rebasing: bytes[start..<index]))

@@ -31,6 +31,17 @@ struct JSONParserTests {
     @Test func rejectsInvalidUTF8() {
         #expect(throws: JSONParser.Failure.self) { try JSONValue.parse([0x22, 0xC3, 0x28, 0x22]) }
         #expect(throws: JSONParser.Failure.self) { try JSONValue.parse([0x22, 0xFF, 0x22]) }
+        // After ASCII (a key, then a value cut off mid-sequence): the ASCII-only shortcut must not apply.
+        let badKey = Array(#"{"k"#.utf8) + [0xFF] + Array(#"":1}"#.utf8)
+        #expect(throws: JSONParser.Failure.self) { try JSONValue.parse(badKey) }
+        let cutOff = Array(#""ab"#.utf8) + [0xF0, 0x9F, 0x98, 0x22]
+        #expect(throws: JSONParser.Failure.self) { try JSONValue.parse(cutOff) }
+    }
+
+    @Test func readsUnescapedNonASCIIAndASCIIStrings() throws {
+        let value = try JSONValue.parse(Array(#"{"naïve":"café 😀","plain":"ascii only"}"#.utf8))
+        #expect(value["naïve"] == .string("café 😀"))
+        #expect(value["plain"] == .string("ascii only"))
     }
 
     @Test func limitsNesting() throws {
