@@ -24,7 +24,7 @@ import Synchronization
 /// `w + slack`, which by construction holds at most the limit. Limits are the spec's
 /// (``KlaviyoRateLimits/table``) times ``Settings/share``; operations without a limit are not limited.
 public struct RateLimiter: Sendable {
-    /// Tuning (`RELAY_RATE_LIMIT_SHARE`, `RELAY_RATE_LIMIT_MAX_WAIT`, `RELAY_RATE_LIMIT_HORIZON`).
+    /// Tuning (`RELAY_RATE_LIMIT_SHARE`, `RELAY_RATE_LIMIT_MAX_WAIT`; the horizon and the slack keep their defaults).
     public struct Settings: Sendable, Hashable {
         /// Part of each limit this relay may use, in (0, 1]; each scaled limit is at least 1.
         public var share: Double
