@@ -177,6 +177,29 @@ struct RetryTierTests {
         }
     }
 
+    /// The publisher's `expiration` would let the dead letter expire in the dead queue (which dead-letters
+    /// nowhere) and its `user_id` would make the broker refuse the relay's publish: neither travels.
+    @Test func aDeadLetterDropsThePublishersExpirationAndUserID() async throws {
+        try await withRelayStack { stack in
+            _ = try stack.startConsumer()
+            try await stack.waitForConsumers(1)
+            var properties = AMQPProperties(contentType: "application/json", persistent: true)
+            properties.messageID = stack.id("expiring")
+            properties.expiration = "600000"
+            properties.userID = try AMQPConfiguration(url: IntegrationEnvironment.amqpURL).username
+            try await stack.amqp.publish(
+                AMQPMessage(
+                    exchange: stack.topology.commandsExchange, routingKey: "profile.upsert",
+                    body: Array("not json".utf8), properties: properties))
+            try await stack.waitForCollected(1)
+            let dead = try #require(stack.deadLetters.first)
+            #expect(dead.properties.headers[DeadLetter.Header.errorCode] == .string("not_json"))
+            #expect(dead.properties.messageID == stack.id("expiring"))
+            #expect(dead.properties.expiration == nil)
+            #expect(dead.properties.userID == nil)
+        }
+    }
+
     @Test func maxAttemptsEndInRetriesExhausted() async throws {
         try await withRelayStack { stack in
             let (account, _) = try await stack.connectAccount()

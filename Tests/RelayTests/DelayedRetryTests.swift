@@ -202,6 +202,34 @@ struct DelayedRetryTests {
         #expect(dead.routingKey == "profile.upsert")
     }
 
+    /// A copy the relay publishes must not expire where nothing dead-letters it, and must not name the publisher's
+    /// broker user (the broker closes the relay's publish channel for a `user_id` that is not its own).
+    @Test func copiesDropThePublishersExpirationAndUserID() {
+        var fresh = delivery()
+        fresh.properties.expiration = "5000"
+        fresh.properties.userID = "heropixel"
+        fresh.properties.priority = 4
+        let copies = [
+            DelayedRetry.message(
+                for: fresh, topology: topology, tier: .init("1s", .seconds(1)), routingKey: "profile.upsert",
+                attempts: 1, firstFailedAt: "2026-11-29T12:00:00.000Z", lastError: "503", seal: seal),
+            DelayedRetry.pollMessage(
+                for: fresh, topology: topology, tier: .init("1s", .seconds(1)), routingKey: "profile.upsert",
+                polls: 1, seal: seal),
+            DeadLetter.message(
+                for: fresh, topology: topology, code: .notJSON, detail: "x", attempts: 1, firstFailedAt: nil,
+                commandID: nil, accountID: nil, type: nil, seal: seal),
+            DeadLetterQueue.replayMessage(for: fresh, topology: topology),
+        ]
+        for copy in copies {
+            #expect(copy.properties.expiration == nil)
+            #expect(copy.properties.userID == nil)
+            // Everything else the publisher set travels on.
+            #expect(copy.properties.messageID == "c1" && copy.properties.correlationID == "corr-1")
+            #expect(copy.properties.replyTo == "replies" && copy.properties.priority == 4)
+        }
+    }
+
     @Test func malformedBookkeepingCountsAsAbsent() {
         #expect(DelayedRetry.State(headers: [:]) == .init(attempts: 0, firstFailedAt: nil))
         #expect(

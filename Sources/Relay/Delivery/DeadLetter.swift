@@ -36,7 +36,7 @@ public enum DeadLetter {
         firstFailedAt: String?, commandID: String?, accountID: String?, type: String?, seal: HeaderSeal
     ) -> AMQPMessage {
         let now = Timestamp.now()
-        var properties = delivery.properties
+        var properties = delivery.properties.republished
         // Relay headers a publisher put on a fresh command are dropped, not carried into the dead letter.
         var headers = seal.trustedHeaders(of: delivery)
         headers[HeaderSeal.header] = nil
@@ -59,6 +59,19 @@ public enum DeadLetter {
         return AMQPMessage(
             exchange: topology.deadExchange, routingKey: routingKey.isEmpty ? "unrouted" : routingKey,
             body: delivery.body, properties: properties)
+    }
+}
+
+extension AMQPProperties {
+    /// The publisher's properties as a copy the relay publishes carries them (dead letter, retry, replay):
+    /// without `expiration`, which would let the copy expire where nothing dead-letters it (the dead queue) or
+    /// before its tier's delay, and without `user_id`, which the broker checks against the publishing
+    /// connection's user (the relay's or ops', not the publisher's) and answers a mismatch by closing the channel.
+    public var republished: AMQPProperties {
+        var properties = self
+        properties.expiration = nil
+        properties.userID = nil
+        return properties
     }
 }
 

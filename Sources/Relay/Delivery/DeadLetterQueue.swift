@@ -235,7 +235,7 @@ public struct DeadLetterQueue: Sendable {
 
     /// The message a replay publishes.
     public static func replayMessage(for delivery: AMQPDelivery, topology: RelayTopology) -> AMQPMessage {
-        var properties = delivery.properties
+        var properties = delivery.properties.republished
         properties.headers = replayHeaders(properties.headers)
         return AMQPMessage(
             exchange: topology.commandsExchange, routingKey: originalRoutingKey(of: delivery), body: delivery.body,

@@ -99,7 +99,7 @@ public enum DelayedRetry {
         _ delivery: AMQPDelivery, topology: RelayTopology, tier: RelayTopology.RetryTier, routingKey: String,
         seal: HeaderSeal, bookkeeping: (inout AMQPTable) -> Void
     ) -> AMQPMessage {
-        var properties = delivery.properties
+        var properties = delivery.properties.republished
         var headers = seal.trustedHeaders(of: delivery)
         for name in brokerHeaders { headers[name] = nil }
         headers["BCC"] = nil
