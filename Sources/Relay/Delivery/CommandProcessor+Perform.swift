@@ -235,9 +235,12 @@ extension CommandProcessor {
         return .deadLettered(code)
     }
 
-    /// Publishes with confirms; a lost connection hands the delivery back (it will be redelivered).
+    /// Publishes with confirms; a lost connection hands the delivery back (it will be redelivered), and so do
+    /// ``maxPublishAttempts`` retriable failures in a row (a publish the broker keeps refusing must not hold the
+    /// delivery, and keep closing the publish channel under every other command's confirms, forever).
     func publish(_ message: AMQPMessage) async throws {
         var backoff = Duration.milliseconds(50)
+        var attempts = 0
         let kind = RelayMetrics.publishKind(exchange: message.exchange, topology: topology)
         while true {
             do {
@@ -256,10 +259,20 @@ extension CommandProcessor {
             {
                 throw HandBack()
             } catch let error as AMQPError where error.isRetriable {
+                attempts += 1
+                if attempts >= Self.maxPublishAttempts {
+                    logger.error(
+                        "publish refused \(attempts) times; the delivery is handed back",
+                        metadata: [LogKeys.errorDetail: "\(error)", "amqp.exchange": "\(message.exchange)"])
+                    throw HandBack()
+                }
                 try await pause(&backoff)
             }
         }
     }
+
+    /// Retriable publish failures in a row before the delivery is handed back (about half a minute of backoff).
+    static let maxPublishAttempts = 20
 
     /// Acks a delivery whose outcome the broker has already confirmed (result, dead letter or parked copy). The
     /// ack is queued, not awaited: an ack that cannot be written (the connection was replaced) leaves the delivery

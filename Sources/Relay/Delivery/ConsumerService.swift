@@ -21,6 +21,8 @@ public struct ConsumerService: Service {
     /// 0: off).
     let fairShare: Double
     let logger: Logger
+    /// How long a handed-back delivery waits before it is requeued (``handBack(_:)``).
+    var handBackDelay = Duration.seconds(1)
 
     /// Creates the service.
     public init(
@@ -164,10 +166,28 @@ public struct ConsumerService: Service {
             slots.limiter.release()
             released()
         }
-        _ = await CommandTracing.withCommandSpan(delivery, queue: delivery.queue) {
+        let outcome = await CommandTracing.withCommandSpan(delivery, queue: delivery.queue) {
             await ConcurrencySlot.$current.withValue(slot) { await processor.process(delivery) }.metricLabel
         }
         slot.release()
+        if outcome == CommandProcessor.Outcome.handedBack.metricLabel {
+            await Self.handBack(delivery, amqp: amqp, after: handBackDelay, logger: logger)
+        }
+    }
+
+    /// Requeues a delivery the processor could not finish (Redis or the broker kept failing, or shutdown):
+    /// left unacked on a live channel it would hold a prefetch slot until the connection closes, and enough of
+    /// them stall the process for every account. The requeue waits `delay` (none during shutdown), so a
+    /// failure that persists does not spin; each requeue counts toward the queue's delivery limit, after which
+    /// the broker dead-letters the command (`delivery_limit`). A delivery from a gone connection is stale: the
+    /// broker redelivers it anyway, and the nack is refused before anything is sent.
+    static func handBack(_ delivery: AMQPDelivery, amqp: AMQPClient, after delay: Duration, logger: Logger) async {
+        if !Task.isCancelled { try? await Task.sleep(for: delay) }
+        do {
+            try await amqp.nack(delivery, requeue: true)
+        } catch {
+            logger.debug("handed-back delivery not requeued", metadata: [LogKeys.errorDetail: "\(error)"])
+        }
     }
 
     /// Unpacks the bundles of one account's lane in order: each member is processed like the delivery it was, at
@@ -198,6 +218,10 @@ public struct ConsumerService: Service {
                         guard progress.finished(acked: member.localSettlement?.kind == .ack) else { return }
                         if progress.allAcked.load(ordering: .relaxed) {
                             try? await amqp.ack(carrier)
+                        } else {
+                            // A member handed back: the broker delivers the bundle again, and it is dissolved
+                            // (members already done come back as duplicates).
+                            try? await amqp.nack(carrier, requeue: true)
                         }
                     }
                 }
