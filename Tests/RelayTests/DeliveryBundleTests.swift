@@ -50,6 +50,9 @@ struct DeliveryBundleTests {
         (#" { "payload" : {"account_id":"inner","x":[1,{"a":"}"}]} , "account_id" : "org_2" } "#, "org_2"),
         (#"{"note":"say \"account_id\":\"no\"","account_id":"org_3"}"#, "org_3"),
         (#"{"n":-1.5e3,"t":true,"z":null,"account_id":"org_4"}"#, "org_4"),
+        // Escapes are decoded as the command decoder decodes them (the scanner hands them to the parser).
+        (#"{"account_id":"org\u005fhot"}"#, "org_hot"), (#"{"account\u005fid":"org_hot"}"#, "org_hot"),
+        (#"{"note":"a\"b","account_id":"org\u0031"}"#, "org1"),
     ])
     func accountIDIsTheTopLevelMember(body: String, account: String) {
         #expect(DeliveryBundle.accountID(of: Array(body.utf8)) == account)
@@ -57,7 +60,7 @@ struct DeliveryBundleTests {
 
     @Test(arguments: [
         #"{"payload":{"account_id":"inner"}}"#, #"["account_id","org_1"]"#, #"{"account_id":5}"#,
-        #"{"account_id":"org\u0031"}"#, #"{"account_id":"unterminated"#, "", "not json",
+        #"{"account_id":"unterminated"#, "", "not json", #"{"account\u005fid":5}"#, #"{"a":"\u005f"}"#,
     ])
     func noAccountIDWithoutAPlainTopLevelString(body: String) {
         #expect(DeliveryBundle.accountID(of: Array(body.utf8)) == nil)
@@ -110,6 +113,54 @@ struct DeliveryBundleTests {
             Issue.record("unroutable deliveries are processed")
             return
         }
+    }
+
+    @Test func anEscapedAccountIDCountsAgainstItsAccount() throws {
+        let fairness = try fairness()  // 2 slots per account
+        for index in 0..<3 {
+            var escaped = member("hot", index)
+            escaped.body = Array(
+                #"{"id":"e\#(index)","type":"profile.upsert","account\u005fid":"h\u006ft","payload":{}}"#.utf8)
+            let route = fairness.route(incoming(escaped))
+            switch (index, route) {
+            case (0..<2, .process(account: "hot")), (2, .bundle(account: "hot")):
+                continue
+            default:
+                Issue.record("delivery \(index) routed as \(route)")
+            }
+        }
+    }
+
+    @Test(arguments: [
+        ("", "klaviyo.profiles"),  // published straight to the queue through the default exchange
+        ("klaviyo.commands", "event.track"),  // carried to the profiles queue by a CC key
+        ("klaviyo.commands", "profile.upsert.extra"),
+    ])
+    func aDeliveryWhoseRouteDoesNotLeadBackToItsQueueIsNotBundled(exchange: String, routingKey: String) throws {
+        let fairness = try fairness()
+        fairness.claim("hot")
+        fairness.claim("hot")
+        var stray = member("hot", 1)
+        stray.exchange = exchange
+        stray.routingKey = routingKey
+        guard case .process(account: "hot") = fairness.route(incoming(stray)) else {
+            Issue.record("a bundle of it would go back by a route that does not reach its queue")
+            return
+        }
+        guard case .bundle(account: "hot") = fairness.route(incoming(member("hot", 2))) else {
+            Issue.record("a delivery routed by its type is still bundled")
+            return
+        }
+    }
+
+    @Test(arguments: [
+        ("profile.upsert", RelayQueue.profiles), ("list.add_profiles", .profiles), ("subscription.x", .profiles),
+        ("event.track", .events), ("campaign.send", .campaigns), ("connection.validate", .campaigns),
+        ("klaviyo.profiles", nil), ("profile.upsert.x", nil), ("profile.", nil), (".upsert", nil), ("profile", nil),
+        ("", nil), ("Profile.upsert", nil),
+    ])
+    func aRoutingKeyRoutesLikeTheCommandsExchangesBindings(key: String, queue: RelayQueue?) {
+        #expect(RelayQueue.routing(key) == queue)
     }
 
     @Test func aSealedReservedSlotIsExemptAndAForgedOneIsNot() throws {

@@ -50,6 +50,16 @@ public enum RelayQueue: String, Sendable, CaseIterable {
     /// dead letter `unroutable`, so nothing a publisher hands over vanishes.
     case unroutable
 
+    /// The work queue the commands exchange routes `routingKey` to: `<word>.<word>` matching one of the
+    /// ``bindingKeys`` (`profile.*` takes exactly one more word); nil for anything else.
+    public static func routing(_ routingKey: String) -> RelayQueue? {
+        guard let dot = routingKey.firstIndex(of: ".") else { return nil }
+        let word = routingKey[routingKey.index(after: dot)...]
+        guard dot != routingKey.startIndex, !word.isEmpty, !word.contains(".") else { return nil }
+        let pattern = String(routingKey[...dot]) + "*"
+        return allCases.first { $0.bindingKeys.contains(pattern) }
+    }
+
     /// Binding keys on the commands exchange.
     public var bindingKeys: [String] {
         switch self {

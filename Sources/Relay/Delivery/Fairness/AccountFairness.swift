@@ -141,6 +141,14 @@ final class AccountFairness: Sendable {
             claim(account)
             return .process(account: account)
         }
+        // A bundle goes back through the commands exchange by its first member's route, so only a delivery whose
+        // route leads back to its own queue joins one; one published straight to the queue (default exchange)
+        // or carried there by a `CC` key is processed as it came.
+        let route = DelayedRetry.originalRoutingKey(of: delivery, seal: seal)
+        guard let queue = RelayQueue.routing(route), topology.queueName(queue) == delivery.queue else {
+            claim(account)
+            return .process(account: account)
+        }
         return .bundle(account: account)
     }
 

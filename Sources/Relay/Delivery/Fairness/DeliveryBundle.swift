@@ -1,4 +1,5 @@
 public import AMQP
+import Klaviyo
 
 /// Deliveries of one account carried as ONE message (docs/contracts.md, "Bundles"): while an account holds its
 /// share of a process's consumer slots, its further deliveries are packed into a bundle and parked in the
@@ -106,9 +107,13 @@ public struct DeliveryBundle: Sendable, Hashable {
     /// The top-level `account_id` of a command body, without decoding the rest (nil when there is none, the body
     /// is not a JSON object or the value is not a plain string). Decides which account a delivery belongs to
     /// before a slot is taken; the command decoder still validates everything.
+    /// A body with an escape the scanner does not decode (`"account\u005fid"`, `"org\u005fhot"`) is parsed
+    /// whole, as the decoder will: escaping cannot take a command out of its account's share.
     public static func accountID(of body: [UInt8]) -> String? {
         var scanner = JSONScanner(bytes: body)
-        return scanner.topLevelString(named: Array("account_id".utf8))
+        if let account = scanner.topLevelString(named: Array("account_id".utf8)) { return account }
+        guard body.contains(0x5C) else { return nil }
+        return (try? JSONValue.parse(body))?["account_id"]?.stringValue
     }
 }
 
