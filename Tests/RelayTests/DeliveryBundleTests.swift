@@ -66,12 +66,13 @@ struct DeliveryBundleTests {
         #expect(DeliveryBundle.accountID(of: Array(body.utf8)) == nil)
     }
 
-    func fairness(concurrency: Int = 8, share: Double = 0.25) throws -> AccountFairness {
+    func fairness(concurrency: Int = 8, share: Double = 0.25, eventsPrefetch: Int? = nil) throws -> AccountFairness {
         let amqp = AMQPClient(
             configuration: try AMQPConfiguration(url: "amqp://127.0.0.1:1/%2f"), logger: Logger(label: "t"))
         return AccountFairness(
-            settings: .init(concurrency: concurrency, fairShare: share, prefetch: 4 * concurrency), amqp: amqp,
-            topology: topology, seal: seal, logger: Logger(label: "t"))
+            settings: .init(
+                concurrency: concurrency, fairShare: share, prefetch: 4 * concurrency, eventsPrefetch: eventsPrefetch),
+            amqp: amqp, topology: topology, seal: seal, logger: Logger(label: "t"))
     }
 
     func incoming(
@@ -111,6 +112,51 @@ struct DeliveryBundleTests {
         guard case .process(account: nil) = fairness.route(incoming(member("hot", 5), queue: "klaviyo.unroutable"))
         else {
             Issue.record("unroutable deliveries are processed")
+            return
+        }
+    }
+
+    @Test func eventsInFlightAreHeldToWhatTheEventsPrefetchAddsAndCountApart() throws {
+        // Batching on: the events queue's prefetch is the others' plus two full bulk calls.
+        let settings = AccountFairness.Settings(concurrency: 64, fairShare: 0.25, prefetch: 256, eventsPrefetch: 2256)
+        #expect(settings.hotSlots == 16 && settings.eventHotSlots == 1000)
+        // Batching off (the same prefetch): events count like any command.
+        #expect(AccountFairness.Settings(concurrency: 64, fairShare: 0.25, prefetch: 256).eventHotSlots == 16)
+        #expect(
+            AccountFairness.Settings(concurrency: 64, fairShare: 0, prefetch: 256, eventsPrefetch: 2256)
+                .eventHotSlots == 0)
+
+        let fairness = try fairness(eventsPrefetch: 4 * 8 + 6)  // 2 slots per account, 3 events in flight
+        #expect(fairness.settings.eventHotSlots == 3)
+        func event(_ index: Int) -> AMQPDelivery {
+            var member = member("hot", index)
+            member.body = Array(#"{"id":"ev\#(index)","type":"event.track","account_id":"hot","payload":{}}"#.utf8)
+            member.routingKey = "event.track"
+            return incoming(member, queue: "klaviyo.events")
+        }
+        for index in 0..<3 {
+            guard case .process(account: "hot") = fairness.route(event(index)) else {
+                Issue.record("event \(index) of 3 in flight is processed")
+                return
+            }
+        }
+        guard case .bundle(account: "hot") = fairness.route(event(3)) else {
+            Issue.record("a 4th event in flight is bundled")
+            return
+        }
+        // The account's profile commands have their own share.
+        guard case .process(account: "hot") = fairness.route(incoming(member("hot", 10))) else {
+            Issue.record("events in flight do not use up the account's slots in the other queues")
+            return
+        }
+        fairness.released(account: "hot")  // a profile command's slot does not free an event's place
+        guard case .bundle(account: "hot") = fairness.route(event(4)) else {
+            Issue.record("a released profile slot let an event through")
+            return
+        }
+        fairness.released(account: "hot", events: true)
+        guard case .process(account: "hot") = fairness.route(event(5)) else {
+            Issue.record("a finished event lets the next one through")
             return
         }
     }

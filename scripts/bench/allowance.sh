@@ -8,6 +8,7 @@
 #   limits-events   one account, N event.track (default 100,000): events/min vs create_event's 3,500/min
 #   fair            a hot account with N profile.upsert (default 50,000) published first, then 20 other accounts
 #                   × 25 profile.upsert published behind it: the others' p50/p99 (publish → result recorded)
+#   fair-events     the same with event.track (hot: N events, default 50,000; the others: 20 × 25 events)
 #
 #   scripts/bench/allowance.sh --scenario NAME [--commands N] [--consumers P] [--concurrency C] [--bin DIR]
 #                              [--sim-url URL] [--report FILE]
@@ -46,7 +47,8 @@ case "$SCENARIO" in
     coalesce-upsert) : "${COMMANDS:=50000}"; export RELAY_COALESCE="${RELAY_COALESCE:-on}" ;;
     limits-events) : "${COMMANDS:=100000}" ;;
     fair) : "${COMMANDS:=50000}"; export RELAY_COALESCE="${RELAY_COALESCE:-on}" ;;
-    *) die "--scenario must be limits-upsert, coalesce-upsert, limits-events or fair" ;;
+    fair-events) : "${COMMANDS:=50000}" ;;
+    *) die "--scenario must be limits-upsert, coalesce-upsert, limits-events, fair or fair-events" ;;
 esac
 [[ -x "$BIN/klaviyo-relay" && -x "$BIN/klaviyo-sim" ]] || die "no klaviyo-relay/klaviyo-sim in $BIN"
 
@@ -83,7 +85,7 @@ export RELAY_KLAVIYO_API_BASE_URL="$SIM_URL"
 
 # Accounts: a0 is the measured (or hot) one; fair adds a1..a20.
 OTHERS=0
-[[ "$SCENARIO" == fair ]] && OTHERS=20
+[[ "$SCENARIO" == fair* ]] && OTHERS=20
 for i in $(seq 0 "$OTHERS"); do
     key="pk_$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
     curl -fsS -X POST "$SIM_URL/_sim/accounts" -H 'content-type: application/json' \
@@ -108,7 +110,7 @@ for i in range(first, first + count):
 EOF
 }
 KIND=profile.upsert
-[[ "$SCENARIO" == limits-events ]] && KIND=event.track
+[[ "$SCENARIO" == limits-events || "$SCENARIO" == fair-events ]] && KIND=event.track
 generate "$KIND" 0 "$COMMANDS" "${RUN}_a0" >"$WORK/backlog.ndjson"
 start_consumers() {
     for _ in $(seq "$CONSUMERS"); do
@@ -131,11 +133,11 @@ await_done() {  # account, expected
 }
 
 log "$SCENARIO: publishing $COMMANDS $KIND for ${RUN}_a0…"
-if [[ "$SCENARIO" == fair ]]; then
+if [[ "$SCENARIO" == fair* ]]; then
     start_consumers
     "$BIN/klaviyo-relay" publish --dev --file "$WORK/backlog.ndjson" >/dev/null
     others=$(python3 -c "print(','.join('${RUN}_a%d' % i for i in range(1, 21)))")
-    generate profile.upsert "$COMMANDS" 500 "$others" >"$WORK/others.ndjson"
+    generate "$KIND" "$COMMANDS" 500 "$others" >"$WORK/others.ndjson"
     published=$(date +%s.%N)
     "$BIN/klaviyo-relay" publish --dev --file "$WORK/others.ndjson" >/dev/null
     start=$published

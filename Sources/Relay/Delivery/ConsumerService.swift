@@ -80,10 +80,12 @@ public struct ConsumerService: Service {
 
     func consume(_ consumers: [AMQPConsumer]) async {
         let slots = Slots(concurrency: concurrency)
+        let eventsQueue = processor.topology.queueName(.events)
         let fairness = AccountFairness(
             settings: .init(
                 concurrency: concurrency, fairShare: fairShare,
-                prefetch: queues.map { prefetch[$0] ?? concurrency }.min() ?? concurrency),
+                prefetch: queues.filter { $0 != eventsQueue }.map { prefetch[$0] ?? concurrency }.min() ?? concurrency,
+                eventsPrefetch: prefetch[eventsQueue]),
             amqp: amqp, topology: processor.topology, seal: processor.seal, logger: logger)
         let (merged, continuation) = AsyncStream.makeStream(of: AMQPDelivery.self)
         await withDiscardingTaskGroup { group in
@@ -104,14 +106,19 @@ public struct ConsumerService: Service {
             for await delivery in merged {
                 switch fairness.route(delivery) {
                 case .process(let account):
+                    let events = fairness.isEvents(delivery)
                     await slots.limiter.acquire()
                     if Task.isCancelled {
                         slots.limiter.release()
-                        if let account { fairness.released(account: account) }
+                        if let account { fairness.released(account: account, events: events) }
                         break
                     }
                     group.addTask {
-                        await run(delivery, slots: slots) { if let account { fairness.released(account: account) } }
+                        // An event counts against its account until it finished, not only while it holds a slot.
+                        await run(
+                            delivery, slots: slots,
+                            released: { if let account, !events { fairness.released(account: account) } },
+                            finished: { if let account, events { fairness.released(account: account, events: true) } })
                     }
                 case .bundle(let account):
                     switch fairness.add(delivery, account: account) {
@@ -156,8 +163,12 @@ public struct ConsumerService: Service {
         }
     }
 
-    /// Processes one delivery in a slot already taken; `released` runs when the slot is given back.
-    func run(_ delivery: AMQPDelivery, slots: Slots, released: @escaping @Sendable () -> Void) async {
+    /// Processes one delivery in a slot already taken; `released` runs when the slot is given back (early, for a
+    /// command that waits for a shared call), `finished` when the command is finished.
+    func run(
+        _ delivery: AMQPDelivery, slots: Slots, released: @escaping @Sendable () -> Void,
+        finished: @Sendable () -> Void = {}
+    ) async {
         slots.inFlight.record(slots.counter.increment())
         // A command that only waits for a shared call may give its slot back early (ConcurrencySlot); the slot is
         // released exactly once either way.
@@ -170,6 +181,7 @@ public struct ConsumerService: Service {
             await ConcurrencySlot.$current.withValue(slot) { await processor.process(delivery) }.metricLabel
         }
         slot.release()
+        finished()
         if outcome == CommandProcessor.Outcome.handedBack.metricLabel {
             await Self.handBack(delivery, amqp: amqp, after: handBackDelay, logger: logger)
         }
@@ -198,6 +210,7 @@ public struct ConsumerService: Service {
             while let (carrier, bundle) = fairness.nextBundle(of: account) {
                 Counter(label: "relay_fairness_bundles_total", dimensions: [("event", "unpacked")]).increment()
                 let members = fairness.members(of: carrier, bundle)
+                let events = fairness.isEvents(carrier)
                 let progress = BundleProgress(members: members.count)
                 for member in members {
                     await share.acquire()
@@ -209,12 +222,17 @@ public struct ConsumerService: Service {
                         fairness.closeLane(account)
                         return
                     }
-                    fairness.claim(account)
+                    fairness.claim(account, events: events)
                     group.addTask {
-                        await run(member, slots: slots) {
-                            fairness.released(account: account)
-                            share.release()
-                        }
+                        // A batched event gives its lane share back with its slot (the lane keeps the batcher's
+                        // calls full) but counts against its account until it finished.
+                        await run(
+                            member, slots: slots,
+                            released: {
+                                if !events { fairness.released(account: account) }
+                                share.release()
+                            },
+                            finished: { if events { fairness.released(account: account, events: true) } })
                         guard progress.finished(acked: member.localSettlement?.kind == .ack) else { return }
                         if progress.allAcked.load(ordering: .relaxed) {
                             try? await amqp.ack(carrier)

@@ -58,7 +58,7 @@ public enum DeadLetter {
         let routingKey = headers[Header.originalRoutingKey].flatMap(\.stringValue) ?? delivery.routingKey
         return AMQPMessage(
             exchange: topology.deadExchange, routingKey: routingKey.isEmpty ? "unrouted" : routingKey,
-            body: delivery.body, properties: properties)
+            body: delivery.body, properties: properties, mandatory: true)  // unroutable: handed back, never acked
     }
 }
 

@@ -111,7 +111,10 @@ public enum DelayedRetry {
         seal.seal(&headers, body: delivery.body)
         properties.headers = headers
         properties.persistent = true
+        // Mandatory: with the tier's queue gone (an upgrade deleting the tiers while consumers run) the broker would
+        // confirm an unroutable copy and the original would be acked; returned, it is handed back instead.
         return AMQPMessage(
-            exchange: topology.retryExchange, routingKey: tier.name, body: delivery.body, properties: properties)
+            exchange: topology.retryExchange, routingKey: tier.name, body: delivery.body, properties: properties,
+            mandatory: true)
     }
 }
