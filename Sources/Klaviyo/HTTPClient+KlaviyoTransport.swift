@@ -7,7 +7,8 @@ extension HTTPClient: KlaviyoTransport {
         let method = HTTPMethod(rawValue: request.method) ?? .GET
         do {
             let response = try await execute(
-                HTTPRequest(method: method, url: request.url, headers: headers, body: request.body))
+                HTTPRequest(
+                    method: method, url: request.url, headers: headers, body: request.body, timeout: request.timeout))
             return KlaviyoHTTPResponse(
                 status: response.status, headers: response.headers.map { (name: $0.name, value: $0.value) },
                 body: response.body)

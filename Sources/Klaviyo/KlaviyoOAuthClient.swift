@@ -110,9 +110,11 @@ public struct KlaviyoOAuthClient: Sendable {
         ])
     }
 
-    /// Gets a new access token (and possibly a rotated refresh token).
-    public func refresh(refreshToken: String) async throws(KlaviyoOAuthError) -> KlaviyoTokenResponse {
-        try await token([("grant_type", "refresh_token"), ("refresh_token", refreshToken)])
+    /// Gets a new access token (and possibly a rotated refresh token), within `timeout` when given.
+    public func refresh(
+        refreshToken: String, timeout: Duration? = nil
+    ) async throws(KlaviyoOAuthError) -> KlaviyoTokenResponse {
+        try await token([("grant_type", "refresh_token"), ("refresh_token", refreshToken)], timeout: timeout)
     }
 
     /// Revokes a refresh token (uninstalls the app from the customer's Klaviyo account).
@@ -135,8 +137,12 @@ public struct KlaviyoOAuthClient: Sendable {
             body: Array(Self.formEncode(fields).utf8))
     }
 
-    func token(_ fields: [(String, String)]) async throws(KlaviyoOAuthError) -> KlaviyoTokenResponse {
-        let response = try await send(formRequest(path: "/oauth/token", fields))
+    func token(
+        _ fields: [(String, String)], timeout: Duration? = nil
+    ) async throws(KlaviyoOAuthError) -> KlaviyoTokenResponse {
+        var request = formRequest(path: "/oauth/token", fields)
+        request.timeout = timeout
+        let response = try await send(request)
         guard (200..<300).contains(response.status) else { throw Self.decodeError(response) }
         guard let document = try? JSONValue.parse(response.body),
             let accessToken = document["access_token"]?.stringValue, !accessToken.isEmpty

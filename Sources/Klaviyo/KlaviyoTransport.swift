@@ -8,13 +8,19 @@ public struct KlaviyoHTTPRequest: Sendable {
     public var headers: [(name: String, value: String)]
     /// Request body, if any.
     public var body: [UInt8]?
+    /// Longest the whole exchange may take (nil: the transport's own timeout).
+    public var timeout: Duration?
 
     /// Creates a request.
-    public init(method: String, url: String, headers: [(name: String, value: String)], body: [UInt8]?) {
+    public init(
+        method: String, url: String, headers: [(name: String, value: String)], body: [UInt8]?,
+        timeout: Duration? = nil
+    ) {
         self.method = method
         self.url = url
         self.headers = headers
         self.body = body
+        self.timeout = timeout
     }
 }
 

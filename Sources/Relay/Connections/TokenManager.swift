@@ -55,6 +55,11 @@ public final class TokenManager: Sendable {
         public var refreshMargin: Duration = .seconds(300)
         /// Lifetime of the refresh lock (`RELAY_TOKEN_LOCK_TTL`); longer than a token call takes.
         public var lockTTL: Duration = .seconds(15)
+        /// Longest a token call may take: 60 % of ``lockTTL``, so the call and the commit end while the lock is
+        /// still ours. (Left to the HTTP timeout, 30 s, a slow answer outlived the lock: another process took it
+        /// and refreshed with the refresh token the slow call had just rotated, got `invalid_grant`, and marked a
+        /// healthy account `reauth_required`.)
+        public var tokenCallTimeout: Duration { lockTTL * 0.6 }
         /// How long a caller waits for another refresher before failing retryably (`RELAY_TOKEN_WAIT_TIMEOUT`).
         public var waitTimeout: Duration = .seconds(20)
         /// First and longest pause between polls of `version` while another process holds the lock.
@@ -313,7 +318,7 @@ public final class TokenManager: Sendable {
         let tokens: KlaviyoTokenResponse
         let callStarted = ContinuousClock.now
         do {
-            tokens = try await oauth.refresh(refreshToken: refreshToken)
+            tokens = try await oauth.refresh(refreshToken: refreshToken, timeout: settings.tokenCallTimeout)
         } catch let error where error.isInvalidGrant {
             RelayMetrics.tokenRefreshed(.invalidGrant, tokenCall: ContinuousClock.now - callStarted)
             counters.withLock { $0.invalidGrants += 1 }
@@ -329,14 +334,28 @@ public final class TokenManager: Sendable {
         let tokenCall = ContinuousClock.now - callStarted
         await hooks.beforeCommit?(accountID)
         let expiresAt = Timestamp.nowSeconds() + tokens.expiresIn
+        // The tokens in hand may be the only copy of a rotated refresh token: a Redis blip must not drop them, so
+        // the commit is retried while the lock is still ours (it is fenced by the version either way).
+        let commitDeadline = callStarted + settings.lockTTL * 0.9
+        var pause = Duration.milliseconds(50)
         let newVersion: Int64?
-        do {
-            newVersion = try await store.commitRefreshedTokens(
-                accountID: accountID, expectedVersion: record.version, accessToken: tokens.accessToken,
-                refreshToken: tokens.refreshToken, expiresAt: expiresAt, scope: tokens.scope)
-        } catch {
-            RelayMetrics.tokenRefreshed(.failed, tokenCall: tokenCall)
-            throw Failure.unavailable("could not store refreshed tokens: \(error)")
+        while true {
+            do {
+                newVersion = try await store.commitRefreshedTokens(
+                    accountID: accountID, expectedVersion: record.version, accessToken: tokens.accessToken,
+                    refreshToken: tokens.refreshToken, expiresAt: expiresAt, scope: tokens.scope)
+                break
+            } catch {
+                guard ContinuousClock.now + pause < commitDeadline else {
+                    RelayMetrics.tokenRefreshed(.failed, tokenCall: tokenCall)
+                    logger.error(
+                        "refreshed tokens could not be stored",
+                        metadata: [LogKeys.accountID: "\(accountID)", LogKeys.errorDetail: "\(error)"])
+                    throw Failure.unavailable("could not store refreshed tokens: \(error)")
+                }
+                try? await Task.sleep(for: pause)
+                pause = min(pause * 2, .seconds(1))
+            }
         }
         guard let newVersion else {
             RelayMetrics.tokenRefreshed(.fenced, tokenCall: tokenCall)
