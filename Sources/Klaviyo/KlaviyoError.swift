@@ -78,7 +78,9 @@ public struct KlaviyoError: Error, Sendable, CustomStringConvertible {
             return .backoff
         case .serverError:
             switch status {
-            case 503, 504, 524: return .backoff
+            // 503: not taken in. 504 and 524 are gateway timeouts after the request was passed on: it may have been
+            // applied, so only an idempotent call is repeated (a campaign.create is not).
+            case 503: return .backoff
             default: return .backoffIfIdempotent
             }
         case .transport:

@@ -133,8 +133,8 @@ struct KlaviyoClientTests {
             }
         }
         #expect(decision(503) == .backoff)
-        #expect(decision(504) == .backoff)
-        #expect(decision(524) == .backoff)
+        #expect(decision(504) == .backoffIfIdempotent)  // a gateway timeout: the request may have been applied
+        #expect(decision(524) == .backoffIfIdempotent)
         #expect(decision(500) == .backoffIfIdempotent)
         #expect(decision(502) == .backoffIfIdempotent)
         #expect(decision(401) == .permanent)

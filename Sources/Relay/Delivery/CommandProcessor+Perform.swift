@@ -214,7 +214,19 @@ extension CommandProcessor {
         try await publish(
             AMQPMessage(exchange: topology.resultsExchange, routingKey: routingKey, body: body, properties: properties))
         if let replyTo = delivery.properties.replyTo, !replyTo.isEmpty {
-            try await publish(AMQPMessage(exchange: "", routingKey: replyTo, body: body, properties: properties))
+            // The copy to the publisher's reply queue is a convenience: once the result is on klaviyo.results,
+            // a reply queue that keeps refusing it (full, reject-publish) must not hand the command back again
+            // and again until the broker dead-letters it (a result and a dead letter for one command).
+            do {
+                try await publish(AMQPMessage(exchange: "", routingKey: replyTo, body: body, properties: properties))
+            } catch let refused as PublishRefused {
+                logger.warning(
+                    "reply_to copy of the result refused; the result is on the results exchange",
+                    metadata: [
+                        LogKeys.commandID: "\(commandID)", LogKeys.errorDetail: "\(refused.error)",
+                        "reply_to": "\(replyTo.prefix(255))",
+                    ])
+            }
         }
     }
 
@@ -264,7 +276,7 @@ extension CommandProcessor {
                     logger.error(
                         "publish refused \(attempts) times; the delivery is handed back",
                         metadata: [LogKeys.errorDetail: "\(error)", "amqp.exchange": "\(message.exchange)"])
-                    throw HandBack()
+                    throw PublishRefused(error: error)
                 }
                 try await pause(&backoff)
             }
@@ -273,6 +285,11 @@ extension CommandProcessor {
 
     /// Retriable publish failures in a row before the delivery is handed back (about half a minute of backoff).
     static let maxPublishAttempts = 20
+
+    /// A publish the broker refused ``maxPublishAttempts`` times in a row (the delivery is handed back).
+    struct PublishRefused: Error {
+        let error: AMQPError
+    }
 
     /// Acks a delivery whose outcome the broker has already confirmed (result, dead letter or parked copy). The
     /// ack is queued, not awaited: an ack that cannot be written (the connection was replaced) leaves the delivery

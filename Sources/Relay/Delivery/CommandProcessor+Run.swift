@@ -49,6 +49,7 @@ extension CommandProcessor {
             let trusted = seal.trustedHeaders(of: delivery)
             self.previous = DelayedRetry.State(headers: trusted)
             self.bundleRedelivered = trusted[DeliveryBundle.redeliveredHeader] != nil
+            self.polledJob = trusted[DelayedRetry.Header.jobPolls] != nil
             self.slot = CarriedReservation(
                 trusted[DelayedRetry.Header.slot]?.stringValue.flatMap(RateLimiter.Reservation.init(header:)))
             self.started = started
@@ -62,10 +63,14 @@ extension CommandProcessor {
 
         /// Whether an earlier attempt may have reached Klaviyo (it failed, or the process died mid-call), so a
         /// non-idempotent send looks before sending again.
-        var mayHaveSent: Bool { previous.attempts > 0 || delivery.redelivered || bundleRedelivered }
+        /// A sealed job poll counts too: its job was submitted, even when the record of it was lost (a Redis
+        /// failover), so a `campaign.send` looks the send job up instead of sending again.
+        var mayHaveSent: Bool { previous.attempts > 0 || delivery.redelivered || bundleRedelivered || polledJob }
         /// Whether the bundle that carried this command was delivered again (sealed `x-relay-redelivered`): a
         /// consumer may have died while processing it.
         let bundleRedelivered: Bool
+        /// Whether this delivery is a poll of a job the command submitted (sealed `x-relay-job-polls`).
+        let polledJob: Bool
     }
 
     /// Idempotency, type, connection and credential: `.call` when the command may go to Klaviyo, else the
