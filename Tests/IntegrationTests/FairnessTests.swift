@@ -74,6 +74,59 @@ struct FairnessTests {
         }
     }
 
+    func event(_ stack: RelayStack, account: String, id: String) async throws {
+        try await stack.publish(
+            commandBody(
+                id: id, type: "event.track", accountID: account,
+                payload: [
+                    "metric": "Viewed Product", "profile": ["email": .string("\(id)@example.com".lowercased())],
+                ]),
+            routingKey: "event.track", messageID: id)
+    }
+
+    /// The events queue: 10,000 events of one account whose bulk calls wait for their rate-limit slots (the
+    /// relay's limiter at 10 % of Klaviyo's limits: a bulk call every 4 s, so most wait inline for their slot),
+    /// then 5 other accounts' 4 events each. The hot account holds at most 1,000 events in flight and the rest is
+    /// bundled, so the others' events are reached while most of the hot backlog is still to come (before, its
+    /// waiting events filled the events prefetch and the others came after nearly all of it: measured 8,000+).
+    @Test func otherAccountsEventsOvertakeAHotEventsBacklogWaitingForItsAllowance() async throws {
+        try await withRelayStack { stack in
+            let (hot, _) = try await stack.connectAccount()
+            var others: [String] = []
+            for _ in 0..<5 { others.append(try await stack.connectAccount().0) }
+            let hotIDs = (0..<10_000).map { stack.id("hot-event-\($0)") }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for id in hotIDs { group.addTask { try await event(stack, account: hot, id: id) } }
+                try await group.waitForAll()
+            }
+            var otherIDs: [String] = []
+            for (index, account) in others.enumerated() {
+                for n in 0..<4 {
+                    let id = stack.id("other-event-\(index)-\(n)")
+                    otherIDs.append(id)
+                    try await event(stack, account: account, id: id)
+                }
+            }
+            let consumer = try stack.startConsumer(
+                concurrency: 16,
+                environment: [
+                    "RELAY_RATE_LIMIT": "spec", "RELAY_RATE_LIMIT_SHARE": "0.1",
+                    // Its events still wait for their slots at the end: hand them back at once on SIGTERM.
+                    "RELAY_SHUTDOWN_TIMEOUT": "1s",
+                ])
+            let otherSet = Set(otherIDs)
+            try await eventually("the other accounts' events to end", timeout: .seconds(150), every: .milliseconds(250))
+            {
+                otherSet.isSubset(of: Set(resultIDs(stack)))
+            }
+            let hotDone = resultIDs(stack).filter { !otherSet.contains($0) }.count
+            #expect(hotDone < 5000, "the others came after most of the hot backlog (\(hotDone) of 10,000 done)")
+            for id in otherIDs { #expect(stack.results(for: id).first?.outcome == .succeeded, "\(id)") }
+            #expect(stack.deadLetters.isEmpty)
+            #expect(consumer.log.contains("bundle parked"), "the hot account's events were bundled")
+        }
+    }
+
     /// A consumer SIGKILLed while it unpacks a bundle: the broker delivers the bundle again, the next consumer
     /// dissolves it into single parked commands (sealed as possibly sent), and every command ends. Results are at
     /// least once: a member killed between publishing its result and marking it published is published again

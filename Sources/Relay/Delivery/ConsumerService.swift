@@ -58,6 +58,8 @@ public struct ConsumerService: Service {
             Task {
                 for consumer in consumers { await consumer.cancel() }
             }
+            // Batched events waiting for a rate-limit slot (up to a minute away) are handed back now.
+            processor.executor.batcher?.stopWaiting()
             Task {
                 try? await Task.sleep(for: shutdownTimeout)
                 logger.warning("shutdown timeout reached: handing back unfinished commands")

@@ -71,6 +71,10 @@ public final class EventBatcher: Sendable {
         /// When each key's last call went out (for ``pace``; entries older than it are pruned).
         var lastSent: [Key: ContinuousClock.Instant] = [:]
         var nextID: UInt64 = 0
+        /// The calls still waiting for their rate-limit slot, by batch id (cancelled by ``stopWaiting()``).
+        var waiting: [UInt64: Task<Void, Never>] = [:]
+        /// Set by ``stopWaiting()``: calls from now on do not wait inline for a slot.
+        var stopping = false
     }
 
     /// How long a batch collects events after it opened (`RELAY_BATCH_WINDOW`, > 0).
@@ -165,7 +169,7 @@ public final class EventBatcher: Sendable {
                 state.open[key] = batch
                 return (ready, batch.id)
             }
-            for batch in ready { Task { await self.send(batch) } }
+            for batch in ready { launch(batch) }
             // Waiting for a shared call needs no consumer slot: give it to the next delivery.
             ConcurrencySlot.current?.releaseEarly()
             if let timed {
@@ -188,7 +192,7 @@ public final class EventBatcher: Sendable {
             state.open = [:]
             return batches
         }
-        for batch in batches { Task { await self.send(batch) } }
+        for batch in batches { launch(batch) }
     }
 
     /// The window of batch `id` ended: send it unless it was sent already (full); while an earlier batch of the
@@ -220,7 +224,7 @@ public final class EventBatcher: Sendable {
         case .nothing:
             break
         case .send(let batch):
-            Task { await self.send(batch) }
+            launch(batch)
         case .later(let wait):
             Task {
                 // Not cancelled by anyone, like the window: the batch is always sent.
@@ -252,7 +256,28 @@ public final class EventBatcher: Sendable {
             state.lastSent[key] = .now
             return batch
         }
-        if let next { Task { await self.send(next) } }
+        if let next { launch(next) }
+    }
+
+    /// Runs a batch's call in its own task, registered as waiting until the rate limiter admitted it (the
+    /// task is created under the lock, so its end cannot come before its registration).
+    func launch(_ batch: Batch) {
+        state.withLock { state in
+            state.waiting[batch.id] = Task { await self.send(batch) }
+        }
+    }
+
+    /// Graceful shutdown: the calls still waiting for their rate-limit slot (up to ``admissionWait``) give up,
+    /// and their events are handed back for another consumer (the process would otherwise wait for slots a
+    /// minute away, past any termination grace period); calls from now on are held back at once when their slot
+    /// is not free (each event parked in a retry tier with the others' reserved slots in mind, then acked).
+    /// Calls already admitted finish.
+    public func stopWaiting() {
+        let waiting = state.withLock { state in
+            state.stopping = true
+            return Array(state.waiting.values)
+        }
+        for task in waiting { task.cancel() }
     }
 
     /// Makes the one call of a batch and tells every submitter its outcome.
@@ -260,11 +285,15 @@ public final class EventBatcher: Sendable {
         let started = ContinuousClock.now
         let size = batch.entries.count
         let key = Key(accountID: batch.accountID, credential: batch.credential)
-        let notice = AdmissionNotice { self.admitted(key) }
+        let notice = AdmissionNotice {
+            self.state.withLock { _ = $0.waiting.removeValue(forKey: batch.id) }
+            self.admitted(key)
+        }
         defer { notice.fire() }
         var client = batch.client
         if let gate = client.gate as? RateLimitGate {
-            client = client.gated(by: NotifyingGate(inner: gate.forSharedCall(maxWait: admissionWait), notice: notice))
+            let maxWait = state.withLock { $0.stopping } ? Duration.zero : admissionWait
+            client = client.gated(by: NotifyingGate(inner: gate.forSharedCall(maxWait: maxWait), notice: notice))
         } else {
             notice.fire()
         }
