@@ -216,7 +216,9 @@ struct TokenManagerTests {
             try await stack.setRotation(false)
             let app = try await stack.createOAuthApp()
             var record = try await stack.connectOAuth(app)
-            record.expiresAt = Timestamp.nowSeconds() + 10  // inside the 5-minute margin
+            // An hour-long token refreshed an hour ago: 10 s left, inside the 5-minute margin.
+            record.expiresAt = Timestamp.nowSeconds() + 10
+            record.updatedAt = Timestamp.format(milliseconds: (Timestamp.nowSeconds() - 3590) * 1000)
             record.version = try await stack.credentialStore.replace(record)
             let manager = TokenManager(
                 store: stack.credentialStore, oauth: app.client(stack), logger: IntegrationEnvironment.logger

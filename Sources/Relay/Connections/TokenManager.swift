@@ -170,7 +170,19 @@ public final class TokenManager: Sendable {
     func isFresh(_ record: ConnectionRecord, now: Int64 = Timestamp.nowSeconds()) -> Bool {
         guard record.state == .connected, record.accessToken != nil else { return false }
         guard let expiresAt = record.expiresAt else { return true }
-        return expiresAt > now + settings.refreshMargin.components.seconds
+        let margin = Self.refreshMargin(
+            configured: settings.refreshMargin.components.seconds, expiresAt: expiresAt,
+            refreshedAt: record.updatedAt.flatMap(Timestamp.parseMilliseconds).map { $0 / 1000 })
+        return expiresAt > now + margin
+    }
+
+    /// The refresh margin of a token: the configured one, but at most half the token's lifetime (`expires_at`
+    /// minus `updated_at`, the time of the refresh that stored it). A token Klaviyo issued for less than twice the
+    /// margin was otherwise due again the moment it was stored: every command refreshed it, and every process
+    /// waiting for the lock refreshed once more.
+    static func refreshMargin(configured: Int64, expiresAt: Int64, refreshedAt: Int64?) -> Int64 {
+        guard let refreshedAt, expiresAt > refreshedAt else { return configured }
+        return min(configured, (expiresAt - refreshedAt) / 2)
     }
 
     /// The connection with an access token that is valid for at least the refresh margin (refreshing if needed).
