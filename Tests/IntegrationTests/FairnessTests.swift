@@ -18,12 +18,44 @@ struct FairnessTests {
             routingKey: "profile.upsert", messageID: id)
     }
 
-    /// Publishes upserts with their confirms pipelined (their order among themselves does not matter here).
-    func publishAll(_ stack: RelayStack, account: String, ids: [String]) async throws {
+    /// Publishes one command of `type` (`profile.upsert` or `event.track`).
+    func command(_ stack: RelayStack, _ type: String, account: String, id: String) async throws {
+        if type == "event.track" {
+            try await event(stack, account: account, id: id)
+        } else {
+            try await upsert(stack, account: account, id: id)
+        }
+    }
+
+    /// Publishes commands with their confirms pipelined (their order among themselves does not matter here).
+    func publishAll(
+        _ stack: RelayStack, account: String, ids: [String], type: String = "profile.upsert"
+    ) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for id in ids { group.addTask { try await upsert(stack, account: account, id: id) } }
+            for id in ids { group.addTask { try await command(stack, type, account: account, id: id) } }
             try await group.waitForAll()
         }
+    }
+
+    /// Connects a hot account and 5 others, publishes `hotCount` commands of `type` for the hot account, then 4 for
+    /// each other account behind them, one after the other.
+    func publishHotThenOthers(
+        _ stack: RelayStack, hotCount: Int, type: String
+    ) async throws -> (hot: String, hotIDs: [String], otherIDs: [String]) {
+        let (hot, _) = try await stack.connectAccount()
+        var others: [String] = []
+        for _ in 0..<5 { others.append(try await stack.connectAccount().0) }
+        let hotIDs = (0..<hotCount).map { stack.id("hot-\(type)-\($0)") }
+        try await publishAll(stack, account: hot, ids: hotIDs, type: type)
+        var otherIDs: [String] = []
+        for (index, account) in others.enumerated() {
+            for n in 0..<4 {
+                let id = stack.id("other-\(type)-\(index)-\(n)")
+                otherIDs.append(id)
+                try await command(stack, type, account: account, id: id)
+            }
+        }
+        return (hot, hotIDs, otherIDs)
     }
 
     /// The command ids of the results collected so far, in the order they were published.
@@ -43,19 +75,7 @@ struct FairnessTests {
     /// come after all 1,500, measured: the queue is first in, first out), and every command has exactly one result.
     @Test func otherAccountsOvertakeAHotBacklog() async throws {
         try await withRelayStack { stack in
-            let (hot, _) = try await stack.connectAccount()
-            var others: [String] = []
-            for _ in 0..<5 { others.append(try await stack.connectAccount().0) }
-            let hotIDs = (0..<1500).map { stack.id("hot-\($0)") }
-            try await publishAll(stack, account: hot, ids: hotIDs)
-            var otherIDs: [String] = []
-            for (index, account) in others.enumerated() {
-                for n in 0..<4 {
-                    let id = stack.id("other-\(index)-\(n)")
-                    otherIDs.append(id)
-                    try await upsert(stack, account: account, id: id)
-                }
-            }
+            let (hot, hotIDs, otherIDs) = try await publishHotThenOthers(stack, hotCount: 1500, type: "profile.upsert")
             // No rate limiting or coalescing: results come in the order commands are processed.
             let consumer = try stack.startConsumer(
                 concurrency: 16, environment: ["RELAY_RATE_LIMIT": "off", "RELAY_COALESCE": "off"])
@@ -91,22 +111,7 @@ struct FairnessTests {
     /// waiting events filled the events prefetch and the others came after nearly all of it: measured 8,000+).
     @Test func otherAccountsEventsOvertakeAHotEventsBacklogWaitingForItsAllowance() async throws {
         try await withRelayStack { stack in
-            let (hot, _) = try await stack.connectAccount()
-            var others: [String] = []
-            for _ in 0..<5 { others.append(try await stack.connectAccount().0) }
-            let hotIDs = (0..<10_000).map { stack.id("hot-event-\($0)") }
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for id in hotIDs { group.addTask { try await event(stack, account: hot, id: id) } }
-                try await group.waitForAll()
-            }
-            var otherIDs: [String] = []
-            for (index, account) in others.enumerated() {
-                for n in 0..<4 {
-                    let id = stack.id("other-event-\(index)-\(n)")
-                    otherIDs.append(id)
-                    try await event(stack, account: account, id: id)
-                }
-            }
+            let (_, _, otherIDs) = try await publishHotThenOthers(stack, hotCount: 10_000, type: "event.track")
             let consumer = try stack.startConsumer(
                 concurrency: 16,
                 environment: [

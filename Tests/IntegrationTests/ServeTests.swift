@@ -322,32 +322,3 @@ struct PortInUseTests {
         }
     }
 }
-
-/// A TCP port held open (listening on all interfaces) until released.
-struct HeldPort {
-    let descriptor: Int32
-    let port: Int
-
-    init() throws {
-        let socketFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = INADDR_ANY
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socketFD, $0, length) }
-        }
-        guard bound == 0, listen(socketFD, 1) == 0 else {
-            close(socketFD)
-            throw TimedOut(what: "a port to hold")
-        }
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socketFD, $0, &length) }
-        }
-        descriptor = socketFD
-        port = Int(UInt16(bigEndian: address.sin_port))
-    }
-
-    func release() { close(descriptor) }
-}
