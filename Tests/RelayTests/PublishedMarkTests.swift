@@ -105,3 +105,25 @@ struct PublishedMarkTests {
         #expect(store.pendingMarkCount == 2)
     }
 }
+
+/// Job records written before they moved under the account (`kr:job:<id>`) name no account.
+@Suite("Legacy job records")
+struct LegacyJobRecordTests {
+    @Test func aLegacyJobRecordIsReadOnlyForAJobPoll() async throws {
+        let redis = try ProfileCoalescerTests.redis()
+        defer { Task { await redis.shutdown() } }
+        let store = IdempotencyStore(redis: redis, ttl: .seconds(60))
+        let command = try PublishedMarkTests.command(uniqueName("legacy"), 1)
+        let legacy = "kr:job:\(command.id)"
+        _ = try await redis.send(["SET", legacy, #"{"job_id":"job-of-another-account"}"#, "PX", "60000"])
+        defer { Task { _ = try? await redis.send(["DEL", legacy]) } }
+        // A fresh command reusing the id (another account's, perhaps) does not adopt the job.
+        #expect(try await store.jobState(command) == nil)
+        // A poll parked before job records moved still finds its job.
+        #expect(try await store.jobState(command, polling: true) == #"{"job_id":"job-of-another-account"}"#)
+        // The account's own record wins either way.
+        try await store.recordJobState(command, state: #"{"job_id":"own"}"#)
+        #expect(try await store.jobState(command) == #"{"job_id":"own"}"#)
+        #expect(try await store.jobState(command, polling: true) == #"{"job_id":"own"}"#)
+    }
+}

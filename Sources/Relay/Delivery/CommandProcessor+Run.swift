@@ -101,7 +101,11 @@ extension CommandProcessor {
         // A job this command already submitted is polled, never submitted again.
         if command.type.waitsForJob,
             let stored = try await infrastructure(
-                "job lookup", logger: logger, { try await idempotency.jobState(command) })
+                "job lookup", logger: logger,
+                {
+                    try await idempotency.jobState(
+                        command, polling: run.delivery.properties.headers[DelayedRetry.Header.jobPolls] != nil)
+                })
         {
             run.job = try? JSONValue.parse(Array(stored.utf8))
         }

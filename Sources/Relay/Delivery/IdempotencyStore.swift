@@ -191,8 +191,15 @@ public struct IdempotencyStore: Sendable {
         [["HSET", key, "published", "1"], ["PEXPIRE", key, ttlMilliseconds, "NX"]]
     }
 
-    /// The job a command submitted and still waits for, if any.
-    public func jobState(_ command: CommandEnvelope) async throws -> String? {
+    /// The job a command submitted and still waits for, if any. The legacy key (`kr:job:<id>`, written before
+    /// job records moved under the account) names no account: it is read only for a delivery that is a job
+    /// poll (`polling`, its `x-relay-job-polls` header; polls parked before the move carry it unsealed), so a
+    /// fresh command of another account reusing the id never adopts, and polls with its own credential, a job
+    /// that is not its own.
+    public func jobState(_ command: CommandEnvelope, polling: Bool = false) async throws -> String? {
+        guard polling else {
+            return try await redis.send(["GET", RedisKeys.job(command.accountID, command.id)]).string
+        }
         let replies = try await redis.pipeline([
             ["GET", RedisKeys.job(command.accountID, command.id)],
             ["GET", RedisKeys.legacyJob(command.id)],
