@@ -200,6 +200,45 @@ struct RetryTierTests {
         }
     }
 
+    /// A command dead-lettered, then delivered again as a copy (its ack lost: a copy the relay sealed, as a
+    /// retry copy is, stands in for the broker's redelivery) ends as a duplicate, although it would now succeed:
+    /// one command, one outcome. Published fresh (a replay), it runs.
+    @Test func aCopyOfADeadLetteredCommandIsADuplicateAndAReplayRuns() async throws {
+        try await withRelayStack { stack in
+            // No credential cache: the replay must see the connection made after the first delivery.
+            let consumer = try stack.startConsumer(environment: ["RELAY_CREDENTIAL_CACHE_TTL": "0s"])
+            try await stack.waitForConsumers(1)
+            let account = uniqueName("acct", length: 10)
+            let command = upsert(stack, "dead-then-copy", account: account)
+            try await stack.publish(command.body, routingKey: "profile.upsert", messageID: command.id)
+            try await stack.waitForCollected(1)
+            #expect(
+                stack.deadLetters.first?.properties.headers[DeadLetter.Header.errorCode] == .string("not_connected"))
+            _ = try await stack.connectAccount(account)
+
+            let original = AMQPDelivery.unpacked(
+                body: command.body, properties: AMQPProperties(contentType: "application/json", messageID: command.id),
+                exchange: stack.topology.commandsExchange, routingKey: "profile.upsert", redelivered: false,
+                queue: stack.topology.queueName(.profiles), consumerTag: "", settlement: AMQPLocalSettlement())
+            try await stack.amqp.publish(
+                DelayedRetry.message(
+                    for: original, topology: stack.topology, tier: stack.topology.retryTiers[0],
+                    routingKey: "profile.upsert", attempts: 1, firstFailedAt: Timestamp.now(), lastError: "test",
+                    seal: HeaderSeal(keyRing: stack.keys)))
+            try await eventually("the copy to be acked as a duplicate", timeout: .seconds(30)) {
+                consumer.log.contains("command already dead-lettered")
+            }
+            #expect(stack.deliveries.count == 1, "the copy ended without a result or a second dead letter")
+
+            try await stack.publish(command.body, routingKey: "profile.upsert", messageID: command.id)
+            try await stack.waitForCollected(2)
+            #expect(stack.results(for: command.id).map(\.outcome) == [.succeeded])
+            #expect(
+                stack.deadLetters.count == 1,
+                "\(stack.deadLetters.map { $0.properties.headers[DeadLetter.Header.errorDetail] ?? .void })")
+        }
+    }
+
     @Test func maxAttemptsEndInRetriesExhausted() async throws {
         try await withRelayStack { stack in
             let (account, _) = try await stack.connectAccount()

@@ -243,6 +243,16 @@ struct ProcessorDecisionTests {
             Issue.record("a reused id is dead-lettered id_conflict")
             return
         }
+        // A dead-lettered command: a copy of it (redelivered, or sealed by the relay) is acked as a duplicate; a
+        // fresh delivery of it (a replay) runs again.
+        guard
+            case .alreadyDeadLettered("not_connected")? = CommandProcessor.afterLookup(
+                .deadLettered(code: "not_connected"), mayBeACopy: true)
+        else {
+            Issue.record("a copy of a dead-lettered command ends as a duplicate")
+            return
+        }
+        #expect(CommandProcessor.afterLookup(.deadLettered(code: "not_connected"), mayBeACopy: false) == nil)
     }
 
     @Test func unsupportedTypesAreDeadLetteredAndDisconnectsGoToTheLifecycle() {
@@ -310,6 +320,7 @@ extension CommandProcessor.Action: CustomStringConvertible {
         case .publishResult(let execution, let attempts): return "publishResult(\(execution.outcome), \(attempts))"
         case .park(_, let tier): return "park(\(tier.name))"
         case .duplicate: return "duplicate"
+        case .alreadyDeadLettered(let code): return "alreadyDeadLettered(\(code))"
         }
     }
 }

@@ -35,6 +35,8 @@ extension CommandProcessor {
         /// The command was already done: re-publish its stored result when its publisher has not heard back,
         /// then ack.
         case duplicate(IdempotencyStore.Record)
+        /// A copy of a command already dead-lettered (`code`): ack it, nothing else.
+        case alreadyDeadLettered(code: String)
     }
 
     /// What ``CommandProcessor/perform(_:_:)`` leads to: another action, or the end of the delivery.

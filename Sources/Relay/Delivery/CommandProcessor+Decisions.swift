@@ -3,11 +3,15 @@ import Klaviyo
 /// The processor's decisions: pure functions from what happened (a lookup, a connection, a Klaviyo answer or
 /// error, the attempts so far) to the next ``CommandProcessor/Action``. Nothing here touches the network.
 extension CommandProcessor {
-    /// After the idempotency lookup: nil for a fresh command, else a duplicate or an id conflict.
-    static func afterLookup(_ lookup: IdempotencyStore.Lookup) -> Action? {
+    /// After the idempotency lookup: nil for a fresh command, else a duplicate or an id conflict. A command
+    /// already dead-lettered is a duplicate when this delivery may be a copy of it (`mayBeACopy`: redelivered,
+    /// or a copy the relay sealed); a fresh delivery of it (a replay) runs again.
+    static func afterLookup(_ lookup: IdempotencyStore.Lookup, mayBeACopy: Bool = false) -> Action? {
         switch lookup {
         case .fresh:
             return nil
+        case .deadLettered(let code):
+            return mayBeACopy ? .alreadyDeadLettered(code: code) : nil
         case .done(let record):
             return .duplicate(record)
         case .conflict(let detail):

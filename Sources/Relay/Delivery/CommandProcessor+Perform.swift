@@ -37,7 +37,13 @@ extension CommandProcessor {
                 try await deadLetter(
                     run.delivery, code: code, detail: detail, attempts: attempts, firstFailedAt: firstFailedAt,
                     commandID: run.command.id, accountID: run.command.accountID, type: run.command.type.rawValue,
-                    logger: run.logger))
+                    marking: code == .idConflict ? nil : run.command, logger: run.logger))
+        case .alreadyDeadLettered(let code):
+            try await acknowledge(run.delivery)
+            run.logger.info(
+                "command already dead-lettered: this copy is acked, nothing else",
+                metadata: [LogKeys.errorCode: "\(code)"])
+            return .finished(.duplicate)
         case .reauthRequired(let detail, let attempts, let firstFailedAt):
             return .finished(
                 try await reauthRequired(run, detail: detail, attempts: attempts, firstFailedAt: firstFailedAt))
@@ -100,7 +106,8 @@ extension CommandProcessor {
         run.logger.error("klaviyo refused the account's API key; connection marked reauth_required")
         return try await deadLetter(
             run.delivery, code: .reauthRequired, detail: detail, attempts: attempts, firstFailedAt: firstFailedAt,
-            commandID: command.id, accountID: command.accountID, type: command.type.rawValue, logger: run.logger)
+            commandID: command.id, accountID: command.accountID, type: command.type.rawValue, marking: command,
+            logger: run.logger)
     }
 
     /// Moves a delivery to a retry tier: its copy (with attempts, first failure and last error) is confirmed by
@@ -231,14 +238,25 @@ extension CommandProcessor {
     }
 
     @inline(never)  // ``perform(_:_:)``: see there
+    /// Publishes the dead letter (confirmed), marks `marking` as dead-lettered (best effort: ``IdempotencyStore/
+    /// recordDeadLettered(_:code:)``), then acks.
     func deadLetter(
         _ delivery: AMQPDelivery, code: DeadLetterCode, detail: String, attempts: Int, firstFailedAt: String?,
-        commandID: String?, accountID: String?, type: String?, logger: Logger
+        commandID: String?, accountID: String?, type: String?, marking command: CommandEnvelope? = nil,
+        logger: Logger
     ) async throws -> Outcome {
         let message = DeadLetter.message(
             for: delivery, topology: topology, code: code, detail: detail, attempts: attempts,
             firstFailedAt: firstFailedAt, commandID: commandID, accountID: accountID, type: type, seal: seal)
         try await publish(message)
+        if let command {
+            do {
+                try await idempotency.recordDeadLettered(command, code: code)
+            } catch {
+                logger.warning(
+                    "could not mark the command dead-lettered", metadata: [LogKeys.errorDetail: "\(error)"])
+            }
+        }
         try await acknowledge(delivery)
         logger.warning(
             "command dead-lettered",

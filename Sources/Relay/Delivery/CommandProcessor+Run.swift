@@ -50,6 +50,7 @@ extension CommandProcessor {
             self.previous = DelayedRetry.State(headers: trusted)
             self.bundleRedelivered = trusted[DeliveryBundle.redeliveredHeader] != nil
             self.polledJob = trusted[DelayedRetry.Header.jobPolls] != nil
+            self.mayBeACopy = delivery.redelivered || bundleRedelivered || trusted[HeaderSeal.header] != nil
             self.slot = CarriedReservation(
                 trusted[DelayedRetry.Header.slot]?.stringValue.flatMap(RateLimiter.Reservation.init(header:)))
             self.started = started
@@ -71,6 +72,9 @@ extension CommandProcessor {
         let bundleRedelivered: Bool
         /// Whether this delivery is a poll of a job the command submitted (sealed `x-relay-job-polls`).
         let polledJob: Bool
+        /// Whether this delivery may be a copy of one processed before (redelivered, or sealed by the relay), as
+        /// opposed to a publisher's fresh message.
+        let mayBeACopy: Bool
     }
 
     /// Idempotency, type, connection and credential: `.call` when the command may go to Klaviyo, else the
@@ -84,7 +88,7 @@ extension CommandProcessor {
             try await idempotency.lookup(command, alongside: admissionRead)
         }
         if let reply = try? readReply?.get() { run.admissionReply = ProfileCoalescer.strings(reply) }
-        if let action = Self.afterLookup(lookup) { return action }
+        if let action = Self.afterLookup(lookup, mayBeACopy: run.mayBeACopy) { return action }
         if let action = Self.route(command, attempts: run.attemptsSoFar) { return action }
         let connection: ConnectionRecord
         switch try await usableConnection(for: command, attempts: run.attemptsSoFar, logger: logger) {

@@ -42,6 +42,8 @@ public struct IdempotencyStore: Sendable {
         /// The id belongs to another command. The detail says which part differs in general terms only; it
         /// never names the other command's account, type or result.
         case conflict(detail: String)
+        /// This very command was dead-lettered (`code`; ``recordDeadLettered(_:code:)``) and has no result.
+        case deadLettered(code: String)
     }
 
     /// Redis.
@@ -109,6 +111,12 @@ public struct IdempotencyStore: Sendable {
             }
             return .done(Record(result: Array(result.utf8), published: legacy["published"] == "1"))
         }
+        if let code = marker["dead"] {
+            guard marker["type"] == command.type.rawValue, marker["digest"] == command.payloadDigest else {
+                return .conflict(detail: Self.conflictDetail)
+            }
+            return .deadLettered(code: code)
+        }
         if let claimed = try replies[2].get().string, claimed != Self.binding(command) {
             return .conflict(detail: Self.conflictDetail)
         }
@@ -140,6 +148,22 @@ public struct IdempotencyStore: Sendable {
             ["PEXPIRE", key, ttlMilliseconds],
             // The claim lives at least as long as the marker it guards.
             ["SET", RedisKeys.idempotencyClaim(command.id), Self.binding(command), "PX", ttlMilliseconds],
+        ])
+        for reply in replies {
+            if case .failure(let error) = reply { throw error }
+        }
+    }
+
+    /// Records that a command was dead-lettered (after the broker confirmed the dead letter, before the ack): a
+    /// copy of it still circulating (the ack was lost and the broker delivers it again, or a retry copy of a
+    /// second flow) then ends as a duplicate instead of running again and ending a second, different way (a
+    /// result after the dead letter). A fresh delivery of the same command (`dlq replay`) runs again; a result
+    /// recorded later wins over the mark.
+    public func recordDeadLettered(_ command: CommandEnvelope, code: DeadLetterCode) async throws {
+        let key = RedisKeys.idempotency(command.accountID, command.id)
+        let replies = try await redis.pipeline([
+            ["HSET", key, "dead", code.rawValue, "type", command.type.rawValue, "digest", command.payloadDigest],
+            ["PEXPIRE", key, ttlMilliseconds],
         ])
         for reply in replies {
             if case .failure(let error) = reply { throw error }
