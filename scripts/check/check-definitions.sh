@@ -74,7 +74,16 @@ chmod 644 "$copy" # the CLI wrapper runs as the rabbitmq user and must read it
 
 rabbitmqctl -q delete_vhost "$VHOST" >/dev/null 2>&1 || true
 rabbitmqctl -q add_vhost "$VHOST" >/dev/null
-rabbitmqctl -q import_definitions "$copy" >/dev/null || die "import_definitions rejected $file"
+# One retry: the broker has answered an import with an internal noproc (rabbit_fifo_dlx_sup, a quorum queue's
+# dead-letter worker not yet registered) right after many queues were deleted; a definitions file it really
+# rejects is rejected twice.
+if ! rabbitmqctl -q import_definitions "$copy" >/dev/null; then
+    log "import_definitions failed; retrying once in 3 s (a broker hiccup, or a real rejection)"
+    sleep 3
+    rabbitmqctl -q delete_vhost "$VHOST" >/dev/null 2>&1 || true
+    rabbitmqctl -q add_vhost "$VHOST" >/dev/null
+    rabbitmqctl -q import_definitions "$copy" >/dev/null || die "import_definitions rejected $file"
+fi
 
 listing="$(mktemp)"
 trap 'cleanup; rm -f "$listing"' EXIT
