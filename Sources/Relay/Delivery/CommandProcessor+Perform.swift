@@ -237,9 +237,9 @@ extension CommandProcessor {
         }
     }
 
-    @inline(never)  // ``perform(_:_:)``: see there
     /// Publishes the dead letter (confirmed), marks `marking` as dead-lettered (best effort: ``IdempotencyStore/
     /// recordDeadLettered(_:code:)``), then acks.
+    @inline(never)  // ``perform(_:_:)``: see there
     func deadLetter(
         _ delivery: AMQPDelivery, code: DeadLetterCode, detail: String, attempts: Int, firstFailedAt: String?,
         commandID: String?, accountID: String?, type: String?, marking command: CommandEnvelope? = nil,

@@ -21,8 +21,8 @@ public struct ConsumerService: Service {
     /// 0: off).
     let fairShare: Double
     let logger: Logger
-    /// How long a handed-back delivery waits before it is requeued (``handBack(_:)``).
-    var handBackDelay = Duration.seconds(1)
+    /// How long a handed-back delivery waits before it is requeued (``handBack(_:amqp:after:logger:)``).
+    static let handBackDelay = Duration.seconds(1)
 
     /// Creates the service.
     public init(
@@ -185,7 +185,7 @@ public struct ConsumerService: Service {
         slot.release()
         finished()
         if outcome == CommandProcessor.Outcome.handedBack.metricLabel {
-            await Self.handBack(delivery, amqp: amqp, after: handBackDelay, logger: logger)
+            await Self.handBack(delivery, amqp: amqp, logger: logger)
         }
     }
 
@@ -195,7 +195,9 @@ public struct ConsumerService: Service {
     /// failure that persists does not spin; each requeue counts toward the queue's delivery limit, after which
     /// the broker dead-letters the command (`delivery_limit`). A delivery from a gone connection is stale: the
     /// broker redelivers it anyway, and the nack is refused before anything is sent.
-    static func handBack(_ delivery: AMQPDelivery, amqp: AMQPClient, after delay: Duration, logger: Logger) async {
+    static func handBack(
+        _ delivery: AMQPDelivery, amqp: AMQPClient, after delay: Duration = handBackDelay, logger: Logger
+    ) async {
         if !Task.isCancelled { try? await Task.sleep(for: delay) }
         do {
             try await amqp.nack(delivery, requeue: true)

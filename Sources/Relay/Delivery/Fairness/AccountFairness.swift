@@ -245,14 +245,8 @@ final class AccountFairness: Sendable {
                 metadata: [LogKeys.errorDetail: "\(error)", "members": "\(deliveries.count)"])
             // After the hand-back delay: requeued at once, they would be bundled and refused again at once, each
             // round counting toward the delivery limit.
-            await withDiscardingTaskGroup { group in
-                for delivery in deliveries {
-                    group.addTask {
-                        await ConsumerService.handBack(
-                            delivery, amqp: self.amqp, after: .seconds(1), logger: self.logger)
-                    }
-                }
-            }
+            if !Task.isCancelled { try? await Task.sleep(for: ConsumerService.handBackDelay) }
+            for delivery in deliveries { try? await amqp.nack(delivery, requeue: true) }
             return
         }
         logger.debug(
@@ -355,7 +349,7 @@ final class AccountFairness: Sendable {
                     LogKeys.errorDetail: "\(error)"
                 ])
             // Left unacked on a live channel it would hold a prefetch slot until the connection closes.
-            await ConsumerService.handBack(delivery, amqp: amqp, after: .seconds(1), logger: logger)
+            await ConsumerService.handBack(delivery, amqp: amqp, logger: logger)
         }
     }
 
@@ -400,7 +394,7 @@ final class AccountFairness: Sendable {
                     LogKeys.errorDetail: "\(error)"
                 ])
             // Requeued, it comes back redelivered and is dissolved again (members parked twice end as duplicates).
-            await ConsumerService.handBack(delivery, amqp: amqp, after: .seconds(1), logger: logger)
+            await ConsumerService.handBack(delivery, amqp: amqp, logger: logger)
         }
     }
 }
