@@ -49,16 +49,22 @@ public struct CredentialStore: Sendable {
         return version
         """)
 
-    /// Moves a `connected` connection at the expected version to `reauth_required` and deletes its tokens.
-    /// Returns the new version, or 0 when the version moved or the state was already changed (so exactly one
-    /// caller wins and announces it).
+    /// Moves a `connected` connection at the expected version to `reauth_required`, deletes its tokens and
+    /// writes the caller's marker (`reauth_by`, ARGV[3]). Returns the new version, or 0 when the version moved or
+    /// the state was already changed (so exactly one caller wins and announces it). A caller that runs it again
+    /// with the same marker (its reply was lost: a connection failure, a Redis Cluster failover retry) gets the
+    /// version back, so it still knows it made the change and announces it.
     static let markReauthScript = RedisScript(
         """
+        local state = redis.call('HGET', KEYS[1], 'state')
+        if state == 'reauth_required' and redis.call('HGET', KEYS[1], 'reauth_by') == ARGV[3] then
+            return tonumber(redis.call('HGET', KEYS[1], 'version'))
+        end
         if redis.call('HGET', KEYS[1], 'version') ~= ARGV[1] then return 0 end
-        if redis.call('HGET', KEYS[1], 'state') ~= 'connected' then return 0 end
+        if state ~= 'connected' then return 0 end
         local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
         redis.call('HDEL', KEYS[1], 'api_key', 'access_token', 'refresh_token')
-        redis.call('HSET', KEYS[1], 'state', 'reauth_required', 'updated_at', ARGV[2])
+        redis.call('HSET', KEYS[1], 'state', 'reauth_required', 'updated_at', ARGV[2], 'reauth_by', ARGV[3])
         return version
         """)
 
@@ -146,11 +152,12 @@ public struct CredentialStore: Sendable {
     }
 
     /// Marks a connection `reauth_required` if it is still `connected` at `expectedVersion`; true for the one
-    /// caller that made the change.
-    public func markReauthRequired(accountID: String, expectedVersion: Int64) async throws -> Bool {
+    /// caller that made the change, also when it calls again with the same `marker` (unique per caller) because
+    /// it did not get the first reply.
+    public func markReauthRequired(accountID: String, expectedVersion: Int64, marker: String) async throws -> Bool {
         let result = try await redis.run(
             Self.markReauthScript, keys: [RedisKeys.connection(accountID)],
-            arguments: [String(expectedVersion), Timestamp.now()])
+            arguments: [String(expectedVersion), Timestamp.now(), marker])
         return (result.int ?? 0) > 0
     }
 

@@ -391,12 +391,24 @@ public final class TokenManager: Sendable {
     }
 
     /// `invalid_grant`: state → `reauth_required` once; the process that made the change announces it.
+    /// The change is tried up to three times with one marker: a try whose reply was lost may have made it, and
+    /// the marker lets the next try learn that it did (so the event is still published, once).
     func markReauthRequired(_ record: ConnectionRecord, reason: String) async throws {
-        let changed: Bool
-        do {
-            changed = try await store.markReauthRequired(accountID: record.accountID, expectedVersion: record.version)
-        } catch {
-            throw Failure.unavailable("could not mark \(record.accountID) reauth_required: \(error)")
+        let marker = PKCE.randomToken()
+        var changed = false
+        var pause = Duration.milliseconds(50)
+        for attempt in 1...3 {
+            do {
+                changed = try await store.markReauthRequired(
+                    accountID: record.accountID, expectedVersion: record.version, marker: marker)
+                break
+            } catch {
+                guard attempt < 3 else {
+                    throw Failure.unavailable("could not mark \(record.accountID) reauth_required: \(error)")
+                }
+                try? await Task.sleep(for: pause)
+                pause = pause * 2
+            }
         }
         cache?.invalidate(record.accountID)
         guard changed else { return }
@@ -404,7 +416,7 @@ public final class TokenManager: Sendable {
             "OAuth grant refused by Klaviyo; connection marked reauth_required",
             metadata: [LogKeys.accountID: "\(record.accountID)"])
         let event = ConnectionEvent(accountID: record.accountID, state: .reauthRequired, reason: reason)
-        var pause = Duration.milliseconds(50)
+        pause = .milliseconds(50)
         for attempt in 1...5 {
             do {
                 try await publishEvent(event)
