@@ -118,9 +118,11 @@ public struct KlaviyoOAuthClient: Sendable {
     }
 
     /// Revokes a refresh token (uninstalls the app from the customer's Klaviyo account).
-    public func revoke(refreshToken: String) async throws(KlaviyoOAuthError) {
-        let response = try await send(
-            formRequest(path: "/oauth/revoke", [("token", refreshToken), ("token_type_hint", "refresh_token")]))
+    public func revoke(refreshToken: String, timeout: Duration? = nil) async throws(KlaviyoOAuthError) {
+        var request = formRequest(
+            path: "/oauth/revoke", [("token", refreshToken), ("token_type_hint", "refresh_token")])
+        request.timeout = timeout
+        let response = try await send(request)
         guard (200..<300).contains(response.status) else { throw Self.decodeError(response) }
     }
 

@@ -101,7 +101,9 @@ extension Runtime {
     func connectionLifecycle() -> ConnectionLifecycle {
         let amqp = self.amqp
         let exchange = topology.connectionsExchange
-        return ConnectionLifecycle(store: credentialStore, oauth: oauthClient, logger: logger) { event in
+        return ConnectionLifecycle(
+            store: credentialStore, oauth: oauthClient, lockTTL: configuration.tokenLockTTL, logger: logger
+        ) { event in
             var properties = AMQPProperties()
             properties.contentType = "application/json"
             properties.persistent = true

@@ -13,7 +13,8 @@ public struct APIKeyConnector: Sendable {
     /// Why a key was refused. Messages never contain the key.
     public struct Failure: Error, Sendable, CustomStringConvertible {
         /// Machine code: `invalid_account_id`, `not_a_private_key`, `too_many_attempts`, `key_rejected`,
-        /// `missing_scope`, `klaviyo_unavailable`, `storage_failed`.
+        /// `missing_scope`, `klaviyo_unavailable`, `storage_failed`, `connection_busy` (set by
+        /// ``ConnectionLifecycle``: a token refresh held the account's lock).
         public var code: String
         /// What happened and what to do.
         public var description: String
@@ -99,8 +100,20 @@ public struct APIKeyConnector: Sendable {
         seconds < 120 ? "\(seconds) seconds" : "\((seconds + 59) / 60) minutes"
     }
 
+    /// A key Klaviyo accepted, not yet stored.
+    public struct ValidatedKey: Sendable {
+        let accountID: String
+        let apiKey: String
+        let account: KlaviyoAccount
+    }
+
     /// Validates and stores the key; returns the new connection (without echoing the key anywhere).
     public func connect(accountID: String, apiKey rawKey: String) async throws(Failure) -> ConnectionRecord {
+        try await save(try await validate(accountID: accountID, apiKey: rawKey))
+    }
+
+    /// Checks the key's shape and validates it with Klaviyo (counted against ``AttemptLimit``); stores nothing.
+    public func validate(accountID: String, apiKey rawKey: String) async throws(Failure) -> ValidatedKey {
         do {
             _ = try Check.token(.string(accountID), at: "account_id")
         } catch {
@@ -147,10 +160,15 @@ public struct APIKeyConnector: Sendable {
                     isRetriable: true)
             }
         }
+        return ValidatedKey(accountID: accountID, apiKey: apiKey, account: account)
+    }
+
+    /// Stores a validated key (replacing any earlier connection).
+    public func save(_ key: ValidatedKey) async throws(Failure) -> ConnectionRecord {
         do {
             return try await store.saveAPIKey(
-                accountID: accountID, apiKey: apiKey, klaviyoAccountID: account.id,
-                klaviyoAccountName: account.organizationName)
+                accountID: key.accountID, apiKey: key.apiKey, klaviyoAccountID: key.account.id,
+                klaviyoAccountName: key.account.organizationName)
         } catch {
             throw Failure(
                 code: "storage_failed", description: "The key is valid but could not be stored: \(error)",

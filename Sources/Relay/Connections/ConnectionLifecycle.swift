@@ -9,7 +9,8 @@ public import Logging
 public struct ConnectionLifecycle: Sendable {
     /// Why a disconnect did not happen.
     public struct Failure: Error, Sendable, CustomStringConvertible {
-        /// `klaviyo_unavailable`, `oauth_disabled`.
+        /// `klaviyo_unavailable`, `oauth_disabled`, `connection_busy` (a token refresh held the account's lock
+        /// for longer than its TTL).
         public var code: String
         /// One line for people (never a secret).
         public var description: String
@@ -18,27 +19,59 @@ public struct ConnectionLifecycle: Sendable {
     /// Publishes a connection event on `klaviyo.connections`.
     public typealias Publisher = @Sendable (ConnectionEvent) async throws -> Void
 
+    /// Points where tests observe the lifecycle.
+    public struct Hooks: Sendable {
+        /// A change found the account's refresh lock held and waits for it.
+        public var waitingForLock: (@Sendable (String) async -> Void)?
+
+        /// No hooks.
+        public init(waitingForLock: (@Sendable (String) async -> Void)? = nil) {
+            self.waitingForLock = waitingForLock
+        }
+    }
+
     let store: CredentialStore
     let oauth: KlaviyoOAuthClient?
     let publish: Publisher
     let logger: Logger
+    /// The account's refresh lock, held from reading the refresh token to the state change (see ``AccountLock``).
+    let lock: AccountLock
 
     /// Creates the lifecycle; `oauth` is nil when OAuth is not configured (OAuth connections then cannot be
-    /// revoked and disconnecting one fails with `oauth_disabled`).
-    public init(store: CredentialStore, oauth: KlaviyoOAuthClient?, logger: Logger, publish: @escaping Publisher) {
+    /// revoked and disconnecting one fails with `oauth_disabled`). `lockTTL` is the token manager's
+    /// (`RELAY_TOKEN_LOCK_TTL`).
+    public init(
+        store: CredentialStore, oauth: KlaviyoOAuthClient?, lockTTL: Duration = .seconds(15), hooks: Hooks = Hooks(),
+        logger: Logger, publish: @escaping Publisher
+    ) {
         self.store = store
         self.oauth = oauth
         self.logger = logger
         self.publish = publish
+        self.lock = AccountLock(redis: store.redis, ttl: lockTTL, hooks: .init(waiting: hooks.waitingForLock))
     }
 
     /// Connects with a private API key; a previous OAuth connection is revoked at Klaviyo once the new key
-    /// is validated and stored (so a bad key never loses a working connection).
+    /// is validated and stored (so a bad key never loses a working connection). The previous connection is read
+    /// and replaced under the account's refresh lock, so its refresh token is the latest one (no refresh can
+    /// rotate it in between, and none starts after the replace).
     public func connectAPIKey(
         accountID: String, apiKey: String, connector: APIKeyConnector
     ) async throws -> ConnectionRecord {
-        let previous = try? await store.load(accountID: accountID)
-        let record = try await connector.connect(accountID: accountID, apiKey: apiKey)
+        let validated = try await connector.validate(accountID: accountID, apiKey: apiKey)
+        let previous: ConnectionRecord?
+        let record: ConnectionRecord
+        do {
+            (previous, record) = try await lock.run(accountID: accountID) {
+                let previous = try? await store.load(accountID: accountID)
+                return (previous, try await connector.save(validated))
+            }
+        } catch let busy as AccountLock.Busy {
+            throw APIKeyConnector.Failure(
+                code: "connection_busy",
+                description: "The key is valid but \(busy); nothing was stored. Try again in a few seconds.",
+                isRetriable: true)
+        }
         if let previous, previous.method == .oauth, let refreshToken = previous.refreshToken {
             await revokeBestEffort(refreshToken, accountID: accountID)
         }
@@ -59,38 +92,55 @@ public struct ConnectionLifecycle: Sendable {
     /// secrets deleted) with a warning.
     @discardableResult
     public func disconnect(accountID: String, reason: String = "disconnected by the user") async throws -> Bool {
-        let loaded: ConnectionRecord?
+        // Read → revoke → state change under the refresh lock: the token revoked is the one Klaviyo holds.
+        let disconnected: Bool
         do {
-            loaded = try await store.load(accountID: accountID)
-        } catch let unreadable as CredentialUnreadable {
-            logger.warning(
-                "disconnecting a connection whose secrets cannot be decrypted: the Klaviyo app stays installed",
-                metadata: [LogKeys.accountID: "\(accountID)", LogKeys.keyID: "\(unreadable.keyID)"])
-            guard try await store.changeState(accountID: accountID, to: .disconnected) else { return false }
-            await announce(ConnectionEvent(accountID: accountID, state: .disconnected, reason: reason))
-            return true
+            disconnected = try await disconnectHoldingLock(accountID: accountID)
+        } catch let busy as AccountLock.Busy {
+            throw Failure(
+                code: "connection_busy", description: "\(busy); still connected. Try again in a few seconds.")
         }
-        guard let record = loaded, record.state != .disconnected else { return false }
-        if record.method == .oauth, let refreshToken = record.refreshToken {
-            guard let oauth else {
-                throw Failure(
-                    code: "oauth_disabled",
-                    description:
-                        "OAuth is not configured here, so the Klaviyo app cannot be uninstalled; nothing changed.")
-            }
-            do {
-                try await oauth.revoke(refreshToken: refreshToken)
-            } catch  where error.isInvalidGrant {
-                logger.info("refresh token was already revoked", metadata: ["account_id": "\(accountID)"])
-            } catch {
-                throw Failure(
-                    code: "klaviyo_unavailable",
-                    description: "Could not reach Klaviyo to uninstall the app (\(error)); still connected. Try again.")
-            }
-        }
-        guard try await store.changeState(accountID: accountID, to: .disconnected) else { return false }
+        guard disconnected else { return false }
         await announce(ConnectionEvent(accountID: accountID, state: .disconnected, reason: reason))
         return true
+    }
+
+    func disconnectHoldingLock(accountID: String) async throws -> Bool {
+        try await lock.run(accountID: accountID) { () async throws -> Bool in
+            let loaded: ConnectionRecord?
+            do {
+                loaded = try await store.load(accountID: accountID)
+            } catch let unreadable as CredentialUnreadable {
+                logger.warning(
+                    "disconnecting a connection whose secrets cannot be decrypted: the Klaviyo app stays installed",
+                    metadata: [LogKeys.accountID: "\(accountID)", LogKeys.keyID: "\(unreadable.keyID)"])
+                return try await store.changeState(accountID: accountID, to: .disconnected)
+            }
+            guard let record = loaded, record.state != .disconnected else { return false }
+            if record.method == .oauth, let refreshToken = record.refreshToken {
+                try await revoke(refreshToken, accountID: accountID)
+            }
+            return try await store.changeState(accountID: accountID, to: .disconnected)
+        }
+    }
+
+    /// Revokes the refresh token (the app's install) at Klaviyo; `invalid_grant` means it already was. The call
+    /// ends within 60 % of the lock's TTL, like a token refresh, so it never outlives the lock.
+    func revoke(_ refreshToken: String, accountID: String) async throws {
+        guard let oauth else {
+            throw Failure(
+                code: "oauth_disabled",
+                description: "OAuth is not configured here, so the Klaviyo app cannot be uninstalled; nothing changed.")
+        }
+        do {
+            try await oauth.revoke(refreshToken: refreshToken, timeout: lock.ttl * 0.6)
+        } catch  where error.isInvalidGrant {
+            logger.info("refresh token was already revoked", metadata: [LogKeys.accountID: "\(accountID)"])
+        } catch {
+            throw Failure(
+                code: "klaviyo_unavailable",
+                description: "Could not reach Klaviyo to uninstall the app (\(error)); still connected. Try again.")
+        }
     }
 
     func revokeBestEffort(_ refreshToken: String, accountID: String) async {
