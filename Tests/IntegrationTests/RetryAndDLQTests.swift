@@ -202,11 +202,15 @@ struct RetryTierTests {
 
     /// A command dead-lettered, then delivered again as a copy (its ack lost: a copy the relay sealed, as a
     /// retry copy is, stands in for the broker's redelivery) ends as a duplicate, although it would now succeed:
-    /// one command, one outcome. Published fresh (a replay), it runs.
+    /// one command, one outcome. Published fresh (a replay), it runs, and its own retry copies (sealed like the
+    /// copy above) run too: the replay clears the mark. (Before, the replay's first retry copy was acked as a
+    /// copy of the dead letter: the command ended with neither a result nor a dead letter.)
     @Test func aCopyOfADeadLetteredCommandIsADuplicateAndAReplayRuns() async throws {
         try await withRelayStack { stack in
             // No credential cache: the replay must see the connection made after the first delivery.
-            let consumer = try stack.startConsumer(environment: ["RELAY_CREDENTIAL_CACHE_TTL": "0s"])
+            var environment = fastRetries
+            environment["RELAY_CREDENTIAL_CACHE_TTL"] = "0s"
+            let consumer = try stack.startConsumer(environment: environment)
             try await stack.waitForConsumers(1)
             let account = uniqueName("acct", length: 10)
             let command = upsert(stack, "dead-then-copy", account: account)
@@ -230,7 +234,13 @@ struct RetryTierTests {
             }
             #expect(stack.deliveries.count == 1, "the copy ended without a result or a second dead letter")
 
+            // The replay's first call fails (503): it goes on through a sealed retry copy.
+            try await stack.setFaults(["error_rate": 1.0, "error_statuses": [503], "account_id": .string(account)])
             try await stack.publish(command.body, routingKey: "profile.upsert", messageID: command.id)
+            try await eventually("the replay's first call to fail", timeout: .seconds(30)) {
+                try await stack.klaviyoStatuses(account: account).contains(503)
+            }
+            try await stack.clearFaults()
             try await stack.waitForCollected(2)
             #expect(stack.results(for: command.id).map(\.outcome) == [.succeeded])
             #expect(

@@ -89,6 +89,13 @@ extension CommandProcessor {
         }
         if let reply = try? readReply?.get() { run.admissionReply = ProfileCoalescer.strings(reply) }
         if let action = Self.afterLookup(lookup, mayBeACopy: run.mayBeACopy) { return action }
+        if case .deadLettered = lookup {
+            // A replay: its own retry, hold-back and poll copies are sealed, so the mark would take them for
+            // copies of the dead-lettered delivery and drop them. The replay owns the command now.
+            try await infrastructure("dead-letter mark", logger: logger) {
+                try await idempotency.clearDeadLettered(command)
+            }
+        }
         if let action = Self.route(command, attempts: run.attemptsSoFar) { return action }
         let connection: ConnectionRecord
         switch try await usableConnection(for: command, attempts: run.attemptsSoFar, logger: logger) {

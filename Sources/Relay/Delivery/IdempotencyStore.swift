@@ -170,6 +170,14 @@ public struct IdempotencyStore: Sendable {
         }
     }
 
+    /// Removes a command's dead-lettered mark when a fresh delivery of it (`dlq replay`) is admitted, so the
+    /// replay's own copies (retries, hold-backs, job polls, hand-backs) are not taken for copies of the dead
+    /// letter and dropped. A copy of the first flow that arrives while the replay runs then runs too: at worst a
+    /// second result, never a lost command.
+    public func clearDeadLettered(_ command: CommandEnvelope) async throws {
+        _ = try await redis.send(["HDEL", RedisKeys.idempotency(command.accountID, command.id), "dead"])
+    }
+
     /// Queues the published mark of a command: the next lookup or record pipeline writes it, or, when none comes
     /// within the store's `markFlushDelay`, a round trip of its own (``flushMarks()``). Never waits.
     public func markPublishedSoon(_ command: CommandEnvelope) {
