@@ -249,6 +249,38 @@ struct RetryTierTests {
         }
     }
 
+    /// A replay's delivery may come back as a copy before any delivery of it was admitted (handed back during
+    /// a Redis outage, or its consumer died): it carries the replay's token, so it is not taken for a copy of
+    /// the dead letter, and runs. (Before replays carried a token, it was acked as one: lost.)
+    @Test func aCopyOfAReplayRunsEvenBeforeTheReplayWasAdmitted() async throws {
+        try await withRelayStack { stack in
+            _ = try stack.startConsumer(environment: ["RELAY_CREDENTIAL_CACHE_TTL": "0s"])
+            try await stack.waitForConsumers(1)
+            let account = uniqueName("acct", length: 10)
+            let command = upsert(stack, "replay-copy", account: account)
+            try await stack.publish(command.body, routingKey: "profile.upsert", messageID: command.id)
+            try await stack.waitForCollected(1)
+            let dead = try #require(stack.deadLetters.first)
+            #expect(dead.properties.headers[DeadLetter.Header.errorCode] == .string("not_connected"))
+            _ = try await stack.connectAccount(account)
+
+            // What `dlq replay` publishes, as the relay would park it again (sealed) after handing it back.
+            let replay = DeadLetterQueue.replayMessage(for: dead, topology: stack.topology)
+            let replayed = AMQPDelivery.unpacked(
+                body: replay.body, properties: replay.properties, exchange: replay.exchange,
+                routingKey: replay.routingKey, redelivered: false, queue: stack.topology.queueName(.profiles),
+                consumerTag: "", settlement: AMQPLocalSettlement())
+            try await stack.amqp.publish(
+                DelayedRetry.message(
+                    for: replayed, topology: stack.topology, tier: stack.topology.retryTiers[0],
+                    routingKey: "profile.upsert", attempts: 1, firstFailedAt: Timestamp.now(), lastError: "test",
+                    seal: HeaderSeal(keyRing: stack.keys)))
+            try await stack.waitForCollected(2)
+            #expect(stack.results(for: command.id).map(\.outcome) == [.succeeded])
+            #expect(stack.deadLetters.count == 1)
+        }
+    }
+
     @Test func maxAttemptsEndInRetriesExhausted() async throws {
         try await withRelayStack { stack in
             let (account, _) = try await stack.connectAccount()

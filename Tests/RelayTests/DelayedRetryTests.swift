@@ -331,13 +331,22 @@ struct DeadLetterQueueTests {
                 "x-original-exchange": .string("klaviyo.commands"), "x-death": .array([]),
                 "x-first-death-reason": .string("expired"), "CC": .array([.string("profile.upsert")]),
                 "x-delivery-count": .int(3), "traceparent": .string("00-abc-01"),
+                DeadLetterQueue.replayHeader: .string("an-earlier-replay"),
             ])
         let message = DeadLetterQueue.replayMessage(for: dead, topology: RelayTopology())
         #expect(message.exchange == "klaviyo.commands")
         #expect(message.routingKey == "profile.upsert")
         #expect(message.body == dead.body)
         #expect(message.mandatory)
-        #expect(message.properties.headers == ["traceparent": .string("00-abc-01")])
+        // The original headers, and a new replay token (each replay is a flow of its own).
+        let token = message.properties.headers[DeadLetterQueue.replayHeader]?.stringValue ?? ""
+        #expect(token.count >= 16 && token != "an-earlier-replay")
+        #expect(
+            DeadLetterQueue.replayMessage(for: dead, topology: RelayTopology()).properties.headers[
+                DeadLetterQueue.replayHeader] != .string(token))
+        var others = message.properties.headers
+        others[DeadLetterQueue.replayHeader] = nil
+        #expect(others == ["traceparent": .string("00-abc-01")])
         #expect(message.properties.messageID == "c1")
         #expect(message.properties.correlationID == "corr-1")
         #expect(message.properties.replyTo == "replies")

@@ -243,16 +243,30 @@ struct ProcessorDecisionTests {
             Issue.record("a reused id is dead-lettered id_conflict")
             return
         }
-        // A dead-lettered command: a copy of it (redelivered, or sealed by the relay) is acked as a duplicate; a
-        // fresh delivery of it (a replay) runs again.
-        guard
-            case .alreadyDeadLettered("not_connected")? = CommandProcessor.afterLookup(
-                .deadLettered(code: "not_connected"), mayBeACopy: true)
-        else {
-            Issue.record("a copy of a dead-lettered command ends as a duplicate")
-            return
+        // A dead-lettered command: a copy of it (redelivered, or sealed by the relay, of the flow that was
+        // dead-lettered) is acked as a duplicate; a fresh delivery of it, or any copy of a later replay, runs.
+        for flow in ["", "replay-1"] {
+            guard
+                case .alreadyDeadLettered("not_connected")? = CommandProcessor.afterLookup(
+                    .deadLettered(code: "not_connected", flow: flow), mayBeACopy: true, flow: flow)
+            else {
+                Issue.record("a copy of a dead-lettered command ends as a duplicate (flow \(flow))")
+                return
+            }
         }
-        #expect(CommandProcessor.afterLookup(.deadLettered(code: "not_connected"), mayBeACopy: false) == nil)
+        #expect(CommandProcessor.afterLookup(.deadLettered(code: "not_connected", flow: ""), mayBeACopy: false) == nil)
+        #expect(
+            CommandProcessor.afterLookup(
+                .deadLettered(code: "not_connected", flow: ""), mayBeACopy: true, flow: "replay-1") == nil,
+            "a redelivered or retried replay of a command first dead-lettered unreplayed")
+        #expect(
+            CommandProcessor.afterLookup(
+                .deadLettered(code: "not_connected", flow: "replay-1"), mayBeACopy: true, flow: "replay-2") == nil,
+            "a second replay's copies")
+        #expect(
+            CommandProcessor.afterLookup(
+                .deadLettered(code: "not_connected", flow: "replay-1"), mayBeACopy: true, flow: "") == nil,
+            "a publisher's own copy after a replay was dead-lettered: not that flow's copy")
     }
 
     @Test func unsupportedTypesAreDeadLetteredAndDisconnectsGoToTheLifecycle() {

@@ -4,14 +4,15 @@ import Klaviyo
 /// error, the attempts so far) to the next ``CommandProcessor/Action``. Nothing here touches the network.
 extension CommandProcessor {
     /// After the idempotency lookup: nil for a fresh command, else a duplicate or an id conflict. A command
-    /// already dead-lettered is a duplicate when this delivery may be a copy of it (`mayBeACopy`: redelivered,
-    /// or a copy the relay sealed); a fresh delivery of it (a replay) runs again.
-    static func afterLookup(_ lookup: IdempotencyStore.Lookup, mayBeACopy: Bool = false) -> Action? {
+    /// already dead-lettered is a duplicate when this delivery may be a copy of the delivery that was
+    /// (`mayBeACopy`: redelivered, or a copy the relay sealed; and of the same `flow`, see
+    /// ``DeadLetterQueue/replayHeader``); a fresh delivery of it, or any delivery of a later replay, runs again.
+    static func afterLookup(_ lookup: IdempotencyStore.Lookup, mayBeACopy: Bool = false, flow: String = "") -> Action? {
         switch lookup {
         case .fresh:
             return nil
-        case .deadLettered(let code):
-            return mayBeACopy ? .alreadyDeadLettered(code: code) : nil
+        case .deadLettered(let code, let deadFlow):
+            return mayBeACopy && deadFlow == flow ? .alreadyDeadLettered(code: code) : nil
         case .done(let record):
             return .duplicate(record)
         case .conflict(let detail):

@@ -238,7 +238,7 @@ extension CommandProcessor {
     }
 
     /// Publishes the dead letter (confirmed), marks `marking` as dead-lettered (best effort: ``IdempotencyStore/
-    /// recordDeadLettered(_:code:)``), then acks.
+    /// recordDeadLettered(_:code:flow:)``), then acks.
     @inline(never)  // ``perform(_:_:)``: see there
     func deadLetter(
         _ delivery: AMQPDelivery, code: DeadLetterCode, detail: String, attempts: Int, firstFailedAt: String?,
@@ -251,7 +251,8 @@ extension CommandProcessor {
         try await publish(message)
         if let command {
             do {
-                try await idempotency.recordDeadLettered(command, code: code)
+                try await idempotency.recordDeadLettered(
+                    command, code: code, flow: DeadLetterQueue.flow(of: delivery))
             } catch {
                 logger.warning(
                     "could not mark the command dead-lettered", metadata: [LogKeys.errorDetail: "\(error)"])

@@ -88,10 +88,15 @@ extension CommandProcessor {
             try await idempotency.lookup(command, alongside: admissionRead)
         }
         if let reply = try? readReply?.get() { run.admissionReply = ProfileCoalescer.strings(reply) }
-        if let action = Self.afterLookup(lookup, mayBeACopy: run.mayBeACopy) { return action }
+        if let action = Self.afterLookup(
+            lookup, mayBeACopy: run.mayBeACopy, flow: DeadLetterQueue.flow(of: run.delivery))
+        {
+            return action
+        }
         if case .deadLettered = lookup {
-            // A replay: its own retry, hold-back and poll copies are sealed, so the mark would take them for
-            // copies of the dead-lettered delivery and drop them. The replay owns the command now.
+            // A fresh delivery (a publisher's, or a replay's): its own retry, hold-back and poll copies are sealed,
+            // and a publisher's carry no replay token, so the mark would take them for copies of the dead-lettered
+            // delivery and drop them. This delivery owns the command now.
             try await infrastructure("dead-letter mark", logger: logger) {
                 try await idempotency.clearDeadLettered(command)
             }

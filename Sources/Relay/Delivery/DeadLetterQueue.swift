@@ -237,9 +237,21 @@ public struct DeadLetterQueue: Sendable {
     public static func replayMessage(for delivery: AMQPDelivery, topology: RelayTopology) -> AMQPMessage {
         var properties = delivery.properties.republished
         properties.headers = replayHeaders(properties.headers)
+        properties.headers[replayHeader] = .string(PKCE.randomToken(bytes: 12))
         return AMQPMessage(
             exchange: topology.commandsExchange, routingKey: originalRoutingKey(of: delivery), body: delivery.body,
             properties: properties, mandatory: true)
+    }
+
+    /// Names the flow a replay starts (a random token; copies of the replay carry it, as they carry every
+    /// publisher header): a copy whose flow is not the one that was dead-lettered is not a copy of the dead
+    /// letter (``IdempotencyStore/Lookup/deadLettered(code:flow:)``). Not sealed, and needs not be: a publisher
+    /// that sets it on its own command gains nothing a fresh publish does not give it.
+    public static let replayHeader = "x-replay-id"
+
+    /// The flow a delivery belongs to: its replay's token, or "" for the publisher's own.
+    public static func flow(of delivery: AMQPDelivery) -> String {
+        delivery.properties.headers[replayHeader]?.stringValue ?? ""
     }
 
     /// The original headers: without `x-relay-*`, `x-original-*`, the broker's `x-death` family and `CC`/`BCC`.
@@ -247,6 +259,7 @@ public struct DeadLetterQueue: Sendable {
         headers.filter { name, _ in
             !(name.hasPrefix("x-relay-") || name.hasPrefix("x-original-") || name.hasPrefix("x-first-death-")
                 || name.hasPrefix("x-last-death-") || name == "x-death" || name == "x-delivery-count"
+                || name == replayHeader
                 || name == DelayedRetry.Header.cc || name == "BCC")
         }
     }

@@ -42,8 +42,9 @@ public struct IdempotencyStore: Sendable {
         /// The id belongs to another command. The detail says which part differs in general terms only; it
         /// never names the other command's account, type or result.
         case conflict(detail: String)
-        /// This very command was dead-lettered (`code`; ``recordDeadLettered(_:code:)``) and has no result.
-        case deadLettered(code: String)
+        /// This very command was dead-lettered (`code`; ``recordDeadLettered(_:code:flow:)``) and has no result;
+        /// `flow` is the replay token of the delivery that was (``DeadLetterQueue/replayHeader``; "" for none).
+        case deadLettered(code: String, flow: String)
     }
 
     /// Redis.
@@ -115,7 +116,7 @@ public struct IdempotencyStore: Sendable {
             guard marker["type"] == command.type.rawValue, marker["digest"] == command.payloadDigest else {
                 return .conflict(detail: Self.conflictDetail)
             }
-            return .deadLettered(code: code)
+            return .deadLettered(code: code, flow: marker["dead_flow"] ?? "")
         }
         if let claimed = try replies[2].get().string, claimed != Self.binding(command) {
             return .conflict(detail: Self.conflictDetail)
@@ -159,10 +160,13 @@ public struct IdempotencyStore: Sendable {
     /// second flow) then ends as a duplicate instead of running again and ending a second, different way (a
     /// result after the dead letter). A fresh delivery of the same command (`dlq replay`) runs again; a result
     /// recorded later wins over the mark.
-    public func recordDeadLettered(_ command: CommandEnvelope, code: DeadLetterCode) async throws {
+    public func recordDeadLettered(_ command: CommandEnvelope, code: DeadLetterCode, flow: String) async throws {
         let key = RedisKeys.idempotency(command.accountID, command.id)
         let replies = try await redis.pipeline([
-            ["HSET", key, "dead", code.rawValue, "type", command.type.rawValue, "digest", command.payloadDigest],
+            [
+                "HSET", key, "dead", code.rawValue, "dead_flow", flow, "type", command.type.rawValue, "digest",
+                command.payloadDigest,
+            ],
             ["PEXPIRE", key, ttlMilliseconds],
         ])
         for reply in replies {
@@ -175,7 +179,7 @@ public struct IdempotencyStore: Sendable {
     /// letter and dropped. A copy of the first flow that arrives while the replay runs then runs too: at worst a
     /// second result, never a lost command.
     public func clearDeadLettered(_ command: CommandEnvelope) async throws {
-        _ = try await redis.send(["HDEL", RedisKeys.idempotency(command.accountID, command.id), "dead"])
+        _ = try await redis.send(["HDEL", RedisKeys.idempotency(command.accountID, command.id), "dead", "dead_flow"])
     }
 
     /// Queues the published mark of a command: the next lookup or record pipeline writes it, or, when none comes
