@@ -46,7 +46,17 @@ struct DLQCommand: AsyncParsableCommand {
             DeadLetterFilter(
                 account: account, type: type, code: code,
                 olderThan: olderThan.flatMap(RelayConfiguration.parseDuration),
-                limit: id == nil ? limit : 1, id: id)
+                limit: limit, id: id)
+        }
+
+        /// Refuses a replay or purge by `--id` that matched several dead letters (another account reused the id:
+        /// its `id_conflict` dead letter names the same command id): which one was meant is the operator's call.
+        func refuseAmbiguous(_ selected: [DeadLetterQueue.Held]) throws {
+            guard let id, selected.count > 1 else { return }
+            let candidates = selected.map { "account \(dlqSafe($0.summary.accountID ?? "-")) [\($0.summary.code)]" }
+            throw CLIError(
+                "\(selected.count) dead letters have id \(dlqSafe(id)) (\(candidates.joined(separator: ", "))); "
+                    + "narrow with --account or --code; nothing changed")
         }
     }
 
@@ -98,19 +108,26 @@ struct DLQCommand: AsyncParsableCommand {
             let queue = DeadLetterQueue(amqp: runtime.amqp, topology: runtime.topology)
             let id = self.id
             let found = try await runtime.withAMQP { try await queue.find(id) }
-            guard let found else { throw CLIError("no dead letter with command or message id \(id)") }
+            guard !found.isEmpty else { throw CLIError("no dead letter with command or message id \(dlqSafe(id))") }
+            for (index, held) in found.enumerated() {
+                if found.count > 1 { print("\(index == 0 ? "" : "\n")dead letter \(index + 1) of \(found.count):") }
+                show(held)
+            }
+        }
+
+        func show(_ found: DeadLetterQueue.Held) {
             let summary = found.summary
             let delivery = found.delivery
             let now = Timestamp.nowMilliseconds()
-            print("command id:   \(summary.commandID ?? "-")")
-            print("message id:   \(summary.messageID ?? "-")")
-            print("account:      \(summary.accountID ?? "-")")
-            print("type:         \(summary.type ?? "-")")
-            print("code:         \(summary.code)\(summary.brokerMade ? " (made by the broker)" : "")")
-            print("detail:       \(summary.detail)")
+            print("command id:   \(dlqSafe(summary.commandID ?? "-"))")
+            print("message id:   \(dlqSafe(summary.messageID ?? "-"))")
+            print("account:      \(dlqSafe(summary.accountID ?? "-"))")
+            print("type:         \(dlqSafe(summary.type ?? "-"))")
+            print("code:         \(dlqSafe(summary.code))\(summary.brokerMade ? " (made by the broker)" : "")")
+            print("detail:       \(dlqSafe(summary.detail))")
             print("attempts:     \(summary.attempts.map(String.init) ?? "-")")
             print("age:          \(summary.age(nowMilliseconds: now).map(dlqFormatAge) ?? "-")")
-            print("routing key:  \(summary.originalRoutingKey)")
+            print("routing key:  \(dlqSafe(summary.originalRoutingKey))")
             print("properties:")
             let properties = delivery.properties
             for (name, value) in [
@@ -120,12 +137,12 @@ struct DLQCommand: AsyncParsableCommand {
                 ("expiration", properties.expiration),
                 ("timestamp", properties.timestamp.map { "\($0) (\(Timestamp.format(epochSeconds: $0)))" }),
             ] {
-                if let value { print("  \(name): \(value)") }
+                if let value { print("  \(name): \(dlqSafe(value))") }
             }
             print("  persistent: \(properties.persistent)")
             print("headers:")
             for name in properties.headers.keys.sorted() {
-                print("  \(name): \(DeadLetterExport.describe(properties.headers[name]!))")
+                print("  \(dlqSafe(name)): \(dlqSafe(DeadLetterExport.describe(properties.headers[name]!)))")
             }
             print("body (\(delivery.body.count) bytes):")
             print(dlqPrettyBody(delivery.body))
@@ -163,6 +180,7 @@ struct DLQCommand: AsyncParsableCommand {
             let interval = rate.map { Duration.seconds(1 / $0) }
             let commands = runtime.topology.commandsExchange
             let wantedID = filters.id
+            let filters = self.filters
             let notReplayed = try await runtime.withAMQP { () async throws -> Int in
                 let selection = try await queue.scan(filter, progress: dlqProgress)
                 var remaining = selection.selected
@@ -176,13 +194,20 @@ struct DLQCommand: AsyncParsableCommand {
                 }
                 if let wantedID, selection.selected.isEmpty {
                     await queue.release(selection.others)
-                    print("no dead letter with command or message id \(wantedID)")
+                    print("no dead letter with command or message id \(dlqSafe(wantedID))")
                     return 1
+                }
+                do {
+                    try filters.refuseAmbiguous(selection.selected)
+                } catch {
+                    remaining = []
+                    await queue.release(selection.others + selection.selected.map(\.delivery))
+                    throw error
                 }
                 if dryRun {
                     for held in remaining {
                         print(
-                            "would replay \(dlqLabel(held.summary)) to \(commands) with routing key \(held.summary.originalRoutingKey)"
+                            "would replay \(dlqLabel(held.summary)) to \(commands) with routing key \(dlqSafe(held.summary.originalRoutingKey))"
                         )
                     }
                     await queue.release(selection.others + remaining.map(\.delivery))
@@ -190,8 +215,12 @@ struct DLQCommand: AsyncParsableCommand {
                 }
                 var kept: [AMQPDelivery] = []
                 var last: ContinuousClock.Instant?
-                while !remaining.isEmpty {
-                    let held = remaining.removeFirst()
+                // Each taken in order; what is still to go is `remaining[next...]` (no quadratic removeFirst).
+                var next = 0
+                defer { remaining = Array(remaining[next...]) }
+                while next < remaining.count {
+                    let held = remaining[next]
+                    next += 1
                     if let interval, let last { try? await Task.sleep(until: last + interval, clock: .continuous) }
                     last = ContinuousClock.now
                     if (replayed + failed) % 100 == 99 {
@@ -201,7 +230,7 @@ struct DLQCommand: AsyncParsableCommand {
                         try await queue.replay(held)
                         replayed += 1
                         print(
-                            "replayed \(dlqLabel(held.summary)) to \(commands) with routing key \(held.summary.originalRoutingKey)"
+                            "replayed \(dlqLabel(held.summary)) to \(commands) with routing key \(dlqSafe(held.summary.originalRoutingKey))"
                         )
                     } catch let error as AMQPError where error.code == .unroutable || error.code == .publishNacked {
                         failed += 1
@@ -210,7 +239,8 @@ struct DLQCommand: AsyncParsableCommand {
                     } catch {
                         // Broker gone: hand back what we still hold (the connection's end does it too).
                         failed += 1
-                        await queue.release(selection.others + kept + [held.delivery] + remaining.map(\.delivery))
+                        await queue.release(
+                            selection.others + kept + [held.delivery] + remaining[next...].map(\.delivery))
                         throw CLIError(
                             "replay stopped at \(dlqLabel(held.summary)): \(error); nothing unconfirmed was removed")
                     }
@@ -280,6 +310,7 @@ struct DLQCommand: AsyncParsableCommand {
             let queue = DeadLetterQueue(amqp: runtime.amqp, topology: runtime.topology)
             let filter = filters.filter
             let yes = self.yes
+            let filters = self.filters
             let now = Timestamp.nowMilliseconds()
             try await runtime.withAMQP {
                 let selection = try await queue.scan(filter, nowMilliseconds: now, progress: dlqProgress)
@@ -287,6 +318,12 @@ struct DLQCommand: AsyncParsableCommand {
                     await queue.release(selection.others)
                     print("no dead letters matched; nothing purged")
                     return
+                }
+                do {
+                    try filters.refuseAmbiguous(selection.selected)
+                } catch {
+                    await queue.release(selection.others + selection.selected.map(\.delivery))
+                    throw error
                 }
                 dlqPrintTable(selection.selected.map(\.summary), nowMilliseconds: now)
                 var confirmed = yes
@@ -337,10 +374,17 @@ struct DLQCommand: AsyncParsableCommand {
             var text = lines.joined(separator: "\n")
             if !text.isEmpty { text += "\n" }
             if let output, output != "-" {
-                do {
-                    try text.write(toFile: output, atomically: true, encoding: .utf8)
-                } catch {
-                    throw CLIError("could not write \(output): \(error)")
+                // Dead letters hold customer data: the file is the operator's alone (0600), written beside the
+                // target and renamed into place.
+                let temporary = output + ".partial-\(ProcessInfo.processInfo.processIdentifier)"
+                guard
+                    FileManager.default.createFile(
+                        atPath: temporary, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
+                else { throw CLIError("could not write \(output)") }
+                guard rename(temporary, output) == 0 else {
+                    let reason = String(cString: strerror(errno))
+                    try? FileManager.default.removeItem(atPath: temporary)
+                    throw CLIError("could not write \(output): \(reason)")
                 }
                 FileHandle.standardError.write(Data("exported \(lines.count) dead letter(s) to \(output)\n".utf8))
             } else {
@@ -361,14 +405,18 @@ func dlqProgressLine(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
 }
 
+/// Dead-letter text for the terminal (``DeadLetterExport/terminalSafe(_:keepingLines:)``).
+func dlqSafe(_ text: String) -> String { DeadLetterExport.terminalSafe(text) }
+
 func dlqPrintCounts(_ title: String, _ rows: [(String, Int)]) {
+    let rows = rows.map { (dlqSafe($0.0), $0.1) }
     let width = max(title.count, rows.map(\.0.count).max() ?? 0)
     print(title + String(repeating: " ", count: width - title.count) + "  COUNT")
     for (key, count) in rows { print(key + String(repeating: " ", count: width - key.count) + "  \(count)") }
 }
 
 func dlqLabel(_ summary: DeadLetterSummary) -> String {
-    "\(summary.commandID ?? summary.messageID ?? "(no id)") [\(summary.code)]"
+    dlqSafe("\(summary.commandID ?? summary.messageID ?? "(no id)") [\(summary.code)]")
 }
 
 func dlqPrintJSON(_ value: JSONValue) {
@@ -391,7 +439,7 @@ func dlqPrintTable(_ summaries: [DeadLetterSummary], nowMilliseconds: Int64) {
             summary.age(nowMilliseconds: nowMilliseconds).map(dlqFormatAge) ?? "-", summary.accountID ?? "-",
             summary.type ?? "-", summary.code, detail, summary.attempts.map(String.init) ?? "-",
             summary.commandID ?? summary.messageID ?? "-",
-        ]
+        ].map(dlqSafe)
     }
     var widths = header.map(\.count)
     for row in rows {
@@ -411,8 +459,10 @@ func dlqPrettyBody(_ body: [UInt8]) -> String {
         let pretty = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]),
         let text = String(data: pretty, encoding: .utf8)
     {
-        return text
+        return DeadLetterExport.terminalSafe(text, keepingLines: true)
     }
-    if let text = String(validating: body, as: UTF8.self) { return text }
+    if let text = String(validating: body, as: UTF8.self) {
+        return DeadLetterExport.terminalSafe(text, keepingLines: true)
+    }
     return "<not UTF-8; base64> " + Data(body).base64EncodedString()
 }

@@ -53,4 +53,69 @@ struct DLQStatsReplayTests {
             #expect(stack.results(for: second.id).isEmpty)
         }
     }
+
+    /// What a tenant put in its command reaches the operator's terminal escaped (an OSC title sequence in the
+    /// account id, in table and `show`), an `--id` that names dead letters of two accounts (the second an
+    /// `id_conflict`) is shown whole and refused by replay and purge, and an export file is the operator's alone.
+    @Test func hostileTextIsEscapedAndAnAmbiguousIdIsRefused() async throws {
+        try await withRelayStack { stack in
+            _ = try stack.startConsumer()
+            try await stack.waitForConsumers(1)
+            let owner = "acct-\(UUID().uuidString.lowercased().prefix(10))"
+            let shared = upsert(stack, "shared-id", account: owner)
+            try await stack.publish(shared.body, routingKey: "profile.upsert", messageID: shared.id)
+            try await stack.waitForCollected(1)
+            let other = "acct-\(UUID().uuidString.lowercased().prefix(10))"
+            let reused = commandBody(
+                id: shared.id, type: "profile.upsert", accountID: other,
+                payload: ["profile": ["email": "reuse@example.com"]])
+            try await stack.publish(reused, routingKey: "profile.upsert", messageID: shared.id)
+            let hostile = commandBody(
+                id: stack.id("hostile"), type: "profile.upsert", accountID: "\u{1b}]0;pwned\u{07}\u{1b}[2J",
+                payload: ["profile": ["email": "x@example.com"]])
+            try await stack.publish(hostile, routingKey: "profile.upsert", messageID: stack.id("hostile"))
+            try await stack.waitForCollected(3)
+            try await stack.waitForDeadQueue(3)
+            let codes = Set(stack.deadLetters.compactMap { $0.properties.headers["x-relay-error-code"]?.stringValue })
+            #expect(codes == ["not_connected", "id_conflict", "schema_invalid"], "\(codes)")
+
+            let list = try await stack.run(["dlq", "list"])
+            #expect(list.status == 0, "\(list.stderr)")
+            #expect(!list.stdout.unicodeScalars.contains("\u{1b}"), "no raw escape reaches the terminal")
+            #expect(list.stdout.contains("\\u{1b}]0;pwned\\u{7}"), "\(list.stdout)")
+            let showHostile = try await stack.run(["dlq", "show", stack.id("hostile")])
+            #expect(showHostile.status == 0, "\(showHostile.stderr)")
+            #expect(
+                !showHostile.stdout.unicodeScalars.contains("\u{1b}")
+                    && !showHostile.stdout.unicodeScalars.contains("\u{07}"))
+
+            let show = try await stack.run(["dlq", "show", shared.id])
+            #expect(show.status == 0, "\(show.stderr)")
+            #expect(
+                show.stdout.contains("dead letter 2 of 2") && show.stdout.contains(owner) && show.stdout.contains(other)
+            )
+            for verb in [["replay"], ["purge", "--yes"]] {
+                let refused = try await stack.run(["dlq"] + verb + ["--id", shared.id])
+                #expect(refused.status != 0, "\(verb) \(refused.stdout)")
+                #expect(
+                    refused.stderr.contains("2 dead letters have id")
+                        || refused.stdout.contains("2 dead letters have id"),
+                    "\(refused.stdout) \(refused.stderr)")
+            }
+            try await stack.waitForDeadQueue(3)
+            let narrowed = try await stack.run(["dlq", "purge", "--yes", "--id", shared.id, "--account", other])
+            #expect(
+                narrowed.status == 0 && narrowed.stdout.contains("purged 1"), "\(narrowed.stdout) \(narrowed.stderr)")
+            try await stack.waitForDeadQueue(2)
+
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("dlq-\(UUID().uuidString).ndjson")
+                .path
+            defer { try? FileManager.default.removeItem(atPath: file) }
+            let export = try await stack.run(["dlq", "export", "--output", file])
+            #expect(export.status == 0, "\(export.stderr)")
+            let attributes = try FileManager.default.attributesOfItem(atPath: file)
+            #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+            #expect(try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").count == 2)
+        }
+    }
 }

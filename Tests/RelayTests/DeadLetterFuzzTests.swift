@@ -232,4 +232,13 @@ struct DeadLetterFuzzTests {
         #expect(summary.age(nowMilliseconds: .min) == .zero)
         #expect(summary.age(nowMilliseconds: .max) != nil)
     }
+
+    /// Terminal-bound text: control characters, DEL, C1 and bidi overrides escaped; everything else as it was.
+    @Test func terminalSafeTextEscapesControlsOnly() {
+        #expect(DeadLetterExport.terminalSafe("org_42 café ✓") == "org_42 café ✓")
+        #expect(DeadLetterExport.terminalSafe("\u{1b}]52;c;aGk=\u{07}") == "\\u{1b}]52;c;aGk=\\u{7}")
+        #expect(DeadLetterExport.terminalSafe("a\u{7f}b\u{9b}c\u{202e}d") == "a\\u{7f}b\\u{9b}c\\u{202e}d")
+        #expect(DeadLetterExport.terminalSafe("line\n\tnext") == "line\\u{a}\\u{9}next")
+        #expect(DeadLetterExport.terminalSafe("line\n\tnext\u{1b}", keepingLines: true) == "line\n\tnext\\u{1b}")
+    }
 }

@@ -6,6 +6,32 @@ public import Klaviyo
 /// message carries: a hand-made dead letter may hold any AMQP value (a `timestamp` of `UInt64.max`, a
 /// `u64` header), and rendering it never traps.
 public enum DeadLetterExport {
+    /// Text from a dead letter made safe for an operator's terminal: control characters (C0, DEL, C1) and the
+    /// bidirectional overrides are shown as `\u{…}` instead of being written raw, so a hostile command (an
+    /// `account_id` with an OSC or CSI sequence, a routing key, a not-JSON body) cannot set the terminal's title
+    /// or clipboard, move the cursor to rewrite the table `dlq purge` asks about, or reorder what is shown.
+    /// `keepingLines` keeps line feeds and tabs (a pretty-printed body).
+    public static func terminalSafe(_ text: String, keepingLines: Bool = false) -> String {
+        func unsafe(_ scalar: Unicode.Scalar) -> Bool {
+            switch scalar.value {
+            case 0x0A, 0x09: return !keepingLines
+            case 0x00...0x1F, 0x7F...0x9F: return true
+            case 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069: return true
+            default: return false
+            }
+        }
+        guard text.unicodeScalars.contains(where: unsafe) else { return text }
+        var safe = ""
+        for scalar in text.unicodeScalars {
+            if unsafe(scalar) {
+                safe += "\\u{" + String(scalar.value, radix: 16) + "}"
+            } else {
+                safe.unicodeScalars.append(scalar)
+            }
+        }
+        return safe
+    }
+
     /// One header value as text (`dlq show`).
     public static func describe(_ value: AMQPFieldValue) -> String {
         switch value {

@@ -177,11 +177,11 @@ public struct DeadLetterQueue: Sendable {
         self.topology = topology
     }
 
-    /// Takes dead letters from the queue until it is empty or `filter.limit` matched (or `stop` says so).
+    /// Takes dead letters from the queue until it is empty or `filter.limit` matched.
     /// `progress` hears how many messages were taken so far, after each one (long runs report it).
     public func scan(
         _ filter: DeadLetterFilter, nowMilliseconds: Int64 = Timestamp.nowMilliseconds(),
-        progress: (Int) -> Void = { _ in }, stop: (DeadLetterSummary) -> Bool = { _ in false }
+        progress: (Int) -> Void = { _ in }
     ) async throws -> Selection {
         var selection = Selection(selected: [], others: [])
         do {
@@ -191,7 +191,6 @@ public struct DeadLetterQueue: Sendable {
                 let summary = DeadLetterSummary(delivery)
                 if filter.matches(summary, nowMilliseconds: nowMilliseconds) {
                     selection.selected.append(Held(delivery: delivery, summary: summary))
-                    if stop(summary) { break }
                 } else {
                     selection.others.append(delivery)
                 }
@@ -203,14 +202,12 @@ public struct DeadLetterQueue: Sendable {
         return selection
     }
 
-    /// Finds one dead letter by command id or AMQP message id; everything else taken is handed back.
-    public func find(_ id: String) async throws -> Held? {
-        let selection = try await scan(DeadLetterFilter(), stop: { $0.commandID == id || $0.messageID == id })
-        let found = selection.selected.last.flatMap {
-            $0.summary.commandID == id || $0.summary.messageID == id ? $0 : nil
-        }
+    /// Finds the dead letters with this command id or AMQP message id (several when another account reused the
+    /// id: its `id_conflict` dead letter names the same command id); everything taken is handed back.
+    public func find(_ id: String) async throws -> [Held] {
+        let selection = try await scan(DeadLetterFilter(id: id))
         await release(selection.others + selection.selected.map(\.delivery))
-        return found
+        return selection.selected
     }
 
     /// Hands deliveries back to the queue (`basic.nack`, requeue). A delivery whose channel is gone was
