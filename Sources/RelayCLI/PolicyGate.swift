@@ -63,7 +63,7 @@ struct PolicyGatedService<Inner: Service>: Service {
             }
         }
         do {
-            try await management.waitUntilInForce(topology, logger: logger)
+            try await management.waitUntilInForce(try await management.adapted(topology), logger: logger)
         } catch {
             logger.error(
                 "refusing to consume: the topology's policies are not in force",

@@ -50,13 +50,15 @@ struct SetupCommand: AsyncParsableCommand {
         if runtime.topology.mode == .policies {
             // Before the declaration, so queues created now have their policies from the start.
             let management = try runtime.management(for: "setup")
+            let policies: [RelayTopology.Policy]
             do {
-                try await management.apply(runtime.topology.policies)
+                policies = try await management.adapted(runtime.topology).policies
+                try await management.apply(policies)
             } catch {
                 await runtime.http.shutdown()
                 throw CLIError("\(error)")
             }
-            applied = "applied \(runtime.topology.policies.count) policies in vhost \(management.vhost), "
+            applied = "applied \(policies.count) policies in vhost \(management.vhost), "
         }
         try await runtime.withAMQP {
             try await runtime.amqp.declare(topology)

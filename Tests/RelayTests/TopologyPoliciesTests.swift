@@ -258,6 +258,26 @@ struct TopologyPoliciesTests {
         #expect(problems.map(\.key) == ["overflow"])
     }
 
+    /// RabbitMQ 4's default delivery limit (20) would drop a dead letter requeued by that many `dlq` scans: on a
+    /// 4.x broker the dead queue's policy lifts it, and the check then wants it in force; 3.x is left as it was.
+    @Test func onRabbitMQ4TheDeadQueueHasNoDeliveryLimit() {
+        #expect(RelayTopology.majorVersion("4.0.5") == 4)
+        #expect(RelayTopology.majorVersion("3.10.8") == 3)
+        #expect(RelayTopology.majorVersion("unknown") == nil)
+        var topology = RelayTopology(mode: .policies)
+        topology.unlimitedDeadDeliveries = true
+        let dead = topology.policies.first { $0.name == "klaviyo-dead-bound" }
+        #expect(dead?.definitionJSON["delivery-limit"] == .int(-1))
+        #expect(dead?.definitionJSON["max-length"] == .int(1_000_000))
+        let answers = healthyAnswers(RelayTopology(mode: .policies))
+        let problems = topology.policyProblems(
+            queues: answers.queues, exchanges: answers.exchanges, policies: answers.policies)
+        #expect(problems.map(\.key) == ["delivery-limit"], "a 3.x-shaped dead-bound policy on a 4.x broker")
+        #expect(
+            RelayTopology(mode: .policies).policies.first { $0.name == "klaviyo-dead-bound" }?
+                .definitionJSON["delivery-limit"] == nil)
+    }
+
     @Test func aStaleOrDeletedPolicyCountsAsNone() {
         let topology = RelayTopology(mode: .policies)
         var answers = healthyAnswers(topology)

@@ -61,6 +61,20 @@ public struct RabbitMQManagement: Sendable {
         return (String(url[..<schemeEnd.upperBound]) + host + path, user, password)
     }
 
+    /// The broker's major version (`GET /api/overview`, `rabbitmq_version`), nil when it does not say.
+    public func brokerMajorVersion() async throws(RelayError) -> Int? {
+        let overview = try await request(.GET, "overview", nil, accept: [200], inVhost: false).json
+        return overview["rabbitmq_version"]?.stringValue.flatMap(RelayTopology.majorVersion)
+    }
+
+    /// The topology as this broker needs it: on RabbitMQ 4 and later, the dead queue's policy also lifts the
+    /// default delivery limit (``RelayTopology/unlimitedDeadDeliveries``).
+    public func adapted(_ topology: RelayTopology) async throws(RelayError) -> RelayTopology {
+        var adapted = topology
+        adapted.unlimitedDeadDeliveries = (try await brokerMajorVersion() ?? 0) >= 4
+        return adapted
+    }
+
     /// Creates or updates every policy of `topology` (`PUT /api/policies/<vhost>/<name>`).
     public func apply(_ policies: [RelayTopology.Policy]) async throws(RelayError) {
         for policy in policies {
@@ -133,9 +147,10 @@ public struct RabbitMQManagement: Sendable {
     }
 
     private func request(
-        _ method: HTTPMethod, _ kind: String, _ name: String?, body: JSONValue? = nil, accept: Set<Int>
+        _ method: HTTPMethod, _ kind: String, _ name: String?, body: JSONValue? = nil, accept: Set<Int>,
+        inVhost: Bool = true
     ) async throws(RelayError) -> (status: Int, json: JSONValue) {
-        var url = "\(baseURL)/api/\(kind)/\(Self.segment(vhost))"
+        var url = "\(baseURL)/api/\(kind)" + (inVhost ? "/\(Self.segment(vhost))" : "")
         if let name { url += "/" + Self.segment(name) }
         var headers = HTTPHeaders()
         headers.add(name: "Accept", value: "application/json")

@@ -127,9 +127,11 @@ extension RelayTopology {
             policies.append(
                 policy("retry-\(tier.name)", [retryQueueName(tier.name)], .queues, retryQueueSettings(tier)))
         }
-        var dead = policy(
-            "dead-bound", [deadQueue], .queues,
-            [("max-length", .int(Self.deadQueueBound)), ("overflow", "reject-publish")])
+        var deadSettings: [(key: String, value: PolicyValue)] = [
+            ("max-length", .int(Self.deadQueueBound)), ("overflow", "reject-publish"),
+        ]
+        if unlimitedDeadDeliveries { deadSettings.append(("delivery-limit", .int(-1))) }
+        var dead = policy("dead-bound", [deadQueue], .queues, deadSettings)
         dead.adjustableKeys = ["max-length"]
         policies.append(dead)
         policies.append(

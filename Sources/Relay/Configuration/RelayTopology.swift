@@ -28,6 +28,16 @@ public struct RelayTopology: Sendable {
     public let deliveryLimit: Int
     /// Delayed-retry tiers, shortest first: name (also the binding key) and delay (the TTL of its queue).
     public let retryTiers: [RetryTier]
+    /// RabbitMQ 4 gives every quorum queue a default delivery limit of 20, and 4.0–4.2 count each requeue of a
+    /// `dlq` scan towards it; the dead queue dead-letters nowhere, so a dead letter scanned that often would be
+    /// dropped. When set (policies mode, by ``RabbitMQManagement/adapted(_:)`` on a 4.x broker), the dead queue's
+    /// policy sets `delivery-limit: -1` (unlimited; a 3.x broker refuses a negative limit).
+    public var unlimitedDeadDeliveries = false
+
+    /// The major version in a RabbitMQ version string (`"4.0.5"` → 4).
+    public static func majorVersion(_ version: String) -> Int? {
+        version.split(separator: ".").first.flatMap { Int($0) }
+    }
 
     /// Creates the topology for a prefix. `retryTiers` is injectable so tests can declare short tiers under
     /// their own prefix; production uses ``defaultRetryTiers`` (what `deploy/rabbitmq/definitions.json` holds).
