@@ -72,16 +72,32 @@ extension KlaviyoSimulator {
             ])
     }
 
-    /// `GET /api/campaigns`: the spec requires a `messages.channel` filter.
+    /// `GET /api/campaigns`: `filter` is required and must hold a `messages.channel` condition; it may combine the
+    /// conditions the spec allows with `and(…)` (``CampaignFilter``). `sort` is one of the spec's (`created_at`,
+    /// `id`, `name`, `scheduled_at`, `updated_at`, each also descending with `-`); without it, creation order.
     func getCampaigns(_ call: APICall) throws(KlaviyoAPIError) -> APIResult {
         guard let raw = call.query.first(where: { $0.0 == "filter" })?.1 else {
             throw .invalid("A channel filter is required, e.g. equals(messages.channel,'email').", parameter: "filter")
         }
-        let filter = try ProfileFilter(parsing: raw, allowedFields: ["messages.channel"])
-        let items = call.caller.box.state.withLock { s in
-            s.resources.campaignOrder.compactMap { s.resources.campaigns[$0] }.filter {
-                filter.values.contains(Self.channel(of: $0))
+        let filter = try CampaignFilter(parsing: raw)
+        var sort: (field: String, descending: Bool)?
+        if let value = call.query.first(where: { $0.0 == "sort" })?.1 { sort = try Self.campaignSort(value) }
+        var items = call.caller.box.state.withLock { s in
+            s.resources.campaignOrder.compactMap { s.resources.campaigns[$0] }.filter { c in
+                filter.matches(
+                    id: c.id, channel: Self.channel(of: c), name: c.attributes["name"]?.stringValue ?? "",
+                    status: c.status, archived: c.attributes["archived"] == .bool(true), createdAt: c.created,
+                    updatedAt: c.updated, scheduledAt: c.attributes["scheduled_at"]?.stringValue)
             }
+        }
+        if let sort {
+            // Equal keys (timestamps here are whole seconds) are ordered by creation, so `-created_at` is exactly
+            // the reverse of `created_at`. Timestamps share one format, so they sort as text.
+            items = items.enumerated().sorted { a, b in
+                let (x, y) = (Self.sortValue(a.element, sort.field), Self.sortValue(b.element, sort.field))
+                let ascending = x == y ? a.offset < b.offset : x < y
+                return sort.descending ? !ascending : ascending
+            }.map(\.element)
         }
         return APIResult(
             status: 200,
@@ -95,6 +111,26 @@ extension KlaviyoSimulator {
                 "links": Self.collectionLinks(
                     call, path: "/api/campaigns/", offset: 0, pageSize: items.count, more: false),
             ])
+    }
+
+    /// The field and direction of a `sort` value the spec allows for `GET /api/campaigns`; any other is a 400.
+    static func campaignSort(_ value: String) throws(KlaviyoAPIError) -> (field: String, descending: Bool) {
+        let descending = value.hasPrefix("-")
+        let field = descending ? String(value.dropFirst()) : value
+        guard ["created_at", "updated_at", "scheduled_at", "name", "id"].contains(field) else {
+            throw .invalid("'\(value)' is not a valid sort for campaigns.", parameter: "sort")
+        }
+        return (field, descending)
+    }
+
+    /// A campaign's value of a sort field, as text.
+    static func sortValue(_ c: AccountResources.CampaignRecord, _ field: String) -> String {
+        switch field {
+        case "created_at": c.created
+        case "updated_at": c.updated
+        case "id": c.id
+        default: c.attributes[field]?.stringValue ?? ""
+        }
     }
 
     /// `PATCH /api/campaigns/{id}`: merges the given attributes.

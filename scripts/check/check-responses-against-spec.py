@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import time
+import urllib.parse
 import urllib.request
 
 import jsonschema
@@ -166,6 +167,13 @@ def main():
                                                              "from_label": "S"}}}}]}}}})
     cid = camp["data"]["id"]
     check("GET", "/api/campaigns?filter=equals(messages.channel,'email')", "/api/campaigns", 200)
+    # The lookup campaign.create makes after an ambiguous attempt: and(…) of channel, name and created_at.
+    lookup = ("and(equals(messages.channel,'email'),contains(name,\"C\"),"
+              "greater-or-equal(created_at,2020-01-01T00:00:00Z))")
+    found = check("GET", "/api/campaigns?filter=" + urllib.parse.quote(lookup, safe="") + "&sort=created_at",
+                  "/api/campaigns", 200)
+    if [c["id"] for c in found["data"]] != [cid]:
+        sys.exit(f"FAIL the campaign lookup did not find exactly the campaign {cid}: {found['data']}")
     check("GET", f"/api/campaigns/{cid}", "/api/campaigns/{id}", 200)
     check("PATCH", f"/api/campaigns/{cid}", "/api/campaigns/{id}", 200,
           {"data": {"type": "campaign", "id": cid, "attributes": {"name": "C2"}}})
