@@ -36,7 +36,7 @@ REQUEST_FLOOR="${REQUEST_FLOOR:-2000}"
 EXPECTED_OPERATIONS=(
     create_or_update_profile update_profile get_profiles bulk_import_profiles get_bulk_import_profiles_job
     create_list add_profiles_to_list remove_profiles_from_list bulk_subscribe_profiles bulk_unsubscribe_profiles
-    create_event bulk_create_events create_campaign get_campaign send_campaign get_campaign_send_job
+    create_event bulk_create_events get_campaigns create_campaign get_campaign send_campaign get_campaign_send_job
     cancel_campaign_send get_flows update_flow get_accounts oauth_token query_campaign_values query_flow_values
 )
 

@@ -1,6 +1,7 @@
 extension KlaviyoClient {
     /// The request for `POST /api/campaigns` (create_campaign, 201): an email campaign with one message.
-    /// Not idempotent: a repeat creates a second campaign.
+    /// Not idempotent: a repeat creates a second campaign (`campaign.create` looks for it first after an
+    /// attempt that may have reached Klaviyo, ``findCampaignsRequest(name:createdAtOrAfter:)``).
     public static func createCampaignRequest(
         name: String, audiences: JSONValue, sendStrategy: JSONValue, message: [String: JSONValue], label: String
     ) -> KlaviyoRequest {
@@ -26,6 +27,32 @@ extension KlaviyoClient {
                     ],
                 ]
             ], isIdempotent: false)
+    }
+
+    /// The request for `GET /api/campaigns` (get_campaigns) that looks for the email campaigns named like `name`
+    /// created at or after `createdAtOrAfter`, earliest first:
+    /// `and(equals(messages.channel,'email'),contains(name,"…"),greater-or-equal(created_at,…))`.
+    /// The spec lets `name` be filtered only with `contains`, so callers compare names exactly themselves.
+    /// `createdAtOrAfter` is an RFC 3339 date-time such as `2026-11-29T11:50:00Z`; Klaviyo's filters take
+    /// date-times unquoted. Each campaign's `relationships.campaign-messages.data` carries its message ids.
+    public static func findCampaignsRequest(name: String, createdAtOrAfter: String) -> KlaviyoRequest {
+        let filter =
+            "and(equals(messages.channel,'email'),contains(name,\"\(name.replacingBackslashesAndQuotes())\"),"
+            + "greater-or-equal(created_at,\(createdAtOrAfter)))"
+        return KlaviyoRequest(
+            operationID: "get_campaigns", method: "GET", path: "/api/campaigns",
+            query: [("filter", filter), ("sort", "created_at")], isIdempotent: true)
+    }
+
+    /// The email campaigns whose name contains `name`, created at or after `createdAtOrAfter`, in Klaviyo's
+    /// order (earliest first), through at most `maxPages` pages (``findCampaignsRequest(name:createdAtOrAfter:)``).
+    public func findCampaigns(
+        name: String, createdAtOrAfter: String, credential: KlaviyoCredential, maxPages: Int = 10
+    ) async throws(KlaviyoError) -> [JSONValue] {
+        try await allPages(
+            Self.findCampaignsRequest(name: name, createdAtOrAfter: createdAtOrAfter), credential: credential,
+            maxPages: maxPages
+        ).items
     }
 
     /// The request for `GET /api/campaigns/{id}` (get_campaign).

@@ -2,7 +2,8 @@ import Klaviyo
 import Logging
 import Testing
 
-/// The JSON:API bodies of the event, list, subscription and flow calls, as they go over the wire.
+/// The JSON:API bodies of the event, list, subscription and flow calls, and the campaign lookup's query, as they
+/// go over the wire.
 @Suite("Klaviyo command requests")
 struct CommandRequestTests {
     func client(_ transport: RecordingTransport) -> KlaviyoClient {
@@ -102,6 +103,36 @@ struct CommandRequestTests {
             KlaviyoClient.createListRequest(name: "News", optInProcess: "double_opt_in").body
                 == ["data": ["type": "list", "attributes": ["name": "News", "opt_in_process": "double_opt_in"]]])
         #expect(!KlaviyoClient.createListRequest(name: "News").isIdempotent)
+    }
+
+    @Test func campaignLookupEscapesTheNameAndLeavesTheDateTimeUnquoted() async throws {
+        let request = KlaviyoClient.findCampaignsRequest(
+            name: #"Say "hi" \ bye"#, createdAtOrAfter: "2026-11-29T11:50:00Z")
+        #expect(request.operationID == "get_campaigns" && request.method == "GET" && request.isIdempotent)
+        #expect(request.query.map(\.name) == ["filter", "sort"])
+        #expect(
+            request.query.first?.value
+                == #"and(equals(messages.channel,'email'),contains(name,"Say \"hi\" \\ bye"),greater-or-equal(created_at,2026-11-29T11:50:00Z))"#
+        )
+        #expect(request.query.last?.value == "created_at")
+        // Every page is read: the items of both, the second asked for with the link's cursor.
+        let transport = RecordingTransport { request in
+            if request.url.contains("cursor") {
+                return RecordingTransport.json(200, #"{"data":[{"type":"campaign","id":"C2"}],"links":{}}"#)
+            }
+            return RecordingTransport.json(
+                200,
+                #"{"data":[{"type":"campaign","id":"C1"}],"links":{"next":"https://a.klaviyo.com/api/campaigns/?page%5Bcursor%5D=two"}}"#
+            )
+        }
+        let campaigns = try await client(transport).findCampaigns(
+            name: "Sale", createdAtOrAfter: "2026-11-29T11:50:00Z", credential: .apiKey("pk_x"))
+        #expect(campaigns.map { $0["id"]?.stringValue } == ["C1", "C2"])
+        #expect(
+            transport.requests.withLock { $0.first?.url }
+                == "https://a.klaviyo.com/api/campaigns?filter=and%28equals%28messages.channel%2C%27email%27%29%2C"
+                + "contains%28name%2C%22Sale%22%29%2Cgreater-or-equal%28created_at%2C2026-11-29T11%3A50%3A00Z%29%29"
+                + "&sort=created_at")
     }
 
     @Test func flowPagesAreFollowedUntilNextIsAbsent() async throws {

@@ -10,7 +10,10 @@ Usage:
 Reads `GET /_sim/requests` (paginated with since/next_seq) and checks every recorded request:
   /api/…   the path matches an operation's path template; the method is one of that path's operations;
            every required header (incl. `revision`, format YYYY-MM-DD[.suffix]) is present; query parameters
-           are declared by the operation and required ones are present; the body (required or not, per the
+           are declared by the operation and required ones are present; every `operator(field,…)` of a
+           `filter` is one the parameter's description allows ("Allowed field(s)/operator(s)"), combined only
+           with `and`/`or`/`not`, and no comparison takes a quoted value (Klaviyo's date-times and numbers
+           are unquoted in filters); the body (required or not, per the
            operation's requestBody) validates against its schema (OpenAPI 3.0 `nullable` mapped to JSON
            Schema; `oneOf` read as `anyOf`, as check-responses-against-spec.py does); JSON:API content type.
   /oauth/… a simple check: authorize is a GET with the PKCE (S256) parameters; token and revoke are
@@ -75,6 +78,37 @@ class Spec:
         return max(found)[1] if found else None
 
 
+ALLOWED_FILTERS = re.compile(r"`([^`]+)`: ((?:`[^`]+`(?:, )?)+)")
+QUOTED = re.compile(r"\"(?:\\.|[^\"\\])*\"|'(?:\\.|[^'\\])*'")
+CONDITION = re.compile(r"([a-z][a-z-]*)\(([A-Za-z0-9_.\-]+),")
+COMPARISONS = ("greater-or-equal", "greater-than", "less-or-equal", "less-than")
+
+
+def filter_problems(description, value):
+    """Why a `filter` value is not one its parameter's description allows (empty when it is, or when the
+    description lists no allowed fields)."""
+    marker = "Allowed field(s)/operator(s):"
+    if marker not in description:
+        return []
+    allowed = {field: set(re.findall(r"`([^`]+)`", ops))
+               for field, ops in ALLOWED_FILTERS.findall(description[description.index(marker):])}
+    bare = QUOTED.sub('""', value)  # a quoted value cannot be mistaken for a condition
+    problems = []
+    conditions = CONDITION.findall(bare)
+    if not conditions:
+        problems.append(f"filter {value!r} has no operator(field,value) condition")
+    for op, field in conditions:
+        if op in ("and", "or", "not"):
+            continue
+        if op not in allowed.get(field, set()):
+            problems.append(f"filter condition {op}({field},…) is not allowed (allowed: "
+                            + ", ".join(f"{f}: {'/'.join(sorted(o))}" for f, o in allowed.items()) + ")")
+        elif op in COMPARISONS and re.search(re.escape(f"{op}({field},") + '""', bare):
+            problems.append(f"filter condition {op}({field},…) compares with a quoted value (Klaviyo takes "
+                            "date-times and numbers unquoted)")
+    return problems
+
+
 def check_api(spec, req):
     """The problems with one recorded /api request (empty when valid)."""
     problems = []
@@ -98,6 +132,9 @@ def check_api(spec, req):
             declared_query.add(p["name"])
             if p.get("required") and p["name"] not in query:
                 problems.append(f"required query parameter `{p['name']}` missing")
+            if p["name"] == "filter":
+                for value in query.get("filter", []):
+                    problems += filter_problems(p.get("description", ""), value)
     if "revision" in headers and not REVISION.match(headers["revision"]):
         problems.append(f"revision header {headers['revision']!r} is not YYYY-MM-DD[.suffix]")
     if not headers.get("authorization", "").startswith(("Klaviyo-API-Key ", "Bearer ")):
@@ -242,6 +279,25 @@ def self_test(spec):
     _, invalid = check_all(spec, [get_ok])
     if invalid:
         failures.append(f"a good GET was rejected: {invalid[0][1]}")
+    # The campaign lookup campaign.create makes after an ambiguous attempt, and broken variants of its filter.
+    lookup = ("and(equals(messages.channel,'email'),contains(name,\"Say \\\"hi(x,\\\"\"),"
+              "greater-or-equal(created_at,2026-11-29T11:50:00Z))")
+    campaigns = {**get_ok, "path": "/api/campaigns",
+                 "query": urllib.parse.urlencode({"filter": lookup, "sort": "created_at"})}
+    _, invalid = check_all(spec, [campaigns])
+    if invalid:
+        failures.append(f"the campaign lookup was rejected: {invalid[0][1]}")
+    for name, bad in {
+        "filter on a field the operation does not allow": lookup.replace("contains(name", "contains(subject"),
+        "filter with an operator the field does not allow": lookup.replace("contains(name", "equals(name"),
+        "filter comparing with a quoted date-time": lookup.replace("T11:50:00Z", "T11:50:00Z'").replace(
+            "created_at,", "created_at,'"),
+    }.items():
+        _, invalid = check_all(spec, [{**campaigns, "query": urllib.parse.urlencode({"filter": bad})}])
+        if not invalid:
+            failures.append(f"broken request ({name}) was accepted")
+        else:
+            print(f"self-test: rejected ({name}): {invalid[0][1][0]}")
     for name, breaker in broken.items():
         req = json.loads(json.dumps(good))
         breaker(req)
