@@ -79,7 +79,8 @@ public struct KlaviyoError: Error, Sendable, CustomStringConvertible {
         case .serverError:
             switch status {
             // 503: not taken in. 504 and 524 are gateway timeouts after the request was passed on: it may have been
-            // applied, so only an idempotent call is repeated (a campaign.create is not).
+            // applied, so only an idempotent call is repeated (a non-idempotent POST only when its command looks
+            // Klaviyo's state up before sending again, as campaign.create and campaign.send do).
             case 503: return .backoff
             default: return .backoffIfIdempotent
             }

@@ -407,7 +407,7 @@ struct CommandTypeTests {
 
     // MARK: campaigns
 
-    @Test func campaignCreateSendsKlaviyosBodyAndIsNotRetriedBlindly() async throws {
+    @Test func campaignCreateSendsKlaviyosBody() async throws {
         let command = try decode(
             "campaign.create",
             [
@@ -415,7 +415,6 @@ struct CommandTypeTests {
                 "send_strategy": ["method": "static", "datetime": "2026-12-01T09:00:00Z", "is_local": true],
                 "message": ["subject": "Hi", "from_email": "store@example.com", "from_label": "Store"],
             ])
-        #expect(!CommandExecutor.isIdempotent(command.payload))
         let transport = ScriptedTransport { _ in
             ScriptedTransport.reply(
                 201,

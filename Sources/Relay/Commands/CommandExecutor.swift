@@ -51,15 +51,17 @@ public struct CommandExecutor: Sendable {
         case .connectionValidate: return true
         // Disconnecting twice leaves the account disconnected.
         case .connectionDisconnect: return true
-        // A repeated POST /api/campaigns creates a second campaign: retried only when nothing reached Klaviyo.
-        case .campaignCreate: return false
+        // POST /api/campaigns is not idempotent at Klaviyo, but each attempt after one that may have reached
+        // Klaviyo looks for the campaign it created (same name and audiences, created since the command's
+        // created_at less a clock-skew margin) and adopts it instead of creating a second one.
+        case .campaignCreate: return true
         case .unsupported: return false
         }
     }
 
     /// Runs the command once. `job` is the stored state of a job this command already submitted (nil: none
     /// yet); `mayHaveSent` says an earlier attempt may have reached Klaviyo (it failed ambiguously or the
-    /// process died), so a non-idempotent send checks first. `admissionReply` answers ``admissionRead(for:)``
+    /// process died), so a non-idempotent send (`campaign.create`, `campaign.send`) checks first. `admissionReply` answers ``admissionRead(for:)``
     /// when the processor sent it with the idempotency lookup. Each family's calls live in
     /// `Commands/<Family>/CommandExecutor+<Family>.swift`.
     public func execute(
@@ -86,7 +88,8 @@ public struct CommandExecutor: Sendable {
         case .accountGet: return try await getAccount(credential: credential)
         case .flowList(let payload): return try await listFlows(payload, credential: credential)
         case .flowUpdateStatus(let payload): return try await updateFlowStatus(payload, credential: credential)
-        case .campaignCreate(let payload): return try await createCampaign(payload, credential: credential)
+        case .campaignCreate(let payload):
+            return try await createCampaign(payload, command: command, mayHaveSent: mayHaveSent, credential: credential)
         case .campaignGet(let payload): return try await getCampaign(payload, credential: credential)
         case .campaignSend(let payload):
             return try await sendCampaign(payload, job: job, mayHaveSent: mayHaveSent, credential: credential)
