@@ -63,12 +63,13 @@ struct CampaignCreateRecoveryTests {
             try await stack.waitForConsumers(1, queue: .campaigns)
             let name = "Twice \(stack.id("cc-fresh"))"
             let ids = [stack.id("cc-fresh-1"), stack.id("cc-fresh-2")]
-            for id in ids {
+            // One after the other: a lookup by the second would find the first one's campaign.
+            for (index, id) in ids.enumerated() {
                 try await stack.publish(
                     campaignCreateBody(id: id, accountID: account, name: name), routingKey: "campaign.create",
                     messageID: id)
+                try await stack.waitForCollected(index + 1)
             }
-            try await stack.waitForCollected(2)
             let results = ids.compactMap { stack.results(for: $0).first }
             #expect(results.count == 2)
             #expect(results.allSatisfy { $0.outcome == .succeeded && $0.klaviyo?.status == 201 })
