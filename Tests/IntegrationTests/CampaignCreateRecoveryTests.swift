@@ -121,6 +121,42 @@ extension RetryTierTests {
     }
 }
 
+extension RetryTierTests {
+    /// The same ambiguous 500, with no retry left: the command is dead-lettered; replayed (`dlq replay`, which
+    /// marks the replay with `x-replay-id`), it looks first and adopts the campaign instead of creating another.
+    @Test func aReplayedCampaignCreateAdoptsTheCampaignItsDeadLetteredAttemptCreated() async throws {
+        try await withRelayStack { stack in
+            let (account, apiKey) = try await stack.connectAccount()
+            var environment = fastRetries
+            environment["RELAY_MAX_ATTEMPTS"] = "1"
+            _ = try stack.startConsumer(environment: environment)
+            try await stack.waitForConsumers(1, queue: .campaigns)
+            try await stack.setFaults([
+                "fail_after_apply_rate": 1.0, "account_id": .string(account), "paths": ["/api/campaigns"],
+            ])
+            let id = stack.id("cc-replay")
+            let name = "Replayed \(id)"
+            try await stack.publish(
+                campaignCreateBody(id: id, accountID: account, name: name), routingKey: "campaign.create",
+                messageID: id)
+            try await stack.waitForCollected(1)
+            try await stack.clearFaults()
+            #expect(stack.deadLetters.first?.properties.headers["x-relay-error-code"] == .string("retries_exhausted"))
+            #expect(try await stack.campaigns(named: name, apiKey: apiKey).count == 1, "the attempt created it")
+
+            let replay = try await stack.run(["dlq", "replay", "--id", id])
+            #expect(replay.status == 0, "\(replay.stdout) \(replay.stderr)")
+            try await stack.waitForCollected(2)
+            let result = try #require(stack.results(for: id).first)
+            #expect(result.outcome == .succeeded)
+            #expect(result.klaviyo?.data?["found_after_ambiguous_create"] == true)
+            let campaigns = try await stack.campaigns(named: name, apiKey: apiKey)
+            #expect(campaigns.count == 1, "no second campaign")
+            #expect(result.klaviyo?.ids == campaigns.compactMap { $0["id"]?.stringValue })
+        }
+    }
+}
+
 /// A `campaign.create` command created now (its `created_at` bounds the lookup).
 func campaignCreateBody(id: String, accountID: String, name: String) -> [UInt8] {
     JSONValue.object([

@@ -66,7 +66,12 @@ extension CommandProcessor {
         /// non-idempotent send looks before sending again.
         /// A sealed job poll counts too: its job was submitted, even when the record of it was lost (a Redis
         /// failover), so a `campaign.send` looks the send job up instead of sending again.
-        var mayHaveSent: Bool { previous.attempts > 0 || delivery.redelivered || bundleRedelivered || polledJob }
+        /// A replay (`x-replay-id`) counts too: the attempt that was dead-lettered may have reached Klaviyo (a
+        /// `campaign.create` whose 500 exhausted its retries), so its campaign is looked up before one is created.
+        var mayHaveSent: Bool {
+            previous.attempts > 0 || delivery.redelivered || bundleRedelivered || polledJob
+                || !DeadLetterQueue.flow(of: delivery).isEmpty
+        }
         /// Whether the bundle that carried this command was delivered again (sealed `x-relay-redelivered`): a
         /// consumer may have died while processing it.
         let bundleRedelivered: Bool
