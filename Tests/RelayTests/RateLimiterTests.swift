@@ -226,6 +226,35 @@ struct RateLimiterTests {
         }
     }
 
+    /// A shared call (an event batch) held back reserves nothing: no command carries its slot to claim it,
+    /// so a reservation would only fill the account's schedule. (Each held-back batch used to leave one.)
+    @Test func aHeldBackSharedCallReservesNothing() async throws {
+        let redis = try Self.client()
+        defer { Task { await redis.shutdown() } }
+        let limiter = Self.limiter(redis, maxWait: .seconds(1), table: Self.steadyTable)
+        let account = Self.account()
+        _ = try await Self.callUntilRefused(limiter, account: account)
+        let key = RedisKeys.rateLimit(account, bucket: Self.operation)
+        let before = try await redis.send(["ZCARD", key]).int
+        let shared = limiter.gate(accountID: account, logger: Self.logger).forSharedCall(maxWait: .milliseconds(10))
+        for _ in 0..<3 {
+            await #expect {
+                try await shared.admit(operationID: Self.operation, credential: .apiKey("pk_test"))
+            } throws: { error in
+                (error as? KlaviyoError)?.code == .heldBack
+                    && (error as? KlaviyoError)?.retryAfter ?? .zero > .seconds(1)
+            }
+        }
+        #expect(try await redis.send(["ZCARD", key]).int == before, "no slot reserved by the shared call")
+        // A command's own gate still reserves its slot to claim later.
+        let own = limiter.gate(accountID: account, logger: Self.logger)
+        await #expect(throws: KlaviyoError.self) {
+            try await own.admit(operationID: Self.operation, credential: .apiKey("pk_test"))
+        }
+        #expect(own.slot.reservation != nil)
+        #expect(try await redis.send(["ZCARD", key]).int == (before ?? 0) + 1)
+    }
+
     @Test func gateWaitsInlineWithinTheMaximumWait() async throws {
         let redis = try Self.client()
         defer { Task { await redis.shutdown() } }

@@ -189,17 +189,21 @@ public struct RateLimiter: Sendable {
         try await ask(.now, accountID: accountID, operationID: operationID, limit: limit, member: Self.newMember())
     }
 
-    /// Admits a call now, or reserves its slot (within the horizon), or refuses it. With `claiming`, the
-    /// slot of that earlier reservation is this call's again unless it was missed by more than the slack.
+    /// Admits a call now, or reserves its slot (within `horizon`, default the settings'), or refuses it. With
+    /// `claiming`, the slot of that earlier reservation is this call's again unless it was missed by more than
+    /// the slack.
     public func reserve(
-        accountID: String, operationID: String, limit: KlaviyoRateLimit, claiming: Reservation? = nil
+        accountID: String, operationID: String, limit: KlaviyoRateLimit, claiming: Reservation? = nil,
+        horizon: Duration? = nil
     ) async throws -> Decision {
         if let claiming, claiming.operationID == operationID {
             return try await ask(
-                .claim, accountID: accountID, operationID: operationID, limit: limit, member: claiming.member)
+                .claim, accountID: accountID, operationID: operationID, limit: limit, member: claiming.member,
+                horizon: horizon)
         }
         return try await ask(
-            .reserve, accountID: accountID, operationID: operationID, limit: limit, member: Self.newMember())
+            .reserve, accountID: accountID, operationID: operationID, limit: limit, member: Self.newMember(),
+            horizon: horizon)
     }
 
     /// How long until the operation's next free slot for `accountID` (.zero when a call could start now): the
@@ -213,13 +217,14 @@ public struct RateLimiter: Sendable {
     }
 
     func ask(
-        _ mode: Mode, accountID: String, operationID: String, limit: KlaviyoRateLimit, member: String
+        _ mode: Mode, accountID: String, operationID: String, limit: KlaviyoRateLimit, member: String,
+        horizon: Duration? = nil
     ) async throws -> Decision {
         let reply = try await redis.run(
             Self.script, keys: [RedisKeys.rateLimit(accountID, bucket: operationID)],
             arguments: [
                 String(limit.burst), String(limit.steady), String(limit.daily ?? 0), member, mode.rawValue,
-                String(settings.slack.wholeMilliseconds), String(settings.horizon.wholeMilliseconds),
+                String(settings.slack.wholeMilliseconds), String((horizon ?? settings.horizon).wholeMilliseconds),
             ])
         guard let parts = reply.array, parts.count == 4, let status = parts[0].int, let wait = parts[1].int,
             let now = parts[2].int, let slot = parts[3].int
@@ -304,13 +309,18 @@ public struct RateLimitGate: KlaviyoCallGate {
     var maxRedisAttempts = 100
     /// Longest inline wait for a slot (nil: the limiter's ``RateLimiter/Settings/maxWait``).
     public var maxWait: Duration?
+    /// Furthest slot reserved (nil: the limiter's ``RateLimiter/Settings/horizon``).
+    var horizon: Duration?
 
-    /// A gate for a call shared by several commands (an event batch): its own slot box, so the shared call's
-    /// slot never travels with one of them, and its own maximum inline wait (the waiting commands hold no
-    /// consumer slot, only unacked deliveries).
+    /// A gate for a call shared by several commands (an event batch): its own maximum inline wait (the waiting
+    /// commands hold no consumer slot, only unacked deliveries), and no reservation beyond it: a held-back
+    /// shared call is refused, reserving nothing, because no command carries its slot to claim it later. (It
+    /// used to reserve one anyway: each held-back batch left an unused slot in the schedule, and batches retried
+    /// by several processes kept an account's events schedule full, so none was admitted.)
     public func forSharedCall(maxWait: Duration) -> RateLimitGate {
         var gate = RateLimitGate(limiter: limiter, accountID: accountID, logger: logger)
         gate.maxWait = maxWait
+        gate.horizon = maxWait
         return gate
     }
 
@@ -395,7 +405,8 @@ public struct RateLimitGate: KlaviyoCallGate {
         while true {
             do {
                 return try await limiter.reserve(
-                    accountID: accountID, operationID: operationID, limit: limit, claiming: claiming)
+                    accountID: accountID, operationID: operationID, limit: limit, claiming: claiming,
+                    horizon: horizon)
             } catch {
                 attempts += 1
                 if attempts == 1 || attempts % 20 == 0 {
