@@ -75,10 +75,17 @@ struct GenerateKeyCommand: ParsableCommand {
         commandName: "generate-key",
         abstract: "Print a new encryption key entry (kid:base64) for RELAY_ENCRYPTION_KEY; prepend it to rotate.")
 
-    @Option(help: "Key id.")
+    @Option(help: "Key id: 1 to 64 ASCII letters, digits, - and _.")
     var keyID = "k1"
 
+    func validate() throws {
+        guard EncryptionKeyRing.isWellFormedKeyID(Substring(keyID)) else {
+            throw ValidationError(
+                "--key-id must be 1 to 64 ASCII letters, digits, - and _ (stored secrets name their key by it)")
+        }
+    }
+
     func run() throws {
-        print(EncryptionKeyRing.generateSpecification(keyID: keyID))
+        print(try EncryptionKeyRing.generateSpecification(keyID: keyID))
     }
 }

@@ -12,9 +12,9 @@ import Testing
 final class KeyRotationFixture: Sendable {
     let redis: RedisClient
     let prefix = "rk-\(UUID().uuidString.lowercased().prefix(12))"
-    let oldSpec = EncryptionKeyRing.generateSpecification(keyID: "old")
-    let newSpec = EncryptionKeyRing.generateSpecification(keyID: "new")
-    let goneSpec = EncryptionKeyRing.generateSpecification(keyID: "gone")
+    let oldSpec = try! EncryptionKeyRing.generateSpecification(keyID: "old")
+    let newSpec = try! EncryptionKeyRing.generateSpecification(keyID: "new")
+    let goneSpec = try! EncryptionKeyRing.generateSpecification(keyID: "gone")
     let created = Mutex<[String]>([])
 
     init() async throws {

@@ -78,8 +78,8 @@ struct UnreadableCredentialTests {
 
     @Test func anUnreadableAccountIsDeadLetteredAtOnceWhileAnotherAccountFlows() async throws {
         try await withRelayStack { stack in
-            let current = EncryptionKeyRing.generateSpecification(keyID: "cur")
-            let removed = EncryptionKeyRing.generateSpecification(keyID: "gone")
+            let current = try EncryptionKeyRing.generateSpecification(keyID: "cur")
+            let removed = try EncryptionKeyRing.generateSpecification(keyID: "gone")
             let healthy = try await stack.connectSealed(with: try EncryptionKeyRing(specification: current))
             let broken = try await stack.connectSealed(with: try EncryptionKeyRing(specification: removed))
             let metricsPort = try freePort()

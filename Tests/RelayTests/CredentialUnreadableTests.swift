@@ -8,8 +8,8 @@ import Testing
 /// without a server (the store's Redis client never connects: nothing here sends a command).
 @Suite("Unreadable credentials")
 struct CredentialUnreadableTests {
-    let oldSpec = EncryptionKeyRing.generateSpecification(keyID: "old")
-    let newSpec = EncryptionKeyRing.generateSpecification(keyID: "new")
+    let oldSpec = try! EncryptionKeyRing.generateSpecification(keyID: "old")
+    let newSpec = try! EncryptionKeyRing.generateSpecification(keyID: "new")
 
     func store(_ specification: String) throws -> CredentialStore {
         let redis = RedisClient(

@@ -4,7 +4,7 @@ import Testing
 @Suite("Encryption key ring")
 struct EncryptionKeyRingTests {
     let k1 = "k1:" + String(repeating: "A", count: 43) + "="
-    let k2 = EncryptionKeyRing.generateSpecification(keyID: "k2")
+    let k2 = try! EncryptionKeyRing.generateSpecification(keyID: "k2")
 
     @Test func sealsAndOpensBoundToContext() throws {
         let ring = try EncryptionKeyRing(specification: k1)
@@ -36,6 +36,32 @@ struct EncryptionKeyRingTests {
         } catch {
             #expect(!error.description.contains("c2hvcnQ"))
         }
+    }
+
+    /// A stored secret names its key with an ASCII id of at most 64 characters (anything else is not read back as
+    /// a ciphertext), so the ring and `generate-key` refuse other ids, with an error that says what an id may be.
+    @Test(arguments: [String(repeating: "k", count: 65), "clé", "ключ", "k١"])
+    func refusesKeyIDsThatStoredSecretsCouldNotName(_ keyID: String) {
+        let material = String(repeating: "A", count: 43) + "="
+        for attempt in [
+            { try EncryptionKeyRing(specification: "\(keyID):\(material)").description },
+            { try EncryptionKeyRing.generateSpecification(keyID: keyID) },
+        ] as [() throws -> String] {
+            #expect {
+                _ = try attempt()
+            } throws: { error in
+                let message = (error as? RelayError)?.message ?? ""
+                return message.contains("ASCII") && message.contains("64")
+            }
+        }
+    }
+
+    @Test func acceptsTheLongestKeyID() throws {
+        let keyID = String(repeating: "k", count: 64)
+        let ring = try EncryptionKeyRing(specification: try EncryptionKeyRing.generateSpecification(keyID: keyID))
+        #expect(ring.currentKeyID == keyID)
+        let sealed = try ring.seal("token", context: "c")
+        #expect(try ring.open(try #require(SealedSecret(stored: sealed.stored)), context: "c") == "token")
     }
 
     @Test func descriptionShowsOnlyKeyIDs() throws {

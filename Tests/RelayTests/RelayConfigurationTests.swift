@@ -72,7 +72,7 @@ struct RelayConfigurationTests {
     /// Outside `--dev`: RELAY_API_TOKEN and RELAY_LINK_SECRET need 32 bytes (the error names the variable, never
     /// the value), and the Klaviyo URLs must be https://. `--dev` accepts what local runs use.
     @Test func shortSecretsAndPlainHTTPAreRefusedOutsideDevelopment() throws {
-        let key = EncryptionKeyRing.generateSpecification(keyID: "k1")
+        let key = try EncryptionKeyRing.generateSpecification(keyID: "k1")
         let strong = String(repeating: "x", count: 32)
         let accepted = try RelayConfiguration(
             environment: ["RELAY_ENCRYPTION_KEY": key, "RELAY_API_TOKEN": strong, "RELAY_LINK_SECRET": strong],

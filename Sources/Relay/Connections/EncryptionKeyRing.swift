@@ -24,10 +24,10 @@ public struct EncryptionKeyRing: Sendable, CustomStringConvertible {
                 throw RelayError(code: .encryptionKey, message: "key #\(position + 1) must look like kid:base64")
             }
             let keyID = String(trimmed[..<colon])
-            guard !keyID.isEmpty, keyID.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
+            // The id is not echoed: a mangled entry could put key material in its place.
+            guard Self.isWellFormedKeyID(Substring(keyID)) else {
                 throw RelayError(
-                    code: .encryptionKey,
-                    message: "key #\(position + 1) has an invalid key id (letters, digits, - and _)")
+                    code: .encryptionKey, message: "key #\(position + 1) has an invalid key id (\(Self.keyIDRule))")
             }
             guard let material = Data(base64Encoded: String(trimmed[trimmed.index(after: colon)...])),
                 material.count == 32
@@ -53,8 +53,12 @@ public struct EncryptionKeyRing: Sendable, CustomStringConvertible {
         return try! EncryptionKeyRing(specification: "dev:" + Data(material).base64EncodedString())
     }()
 
-    /// Generates a new random key specification entry (`kid:base64`).
-    public static func generateSpecification(keyID: String) -> String {
+    /// Generates a new random key specification entry (`kid:base64`); `keyID` must be well-formed
+    /// (``isWellFormedKeyID(_:)``), or the secrets sealed with the key could not be read back.
+    public static func generateSpecification(keyID: String) throws(RelayError) -> String {
+        guard isWellFormedKeyID(Substring(keyID)) else {
+            throw RelayError(code: .encryptionKey, message: "invalid key id (\(keyIDRule))")
+        }
         let key = SymmetricKey(size: .bits256)
         return keyID + ":" + key.withUnsafeBytes { Data($0).base64EncodedString() }
     }
@@ -79,8 +83,12 @@ public struct EncryptionKeyRing: Sendable, CustomStringConvertible {
     /// Whether `keyID` is one of the configured keys (so ciphertexts it names can be opened).
     public func holds(_ keyID: String) -> Bool { keys[keyID] != nil }
 
-    /// Whether `keyID` has the shape of a key id (letters, digits, `-`, `_`; at most 64 characters). A stored
-    /// field whose prefix is not one is not a ciphertext, and its prefix is never echoed (it could be a secret).
+    /// What a key id may be, for error messages.
+    static let keyIDRule = "1 to 64 ASCII letters, digits, - and _"
+
+    /// Whether `keyID` has the shape of a key id (ASCII letters, digits, `-`, `_`; at most 64 characters). A
+    /// stored field whose prefix is not one is not a ciphertext, and its prefix is never echoed (it could be a
+    /// secret); so the ring and ``generateSpecification(keyID:)`` accept no other id.
     public static func isWellFormedKeyID(_ keyID: Substring) -> Bool {
         !keyID.isEmpty && keyID.count <= 64
             && keyID.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
