@@ -1,8 +1,10 @@
 public import Hummingbird
+import NIOCore
 
 /// `serve`'s public HTTP application (as Hummingbird's template builds one): the JSON API, the signed browser
-/// entry points, `/healthz` and `/readyz`, every answer with the browser hardening headers. Run it as a
-/// `Service`; test it in-process with HummingbirdTesting.
+/// entry points, `/healthz` and `/readyz`, every answer with the browser hardening headers; HTTP/1.1 connections
+/// idle for ``RelayServerConfiguration/idleTimeout`` are closed. Run it as a `Service`; test it in-process with
+/// HummingbirdTesting.
 public func buildApplication(
     configuration: RelayServerConfiguration, dependencies: RelayServerDependencies
 ) -> some ApplicationProtocol {
@@ -11,6 +13,7 @@ public func buildApplication(
     appLogger.logLevel = .warning
     return Application(
         router: router,
+        server: .http1(configuration: .init(idleTimeout: TimeAmount(configuration.idleTimeout))),
         configuration: .init(
             address: .hostname(configuration.host, port: configuration.port), serverName: "klaviyo-relay"),
         logger: appLogger)

@@ -14,6 +14,14 @@ public struct RelayServerConfiguration: Sendable {
     public var returnToAllowlist: [String] = []
     /// The longest lifetime a signed link may have (`RELAY_LINK_MAX_TTL`, default 1h).
     public var linkMaxTTL: Duration = SignedLink.defaultMaxLifetime
+    /// How long a connection may stay idle before the server closes it (``defaultIdleTimeout``; tests shorten it).
+    public var idleTimeout: Duration = RelayServerConfiguration.defaultIdleTimeout
+
+    /// 30 s: a connection with no request being read or answered for this long is closed, so clients that open
+    /// connections and send nothing (or stop halfway through a request's head) cannot hold sockets and memory
+    /// indefinitely. Longer than any load balancer's usual keep-alive probe interval, far shorter than a slow
+    /// request: a request being answered (a Klaviyo call, a revoke) is never cut.
+    public static let defaultIdleTimeout: Duration = .seconds(30)
 
     /// The defaults: all interfaces, port 8080, no API token, no link secret, no allowed return URL.
     public init() {}

@@ -1,0 +1,93 @@
+import AMQP
+import Foundation
+import HTTPClient
+import Hummingbird
+import HummingbirdTesting
+import Klaviyo
+import NIOCore
+import NIOPosix
+import Redis
+import Relay
+import RelayServer
+import Synchronization
+import Testing
+
+/// `serve`'s application when its clients or its dependencies misbehave: idle connections, a Redis or a Klaviyo
+/// that cannot be reached. Built here without the sim's OAuth app (``ServeHarness`` needs a working stack).
+@Suite("serve in-process: idle connections and failing dependencies", .timeLimit(.minutes(2)))
+struct ServeFailureTests {
+    /// Where nothing listens: connections are refused at once.
+    static let nowhere = "127.0.0.1:1"
+
+    /// The application over `redisURL` and a Klaviyo at `klaviyoURL`, with an API token; `body` gets the test
+    /// client and the credential store.
+    static func run(
+        _ setup: TestingSetup, redisURL: String = ServerEnvironment.redisURL,
+        klaviyoURL: String = "http://\(nowhere)",
+        configure: (inout RelayServerConfiguration) -> Void = { _ in },
+        _ body: @escaping @Sendable (any TestClientProtocol, CredentialStore) async throws -> Void
+    ) async throws {
+        let http = HTTPClient(logger: ServerEnvironment.logger)
+        let redis = RedisClient(
+            configuration: try RedisConfiguration(url: redisURL), logger: ServerEnvironment.logger)
+        // Never run: only `/readyz` would look at it.
+        let amqp = AMQPClient(
+            configuration: try AMQPConfiguration(url: ServerEnvironment.amqpURL), logger: ServerEnvironment.logger)
+        let store = CredentialStore(redis: redis, keys: .development)
+        let klaviyo = KlaviyoClient(
+            baseURL: klaviyoURL, transport: http, userAgent: "relay-server-tests", logger: ServerEnvironment.logger)
+        let oauth = KlaviyoOAuthClient(
+            baseURL: klaviyoURL, clientID: "failure-tests", clientSecret: "not-a-secret", transport: http,
+            userAgent: "relay-server-tests")
+        let lifecycle = ConnectionLifecycle(store: store, oauth: oauth, logger: ServerEnvironment.logger) { _ in }
+        var configuration = RelayServerConfiguration()
+        configuration.host = "127.0.0.1"
+        configuration.port = 0
+        configuration.apiToken = apiToken
+        configure(&configuration)
+        let dependencies = RelayServerDependencies(
+            credentialStore: store, lifecycle: lifecycle,
+            apiKeyConnector: APIKeyConnector(klaviyo: klaviyo, store: store, attemptLimit: .standard),
+            oauthConnector: nil, amqp: amqp, redis: redis, logger: ServerEnvironment.logger)
+        let app = buildApplication(configuration: configuration, dependencies: dependencies)
+        do {
+            try await app.test(setup) { client in try await body(client, store) }
+        } catch {
+            await redis.shutdown()
+            await http.shutdown()
+            throw error
+        }
+        await redis.shutdown()
+        await http.shutdown()
+    }
+
+    static let apiToken = "failure-tests-token-\(UUID().uuidString.lowercased())"
+
+    /// A connection that never sends a request is closed by the server once the idle timeout has passed (here a
+    /// short one; `serve` uses ``RelayServerConfiguration/defaultIdleTimeout``). A request still works.
+    @Test func anIdleConnectionIsClosedByTheServer() async throws {
+        let idle = Duration.milliseconds(500)
+        let shortIdle: @Sendable (inout RelayServerConfiguration) -> Void = { $0.idleTimeout = idle }
+        try await Self.run(.live, configure: shortIdle) { client, _ in
+            let health = try await client.execute(uri: "/healthz", method: .get)
+            #expect(health.status == .ok)
+
+            let port = try #require(client.port)
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connect(host: "127.0.0.1", port: port).get()
+            let opened = ContinuousClock.now
+            let gaveUp = Mutex(false)
+            // Bounded: if the server keeps the connection, the test closes it itself after 10 s and fails.
+            let bound = Task {
+                try await Task.sleep(for: .seconds(10))
+                gaveUp.withLock { $0 = true }
+                try await channel.close()
+            }
+            try await channel.closeFuture.get()
+            bound.cancel()
+            let open = ContinuousClock.now - opened
+            #expect(!gaveUp.withLock { $0 }, "the server kept a silent connection open for 10 s")
+            #expect(open >= idle - .milliseconds(100), "closed after the idle timeout, not at once (\(open))")
+        }
+    }
+}
