@@ -13,7 +13,7 @@ struct RelayHTTP: Sendable {
     /// The router with every route of the public port.
     func router() -> Router<BasicRequestContext> {
         let router = Router()
-        router.add(middleware: SecurityHeaders())
+        router.add(middleware: SecurityHeaders(logger: dependencies.logger))
         HealthServer.addRoutes(to: router, registry: nil, amqp: dependencies.amqp, redis: dependencies.redis)
         let api = self
         router.post("/v1/accounts/:account_id/connection/api-key") { request, context in

@@ -63,6 +63,12 @@ struct ServeFailureTests {
 
     static let apiToken = "failure-tests-token-\(UUID().uuidString.lowercased())"
 
+    static func get(_ client: any TestClientProtocol, _ path: String) async throws -> ServeResponse {
+        ServeResponse(
+            try await client.execute(
+                uri: path, method: .get, headers: [.authorization: "Bearer \(apiToken)"]))
+    }
+
     /// A connection that never sends a request is closed by the server once the idle timeout has passed (here a
     /// short one; `serve` uses ``RelayServerConfiguration/defaultIdleTimeout``). A request still works.
     @Test func anIdleConnectionIsClosedByTheServer() async throws {
@@ -88,6 +94,24 @@ struct ServeFailureTests {
             let open = ContinuousClock.now - opened
             #expect(!gaveUp.withLock { $0 }, "the server kept a silent connection open for 10 s")
             #expect(open >= idle - .milliseconds(100), "closed after the idle timeout, not at once (\(open))")
+        }
+    }
+
+    /// A route whose dependency throws something other than an HTTP error (here Redis cannot be reached) answers
+    /// a 500 with a fixed body, never the error, and with the security headers.
+    @Test func aFailingDependencyAnswers500WithTheSecurityHeaders() async throws {
+        try await Self.run(.router, redisURL: "redis://\(Self.nowhere)/0") { client, _ in
+            let account = "org-fail-\(UUID().uuidString.lowercased().prefix(8))"
+            let status = try await Self.get(client, "/v1/accounts/\(account)/connection")
+            #expect(status.status == 500, "\(status.status) \(status.bodyString)")
+            #expect(status.json?["error"]?["code"]?.stringValue == "internal_error", "\(status.bodyString)")
+            for detail in ["Redis", "127.0.0.1", "connection"] {
+                #expect(!status.bodyString.contains(detail), "\(detail) in \(status.bodyString)")
+            }
+            #expect(status.headers["Content-Security-Policy"]?.contains("default-src 'none'") == true)
+            #expect(status.headers["X-Content-Type-Options"] == "nosniff")
+            #expect(status.headers["Referrer-Policy"] == "no-referrer")
+            #expect(status.headers["Cache-Control"] == "no-store")
         }
     }
 }
