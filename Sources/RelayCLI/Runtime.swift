@@ -116,13 +116,14 @@ extension Runtime {
     }
 
     /// What `serve`'s HTTP application works with: the store, the lifecycle (events on `klaviyo.connections`), the
-    /// API-key connector (attempts limited per account), the OAuth connector when configured, and the clients
-    /// `/readyz` checks.
+    /// API-key connector (attempts limited per account), the OAuth connector when configured (starts limited per
+    /// account), and the clients `/readyz` checks.
     func serverDependencies() -> RelayServerDependencies {
         RelayServerDependencies(
             credentialStore: credentialStore, lifecycle: connectionLifecycle(),
             apiKeyConnector: APIKeyConnector(klaviyo: klaviyo, store: credentialStore, attemptLimit: .standard),
-            oauthConnector: try? oauthConnector(), amqp: amqp, redis: redis, logger: logger)
+            oauthConnector: try? oauthConnector(startLimit: configuration.oauthStartLimit), amqp: amqp, redis: redis,
+            logger: logger)
     }
 
     /// The token manager of `consume` (nil without OAuth client credentials); connection events go to
@@ -180,13 +181,14 @@ extension Runtime {
             settings: .init(share: configuration.rateLimitShare, maxWait: configuration.rateLimitMaxWait))
     }
 
-    /// The OAuth connector (`connections oauth-url` / `oauth-callback`); needs the OAuth client credentials.
-    func oauthConnector() throws -> OAuthConnector {
+    /// The OAuth connector (`connections oauth-url` / `oauth-callback`, and `serve` with its start limit); needs
+    /// the OAuth client credentials.
+    func oauthConnector(startLimit: OAuthConnector.StartLimit? = nil) throws -> OAuthConnector {
         guard let oauth = oauthClient else {
             throw CLIError("OAuth is disabled: set RELAY_KLAVIYO_CLIENT_ID and RELAY_KLAVIYO_CLIENT_SECRET")
         }
         return OAuthConnector(
             oauth: oauth, klaviyo: klaviyo, store: credentialStore, authorizeURL: configuration.klaviyoAuthorizeURL,
-            redirectURI: configuration.oauthRedirectURL)
+            redirectURI: configuration.oauthRedirectURL, startLimit: startLimit)
     }
 }

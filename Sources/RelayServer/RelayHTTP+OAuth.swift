@@ -3,6 +3,8 @@ import Relay
 
 /// The OAuth start and callback pages (signed start links, the state bound to the browser's cookie).
 extension RelayHTTP {
+    /// The start: a 302 to Klaviyo's authorize URL that sets the browser cookie; beyond the account's start limit
+    /// a 429 page with `Retry-After` (no state stored, no cookie).
     func oauthStart(_ request: Request) async -> Response {
         let link: SignedLink
         do { link = try signedLink(.oauthStart, query(request)) } catch { return refusalPage(error) }
@@ -20,6 +22,15 @@ extension RelayHTTP {
                 browserBinding: OAuthConnector.browserBinding(for: nonce), linkExpires: link.expires)
             var response = Response(status: .found, headers: [.location: started.url])
             response.headers[.setCookie] = OAuthBrowserCookie.set(nonce, lifetime: connector.stateLifetime)
+            return response
+        } catch let failure as OAuthConnector.Failure where failure.code == "too_many_starts" {
+            dependencies.logger.warning(
+                "OAuth starts limited", metadata: [LogKeys.accountID: "\(link.accountID)"])
+            var response = HTMLPage.response(
+                status: .tooManyRequests, title: "Please wait a moment",
+                body: "<p class=\"error\" id=\"message\">\(HTMLPage.escape(failure.description))</p>"
+                    + HTMLPage.backLink(link.returnTo))
+            response.headers[.retryAfter] = String((failure.retryAfter ?? .seconds(60)).components.seconds)
             return response
         } catch {
             dependencies.logger.error(

@@ -125,7 +125,8 @@ struct ServeHarness: Sendable {
             apiKeyConnector: APIKeyConnector(klaviyo: klaviyo, store: store, attemptLimit: .standard),
             oauthConnector: OAuthConnector(
                 oauth: oauth, klaviyo: klaviyo, store: store,
-                authorizeURL: ServerEnvironment.simURL + "/oauth/authorize", redirectURI: callbackURL),
+                authorizeURL: ServerEnvironment.simURL + "/oauth/authorize", redirectURI: callbackURL,
+                startLimit: .standard),
             amqp: amqp, redis: redis, logger: ServerEnvironment.logger)
         let app = buildApplication(configuration: configuration, dependencies: dependencies)
         try await app.test(.router) { client in

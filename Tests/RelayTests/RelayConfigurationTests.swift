@@ -126,6 +126,19 @@ struct RelayConfigurationTests {
         }
     }
 
+    @Test func oauthStartLimit() throws {
+        let defaults = try RelayConfiguration(environment: [:], development: true).oauthStartLimit
+        #expect(defaults == .standard && defaults.maxStarts == 20 && defaults.window == .seconds(600))
+        let configured = try RelayConfiguration(environment: ["RELAY_OAUTH_START_LIMIT": "5"], development: true)
+        #expect(configured.oauthStartLimit == .init(maxStarts: 5, window: .seconds(600)))
+        for value in ["0", "-1", "many", "10001"] {
+            let refused = #expect(throws: RelayError.self, "RELAY_OAUTH_START_LIMIT=\(value)") {
+                try RelayConfiguration(environment: ["RELAY_OAUTH_START_LIMIT": value], development: true)
+            }
+            #expect(refused?.code == .invalidConfiguration)
+        }
+    }
+
     @Test func descriptionRedactsSecrets() throws {
         let configuration = try RelayConfiguration(
             environment: [

@@ -39,6 +39,9 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
     public var linkMaxTTL: Duration = SignedLink.defaultMaxLifetime
     /// `RELAY_RETURN_TO_ALLOWLIST`.
     public var returnToAllowlist: [String] = []
+    /// `RELAY_OAUTH_START_LIMIT`: OAuth flows `serve` starts per account per 10 minutes (each stores a state in
+    /// Redis for 10 minutes); beyond it the start link answers 429.
+    public var oauthStartLimit: OAuthConnector.StartLimit = .standard
     /// `RELAY_QUEUE_PREFIX`.
     public var queuePrefix = "klaviyo"
     /// `RELAY_TOPOLOGY`: `arguments` (default) or `policies` (see ``RelayTopology/Mode``).
@@ -195,6 +198,7 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
             }
             linkMaxTTL = value
         }
+        if let value = try integer("RELAY_OAUTH_START_LIMIT", 1...10_000) { oauthStartLimit.maxStarts = value }
         if let value = text("RELAY_RETURN_TO_ALLOWLIST") {
             returnToAllowlist = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
                 .filter { !$0.isEmpty }

@@ -56,48 +56,24 @@ public struct APIKeyConnector: Sendable {
     /// The attempt counter of an account (under the account's hash tag).
     public static func attemptsKey(_ accountID: String) -> String { "kr:{\(accountID)}:apikey_attempts" }
 
-    /// Counts one attempt in a fixed window: INCR, the window's expiry set by the first attempt (and repaired
-    /// if missing). Returns `{count, milliseconds left}`.
-    static let attemptScript = RedisScript(
-        """
-        local count = redis.call('INCR', KEYS[1])
-        local left = redis.call('PTTL', KEYS[1])
-        if count == 1 or left < 0 then
-            redis.call('PEXPIRE', KEYS[1], ARGV[1])
-            left = tonumber(ARGV[1])
-        end
-        return {count, left}
-        """)
-
-    /// Counts an attempt; throws `too_many_attempts` beyond the limit.
+    /// Counts an attempt (``FixedWindow``); throws `too_many_attempts` beyond the limit.
     func countAttempt(accountID: String) async throws(Failure) {
         guard let attemptLimit else { return }
-        let window = attemptLimit.window
-        let milliseconds = max(
-            1, window.components.seconds * 1000 + window.components.attoseconds / 1_000_000_000_000_000)
-        let reply: RedisValue
+        let window = FixedWindow(limit: attemptLimit.maxAttempts, length: attemptLimit.window)
+        let wait: Duration?
         do {
-            reply = try await store.redis.run(
-                Self.attemptScript, keys: [Self.attemptsKey(accountID)], arguments: [String(milliseconds)])
+            wait = try await window.hit(Self.attemptsKey(accountID), redis: store.redis)
         } catch {
             throw Failure(
                 code: "storage_failed", description: "Could not check the key just now; nothing was stored. Try again.",
                 isRetriable: true)
         }
-        let values = reply.array ?? []
-        let count = values.first?.int ?? 0
-        let left = values.count > 1 ? (values[1].int ?? milliseconds) : milliseconds
-        guard count > Int64(attemptLimit.maxAttempts) else { return }
-        let seconds = max(1, (min(left, milliseconds) + 999) / 1000)
+        guard let wait else { return }
         throw Failure(
             code: "too_many_attempts",
             description: "Too many API keys were tried for this account in a short time, so this one was not "
-                + "checked. Wait \(Self.wait(seconds)) and try again.",
-            isRetriable: true, retryAfter: .seconds(seconds))
-    }
-
-    static func wait(_ seconds: Int64) -> String {
-        seconds < 120 ? "\(seconds) seconds" : "\((seconds + 59) / 60) minutes"
+                + "checked. Wait \(FixedWindow.describe(wait)) and try again.",
+            isRetriable: true, retryAfter: wait)
     }
 
     /// A key Klaviyo accepted, not yet stored.

@@ -11,13 +11,38 @@ import Redis
 /// A flow started from a browser is bound to that browser: `serve` gives it a random nonce in an HttpOnly cookie
 /// and the state keeps only the nonce's SHA-256 (``browserBinding(for:)``); the callback completes the flow only
 /// when the same browser brings the nonce back (``StateContext/isBound(to:)``).
+///
+/// Starts are limited per account (``StartLimit``, a fixed-window counter in `kr:{<account_id>}:oauth_starts`
+/// that expires with its window), so a start link opened in a loop cannot fill Redis with states: beyond the
+/// limit ``start(accountID:scope:returnTo:browserBinding:linkExpires:)`` throws `too_many_starts` and stores
+/// nothing.
 public struct OAuthConnector: Sendable {
     /// Why connecting failed (a human-readable description, never a secret).
     public struct Failure: Error, Sendable, CustomStringConvertible {
-        /// `unknown_state`, `invalid_grant`, `klaviyo_unavailable`, `oauth_error`.
+        /// `unknown_state`, `invalid_grant`, `klaviyo_unavailable`, `oauth_error`, `too_many_starts`.
         public var code: String
         /// One line for people.
         public var description: String
+        /// For `too_many_starts`: when the window ends.
+        public var retryAfter: Duration? = nil
+    }
+
+    /// At most `maxStarts` flows started per account in each `window`.
+    public struct StartLimit: Sendable, Hashable {
+        /// Starts allowed per window.
+        public var maxStarts: Int
+        /// Length of the window (it starts with the first start).
+        public var window: Duration
+
+        /// Creates a limit.
+        public init(maxStarts: Int, window: Duration) {
+            self.maxStarts = maxStarts
+            self.window = window
+        }
+
+        /// 20 starts per account per 10 minutes (`RELAY_OAUTH_START_LIMIT` sets the count): the window is a
+        /// state's lifetime, so an account holds at most 40 live states (two windows' worth) at any time.
+        public static let standard = StartLimit(maxStarts: 20, window: .seconds(600))
     }
 
     /// The least-privilege scopes for this relay's commands (Klaviyo's OAuth scopes).
@@ -31,11 +56,13 @@ public struct OAuthConnector: Sendable {
     let authorizeURL: String
     let redirectURI: String
     let stateTTL: Duration
+    let startLimit: StartLimit?
 
-    /// Creates a connector.
+    /// Creates a connector; `startLimit` nil starts every flow (the operator's CLI); `serve` passes its
+    /// configured limit (``StartLimit/standard`` by default).
     public init(
         oauth: KlaviyoOAuthClient, klaviyo: KlaviyoClient, store: CredentialStore, authorizeURL: String,
-        redirectURI: String, stateTTL: Duration = .seconds(600)
+        redirectURI: String, stateTTL: Duration = .seconds(600), startLimit: StartLimit? = nil
     ) {
         self.oauth = oauth
         self.klaviyo = klaviyo
@@ -43,7 +70,11 @@ public struct OAuthConnector: Sendable {
         self.authorizeURL = authorizeURL
         self.redirectURI = redirectURI
         self.stateTTL = stateTTL
+        self.startLimit = startLimit
     }
+
+    /// The start counter of an account (under the account's hash tag).
+    public static func startsKey(_ accountID: String) -> String { "kr:{\(accountID)}:oauth_starts" }
 
     /// The lifetime of a state (and of the browser cookie bound to it).
     public var stateLifetime: Duration { stateTTL }
@@ -56,11 +87,22 @@ public struct OAuthConnector: Sendable {
     /// Starts a connection: returns the URL to send the user to, and its `state`.
     /// `returnTo` (where the browser goes afterwards) is kept with the state; so are `browserBinding`
     /// (``browserBinding(for:)`` of the browser's cookie nonce) and `linkExpires` (the expiry of the signed link
-    /// that started the flow, so a "connect again" link never outlives it).
+    /// that started the flow, so a "connect again" link never outlives it). Beyond the ``StartLimit``, throws
+    /// `too_many_starts` (with ``Failure/retryAfter``) and stores nothing.
     public func start(
         accountID: String, scope: String = OAuthConnector.defaultScopes, returnTo: String? = nil,
         browserBinding: String? = nil, linkExpires: Int64? = nil
     ) async throws -> (url: String, state: String) {
+        if let startLimit {
+            let window = FixedWindow(limit: startLimit.maxStarts, length: startLimit.window)
+            if let wait = try await window.hit(Self.startsKey(accountID), redis: store.redis) {
+                throw Failure(
+                    code: "too_many_starts",
+                    description: "Connecting Klaviyo was started too many times for this account in a short time. "
+                        + "Wait \(FixedWindow.describe(wait)) and try again.",
+                    retryAfter: wait)
+            }
+        }
         let verifier = PKCE.makeVerifier()
         let state = PKCE.randomToken()
         var fields: [String: JSONValue] = [
