@@ -34,7 +34,10 @@ struct ConnectionsCommand: AsyncParsableCommand {
                     "connected \(record.accountID) to Klaviyo account \(record.klaviyoAccountID ?? "?") (\(record.klaviyoAccountName ?? "unnamed")) with a private API key"
                 )
             } catch {
-                throw CLIError("could not connect \(account): \(error.description)")
+                // The operator sees what went wrong underneath too (people on the settings page do not).
+                throw CLIError(
+                    "could not connect \(account): \(error.description)"
+                        + (error.underlying.map { " (\($0))" } ?? ""))
             }
             await runtime.http.shutdown()
         }

@@ -114,4 +114,72 @@ struct ServeFailureTests {
             #expect(status.headers["Cache-Control"] == "no-store")
         }
     }
+
+    /// Klaviyo unreachable: checking a key and uninstalling the app on disconnect fail with fixed messages that
+    /// never carry the transport error (it is logged); the connection is kept.
+    @Test func klaviyoFailuresAnswerFixedMessages() async throws {
+        try await Self.run(.router) { client, store in
+            let account = "org-down-\(UUID().uuidString.lowercased().prefix(8))"
+            let path = "/v1/accounts/\(account)/connection"
+            var headers = HTTPFields()
+            headers[.authorization] = "Bearer \(Self.apiToken)"
+            headers[.contentType] = "application/json"
+            let checked = ServeResponse(
+                try await client.execute(
+                    uri: path + "/api-key", method: .post, headers: headers,
+                    body: ByteBuffer(string: #"{"api_key": "pk_down_0123456789abcdef"}"#)))
+            #expect(checked.status == 503)
+            #expect(checked.json?["error"]?["code"]?.stringValue == "klaviyo_unavailable")
+            for detail in ["127.0.0.1", "get_accounts", "transport", "("] {
+                #expect(!checked.bodyString.contains(detail), "\(detail) in \(checked.bodyString)")
+            }
+
+            let now = Timestamp.now()
+            _ = try await store.replace(
+                ConnectionRecord(
+                    accountID: account, method: .oauth, state: .connected, klaviyoAccountID: "acct-down",
+                    connectedAt: now, updatedAt: now, accessToken: "access-down", refreshToken: "refresh-down"))
+            let removed = ServeResponse(try await client.execute(uri: path, method: .delete, headers: headers))
+            #expect(removed.status == 503)
+            #expect(removed.json?["error"]?["code"]?.stringValue == "klaviyo_unavailable")
+            for detail in ["127.0.0.1", "oauth transport", "refresh-down", "("] {
+                #expect(!removed.bodyString.contains(detail), "\(detail) in \(removed.bodyString)")
+            }
+            #expect(try await store.load(accountID: account)?.state == .connected, "still connected")
+            _ = try await store.redis.delete([RedisKeys.connection(account)])
+        }
+    }
+
+    /// A key Klaviyo accepted that cannot be stored (Redis unreachable): `storage_failed` with a fixed message;
+    /// the Redis error is kept as the underlying error for the log, never shown.
+    @Test func aKeyThatCannotBeStoredFailsWithAFixedMessage() async throws {
+        let sim = SimAdmin(http: SimAdmin.makeClient())
+        let broken = RedisClient(
+            configuration: try RedisConfiguration(url: "redis://\(Self.nowhere)/0"), logger: ServerEnvironment.logger)
+        let klaviyoAccount = "acct-store-\(UUID().uuidString.lowercased().prefix(8))"
+        let key = "pk_store_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))"
+        do {
+            try await sim.admin(
+                .POST, "/_sim/accounts",
+                ["account_id": .string(klaviyoAccount), "api_key": .string(key), "name": "Store Fail"])
+            let connector = APIKeyConnector(
+                klaviyo: KlaviyoClient(
+                    baseURL: ServerEnvironment.simURL, transport: sim.http, userAgent: "relay-server-tests",
+                    logger: ServerEnvironment.logger),
+                store: CredentialStore(redis: broken, keys: .development))
+            await #expect {
+                _ = try await connector.connect(accountID: "org-\(klaviyoAccount)", apiKey: key)
+            } throws: { error in
+                guard let failure = error as? APIKeyConnector.Failure else { return false }
+                return failure.code == "storage_failed" && !failure.description.contains("Redis")
+                    && !failure.description.contains("127.0.0.1")
+            }
+        } catch {
+            await broken.shutdown()
+            await sim.shutdown()
+            throw error
+        }
+        await broken.shutdown()
+        await sim.shutdown()
+    }
 }

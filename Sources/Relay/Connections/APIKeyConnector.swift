@@ -22,6 +22,9 @@ public struct APIKeyConnector: Sendable {
         public var isRetriable: Bool
         /// For `too_many_attempts`: when the window ends.
         public var retryAfter: Duration? = nil
+        /// What went wrong underneath (a Klaviyo or Redis error), for the server's log: never shown to the person,
+        /// whose ``description`` is fixed text.
+        public var underlying: (any Error & Sendable)? = nil
     }
 
     /// At most `maxAttempts` keys checked with Klaviyo per account in each `window`.
@@ -66,7 +69,7 @@ public struct APIKeyConnector: Sendable {
         } catch {
             throw Failure(
                 code: "storage_failed", description: "Could not check the key just now; nothing was stored. Try again.",
-                isRetriable: true)
+                isRetriable: true, underlying: error)
         }
         guard let wait else { return }
         throw Failure(
@@ -132,8 +135,8 @@ public struct APIKeyConnector: Sendable {
                 throw Failure(
                     code: "klaviyo_unavailable",
                     description:
-                        "Could not check the key with Klaviyo (\(error)); nothing was stored. Try again shortly.",
-                    isRetriable: true)
+                        "Could not check the key with Klaviyo just now; nothing was stored. Try again shortly.",
+                    isRetriable: true, underlying: error)
             }
         }
         return ValidatedKey(accountID: accountID, apiKey: apiKey, account: account)
@@ -147,8 +150,9 @@ public struct APIKeyConnector: Sendable {
                 klaviyoAccountName: key.account.organizationName)
         } catch {
             throw Failure(
-                code: "storage_failed", description: "The key is valid but could not be stored: \(error)",
-                isRetriable: true)
+                code: "storage_failed",
+                description: "The key is valid, but it could not be saved just now; nothing was stored. Try again.",
+                isRetriable: true, underlying: error)
         }
     }
 }

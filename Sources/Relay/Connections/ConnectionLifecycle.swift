@@ -58,7 +58,12 @@ public struct ConnectionLifecycle: Sendable {
     public func connectAPIKey(
         accountID: String, apiKey: String, connector: APIKeyConnector
     ) async throws -> ConnectionRecord {
-        let validated = try await connector.validate(accountID: accountID, apiKey: apiKey)
+        let validated: APIKeyConnector.ValidatedKey
+        do {
+            validated = try await connector.validate(accountID: accountID, apiKey: apiKey)
+        } catch {
+            throw logged(error, accountID: accountID)
+        }
         let previous: ConnectionRecord?
         let record: ConnectionRecord
         do {
@@ -71,6 +76,8 @@ public struct ConnectionLifecycle: Sendable {
                 code: "connection_busy",
                 description: "The key is valid but \(busy); nothing was stored. Try again in a few seconds.",
                 isRetriable: true)
+        } catch let failure as APIKeyConnector.Failure {
+            throw logged(failure, accountID: accountID)
         }
         if let previous, previous.method == .oauth, let refreshToken = previous.refreshToken {
             await revokeBestEffort(refreshToken, accountID: accountID)
@@ -78,6 +85,19 @@ public struct ConnectionLifecycle: Sendable {
         await announce(
             ConnectionEvent(accountID: accountID, state: .connected, reason: "connected with a private API key"))
         return record
+    }
+
+    /// Logs what went wrong underneath a refusal (the person sees only its fixed description).
+    func logged(_ failure: APIKeyConnector.Failure, accountID: String) -> APIKeyConnector.Failure {
+        if let underlying = failure.underlying {
+            logger.warning(
+                "could not connect with a private API key",
+                metadata: [
+                    LogKeys.accountID: "\(accountID)", LogKeys.errorCode: "\(failure.code)",
+                    LogKeys.errorDetail: "\(underlying)",
+                ])
+        }
+        return failure
     }
 
     /// Announces a connection made with OAuth (the connector stored it).
@@ -137,9 +157,12 @@ public struct ConnectionLifecycle: Sendable {
         } catch  where error.isInvalidGrant {
             logger.info("refresh token was already revoked", metadata: [LogKeys.accountID: "\(accountID)"])
         } catch {
+            logger.warning(
+                "could not revoke the refresh token at Klaviyo; still connected",
+                metadata: [LogKeys.accountID: "\(accountID)", LogKeys.errorDetail: "\(error)"])
             throw Failure(
                 code: "klaviyo_unavailable",
-                description: "Could not reach Klaviyo to uninstall the app (\(error)); still connected. Try again.")
+                description: "Could not reach Klaviyo to uninstall the app just now; still connected. Try again.")
         }
     }
 
