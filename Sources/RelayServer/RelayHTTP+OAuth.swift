@@ -3,8 +3,8 @@ import Relay
 
 /// The OAuth start and callback pages (signed start links, the state bound to the browser's cookie).
 extension RelayHTTP {
-    /// The start: a 302 to Klaviyo's authorize URL that sets the browser cookie; beyond the account's start limit
-    /// a 429 page with `Retry-After` (no state stored, no cookie).
+    /// The start: a 302 to Klaviyo's authorize URL that sets the browser cookie (never cached: it carries the
+    /// state); beyond the account's start limit a 429 page with `Retry-After` (no state stored, no cookie).
     func oauthStart(_ request: Request) async -> Response {
         let link: SignedLink
         do { link = try signedLink(.oauthStart, query(request)) } catch { return refusalPage(error) }
@@ -20,7 +20,7 @@ extension RelayHTTP {
             let started = try await connector.start(
                 accountID: link.accountID, returnTo: link.returnTo,
                 browserBinding: OAuthConnector.browserBinding(for: nonce), linkExpires: link.expires)
-            var response = Response(status: .found, headers: [.location: started.url])
+            var response = Response(status: .found, headers: [.location: started.url, .cacheControl: "no-store"])
             response.headers[.setCookie] = OAuthBrowserCookie.set(nonce, lifetime: connector.stateLifetime)
             return response
         } catch let failure as OAuthConnector.Failure where failure.code == "too_many_starts" {

@@ -42,9 +42,10 @@ struct RelayHTTP: Sendable {
         return constantTimeEquals(String(header.dropFirst("Bearer ".count)), token)
     }
 
+    /// A JSON answer; never cached (it describes one account's connection, or refuses a call).
     func json(_ status: HTTPResponse.Status, _ value: JSONValue) -> Response {
         Response(
-            status: status, headers: [.contentType: "application/json"],
+            status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"],
             body: .init(byteBuffer: ByteBuffer(bytes: value.jsonBytes())))
     }
 

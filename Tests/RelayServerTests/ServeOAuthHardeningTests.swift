@@ -4,7 +4,7 @@ import Klaviyo
 import Relay
 import Testing
 
-/// The OAuth start under abuse: starts limited per account.
+/// The OAuth start under abuse: starts limited per account, its redirect never cached (nor JSON answers).
 @Suite("serve in-process: OAuth start limit and reconnects", .timeLimit(.minutes(2)))
 struct ServeOAuthHardeningTests {
     /// Every open of a valid start link stores a state (~500 B for 10 minutes): at most 20 per account in 10
@@ -35,6 +35,29 @@ struct ServeOAuthHardeningTests {
 
             let other = try await serve.get(serve.link("/oauth/klaviyo/start", account: "\(account)-other"))
             #expect(other.status == 302, "another account starts")
+        }
+    }
+
+    /// The start's redirect (it carries the state and sets the browser cookie) and every JSON answer say
+    /// `Cache-Control: no-store`.
+    @Test func theStartRedirectAndJSONAnswersAreNotCached() async throws {
+        try await ServeHarness.run { serve in
+            let account = "org-cache-\(serve.prefix)"
+            let path = "/v1/accounts/\(account)/connection"
+            let answers: [(String, ServeResponse)] = [
+                ("start redirect", try await serve.get(serve.link("/oauth/klaviyo/start", account: account))),
+                ("JSON 200", try await serve.api(.get, path, token: serve.apiToken)),
+                ("JSON 401", try await serve.api(.get, path, token: nil)),
+                (
+                    "JSON 422",
+                    try await serve.api(.post, path + "/api-key", token: serve.apiToken, body: ["api_key": "x"])
+                ),
+                ("JSON 400", try await serve.api(.post, path + "/api-key", token: serve.apiToken, body: ["no": "key"])),
+            ]
+            #expect(answers.map(\.1.status) == [302, 200, 401, 422, 400])
+            for (name, response) in answers {
+                #expect(response.headers["Cache-Control"] == "no-store", "\(name)")
+            }
         }
     }
 }
