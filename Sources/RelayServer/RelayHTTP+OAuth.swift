@@ -97,20 +97,35 @@ extension RelayHTTP {
                     + again + back)
         }
         do {
-            let record = try await connector.complete(code: code, context: context)
-            await dependencies.lifecycle.connectedWithOAuth(record)
-            dependencies.logger.info("connected with OAuth", metadata: ["account_id": "\(record.accountID)"])
+            let record = try await dependencies.lifecycle.connectOAuth(
+                code: code, context: context, connector: connector)
+            dependencies.logger.info("connected with OAuth", metadata: [LogKeys.accountID: "\(record.accountID)"])
             if let returnTo = context.returnTo { return Response(status: .found, headers: [.location: returnTo]) }
             return HTMLPage.response(status: .ok, title: "Klaviyo connected", body: "<p>Klaviyo is connected.</p>")
         } catch let failure as OAuthConnector.Failure {
+            dependencies.logger.warning(
+                "could not finish connecting with OAuth",
+                metadata: [
+                    LogKeys.accountID: "\(context.accountID)", LogKeys.errorCode: "\(failure.code)",
+                    LogKeys.errorDetail: "\(failure.description)",
+                ])
             let message =
                 failure.code == "invalid_grant"
                 ? "The Klaviyo authorization expired or was already used. Nothing was stored; please connect again."
                 : "We could not finish connecting Klaviyo. Nothing was stored; please try again."
+            let status: HTTPResponse.Status =
+                switch failure.code {
+                case "invalid_grant": .badRequest
+                case "connection_busy": .serviceUnavailable
+                default: .badGateway
+                }
             return HTMLPage.response(
-                status: failure.code == "invalid_grant" ? .badRequest : .badGateway, title: "Klaviyo not connected",
+                status: status, title: "Klaviyo not connected",
                 body: "<p class=\"error\" id=\"message\">\(HTMLPage.escape(message))</p>" + again + back)
         } catch {
+            dependencies.logger.error(
+                "could not finish connecting with OAuth",
+                metadata: [LogKeys.accountID: "\(context.accountID)", LogKeys.errorDetail: "\(error)"])
             return HTMLPage.response(
                 status: .badGateway, title: "Klaviyo not connected",
                 body: "<p class=\"error\" id=\"message\">We could not finish connecting Klaviyo. Please try again.</p>"

@@ -28,6 +28,8 @@ enum ServerEnvironment {
 /// `klaviyo.connections` is the executable's wiring, covered by the spawned smoke test).
 final class EventLog: Sendable {
     let events = Mutex<[ConnectionEvent]>([])
+    /// Accounts whose connection change found the account's refresh lock held and waited for it.
+    let lockWaits = Mutex<[String]>([])
 }
 
 /// `serve`'s application run in-process (HummingbirdTesting's router client) against real Redis, RabbitMQ (for
@@ -44,6 +46,9 @@ struct ServeHarness: Sendable {
     let redis: RedisClient
     let sim: SimAdmin
     let credentialStore: CredentialStore
+    /// The application's Klaviyo clients (API and OAuth, the registered app's credentials).
+    let klaviyo: KlaviyoClient
+    let oauth: KlaviyoOAuthClient
     let apiToken: String
     let linkSecret: String
     let events: EventLog
@@ -110,7 +115,11 @@ struct ServeHarness: Sendable {
             baseURL: ServerEnvironment.simURL, clientID: clientID, clientSecret: clientSecret, transport: sim.http,
             userAgent: "relay-server-tests")
         let events = EventLog()
-        let lifecycle = ConnectionLifecycle(store: store, oauth: oauth, logger: ServerEnvironment.logger) { event in
+        let lifecycle = ConnectionLifecycle(
+            store: store, oauth: oauth,
+            hooks: .init(waitingForLock: { account in events.lockWaits.withLock { $0.append(account) } }),
+            logger: ServerEnvironment.logger
+        ) { event in
             events.events.withLock { $0.append(event) }
         }
         let apiToken = "api-token-\(UUID().uuidString.lowercased())"
@@ -133,7 +142,7 @@ struct ServeHarness: Sendable {
             try await body(
                 ServeHarness(
                     client: client, prefix: prefix, amqp: amqp, redis: redis, sim: sim, credentialStore: store,
-                    apiToken: apiToken, linkSecret: linkSecret, events: events,
+                    klaviyo: klaviyo, oauth: oauth, apiToken: apiToken, linkSecret: linkSecret, events: events,
                     recordedSince: recordedSince))
         }
     }
@@ -252,6 +261,11 @@ struct ServeHarness: Sendable {
     /// Routing keys of the connection events published for one account.
     func eventKeys(for account: String) -> [String] {
         events.events.withLock { $0.filter { $0.accountID == account }.map(\.routingKey) }
+    }
+
+    /// How many times a connection change of one account found the account's refresh lock held and waited.
+    func lockWaits(for account: String) -> Int {
+        events.lockWaits.withLock { $0.filter { $0 == account }.count }
     }
 
     /// Number of `kr:oauth:state:*` keys that mention an account.

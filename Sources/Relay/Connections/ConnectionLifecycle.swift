@@ -4,8 +4,9 @@ public import Logging
 /// Connect, replace and disconnect (docs/operations.md, `serve`; docs/contracts.md, "Connection events"), shared by
 /// `serve` and, later, the `connection.disconnect` command: disconnecting an OAuth connection revokes its refresh token
 /// at `/oauth/revoke` (`token_type_hint=refresh_token`), deletes the stored secrets, sets the state to `disconnected`
-/// and publishes `connection.disconnected`; connecting with one method replaces the other (an OAuth connection replaced
-/// by an API key is revoked first) and publishes `connection.connected`.
+/// and publishes `connection.disconnected`; connecting replaces the previous connection under the account's refresh
+/// lock (an OAuth connection replaced by an API key, or by OAuth to another Klaviyo account, is then revoked) and
+/// publishes `connection.connected`.
 public struct ConnectionLifecycle: Sendable {
     /// Why a disconnect did not happen.
     public struct Failure: Error, Sendable, CustomStringConvertible {
@@ -100,9 +101,55 @@ public struct ConnectionLifecycle: Sendable {
         return failure
     }
 
-    /// Announces a connection made with OAuth (the connector stored it).
-    public func connectedWithOAuth(_ record: ConnectionRecord) async {
-        await announce(ConnectionEvent(accountID: record.accountID, state: .connected, reason: "connected with OAuth"))
+    /// Connects with OAuth from the callback's `code` and its consumed state: exchanges the code and reads the
+    /// Klaviyo account (``OAuthConnector/exchange(code:context:)``), then reads the previous connection and
+    /// replaces it under the account's refresh lock, as ``connectAPIKey(accountID:apiKey:connector:)`` does, and
+    /// publishes `connection.connected`. A previous OAuth connection is then revoked at Klaviyo (best effort) only
+    /// when it was to another Klaviyo account (``revokesReplacedGrant(_:by:)``).
+    public func connectOAuth(
+        code: String, context: OAuthConnector.StateContext, connector: OAuthConnector
+    ) async throws -> ConnectionRecord {
+        let authorized = try await connector.exchange(code: code, context: context)
+        let accountID = authorized.accountID
+        let previous: ConnectionRecord?
+        let record: ConnectionRecord
+        do {
+            (previous, record) = try await lock.run(accountID: accountID) {
+                let previous = try? await store.load(accountID: accountID)
+                var stored = authorized
+                stored.version = try await store.replace(authorized)
+                return (previous, stored)
+            }
+        } catch let busy as AccountLock.Busy {
+            // The grant stays installed at Klaviyo unknown to us: revoking it could uninstall the app from a
+            // Klaviyo account that the stored connection (or another account's) still uses.
+            logger.warning(
+                "Klaviyo authorized a connection that could not be stored: the account's lock was held",
+                metadata: [LogKeys.accountID: "\(accountID)"])
+            throw OAuthConnector.Failure(
+                code: "connection_busy",
+                description: "Klaviyo authorized the connection but \(busy); nothing was stored. Connect again in a "
+                    + "few seconds.")
+        }
+        if let previous, Self.revokesReplacedGrant(previous, by: record), let refreshToken = previous.refreshToken {
+            await revokeBestEffort(refreshToken, accountID: accountID)
+        }
+        await announce(ConnectionEvent(accountID: accountID, state: .connected, reason: "connected with OAuth"))
+        return record
+    }
+
+    /// Whether an OAuth connection replacing `previous` revokes `previous`'s refresh token: only when `previous`
+    /// is an OAuth connection to another Klaviyo account. Klaviyo keeps one install of an app per Klaviyo account
+    /// (klaviyo-sim does the same: `installByClientAndAccount`); authorizing it again adds tokens to that install,
+    /// and revoking any of its refresh tokens uninstalls it, the new tokens with it. So a reconnect to the same
+    /// Klaviyo account (same id) keeps the old refresh token unrevoked: it belongs to the install the new tokens
+    /// use. When either Klaviyo account id is unknown nothing is revoked either: an extra live token is less harm
+    /// than the connection just made going dead.
+    static func revokesReplacedGrant(_ previous: ConnectionRecord, by replacement: ConnectionRecord) -> Bool {
+        guard previous.method == .oauth, let token = previous.refreshToken, token != replacement.refreshToken,
+            let replaced = previous.klaviyoAccountID, let current = replacement.klaviyoAccountID
+        else { return false }
+        return replaced != current
     }
 
     /// Disconnects an account. Returns false when there was nothing to disconnect. A revoke that Klaviyo

@@ -6,7 +6,7 @@ import Redis
 /// Connects an account with OAuth2 + PKCE (Klaviyo's OAuth guide; docs/operations.md): ``start(accountID:)`` makes the
 /// authorize URL and keeps the verifier under a random single-use `state` in `kr:oauth:state:<state>` (short TTL);
 /// ``complete(code:state:)`` consumes the state, exchanges the code, identifies the Klaviyo account and stores the
-/// tokens encrypted.
+/// tokens encrypted (`serve` stores them through ``ConnectionLifecycle/connectOAuth(code:context:connector:)``).
 ///
 /// A flow started from a browser is bound to that browser: `serve` gives it a random nonce in an HttpOnly cookie
 /// and the state keeps only the nonce's SHA-256 (``browserBinding(for:)``); the callback completes the flow only
@@ -19,7 +19,8 @@ import Redis
 public struct OAuthConnector: Sendable {
     /// Why connecting failed (a human-readable description, never a secret).
     public struct Failure: Error, Sendable, CustomStringConvertible {
-        /// `unknown_state`, `invalid_grant`, `klaviyo_unavailable`, `oauth_error`, `too_many_starts`.
+        /// `unknown_state`, `invalid_grant`, `klaviyo_unavailable`, `oauth_error`, `too_many_starts`,
+        /// `connection_busy` (set by ``ConnectionLifecycle``: a token refresh held the account's lock).
         public var code: String
         /// One line for people.
         public var description: String
@@ -173,18 +174,23 @@ public struct OAuthConnector: Sendable {
             linkExpires: linkExpires)
     }
 
-    /// Finishes a connection from the callback's `code` and `state`.
+    /// Finishes a connection from the callback's `code` and `state` (`connections oauth-callback`): stores it
+    /// without the account's lock and revokes nothing it replaces (`serve` connects through
+    /// ``ConnectionLifecycle/connectOAuth(code:context:connector:)``).
     public func complete(code: String, state: String) async throws -> ConnectionRecord {
         guard let context = try await takeState(state) else {
             throw Failure(
                 code: "unknown_state",
                 description: "This sign-in link has expired or was already used. Start connecting Klaviyo again.")
         }
-        return try await complete(code: code, context: context)
+        var record = try await exchange(code: code, context: context)
+        record.version = try await store.replace(record)
+        return record
     }
 
-    /// Finishes a connection from the callback's `code` and an already consumed state.
-    public func complete(code: String, context: StateContext) async throws -> ConnectionRecord {
+    /// Exchanges the callback's `code` of an already consumed state and reads the Klaviyo account: the
+    /// connection to store (version 0), not stored yet.
+    public func exchange(code: String, context: StateContext) async throws -> ConnectionRecord {
         let accountID = context.accountID
         let verifier = context.codeVerifier
         let redirect = context.redirectURI
@@ -212,12 +218,10 @@ public struct OAuthConnector: Sendable {
                     "Connected, but could not read the Klaviyo account (\(error)); nothing was stored. Try again.")
         }
         let now = Timestamp.now()
-        var record = ConnectionRecord(
+        return ConnectionRecord(
             accountID: accountID, method: .oauth, state: .connected, klaviyoAccountID: account.id,
             klaviyoAccountName: account.organizationName, scope: tokens.scope,
             expiresAt: Timestamp.nowSeconds() + tokens.expiresIn, connectedAt: now, updatedAt: now,
             accessToken: tokens.accessToken, refreshToken: tokens.refreshToken)
-        record.version = try await store.replace(record)
-        return record
     }
 }
