@@ -1,3 +1,4 @@
+import AMQP
 import Foundation
 import Klaviyo
 import Redis
@@ -120,6 +121,83 @@ struct ConnectionRaceTests {
             #expect(stored.state == .reauthRequired && stored.refreshToken == nil && stored.accessToken == nil)
             #expect(stored.version == version + 1, "changed once")
             _ = try await stack.redis.delete([RedisKeys.connection(account)])
+        }
+    }
+
+    /// The customer replaced the account's private key (a new key connected, the old one deleted in Klaviyo)
+    /// while a consumer still held the old one (its credential cache): the 401 for the old key neither deletes
+    /// the new connection nor dead-letters the command; the command runs again with the new key. (An unfenced
+    /// change used to mark the fresh connection `reauth_required`, deleting its key.)
+    @Test func aRefusedOldKeyLeavesTheNewConnectionAlone() async throws {
+        try await withRelayStack { stack in
+            let (account, _) = try await stack.connectAccount()
+            let consumer = try stack.startConsumer(environment: ["RELAY_CREDENTIAL_CACHE_TTL": "120s"])
+            try await stack.waitForConsumers(1)
+            let first = upsert(stack, "old-key", account: account)
+            try await stack.publish(first.body, routingKey: "profile.upsert", messageID: first.id)
+            try await stack.waitForCollected(1)
+            #expect(stack.results(for: first.id).first?.outcome == .succeeded, "the consumer now caches the old key")
+
+            let newKey = "pk_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))"
+            _ = try await stack.connectAccount(account, apiKey: newKey)
+            let second = upsert(stack, "new-key", account: account)
+            try await stack.publish(second.body, routingKey: "profile.upsert", messageID: second.id)
+            try await stack.waitForCollected(2)
+            #expect(stack.results(for: second.id).first?.outcome == .succeeded)
+            #expect(
+                stack.deadLetters.isEmpty,
+                "\(stack.deadLetters.map { $0.properties.headers["x-relay-error-code"] ?? .void })")
+            let stored = try #require(try await stack.credentialStore.load(accountID: account))
+            #expect(stored.state == .connected && stored.apiKey == newKey)
+            #expect(consumer.log.contains("klaviyo refused a key the account has since replaced"), "\(consumer.log)")
+        }
+    }
+
+    /// A key deleted in Klaviyo with no new one: the account is marked `reauth_required` once, by the process
+    /// that made the change, and `connection.reauth_required` is published.
+    @Test func aRefusedKeyMarksTheConnectionAndAnnouncesIt() async throws {
+        try await withRelayStack { stack in
+            let (account, _) = try await stack.connectAccount()
+            let before = try #require(try await stack.credentialStore.load(accountID: account))
+            // The key is deleted in Klaviyo (the sim account now has another key the relay does not know).
+            try await stack.simAdmin(
+                .POST, "/_sim/accounts",
+                [
+                    "account_id": .string(account), "api_key": "pk_deletedoldkeyreplacedbyanother",
+                    "name": "Integration Store",
+                ])
+            let events = Inbox()
+            let eventQueue = "\(stack.prefix).connection-events"
+            var declaration = AMQPTopology()
+            declaration.queues = [.init(name: eventQueue, durable: false, exclusive: true, autoDelete: true)]
+            declaration.bindings = [
+                .init(queue: eventQueue, exchange: stack.topology.connectionsExchange, routingKey: "#")
+            ]
+            try await stack.amqp.declare(declaration)
+            let stream = stack.amqp.consume(queue: eventQueue, prefetch: 10)
+            let amqp = stack.amqp
+            let eventCollector = Task {
+                for try await delivery in stream {
+                    try await amqp.ack(delivery)
+                    events.items.withLock { $0.append(delivery) }
+                }
+            }
+            defer { eventCollector.cancel() }
+            _ = try stack.startConsumer()
+            try await stack.waitForConsumers(1)
+            let command = upsert(stack, "refused", account: account)
+            try await stack.publish(command.body, routingKey: "profile.upsert", messageID: command.id)
+            try await stack.waitForCollected(1)
+            #expect(stack.deadLetters.first?.properties.headers["x-relay-error-code"] == .string("reauth_required"))
+            let stored = try #require(try await stack.credentialStore.load(accountID: account))
+            #expect(stored.state == .reauthRequired && stored.apiKey == nil && stored.version == before.version + 1)
+            try await eventually("connection.reauth_required published", timeout: .seconds(20)) {
+                !events.items.withLock { $0 }.isEmpty
+            }
+            let received = events.items.withLock { $0 }
+            #expect(received.count == 1 && received.first?.routingKey == "connection.reauth_required")
+            let event = try JSONValue.parse(try #require(received.first).body)
+            #expect(event["account_id"]?.stringValue == account && event["state"] == "reauth_required")
         }
     }
 }

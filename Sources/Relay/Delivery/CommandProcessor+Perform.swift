@@ -97,13 +97,34 @@ extension CommandProcessor {
     }
 
     /// `.reauthRequired`: the account's connection is marked `reauth_required` (every command of the account would
-    /// fail the same way), then the command is dead-lettered.
+    /// fail the same way), then the command is dead-lettered. The change is fenced by the version of the connection
+    /// whose key was refused: if the customer connected again meanwhile (a new key; the old one deleted in
+    /// Klaviyo), the command is handed back to run with the new key, and the new connection is left alone. (An
+    /// unfenced change used to delete a freshly connected key because of a batch still holding the old one.) The
+    /// process that made the change publishes `connection.reauth_required`.
     @inline(never)  // ``perform(_:_:)``: see there
     func reauthRequired(_ run: Run, detail: String, attempts: Int, firstFailedAt: String) async throws -> Outcome {
         let command = run.command
-        _ = try? await credentialStore.changeState(accountID: command.accountID, to: .reauthRequired)
         credentials.invalidate(command.accountID)
-        run.logger.error("klaviyo refused the account's API key; connection marked reauth_required")
+        if let used = run.connection {
+            let changed = try await infrastructure("reauth_required mark", logger: run.logger) {
+                try await credentialStore.markReauthRequired(
+                    accountID: command.accountID, expectedVersion: used.version, marker: PKCE.randomToken())
+            }
+            if changed {
+                run.logger.error("klaviyo refused the account's API key; connection marked reauth_required")
+                await lifecycle?.announce(
+                    ConnectionEvent(
+                        accountID: command.accountID, state: .reauthRequired,
+                        reason: "Klaviyo refused the private API key (HTTP 401)"))
+            } else if let current = try? await credentialStore.load(accountID: command.accountID),
+                current.state == .connected, current.version != used.version
+            {
+                run.logger.warning(
+                    "klaviyo refused a key the account has since replaced; running the command again with the new one")
+                throw HandBack()
+            }
+        }
         return try await deadLetter(
             run.delivery, code: .reauthRequired, detail: detail, attempts: attempts, firstFailedAt: firstFailedAt,
             commandID: command.id, accountID: command.accountID, type: command.type.rawValue, marking: command,
