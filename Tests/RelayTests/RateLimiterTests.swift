@@ -532,4 +532,27 @@ struct HeldBackScheduleTests {
         }
         #expect(reason.contains("rate limiter"))
     }
+
+    /// A daily cap exhausted for the next day: the command cannot be sent within its maximum age, so it is
+    /// dead-lettered at once with the wait named, not parked for a day and dead-lettered when the cap resets.
+    @Test func aWaitBeyondTheMaximumAgeGivesUpAtOnce() {
+        let policy = RetryPolicy(maxRetryAge: .seconds(86_400))
+        let schedule = policy.scheduleHeldBack(
+            wait: .milliseconds(86_400_250), reserved: false, firstFailedAtMilliseconds: 0, nowMilliseconds: 0,
+            topology: topology)
+        guard case .giveUpExhausted(let reason) = schedule else {
+            Issue.record("parked beyond the maximum age: \(schedule)")
+            return
+        }
+        #expect(reason.contains("24h") && reason.contains("daily cap"), "\(reason)")
+        // A wait that ends within the age is parked as before.
+        guard
+            case .delay = policy.scheduleHeldBack(
+                wait: .seconds(3_600), reserved: false, firstFailedAtMilliseconds: 0, nowMilliseconds: 0,
+                topology: topology)
+        else {
+            Issue.record("an hour's wait was not parked")
+            return
+        }
+    }
 }

@@ -123,7 +123,9 @@ public struct RetryPolicy: Sendable {
     /// waits the rest inline, or takes a shorter tier again) and the quota never lies idle; a wait shorter than
     /// every tier takes the shortest. Without a reserved slot (beyond the horizon, or a daily cap) the wait is
     /// shortened by up to 20 % so refused commands do not all return at once. No attempt is counted, so the
-    /// attempt budget does not apply; ``maxRetryAge`` still bounds it.
+    /// attempt budget does not apply; ``maxRetryAge`` still bounds it, and a wait that cannot end within it (a
+    /// daily cap exhausted for the next day) gives up at once, naming the wait, instead of parking the command
+    /// for a day only to dead-letter it when the cap resets.
     public func scheduleHeldBack(
         wait: Duration, reserved: Bool = true, firstFailedAtMilliseconds: Int64, nowMilliseconds: Int64,
         topology: RelayTopology, random: () -> Double = { Double.random(in: 0..<1) }
@@ -135,6 +137,13 @@ public struct RetryPolicy: Sendable {
                     + "(maximum age \(maxRetryAge.roundedDescription))")
         }
         let held = Clamp.retryAfter(wait)
+        // The slot is not free before `held`, whatever the jitter below makes of the return.
+        if age + held >= maxRetryAge {
+            return .giveUpExhausted(
+                reason: "held back by the rate limiter: its next slot is in \(held.roundedDescription), beyond the "
+                    + "maximum age \(maxRetryAge.roundedDescription) (waited \(age.roundedDescription) so far; a daily "
+                    + "cap is exhausted until then)")
+        }
         let wanted = reserved ? held : held - held * (0.2 * Self.unit(random()))
         guard let tier = topology.retryTier(atMost: wanted) else {
             return .giveUpExhausted(reason: "held back by the rate limiter (no retry tiers declared)")
