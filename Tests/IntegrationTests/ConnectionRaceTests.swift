@@ -1,4 +1,3 @@
-import AMQP
 import Foundation
 import Klaviyo
 import Redis
@@ -166,22 +165,7 @@ struct ConnectionRaceTests {
                     "account_id": .string(account), "api_key": "pk_deletedoldkeyreplacedbyanother",
                     "name": "Integration Store",
                 ])
-            let events = Inbox()
-            let eventQueue = "\(stack.prefix).connection-events"
-            var declaration = AMQPTopology()
-            declaration.queues = [.init(name: eventQueue, durable: false, exclusive: true, autoDelete: true)]
-            declaration.bindings = [
-                .init(queue: eventQueue, exchange: stack.topology.connectionsExchange, routingKey: "#")
-            ]
-            try await stack.amqp.declare(declaration)
-            let stream = stack.amqp.consume(queue: eventQueue, prefetch: 10)
-            let amqp = stack.amqp
-            let eventCollector = Task {
-                for try await delivery in stream {
-                    try await amqp.ack(delivery)
-                    events.items.withLock { $0.append(delivery) }
-                }
-            }
+            let (events, eventCollector) = try await stack.collectConnectionEvents()
             defer { eventCollector.cancel() }
             _ = try stack.startConsumer()
             try await stack.waitForConsumers(1)

@@ -268,3 +268,25 @@ func withRelayStack(deliveryLimit: Int = 10, _ body: (RelayStack) async throws -
 final class Inbox: Sendable {
     let items = Mutex<[AMQPDelivery]>([])
 }
+
+extension RelayStack {
+    /// Collects every connection event (`klaviyo.connections`, any routing key) published from now on, through an
+    /// exclusive queue of its own; cancel the task when done.
+    func collectConnectionEvents() async throws -> (events: Inbox, collector: Task<Void, any Error>) {
+        let events = Inbox()
+        let eventQueue = "\(prefix).connection-events"
+        var declaration = AMQPTopology()
+        declaration.queues = [.init(name: eventQueue, durable: false, exclusive: true, autoDelete: true)]
+        declaration.bindings = [.init(queue: eventQueue, exchange: topology.connectionsExchange, routingKey: "#")]
+        try await amqp.declare(declaration)
+        let stream = amqp.consume(queue: eventQueue, prefetch: 10)
+        let amqp = self.amqp
+        let collector = Task {
+            for try await delivery in stream {
+                try await amqp.ack(delivery)
+                events.items.withLock { $0.append(delivery) }
+            }
+        }
+        return (events, collector)
+    }
+}

@@ -373,22 +373,7 @@ struct TokenManagerTests {
             let app = try await stack.createOAuthApp()
             let removed = try await stack.connectOAuth(app).accountID
             let other = try await stack.connectOAuth(app).accountID
-            let events = Inbox()
-            let eventQueue = "\(stack.prefix).connection-events"
-            var declaration = AMQPTopology()
-            declaration.queues = [.init(name: eventQueue, durable: false, exclusive: true, autoDelete: true)]
-            declaration.bindings = [
-                .init(queue: eventQueue, exchange: stack.topology.connectionsExchange, routingKey: "#")
-            ]
-            try await stack.amqp.declare(declaration)
-            let stream = stack.amqp.consume(queue: eventQueue, prefetch: 10)
-            let amqp = stack.amqp
-            let eventCollector = Task {
-                for try await delivery in stream {
-                    try await amqp.ack(delivery)
-                    events.items.withLock { $0.append(delivery) }
-                }
-            }
+            let (events, eventCollector) = try await stack.collectConnectionEvents()
             defer { eventCollector.cancel() }
             _ = try stack.startConsumer(concurrency: 16, environment: app.consumerEnvironment)
             try await stack.waitForConsumers(1)
