@@ -259,7 +259,7 @@ struct ProfileCoalescerTests {
         #expect(transport.all.isEmpty)
     }
 
-    @Test func adoptionPicksTheJobCreatedSinceSubmittingWithTheBatchsRowCount() {
+    @Test func adoptionPicksTheOneJobCreatedWhileTheSubmitCouldRunWithTheBatchsRowCount() {
         let since = Int64(1_764_806_400_000)  // 2025-12-04T00:00:00Z
         func job(_ id: String, _ created: String, _ total: Int) -> JSONValue {
             [
@@ -267,12 +267,25 @@ struct ProfileCoalescerTests {
                 "attributes": ["created_at": .string(created), "total_count": .int(Int64(total)), "status": "queued"],
             ]
         }
+        func adopted(_ jobs: [JSONValue], excluding known: Set<String> = []) -> String? {
+            ProfileCoalescer.adoptable(jobs, rows: 50, since: since, lockTTL: .seconds(60), excluding: known)?["id"]?
+                .stringValue
+        }
+        let ours = job("ours", "2025-12-04T00:00:02+00:00", 50)
         let jobs = [
             job("old", "2025-12-03T23:50:00+00:00", 50), job("other-count", "2025-12-04T00:00:01+00:00", 49),
-            job("recorded", "2025-12-04T00:00:01+00:00", 50), job("ours", "2025-12-04T00:00:02+00:00", 50),
+            job("recorded", "2025-12-04T00:00:01+00:00", 50), ours,
         ]
-        #expect(
-            ProfileCoalescer.adoptable(jobs, rows: 50, since: since, excluding: ["recorded"])?["id"] == "ours")
-        #expect(ProfileCoalescer.adoptable(jobs, rows: 50, since: since, excluding: ["recorded", "ours"]) == nil)
+        #expect(adopted(jobs, excluding: ["recorded"]) == "ours")
+        #expect(adopted(jobs, excluding: ["recorded", "ours"]) == nil)
+        // Within skew of the window's ends: still ours.
+        #expect(adopted([job("early", "2025-12-03T23:59:01+00:00", 50)]) == "early")
+        #expect(adopted([job("late", "2025-12-04T00:01:59+00:00", 50)]) == "late")
+        // Created long after the submit's lock expired: another submit's job, not this one's.
+        #expect(adopted([job("later", "2025-12-04T00:10:00+00:00", 50)]) == nil)
+        // Two jobs fit (two crashed batches of one size, or a `profile.bulk_import`): no guess.
+        #expect(adopted([ours, job("twin", "2025-12-04T00:00:03+00:00", 50)]) == nil)
+        // The same job listed twice is one job.
+        #expect(adopted([ours, ours]) == "ours")
     }
 }

@@ -78,8 +78,8 @@ extension ProfileCoalescer {
         throw error
     }
 
-    /// After a submitter vanished: adopt the job it created (listed since `submittingAt`, with the batch's row
-    /// count, not recorded by another batch), or submit again when there is none.
+    /// After a submitter vanished: adopt the job it created (``adoptable(_:rows:since:lockTTL:excluding:)``), or
+    /// submit again when there is none or no single one.
     func adopt(
         _ command: CommandEnvelope, membership: Membership, batch: String, keys: Keys, token: String, rows: Int,
         submittingAt: Int64, klaviyo: KlaviyoClient, credential: KlaviyoCredential
@@ -92,7 +92,8 @@ extension ProfileCoalescer {
             throw error
         }
         let known = Set(try await script(Self.membersScript, [keys.jobs], []))
-        if let job = Self.adoptable(jobs, rows: rows, since: submittingAt, excluding: known) {
+        if let job = Self.adoptable(jobs, rows: rows, since: submittingAt, lockTTL: settings.lockTTL, excluding: known)
+        {
             let jobID = job["id"]?.stringValue ?? ""
             logger.warning(
                 "adopted the bulk import job of a submitter that vanished (no second submit)",
@@ -107,32 +108,36 @@ extension ProfileCoalescer {
                 .first == "1"
         else { return nil }
         logger.warning(
-            "no bulk import job found for a vanished submitter; submitting the batch again",
+            "no single bulk import job fits a vanished submitter; submitting the batch again",
             metadata: ["coalesce.batch": "\(membership.batch)"])
         return try await submit(
             command, membership: membership, batch: batch, keys: keys, token: token, rows: rows, klaviyo: klaviyo,
             credential: credential)
     }
 
-    /// The listed job a vanished submitter created: the batch's row count, created no earlier than a minute
-    /// (clock skew) before `submitting` was recorded, not any batch's recorded job; the one closest in time.
+    /// The listed job a vanished submitter created: the batch's row count, not any batch's recorded job, and
+    /// created while its submit could have run (from `submitting` being recorded until its lock expired, with a
+    /// minute of clock skew either side). Nil when no job fits, and when several do: a guess could hand the batch
+    /// another batch's (or a `profile.bulk_import` command's) job, so it is submitted again instead (its rows are
+    /// upserts: a second job of them is harmless).
     public static func adoptable(
-        _ jobs: [JSONValue], rows: Int, since: Int64, excluding known: Set<String>
+        _ jobs: [JSONValue], rows: Int, since: Int64, lockTTL: Duration, excluding known: Set<String>
     ) -> JSONValue? {
-        let sinceSeconds = since / 1000
-        var best: (job: JSONValue, distance: Int64)?
+        let skew: Int64 = 60
+        let earliest = since / 1000 - skew
+        let latest = since / 1000 + lockTTL.components.seconds + skew
+        var candidates: [String: JSONValue] = [:]
         for job in jobs {
             guard let id = job["id"]?.stringValue, !known.contains(id),
                 job["attributes"]?["total_count"]?.jobInteger == Int64(rows),
                 let created = job["attributes"]?["created_at"]?.stringValue.flatMap({
                     Timestamp.epochSeconds(rfc3339: $0)
                 }),
-                created >= sinceSeconds - 60
+                created >= earliest, created <= latest
             else { continue }
-            let distance = abs(created - sinceSeconds)
-            if best == nil || distance < best!.distance { best = (job, distance) }
+            candidates[id] = job
         }
-        return best?.job
+        return candidates.count == 1 ? candidates.values.first : nil
     }
 
     /// One poll of the batch's job; when it is final, its row errors are read and stored. Nil: step again.
