@@ -259,6 +259,63 @@ struct ProfileCoalescerTests {
         #expect(transport.all.isEmpty)
     }
 
+    /// Klaviyo with one bulk import job `jobID` of one row that completes without failures.
+    static func klaviyoWithoutFailures(jobID: String) -> ScriptedTransport {
+        ScriptedTransport { request in
+            let submit = request.method == "POST"
+            return ScriptedTransport.reply(
+                submit ? 202 : 200,
+                #"{"data":{"type":"profile-bulk-import-job","id":"\#(jobID)","attributes":{"#
+                    + #""status":"\#(submit ? "queued" : "complete")","created_at":"2026-12-04T00:00:00+00:00","#
+                    + #""total_count":1,"completed_count":1,"failed_count":0}}}"#)
+        }
+    }
+
+    /// Delivers `command` again and again until it ends: its outcome (`rejected` for a row error) and job ids.
+    static func drive(
+        _ command: CommandEnvelope, _ executor: CommandExecutor
+    ) async throws -> (outcome: String, ids: [String]) {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            let execution: CommandExecution
+            do {
+                execution = try await executor.execute(command, credential: .apiKey("pk_test"))
+            } catch {
+                if error.code == .rejected { return ("rejected", []) }
+                throw error
+            }
+            if execution.pending == nil { return ("\(execution.outcome)", execution.klaviyo.ids) }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return ("unfinished", [])
+    }
+
+    /// A batch id is never reused (the counter does not expire), and a batch starts from no keys: a batch numbered
+    /// like an old one (the counter lost) neither reads the old one's row errors nor inherits its job, whether
+    /// or not the old batch's hash outlived the counter (its errors do: they expire a day after it finished).
+    @Test(arguments: [false, true])
+    func aNewBatchNeverReadsAnOldBatchsKeys(oldBatchSurvives: Bool) async throws {
+        let redis = try Self.redis()
+        defer { Task { await redis.shutdown() } }
+        let account = "co-\(UUID().uuidString.lowercased())"
+        let prefix = RedisKeys.coalescing(account)
+        let old = Self.coalescingExecutor(
+            redis: redis, window: .milliseconds(10), transport: Self.klaviyo(failedRow: 0, email: "u0@example.com"))
+        let first = try await Self.drive(try Self.upsert(account: account, index: 0, email: "u0@example.com"), old)
+        #expect(first.outcome == "rejected")
+        #expect(try await redis.send(["PTTL", prefix + "seq"]).int == -1)
+        #expect(try await redis.exists(prefix + "batch:1:errors"))
+        // A day later: the counter is gone (as it expired before), batch 1's row errors are still there.
+        _ = try await redis.send(["DEL", prefix + "seq"])
+        if !oldBatchSurvives { _ = try await redis.send(["DEL", prefix + "batch:1"]) }
+
+        let new = Self.coalescingExecutor(
+            redis: redis, window: .milliseconds(10), transport: Self.klaviyoWithoutFailures(jobID: "J2"))
+        let second = try await Self.drive(try Self.upsert(account: account, index: 1, email: "u1@example.com"), new)
+        #expect(second.outcome == "succeeded")
+        #expect(second.ids == ["J2"])
+    }
+
     @Test func adoptionPicksTheOneJobCreatedWhileTheSubmitCouldRunWithTheBatchsRowCount() {
         let since = Int64(1_764_806_400_000)  // 2025-12-04T00:00:00Z
         func job(_ id: String, _ created: String, _ total: Int) -> JSONValue {

@@ -21,7 +21,7 @@ public enum RedisKeys {
     /// The Klaviyo job a command submitted and is waiting for (JSON: `job_id`, `polls`, `submitted_at`).
     public static func job(_ accountID: String, _ commandID: String) -> String { "kr:{\(accountID)}:job:\(commandID)" }
     /// Prefix of an account's profile-coalescing keys (``ProfileCoalescer``): `…open` (the batch collecting
-    /// rows), `…seq` (batch ids), `…identifiers` (identifier → its latest unfinished batch), `…jobs` (job ids
+    /// rows), `…seq` (batch ids; never expires, so no id is reused), `…identifiers` (identifier → its latest unfinished batch), `…jobs` (job ids
     /// recorded), `…member:<command id>` (a command's batch and row), `…batch:<id>` (state, job id, cached job
     /// status, submit/poll lock) with `:rows` (the rows in request order) and `:identifiers` (both deleted once the
     /// batch is final), and `:errors` (row → import error).

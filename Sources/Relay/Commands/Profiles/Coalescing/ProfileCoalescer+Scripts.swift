@@ -65,9 +65,13 @@ extension ProfileCoalescer {
                 end
             end
             if not open then
+                -- An id is never reused: the counter never expires (PERSIST also clears the TTL that earlier
+                -- versions gave it), and a new batch starts from none of the keys a batch of its id could have had.
                 open = tostring(redis.call('INCR', KEYS[4]))
-                redis.call('PEXPIRE', KEYS[4], ttl)
-                redis.call('HSET', prefix .. 'batch:' .. open, 'state', 'open', 'opened_at', now,
+                redis.call('PERSIST', KEYS[4])
+                local b = prefix .. 'batch:' .. open
+                redis.call('DEL', b, b .. ':rows', b .. ':identifiers', b .. ':errors')
+                redis.call('HSET', b, 'state', 'open', 'opened_at', now,
                     'due_at', now + window, 'rows', 0, 'bytes', 0)
                 redis.call('SET', KEYS[3], open, 'PX', window + 60000)
             end
