@@ -126,6 +126,7 @@ public struct KlaviyoClient: Sendable {
         } catch {
             if error.code == .throttled, let retryAfter = error.retryAfter {
                 KlaviyoCallMetrics.recordRetryAfter(operationID: request.operationID, retryAfter)
+                await gate?.throttled(operationID: request.operationID, retryAfter: retryAfter)
             }
             throw error
         }

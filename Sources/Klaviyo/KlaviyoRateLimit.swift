@@ -31,4 +31,14 @@ public struct KlaviyoRateLimit: Sendable, Hashable {
 public protocol KlaviyoCallGate: Sendable {
     /// Returns when the call may be sent; throws when it must not be sent now.
     func admit(operationID: String, credential: KlaviyoCredential) async throws(KlaviyoError)
+
+    /// Klaviyo answered a call of `operationID` with 429 and `Retry-After`: the account's allowance for it is
+    /// spent (perhaps by traffic the gate does not see, e.g. another integration on the same Klaviyo account),
+    /// so the gate should hold the operation's calls back that long. Best effort; never throws.
+    func throttled(operationID: String, retryAfter: Duration) async
+}
+
+extension KlaviyoCallGate {
+    /// Ignores the answer (a gate with no shared schedule).
+    public func throttled(operationID: String, retryAfter: Duration) async {}
 }

@@ -255,6 +255,89 @@ struct RateLimiterTests {
         #expect(try await redis.send(["ZCARD", key]).int == (before ?? 0) + 1)
     }
 
+    /// Klaviyo's 429 pauses the operation's schedule for the account in every process: nothing is admitted or
+    /// reserved before `Retry-After` has passed (a slot claimed from before the pause is moved after it), a
+    /// shorter 429 never shortens the pause, and other accounts go on.
+    @Test func aKlaviyo429PausesTheOperationForEveryProcess() async throws {
+        let redis = try Self.client()
+        defer { Task { await redis.shutdown() } }
+        let limiter = Self.limiter(redis, table: Self.burstTable)
+        let otherProcess = Self.limiter(redis, table: Self.burstTable)
+        let limit = try #require(limiter.limit(for: Self.operation))
+        let account = Self.account()
+        // A slot reserved before the 429 (behind a full burst window), to be claimed after it.
+        _ = try await Self.callUntilRefused(limiter, account: account)
+        guard
+            case .reserved(let early, _) = try await limiter.reserve(
+                accountID: account, operationID: Self.operation, limit: limit)
+        else {
+            Issue.record("no slot reserved behind a full burst window")
+            return
+        }
+        try await limiter.pause(accountID: account, operationID: Self.operation, for: .seconds(30))
+        try await otherProcess.pause(accountID: account, operationID: Self.operation, for: .seconds(1))
+        for candidate in [limiter, otherProcess] {
+            guard
+                case .refused(let wait) = try await candidate.acquire(
+                    accountID: account, operationID: Self.operation, limit: limit)
+            else {
+                Issue.record("admitted during the pause")
+                return
+            }
+            #expect(wait > .seconds(25) && wait <= .seconds(30), "the longer pause holds: \(wait)")
+        }
+        guard
+            case .reserved(let claimed, let wait) = try await otherProcess.reserve(
+                accountID: account, operationID: Self.operation, limit: limit, claiming: early,
+                horizon: .seconds(60))
+        else {
+            Issue.record("the claim found no slot after the pause")
+            return
+        }
+        #expect(wait > .seconds(25), "the slot reserved before the pause moved after it: \(wait)")
+        #expect(claimed.slotMilliseconds > early.slotMilliseconds + 25_000)
+        guard
+            case .admitted = try await limiter.acquire(
+                accountID: Self.account(), operationID: Self.operation, limit: limit)
+        else {
+            Issue.record("another account was paused too")
+            return
+        }
+    }
+
+    /// The gate hears Klaviyo's 429 through the client: the operation's next call is held back for the
+    /// `Retry-After` instead of being sent to be refused again.
+    @Test func aClientsThrottledCallPausesItsGate() async throws {
+        let redis = try Self.client()
+        defer { Task { await redis.shutdown() } }
+        let limiter = RateLimiter(
+            redis: redis, settings: .init(maxWait: .seconds(1)),
+            table: ["get_accounts": KlaviyoRateLimit(burst: 1000, steady: 1000)])
+        let account = Self.account()
+        let transport = ScriptedTransport { _ in
+            KlaviyoHTTPResponse(
+                status: 429, headers: [("Content-Type", "application/vnd.api+json"), ("Retry-After", "40")],
+                body: Array(#"{"errors":[{"status":429,"code":"throttled","detail":"slow down"}]}"#.utf8))
+        }
+        let client = KlaviyoClient(
+            baseURL: "https://a.klaviyo.com", transport: transport, userAgent: "test", logger: Self.logger
+        ).gated(by: limiter.gate(accountID: account, logger: Self.logger))
+        await #expect {
+            _ = try await client.getAccount(credential: .apiKey("pk_test"))
+        } throws: { error in
+            (error as? KlaviyoError)?.code == .throttled
+        }
+        await #expect {
+            _ = try await client.getAccount(credential: .apiKey("pk_test"))
+        } throws: { error in
+            guard let error = error as? KlaviyoError, error.code == .heldBack, let wait = error.retryAfter else {
+                return false
+            }
+            return wait > .seconds(35)
+        }
+        #expect(transport.all.count == 1, "the second call was not sent")
+    }
+
     @Test func gateWaitsInlineWithinTheMaximumWait() async throws {
         let redis = try Self.client()
         defer { Task { await redis.shutdown() } }

@@ -7,6 +7,10 @@ public enum RedisKeys {
     public static func lock(_ accountID: String) -> String { "kr:{\(accountID)}:lock" }
     /// Rate-limiter state of one bucket.
     public static func rateLimit(_ accountID: String, bucket: String) -> String { "kr:{\(accountID)}:rl:\(bucket)" }
+    /// Until when (Redis time, ms) Klaviyo asked one bucket's calls to wait (a 429's `Retry-After`).
+    public static func rateLimitPause(_ accountID: String, bucket: String) -> String {
+        "kr:{\(accountID)}:rl:\(bucket):pause"
+    }
     /// Sync status hash.
     public static func sync(_ accountID: String) -> String { "kr:{\(accountID)}:sync" }
     /// OAuth state (PKCE verifier and account), short TTL.

@@ -373,4 +373,8 @@ struct NotifyingGate: KlaviyoCallGate {
         defer { notice.fire() }
         try await inner.admit(operationID: operationID, credential: credential)
     }
+
+    func throttled(operationID: String, retryAfter: Duration) async {
+        await inner.throttled(operationID: operationID, retryAfter: retryAfter)
+    }
 }

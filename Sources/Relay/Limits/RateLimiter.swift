@@ -107,7 +107,8 @@ public struct RateLimiter: Sendable {
     /// The effective limits (the table scaled by the share), by operationId.
     public let limits: [String: KlaviyoRateLimit]
 
-    /// KEYS[1] = the schedule; ARGV = burst, steady, daily (0 = none), member, mode, slack ms, horizon ms.
+    /// KEYS[1] = the schedule, KEYS[2] = its pause (a 429's end, ``pause(accountID:operationID:for:)``); ARGV =
+    /// burst, steady, daily (0 = none), member, mode, slack ms, horizon ms.
     /// Returns {status, wait_ms, now_ms, slot_ms}: status 0 admitted now, 1 slot reserved (or claimed),
     /// 2 refused (nothing reserved), 3 peek.
     static let script = RedisScript(
@@ -125,18 +126,19 @@ public struct RateLimiter: Sendable {
         local keep = 60000 + slack
         if daily > 0 then keep = 86400000 + slack end
         redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('(%d', now - keep))
+        local pause = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
         if mode == 'claim' then
             local score = redis.call('ZSCORE', key, member)
             if score then
                 score = tonumber(score)
-                if now <= score + slack then
+                if now <= score + slack and score >= pause then
                     return {1, math.max(score - now, 0), now, score}
                 end
                 redis.call('ZREM', key, member)
             end
             mode = 'reserve'
         end
-        local slot = now
+        local slot = math.max(now, pause)
         local n = redis.call('ZCARD', key)
         if n > 0 then
             local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
@@ -221,7 +223,11 @@ public struct RateLimiter: Sendable {
         horizon: Duration? = nil
     ) async throws -> Decision {
         let reply = try await redis.run(
-            Self.script, keys: [RedisKeys.rateLimit(accountID, bucket: operationID)],
+            Self.script,
+            keys: [
+                RedisKeys.rateLimit(accountID, bucket: operationID),
+                RedisKeys.rateLimitPause(accountID, bucket: operationID),
+            ],
             arguments: [
                 String(limit.burst), String(limit.steady), String(limit.daily ?? 0), member, mode.rawValue,
                 String(settings.slack.wholeMilliseconds), String((horizon ?? settings.horizon).wholeMilliseconds),
@@ -251,6 +257,28 @@ public struct RateLimiter: Sendable {
     }
 
     static func newMember() -> String { UUID().uuidString.lowercased() }
+
+    /// KEYS[1] = the pause; ARGV = milliseconds. Moves the pause to now + ARGV[1] (Redis time) unless it is
+    /// already later; returns the pause's end.
+    static let pauseScript = RedisScript(
+        """
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        local untilMs = now + tonumber(ARGV[1])
+        local current = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+        if current >= untilMs then return current end
+        redis.call('SET', KEYS[1], untilMs, 'PX', tonumber(ARGV[1]) + 1000)
+        return untilMs
+        """)
+
+    /// Klaviyo answered 429 for this account and operation: no call of it is admitted (or reserved) before
+    /// `retryAfter` has passed, by any process. The wait is clamped like every `Retry-After`.
+    public func pause(accountID: String, operationID: String, for retryAfter: Duration) async throws {
+        let milliseconds = max(1, Clamp.retryAfter(retryAfter).wholeMilliseconds)
+        _ = try await redis.run(
+            Self.pauseScript, keys: [RedisKeys.rateLimitPause(accountID, bucket: operationID)],
+            arguments: [String(milliseconds)])
+    }
 
     /// Longest wait the steady window can honestly answer, plus a horizon's worth of reservations ahead.
     static let maxWaitMilliseconds: Int64 = 3_600_000
@@ -378,6 +406,26 @@ public struct RateLimitGate: KlaviyoCallGate {
                 Self.count(operationID, outcome: "held_back")
                 throw heldBack(operationID, limit: limit, wait: wait, credential: credential, reserved: false)
             }
+        }
+    }
+
+    /// Klaviyo's 429: the operation's schedule for this account pauses for `retryAfter` in every process (FACTS
+    /// §10.2: pause the bucket rather than let each command find out). Calls of other operations go on. Best
+    /// effort: a Redis failure is logged, and the command's own retry waits the `Retry-After` anyway.
+    public func throttled(operationID: String, retryAfter: Duration) async {
+        guard limiter.limit(for: operationID) != nil else { return }
+        do {
+            try await limiter.pause(accountID: accountID, operationID: operationID, for: retryAfter)
+            Self.count(operationID, outcome: "paused")
+            logger.warning(
+                "klaviyo answered 429: the operation's calls for this account pause",
+                metadata: [
+                    LogKeys.klaviyoOperation: "\(operationID)", "retry_after_ms": "\(retryAfter.wholeMilliseconds)",
+                ])
+        } catch {
+            logger.warning(
+                "could not pause the rate limiter after a 429",
+                metadata: [LogKeys.klaviyoOperation: "\(operationID)", LogKeys.errorDetail: "\(error)"])
         }
     }
 
