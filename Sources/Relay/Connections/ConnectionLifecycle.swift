@@ -68,9 +68,8 @@ public struct ConnectionLifecycle: Sendable {
         let previous: ConnectionRecord?
         let record: ConnectionRecord
         do {
-            (previous, record) = try await lock.run(accountID: accountID) {
-                let previous = try? await store.load(accountID: accountID)
-                return (previous, try await connector.save(validated))
+            (previous, record) = try await replaceHoldingLock(accountID: accountID) {
+                try await connector.save(validated)
             }
         } catch let busy as AccountLock.Busy {
             throw APIKeyConnector.Failure(
@@ -86,6 +85,17 @@ public struct ConnectionLifecycle: Sendable {
         await announce(
             ConnectionEvent(accountID: accountID, state: .connected, reason: "connected with a private API key"))
         return record
+    }
+
+    /// Reads the previous connection (nil when none or unreadable) and stores its replacement (`store`), holding
+    /// the account's refresh lock: the previous refresh token is the latest one, and no refresh starts after.
+    func replaceHoldingLock(
+        accountID: String, _ store: () async throws -> ConnectionRecord
+    ) async throws -> (previous: ConnectionRecord?, record: ConnectionRecord) {
+        try await lock.run(accountID: accountID) {
+            let previous = try? await self.store.load(accountID: accountID)
+            return (previous, try await store())
+        }
     }
 
     /// Logs what went wrong underneath a refusal (the person sees only its fixed description).
@@ -114,11 +124,10 @@ public struct ConnectionLifecycle: Sendable {
         let previous: ConnectionRecord?
         let record: ConnectionRecord
         do {
-            (previous, record) = try await lock.run(accountID: accountID) {
-                let previous = try? await store.load(accountID: accountID)
+            (previous, record) = try await replaceHoldingLock(accountID: accountID) {
                 var stored = authorized
                 stored.version = try await store.replace(authorized)
-                return (previous, stored)
+                return stored
             }
         } catch let busy as AccountLock.Busy {
             // The grant stays installed at Klaviyo unknown to us: revoking it could uninstall the app from a
