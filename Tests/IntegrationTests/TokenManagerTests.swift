@@ -237,9 +237,11 @@ struct TokenManagerTests {
     }
 
     /// Across processes, as the issue describes it: a `consume` process holding the refresh lock is frozen with
-    /// SIGSTOP (its token call is in flight: klaviyo-sim answers /oauth/token slowly) past the lock's TTL; another
-    /// refresher takes the lock and commits newer tokens; when the frozen process resumes, its commit is fenced
-    /// off and the newer tokens stay in Redis.
+    /// SIGSTOP while its token call is in flight (klaviyo-sim answers /oauth/token after 4 s), past the lock's TTL;
+    /// another refresher takes the lock and commits newer tokens. When the frozen process resumes, it does not
+    /// commit: its token call has outlived its bound (60 % of the lock's TTL, wall-clock), so it gives up, and the
+    /// command is retried with the newer tokens, which stay in Redis. (A commit that does get its answer is fenced
+    /// off by the version: ``stalledRefresherCannotOverwriteNewerTokens``.)
     @Test func sigstoppedLockHolderCannotOverwriteNewerTokens() async throws {
         try await withRelayStack { stack in
             try await stack.setRotation(false)
@@ -247,22 +249,27 @@ struct TokenManagerTests {
             var record = try await stack.connectOAuth(app)
             record.expiresAt = Timestamp.nowSeconds() - 10  // expired: the next command refreshes first
             record.version = try await stack.credentialStore.replace(record)
-            try await stack.setTokenLatency(milliseconds: 1500)
+            try await stack.setTokenLatency(milliseconds: 4000)
+            let refreshesBefore = try await stack.tokenCalls()["refresh_token", default: 0]
+            // A 3 s lock bounds the token call at 1.8 s: time enough to freeze the process mid-call on a loaded host.
             let frozen = try stack.startConsumer(
                 concurrency: 1,
                 environment: [
                     "RELAY_KLAVIYO_CLIENT_ID": app.clientID, "RELAY_KLAVIYO_CLIENT_SECRET": app.clientSecret,
-                    "RELAY_TOKEN_LOCK_TTL": "400ms", "RELAY_KEEPALIVE_INTERVAL": "0",
+                    "RELAY_TOKEN_LOCK_TTL": "3s", "RELAY_KEEPALIVE_INTERVAL": "0",
                 ])
             try await stack.waitForConsumers(1)
-            let command = stack.upsert("fenced", account: record.accountID)
+            let command = stack.upsert("frozen-holder", account: record.accountID)
             try await stack.publish(command.body, routingKey: "profile.upsert", messageID: command.id)
-            let lockKey = RedisKeys.lock(record.accountID)
-            try await eventually("the consumer to take the refresh lock", timeout: .seconds(20)) {
-                try await stack.redis.exists(lockKey)
+            // klaviyo-sim counts the token call when it arrives, before its delay: the consumer holds the lock and
+            // its call is in flight.
+            try await eventually("the consumer's refresh call to reach klaviyo-sim", timeout: .seconds(20)) {
+                try await stack.tokenCalls()["refresh_token", default: 0] > refreshesBefore
             }
             kill(frozen.pid, SIGSTOP)
+            let lockKey = RedisKeys.lock(record.accountID)
             do {
+                #expect(try await stack.redis.exists(lockKey), "the frozen process holds the lock")
                 try await eventually("the frozen holder's lock to expire", timeout: .seconds(10)) {
                     !(try await stack.redis.exists(lockKey))
                 }
@@ -275,9 +282,10 @@ struct TokenManagerTests {
                 kill(frozen.pid, SIGCONT)
                 try await stack.waitForCollected(1)
                 #expect(stack.results(for: command.id).first?.outcome == .succeeded)
-                try await eventually("the resumed process to report its fenced commit", timeout: .seconds(20)) {
-                    frozen.log.contains("fenced")
+                try await eventually("the resumed process to report its abandoned refresh", timeout: .seconds(20)) {
+                    frozen.log.contains("token refresh failed") || frozen.log.contains("refreshed tokens discarded")
                 }
+                #expect(!frozen.log.contains("access token refreshed"), "the frozen process committed nothing")
                 let stored = try #require(try await stack.credentialStore.load(accountID: record.accountID))
                 #expect(stored.accessToken == newer.accessToken, "the newer tokens stay")
                 #expect(stored.version == newer.version)
