@@ -11,7 +11,9 @@ struct ConnectionsCommand: AsyncParsableCommand {
     struct AddAPIKey: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "add-api-key",
-            abstract: "Validate a private API key against Klaviyo (GET /api/accounts) and store it encrypted.")
+            abstract:
+                "Validate a private API key against Klaviyo (GET /api/accounts) and store it encrypted (replacing, and "
+                + "revoking, an OAuth connection).")
 
         @OptionGroup var options: GlobalOptions
 
@@ -26,20 +28,28 @@ struct ConnectionsCommand: AsyncParsableCommand {
                 options, label: "klaviyo-relay.connections", connectionName: "klaviyo-relay connections")
             var key = apiKey
             if key == "-" { key = readLine(strippingNewline: true) ?? "" }
+            let apiKey = key
+            let account = self.account
             let connector = APIKeyConnector(klaviyo: runtime.klaviyo, store: runtime.credentialStore)
-            defer { Task { [runtime] in await runtime.redis.shutdown() } }
+            let lifecycle = runtime.connectionLifecycle()
+            let record: ConnectionRecord
             do {
-                let record = try await connector.connect(accountID: account, apiKey: key)
-                print(
-                    "connected \(record.accountID) to Klaviyo account \(record.klaviyoAccountID ?? "?") (\(record.klaviyoAccountName ?? "unnamed")) with a private API key"
-                )
-            } catch {
+                // As `serve` connects: under the account's lock, revoking a replaced OAuth grant at Klaviyo, and
+                // publishing `connection.connected`.
+                record = try await runtime.withAMQP {
+                    try await lifecycle.connectAPIKey(accountID: account, apiKey: apiKey, connector: connector)
+                }
+            } catch let failure as APIKeyConnector.Failure {
                 // The operator sees what went wrong underneath too (people on the settings page do not).
                 throw CLIError(
-                    "could not connect \(account): \(error.description)"
-                        + (error.underlying.map { " (\($0))" } ?? ""))
+                    "could not connect \(account): \(failure.description)"
+                        + (failure.underlying.map { " (\($0))" } ?? ""))
+            } catch {
+                throw CLIError("could not connect \(account): \(error)")
             }
-            await runtime.http.shutdown()
+            print(
+                "connected \(record.accountID) to Klaviyo account \(record.klaviyoAccountID ?? "?") (\(record.klaviyoAccountName ?? "unnamed")) with a private API key"
+            )
         }
     }
 
@@ -75,32 +85,31 @@ struct ConnectionsCommand: AsyncParsableCommand {
 
         @OptionGroup var options: GlobalOptions
 
-        @Option(help: "The `code` query parameter of the redirect.")
+        @Option(help: "The `code` query parameter of the redirect (as --code=VALUE: a value may start with '-').")
         var code: String
 
-        @Option(help: "The `state` query parameter of the redirect.")
+        @Option(help: "The `state` query parameter of the redirect (as --state=VALUE).")
         var state: String
 
         func run() async throws {
             let runtime = try Runtime.make(
                 options, label: "klaviyo-relay.connections", connectionName: "klaviyo-relay connections")
             let connector = try runtime.oauthConnector()
-            let result: Result<ConnectionRecord, any Error>
+            let lifecycle = runtime.connectionLifecycle()
+            let (code, state) = (self.code, self.state)
+            let record: ConnectionRecord
             do {
-                result = .success(try await connector.complete(code: code, state: state))
+                // As `serve`'s callback connects: under the account's lock, revoking a replaced grant to another
+                // Klaviyo account, and publishing `connection.connected`.
+                record = try await runtime.withAMQP {
+                    try await lifecycle.completeOAuth(code: code, state: state, connector: connector)
+                }
             } catch {
-                result = .failure(error)
-            }
-            await runtime.redis.shutdown()
-            await runtime.http.shutdown()
-            switch result {
-            case .success(let record):
-                print(
-                    "connected \(record.accountID) to Klaviyo account \(record.klaviyoAccountID ?? "?") (\(record.klaviyoAccountName ?? "unnamed")) with OAuth"
-                )
-            case .failure(let error):
                 throw CLIError("could not connect: \(error)")
             }
+            print(
+                "connected \(record.accountID) to Klaviyo account \(record.klaviyoAccountID ?? "?") (\(record.klaviyoAccountName ?? "unnamed")) with OAuth"
+            )
         }
     }
 
@@ -135,7 +144,10 @@ struct ConnectionsCommand: AsyncParsableCommand {
 
     struct Remove: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "remove", abstract: "Forget a connection's secrets (state becomes disconnected).")
+            commandName: "remove",
+            abstract:
+                "Disconnect an account as the settings page does: revoke its OAuth grant at Klaviyo, forget its secrets."
+        )
 
         @OptionGroup var options: GlobalOptions
 
@@ -145,9 +157,18 @@ struct ConnectionsCommand: AsyncParsableCommand {
         func run() async throws {
             let runtime = try Runtime.make(
                 options, label: "klaviyo-relay.connections", connectionName: "klaviyo-relay connections")
-            let changed = try await runtime.credentialStore.changeState(accountID: account, to: .disconnected)
-            await runtime.redis.shutdown()
-            await runtime.http.shutdown()
+            let lifecycle = runtime.connectionLifecycle()
+            let account = self.account
+            let changed: Bool
+            do {
+                // As `serve` disconnects: under the account's lock, revoking an OAuth grant at Klaviyo first (a
+                // transient failure keeps the connection: run it again), and publishing `connection.disconnected`.
+                changed = try await runtime.withAMQP {
+                    try await lifecycle.disconnect(accountID: account, reason: "disconnected by an operator")
+                }
+            } catch {
+                throw CLIError("could not disconnect \(account): \(error)")
+            }
             print(changed ? "disconnected \(account)" : "\(account) was not connected")
         }
     }

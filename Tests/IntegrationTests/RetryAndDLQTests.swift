@@ -24,8 +24,10 @@ final class ExitStatus: Sendable {
 }
 
 extension RelayStack {
-    /// Runs a one-shot `klaviyo-relay` subcommand for this prefix and waits for it to exit.
-    func run(_ arguments: [String], stdin: String? = nil, timeout: Duration = .seconds(60)) async throws -> RelayRun {
+    /// Runs a one-shot `klaviyo-relay` subcommand for this prefix (with `variables` on top) and waits for it to exit.
+    func run(
+        _ arguments: [String], stdin: String? = nil, variables: [String: String] = [:], timeout: Duration = .seconds(60)
+    ) async throws -> RelayRun {
         let directory = FileManager.default.temporaryDirectory
         let out = directory.appendingPathComponent("relay-cli-\(UUID().uuidString).out")
         let err = directory.appendingPathComponent("relay-cli-\(UUID().uuidString).err")
@@ -44,6 +46,7 @@ extension RelayStack {
             "RELAY_QUEUE_PREFIX": prefix, "RELAY_AMQP_URL": IntegrationEnvironment.amqpURL,
             "RELAY_REDIS_URL": IntegrationEnvironment.redisURL, "RELAY_DELIVERY_LIMIT": String(topology.deliveryLimit),
         ]) { _, new in new }
+        environment.merge(variables) { _, new in new }
         process.environment = environment
         process.standardOutput = try FileHandle(forWritingTo: out)
         process.standardError = try FileHandle(forWritingTo: err)

@@ -147,6 +147,29 @@ public struct ConnectionLifecycle: Sendable {
         return record
     }
 
+    /// Finishes a flow started with `connections oauth-url` from the `code` and `state` Klaviyo redirected back
+    /// with (`connections oauth-callback`): takes the state (single use), then connects as `serve`'s callback does
+    /// (``connectOAuth(code:context:connector:)``: under the account's lock, revoking a replaced grant to another
+    /// Klaviyo account, publishing `connection.connected`). A flow started by `serve` is bound to the browser that
+    /// started it and is refused here (`browser_bound`), as `serve` refuses it from another browser.
+    public func completeOAuth(code: String, state: String, connector: OAuthConnector) async throws -> ConnectionRecord {
+        guard let context = try await connector.takeState(state) else {
+            throw OAuthConnector.Failure(
+                code: "unknown_state",
+                description: "This sign-in link has expired or was already used. Start connecting Klaviyo again.")
+        }
+        guard context.browserBinding == nil else {
+            logger.warning(
+                "OAuth callback of a browser's flow finished outside that browser; refused",
+                metadata: [LogKeys.accountID: "\(context.accountID)"])
+            throw OAuthConnector.Failure(
+                code: "browser_bound",
+                description: "This sign-in was started in a browser and can only be finished there; nothing was "
+                    + "stored. Start connecting Klaviyo again.")
+        }
+        return try await connectOAuth(code: code, context: context, connector: connector)
+    }
+
     /// Whether an OAuth connection replacing `previous` revokes `previous`'s refresh token: only when `previous`
     /// is an OAuth connection to another Klaviyo account. Klaviyo keeps one install of an app per Klaviyo account
     /// (klaviyo-sim does the same: `installByClientAndAccount`); authorizing it again adds tokens to that install,

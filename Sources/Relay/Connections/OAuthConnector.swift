@@ -5,8 +5,9 @@ import Redis
 
 /// Connects an account with OAuth2 + PKCE (Klaviyo's OAuth guide; docs/operations.md): ``start(accountID:)`` makes the
 /// authorize URL and keeps the verifier under a random single-use `state` in `kr:oauth:state:<state>` (short TTL);
-/// ``complete(code:state:)`` consumes the state, exchanges the code, identifies the Klaviyo account and stores the
-/// tokens encrypted (`serve` stores them through ``ConnectionLifecycle/connectOAuth(code:context:connector:)``).
+/// ``takeState(_:)`` consumes the state and ``exchange(code:context:)`` exchanges the code and identifies the Klaviyo
+/// account. ``ConnectionLifecycle`` stores the tokens (encrypted) under the account's lock, for `serve`'s callback and
+/// for `connections oauth-callback` alike.
 ///
 /// A flow started from a browser is bound to that browser: `serve` gives it a random nonce in an HttpOnly cookie
 /// and the state keeps only the nonce's SHA-256 (``browserBinding(for:)``); the callback completes the flow only
@@ -20,7 +21,9 @@ public struct OAuthConnector: Sendable {
     /// Why connecting failed (a human-readable description, never a secret).
     public struct Failure: Error, Sendable, CustomStringConvertible {
         /// `unknown_state`, `invalid_grant`, `klaviyo_unavailable`, `oauth_error`, `too_many_starts`,
-        /// `connection_busy` (set by ``ConnectionLifecycle``: a token refresh held the account's lock).
+        /// `connection_busy` (set by ``ConnectionLifecycle``: a token refresh held the account's lock),
+        /// `browser_bound` (``ConnectionLifecycle/completeOAuth(code:state:connector:)``: the flow belongs to a
+        /// browser).
         public var code: String
         /// One line for people.
         public var description: String
@@ -172,20 +175,6 @@ public struct OAuthConnector: Sendable {
             accountID: accountID, codeVerifier: verifier, redirectURI: redirect,
             returnTo: context["return_to"]?.stringValue, browserBinding: context["browser_binding"]?.stringValue,
             linkExpires: linkExpires)
-    }
-
-    /// Finishes a connection from the callback's `code` and `state` (`connections oauth-callback`): stores it
-    /// without the account's lock and revokes nothing it replaces (`serve` connects through
-    /// ``ConnectionLifecycle/connectOAuth(code:context:connector:)``).
-    public func complete(code: String, state: String) async throws -> ConnectionRecord {
-        guard let context = try await takeState(state) else {
-            throw Failure(
-                code: "unknown_state",
-                description: "This sign-in link has expired or was already used. Start connecting Klaviyo again.")
-        }
-        var record = try await exchange(code: code, context: context)
-        record.version = try await store.replace(record)
-        return record
     }
 
     /// Exchanges the callback's `code` of an already consumed state and reads the Klaviyo account: the

@@ -66,7 +66,7 @@ connect_oauth() {
     code="$(sed -n 's/.*[?&]code=\([^&]*\).*/\1/p' <<<"$location")"
     state="$(sed -n 's/.*[?&]state=\([^&]*\).*/\1/p' <<<"$location")"
     [[ -n "$code" && -n "$state" ]] || die "the authorize step did not redirect with a code: $location"
-    "$relay" connections oauth-callback --dev --log-level warning --code "$code" --state "$state"
+    "$relay" connections oauth-callback --dev --log-level warning --code="$code" --state="$state"
 }
 
 now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
