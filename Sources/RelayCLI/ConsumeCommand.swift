@@ -102,6 +102,7 @@ struct ConsumeCommand: AsyncParsableCommand {
         // After the consumers in this list, so stopped after them: the last outcomes are written on shutdown.
         services.append(.init(service: syncStatus))
         services.append(.init(service: try runtime.policyGated(consumer, gate: policiesGate)))
+        for caution in configuration.cautions { runtime.logger.warning("configuration: \(caution)") }
         runtime.logger.info(
             "starting consumers",
             metadata: [

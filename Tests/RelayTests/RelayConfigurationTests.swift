@@ -13,6 +13,22 @@ struct RelayConfigurationTests {
         #expect(configuration.crashPoint == nil)
     }
 
+    /// A coalescing lock that can expire while its submit still waits for Klaviyo is named at startup; the defaults
+    /// (60 s lock, 30 s HTTP timeout) and coalescing off raise nothing.
+    @Test func aCoalescingLockShorterThanAnHTTPCallIsACaution() throws {
+        #expect(try RelayConfiguration(environment: [:], development: true).cautions.isEmpty)
+        let short = try RelayConfiguration(
+            environment: ["RELAY_COALESCE_LOCK_TTL": "20s", "RELAY_HTTP_TIMEOUT": "30s"], development: true)
+        #expect(short.cautions.count == 1)
+        #expect(short.cautions.first?.hasPrefix("RELAY_COALESCE_LOCK_TTL (20s) is not longer than") == true)
+        let longer = try RelayConfiguration(
+            environment: ["RELAY_COALESCE_LOCK_TTL": "20s", "RELAY_HTTP_TIMEOUT": "15s"], development: true)
+        #expect(longer.cautions.isEmpty)
+        let off = try RelayConfiguration(
+            environment: ["RELAY_COALESCE": "off", "RELAY_COALESCE_LOCK_TTL": "2s"], development: true)
+        #expect(off.cautions.isEmpty)
+    }
+
     @Test func encryptionKeyIsRequiredOutsideDevelopment() {
         let refused = #expect(throws: RelayError.self) {
             try RelayConfiguration(environment: [:], development: false)

@@ -342,6 +342,20 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
         return overflow ? .max : product
     }
 
+    /// Settings that are valid each but work against each other; `consume` logs each one as a warning at startup
+    /// (a refusal would stop a fleet for a tuning mistake whose cost is bounded).
+    public var cautions: [String] {
+        var found: [String] = []
+        if let coalescing, coalescing.lockTTL <= httpTimeout {
+            found.append(
+                "RELAY_COALESCE_LOCK_TTL (\(coalescing.lockTTL.roundedDescription)) is not longer than "
+                    + "RELAY_HTTP_TIMEOUT (\(httpTimeout.roundedDescription)): a bulk import submit still waiting for "
+                    + "Klaviyo can be taken for a dead one, and another process then adopts a job or submits the "
+                    + "batch again (a second job of the same upserts); set the lock TTL above the HTTP timeout")
+        }
+        return found
+    }
+
     /// Non-secret settings, for the startup log line.
     public var description: String {
         "amqp=\(amqpURL.split(separator: ",").map { redactURL(String($0)) }.joined(separator: ",")) "
