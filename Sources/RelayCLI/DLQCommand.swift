@@ -81,7 +81,8 @@ struct DLQCommand: AsyncParsableCommand {
             let filter = filters.filter
             let json = self.json
             try await runtime.withAMQP {
-                let selection = try await queue.scan(filter, nowMilliseconds: now, progress: dlqProgress)
+                let selection = try await queue.scan(
+                    filter, nowMilliseconds: now, keepBodies: false, progress: dlqProgress)
                 await queue.release(selection.others + selection.selected.map(\.delivery))
                 let summaries = selection.selected.map(\.summary)
                 if json {
@@ -272,7 +273,8 @@ struct DLQCommand: AsyncParsableCommand {
             let now = Timestamp.nowMilliseconds()
             let filter = filters.filter
             let stats = try await runtime.withAMQP {
-                let selection = try await queue.scan(filter, nowMilliseconds: now, progress: dlqProgress)
+                let selection = try await queue.scan(
+                    filter, nowMilliseconds: now, keepBodies: false, progress: dlqProgress)
                 await queue.release(selection.others + selection.selected.map(\.delivery))
                 return DeadLetterStats(selection.selected.map(\.summary), nowMilliseconds: now)
             }
@@ -313,7 +315,8 @@ struct DLQCommand: AsyncParsableCommand {
             let filters = self.filters
             let now = Timestamp.nowMilliseconds()
             try await runtime.withAMQP {
-                let selection = try await queue.scan(filter, nowMilliseconds: now, progress: dlqProgress)
+                let selection = try await queue.scan(
+                    filter, nowMilliseconds: now, keepBodies: false, progress: dlqProgress)
                 guard !selection.selected.isEmpty else {
                     await queue.release(selection.others)
                     print("no dead letters matched; nothing purged")
@@ -364,33 +367,73 @@ struct DLQCommand: AsyncParsableCommand {
             let runtime = try DLQCommand.runtime(options)
             let queue = DeadLetterQueue(amqp: runtime.amqp, topology: runtime.topology)
             let filter = filters.filter
-            let output = self.output
             let now = Timestamp.nowMilliseconds()
-            let lines = try await runtime.withAMQP {
-                let selection = try await queue.scan(filter, nowMilliseconds: now, progress: dlqProgress)
-                await queue.release(selection.others + selection.selected.map(\.delivery))
-                return selection.selected.map { DeadLetterExport.line($0, nowMilliseconds: now) }
-            }
-            var text = lines.joined(separator: "\n")
-            if !text.isEmpty { text += "\n" }
-            if let output, output != "-" {
-                // Dead letters hold customer data: the file is the operator's alone (0600), written beside the
-                // target and renamed into place.
-                let temporary = output + ".partial-\(ProcessInfo.processInfo.processIdentifier)"
-                guard
-                    FileManager.default.createFile(
-                        atPath: temporary, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
-                else { throw CLIError("could not write \(output)") }
-                guard rename(temporary, output) == 0 else {
-                    let reason = String(cString: strerror(errno))
-                    try? FileManager.default.removeItem(atPath: temporary)
-                    throw CLIError("could not write \(output): \(reason)")
+            // Each line is written as its dead letter is taken, so the export holds no bodies in memory.
+            let target = try ExportTarget(output)
+            let exported: Int
+            do {
+                exported = try await runtime.withAMQP {
+                    let selection = try await queue.scan(
+                        filter, nowMilliseconds: now, keepBodies: false, progress: dlqProgress
+                    ) { held in
+                        try target.write(DeadLetterExport.line(held, nowMilliseconds: now) + "\n")
+                    }
+                    await queue.release(selection.others + selection.selected.map(\.delivery))
+                    return selection.selected.count
                 }
-                FileHandle.standardError.write(Data("exported \(lines.count) dead letter(s) to \(output)\n".utf8))
-            } else {
-                print(text, terminator: "")
+                try target.finish()
+            } catch {
+                target.abandon()
+                throw error
+            }
+            if let path = target.path {
+                FileHandle.standardError.write(Data("exported \(exported) dead letter(s) to \(path)\n".utf8))
             }
         }
+    }
+}
+
+/// Where `dlq export` writes: standard output, or a file. Dead letters hold customer data: the file is the
+/// operator's alone (0600), written beside the target and renamed into place once complete.
+final class ExportTarget {
+    /// The file asked for; nil for standard output.
+    let path: String?
+    let temporary: String?
+    let handle: FileHandle
+
+    init(_ output: String?) throws {
+        guard let output, output != "-" else {
+            (path, temporary, handle) = (nil, nil, FileHandle.standardOutput)
+            return
+        }
+        let temporary = output + ".partial-\(ProcessInfo.processInfo.processIdentifier)"
+        guard
+            FileManager.default.createFile(atPath: temporary, contents: nil, attributes: [.posixPermissions: 0o600]),
+            let handle = FileHandle(forWritingAtPath: temporary)
+        else { throw CLIError("could not write \(output)") }
+        (path, self.temporary, self.handle) = (output, temporary, handle)
+    }
+
+    func write(_ line: String) throws {
+        try handle.write(contentsOf: Data(line.utf8))
+    }
+
+    /// Closes the file and renames it into place.
+    func finish() throws {
+        guard let path, let temporary else { return }
+        try handle.close()
+        guard rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw CLIError("could not write \(path): \(reason)")
+        }
+    }
+
+    /// Removes a partial file after a failure.
+    func abandon() {
+        guard let temporary else { return }
+        try? handle.close()
+        try? FileManager.default.removeItem(atPath: temporary)
     }
 }
 

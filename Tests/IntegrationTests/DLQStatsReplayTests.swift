@@ -1,5 +1,7 @@
+import AMQP
 import Foundation
 import Klaviyo
+import Relay
 import RelayTestSupport
 import Testing
 
@@ -51,6 +53,51 @@ struct DLQStatsReplayTests {
             }
             try await stack.waitForDeadQueue(2)
             #expect(stack.results(for: second.id).isEmpty)
+        }
+    }
+
+    /// A scan holds what settling needs, not every body: the dead letters it passes over keep no payload, nor do
+    /// the selected ones without `keepBodies` (the caller sees each whole once, in `onMatch`). Handed back, every
+    /// message is still whole in the queue.
+    @Test func aScanHoldsNoBodiesItDoesNotNeed() async throws {
+        try await withRelayStack { stack in
+            var bodies: [String: [UInt8]] = [:]
+            for (index, account) in ["acct-a", "acct-a", "acct-b"].enumerated() {
+                let id = stack.id("held-\(index)")
+                let body = Array(
+                    "{\"id\":\"\(id)\",\"account_id\":\"\(account)\",\"pad\":\"\(String(repeating: "x", count: 2000))\"}"
+                        .utf8)
+                bodies[id] = body
+                var properties = AMQPProperties()
+                properties.messageID = id
+                properties.headers = [
+                    "x-relay-command-id": .string(id), "x-relay-account-id": .string(account),
+                    "x-relay-error-code": .string("klaviyo_rejected"),
+                ]
+                try await stack.amqp.publish(
+                    AMQPMessage(
+                        exchange: stack.topology.deadExchange, routingKey: "profile.upsert", body: body,
+                        properties: properties))
+            }
+            try await stack.waitForDeadQueue(3)
+            let queue = DeadLetterQueue(amqp: stack.amqp, topology: stack.topology)
+            var seen: [String: [UInt8]] = [:]
+            let lean = try await queue.scan(
+                DeadLetterFilter(account: "acct-a"), keepBodies: false,
+                onMatch: { held in seen[held.summary.commandID ?? ""] = held.delivery.body })
+            await queue.release(lean.others + lean.selected.map(\.delivery))
+            #expect(lean.selected.count == 2 && lean.others.count == 1)
+            #expect(lean.selected.allSatisfy { $0.delivery.body.isEmpty && $0.summary.accountID == "acct-a" })
+            #expect(lean.others.allSatisfy { $0.body.isEmpty && $0.properties.headers.isEmpty })
+            #expect(seen.count == 2 && seen.allSatisfy { bodies[$0.key] == $0.value }, "onMatch saw each whole")
+
+            try await stack.waitForDeadQueue(3)
+            let whole = try await queue.scan(DeadLetterFilter())
+            await queue.release(whole.others + whole.selected.map(\.delivery))
+            #expect(whole.selected.count == 3)
+            for held in whole.selected {
+                #expect(bodies[held.summary.commandID ?? ""] == held.delivery.body, "handed back whole")
+            }
         }
     }
 

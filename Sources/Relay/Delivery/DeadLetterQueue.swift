@@ -178,10 +178,15 @@ public struct DeadLetterQueue: Sendable {
     }
 
     /// Takes dead letters from the queue until it is empty or `filter.limit` matched.
-    /// `progress` hears how many messages were taken so far, after each one (long runs report it).
+    ///
+    /// Every message taken stays held (unacked) until the caller settles it, but only the selected ones keep their
+    /// payload, and only with `keepBodies`: the others (and, without `keepBodies`, the selected ones too, once
+    /// `onMatch` has seen them whole) keep just what settling them needs, so a scan of a large dead queue holds a few
+    /// hundred bytes per message, not every body (the broker keeps the messages). `progress` hears how many messages
+    /// were taken so far, after each one (long runs report it).
     public func scan(
-        _ filter: DeadLetterFilter, nowMilliseconds: Int64 = Timestamp.nowMilliseconds(),
-        progress: (Int) -> Void = { _ in }
+        _ filter: DeadLetterFilter, nowMilliseconds: Int64 = Timestamp.nowMilliseconds(), keepBodies: Bool = true,
+        progress: (Int) -> Void = { _ in }, onMatch: (Held) throws -> Void = { _ in }
     ) async throws -> Selection {
         var selection = Selection(selected: [], others: [])
         do {
@@ -190,9 +195,12 @@ public struct DeadLetterQueue: Sendable {
                 progress(selection.selected.count + selection.others.count + 1)
                 let summary = DeadLetterSummary(delivery)
                 if filter.matches(summary, nowMilliseconds: nowMilliseconds) {
-                    selection.selected.append(Held(delivery: delivery, summary: summary))
+                    let held = Held(delivery: delivery, summary: summary)
+                    selection.selected.append(
+                        keepBodies ? held : Held(delivery: Self.settleOnly(delivery), summary: summary))
+                    try onMatch(held)
                 } else {
-                    selection.others.append(delivery)
+                    selection.others.append(Self.settleOnly(delivery))
                 }
             }
         } catch {
@@ -200,6 +208,14 @@ public struct DeadLetterQueue: Sendable {
             throw error
         }
         return selection
+    }
+
+    /// A delivery without its payload and properties: what acking or handing it back needs.
+    static func settleOnly(_ delivery: AMQPDelivery) -> AMQPDelivery {
+        var kept = delivery
+        kept.body = []
+        kept.properties = AMQPProperties()
+        return kept
     }
 
     /// Finds the dead letters with this command id or AMQP message id (several when another account reused the
