@@ -317,6 +317,182 @@ struct ProfileCoalescerTests {
         #expect(second.ids == ["J2"])
     }
 
+    // MARK: order after members go out singly
+
+    /// A backlog the test sets: deep makes upserts coalesce, shallow sends them singly (threshold 5 s).
+    final class Backlog: Sendable {
+        let wait = Mutex<Duration>(.seconds(60))
+        func set(_ value: Duration) { wait.withLock { $0 = value } }
+    }
+
+    /// Whether Klaviyo's `profile-import` is down (answers 503).
+    final class Outage: Sendable {
+        let down = Mutex(true)
+        var isDown: Bool { down.withLock { $0 } }
+        func end() { down.withLock { $0 = false } }
+    }
+
+    /// An executor with the default threshold (5 s) and `backlog`; batches open for 50 ms, members held
+    /// `holdTTL` at most.
+    static func executor(
+        redis: RedisClient, transport: ScriptedTransport, backlog: Backlog, holdTTL: Duration = .seconds(7200)
+    ) -> CommandExecutor {
+        var settings = ProfileCoalescer.Settings()
+        settings.window = .milliseconds(50)
+        settings.pollInterval = .milliseconds(50)
+        settings.holdTTL = holdTTL
+        let coalescer = ProfileCoalescer(redis: redis, settings: settings, logger: Logger(label: "test")) { _, _ in
+            backlog.wait.withLock { $0 }
+        }
+        let client = KlaviyoClient(
+            baseURL: "https://a.klaviyo.com", transport: transport, userAgent: "test", logger: Logger(label: "test"))
+        return CommandExecutor(klaviyo: client, coalescer: coalescer)
+    }
+
+    /// Command `<account>-<index>`: a `profile.upsert` of `profile`.
+    static func upsert(account: String, index: Int, profile: JSONValue) throws -> CommandEnvelope {
+        let body = JSONValue.object([
+            "id": .string("\(account)-\(index)"), "type": "profile.upsert", "account_id": .string(account),
+            "created_at": "2026-11-29T12:00:00Z", "payload": ["profile": profile],
+        ]).jsonBytes()
+        guard case .success(let command) = CommandDecoder().decode(body) else { throw CoalescingTestError("decode") }
+        return command
+    }
+
+    /// Klaviyo whose bulk import jobs end so that every row goes out singly (`cancelled`, or `complete` with an
+    /// import error that names no row), and whose `profile-import` answers 503 during `outage`.
+    static func klaviyoSendingRowsSingly(cancelled: Bool, outage: Outage) -> ScriptedTransport {
+        ScriptedTransport { request in
+            if request.url.hasSuffix("/api/profile-import") {
+                if outage.isDown { return ScriptedTransport.reply(503) }
+                return ScriptedTransport.reply(201, #"{"data":{"type":"profile","id":"P1","attributes":{}}}"#)
+            }
+            if request.method == "POST" {
+                return ScriptedTransport.reply(
+                    202,
+                    #"{"data":{"type":"profile-bulk-import-job","id":"J1","attributes":{"status":"queued","#
+                        + #""created_at":"2026-12-04T00:00:00+00:00","total_count":1}}}"#)
+            }
+            if request.url.contains("/import-errors") {
+                return ScriptedTransport.reply(
+                    200,
+                    #"{"data":[{"type":"import-error","id":"E1","attributes":{"code":"invalid","#
+                        + #""title":"Invalid input","detail":"Invalid email address","source":{"pointer":"/data"},"#
+                        + #""original_payload":{"type":"profile","attributes":{"email":"nobody@example.com"}}}}],"#
+                        + #""links":{}}"#)
+            }
+            let status = cancelled ? "cancelled" : "complete"
+            return ScriptedTransport.reply(
+                200,
+                #"{"data":{"type":"profile-bulk-import-job","id":"J1","attributes":{"status":"\#(status)","#
+                    + #""created_at":"2026-12-04T00:00:00+00:00","total_count":1,"completed_count":0,"#
+                    + #""failed_count":1}}}"#)
+        }
+    }
+
+    /// The `first_name`s the requests carried, in the order Klaviyo received them (bulk rows and single calls).
+    static func firstNames(_ transport: ScriptedTransport, singleOnly: Bool = false) -> [String] {
+        transport.all.flatMap { request -> [String] in
+            guard request.method == "POST", let body = try? JSONValue.parse(request.body ?? []) else { return [] }
+            if request.url.hasSuffix("/api/profile-import") {
+                return [body["data"]?["attributes"]?["first_name"]?.stringValue ?? ""]
+            }
+            if singleOnly { return [] }
+            let rows = body["data"]?["attributes"]?["profiles"]?["data"]?.arrayValue ?? []
+            return rows.map { $0["attributes"]?["first_name"]?.stringValue ?? "" }
+        }
+    }
+
+    /// Delivers a member of a batch whose rows go out singly until its single call fails (Klaviyo is down).
+    static func driveUntilTheSingleCallFails(
+        _ command: CommandEnvelope, _ executor: CommandExecutor
+    ) async throws -> KlaviyoError? {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            do {
+                let execution = try await executor.execute(command, credential: .apiKey("pk_test"))
+                if execution.pending == nil { return nil }
+            } catch {
+                return error
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return nil
+    }
+
+    /// A member whose batch sent it singly (the job cancelled, or a row error not tied to its row) holds the
+    /// batch's identifiers until it has its outcome: its single call failed and waits for its retry, the backlog
+    /// drained meanwhile, and a newer upsert of the same email must not go out singly ahead of that retry (it
+    /// waits in a later batch); it goes once the older member's outcome is recorded (its done marker).
+    @Test(arguments: [true, false])
+    func aNewerUpsertNeverOvertakesAnOlderMembersSingleCall(cancelled: Bool) async throws {
+        let redis = try Self.redis()
+        defer { Task { await redis.shutdown() } }
+        let account = "co-\(UUID().uuidString.lowercased())"
+        let outage = Outage()
+        let backlog = Backlog()
+        let transport = Self.klaviyoSendingRowsSingly(cancelled: cancelled, outage: outage)
+        let executor = Self.executor(redis: redis, transport: transport, backlog: backlog)
+        let older = try Self.upsert(
+            account: account, index: 0, profile: ["email": "ada@example.com", "first_name": "Old"])
+        let newer = try Self.upsert(
+            account: account, index: 1, profile: ["email": "Ada@example.com", "first_name": "New"])
+
+        // The older upsert joins a batch; its job sends it singly, and that call fails (a retry follows).
+        #expect(try await executor.execute(older, credential: .apiKey("pk_test")).pending != nil)
+        let failure = try await Self.driveUntilTheSingleCallFails(older, executor)
+        #expect(failure?.status == 503)
+        #expect(Self.firstNames(transport) == ["Old", "Old"])
+
+        // The backlog drained and Klaviyo is back: the newer upsert waits in a batch of its own.
+        backlog.set(.zero)
+        outage.end()
+        let parked = try await executor.execute(newer, credential: .apiKey("pk_test"))
+        #expect(parked.pending?.state["coalesced"] == true)
+        #expect(Self.firstNames(transport) == ["Old", "Old"])
+
+        // The older member's retry goes out singly; until its outcome is recorded, the newer one still waits.
+        let retried = try await executor.execute(older, credential: .apiKey("pk_test"))
+        #expect(retried.outcome == .succeeded)
+        #expect(retried.klaviyo.status == 201)
+        #expect(try await executor.execute(newer, credential: .apiKey("pk_test")).pending != nil)
+        try await IdempotencyStore(redis: redis, ttl: .seconds(60)).record(older, result: Array("{}".utf8))
+
+        let outcome = try await Self.drive(newer, executor)
+        #expect(outcome.outcome == "succeeded")
+        let names = Self.firstNames(transport)
+        #expect(names.firstIndex(of: "New").map { $0 > names.lastIndex(of: "Old") ?? names.count } == true, "\(names)")
+        #expect(Self.firstNames(transport, singleOnly: true).last == "New")
+    }
+
+    /// The hold is bounded: a member that went out singly and never comes back (its message dead-lettered by the
+    /// broker) holds its batch's identifiers for ``ProfileCoalescer/Settings/holdTTL`` after its last visit; the
+    /// newer upsert then goes (in its batch), it does not wait forever.
+    @Test func aMemberThatNeverComesBackHoldsItsIdentifiersOnlyForTheHoldTTL() async throws {
+        let redis = try Self.redis()
+        defer { Task { await redis.shutdown() } }
+        let account = "co-\(UUID().uuidString.lowercased())"
+        let outage = Outage()
+        let backlog = Backlog()
+        let transport = Self.klaviyoSendingRowsSingly(cancelled: true, outage: outage)
+        let executor = Self.executor(redis: redis, transport: transport, backlog: backlog, holdTTL: .seconds(1))
+        let older = try Self.upsert(
+            account: account, index: 0, profile: ["email": "ada@example.com", "first_name": "Old"])
+        let newer = try Self.upsert(
+            account: account, index: 1, profile: ["email": "ada@example.com", "first_name": "New"])
+        #expect(try await executor.execute(older, credential: .apiKey("pk_test")).pending != nil)
+        #expect(try await Self.driveUntilTheSingleCallFails(older, executor)?.status == 503)
+        backlog.set(.zero)
+        outage.end()
+
+        let started = ContinuousClock.now
+        #expect(try await executor.execute(newer, credential: .apiKey("pk_test")).pending != nil)
+        let outcome = try await Self.drive(newer, executor)
+        #expect(outcome.outcome == "succeeded")
+        #expect(ContinuousClock.now - started < .seconds(15))
+        #expect(Self.firstNames(transport, singleOnly: true) == ["Old", "New"])
+    }
+
     @Test func adoptionPicksTheOneJobCreatedWhileTheSubmitCouldRunWithTheBatchsRowCount() {
         let since = Int64(1_764_806_400_000)  // 2025-12-04T00:00:00Z
         func job(_ id: String, _ created: String, _ total: Int) -> JSONValue {

@@ -25,10 +25,12 @@ public enum RedisKeys {
     /// The Klaviyo job a command submitted and is waiting for (JSON: `job_id`, `polls`, `submitted_at`).
     public static func job(_ accountID: String, _ commandID: String) -> String { "kr:{\(accountID)}:job:\(commandID)" }
     /// Prefix of an account's profile-coalescing keys (``ProfileCoalescer``): `…open` (the batch collecting
-    /// rows), `…seq` (batch ids; never expires, so no id is reused), `…identifiers` (identifier → its latest unfinished batch), `…jobs` (job ids
-    /// recorded), `…member:<command id>` (a command's batch and row), `…batch:<id>` (state, job id, cached job
-    /// status, submit/poll lock) with `:rows` (the rows in request order) and `:identifiers` (both deleted once the
-    /// batch is final), and `:errors` (row → import error).
+    /// rows), `…seq` (batch ids; never expires, so no id is reused), `…identifiers` (identifier → its latest batch
+    /// not settled), `…jobs` (job ids recorded), `…holds` (finished batches holding their identifiers for members
+    /// that went out singly), `…member:<command id>` (a command's batch and row), `…batch:<id>` (state, job id,
+    /// cached job status, submit/poll lock, `hold_until`) with `:rows` (the rows in request order; deleted once the
+    /// batch is final), `:identifiers` and `:members` (command ids; both deleted once the batch settled), and
+    /// `:errors` (row → import error).
     public static func coalescing(_ accountID: String) -> String { "kr:{\(accountID)}:coalesce:" }
     /// Done marker as written before markers moved under the account's hash tag (read until it expires).
     public static func legacyIdempotency(_ commandID: String) -> String { "kr:idem:\(commandID)" }

@@ -11,7 +11,7 @@ extension ProfileCoalescer {
     ) async throws(KlaviyoError) -> Visit? {
         let profiles = try await storedRows(batch)
         guard !profiles.isEmpty else {
-            _ = try await script(Self.abandonScript, [batch, keys.identifiers], [membership.batch, "no rows"])
+            try await abandon(batch, keys: keys, membership: membership, reason: "no rows")
             return nil
         }
         let response: (status: Int, resource: JSONValue)
@@ -60,9 +60,7 @@ extension ProfileCoalescer {
             logger.warning(
                 "Klaviyo refused the coalesced bulk import request; its upserts go out singly",
                 metadata: [LogKeys.errorDetail: "\(error)", "coalesce.batch": "\(membership.batch)"])
-            _ = try await script(
-                Self.abandonScript, [batch, keys.identifiers],
-                [membership.batch, String(error.description.prefix(500))])
+            try await abandon(batch, keys: keys, membership: membership, reason: String(error.description.prefix(500)))
             return nil
         }
         let nothingCreated =
@@ -151,7 +149,7 @@ extension ProfileCoalescer {
                 .resource
         } catch  where error.status == 404 {
             logger.warning("Klaviyo does not know the batch's bulk import job; its upserts go out singly")
-            _ = try await script(Self.abandonScript, [batch, keys.identifiers], [membership.batch, "job not found"])
+            try await abandon(batch, keys: keys, membership: membership, reason: "job not found")
             return nil
         } catch {
             _ = try await script(Self.releaseLockScript, [batch], [token])
@@ -161,8 +159,11 @@ extension ProfileCoalescer {
         let status = attributes?["status"]?.stringValue ?? ""
         guard KlaviyoClient.finalJobStatuses.contains(status) else {
             _ = try await script(
-                Self.polledScript, [batch, batch + ":errors", keys.identifiers],
-                [membership.batch, status, "0", "", "0", String(settings.ttl.wholeMilliseconds)])
+                Self.polledScript, [batch, batch + ":errors", keys.identifiers, keys.holds],
+                [
+                    membership.batch, status, "0", "", "0", String(settings.ttl.wholeMilliseconds),
+                    String(settings.holdTTL.wholeMilliseconds), keys.prefix,
+                ])
             return .pending(pending(membership, jobID: jobID, wait: settings.pollInterval))
         }
         var finalState = "cancelled"
@@ -202,13 +203,25 @@ extension ProfileCoalescer {
             }
         }
         _ = try await script(
-            Self.polledScript, [batch, batch + ":errors", keys.identifiers],
-            [membership.batch, status, "1", finalState, uncertain ? "1" : "0", String(settings.ttl.wholeMilliseconds)]
-                + pairs)
+            Self.polledScript, [batch, batch + ":errors", keys.identifiers, keys.holds],
+            [
+                membership.batch, status, "1", finalState, uncertain ? "1" : "0",
+                String(settings.ttl.wholeMilliseconds), String(settings.holdTTL.wholeMilliseconds), keys.prefix,
+            ] + pairs)
         logger.info(
             "coalesced bulk import job finished",
             metadata: ["job_id": "\(jobID)", "coalesce.batch": "\(membership.batch)", "job_status": "\(status)"])
         return nil
+    }
+
+    /// Cancels a batch that will never become a job: every member goes out singly (``abandonScript``).
+    func abandon(_ batch: String, keys: Keys, membership: Membership, reason: String) async throws(KlaviyoError) {
+        _ = try await script(
+            Self.abandonScript, [batch, keys.identifiers, keys.holds],
+            [
+                membership.batch, reason, String(settings.holdTTL.wholeMilliseconds),
+                String(settings.ttl.wholeMilliseconds), keys.prefix,
+            ])
     }
 
     /// The batch's rows (attributes), in request order.

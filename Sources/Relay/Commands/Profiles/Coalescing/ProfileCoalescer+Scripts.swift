@@ -11,29 +11,95 @@ extension ProfileCoalescer {
         local function final(s) return (not s) or s == 'complete' or s == 'cancelled' end
         """
 
-    /// KEYS: member, identifiers. ARGV: prefix, identifiers…
-    /// → {'member', batch, row, joined_at} | {'pending'} (an identifier is in an unfinished batch) | {'none'}.
+    /// The hold of a finished batch whose members fall back to single calls (cancelled, or row errors not tied to
+    /// rows): its identifiers stay taken (`identifiers` still names it) until every member has its outcome, so
+    /// a newer upsert of one of them joins a later batch, which waits for this one (`after`), and never goes
+    /// out singly ahead of an older member's single call.
+    ///
+    /// A member has its outcome once its done marker (`kr:{<account>}:idem:<command id>`, `result` or `dead`)
+    /// exists: only then can no copy of it send again (a member whose single call succeeded but whose process
+    /// died before the marker is delivered again and sends again). `batch:<id>:members` holds the command ids
+    /// not seen done yet; `settled` takes out the done ones it meets (a random one at a time: a member still
+    /// running ends the look at once, so a look costs a step or two plus the members it takes out).
+    ///
+    /// `hold_until` bounds a member that never comes back (its message dead-lettered by the broker, or purged):
+    /// ``Settings/holdTTL`` after the last single-call visit of any member (each renews it). `release` gives the
+    /// identifiers back (those a later batch has not taken over); `finish` holds or releases a batch that just
+    /// became final.
+    static let holdFunctions = """
+
+        local function settled(prefix, markers, b)
+            local k = prefix .. 'batch:' .. b
+            local f = redis.call('HMGET', k, 'state', 'hold_until')
+            if not final(f[1]) then return false end
+            local hold = tonumber(f[2] or '')
+            if not hold or hold <= now then return true end
+            for _ = 1, 100 do
+                local c = redis.call('SRANDMEMBER', k .. ':members')
+                if not c then return true end
+                local m = redis.call('HMGET', markers .. c, 'result', 'dead')
+                if not m[1] and not m[2] then return false end
+                redis.call('SREM', k .. ':members', c)
+            end
+            return false
+        end
+        local function release(prefix, identifiers, b)
+            local k = prefix .. 'batch:' .. b
+            for _, identifier in ipairs(redis.call('SMEMBERS', k .. ':identifiers')) do
+                if redis.call('HGET', identifiers, identifier) == b then redis.call('HDEL', identifiers, identifier) end
+            end
+            redis.call('DEL', k .. ':identifiers', k .. ':members')
+            redis.call('HDEL', k, 'hold_until')
+        end
+        local function finish(prefix, identifiers, holdList, b, fallback, holdTTL, ttl)
+            local k = prefix .. 'batch:' .. b
+            if fallback and redis.call('SCARD', k .. ':members') > 0 then
+                redis.call('HSET', k, 'hold_until', now + holdTTL)
+                redis.call('RPUSH', holdList, b)
+                redis.call('PEXPIRE', holdList, ttl)
+            else
+                release(prefix, identifiers, b)
+            end
+            -- The rows (up to 4.5 MB) were only needed to submit and to match errors: gone once final.
+            redis.call('DEL', k .. ':rows')
+        end
+        """
+
+    /// KEYS: member, identifiers. ARGV: prefix, done-marker prefix, identifiers…
+    /// → {'member', batch, row, joined_at} | {'pending'} (an identifier is in a batch not settled yet: unfinished,
+    /// or held for its members' single calls) | {'none'}.
     static let peekScript = RedisScript(
-        clock + """
+        clock + holdFunctions + """
 
             local m = redis.call('HMGET', KEYS[1], 'batch', 'row', 'joined_at')
             if m[1] then return {'member', m[1], m[2], m[3]} end
-            for i = 2, #ARGV do
+            for i = 3, #ARGV do
                 local b = redis.call('HGET', KEYS[2], ARGV[i])
-                if b and not final(redis.call('HGET', ARGV[1] .. 'batch:' .. b, 'state')) then return {'pending'} end
+                if b and not settled(ARGV[1], ARGV[2], b) then return {'pending'} end
             end
             return {'none'}
             """)
 
-    /// KEYS: member, identifiers, open, seq. ARGV: prefix, row, row bytes, max rows, max bytes, window ms,
-    /// ttl ms, identifiers…
+    /// KEYS: member, identifiers, open, seq, holds. ARGV: prefix, row, row bytes, max rows, max bytes, window ms,
+    /// ttl ms, command id, done-marker prefix, identifiers…
     /// → {'member', batch, row, joined_at} | {'joined', batch, row, joined_at, wait_ms}.
+    /// Each join also looks at one held batch of the account (the oldest in turn) and releases it once settled,
+    /// so the identifiers of a hold nobody asks about again do not stay in `identifiers`.
     static let joinScript = RedisScript(
-        clock + """
+        clock + holdFunctions + """
 
             local m = redis.call('HMGET', KEYS[1], 'batch', 'row', 'joined_at')
             if m[1] then return {'member', m[1], m[2], m[3]} end
             local prefix = ARGV[1]
+            local markers = ARGV[9]
+            local held = redis.call('LPOP', KEYS[5])
+            if held then
+                if settled(prefix, markers, held) then
+                    release(prefix, KEYS[2], held)
+                else
+                    redis.call('RPUSH', KEYS[5], held)
+                end
+            end
             local rowBytes = tonumber(ARGV[3])
             local maxRows = tonumber(ARGV[4])
             local maxBytes = tonumber(ARGV[5])
@@ -54,9 +120,9 @@ extension ProfileCoalescer {
                 end
             end
             local preds = {}
-            for i = 8, #ARGV do
+            for i = 10, #ARGV do
                 local b = redis.call('HGET', KEYS[2], ARGV[i])
-                if b and not final(redis.call('HGET', prefix .. 'batch:' .. b, 'state')) then
+                if b and not settled(prefix, markers, b) then
                     if b == open then
                         seal(open)
                         open = nil
@@ -70,7 +136,7 @@ extension ProfileCoalescer {
                 open = tostring(redis.call('INCR', KEYS[4]))
                 redis.call('PERSIST', KEYS[4])
                 local b = prefix .. 'batch:' .. open
-                redis.call('DEL', b, b .. ':rows', b .. ':identifiers', b .. ':errors')
+                redis.call('DEL', b, b .. ':rows', b .. ':identifiers', b .. ':members', b .. ':errors')
                 redis.call('HSET', b, 'state', 'open', 'opened_at', now,
                     'due_at', now + window, 'rows', 0, 'bytes', 0)
                 redis.call('SET', KEYS[3], open, 'PX', window + 60000)
@@ -89,12 +155,13 @@ extension ProfileCoalescer {
             local n = redis.call('RPUSH', k .. ':rows', ARGV[2])
             local rows = redis.call('HINCRBY', k, 'rows', 1)
             local bytes = redis.call('HINCRBY', k, 'bytes', rowBytes)
-            for i = 8, #ARGV do
+            for i = 10, #ARGV do
                 redis.call('HSET', KEYS[2], ARGV[i], open)
                 redis.call('SADD', k .. ':identifiers', ARGV[i])
             end
+            redis.call('SADD', k .. ':members', ARGV[8])
             redis.call('HSET', KEYS[1], 'batch', open, 'row', n - 1, 'joined_at', now)
-            for _, key in ipairs({KEYS[1], KEYS[2], k, k .. ':rows', k .. ':identifiers'}) do
+            for _, key in ipairs({KEYS[1], KEYS[2], KEYS[5], k, k .. ':rows', k .. ':identifiers', k .. ':members'}) do
                 redis.call('PEXPIRE', key, ttl)
             end
             local wait = tonumber(redis.call('HGET', k, 'due_at')) - now
@@ -105,15 +172,19 @@ extension ProfileCoalescer {
             return {'joined', open, n - 1, now, wait}
             """)
 
-    /// KEYS: batch, open, errors. ARGV: prefix, batch id, row, token, lock ttl ms, poll interval ms.
+    /// KEYS: batch, open, errors. ARGV: prefix, batch id, row, token, lock ttl ms, poll interval ms, command id,
+    /// hold ttl ms, done-marker prefix.
     /// → {'gone'} | {'wait', ms, job_id} | {'submit', rows} | {'adopt', rows, submitting_at} | {'poll', job_id}
     ///   | {'final', state, job_id, row error or '', uncertain}.
+    /// A batch waits for the batches it shares identifiers with (`after`) to settle. A `final` answer that sends
+    /// the member singly renews its batch's hold; one with the row's error takes the member out of the hold (it
+    /// ends without a call).
     static let advanceScript = RedisScript(
-        clock + """
+        clock + holdFunctions + """
 
             local k = KEYS[1]
             local f = redis.call('HMGET', k, 'state', 'due_at', 'after', 'rows', 'lock', 'lock_until',
-                'submitting_at', 'job_id', 'polled_at', 'uncertain')
+                'submitting_at', 'job_id', 'polled_at', 'uncertain', 'hold_until')
             local state = f[1]
             if not state then return {'gone'} end
             local lockTTL = tonumber(ARGV[5])
@@ -129,9 +200,7 @@ extension ProfileCoalescer {
                 end
                 if f[3] and f[3] ~= '' then
                     for p in string.gmatch(f[3], '[^,]+') do
-                        if not final(redis.call('HGET', ARGV[1] .. 'batch:' .. p, 'state')) then
-                            return {'wait', 1000, job}
-                        end
+                        if not settled(ARGV[1], ARGV[9], p) then return {'wait', 1000, job} end
                     end
                 end
                 redis.call('HSET', k, 'state', 'submitting', 'submitting_at', now, 'lock', ARGV[4],
@@ -151,6 +220,14 @@ extension ProfileCoalescer {
                 return {'poll', job}
             end
             local e = redis.call('HGET', KEYS[3], ARGV[3])
+            if e then
+                redis.call('SREM', k .. ':members', ARGV[7])
+            elseif state ~= 'complete' or f[10] == '1' then
+                local hold = tonumber(f[11] or '')
+                if hold and hold > now then
+                    redis.call('HSET', k, 'hold_until', math.max(hold, now + tonumber(ARGV[8])))
+                end
+            end
             return {'final', state, job, e or '', f[10] or '0'}
             """)
 
@@ -198,44 +275,38 @@ extension ProfileCoalescer {
             return {'ok', ARGV[1]}
             """)
 
-    /// KEYS: batch, errors, identifiers. ARGV: batch id, status, final ('1'/'0'), final state, uncertain, ttl ms,
-    /// then row, error pairs. A poll's answer: the cached status, and when the job is final the row errors
-    /// and the final state (the batch's identifiers are then free for single calls again).
+    /// KEYS: batch, errors, identifiers, holds. ARGV: batch id, status, final ('1'/'0'), final state, uncertain,
+    /// ttl ms, hold ttl ms, prefix, then row, error pairs. A poll's answer: the cached status, and when the job is
+    /// final the row errors and the final state. The batch's identifiers are then free for single calls again,
+    /// unless members go out singly (cancelled, or uncertain): then they are held until those have their outcomes.
     /// → 'ok' | 'stale' (another process already finished the batch).
     static let polledScript = RedisScript(
-        clock + """
+        clock + holdFunctions + """
 
             local state = redis.call('HGET', KEYS[1], 'state')
             if state ~= 'submitted' then return 'stale' end
             redis.call('HSET', KEYS[1], 'status', ARGV[2], 'polled_at', now, 'lock', '', 'lock_until', 0)
             if ARGV[3] ~= '1' then return 'ok' end
-            for i = 7, #ARGV, 2 do
+            for i = 9, #ARGV, 2 do
                 redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
             end
             redis.call('PEXPIRE', KEYS[2], ARGV[6])
             redis.call('HSET', KEYS[1], 'state', ARGV[4], 'uncertain', ARGV[5], 'finished_at', now)
-            local members = redis.call('SMEMBERS', KEYS[1] .. ':identifiers')
-            for _, identifier in ipairs(members) do
-                if redis.call('HGET', KEYS[3], identifier) == ARGV[1] then redis.call('HDEL', KEYS[3], identifier) end
-            end
-            -- The rows (up to 4.5 MB) were only needed to submit and to match errors: gone once final.
-            redis.call('DEL', KEYS[1] .. ':rows', KEYS[1] .. ':identifiers')
+            finish(ARGV[8], KEYS[3], KEYS[4], ARGV[1], ARGV[4] ~= 'complete' or ARGV[5] == '1', tonumber(ARGV[7]),
+                ARGV[6])
             return 'ok'
             """)
 
-    /// KEYS: batch, identifiers. ARGV: batch id, reason. A batch that will never become a job (Klaviyo refused
-    /// the whole request, or forgot the job): `cancelled`, and every member goes out singly. → 'ok' | 'gone'.
+    /// KEYS: batch, identifiers, holds. ARGV: batch id, reason, hold ttl ms, ttl ms, prefix. A batch that will
+    /// never become a job (Klaviyo refused the whole request, or forgot the job): `cancelled`, and every member
+    /// goes out singly (its identifiers held until they have their outcomes). → 'ok' | 'gone'.
     static let abandonScript = RedisScript(
-        clock + """
+        clock + holdFunctions + """
 
             if not redis.call('HGET', KEYS[1], 'state') then return 'gone' end
             redis.call('HSET', KEYS[1], 'state', 'cancelled', 'uncertain', '1', 'reason', ARGV[2], 'finished_at', now,
                 'lock', '', 'lock_until', 0)
-            local members = redis.call('SMEMBERS', KEYS[1] .. ':identifiers')
-            for _, identifier in ipairs(members) do
-                if redis.call('HGET', KEYS[2], identifier) == ARGV[1] then redis.call('HDEL', KEYS[2], identifier) end
-            end
-            redis.call('DEL', KEYS[1] .. ':rows', KEYS[1] .. ':identifiers')
+            finish(ARGV[5], KEYS[2], KEYS[3], ARGV[1], true, tonumber(ARGV[3]), ARGV[4])
             return 'ok'
             """)
 

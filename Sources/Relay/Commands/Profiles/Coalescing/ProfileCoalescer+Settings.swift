@@ -17,6 +17,12 @@ extension ProfileCoalescer {
         public var pollInterval: Duration = .seconds(2)
         /// Lifetime of a batch's keys in Redis after its last change.
         public var ttl: Duration = .seconds(86_400)
+        /// The longest a finished batch holds its identifiers for members that went out singly and never came
+        /// back (dead-lettered by the broker, purged): counted from the last single-call visit of any of its
+        /// members. A member that is still running comes back at least once per retry tier, the longest of which
+        /// is an hour (a call the rate limiter holds back further comes back within it, and again), so two hours
+        /// never cut a live member's hold short; a member ends the hold early with its outcome (its done marker).
+        public var holdTTL: Duration = .seconds(7200)
 
         /// Default settings.
         public init() {}

@@ -21,9 +21,12 @@ public import Redis
 /// recent bulk import jobs and adopts the one created while that submit could have run, with the batch's row
 /// count, that no other batch recorded; when there is none, or more than one, it submits again.
 ///
-/// Order: an upsert whose identifier is in an unfinished batch joins a batch too (never a single call that
+/// Order: an upsert whose identifier is in a batch not settled yet joins a batch too (never a single call that
 /// could overtake it), and never the same batch: a batch that shares an identifier with an earlier one is
-/// submitted only after that one finished.
+/// submitted only after that one settled. A batch settles when it is final and each of its members that went
+/// out singly (the job cancelled, or row errors not tied to rows) has its outcome, so a newer upsert never
+/// overtakes an older member's single call either; a member that never comes back holds the batch at most
+/// ``Settings/holdTTL`` (``holdFunctions``).
 public struct ProfileCoalescer: Sendable {
     /// How far in the future the next free slot of an operation is for an account (`.zero`: free now); the
     /// rate limiter's `backlog(accountID:operationID:)`.
@@ -86,14 +89,14 @@ public struct ProfileCoalescer: Sendable {
         _ command: CommandEnvelope, row: CoalescedRow, klaviyo: KlaviyoClient, credential: KlaviyoCredential,
         peeked: [String]? = nil
     ) async throws(KlaviyoError) -> Visit {
-        let prefix = RedisKeys.coalescing(command.accountID)
-        let keys = Keys(prefix: prefix, commandID: command.id)
+        let keys = Keys(command)
         var membership: Membership
         let peek: [String]
         if let peeked {
             peek = peeked
         } else {
-            peek = try await script(Self.peekScript, [keys.member, keys.identifiers], [prefix] + row.identifiers)
+            peek = try await script(
+                Self.peekScript, [keys.member, keys.identifiers], [keys.prefix, keys.markers] + row.identifiers)
         }
         switch peek {
         case let reply where reply.first == "member":
@@ -123,11 +126,11 @@ public struct ProfileCoalescer: Sendable {
     /// Joins the account's open batch (or the member's batch when an earlier delivery already joined).
     func join(_ command: CommandEnvelope, row: CoalescedRow, keys: Keys) async throws(KlaviyoError) -> Membership {
         let reply = try await script(
-            Self.joinScript, [keys.member, keys.identifiers, keys.open, keys.sequence],
+            Self.joinScript, [keys.member, keys.identifiers, keys.open, keys.sequence, keys.holds],
             [
                 keys.prefix, row.stored(commandID: command.id), String(row.requestBytes), String(settings.maxRows),
                 String(settings.maxBytes), String(settings.window.wholeMilliseconds),
-                String(settings.ttl.wholeMilliseconds),
+                String(settings.ttl.wholeMilliseconds), command.id, keys.markers,
             ] + row.identifiers)
         var membership = try Self.membership(reply)
         if reply.first == "joined" {
@@ -154,6 +157,7 @@ public struct ProfileCoalescer: Sendable {
                 [
                     keys.prefix, membership.batch, String(membership.row), token,
                     String(settings.lockTTL.wholeMilliseconds), String(settings.pollInterval.wholeMilliseconds),
+                    command.id, String(settings.holdTTL.wholeMilliseconds), keys.markers,
                 ])
             switch reply.first {
             case "wait":
@@ -247,9 +251,9 @@ extension ProfileCoalescer {
     /// to pipeline with the command's idempotency lookup. A `NOSCRIPT` answer (the script not loaded yet) or any
     /// other error makes the visit peek again itself, loading the script.
     public static func peekCommand(_ command: CommandEnvelope, row: CoalescedRow) -> [String] {
-        let prefix = RedisKeys.coalescing(command.accountID)
-        let keys = Keys(prefix: prefix, commandID: command.id)
-        return ["EVALSHA", peekScript.sha1, "2", keys.member, keys.identifiers, prefix] + row.identifiers
+        let keys = Keys(command)
+        return ["EVALSHA", peekScript.sha1, "2", keys.member, keys.identifiers, keys.prefix, keys.markers]
+            + row.identifiers
     }
 
     /// A script's answer as strings (an array's elements, or the one value).
@@ -262,11 +266,22 @@ extension ProfileCoalescer {
     struct Keys {
         let prefix: String
         let commandID: String
+        /// The prefix of the account's done markers (``RedisKeys/idempotency(_:_:)``): a held batch's member has
+        /// its outcome once its marker exists.
+        let markers: String
+
+        init(_ command: CommandEnvelope) {
+            prefix = RedisKeys.coalescing(command.accountID)
+            commandID = command.id
+            markers = RedisKeys.idempotency(command.accountID, "")
+        }
+
         var member: String { prefix + "member:" + commandID }
         var identifiers: String { prefix + "identifiers" }
         var open: String { prefix + "open" }
         var sequence: String { prefix + "seq" }
         var jobs: String { prefix + "jobs" }
+        var holds: String { prefix + "holds" }
         func batch(_ id: String) -> String { prefix + "batch:" + id }
     }
 
