@@ -493,6 +493,87 @@ struct ProfileCoalescerTests {
         #expect(Self.firstNames(transport, singleOnly: true) == ["Old", "New"])
     }
 
+    // MARK: a late answer
+
+    /// Klaviyo whose first poll of the job hangs until the test lets it answer 404 (as if Klaviyo forgot the job);
+    /// every later poll finds the job complete without failures.
+    final class SlowlyForgettingKlaviyo: KlaviyoTransport {
+        let scripted = ScriptedTransport { request in
+            if request.url.hasSuffix("/api/profile-import") {
+                return ScriptedTransport.reply(201, #"{"data":{"type":"profile","id":"P1","attributes":{}}}"#)
+            }
+            return ScriptedTransport.reply(
+                request.method == "POST" ? 202 : 200,
+                #"{"data":{"type":"profile-bulk-import-job","id":"J1","attributes":{"#
+                    + #""status":"\#(request.method == "POST" ? "queued" : "complete")","#
+                    + #""created_at":"2026-12-04T00:00:00+00:00","total_count":2,"completed_count":2,"#
+                    + #""failed_count":0}}}"#)
+        }
+        let polls = Mutex(0)
+        let (answer, lateAnswer) = AsyncStream<Void>.makeStream()
+
+        func send(_ request: KlaviyoHTTPRequest) async throws(KlaviyoTransportFailure) -> KlaviyoHTTPResponse {
+            if request.method == "GET", request.url.hasSuffix("/api/profile-bulk-import-jobs/J1") {
+                if polls.withLock({ polls in
+                    polls += 1
+                    return polls == 1
+                }) {
+                    for await _ in answer { break }
+                    _ = try await scripted.send(request)
+                    return ScriptedTransport.reply(404, #"{"errors":[{"status":404,"code":"not_found"}]}"#)
+                }
+            }
+            return try await scripted.send(request)
+        }
+    }
+
+    /// A poll whose lock expired while Klaviyo was slow to answer is taken over; the poll that took over finds
+    /// the job complete and the members end with it. When the slow poll's 404 arrives after that, the batch stays
+    /// `complete`: no member goes out singly (no `profile-import`), none ends with anything but the job's outcome.
+    @Test func aLateNotFoundLeavesACompleteBatchAlone() async throws {
+        let redis = try Self.redis()
+        defer { Task { await redis.shutdown() } }
+        let account = "co-\(UUID().uuidString.lowercased())"
+        let klaviyo = SlowlyForgettingKlaviyo()
+        var settings = ProfileCoalescer.Settings()
+        settings.threshold = .zero
+        settings.window = .seconds(2)
+        settings.pollInterval = .milliseconds(50)
+        settings.lockTTL = .milliseconds(300)
+        let coalescer = ProfileCoalescer(redis: redis, settings: settings, logger: Logger(label: "test")) { _, _ in
+            .zero
+        }
+        let executor = CommandExecutor(
+            klaviyo: KlaviyoClient(
+                baseURL: "https://a.klaviyo.com", transport: klaviyo, userAgent: "test", logger: Logger(label: "test")),
+            coalescer: coalescer)
+        let slow = try Self.upsert(account: account, index: 0, email: "u0@example.com")
+        let other = try Self.upsert(account: account, index: 1, email: "u1@example.com")
+        let joined = [
+            try await executor.execute(slow, credential: .apiKey("pk_test")),
+            try await executor.execute(other, credential: .apiKey("pk_test")),
+        ]
+        #expect(joined.map { $0.pending?.state["batch"] } == [.string("1"), .string("1")])
+
+        // The slow member submits the batch, then its poll waits for Klaviyo's answer.
+        async let slowOutcome = Self.drive(slow, executor)
+        try await eventually("the slow poll reached Klaviyo", timeout: .seconds(20)) {
+            klaviyo.polls.withLock { $0 } == 1
+        }
+        // Its lock expires; the other member polls, finds the job complete, and ends with it.
+        let otherOutcome = try await Self.drive(other, executor)
+        #expect(otherOutcome.outcome == "succeeded")
+        #expect(otherOutcome.ids == ["J1"])
+
+        klaviyo.lateAnswer.finish()
+        let late = try await slowOutcome
+        #expect(late.outcome == "succeeded")
+        #expect(late.ids == ["J1"])
+        #expect(klaviyo.scripted.all.filter { $0.url.hasSuffix("/api/profile-import") }.isEmpty)
+        #expect(
+            try await redis.send(["HGET", RedisKeys.coalescing(account) + "batch:1", "state"]).string == "complete")
+    }
+
     @Test func adoptionPicksTheOneJobCreatedWhileTheSubmitCouldRunWithTheBatchsRowCount() {
         let since = Int64(1_764_806_400_000)  // 2025-12-04T00:00:00Z
         func job(_ id: String, _ created: String, _ total: Int) -> JSONValue {

@@ -299,11 +299,15 @@ extension ProfileCoalescer {
 
     /// KEYS: batch, identifiers, holds. ARGV: batch id, reason, hold ttl ms, ttl ms, prefix. A batch that will
     /// never become a job (Klaviyo refused the whole request, or forgot the job): `cancelled`, and every member
-    /// goes out singly (its identifiers held until they have their outcomes). → 'ok' | 'gone'.
+    /// goes out singly (its identifiers held until they have their outcomes). A batch already final is left
+    /// alone: a poll that took over from a slow one may have finished it (`complete`, members already ended
+    /// with the job's outcome) before the slow one's 404 arrived. → 'ok' | 'gone' | 'final'.
     static let abandonScript = RedisScript(
         clock + holdFunctions + """
 
-            if not redis.call('HGET', KEYS[1], 'state') then return 'gone' end
+            local state = redis.call('HGET', KEYS[1], 'state')
+            if not state then return 'gone' end
+            if final(state) then return 'final' end
             redis.call('HSET', KEYS[1], 'state', 'cancelled', 'uncertain', '1', 'reason', ARGV[2], 'finished_at', now,
                 'lock', '', 'lock_until', 0)
             finish(ARGV[5], KEYS[2], KEYS[3], ARGV[1], true, tonumber(ARGV[3]), ARGV[4])
