@@ -574,6 +574,63 @@ struct ProfileCoalescerTests {
             try await redis.send(["HGET", RedisKeys.coalescing(account) + "batch:1", "state"]).string == "complete")
     }
 
+    // MARK: adoption and `profile.bulk_import`
+
+    /// Klaviyo that numbers the bulk import jobs it creates (`J1`, `J2`, …: one row each, created now) and lists
+    /// them all.
+    static func klaviyoListingItsJobs() -> ScriptedTransport {
+        final class Created: Sendable {
+            let ids = Mutex<[String]>([])
+        }
+        let created = Created()
+        let now = Timestamp.now()
+        let job: @Sendable (String) -> String = { id in
+            #"{"type":"profile-bulk-import-job","id":"\#(id)","attributes":{"status":"queued","#
+                + #""created_at":"\#(now)","total_count":1}}"#
+        }
+        return ScriptedTransport { request in
+            if request.method == "POST" {
+                let id = created.ids.withLock { ids in
+                    ids.append("J\(ids.count + 1)")
+                    return ids[ids.count - 1]
+                }
+                return ScriptedTransport.reply(202, #"{"data":\#(job(id))}"#)
+            }
+            let jobs = created.ids.withLock { $0 }.reversed().map(job).joined(separator: ",")
+            return ScriptedTransport.reply(200, #"{"data":[\#(jobs)],"links":{}}"#)
+        }
+    }
+
+    /// A `profile.bulk_import` command's job is recorded among the account's known jobs: a batch whose submitter
+    /// vanished (`submitting`, lock expired, no job id) finds that job in the list, of its row count and created
+    /// while its submit could have run, and still does not adopt it; it submits its own.
+    @Test func adoptionNeverTakesAProfileBulkImportCommandsJob() async throws {
+        let redis = try Self.redis()
+        defer { Task { await redis.shutdown() } }
+        let account = "co-\(UUID().uuidString.lowercased())"
+        let transport = Self.klaviyoListingItsJobs()
+        let executor = Self.coalescingExecutor(redis: redis, window: .seconds(30), transport: transport)
+        let member = try Self.upsert(account: account, index: 0, email: "u0@example.com")
+        #expect(try await executor.execute(member, credential: .apiKey("pk_test")).pending?.state["batch"] == "1")
+
+        let bulkBody = JSONValue.object([
+            "id": .string("\(account)-bulk"), "type": "profile.bulk_import", "account_id": .string(account),
+            "created_at": "2026-11-29T12:00:00Z", "payload": ["profiles": [["email": "other@example.com"]]],
+        ]).jsonBytes()
+        guard case .success(let bulk) = CommandDecoder().decode(bulkBody) else { throw CoalescingTestError("decode") }
+        let submitted = try await executor.execute(bulk, credential: .apiKey("pk_test"))
+        #expect(submitted.pending?.state["job_id"] == "J1")
+
+        // The batch's submitter vanished after recording `submitting` (its lock long expired).
+        _ = try await redis.send([
+            "HSET", RedisKeys.coalescing(account) + "batch:1", "state", "submitting", "submitting_at",
+            String(Timestamp.nowMilliseconds()), "lock", "vanished", "lock_until", "0",
+        ])
+        let adopted = try await executor.execute(member, credential: .apiKey("pk_test"))
+        #expect(adopted.pending?.state["job_id"] == "J2")
+        #expect(transport.all.map(\.method) == ["POST", "GET", "POST"])
+    }
+
     @Test func adoptionPicksTheOneJobCreatedWhileTheSubmitCouldRunWithTheBatchsRowCount() {
         let since = Int64(1_764_806_400_000)  // 2025-12-04T00:00:00Z
         func job(_ id: String, _ created: String, _ total: Int) -> JSONValue {

@@ -74,7 +74,7 @@ public struct CommandExecutor: Sendable {
         case .profileUpdate(let payload): return try await updateProfile(payload, credential: credential)
         case .profileGet(let payload): return try await getProfile(payload, credential: credential)
         case .profileBulkImport(let payload):
-            return try await bulkImportProfiles(payload, job: job, credential: credential)
+            return try await bulkImportProfiles(payload, job: job, accountID: command.accountID, credential: credential)
         case .eventTrack(let payload): return try await trackEvent(payload, command: command, credential: credential)
         case .eventBulkTrack(let payload):
             return try await bulkTrackEvents(payload, command: command, credential: credential)

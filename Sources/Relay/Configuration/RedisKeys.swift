@@ -26,7 +26,7 @@ public enum RedisKeys {
     public static func job(_ accountID: String, _ commandID: String) -> String { "kr:{\(accountID)}:job:\(commandID)" }
     /// Prefix of an account's profile-coalescing keys (``ProfileCoalescer``): `…open` (the batch collecting
     /// rows), `…seq` (batch ids; never expires, so no id is reused), `…identifiers` (identifier → its latest batch
-    /// not settled), `…jobs` (job ids recorded), `…holds` (finished batches holding their identifiers for members
+    /// not settled), `…jobs` (job ids recorded by batches and by `profile.bulk_import` commands), `…holds` (finished batches holding their identifiers for members
     /// that went out singly), `…member:<command id>` (a command's batch and row), `…batch:<id>` (state, job id,
     /// cached job status, submit/poll lock, `hold_until`) with `:rows` (the rows in request order; deleted once the
     /// batch is final), `:identifiers` and `:members` (command ids; both deleted once the batch settled), and

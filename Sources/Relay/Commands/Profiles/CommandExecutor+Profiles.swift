@@ -62,9 +62,11 @@ extension CommandExecutor {
                 status: 200, ids: profiles.map(\.id), data: .object(["profile": profiles.first?.jsonValue ?? .null])))
     }
 
-    /// Submits the bulk-import job, or polls the one this command already submitted (`job`).
+    /// Submits the bulk-import job, or polls the one this command already submitted (`job`). With a coalescer,
+    /// the new job is recorded among the account's known jobs, so a coalesced batch's crash adoption never takes
+    /// it for its own (``ProfileCoalescer/recordJob(_:accountID:)``).
     func bulkImportProfiles(
-        _ payload: ProfileBulkImportPayload, job: JSONValue?, credential: KlaviyoCredential
+        _ payload: ProfileBulkImportPayload, job: JSONValue?, accountID: String, credential: KlaviyoCredential
     ) async throws(KlaviyoError) -> CommandExecution {
         if let job, let jobID = job["job_id"]?.stringValue {
             return try await pollBulkImport(jobID: jobID, state: job, credential: credential)
@@ -73,6 +75,7 @@ extension CommandExecutor {
             KlaviyoClient.bulkImportProfilesRequest(profiles: payload.profiles, listID: payload.listID),
             credential: credential)
         let jobID = resource["id"]?.stringValue ?? ""
+        await coalescer?.recordJob(jobID, accountID: accountID)
         return CommandExecution(
             outcome: .succeeded, klaviyo: .init(status: status, ids: [jobID]), pending: .submitted(jobID: jobID))
     }

@@ -48,6 +48,24 @@ extension ProfileCoalescer {
         return .pending(pending(membership, jobID: recorded, wait: settings.pollInterval))
     }
 
+    /// Records a bulk import job that a `profile.bulk_import` command created among the account's known jobs
+    /// (`…jobs`, beside the batches' own), so a batch's crash adoption (``adoptable(_:rows:since:lockTTL:excluding:)``)
+    /// never adopts it, even when it has the batch's row count and was created while the batch's submit could
+    /// have run. Best effort: the job exists whatever Redis answers, and failing the command would submit it
+    /// again; when Redis fails, the adoption still refuses to guess between two jobs that fit.
+    public func recordJob(_ jobID: String, accountID: String) async {
+        guard !jobID.isEmpty else { return }
+        do {
+            _ = try await script(
+                Self.knownJobScript, [RedisKeys.coalescing(accountID) + "jobs"],
+                [jobID, String(settings.ttl.wholeMilliseconds)])
+        } catch {
+            logger.warning(
+                "could not record a profile.bulk_import job among the known jobs",
+                metadata: ["job_id": "\(jobID)", LogKeys.errorDetail: "\(error)"])
+        }
+    }
+
     /// A failed submit: a refusal of the whole request (4xx, nothing created) gives every member a single call;
     /// a call that never left gives the claim back; an answer that may have created a job keeps `submitting`
     /// (the lock expires, and the next visitor looks for the job before submitting again).

@@ -314,6 +314,15 @@ extension ProfileCoalescer {
             return 'ok'
             """)
 
+    /// KEYS: the account's recorded job ids. ARGV: job id, ttl ms. Records a job no batch submitted (a
+    /// `profile.bulk_import` command's). → 1.
+    static let knownJobScript = RedisScript(
+        """
+        redis.call('SADD', KEYS[1], ARGV[1])
+        redis.call('PEXPIRE', KEYS[1], ARGV[2])
+        return 1
+        """)
+
     /// KEYS: a batch's rows. → the rows in request order.
     static let rowsScript = RedisScript("return redis.call('LRANGE', KEYS[1], 0, -1)")
 

@@ -19,7 +19,8 @@ public import Redis
 /// Crash safety: `submitting` (with Redis's time) is recorded before the HTTP call. A process that finds a
 /// batch `submitting` without a job id after the lock expired does not submit blindly: it lists the account's
 /// recent bulk import jobs and adopts the one created while that submit could have run, with the batch's row
-/// count, that no other batch recorded; when there is none, or more than one, it submits again.
+/// count, that no other batch and no `profile.bulk_import` command recorded (``recordJob(_:accountID:)``); when
+/// there is none, or more than one, it submits again.
 ///
 /// Order: an upsert whose identifier is in a batch not settled yet joins a batch too (never a single call that
 /// could overtake it), and never the same batch: a batch that shares an identifier with an earlier one is
