@@ -360,10 +360,17 @@ struct ProfileCoalescerTests {
     }
 
     /// Klaviyo whose bulk import jobs end so that every row goes out singly (`cancelled`, or `complete` with an
-    /// import error that names no row), and whose `profile-import` answers 503 during `outage`.
-    static func klaviyoSendingRowsSingly(cancelled: Bool, outage: Outage) -> ScriptedTransport {
+    /// import error that names no row), and whose `profile-import` answers 503 during `outage` (400, refusing the
+    /// profile, when `refusing`).
+    static func klaviyoSendingRowsSingly(
+        cancelled: Bool, outage: Outage, refusing: Bool = false
+    ) -> ScriptedTransport {
         ScriptedTransport { request in
             if request.url.hasSuffix("/api/profile-import") {
+                if outage.isDown, refusing {
+                    return ScriptedTransport.reply(
+                        400, #"{"errors":[{"status":400,"code":"invalid","title":"Invalid input","detail":"bad"}]}"#)
+                }
                 if outage.isDown { return ScriptedTransport.reply(503) }
                 return ScriptedTransport.reply(201, #"{"data":{"type":"profile","id":"P1","attributes":{}}}"#)
             }
@@ -463,6 +470,34 @@ struct ProfileCoalescerTests {
         let names = Self.firstNames(transport)
         #expect(names.firstIndex(of: "New").map { $0 > names.lastIndex(of: "Old") ?? names.count } == true, "\(names)")
         #expect(Self.firstNames(transport, singleOnly: true).last == "New")
+    }
+
+    /// A member whose single call Klaviyo refused ends in a dead letter: it has its outcome once that is recorded
+    /// (`dead` in its done marker), and the newer upsert of its email waits until then.
+    @Test func aDeadLetteredMembersMarkerEndsItsHold() async throws {
+        let redis = try Self.redis()
+        defer { Task { await redis.shutdown() } }
+        let account = "co-\(UUID().uuidString.lowercased())"
+        let outage = Outage()
+        let backlog = Backlog()
+        let transport = Self.klaviyoSendingRowsSingly(cancelled: true, outage: outage, refusing: true)
+        let executor = Self.executor(redis: redis, transport: transport, backlog: backlog)
+        let older = try Self.upsert(
+            account: account, index: 0, profile: ["email": "ada@example.com", "first_name": "Old"])
+        let newer = try Self.upsert(
+            account: account, index: 1, profile: ["email": "ada@example.com", "first_name": "New"])
+        #expect(try await executor.execute(older, credential: .apiKey("pk_test")).pending != nil)
+        #expect(try await Self.driveUntilTheSingleCallFails(older, executor)?.code == .rejected)
+        backlog.set(.zero)
+        outage.end()
+
+        #expect(try await executor.execute(newer, credential: .apiKey("pk_test")).pending != nil)
+        #expect(try await executor.execute(newer, credential: .apiKey("pk_test")).pending != nil)
+        try await IdempotencyStore(redis: redis, ttl: .seconds(60))
+            .recordDeadLettered(older, code: .klaviyoRejected, flow: "")
+        let outcome = try await Self.drive(newer, executor)
+        #expect(outcome.outcome == "succeeded")
+        #expect(Self.firstNames(transport, singleOnly: true) == ["Old", "New"])
     }
 
     /// The hold is bounded: a member that went out singly and never comes back (its message dead-lettered by the
