@@ -59,7 +59,7 @@ struct ProfileCoalescingTests {
                     stack, account: account, id: id,
                     profile: ["email": .string(email), "properties": ["n": .int(Int64(index))]])
             }
-            try await stack.waitForCollected(2000, timeout: .seconds(180))
+            try await stack.waitForCollected(2000, timeout: .seconds(240))
             let byID = outcomes(stack)
             for (index, id) in ids.enumerated() {
                 let expected = invalid.contains(index) ? "dead:klaviyo_rejected" : "succeeded"
