@@ -35,8 +35,9 @@ struct EventBatchingTests {
                 || !stack.deadLetters.isEmpty
         }
         #expect(stack.deadLetters.isEmpty, "no command may be dead-lettered")
+        let byCommand = stack.resultsByCommand()
         for id in ids {
-            let results = stack.results(for: id)
+            let results = byCommand[id] ?? []
             #expect(results.count == 1, "\(id): one result")
             let result = try #require(results.first)
             #expect(result.outcome == .succeeded)
@@ -64,7 +65,8 @@ struct EventBatchingTests {
             print("event batching: \(ids.count) event.track commands -> \(bulk) bulk + \(single) single calls")
             #expect(bulk >= 1)
             #expect(bulk + single <= ids.count / 5, "\(bulk) bulk + \(single) single calls for \(ids.count) events")
-            let batched = ids.compactMap { stack.results(for: $0).first?.klaviyo?.data?["batched"] }
+            let byCommand = stack.resultsByCommand()
+            let batched = ids.compactMap { byCommand[$0]?.first?.klaviyo?.data?["batched"] }
             #expect(batched.count + single == ids.count, "every command sent in bulk says so")
         }
     }

@@ -202,6 +202,15 @@ final class RelayStack: Sendable {
     var deliveries: [AMQPDelivery] { collected.items.withLock { $0 } }
 
     /// Results (not dead letters) by command id.
+    /// Every result collected so far by command id, parsed once (a check over many ids that called
+    /// ``results(for:)`` per id parsed every delivery per id: 2,000 ids took the test process 80 s of CPU).
+    func resultsByCommand() -> [String: [CommandResult]] {
+        Dictionary(
+            grouping: deliveries.filter { $0.properties.headers[DeadLetter.Header.errorCode] == nil }
+                .compactMap { try? JSONValue.parse($0.body) }.compactMap(CommandResult.init(json:)),
+            by: \.commandID)
+    }
+
     func results(for commandID: String) -> [CommandResult] {
         deliveries.filter { $0.properties.headers[DeadLetter.Header.errorCode] == nil }
             .compactMap { try? JSONValue.parse($0.body) }.compactMap(CommandResult.init(json:))

@@ -59,7 +59,7 @@ struct ProfileCoalescingTests {
                     stack, account: account, id: id,
                     profile: ["email": .string(email), "properties": ["n": .int(Int64(index))]])
             }
-            try await stack.waitForCollected(2000, timeout: .seconds(240))
+            try await stack.waitForCollected(2000, timeout: .seconds(180))
             let byID = outcomes(stack)
             for (index, id) in ids.enumerated() {
                 let expected = invalid.contains(index) ? "dead:klaviyo_rejected" : "succeeded"
@@ -80,7 +80,8 @@ struct ProfileCoalescingTests {
             // many depends on how fast the consumer joins them within the 1 s window).
             #expect(try await count(stack, account: account, "POST", "/api/profile-import") == 0)
             let jobs = try await count(stack, account: account, "POST", "/api/profile-bulk-import-jobs")
-            let jobIDs = Set(ids.compactMap { stack.results(for: $0).first?.klaviyo?.ids.first })
+            let byCommand = stack.resultsByCommand()
+            let jobIDs = Set(ids.compactMap { byCommand[$0]?.first?.klaviyo?.ids.first })
             #expect(jobs == jobIDs.count, "\(jobs) submits for \(jobIDs.count) jobs")
             #expect(jobs <= 40, "\(jobs) jobs for 2,000 rows")
             let profiles = try await stack.simAdmin(.GET, "/_sim/accounts/\(account)/profiles")
@@ -112,20 +113,22 @@ struct ProfileCoalescingTests {
             _ = try stack.startConsumer(environment: restarted)
             // Distinct commands, not deliveries: a re-published stored result is a second delivery of one id.
             try await eventually("every command's outcome", timeout: .seconds(90)) {
-                ids.allSatisfy { !stack.results(for: $0).isEmpty }
+                let byCommand = stack.resultsByCommand()
+                return ids.allSatisfy { byCommand[$0] != nil }
             }
             // Every command ended once: a copy redelivered from the killed consumer may re-publish the stored
             // result (results are at-least-once), but never a second, different outcome or job.
             let byID = outcomes(stack)
+            let byCommand = stack.resultsByCommand()
             for id in ids {
                 let seen = byID[id] ?? []
                 #expect(!seen.isEmpty && seen.allSatisfy { $0 == "succeeded" }, "\(id): \(seen)")
-                let jobs = Set(stack.results(for: id).compactMap { $0.klaviyo?.ids.first })
+                let jobs = Set((byCommand[id] ?? []).compactMap { $0.klaviyo?.ids.first })
                 #expect(jobs.count == 1, "\(id) ended in \(jobs.count) jobs")
             }
             // The next consumer found the job in Klaviyo's job list and adopted it: every batch was submitted
             // exactly once (one job per batch, the crashed one included), and nothing went out singly.
-            let jobIDs = Set(ids.compactMap { stack.results(for: $0).first?.klaviyo?.ids.first })
+            let jobIDs = Set(ids.compactMap { byCommand[$0]?.first?.klaviyo?.ids.first })
             let posts = try await count(stack, account: account, "POST", "/api/profile-bulk-import-jobs")
             #expect(posts == jobIDs.count, "\(posts) submits for \(jobIDs.count) jobs")
             #expect(try await count(stack, account: account, "GET", "/api/profile-bulk-import-jobs") >= 1)
