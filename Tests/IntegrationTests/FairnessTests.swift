@@ -129,7 +129,8 @@ struct FairnessTests {
             // loaded machine more of it is done by then (5,904 once, under a full parallel test run); without the
             // in-flight cap the others came after nearly all of it (8,293 measured).
             #expect(hotDone < 7500, "the others came after most of the hot backlog (\(hotDone) of 10,000 done)")
-            for id in otherIDs { #expect(stack.results(for: id).first?.outcome == .succeeded, "\(id)") }
+            let byCommand = stack.resultsByCommand()
+            for id in otherIDs { #expect(byCommand[id]?.first?.outcome == .succeeded, "\(id)") }
             #expect(stack.deadLetters.isEmpty)
             #expect(consumer.log.contains("bundle parked"), "the hot account's events were bundled")
         }
