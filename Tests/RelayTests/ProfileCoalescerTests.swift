@@ -126,22 +126,32 @@ struct ProfileCoalescerTests {
         return RedisClient(configuration: try RedisConfiguration(url: TestServers.redisURL), logger: logger)
     }
 
+    /// Klaviyo's 202 for a submitted bulk import job `J1` of `rows` profiles.
+    static func jobAccepted(rows: Int) -> KlaviyoHTTPResponse {
+        ScriptedTransport.reply(
+            202,
+            #"{"data":{"type":"profile-bulk-import-job","id":"J1","attributes":{"status":"queued","#
+                + #""created_at":"2026-12-04T00:00:00+00:00","total_count":\#(rows)}}}"#)
+    }
+
+    /// Klaviyo's import errors of a job: one invalid email, at JSON pointer `pointer`.
+    static func importError(pointer: String, email: String) -> KlaviyoHTTPResponse {
+        ScriptedTransport.reply(
+            200,
+            #"{"data":[{"type":"import-error","id":"E1","attributes":{"code":"invalid","#
+                + #""title":"Invalid input","detail":"Invalid email address","source":{"pointer":"\#(pointer)"},"#
+                + #""original_payload":{"type":"profile","attributes":{"email":"\#(email)"}}}}],"links":{}}"#)
+    }
+
     /// Klaviyo with one bulk import job: 202 on submit, `complete` with one failed row (row `failedRow`) on poll.
     static func klaviyo(failedRow: Int, email: String, status: String = "complete") -> ScriptedTransport {
         ScriptedTransport { request in
             if request.method == "POST" {
-                return ScriptedTransport.reply(
-                    202,
-                    #"{"data":{"type":"profile-bulk-import-job","id":"J1","attributes":{"status":"queued","#
-                        + #""created_at":"2026-12-04T00:00:00+00:00","total_count":5}}}"#)
+                return jobAccepted(rows: 5)
             }
             if request.url.contains("/import-errors") {
-                return ScriptedTransport.reply(
-                    200,
-                    #"{"data":[{"type":"import-error","id":"E1","attributes":{"code":"invalid","#
-                        + #""title":"Invalid input","detail":"Invalid email address","source":{"pointer":"#
-                        + #""/data/attributes/profiles/data/\#(failedRow)/attributes/email"},"#
-                        + #""original_payload":{"type":"profile","attributes":{"email":"\#(email)"}}}}],"links":{}}"#)
+                return importError(
+                    pointer: "/data/attributes/profiles/data/\(failedRow)/attributes/email", email: email)
             }
             return ScriptedTransport.reply(
                 200,
@@ -375,18 +385,10 @@ struct ProfileCoalescerTests {
                 return ScriptedTransport.reply(201, #"{"data":{"type":"profile","id":"P1","attributes":{}}}"#)
             }
             if request.method == "POST" {
-                return ScriptedTransport.reply(
-                    202,
-                    #"{"data":{"type":"profile-bulk-import-job","id":"J1","attributes":{"status":"queued","#
-                        + #""created_at":"2026-12-04T00:00:00+00:00","total_count":1}}}"#)
+                return jobAccepted(rows: 1)
             }
             if request.url.contains("/import-errors") {
-                return ScriptedTransport.reply(
-                    200,
-                    #"{"data":[{"type":"import-error","id":"E1","attributes":{"code":"invalid","#
-                        + #""title":"Invalid input","detail":"Invalid email address","source":{"pointer":"/data"},"#
-                        + #""original_payload":{"type":"profile","attributes":{"email":"nobody@example.com"}}}}],"#
-                        + #""links":{}}"#)
+                return importError(pointer: "/data", email: "nobody@example.com")
             }
             let status = cancelled ? "cancelled" : "complete"
             return ScriptedTransport.reply(
