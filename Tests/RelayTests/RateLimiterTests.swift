@@ -576,13 +576,16 @@ struct HeldBackScheduleTests {
         #expect(tier.delay <= wanted)
     }
 
-    /// A command that holds a slot must be back before it: the longest tier no longer than the wait (never
-    /// the next longer one, which left the quota idle for most of two minutes), the shortest below every tier.
+    /// A command that holds a slot must be back before it: the longest tier that returns it at least the margin
+    /// (500 ms) before the slot (never the next longer one, which left the quota idle for most of two minutes;
+    /// nor one ending just before the slot, whose trip back through the commands queue could land after it),
+    /// the shortest below every tier.
     @Test func heldBackWithASlotTakesTheLongestTierThatReturnsInTime() throws {
         let policy = RetryPolicy()
         for (wait, expected) in [
-            (Duration.milliseconds(51_000), "30s"), (.seconds(119), "30s"), (.seconds(120), "2m"),
-            (.milliseconds(4_900), "1s"), (.milliseconds(300), "1s"), (.seconds(7_200), "1h"),
+            (Duration.milliseconds(51_000), "30s"), (.seconds(119), "30s"), (.milliseconds(120_500), "2m"),
+            (.seconds(120), "30s"), (.milliseconds(4_900), "1s"), (.milliseconds(5_200), "1s"),
+            (.milliseconds(5_500), "5s"), (.milliseconds(300), "1s"), (.seconds(7_200), "1h"),
         ] {
             let schedule = policy.scheduleHeldBack(
                 wait: wait, firstFailedAtMilliseconds: 0, nowMilliseconds: 0, topology: topology)
@@ -603,6 +606,28 @@ struct HeldBackScheduleTests {
         }
         #expect(wanted < .seconds(130) && wanted > .seconds(100))
         #expect(tier.name == "30s")
+    }
+
+    /// Every wait the limiter parks (beyond the default inline wait, 1.5 s) lands in a tier that brings the
+    /// command back at least the margin before its slot, so a return trip of up to the margin plus the limiter's
+    /// slack still claims the slot. (Before: a 1.2 s wait took the 1 s tier and had 200 ms for the trip back.)
+    @Test func everyParkedWaitReturnsAtLeastTheMarginEarly() throws {
+        let policy = RetryPolicy()
+        let inline = RateLimiter.Settings().maxWait
+        // Just past each tier (where the longest tier that fits leaves the least time), and across the range.
+        var waits = topology.retryTiers.flatMap { tier in
+            [1, 100, 250, 499, 500, 900].map { tier.delay + .milliseconds($0) }
+        }
+        waits += (0..<60).map { _ in inline + .milliseconds(1) + .milliseconds(Int64.random(in: 0...4_000_000)) }
+        for wait in waits where wait > inline {
+            let schedule = policy.scheduleHeldBack(
+                wait: wait, firstFailedAtMilliseconds: 0, nowMilliseconds: 0, topology: topology)
+            guard case .delay(let tier, _) = schedule else {
+                Issue.record("not scheduled: \(schedule)")
+                return
+            }
+            #expect(wait - tier.delay >= policy.heldBackReturnMargin, "wait \(wait) → tier \(tier.name)")
+        }
     }
 
     @Test func heldBackIsStillBoundedByTheMaximumAge() {

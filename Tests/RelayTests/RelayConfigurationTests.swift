@@ -29,6 +29,20 @@ struct RelayConfigurationTests {
         #expect(off.cautions.isEmpty)
     }
 
+    /// An inline wait shorter than the shortest retry tier plus the return margin leaves a band of waits that
+    /// can only be parked in a tier bringing the command back too close to (or after) its slot: named at startup.
+    /// Rate limiting off raises nothing, whatever the wait.
+    @Test func anInlineWaitTooShortToParkWithAMarginIsACaution() throws {
+        let short = try RelayConfiguration(environment: ["RELAY_RATE_LIMIT_MAX_WAIT": "1s"], development: true)
+        #expect(short.cautions.count == 1)
+        #expect(short.cautions.first?.hasPrefix("RELAY_RATE_LIMIT_MAX_WAIT (1000ms) is below 1500ms") == true)
+        let enough = try RelayConfiguration(environment: ["RELAY_RATE_LIMIT_MAX_WAIT": "1500ms"], development: true)
+        #expect(enough.cautions.isEmpty)
+        let off = try RelayConfiguration(
+            environment: ["RELAY_RATE_LIMIT": "off", "RELAY_RATE_LIMIT_MAX_WAIT": "0"], development: true)
+        #expect(off.cautions.isEmpty)
+    }
+
     @Test func encryptionKeyIsRequiredOutsideDevelopment() {
         let refused = #expect(throws: RelayError.self) {
             try RelayConfiguration(environment: [:], development: false)
@@ -172,7 +186,7 @@ struct RateLimitConfigurationTests {
         let configuration = try RelayConfiguration(environment: [:], development: true)
         #expect(configuration.rateLimitEnabled)
         #expect(configuration.rateLimitShare == 1.0)
-        #expect(configuration.rateLimitMaxWait == .seconds(1))
+        #expect(configuration.rateLimitMaxWait == .milliseconds(1500))
     }
 
     @Test func readsTheVariables() throws {

@@ -97,8 +97,9 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
     /// `RELAY_RATE_LIMIT_SHARE`: part of each of Klaviyo's limits this relay may use, in (0, 1].
     public var rateLimitShare = 1.0
     /// `RELAY_RATE_LIMIT_MAX_WAIT`: longest a call waits inline for the limiter before its command is parked
-    /// in a retry tier.
-    public var rateLimitMaxWait: Duration = .seconds(1)
+    /// in a retry tier. 1.5 s: the shortest tier (1 s) plus ``RetryPolicy/defaultHeldBackReturnMargin``, so
+    /// every parked command can be back before its slot with that margin (``cautions``).
+    public var rateLimitMaxWait: Duration = RateLimiter.Settings.defaultMaxWait
     /// `RELAY_BATCH_WINDOW`: how long the first `event.track` of an account waits for others to share one
     /// bulk call (at most 1s); `0` disables batching (every event is sent with `create_event`).
     public var batchWindow: Duration = .milliseconds(25)
@@ -352,6 +353,14 @@ public struct RelayConfiguration: Sendable, CustomStringConvertible {
                     + "RELAY_HTTP_TIMEOUT (\(httpTimeout.roundedDescription)): a bulk import submit still waiting for "
                     + "Klaviyo can be taken for a dead one, and another process then adopts a job or submits the "
                     + "batch again (a second job of the same upserts); set the lock TTL above the HTTP timeout")
+        }
+        let parkable = (RelayTopology.defaultRetryTiers.first?.delay ?? .zero) + RetryPolicy.defaultHeldBackReturnMargin
+        if rateLimitEnabled, rateLimitMaxWait < parkable {
+            found.append(
+                "RELAY_RATE_LIMIT_MAX_WAIT (\(rateLimitMaxWait.roundedDescription)) is below \(parkable.roundedDescription) "
+                    + "(the shortest retry tier plus \(RetryPolicy.defaultHeldBackReturnMargin.roundedDescription)): a "
+                    + "command held back for less than that is parked in the shortest tier, can come back after its "
+                    + "rate-limiter slot and then queues for a new one, leaving its slot of the quota unused")
         }
         return found
     }

@@ -12,6 +12,13 @@ public struct RetryPolicy: Sendable {
     public var maxDelay: Duration
     /// How long after its first failure a command may still be retried (`RELAY_MAX_RETRY_AGE`).
     public var maxRetryAge: Duration
+    /// How long before its reserved slot a held-back command is due back (``scheduleHeldBack(wait:reserved:firstFailedAtMilliseconds:nowMilliseconds:topology:random:)``):
+    /// the trip from the retry tier through the commands queue to a consumer takes time, and a command that
+    /// claims its slot more than the limiter's slack (250 ms) late gives it up and queues for a new one.
+    public var heldBackReturnMargin: Duration = Self.defaultHeldBackReturnMargin
+
+    /// 500 ms: twice the limiter's slack.
+    public static let defaultHeldBackReturnMargin: Duration = .milliseconds(500)
 
     /// Creates a policy.
     public init(
@@ -119,9 +126,10 @@ public struct RetryPolicy: Sendable {
     }
 
     /// Where a command goes after the relay's own rate limiter held a call back (``KlaviyoError/Code/heldBack``):
-    /// the longest tier no longer than the limiter's wait, so the command is back before its slot (it then
-    /// waits the rest inline, or takes a shorter tier again) and the quota never lies idle; a wait shorter than
-    /// every tier takes the shortest. Without a reserved slot (beyond the horizon, or a daily cap) the wait is
+    /// the longest tier that brings it back at least ``heldBackReturnMargin`` before its slot (it then waits the
+    /// rest inline, or takes a shorter tier again), so the quota never lies idle and the command does not come
+    /// back after its slot's slack and lose its place; a wait shorter than every tier plus the margin takes the
+    /// shortest (the limiter's default inline wait, 1.5 s, covers that band: ``RelayConfiguration/cautions``). Without a reserved slot (beyond the horizon, or a daily cap) the wait is
     /// shortened by up to 20 % so refused commands do not all return at once. No attempt is counted, so the
     /// attempt budget does not apply; ``maxRetryAge`` still bounds it, and a wait that cannot end within it (a
     /// daily cap exhausted for the next day) gives up at once, naming the wait, instead of parking the command
@@ -145,7 +153,7 @@ public struct RetryPolicy: Sendable {
                     + "cap is exhausted until then)")
         }
         let wanted = reserved ? held : held - held * (0.2 * Self.unit(random()))
-        guard let tier = topology.retryTier(atMost: wanted) else {
+        guard let tier = topology.retryTier(atMost: wanted - heldBackReturnMargin) else {
             return .giveUpExhausted(reason: "held back by the rate limiter (no retry tiers declared)")
         }
         return .delay(tier: tier, wanted: wanted)

@@ -39,7 +39,7 @@ public struct RateLimiter: Sendable {
 
         /// Creates settings.
         public init(
-            share: Double = 1.0, maxWait: Duration = .seconds(1), horizon: Duration = .seconds(900),
+            share: Double = 1.0, maxWait: Duration = Self.defaultMaxWait, horizon: Duration = .seconds(900),
             slack: Duration = .milliseconds(250)
         ) {
             self.share = share
@@ -47,6 +47,11 @@ public struct RateLimiter: Sendable {
             self.horizon = horizon
             self.slack = slack
         }
+
+        /// 1.5 s: the shortest retry tier (1 s) plus the margin a parked command is due back before its slot
+        /// (`RetryPolicy.defaultHeldBackReturnMargin`), so a wait too short to park with that margin is waited
+        /// inline.
+        public static let defaultMaxWait: Duration = .milliseconds(1500)
     }
 
     /// A slot reserved for one call of an operation (carried by a parked command, sealed).
