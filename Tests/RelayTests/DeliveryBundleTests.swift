@@ -272,4 +272,37 @@ struct DeliveryBundleTests {
         await #expect(throws: AMQPError.self) { try await amqp.nack(unpacked, requeue: true) }
         #expect(settlement.kind == .ack)
     }
+
+    /// A bundle is one message, so its size is bounded (the broker refuses a message over its max size): an open
+    /// bundle is full once its members reach ``AccountFairness/Settings/maxBytes``, and a flush splits its members
+    /// into runs that each fit.
+    @Test func bundlesAreBoundedInBytes() throws {
+        let fairness = try fairness()
+        #expect(fairness.settings.maxBytes == 8 * 1024 * 1024)
+        func large(_ index: Int, megabytes: Int) -> AMQPDelivery {
+            var large = member("hot", index)
+            large.body += Array(repeating: UInt8(ascii: " "), count: megabytes * 1024 * 1024)
+            return incoming(large)
+        }
+        guard case .opened(let key, let generation) = fairness.add(large(0, megabytes: 3), account: "hot") else {
+            Issue.record("the first delivery opens a bundle")
+            return
+        }
+        guard case .joined = fairness.add(large(1, megabytes: 3), account: "hot") else {
+            Issue.record("6 MB of members leave the bundle open")
+            return
+        }
+        guard case .full(key, generation) = fairness.add(large(2, megabytes: 3), account: "hot") else {
+            Issue.record("9 MB of members fill the bundle long before its member count")
+            return
+        }
+
+        let mb = 1024 * 1024
+        #expect(AccountFairness.slices([3 * mb, 3 * mb, 3 * mb], maxBytes: 8 * mb) == [0..<2, 2..<3])
+        #expect(AccountFairness.slices([20 * mb, 1, 1, 20 * mb], maxBytes: 8 * mb) == [0..<1, 1..<3, 3..<4])
+        #expect(AccountFairness.slices(Array(repeating: 100, count: 50), maxBytes: 8 * mb) == [0..<50])
+        #expect(AccountFairness.slices([], maxBytes: 8 * mb).isEmpty)
+        let one = DeliveryBundle.Member(large(3, megabytes: 1))
+        #expect(one.encodedSize + AccountFairness.bundleOverhead == DeliveryBundle(members: [one]).encoded().count)
+    }
 }

@@ -10,8 +10,8 @@ import Synchronization
 /// slot. An account may hold `hotSlots` (= concurrency × `RELAY_FAIR_SHARE`) slots; a further delivery of an
 /// account at its share is not processed now but packed with the account's other such deliveries into one
 /// ``DeliveryBundle`` parked in the shortest retry tier (one publish for up to ``Settings/maxMembers``
-/// deliveries, each acked once the broker confirmed the bundle). The consumer so reaches the deliveries of other
-/// accounts behind the backlog at the pace of acks, not of Klaviyo calls.
+/// deliveries and ``Settings/maxBytes``, each acked once the broker confirmed the bundle). The consumer so
+/// reaches the deliveries of other accounts behind the backlog at the pace of acks, not of Klaviyo calls.
 ///
 /// A returning bundle is unpacked in the account's lane: its members are processed in order like the deliveries
 /// they were, at most ``Settings/laneSlots`` at once, and the bundle is acked when every member was acked. A lane
@@ -64,6 +64,13 @@ final class AccountFairness: Sendable {
 
         /// Members waiting in the lanes, all accounts together (about 10 MB of commands).
         var maxWaitingMembers = 20_000
+
+        /// Most bytes of one bundle's body: a bundle is one message, and the broker refuses a message over its
+        /// `max_message_size` (RabbitMQ's default: 128 MiB in 3.x, 16 MiB from 4.0) and closes the publish channel.
+        /// `maxMembers` deliveries of up to `RELAY_MAX_MESSAGE_BYTES` each can be far more, so the members of a
+        /// flush go in as many bundles as this takes; a member larger than this alone goes in a bundle of its own
+        /// (the size of the message the broker already took, plus its properties).
+        var maxBytes = 8 * 1024 * 1024
     }
 
     /// What to do with a delivery.
@@ -86,6 +93,8 @@ final class AccountFairness: Sendable {
     struct Buffer {
         var generation: Int
         var deliveries: [AMQPDelivery]
+        /// The members' ``DeliveryBundle/Member/encodedSize``, together.
+        var bytes = 0
     }
 
     struct Lane {
@@ -201,16 +210,42 @@ final class AccountFairness: Sendable {
 
     func add(_ delivery: AMQPDelivery, account: String) -> Added {
         let key = BufferKey(account: account, queue: delivery.queue)
+        let size = DeliveryBundle.Member(delivery).encodedSize
         return state.withLock { state -> Added in
             if var buffer = state.buffers[key] {
                 buffer.deliveries.append(delivery)
+                buffer.bytes += size
                 state.buffers[key] = buffer
-                return buffer.deliveries.count >= settings.maxMembers ? .full(key, buffer.generation) : .joined
+                return isFull(buffer) ? .full(key, buffer.generation) : .joined
             }
             state.nextGeneration += 1
-            state.buffers[key] = Buffer(generation: state.nextGeneration, deliveries: [delivery])
-            return settings.maxMembers <= 1 ? .full(key, state.nextGeneration) : .opened(key, state.nextGeneration)
+            let buffer = Buffer(generation: state.nextGeneration, deliveries: [delivery], bytes: size)
+            state.buffers[key] = buffer
+            return isFull(buffer) ? .full(key, buffer.generation) : .opened(key, buffer.generation)
         }
+    }
+
+    /// Whether an open bundle takes no more members (``Settings/maxMembers``, ``Settings/maxBytes``).
+    func isFull(_ buffer: Buffer) -> Bool {
+        buffer.deliveries.count >= settings.maxMembers || buffer.bytes >= settings.maxBytes
+    }
+
+    /// The runs of `sizes` (members' encoded sizes, in order) that each fit one bundle of at most `maxBytes`; a
+    /// member larger than that alone makes a run of its own.
+    static func slices(_ sizes: [Int], maxBytes: Int) -> [Range<Int>] {
+        var slices: [Range<Int>] = []
+        var start = 0
+        var bytes = 0
+        for (index, size) in sizes.enumerated() {
+            if index > start, bytes + size > maxBytes {
+                slices.append(start..<index)
+                start = index
+                bytes = 0
+            }
+            bytes += size
+        }
+        if start < sizes.count { slices.append(start..<sizes.count) }
+        return slices
     }
 
     /// Publishes the open bundle `generation` of `key` (if it is still open) and acks its members once the
@@ -233,7 +268,18 @@ final class AccountFairness: Sendable {
         for deliveries in all { await publish(deliveries) }
     }
 
+    /// Parks `deliveries` in as few bundles as ``Settings/maxBytes`` allows, each acked or requeued on its own.
     func publish(_ deliveries: [AMQPDelivery]) async {
+        let sizes = deliveries.map { DeliveryBundle.Member($0).encodedSize }
+        for slice in Self.slices(sizes, maxBytes: settings.maxBytes - Self.bundleOverhead) {
+            await publishBundle(Array(deliveries[slice]))
+        }
+    }
+
+    /// The bytes of a bundle body besides its members (magic and member count).
+    static let bundleOverhead = 8
+
+    func publishBundle(_ deliveries: [AMQPDelivery]) async {
         guard let first = deliveries.first, let tier = topology.retryTiers.first else { return }
         let bundle = DeliveryBundle(members: deliveries.map(DeliveryBundle.Member.init))
         let route = DelayedRetry.originalRoutingKey(of: first, seal: seal)

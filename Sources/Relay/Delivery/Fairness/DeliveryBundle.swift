@@ -45,6 +45,16 @@ public struct DeliveryBundle: Sendable, Hashable {
                 body: delivery.body, properties: delivery.properties, exchange: delivery.exchange,
                 routingKey: delivery.routingKey, redelivered: delivery.redelivered)
         }
+
+        /// The bytes the member takes in a bundle's body (its body is counted, not copied).
+        public var encodedSize: Int {
+            var writer = Writer()
+            writer.string(exchange)
+            writer.string(routingKey)
+            writer.u8(0)
+            writer.properties(properties)
+            return writer.bytes.count + 4 + body.count
+        }
     }
 
     /// The members, in the order they were delivered.
