@@ -234,7 +234,8 @@ struct ProfileCoalescerTests {
     }
 
     /// The processor sends the coalescing peek with the idempotency lookup (one round trip): the pipelined answer
-    /// is the one the visit would get (member, pending identifier, none), and only coalescable upserts read.
+    /// is the one the visit would get (member, pending identifier, none), also for an upsert that cannot be
+    /// coalesced (it waits behind a pending identifier's batch).
     @Test func thePeekSentWithTheLookupAnswersAsTheVisitWould() async throws {
         let redis = try Self.redis()
         defer { Task { await redis.shutdown() } }
@@ -262,8 +263,9 @@ struct ProfileCoalescerTests {
         #expect(asMember.count == 4)
         #expect(try await pipelinedPeek(command(1, email: "a@example.com")) == ["pending"])
         #expect(try await pipelinedPeek(command(2, email: "b@example.com")) == ["none"])
-        // Not coalescable (by Klaviyo profile id): nothing to read.
-        #expect(executor.admissionRead(for: try command(3, email: "c@example.com", profileID: "01P")) == nil)
+        // Not coalescable (by Klaviyo profile id), but its identifiers are read too: it waits behind a pending one.
+        #expect(try await pipelinedPeek(command(3, email: "a@example.com", profileID: "01P")) == ["pending"])
+        #expect(try await pipelinedPeek(command(4, email: "c@example.com", profileID: "01P")) == ["none"])
         // The member, handed its pipelined answer, is still the same row of the same batch.
         let again = try await executor.execute(member, credential: .apiKey("pk_test"), admissionReply: asMember)
         #expect(again.pending?.state["coalesced"] == true)

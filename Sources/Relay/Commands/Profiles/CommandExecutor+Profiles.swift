@@ -5,23 +5,31 @@ extension CommandExecutor {
     /// The Redis read the coalescer starts a `profile.upsert` with, for the processor to send with the idempotency
     /// lookup (nil: nothing to read, the command is not coalescable or there is no coalescer).
     public func admissionRead(for command: CommandEnvelope) -> [String]? {
-        guard coalescer != nil, case .profileUpsert(let payload) = command.payload, let row = CoalescedRow(payload)
-        else { return nil }
-        return ProfileCoalescer.peekCommand(command, row: row)
+        guard coalescer != nil, case .profileUpsert(let payload) = command.payload else { return nil }
+        let identifiers = CoalescedRow(payload)?.identifiers ?? CoalescedRow.identifiers(of: payload.attributes)
+        return identifiers.isEmpty ? nil : ProfileCoalescer.peekCommand(command, identifiers: identifiers)
     }
 
     /// Upserts one profile with `profile-import`, or, with a coalescer and a deep backlog, as a row of a bulk
-    /// import job (``ProfileCoalescer``; the command is then parked until its batch's job is done).
+    /// import job (``ProfileCoalescer``; the command is then parked until its batch's job is done). An upsert
+    /// that cannot be coalesced waits, parked, for the unsettled batches of its profile's identifiers first.
     func upsertProfile(
         _ payload: ProfileUpsertPayload, command: CommandEnvelope, credential: KlaviyoCredential,
         peeked: [String]? = nil
     ) async throws(KlaviyoError)
         -> CommandExecution
     {
-        if let coalescer, let row = CoalescedRow(payload) {
-            switch try await coalescer.visit(
-                command, row: row, klaviyo: klaviyo, credential: credential, peeked: peeked)
-            {
+        if let coalescer {
+            let visit: ProfileCoalescer.Visit
+            if let row = CoalescedRow(payload) {
+                visit = try await coalescer.visit(
+                    command, row: row, klaviyo: klaviyo, credential: credential, peeked: peeked)
+            } else {
+                visit = try await coalescer.visitUncoalescable(
+                    command, identifiers: CoalescedRow.identifiers(of: payload.attributes), klaviyo: klaviyo,
+                    credential: credential, peeked: peeked)
+            }
+            switch visit {
             case .pending(let job):
                 return CommandExecution(
                     outcome: .succeeded,

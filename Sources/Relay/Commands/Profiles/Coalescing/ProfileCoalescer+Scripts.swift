@@ -8,7 +8,7 @@ extension ProfileCoalescer {
     static let clock = """
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-        local function final(s) return (not s) or s == 'complete' or s == 'cancelled' end
+        local function final(s) return (not s) or s == 'complete' or s == 'cancelled' or s == 'single' end
         """
 
     /// The hold of a finished batch whose members fall back to single calls (cancelled, or row errors not tied to
@@ -31,8 +31,10 @@ extension ProfileCoalescer {
         local function settled(prefix, markers, b)
             local k = prefix .. 'batch:' .. b
             local f = redis.call('HMGET', k, 'state', 'hold_until')
-            if not final(f[1]) then return false end
             local hold = tonumber(f[2] or '')
+            -- A barrier whose member never came back (lost, purged) stops holding after its hold, like a batch.
+            if f[1] == 'barrier' then return hold ~= nil and hold <= now end
+            if not final(f[1]) then return false end
             if not hold or hold <= now then return true end
             for _ = 1, 100 do
                 local c = redis.call('SRANDMEMBER', k .. ':members')
@@ -172,6 +174,57 @@ extension ProfileCoalescer {
             return {'joined', open, n - 1, now, wait}
             """)
 
+    /// KEYS: member, identifiers, seq, holds, open. ARGV: prefix, done-marker prefix, command id, ttl ms, hold ttl
+    /// ms, identifiers… → {'member', batch, row, joined_at} | {'joined', batch, 0, joined_at} | {'none'}.
+    /// For an upsert that cannot be coalesced (``CoalescedRow``) while an identifier of its profile is in a
+    /// batch not settled yet: a **barrier**, a batch of that one member and no rows, in state `barrier`, that
+    /// takes the identifiers over (so a newer upsert waits for it, as for any batch) and waits for the batches it
+    /// found (`after`); then its member goes out singly (state `single`) and holds it until its outcome, like a
+    /// member of a cancelled batch. `hold_until` bounds a member that never comes back. `none`: no identifier
+    /// is pending, the upsert goes out singly at once. A barrier behind the open batch seals it: a newer upsert
+    /// joining that batch would make it wait for the barrier, which waits for it.
+    static let barrierScript = RedisScript(
+        clock + holdFunctions + """
+
+            local m = redis.call('HMGET', KEYS[1], 'batch', 'row', 'joined_at')
+            if m[1] then return {'member', m[1], m[2], m[3]} end
+            local prefix = ARGV[1]
+            local after = {}
+            local seen = {}
+            for i = 6, #ARGV do
+                local b = redis.call('HGET', KEYS[2], ARGV[i])
+                if b and not seen[b] and not settled(prefix, ARGV[2], b) then
+                    seen[b] = true
+                    table.insert(after, b)
+                end
+            end
+            if #after == 0 then return {'none'} end
+            local open = redis.call('GET', KEYS[5])
+            if open and seen[open] then
+                local o = prefix .. 'batch:' .. open
+                if redis.call('HGET', o, 'state') == 'open' then redis.call('HSET', o, 'state', 'sealed') end
+                redis.call('DEL', KEYS[5])
+            end
+            local ttl = tonumber(ARGV[4])
+            local id = tostring(redis.call('INCR', KEYS[3]))
+            redis.call('PERSIST', KEYS[3])
+            local k = prefix .. 'batch:' .. id
+            redis.call('DEL', k, k .. ':rows', k .. ':identifiers', k .. ':members', k .. ':errors')
+            redis.call('HSET', k, 'state', 'barrier', 'opened_at', now, 'after', table.concat(after, ','),
+                'rows', 0, 'bytes', 0, 'hold_until', now + tonumber(ARGV[5]))
+            redis.call('SADD', k .. ':members', ARGV[3])
+            for i = 6, #ARGV do
+                redis.call('HSET', KEYS[2], ARGV[i], id)
+                redis.call('SADD', k .. ':identifiers', ARGV[i])
+            end
+            redis.call('HSET', KEYS[1], 'batch', id, 'row', 0, 'joined_at', now)
+            redis.call('RPUSH', KEYS[4], id)
+            for _, key in ipairs({KEYS[1], KEYS[2], KEYS[4], k, k .. ':identifiers', k .. ':members'}) do
+                redis.call('PEXPIRE', key, ttl)
+            end
+            return {'joined', id, 0, now}
+            """)
+
     /// KEYS: batch, open, errors. ARGV: prefix, batch id, row, token, lock ttl ms, poll interval ms, command id,
     /// hold ttl ms, done-marker prefix.
     /// → {'gone'} | {'wait', ms, job_id} | {'submit', rows} | {'adopt', rows, submitting_at} | {'poll', job_id}
@@ -191,6 +244,17 @@ extension ProfileCoalescer {
             local interval = tonumber(ARGV[6])
             local lockUntil = tonumber(f[6] or '0') or 0
             local job = f[8] or ''
+            if state == 'barrier' then
+                local hold = tonumber(f[11] or '') or 0
+                redis.call('HSET', k, 'hold_until', math.max(hold, now + tonumber(ARGV[8])))
+                if f[3] and f[3] ~= '' then
+                    for p in string.gmatch(f[3], '[^,]+') do
+                        if not settled(ARGV[1], ARGV[9], p) then return {'wait', 1000, job} end
+                    end
+                end
+                redis.call('HSET', k, 'state', 'single', 'finished_at', now)
+                return {'final', 'single', '', '', '0'}
+            end
             if state == 'open' or state == 'sealed' then
                 if state == 'open' then
                     local wait = tonumber(f[2]) - now

@@ -84,7 +84,7 @@ public struct ProfileCoalescer: Sendable {
 
     /// One delivery of coalescable upsert `command`: join a batch, step the batch it is in, or go singly.
     /// `klaviyo` is the command's (rate-limit-gated) client.
-    /// `peeked` is the answer of ``peekCommand(_:row:)`` when the processor already sent it with the command's
+    /// `peeked` is the answer of ``peekCommand(_:identifiers:)`` when the processor already sent it with the command's
     /// idempotency lookup (one round trip for both); nil sends it here.
     public func visit(
         _ command: CommandEnvelope, row: CoalescedRow, klaviyo: KlaviyoClient, credential: KlaviyoCredential,
@@ -120,6 +120,39 @@ public struct ProfileCoalescer: Sendable {
             if membership.joinedFresh > .zero {
                 return .pending(pending(membership, jobID: nil, wait: membership.joinedFresh))
             }
+        }
+        return try await advance(command, membership: membership, keys: keys, klaviyo: klaviyo, credential: credential)
+    }
+
+    /// One delivery of an upsert that cannot be coalesced (``CoalescedRow`` is nil) of a profile with
+    /// `identifiers`: `.single` at once when none of them is in a batch not settled yet; else it waits behind
+    /// those batches in a barrier (``barrierScript``), parked like a member, and goes out singly (`.single`)
+    /// once they settled, holding its identifiers until its outcome, so it neither overtakes an older batched
+    /// upsert of its profile nor is overtaken by a newer one.
+    /// `peeked`: as for ``visit(_:row:klaviyo:credential:peeked:)``; `none` (no identifier pending, not waiting
+    /// already) sends it singly without another round trip.
+    public func visitUncoalescable(
+        _ command: CommandEnvelope, identifiers: [String], klaviyo: KlaviyoClient, credential: KlaviyoCredential,
+        peeked: [String]? = nil
+    ) async throws(KlaviyoError) -> Visit {
+        guard !identifiers.isEmpty, peeked?.first != "none" else { return .single }
+        let keys = Keys(command)
+        if let peeked, peeked.first == "member" {
+            return try await advance(
+                command, membership: try Self.membership(peeked), keys: keys, klaviyo: klaviyo, credential: credential)
+        }
+        let reply = try await script(
+            Self.barrierScript, [keys.member, keys.identifiers, keys.sequence, keys.holds, keys.open],
+            [
+                keys.prefix, keys.markers, command.id, String(settings.ttl.wholeMilliseconds),
+                String(settings.holdTTL.wholeMilliseconds),
+            ] + identifiers)
+        guard reply.first == "member" || reply.first == "joined" else { return .single }
+        let membership = try Self.membership(reply)
+        if reply.first == "joined" {
+            logger.debug(
+                "upsert waits for the earlier batches of its profile before going out singly",
+                metadata: ["coalesce.batch": "\(membership.batch)"])
         }
         return try await advance(command, membership: membership, keys: keys, klaviyo: klaviyo, credential: credential)
     }
@@ -207,6 +240,12 @@ public struct ProfileCoalescer: Sendable {
         let jobID = reply.count > 2 ? reply[2] : ""
         let rowError = reply.count > 3 ? reply[3] : ""
         let uncertain = reply.count > 4 && reply[4] == "1"
+        if state == "single" {
+            logger.debug(
+                "the earlier batches of the profile settled; upsert sent singly",
+                metadata: ["coalesce.batch": "\(membership.batch)"])
+            return .single
+        }
         guard state == "complete" else {
             logger.info(
                 "profile bulk import batch ended \(state); upsert sent singly",
@@ -251,10 +290,12 @@ extension ProfileCoalescer {
     /// The peek of ``visit(_:row:klaviyo:credential:peeked:)`` as a Redis command (`EVALSHA`), for the processor
     /// to pipeline with the command's idempotency lookup. A `NOSCRIPT` answer (the script not loaded yet) or any
     /// other error makes the visit peek again itself, loading the script.
-    public static func peekCommand(_ command: CommandEnvelope, row: CoalescedRow) -> [String] {
+    /// It takes a profile's normalized identifiers (``CoalescedRow/identifiers(of:)``): it is also asked for an
+    /// upsert that cannot be coalesced, which waits behind the batches it finds.
+    public static func peekCommand(_ command: CommandEnvelope, identifiers: [String]) -> [String] {
         let keys = Keys(command)
         return ["EVALSHA", peekScript.sha1, "2", keys.member, keys.identifiers, keys.prefix, keys.markers]
-            + row.identifiers
+            + identifiers
     }
 
     /// A script's answer as strings (an array's elements, or the one value).
