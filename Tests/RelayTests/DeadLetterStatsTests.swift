@@ -19,8 +19,9 @@ struct DeadLetterStatsTests {
         if let minutesAgo {
             headers["x-relay-last-failed-at"] = .string(Timestamp.format(milliseconds: now - minutesAgo * 60_000))
         }
+        // The body names the same command id as the relay's header (the relay copies it from the body).
         return DeadLetterSummary(
-            delivery(body: #"{"id":"x"}"#, routingKey: type, exchange: "klaviyo.commands", headers: headers))
+            delivery(body: #"{"id":"\#(id)"}"#, routingKey: type, exchange: "klaviyo.commands", headers: headers))
     }
 
     @Test func countsByCodeAccountTypeAndAge() {

@@ -6,11 +6,11 @@ public import Klaviyo
 public struct DeadLetterSummary: Sendable {
     /// AMQP `message_id` (the command id for well-behaved publishers).
     public var messageID: String?
-    /// Command id (`x-relay-command-id`, or the body's `id`).
+    /// Command id (the body's `id`, or `x-relay-command-id` when the body names none).
     public var commandID: String?
-    /// Account (`x-relay-account-id`, or the body's `account_id`).
+    /// Account (the body's `account_id`, or `x-relay-account-id` when the body names none).
     public var accountID: String?
-    /// Command type (`x-relay-type`, or the body's `type`).
+    /// Command type (the body's `type`, or `x-relay-type` when the body names none).
     public var type: String?
     /// `x-relay-error-code`, or derived from `x-death` (`delivery_limit`, or the broker's reason).
     public var code: String
@@ -35,9 +35,13 @@ public struct DeadLetterSummary: Sendable {
             return String(value.prefix(200))
         }
         messageID = delivery.properties.messageID
-        commandID = header(DeadLetter.Header.commandID) ?? field("id")
-        accountID = header(DeadLetter.Header.accountID) ?? field("account_id")
-        type = header(DeadLetter.Header.type) ?? field("type")
+        // The body first: it is what the relay acted on and what a replay runs. The `x-relay-*` copies are only
+        // trustworthy on dead letters the relay wrote; a broker-made one (delivery limit) carries the publisher's
+        // headers as published, so a command of account B saying `x-relay-account-id: A` would otherwise be
+        // listed, exported, replayed and purged as account A's.
+        commandID = field("id") ?? header(DeadLetter.Header.commandID)
+        accountID = field("account_id") ?? header(DeadLetter.Header.accountID)
+        type = field("type") ?? header(DeadLetter.Header.type)
         originalRoutingKey = DeadLetterQueue.originalRoutingKey(of: delivery)
         if let code = header(DeadLetter.Header.errorCode), !code.isEmpty {
             brokerMade = false

@@ -1,0 +1,62 @@
+import AMQP
+import Foundation
+import Klaviyo
+import Relay
+import RelayTestSupport
+import Testing
+
+/// A broker-made dead letter keeps the headers its publisher put on the command. A publisher of account B that
+/// writes `x-relay-account-id: A` (and another account's command id) on its commands must not get them listed,
+/// exported, shown, replayed or purged as account A's when an outage (or a crash loop) makes the broker
+/// dead-letter them at the work queue's delivery limit: the dead letter is B's, as its body says.
+@Suite("klaviyo-relay dlq and forged relay headers", .timeLimit(.minutes(3)))
+struct DLQForgedHeadersTests {
+    @Test func aBrokerMadeDeadLetterIsTheAccountItsBodyNames() async throws {
+        try await withRelayStack(deliveryLimit: 1) { stack in
+            let victim = uniqueName("victim", length: 10)
+            let forger = uniqueName("forger", length: 10)
+            let victimCommandID = stack.id("victims-command")
+            let command = upsert(stack, "forged-headers", account: forger)
+            try await stack.publish(
+                command.body, routingKey: "profile.upsert", messageID: command.id,
+                headers: [
+                    DeadLetter.Header.accountID: .string(victim), DeadLetter.Header.commandID: .string(victimCommandID),
+                ])
+            // No consumer: the command is handed back (as consumers do while Redis is down) until the broker
+            // dead-letters it at the delivery limit, headers and all.
+            let workQueue = stack.topology.queueName(.profiles)
+            try await eventually("the broker to dead-letter the command", timeout: .seconds(30)) {
+                if let delivery = try await stack.amqp.get(queue: workQueue) {
+                    try await stack.amqp.nack(delivery, requeue: true)
+                }
+                return try await stack.deadQueueCount() == 1
+            }
+            let dead = try #require(
+                try await stack.amqp.get(queue: stack.topology.deadQueue), "the dead letter to look at")
+            #expect(dead.properties.headers[DeadLetter.Header.accountID]?.stringValue == victim, "the forged header")
+            #expect(dead.properties.headers[DeadLetter.Header.errorCode] == nil, "made by the broker")
+            try await stack.amqp.nack(dead, requeue: true)
+            try await stack.waitForDeadQueue(1)
+
+            let asVictims = try await stack.run(["dlq", "list", "--json", "--account", victim])
+            #expect(asVictims.status == 0, "\(asVictims.stderr)")
+            #expect(asVictims.jsonLines.isEmpty, "listed as the victim's: \(asVictims.stdout)")
+            let exported = try await stack.run(["dlq", "export", "--account", victim])
+            #expect(exported.status == 0, "\(exported.stderr)")
+            #expect(!exported.stdout.contains(forger), "the forger's command exported as the victim's")
+            let shown = try await stack.run(["dlq", "show", victimCommandID])
+            #expect(shown.status != 0, "shown as the victim's command: \(shown.stdout)")
+            let replayed = try await stack.run(["dlq", "replay", "--account", victim])
+            #expect(replayed.stdout.contains("replayed 0, failed 0"), "\(replayed.stdout) \(replayed.stderr)")
+            let purged = try await stack.run(["dlq", "purge", "--yes", "--account", victim])
+            #expect(purged.stdout.contains("nothing purged"), "\(purged.stdout) \(purged.stderr)")
+            try await stack.waitForDeadQueue(1)
+
+            let asForgers = try await stack.run(["dlq", "list", "--json", "--account", forger])
+            #expect(asForgers.jsonLines.count == 1, "\(asForgers.stdout) \(asForgers.stderr)")
+            #expect(asForgers.jsonLines.first?["command_id"]?.stringValue == command.id)
+            #expect(asForgers.jsonLines.first?["code"]?.stringValue == "delivery_limit")
+            try await stack.waitForDeadQueue(1)
+        }
+    }
+}
