@@ -267,6 +267,11 @@ struct DLQCommand: AsyncParsableCommand {
         @Flag(help: "One JSON object instead of the tables.")
         var json = false
 
+        func validate() throws {
+            // `prefix(top)` traps on a negative length.
+            if top < 0 { throw ValidationError("--top must be 0 or more") }
+        }
+
         func run() async throws {
             let runtime = try DLQCommand.runtime(options)
             let queue = DeadLetterQueue(amqp: runtime.amqp, topology: runtime.topology)

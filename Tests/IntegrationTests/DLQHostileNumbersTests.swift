@@ -68,4 +68,27 @@ struct DLQHostileNumbersTests {
             #expect(purged.status == 0 && purged.stdout.contains("purged 1"), "\(purged.stdout) \(purged.stderr)")
         }
     }
+
+    /// `dlq stats --top` with a negative count used to trap (`prefix` of a negative length) after the whole scan;
+    /// now it is refused before anything is read.
+    @Test func aNegativeTopIsRefusedNotATrap() async throws {
+        try await withRelayStack { stack in
+            let id = stack.id("top")
+            try await stack.amqp.publish(
+                AMQPMessage(
+                    exchange: stack.topology.deadExchange, routingKey: "profile.upsert",
+                    body: commandBody(id: id, type: "profile.upsert", accountID: "org_top", payload: [:]),
+                    properties: AMQPProperties(contentType: "application/json", persistent: true)))
+            try await stack.waitForDeadQueue(1)
+            for top in ["-1", "-9223372036854775808"] {
+                let refused = try await stack.run(["dlq", "stats", "--top=\(top)"])
+                #expect(refused.status == 64, "--top=\(top): \(refused.status) \(refused.stderr)")
+                #expect(refused.stderr.contains("--top must be 0 or more"), "\(refused.stderr)")
+            }
+            let totalsOnly = try await stack.run(["dlq", "stats", "--top=0"])
+            #expect(totalsOnly.status == 0, "\(totalsOnly.stderr)")
+            #expect(totalsOnly.stdout.contains("1 dead letter(s)") && totalsOnly.stdout.contains("(1 more)"))
+            try await stack.waitForDeadQueue(1)
+        }
+    }
 }
