@@ -48,7 +48,7 @@ struct ConnectionsCommand: AsyncParsableCommand {
                 throw CLIError("could not connect \(account): \(error)")
             }
             print(
-                "connected \(record.accountID) to Klaviyo account \(record.klaviyoAccountID ?? "?") (\(record.klaviyoAccountName ?? "unnamed")) with a private API key"
+                "connected \(record.accountID) to \(klaviyoAccountLabel(record)) with a private API key"
             )
         }
     }
@@ -107,9 +107,7 @@ struct ConnectionsCommand: AsyncParsableCommand {
             } catch {
                 throw CLIError("could not connect: \(error)")
             }
-            print(
-                "connected \(record.accountID) to Klaviyo account \(record.klaviyoAccountID ?? "?") (\(record.klaviyoAccountName ?? "unnamed")) with OAuth"
-            )
+            print("connected \(record.accountID) to \(klaviyoAccountLabel(record)) with OAuth")
         }
     }
 
@@ -132,10 +130,11 @@ struct ConnectionsCommand: AsyncParsableCommand {
             print("account:           \(record.accountID)")
             print("method:            \(record.method.rawValue)")
             print("state:             \(record.state.rawValue)")
-            print("klaviyo account:   \(record.klaviyoAccountID ?? "-") (\(record.klaviyoAccountName ?? "-"))")
+            let klaviyoAccount = klaviyoText(record.klaviyoAccountID ?? "-")
+            print("klaviyo account:   \(klaviyoAccount) (\(klaviyoText(record.klaviyoAccountName ?? "-")))")
             print("connected at:      \(record.connectedAt ?? "-")")
             if record.method == .oauth {
-                print("scope:             \(record.scope ?? "-")")
+                print("scope:             \(klaviyoText(record.scope ?? "-"))")
                 print("token expires at:  \(record.expiresAt.map { "\($0) (Unix seconds)" } ?? "-")")
             }
             print("version:           \(record.version)")
@@ -287,4 +286,14 @@ struct ConnectionsCommand: AsyncParsableCommand {
             }
         }
     }
+}
+
+/// Text Klaviyo (or the customer, who names their Klaviyo account) chose, made safe for the operator's terminal:
+/// control characters and bidi overrides escaped, as `dlq` prints dead letters
+/// (``DeadLetterExport/terminalSafe(_:keepingLines:)``), so an account name cannot drive the terminal.
+func klaviyoText(_ text: String) -> String { DeadLetterExport.terminalSafe(text) }
+
+/// "Klaviyo account <id> (<name>)", terminal-safe.
+func klaviyoAccountLabel(_ record: ConnectionRecord) -> String {
+    "Klaviyo account \(klaviyoText(record.klaviyoAccountID ?? "?")) (\(klaviyoText(record.klaviyoAccountName ?? "unnamed")))"
 }

@@ -106,6 +106,36 @@ struct ConnectionsCLITests {
         }
     }
 
+    /// A Klaviyo account's name is the customer's text: `add-api-key` and `show` print it with control characters
+    /// and bidi overrides escaped, so a name carrying an OSC 52 (clipboard) or CSI sequence cannot drive the
+    /// operator's terminal. They used to print it raw.
+    @Test func aHostileKlaviyoAccountNameCannotDriveTheTerminal() async throws {
+        try await withRelayStack { stack in
+            let name = "Evil\u{1b}]52;c;ZWNobyBwd25lZA==\u{07}Store\u{1b}[2J\u{202e}"
+            let apiKey = apiKeyName()
+            try await stack.simAdmin(
+                .POST, "/_sim/accounts",
+                [
+                    "account_id": .string("acct-cli-\(UUID().uuidString.lowercased().prefix(10))"),
+                    "api_key": .string(apiKey), "name": .string(name),
+                ])
+            let account = "org-\(stack.prefix)"
+            let variables = ["RELAY_KLAVIYO_API_BASE_URL": IntegrationEnvironment.simURL]
+            let added = try await stack.run(
+                ["connections", "add-api-key", "--account", account, "--api-key", "-"], stdin: apiKey + "\n",
+                variables: variables)
+            #expect(added.status == 0, "\(added.stderr)")
+            let stored = try #require(try await stack.credentialStore.load(accountID: account))
+            #expect(stored.klaviyoAccountName == name, "stored as Klaviyo said it")
+            let shown = try await stack.run(["connections", "show", "--account", account], variables: variables)
+            #expect(shown.status == 0, "\(shown.stderr)")
+            for output in [added.stdout, shown.stdout] {
+                #expect(output.contains("Evil\\u{1b}]52;c;ZWNobyBwd25lZA==\\u{7}Store\\u{1b}[2J\\u{202e}"), "\(output)")
+                #expect(!output.unicodeScalars.contains { $0.value == 0x1b || $0.value == 0x07 || $0.value == 0x202e })
+            }
+        }
+    }
+
     /// `remove` takes the account's refresh lock: while a refresher holds it, the connection stays (the command
     /// fails as busy); once free, the grant is revoked at Klaviyo, the connection is disconnected and
     /// `connection.disconnected` is published.
