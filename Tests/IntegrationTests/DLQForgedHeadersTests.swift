@@ -59,4 +59,34 @@ struct DLQForgedHeadersTests {
             try await stack.waitForDeadQueue(1)
         }
     }
+
+    /// A broker-made dead letter whose publisher wrote an `x-original-routing-key` longer than AMQP allows (255
+    /// bytes) used to stop every `dlq replay` that reached it: its publish failed as a lost connection ("replay
+    /// stopped"), so the dead letters after it (any account's) were not replayed. The header is not a routing key
+    /// the relay could have written; the replay uses the one the message arrived with.
+    @Test func anImpossibleOriginalRoutingKeyDoesNotStopAReplay() async throws {
+        try await withRelayStack { stack in
+            let poisoned = stack.id("long-routing-key")
+            let plain = stack.id("plain")
+            let tooLong: AMQPTable = [DeadLetter.Header.originalRoutingKey: .string(String(repeating: "k", count: 300))]
+            for (id, headers) in [(poisoned, tooLong), (plain, [:])] {
+                var properties = AMQPProperties(contentType: "application/json", headers: headers, persistent: true)
+                properties.messageID = id
+                try await stack.amqp.publish(
+                    AMQPMessage(
+                        exchange: stack.topology.deadExchange, routingKey: "profile.upsert",
+                        body: commandBody(id: id, type: "profile.upsert", accountID: "org_long", payload: [:]),
+                        properties: properties))
+            }
+            try await stack.waitForDeadQueue(2)
+            let replayed = try await stack.run(["dlq", "replay"])
+            #expect(replayed.status == 0, "\(replayed.stdout) \(replayed.stderr)")
+            #expect(replayed.stdout.contains("replayed 2, failed 0"), "\(replayed.stdout) \(replayed.stderr)")
+            try await stack.waitForDeadQueue(0)
+            let profiles = stack.topology.queueName(.profiles)
+            try await eventually("both replays in the profiles queue", timeout: .seconds(10)) {
+                try await stack.amqp.messageCount(queue: profiles).messages == 2
+            }
+        }
+    }
 }

@@ -282,9 +282,15 @@ public struct DeadLetterQueue: Sendable {
     }
 
     /// The routing key the command was published with: `x-original-routing-key`, else (a broker-made dead
-    /// letter of a command never retried) the routing key it arrived with.
+    /// letter of a command never retried) the routing key it arrived with. A header longer than an AMQP routing key
+    /// may be (255 bytes) was not written by the relay (it copies routing keys the broker delivered) but by a
+    /// publisher on a command the broker dead-lettered as published; it is ignored, since publishing with it fails
+    /// as a lost connection and stopped `dlq replay` for every dead letter after it.
     public static func originalRoutingKey(of delivery: AMQPDelivery) -> String {
-        delivery.properties.headers[DeadLetter.Header.originalRoutingKey]?.stringValue ?? delivery.routingKey
+        guard let header = delivery.properties.headers[DeadLetter.Header.originalRoutingKey]?.stringValue,
+            header.utf8.count <= 255
+        else { return delivery.routingKey }
+        return header
     }
 
     /// The broker's dead-lettering as `x-death` records it: a `delivery_limit` entry wins (a command that was
