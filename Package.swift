@@ -26,6 +26,8 @@ let package = Package(
         // Hummingbird's own foundations, declared because KlaviyoSimCore and its tests import them directly.
         .package(url: "https://github.com/apple/swift-nio", from: "2.65.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+        // NIOHTTPTypes: the HTTP parts `serve`'s request deadline handler sees (Hummingbird's own dependency).
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.34.1"),
         // Spans (issue #11); OTLP/HTTP export only (the gRPC exporter's packages cost more build time: README).
         .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.1.0"),
         .package(url: "https://github.com/swift-otel/swift-otel", from: "1.0.0", traits: ["OTLPHTTP"]),
@@ -95,6 +97,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 // TimeAmount, the unit of Hummingbird's idle timeout.
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strict),

@@ -17,6 +17,16 @@ public struct RelayServerConfiguration: Sendable {
     /// How long a connection may stay idle before the server closes it (``defaultIdleTimeout``; tests shorten it).
     public var idleTimeout: Duration = RelayServerConfiguration.defaultIdleTimeout
 
+    /// How long a request may take to arrive in full, from its head to the end of its body (``defaultRequestTimeout``;
+    /// tests shorten it).
+    public var requestTimeout: Duration = RelayServerConfiguration.defaultRequestTimeout
+
+    /// 15 s: a request whose body is still arriving this long after its head is cut off and its connection
+    /// closed. The idle timeout alone does not end it: every fragment of a body sent a byte at a time restarts
+    /// it, so a client could hold a connection for days (a 64 kB body at a byte every 5 s) and, with enough of
+    /// them, every socket of the process. The largest body `serve` takes (64 kB) arrives in milliseconds.
+    public static let defaultRequestTimeout: Duration = .seconds(15)
+
     /// 30 s: a connection with no request being read or answered for this long is closed, so clients that open
     /// connections and send nothing (or stop halfway through a request's head) cannot hold sockets and memory
     /// indefinitely. Longer than any load balancer's usual keep-alive probe interval, far shorter than a slow

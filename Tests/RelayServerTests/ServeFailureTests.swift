@@ -99,6 +99,43 @@ struct ServeFailureTests {
         }
     }
 
+    /// A request whose body trickles in (a byte every 200 ms, each of which restarted the idle timer, so the
+    /// connection stayed as long as the client liked) is cut off once the request deadline has passed (here a
+    /// short one; `serve` uses ``RelayServerConfiguration/defaultRequestTimeout``), while the idle timeout is far.
+    @Test func aTricklingRequestIsCutOffAtTheRequestDeadline() async throws {
+        let deadline = Duration.seconds(1)
+        let configure: @Sendable (inout RelayServerConfiguration) -> Void = {
+            $0.requestTimeout = deadline
+            $0.idleTimeout = .seconds(60)
+        }
+        try await Self.run(.live, configure: configure) { client, _ in
+            let port = try #require(client.port)
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connect(host: "127.0.0.1", port: port).get()
+            let opened = ContinuousClock.now
+            try await channel.writeAndFlush(
+                ByteBuffer(string: "POST /healthz HTTP/1.1\r\nHost: relay\r\nContent-Length: 1000\r\n\r\n"))
+            let gaveUp = Mutex(false)
+            // The client's side: a byte every 200 ms until the server closes, or the test gives up after 10 s.
+            let trickle = Task {
+                while ContinuousClock.now - opened < .seconds(10) {
+                    try await Task.sleep(for: .milliseconds(200))
+                    try await channel.writeAndFlush(ByteBuffer(string: "x"))
+                }
+                gaveUp.withLock { $0 = true }
+                try await channel.close()
+            }
+            try await channel.closeFuture.get()
+            trickle.cancel()
+            let open = ContinuousClock.now - opened
+            #expect(!gaveUp.withLock { $0 }, "the server kept a trickling request for 10 s")
+            #expect(open >= deadline - .milliseconds(100), "cut off at the deadline, not at once (\(open))")
+            // A request that arrives whole is answered as before.
+            let health = try await client.execute(uri: "/healthz", method: .get)
+            #expect(health.status == .ok)
+        }
+    }
+
     /// A route whose dependency throws something other than an HTTP error (here Redis cannot be reached) answers
     /// a 500 with a fixed body, never the error, and with the security headers.
     @Test func aFailingDependencyAnswers500WithTheSecurityHeaders() async throws {
