@@ -7,11 +7,13 @@ import Testing
 @testable import Relay
 
 extension FairnessTests {
-    /// Eight deliveries of one account at 18 MB each (144 MB together, beyond the 128 MiB that RabbitMQ takes in
-    /// one message by default; 16 MiB from RabbitMQ 4.0) are parked in bundles the broker takes: each delivery
-    /// is acked after its bundle was confirmed, and the bundles come back to the work queue. As one bundle the
-    /// broker refused them (closing the publish channel under every other publish in flight), and the eight were
-    /// requeued, to be bundled and refused again until the broker dead-lettered them at their delivery limit.
+    /// Eight deliveries of one account at 3 MB each are parked in bundles of at most 8 MiB (`Settings.maxBytes`):
+    /// four of two members (the flush finds all eight in the open bundle and splits them at 8 MiB), each delivery
+    /// acked after its bundle was confirmed, and the four bundles come back to the work queue. Before, the member count alone bounded a bundle: the eight went as one
+    /// 24 MB message, and eight commands of 18 MB as one of 144 MB, beyond the 128 MiB RabbitMQ 3.x takes in one
+    /// message (16 MiB from 4.0): the broker refused it, closing the publish channel under every other publish in
+    /// flight, and the members were requeued, bundled and refused again until their delivery limit dead-lettered
+    /// them untried. (The sizes here stay small: the whole suite shares one broker on two cores.)
     @Test func largeCommandsAreParkedInBundlesTheBrokerTakes() async throws {
         try await withRelayStack { stack in
             let fairness = AccountFairness(
@@ -19,7 +21,7 @@ extension FairnessTests {
                 topology: stack.topology, seal: HeaderSeal(keyRing: stack.keys), logger: IntegrationEnvironment.logger)
             #expect(fairness.settings.maxMembers >= 8, "the member count alone does not split them")
             let queue = stack.topology.queueName(.profiles)
-            let pad = JSONValue.string(String(repeating: "x", count: 18_000_000))
+            let pad = JSONValue.string(String(repeating: "x", count: 3_000_000))
             let deliveries = (0..<8).map { index in
                 AMQPDelivery.unpacked(
                     body: commandBody(
@@ -41,9 +43,9 @@ extension FairnessTests {
 
             let settled = deliveries.map { $0.localSettlement?.kind }
             #expect(settled.allSatisfy { $0 == .ack }, "settlements: \(settled)")
-            // Each member is larger than a bundle may be: eight bundles of one, back in the queue after the 1 s tier.
-            try await eventually("the bundles back in the work queue", timeout: .seconds(30)) {
-                try await stack.amqp.messageCount(queue: queue).messages >= 8
+            // Full from the third member on (9 MB); the first flush takes all eight and splits them at 8 MiB.
+            try await eventually("the four bundles back in the work queue", timeout: .seconds(30)) {
+                try await stack.amqp.messageCount(queue: queue).messages == 4
             }
         }
     }

@@ -269,7 +269,8 @@ struct DeadLetterQueueTests {
     func ours(code: String, account: String, type: String, minutesAgo: Int64) -> DeadLetterSummary {
         DeadLetterSummary(
             delivery(
-                body: #"{"id":"x"}"#, routingKey: type, exchange: "klaviyo.commands",
+                body: #"{"id":"cmd-\#(account)","account_id":"\#(account)","type":"\#(type)"}"#, routingKey: type,
+                exchange: "klaviyo.commands",
                 headers: [
                     "x-relay-error-code": .string(code), "x-relay-error-detail": .string("d"),
                     "x-relay-attempts": .int(3), "x-relay-account-id": .string(account), "x-relay-type": .string(type),
