@@ -47,4 +47,18 @@ struct DeadLetterAttributionTests {
         #expect(summary.commandID == "cmd-1")
         #expect(summary.code == "not_json")
     }
+
+    /// A broker-made dead letter (no `x-relay-error-code`) whose body names nothing (not JSON) belongs to no
+    /// account: its `x-relay-*` headers are the publisher's, and `--account acct-victim` must not select it.
+    @Test func aBrokerMadeDeadLetterOfABodyThatNamesNothingBelongsToNoAccount() {
+        let delivery = deadDelivery(
+            body: Array("not json at all".utf8), routingKey: "profile.upsert", headers: forged, messageID: nil,
+            timestamp: nil)
+        let summary = DeadLetterSummary(delivery)
+        #expect(summary.brokerMade)
+        #expect(summary.accountID == nil)
+        #expect(summary.commandID == nil)
+        #expect(summary.type == nil)
+        #expect(!DeadLetterFilter(account: "acct-victim").matches(summary, nowMilliseconds: 1_796_040_000_000))
+    }
 }

@@ -6,11 +6,11 @@ public import Klaviyo
 public struct DeadLetterSummary: Sendable {
     /// AMQP `message_id` (the command id for well-behaved publishers).
     public var messageID: String?
-    /// Command id (the body's `id`, or `x-relay-command-id` when the body names none).
+    /// Command id (the body's `id`, or `x-relay-command-id` when the body names none and the relay made it).
     public var commandID: String?
-    /// Account (the body's `account_id`, or `x-relay-account-id` when the body names none).
+    /// Account (the body's `account_id`, or `x-relay-account-id` when the body names none and the relay made it).
     public var accountID: String?
-    /// Command type (the body's `type`, or `x-relay-type` when the body names none).
+    /// Command type (the body's `type`, or `x-relay-type` when the body names none and the relay made it).
     public var type: String?
     /// `x-relay-error-code`, or derived from `x-death` (`delivery_limit`, or the broker's reason).
     public var code: String
@@ -39,9 +39,13 @@ public struct DeadLetterSummary: Sendable {
         // trustworthy on dead letters the relay wrote; a broker-made one (delivery limit) carries the publisher's
         // headers as published, so a command of account B saying `x-relay-account-id: A` would otherwise be
         // listed, exported, replayed and purged as account A's.
-        commandID = field("id") ?? header(DeadLetter.Header.commandID)
-        accountID = field("account_id") ?? header(DeadLetter.Header.accountID)
-        type = field("type") ?? header(DeadLetter.Header.type)
+        // And on a broker-made one (no `x-relay-error-code`: the relay writes one on every dead letter) they never
+        // speak, not even for a body that names nothing.
+        let relayMade = header(DeadLetter.Header.errorCode).map { !$0.isEmpty } ?? false
+        func relayHeader(_ name: String) -> String? { relayMade ? header(name) : nil }
+        commandID = field("id") ?? relayHeader(DeadLetter.Header.commandID)
+        accountID = field("account_id") ?? relayHeader(DeadLetter.Header.accountID)
+        type = field("type") ?? relayHeader(DeadLetter.Header.type)
         originalRoutingKey = DeadLetterQueue.originalRoutingKey(of: delivery)
         if let code = header(DeadLetter.Header.errorCode), !code.isEmpty {
             brokerMade = false
