@@ -101,6 +101,39 @@ struct DLQStatsReplayTests {
         }
     }
 
+    /// A run reads the dead letters that were there when it started: here every match makes another dead letter
+    /// arrive (a tenant flooding the dead queue), and the run still ends after the three it found, leaving the new
+    /// ones for the next run. (It read until the queue was empty, so a flood faster than the run kept it going.)
+    @Test func aScanReadsTheDepthItFoundNotAFlood() async throws {
+        try await withRelayStack { stack in
+            func deadLetter(_ id: String) async throws {
+                var properties = AMQPProperties()
+                properties.messageID = id
+                properties.headers = ["x-relay-error-code": .string("klaviyo_rejected")]
+                try await stack.amqp.publish(
+                    AMQPMessage(
+                        exchange: stack.topology.deadExchange, routingKey: "profile.upsert",
+                        body: Array("{\"id\":\"\(id)\",\"account_id\":\"acct-flood\"}".utf8), properties: properties))
+            }
+            for index in 0..<3 { try await deadLetter(stack.id("found-\(index)")) }
+            try await stack.waitForDeadQueue(3)
+            let queue = DeadLetterQueue(amqp: stack.amqp, topology: stack.topology)
+            var arrived = 0
+            let selection = try await queue.scan(
+                DeadLetterFilter(),
+                onMatch: { _ in
+                    guard arrived < 5 else { return }
+                    arrived += 1
+                    try await deadLetter(stack.id("flood-\(arrived)"))
+                })
+            await queue.release(selection.others + selection.selected.map(\.delivery))
+            #expect(arrived == 3)
+            #expect(selection.selected.count == 3)
+            #expect(selection.selected.allSatisfy { $0.summary.commandID?.contains("found-") == true })
+            try await stack.waitForDeadQueue(6)
+        }
+    }
+
     /// What a tenant put in its command reaches the operator's terminal escaped (an OSC title sequence in the
     /// account id, in table and `show`), an `--id` that names dead letters of two accounts (the second an
     /// `id_conflict`) is shown whole and refused by replay and purge, and an export file is the operator's alone.

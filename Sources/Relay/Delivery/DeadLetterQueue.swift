@@ -185,7 +185,9 @@ public struct DeadLetterQueue: Sendable {
         self.topology = topology
     }
 
-    /// Takes dead letters from the queue until it is empty or `filter.limit` matched.
+    /// Takes the dead letters that were in the queue when it started (its depth then), until `filter.limit`
+    /// matched: those arriving during the run are left for the next one, so a tenant flooding the dead queue faster
+    /// than a run reads cannot keep it reading (and holding messages) for ever.
     ///
     /// Every message taken stays held (unacked) until the caller settles it, but only the selected ones keep their
     /// payload, and only with `keepBodies`: the others (and, without `keepBodies`, the selected ones too, once
@@ -194,11 +196,14 @@ public struct DeadLetterQueue: Sendable {
     /// were taken so far, after each one (long runs report it).
     public func scan(
         _ filter: DeadLetterFilter, nowMilliseconds: Int64 = Timestamp.nowMilliseconds(), keepBodies: Bool = true,
-        progress: (Int) -> Void = { _ in }, onMatch: (Held) throws -> Void = { _ in }
+        progress: (Int) -> Void = { _ in }, onMatch: (Held) async throws -> Void = { _ in }
     ) async throws -> Selection {
         var selection = Selection(selected: [], others: [])
+        let depth = Int(try await amqp.messageCount(queue: topology.deadQueue).messages)
         do {
-            while filter.limit.map({ selection.selected.count < $0 }) ?? true {
+            while selection.selected.count + selection.others.count < depth,
+                filter.limit.map({ selection.selected.count < $0 }) ?? true
+            {
                 guard let delivery = try await amqp.get(queue: topology.deadQueue) else { break }
                 progress(selection.selected.count + selection.others.count + 1)
                 let summary = DeadLetterSummary(delivery)
@@ -206,7 +211,7 @@ public struct DeadLetterQueue: Sendable {
                     let held = Held(delivery: delivery, summary: summary)
                     selection.selected.append(
                         keepBodies ? held : Held(delivery: Self.settleOnly(delivery), summary: summary))
-                    try onMatch(held)
+                    try await onMatch(held)
                 } else {
                     selection.others.append(Self.settleOnly(delivery))
                 }
