@@ -35,19 +35,18 @@ public struct DeadLetterSummary: Sendable {
             return String(value.prefix(200))
         }
         messageID = delivery.properties.messageID
-        // The body first: it is what the relay acted on and what a replay runs. The `x-relay-*` copies are only
-        // trustworthy on dead letters the relay wrote; a broker-made one (delivery limit) carries the publisher's
-        // headers as published, so a command of account B saying `x-relay-account-id: A` would otherwise be
-        // listed, exported, replayed and purged as account A's.
-        // And on a broker-made one (no `x-relay-error-code`: the relay writes one on every dead letter) they never
-        // speak, not even for a body that names nothing.
-        let relayMade = header(DeadLetter.Header.errorCode).map { !$0.isEmpty } ?? false
-        func relayHeader(_ name: String) -> String? { relayMade ? header(name) : nil }
+        // The body first: it is what the relay acted on and what a replay runs. The `x-relay-*` copies speak only
+        // for a body that names nothing, and only on a dead letter the relay wrote (it writes `x-relay-error-code`
+        // on every one): a broker-made one (delivery limit) carries the publisher's headers as published, so a
+        // command of account B saying `x-relay-account-id: A` would otherwise be listed, exported, replayed and
+        // purged as account A's.
+        let relayCode = header(DeadLetter.Header.errorCode).flatMap { $0.isEmpty ? nil : $0 }
+        func relayHeader(_ name: String) -> String? { relayCode == nil ? nil : header(name) }
         commandID = field("id") ?? relayHeader(DeadLetter.Header.commandID)
         accountID = field("account_id") ?? relayHeader(DeadLetter.Header.accountID)
         type = field("type") ?? relayHeader(DeadLetter.Header.type)
         originalRoutingKey = DeadLetterQueue.originalRoutingKey(of: delivery)
-        if let code = header(DeadLetter.Header.errorCode), !code.isEmpty {
+        if let code = relayCode {
             brokerMade = false
             self.code = code
             detail = header(DeadLetter.Header.errorDetail) ?? ""

@@ -93,8 +93,10 @@ final class AccountFairness: Sendable {
     struct Buffer {
         var generation: Int
         var deliveries: [AMQPDelivery]
-        /// The members' ``DeliveryBundle/Member/encodedSize``, together.
-        var bytes = 0
+        /// Each member's ``DeliveryBundle/Member/encodedSize``, in order (the flush splits by them).
+        var sizes: [Int]
+        /// Their sum.
+        var bytes: Int
     }
 
     struct Lane {
@@ -214,12 +216,13 @@ final class AccountFairness: Sendable {
         return state.withLock { state -> Added in
             if var buffer = state.buffers[key] {
                 buffer.deliveries.append(delivery)
+                buffer.sizes.append(size)
                 buffer.bytes += size
                 state.buffers[key] = buffer
                 return isFull(buffer) ? .full(key, buffer.generation) : .joined
             }
             state.nextGeneration += 1
-            let buffer = Buffer(generation: state.nextGeneration, deliveries: [delivery], bytes: size)
+            let buffer = Buffer(generation: state.nextGeneration, deliveries: [delivery], sizes: [size], bytes: size)
             state.buffers[key] = buffer
             return isFull(buffer) ? .full(key, buffer.generation) : .opened(key, buffer.generation)
         }
@@ -251,28 +254,28 @@ final class AccountFairness: Sendable {
     /// Publishes the open bundle `generation` of `key` (if it is still open) and acks its members once the
     /// broker confirmed it; if the publish fails they are requeued.
     func flush(_ key: BufferKey, generation: Int) async {
-        let deliveries = state.withLock { state -> [AMQPDelivery] in
-            guard let buffer = state.buffers[key], buffer.generation == generation else { return [] }
+        let buffer = state.withLock { state -> Buffer? in
+            guard let buffer = state.buffers[key], buffer.generation == generation else { return nil }
             state.buffers[key] = nil
-            return buffer.deliveries
+            return buffer
         }
-        await publish(deliveries)
+        if let buffer { await publish(buffer) }
     }
 
     /// Publishes every open bundle (graceful shutdown).
     func flushAll() async {
-        let all = state.withLock { state -> [[AMQPDelivery]] in
+        let all = state.withLock { state -> [Buffer] in
             defer { state.buffers = [:] }
-            return state.buffers.values.map(\.deliveries)
+            return Array(state.buffers.values)
         }
-        for deliveries in all { await publish(deliveries) }
+        for buffer in all { await publish(buffer) }
     }
 
-    /// Parks `deliveries` in as few bundles as ``Settings/maxBytes`` allows, each acked or requeued on its own.
-    func publish(_ deliveries: [AMQPDelivery]) async {
-        let sizes = deliveries.map { DeliveryBundle.Member($0).encodedSize }
-        for slice in Self.slices(sizes, maxBytes: settings.maxBytes - Self.bundleOverhead) {
-            await publishBundle(Array(deliveries[slice]))
+    /// Parks an open bundle's members in as few bundles as ``Settings/maxBytes`` allows, each acked or requeued on
+    /// its own.
+    func publish(_ buffer: Buffer) async {
+        for slice in Self.slices(buffer.sizes, maxBytes: settings.maxBytes - Self.bundleOverhead) {
+            await publishBundle(Array(buffer.deliveries[slice]))
         }
     }
 
