@@ -125,6 +125,12 @@ public enum ContractValidator {
                 }
             }
             if let value = members["traceparent"] { _ = try Check.string(value, at: "/traceparent", minLength: 0) }
+            if let value = members[HeaderSeal.header] {
+                let seal = try Check.string(value, at: "/x-relay-seal", minLength: 64, maxLength: 64)
+                guard seal.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else {
+                    throw SchemaViolation(pointer: "/x-relay-seal", message: "must be 64 lowercase hex digits")
+                }
+            }
         } catch {
             throw RelayError(code: .contractViolation, message: error.detail)
         }

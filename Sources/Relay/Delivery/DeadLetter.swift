@@ -1,7 +1,8 @@
 public import AMQP
 
 /// Builds dead letters exactly as docs/contracts.md ("Dead letters") fixes them: the original body byte for byte, the
-/// original AMQP properties, and the `x-relay-*` / `x-original-*` reason headers.
+/// original AMQP properties, and the `x-relay-*` / `x-original-*` reason headers, sealed (`x-relay-seal`,
+/// ``HeaderSeal/sealDeadLetter(_:body:)``) so `dlq` trusts them only on dead letters the relay made.
 public enum DeadLetter {
     /// Header names (a contract).
     public enum Header {
@@ -30,7 +31,7 @@ public enum DeadLetter {
     /// Longest detail header kept.
     public static let maxDetailLength = 1000
 
-    /// The dead-letter message for a delivery.
+    /// The dead-letter message for a delivery, its relay headers sealed with `seal`.
     public static func message(
         for delivery: AMQPDelivery, topology: RelayTopology, code: DeadLetterCode, detail: String, attempts: Int,
         firstFailedAt: String?, commandID: String?, accountID: String?, type: String?, seal: HeaderSeal
@@ -39,7 +40,6 @@ public enum DeadLetter {
         var properties = delivery.properties.republished
         // Relay headers a publisher put on a fresh command are dropped, not carried into the dead letter.
         var headers = seal.trustedHeaders(of: delivery)
-        headers[HeaderSeal.header] = nil
         headers[Header.errorCode] = .string(code.rawValue)
         headers[Header.errorDetail] = .string(String(detail.prefix(maxDetailLength)))
         headers[Header.attempts] = .int(Int64(attempts))
@@ -53,6 +53,7 @@ public enum DeadLetter {
         if let commandID { headers[Header.commandID] = .string(commandID) }
         if let accountID { headers[Header.accountID] = .string(accountID) }
         if let type { headers[Header.type] = .string(type) }
+        seal.sealDeadLetter(&headers, body: delivery.body)
         properties.headers = headers
         properties.persistent = true
         let routingKey = headers[Header.originalRoutingKey].flatMap(\.stringValue) ?? delivery.routingKey

@@ -11,6 +11,9 @@ import Foundation
 /// body's digest and those headers, with a key derived from `RELAY_ENCRYPTION_KEY`); on a delivery whose seal
 /// does not verify, those headers are ignored and the command is treated as fresh. Every key of the ring
 /// verifies (keys rotate); the first signs.
+///
+/// Dead letters carry a seal of their own kind (``sealDeadLetter(_:body:)``, in `HeaderSeal+DeadLetter.swift`): a
+/// retry's seal never verifies as a dead letter's, nor a dead letter's as a retry's.
 public struct HeaderSeal: Sendable {
     /// The header that carries the seal (hex).
     public static let header = "x-relay-seal"
@@ -62,15 +65,23 @@ public struct HeaderSeal: Sendable {
     /// Adds (or replaces) the seal of `headers` for `body`.
     public func seal(_ headers: inout AMQPTable, body: [UInt8]) {
         headers[Self.header] = nil
-        guard let key = keys.first else { return }
-        let mac = HMAC<SHA256>.authenticationCode(for: Self.message(headers: headers, body: body), using: key)
-        headers[Self.header] = .string(mac.map { String(format: "%02x", $0) }.joined())
+        headers[Self.header] = code(for: Self.message(headers: headers, body: body)).map { .string($0) }
     }
 
     /// Whether the relay sealed these headers for this body (constant-time comparison, any key of the ring).
     public func verify(_ headers: AMQPTable, body: [UInt8]) -> Bool {
-        guard let presented = headers[Self.header]?.stringValue, presented.utf8.count == 64 else { return false }
-        let message = Self.message(headers: headers, body: body)
+        verifies(headers[Self.header], message: Self.message(headers: headers, body: body))
+    }
+
+    /// The seal of `message` with the first key (hex), or nil with no key.
+    func code(for message: Data) -> String? {
+        guard let key = keys.first else { return nil }
+        return HMAC<SHA256>.authenticationCode(for: message, using: key).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Whether `presented` is the seal of `message` under any key of the ring (constant-time comparison).
+    func verifies(_ presented: AMQPFieldValue?, message: Data) -> Bool {
+        guard let presented = presented?.stringValue, presented.utf8.count == 64 else { return false }
         return keys.contains { key in
             let expected = HMAC<SHA256>.authenticationCode(for: message, using: key)
             return constantTimeEquals(expected.map { String(format: "%02x", $0) }.joined(), presented.lowercased())
