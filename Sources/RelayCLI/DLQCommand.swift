@@ -64,6 +64,14 @@ struct DLQCommand: AsyncParsableCommand {
         try Runtime.make(options, label: "klaviyo-relay.dlq", connectionName: "klaviyo-relay dlq")
     }
 
+    /// The dead-letter queue tool, with the relay's key ring (`RELAY_ENCRYPTION_KEY`, the development key with
+    /// `--dev`) to verify which dead letters the relay made: the others are never attributed by their headers.
+    static func queue(_ runtime: Runtime) -> DeadLetterQueue {
+        DeadLetterQueue(
+            amqp: runtime.amqp, topology: runtime.topology,
+            seal: HeaderSeal(keyRing: runtime.configuration.encryptionKeys))
+    }
+
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "list", abstract: "List dead letters (age, account, type, code, detail, attempts, id).")
@@ -76,7 +84,7 @@ struct DLQCommand: AsyncParsableCommand {
 
         func run() async throws {
             let runtime = try DLQCommand.runtime(options)
-            let queue = DeadLetterQueue(amqp: runtime.amqp, topology: runtime.topology)
+            let queue = DLQCommand.queue(runtime)
             let now = Timestamp.nowMilliseconds()
             let filter = filters.filter
             let json = self.json
@@ -106,7 +114,7 @@ struct DLQCommand: AsyncParsableCommand {
 
         func run() async throws {
             let runtime = try DLQCommand.runtime(options)
-            let queue = DeadLetterQueue(amqp: runtime.amqp, topology: runtime.topology)
+            let queue = DLQCommand.queue(runtime)
             let id = self.id
             let found = try await runtime.withAMQP { try await queue.find(id) }
             guard !found.isEmpty else { throw CLIError("no dead letter with command or message id \(dlqSafe(id))") }
@@ -124,7 +132,11 @@ struct DLQCommand: AsyncParsableCommand {
             print("message id:   \(dlqSafe(summary.messageID ?? "-"))")
             print("account:      \(dlqSafe(summary.accountID ?? "-"))")
             print("type:         \(dlqSafe(summary.type ?? "-"))")
-            print("code:         \(dlqSafe(summary.code))\(summary.brokerMade ? " (made by the broker)" : "")")
+            let origin =
+                summary.brokerMade
+                ? " (made by the broker)"
+                : summary.sealed ? "" : " (unsealed: an older relay's or forged; not attributed)"
+            print("code:         \(dlqSafe(summary.code))\(origin)")
             print("detail:       \(dlqSafe(summary.detail))")
             print("attempts:     \(summary.attempts.map(String.init) ?? "-")")
             print("age:          \(summary.age(nowMilliseconds: now).map(dlqFormatAge) ?? "-")")
@@ -175,7 +187,7 @@ struct DLQCommand: AsyncParsableCommand {
 
         func run() async throws {
             let runtime = try DLQCommand.runtime(options)
-            let queue = DeadLetterQueue(amqp: runtime.amqp, topology: runtime.topology)
+            let queue = DLQCommand.queue(runtime)
             let filter = filters.filter
             let dryRun = self.dryRun
             let interval = rate.map { Duration.seconds(1 / $0) }
@@ -274,7 +286,7 @@ struct DLQCommand: AsyncParsableCommand {
 
         func run() async throws {
             let runtime = try DLQCommand.runtime(options)
-            let queue = DeadLetterQueue(amqp: runtime.amqp, topology: runtime.topology)
+            let queue = DLQCommand.queue(runtime)
             let now = Timestamp.nowMilliseconds()
             let filter = filters.filter
             let stats = try await runtime.withAMQP {
@@ -314,7 +326,7 @@ struct DLQCommand: AsyncParsableCommand {
 
         func run() async throws {
             let runtime = try DLQCommand.runtime(options)
-            let queue = DeadLetterQueue(amqp: runtime.amqp, topology: runtime.topology)
+            let queue = DLQCommand.queue(runtime)
             let filter = filters.filter
             let yes = self.yes
             let filters = self.filters
@@ -370,7 +382,7 @@ struct DLQCommand: AsyncParsableCommand {
 
         func run() async throws {
             let runtime = try DLQCommand.runtime(options)
-            let queue = DeadLetterQueue(amqp: runtime.amqp, topology: runtime.topology)
+            let queue = DLQCommand.queue(runtime)
             let filter = filters.filter
             let now = Timestamp.nowMilliseconds()
             // Each line is written as its dead letter is taken, so the export holds no bodies in memory.

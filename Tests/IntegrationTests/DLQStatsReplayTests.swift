@@ -80,7 +80,8 @@ struct DLQStatsReplayTests {
                         properties: properties))
             }
             try await stack.waitForDeadQueue(3)
-            let queue = DeadLetterQueue(amqp: stack.amqp, topology: stack.topology)
+            let queue = DeadLetterQueue(
+                amqp: stack.amqp, topology: stack.topology, seal: HeaderSeal(keyRing: stack.keys))
             var seen: [String: [UInt8]] = [:]
             let lean = try await queue.scan(
                 DeadLetterFilter(account: "acct-a"), keepBodies: false,
@@ -117,7 +118,8 @@ struct DLQStatsReplayTests {
             }
             for index in 0..<3 { try await deadLetter(stack.id("found-\(index)")) }
             try await stack.waitForDeadQueue(3)
-            let queue = DeadLetterQueue(amqp: stack.amqp, topology: stack.topology)
+            let queue = DeadLetterQueue(
+                amqp: stack.amqp, topology: stack.topology, seal: HeaderSeal(keyRing: stack.keys))
             var arrived = 0
             let selection = try await queue.scan(
                 DeadLetterFilter(),

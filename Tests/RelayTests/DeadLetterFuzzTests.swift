@@ -139,12 +139,20 @@ struct DeadLetterFuzzTests {
         var brokerMade = 0
         for index in 0..<Self.cases {
             let label = "seed \(seed) case \(index)"
+            let body = Self.body(&random)
+            var headers = Self.headers(&random)
+            // Some sealed as the relay would (those with a relay header it never writes stay unsealed).
+            if random.chance(0.3) { deadLetterSeal.sealDeadLetter(&headers, body: body) }
             let delivery = deadDelivery(
-                body: Self.body(&random), routingKey: random.pick(["profile.upsert", "", "1s"]),
-                headers: Self.headers(&random), messageID: random.chance(0.5) ? "m-\(index)" : nil,
+                body: body, routingKey: random.pick(["profile.upsert", "", "1s"]), headers: headers,
+                messageID: random.chance(0.5) ? "m-\(index)" : nil,
                 timestamp: random.chance(0.5) ? random.pick(Self.unsigned) : nil)
             let nowMilliseconds = random.chance(0.8) ? now : random.pick(Self.integers)
-            let summary = DeadLetterSummary(delivery)
+            let summary = DeadLetterSummary(delivery, seal: deadLetterSeal)
+            #expect(summary.sealed == (headers[HeaderSeal.header] != nil), "\(label)")
+            if !summary.sealed, let account = headers["x-relay-account-id"]?.stringValue {
+                #expect(summary.accountID != account || account == "org_1", "\(label): attributed by its header")
+            }
             if summary.deadLetteredAtMilliseconds != nil { dated += 1 }
             if summary.brokerMade { brokerMade += 1 }
 
@@ -208,7 +216,7 @@ struct DeadLetterFuzzTests {
             body: Array(#"{"id":"c1","type":"profile.upsert","account_id":"org_1"}"#.utf8),
             routingKey: "profile.upsert",
             headers: ["x-death": deaths], messageID: "c1", timestamp: .max)
-        let summary = DeadLetterSummary(delivery)
+        let summary = DeadLetterSummary(delivery, seal: deadLetterSeal)
         #expect(summary.code == "delivery_limit")
         #expect(summary.deadLetteredAtMilliseconds == nil)
         #expect(summary.age(nowMilliseconds: now) == nil)
@@ -226,7 +234,8 @@ struct DeadLetterFuzzTests {
         ])
         let summary = DeadLetterSummary(
             deadDelivery(
-                body: [], routingKey: "event.track", headers: ["x-death": deaths], messageID: nil, timestamp: nil))
+                body: [], routingKey: "event.track", headers: ["x-death": deaths], messageID: nil, timestamp: nil),
+            seal: deadLetterSeal)
         #expect(summary.age(nowMilliseconds: now) == .seconds(90))
         // A clock far in the past of the dead letter: age 0, never negative.
         #expect(summary.age(nowMilliseconds: .min) == .zero)

@@ -19,9 +19,14 @@ struct DeadLetterStatsTests {
         if let minutesAgo {
             headers["x-relay-last-failed-at"] = .string(Timestamp.format(milliseconds: now - minutesAgo * 60_000))
         }
-        // The body names the same command id as the relay's header (the relay copies it from the body).
+        // The body names the same command id as the relay's header (the relay copies it from the body); the relay
+        // made it (sealed), so the headers name the account and type the body does not.
+        let body = #"{"id":"\#(id)"}"#
         return DeadLetterSummary(
-            delivery(body: #"{"id":"\#(id)"}"#, routingKey: type, exchange: "klaviyo.commands", headers: headers))
+            delivery(
+                body: body, routingKey: type, exchange: "klaviyo.commands",
+                headers: sealedDeadLetter(headers, body: body)),
+            seal: deadLetterSeal)
     }
 
     @Test func countsByCodeAccountTypeAndAge() {

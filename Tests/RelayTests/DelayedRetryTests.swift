@@ -267,17 +267,19 @@ struct DeadLetterQueueTests {
     let now: Int64 = 1_800_000_000_000
 
     func ours(code: String, account: String, type: String, minutesAgo: Int64) -> DeadLetterSummary {
-        DeadLetterSummary(
+        let body = #"{"id":"cmd-\#(account)","account_id":"\#(account)","type":"\#(type)"}"#
+        return DeadLetterSummary(
             delivery(
-                body: #"{"id":"cmd-\#(account)","account_id":"\#(account)","type":"\#(type)"}"#, routingKey: type,
-                exchange: "klaviyo.commands",
-                headers: [
-                    "x-relay-error-code": .string(code), "x-relay-error-detail": .string("d"),
-                    "x-relay-attempts": .int(3), "x-relay-account-id": .string(account), "x-relay-type": .string(type),
-                    "x-relay-command-id": .string("cmd-\(account)"),
-                    "x-relay-last-failed-at": .string(Timestamp.format(milliseconds: now - minutesAgo * 60_000)),
-                    "x-original-routing-key": .string(type),
-                ]))
+                body: body, routingKey: type, exchange: "klaviyo.commands",
+                headers: sealedDeadLetter(
+                    [
+                        "x-relay-error-code": .string(code), "x-relay-error-detail": .string("d"),
+                        "x-relay-attempts": .int(3), "x-relay-account-id": .string(account),
+                        "x-relay-type": .string(type),
+                        "x-relay-command-id": .string("cmd-\(account)"),
+                        "x-relay-last-failed-at": .string(Timestamp.format(milliseconds: now - minutesAgo * 60_000)),
+                        "x-original-routing-key": .string(type),
+                    ], body: body)), seal: deadLetterSeal)
     }
 
     @Test func filtersCombine() throws {
@@ -311,7 +313,7 @@ struct DeadLetterQueueTests {
         let summary = DeadLetterSummary(
             delivery(
                 body: #"{"id":"c9","type":"profile.upsert","account_id":"org_9"}"#,
-                headers: ["x-death": deaths, "x-first-death-reason": .string("expired")]))
+                headers: ["x-death": deaths, "x-first-death-reason": .string("expired")]), seal: deadLetterSeal)
         #expect(summary.brokerMade)
         #expect(summary.code == "delivery_limit")
         #expect(summary.commandID == "c9" && summary.accountID == "org_9" && summary.type == "profile.upsert")
@@ -319,7 +321,8 @@ struct DeadLetterQueueTests {
         #expect(summary.age(nowMilliseconds: now) == .seconds(120))
         #expect(DeadLetterFilter(code: "delivery_limit").matches(summary, nowMilliseconds: now))
 
-        let firstDeathOnly = DeadLetterSummary(delivery(headers: ["x-first-death-reason": .string("delivery_limit")]))
+        let firstDeathOnly = DeadLetterSummary(
+            delivery(headers: ["x-first-death-reason": .string("delivery_limit")]), seal: deadLetterSeal)
         #expect(firstDeathOnly.code == "delivery_limit")
     }
 

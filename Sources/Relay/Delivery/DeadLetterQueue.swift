@@ -3,16 +3,22 @@ public import Klaviyo
 
 /// What ops see of one dead letter: the reason headers we write (docs/contracts.md, "Dead letters"), or, for dead
 /// letters the broker made itself (the work queues' `x-delivery-limit`), what `x-death` and the body say.
+///
+/// Only a dead letter whose seal verifies (``HeaderSeal/verifiesDeadLetter(_:body:)``) is known to be the relay's:
+/// the broker keeps a command's headers as published, so a publisher can write any `x-relay-*` header, including
+/// `x-relay-error-code` and another account's `x-relay-account-id`, on a command the broker then dead-letters.
 public struct DeadLetterSummary: Sendable {
     /// AMQP `message_id` (the command id for well-behaved publishers).
     public var messageID: String?
-    /// Command id (the body's `id`, or `x-relay-command-id` when the body names none and the relay made it).
+    /// Command id (the body's `id`, or `x-relay-command-id` when the body names none and the seal verifies).
     public var commandID: String?
-    /// Account (the body's `account_id`, or `x-relay-account-id` when the body names none and the relay made it).
+    /// Account (the body's `account_id`, or `x-relay-account-id` when the body names none and the seal verifies).
     public var accountID: String?
-    /// Command type (the body's `type`, or `x-relay-type` when the body names none and the relay made it).
+    /// Command type (the body's `type`, or `x-relay-type` when the body names none and the seal verifies).
     public var type: String?
-    /// `x-relay-error-code`, or derived from `x-death` (`delivery_limit`, or the broker's reason).
+    /// `x-relay-error-code`, or derived from `x-death` (`delivery_limit`, or the broker's reason). An unsealed
+    /// `x-relay-error-code` (an older relay's dead letter, or a publisher's) is shown for triage, unless `x-death`
+    /// says the broker dead-lettered the message at its delivery limit.
     public var code: String
     /// `x-relay-error-detail`, or a description of the broker's dead-lettering.
     public var detail: String
@@ -22,11 +28,15 @@ public struct DeadLetterSummary: Sendable {
     public var deadLetteredAtMilliseconds: Int64?
     /// The routing key to replay with.
     public var originalRoutingKey: String
-    /// Whether the broker made this dead letter (no `x-relay-error-code`).
+    /// Whether the broker made this dead letter (no `x-relay-error-code`, or an unsealed one on a message the broker
+    /// dead-lettered at its delivery limit).
     public var brokerMade: Bool
+    /// Whether the relay's seal verifies: the relay made this dead letter, and its `x-relay-*` headers are the
+    /// relay's. Dead letters of a relay older than the seal have none.
+    public var sealed: Bool
 
-    /// Reads a delivery from the dead-letter queue.
-    public init(_ delivery: AMQPDelivery) {
+    /// Reads a delivery from the dead-letter queue; `seal` tells the relay's dead letters from the others.
+    public init(_ delivery: AMQPDelivery, seal: HeaderSeal) {
         let headers = delivery.properties.headers
         func header(_ name: String) -> String? { headers[name]?.stringValue }
         let body = try? JSONValue.parse(delivery.body)
@@ -36,12 +46,16 @@ public struct DeadLetterSummary: Sendable {
         }
         messageID = delivery.properties.messageID
         // The body first: it is what the relay acted on and what a replay runs. The `x-relay-*` copies speak only
-        // for a body that names nothing, and only on a dead letter the relay wrote (it writes `x-relay-error-code`
-        // on every one): a broker-made one (delivery limit) carries the publisher's headers as published, so a
-        // command of account B saying `x-relay-account-id: A` would otherwise be listed, exported, replayed and
-        // purged as account A's.
-        let relayCode = header(DeadLetter.Header.errorCode).flatMap { $0.isEmpty ? nil : $0 }
-        func relayHeader(_ name: String) -> String? { relayCode == nil ? nil : header(name) }
+        // for a body that names nothing, and only on a dead letter the relay sealed: a broker-made one (delivery
+        // limit) carries the publisher's headers as published, `x-relay-error-code` included, so a command of
+        // account B saying `x-relay-account-id: A` would otherwise be listed, exported, replayed and purged as
+        // account A's. An unsealed code (an older relay's dead letter) is still shown, never attributed.
+        let verified = seal.verifiesDeadLetter(headers, body: delivery.body)
+        sealed = verified
+        let death = DeadLetterQueue.brokerDeath(headers)
+        let claimedCode = header(DeadLetter.Header.errorCode).flatMap { $0.isEmpty ? nil : $0 }
+        let relayCode = verified || death.reason != "delivery_limit" ? claimedCode : nil
+        func relayHeader(_ name: String) -> String? { verified ? header(name) : nil }
         commandID = field("id") ?? relayHeader(DeadLetter.Header.commandID)
         accountID = field("account_id") ?? relayHeader(DeadLetter.Header.accountID)
         type = field("type") ?? relayHeader(DeadLetter.Header.type)
@@ -54,7 +68,6 @@ public struct DeadLetterSummary: Sendable {
             deadLetteredAtMilliseconds = header(DeadLetter.Header.lastFailedAt).flatMap(Timestamp.parseMilliseconds)
         } else {
             brokerMade = true
-            let death = DeadLetterQueue.brokerDeath(headers)
             let reason = death.reason.flatMap { $0.isEmpty ? nil : $0 }
             code = reason == "delivery_limit" ? DeadLetterCode.deliveryLimit.rawValue : (reason ?? "unknown")
             let queue = death.queue.map { " from \($0)" } ?? ""
@@ -90,7 +103,7 @@ public struct DeadLetterSummary: Sendable {
             "dead_lettered_at": deadLetteredAtMilliseconds.map { JSONValue.string(Timestamp.format(milliseconds: $0)) }
                 ?? .null,
             "age_seconds": age(nowMilliseconds: nowMilliseconds).map { JSONValue.int($0.components.seconds) } ?? .null,
-            "routing_key": .string(originalRoutingKey), "broker_made": .bool(brokerMade),
+            "routing_key": .string(originalRoutingKey), "broker_made": .bool(brokerMade), "sealed": .bool(sealed),
         ]
     }
 }
@@ -177,11 +190,14 @@ public struct DeadLetterQueue: Sendable {
 
     let amqp: AMQPClient
     let topology: RelayTopology
+    let seal: HeaderSeal
 
-    /// Creates the tool for a topology.
-    public init(amqp: AMQPClient, topology: RelayTopology) {
+    /// Creates the tool for a topology; `seal` (the relay's key ring) tells the relay's dead letters from the
+    /// broker's and the forged (``DeadLetterSummary/sealed``).
+    public init(amqp: AMQPClient, topology: RelayTopology, seal: HeaderSeal) {
         self.amqp = amqp
         self.topology = topology
+        self.seal = seal
     }
 
     /// Takes the dead letters that were in the queue when it started (its depth then), until `filter.limit`
@@ -205,7 +221,7 @@ public struct DeadLetterQueue: Sendable {
             {
                 guard let delivery = try await amqp.get(queue: topology.deadQueue) else { break }
                 progress(selection.selected.count + selection.others.count + 1)
-                let summary = DeadLetterSummary(delivery)
+                let summary = DeadLetterSummary(delivery, seal: seal)
                 if filter.matches(summary, nowMilliseconds: nowMilliseconds) {
                     let held = Held(delivery: delivery, summary: summary)
                     selection.selected.append(
@@ -250,7 +266,8 @@ public struct DeadLetterQueue: Sendable {
     }
 
     /// Republishes a dead letter's original body, byte for byte, to the commands exchange with its original
-    /// routing key and properties (minus the dead-letter and broker headers), waits for the broker's confirm
+    /// routing key and properties (minus the dead-letter headers, its seal among them, and the broker's), waits for the
+    /// broker's confirm
     /// and only then removes the dead letter. Mandatory: a routing key no queue takes fails (unroutable) and the
     /// dead letter stays.
     public func replay(_ held: Held) async throws {
@@ -279,7 +296,9 @@ public struct DeadLetterQueue: Sendable {
         delivery.properties.headers[replayHeader]?.stringValue ?? ""
     }
 
-    /// The original headers: without `x-relay-*`, `x-original-*`, the broker's `x-death` family and `CC`/`BCC`.
+    /// The original headers: without `x-relay-*` (the seal `x-relay-seal` too: a replay is a fresh command, and the
+    /// consumers would not trust a dead letter's seal anyway), `x-original-*`, the broker's `x-death` family and
+    /// `CC`/`BCC`.
     public static func replayHeaders(_ headers: AMQPTable) -> AMQPTable {
         headers.filter { name, _ in
             !(name.hasPrefix("x-relay-") || name.hasPrefix("x-original-") || name.hasPrefix("x-first-death-")
