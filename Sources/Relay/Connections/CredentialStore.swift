@@ -18,10 +18,14 @@ public struct CredentialStore: Sendable {
 
     static let secretFields = ["api_key", "access_token", "refresh_token"]
 
-    /// Replaces the whole hash and bumps `version` atomically; returns the new version.
+    /// Replaces the whole hash and bumps `version` atomically; returns the new version. A `version` that is not a
+    /// whole number the relay could have written (`abc`, `1e99`) restarts at 1, so reconnecting mends such a hash
+    /// (it made the script fail, and no fenced write ever matches it).
     static let replaceScript = RedisScript(
         """
-        local version = tonumber(redis.call('HGET', KEYS[1], 'version') or '0') + 1
+        local version = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+        if not version or version < 0 or version >= 2^53 or version % 1 ~= 0 then version = 0 end
+        version = version + 1
         redis.call('DEL', KEYS[1])
         redis.call('HSET', KEYS[1], 'version', version, unpack(ARGV))
         return version
@@ -39,10 +43,11 @@ public struct CredentialStore: Sendable {
 
     /// Commits refreshed OAuth tokens only if `version` is still the one read before refreshing and the
     /// connection is still `connected` (fencing: a stalled refresher never overwrites newer tokens).
-    /// ARGV: expected version, then field/value pairs. Returns the new version, or 0 when fenced off.
+    /// ARGV: expected version, then field/value pairs. Returns the new version, or 0 when fenced off. A hash
+    /// without `version` is at version 0 (as ``decode(accountID:fields:)`` reads it), here and in every fenced script.
     static let commitTokensScript = RedisScript(
         """
-        if redis.call('HGET', KEYS[1], 'version') ~= ARGV[1] then return 0 end
+        if (redis.call('HGET', KEYS[1], 'version') or '0') ~= ARGV[1] then return 0 end
         if redis.call('HGET', KEYS[1], 'state') ~= 'connected' then return 0 end
         local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
         redis.call('HSET', KEYS[1], unpack(ARGV, 2))
@@ -60,7 +65,7 @@ public struct CredentialStore: Sendable {
         if state == 'reauth_required' and redis.call('HGET', KEYS[1], 'reauth_by') == ARGV[3] then
             return tonumber(redis.call('HGET', KEYS[1], 'version'))
         end
-        if redis.call('HGET', KEYS[1], 'version') ~= ARGV[1] then return 0 end
+        if (redis.call('HGET', KEYS[1], 'version') or '0') ~= ARGV[1] then return 0 end
         if state ~= 'connected' then return 0 end
         local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
         redis.call('HDEL', KEYS[1], 'api_key', 'access_token', 'refresh_token')

@@ -137,10 +137,11 @@ public final class TokenManager: Sendable {
         """)
 
     /// One round trip per poll: 0 when `version` moved away from ARGV[1]; else 1 when the lock was taken
-    /// (`SET NX PX`), 2 when someone else holds it.
+    /// (`SET NX PX`), 2 when someone else holds it. A hash without `version` is at version 0, as
+    /// ``CredentialStore`` reads it.
     static let acquireScript = RedisScript(
         """
-        if redis.call('HGET', KEYS[1], 'version') ~= ARGV[1] then return 0 end
+        if (redis.call('HGET', KEYS[1], 'version') or '0') ~= ARGV[1] then return 0 end
         if redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3]) then return 1 end
         return 2
         """)
@@ -298,6 +299,15 @@ public final class TokenManager: Sendable {
             case 0:
                 // The version moved: someone committed new tokens (or changed the state).
                 record = try await load(accountID)
+                if let reloaded = record, reloaded.version == current.version,
+                    try await hasMalformedVersion(connKey, reads: reloaded.version)
+                {
+                    // It did not: the stored `version` is not the number it reads as (`abc`, `007`, beyond Int64),
+                    // so no fenced write can ever match it. Polling again would spin on Redis until the deadline,
+                    // and a token call would rotate a refresh token its commit could never store.
+                    throw Failure.notConnected(
+                        "the stored connection of \(accountID) has a malformed version field; reconnect the account")
+                }
                 if let done = try settled(record, accountID: accountID, seenVersion: current.version, force: true) {
                     return done
                 }
@@ -316,6 +326,19 @@ public final class TokenManager: Sendable {
                 throw Failure.unavailable("could not get a fresh token for \(accountID) within \(settings.waitTimeout)")
             }
         }
+    }
+
+    /// Whether the hash's `version` field is present and not the canonical form of `version` (what
+    /// ``CredentialStore`` decoded it as): the fenced scripts compare the stored text, so they never match it.
+    func hasMalformedVersion(_ connKey: String, reads version: Int64) async throws -> Bool {
+        let stored: String?
+        do {
+            stored = try await redis.hashGet(connKey, "version")
+        } catch {
+            throw Failure.unavailable("could not read the connection: \(error)")
+        }
+        guard let stored else { return false }
+        return stored != String(version)
     }
 
     /// With the lock held: calls the token endpoint and commits, fenced by `record.version`. Returns the new
