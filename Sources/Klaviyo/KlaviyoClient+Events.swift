@@ -72,20 +72,24 @@ extension KlaviyoClient {
 
     /// The request for `POST /api/event-bulk-create-jobs` (bulk_create_events, 202 no body): the events
     /// (at most ``maxEventsPerBulkJob``) grouped by profile, groups in order of first appearance.
+    ///
+    /// Profiles are told apart by their bytes, as Klaviyo tells identifiers apart: `String` equality is Unicode
+    /// canonical equivalence, so keyed by the dictionary, `café` and `cafe` + U+0301 were one group, and the
+    /// second event went out under the first one's profile.
     public static func bulkCreateEventsRequest(_ events: [KlaviyoEvent]) -> KlaviyoRequest {
-        var order: [[String: JSONValue]] = []
-        var groups: [[String: JSONValue]: [JSONValue]] = [:]
+        var order: [(key: [UInt8], profile: [String: JSONValue])] = []
+        var groups: [[UInt8]: [JSONValue]] = [:]
         for event in events {
-            if groups[event.profile] == nil { order.append(event.profile) }
-            groups[event.profile, default: []].append(
-                ["type": "event", "attributes": .object(event.attributesWithoutProfile)])
+            let key = JSONValue.object(event.profile).jsonBytes()
+            if groups[key] == nil { order.append((key, event.profile)) }
+            groups[key, default: []].append(["type": "event", "attributes": .object(event.attributesWithoutProfile)])
         }
-        let data: [JSONValue] = order.map { profile in
+        let data: [JSONValue] = order.map { group in
             [
                 "type": "event-bulk-create",
                 "attributes": [
-                    "profile": ["data": ["type": "profile", "attributes": .object(profile)]],
-                    "events": ["data": .array(groups[profile] ?? [])],
+                    "profile": ["data": ["type": "profile", "attributes": .object(group.profile)]],
+                    "events": ["data": .array(groups[group.key] ?? [])],
                 ],
             ]
         }
