@@ -59,4 +59,22 @@ extension TokenManagerTests {
             #expect(elapsed < .seconds(2), "no polling until the wait timeout: \(elapsed)")
         }
     }
+
+    /// The refresh margin is half the stored token's lifetime (`expires_at` minus `updated_at`), both read from the
+    /// hash: an absurd pair must not trap (a crash takes every account's in-flight commands with it).
+    @Test func absurdStoredExpiryDoesNotCrashTheProcess() async throws {
+        try await withRelayStack { stack in
+            let app = try await stack.createOAuthApp()
+            let record = try await stack.connectOAuth(app)
+            let connKey = RedisKeys.connection(record.accountID)
+            try await stack.redis.hashSet(
+                connKey, ["expires_at": String(Int64.max), "updated_at": "0001-01-01T00:00:00Z"])
+            let loaded = try #require(try await stack.credentialStore.load(accountID: record.accountID))
+            let manager = TokenManager(
+                store: stack.credentialStore, oauth: app.client(stack), logger: IntegrationEnvironment.logger
+            ) { _ in }
+            #expect(try await manager.usableConnection(loaded).version == loaded.version, "fresh: no refresh")
+            #expect(manager.stats.refreshCalls == 0)
+        }
+    }
 }

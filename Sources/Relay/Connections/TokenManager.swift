@@ -181,9 +181,11 @@ public final class TokenManager: Sendable {
     /// minus `updated_at`, the time of the refresh that stored it). A token Klaviyo issued for less than twice the
     /// margin was otherwise due again the moment it was stored: every command refreshed it, and every process
     /// waiting for the lock refreshed once more.
+    /// Both times come from the stored hash: the lifetime saturates (an `expires_at` of Int64.max with an
+    /// `updated_at` before 1970 trapped, taking every account's commands in the process down with it).
     static func refreshMargin(configured: Int64, expiresAt: Int64, refreshedAt: Int64?) -> Int64 {
         guard let refreshedAt, expiresAt > refreshedAt else { return configured }
-        return min(configured, (expiresAt - refreshedAt) / 2)
+        return min(configured, Clamp.difference(expiresAt, refreshedAt) / 2)
     }
 
     /// The connection with an access token that is valid for at least the refresh margin (refreshing if needed).
