@@ -12,6 +12,12 @@ public enum Clamp {
     /// Longest OAuth access-token lifetime believed: one year. Larger `expires_in` answers are taken as this.
     public static let maxTokenLifetimeSeconds: Int64 = 365 * 86_400
 
+    /// Shortest OAuth access-token lifetime believed: one minute. A shorter `expires_in` (`0` included) is taken as
+    /// this. A token believed expired the moment it is stored made every command of the account refresh it again,
+    /// each refresh a call to Klaviyo's token endpoint (one for the whole app) that also rotates the refresh token;
+    /// a token Klaviyo really ends sooner is refreshed after its first 401, once per version across all processes.
+    public static let minTokenLifetimeSeconds: Int64 = 60
+
     /// The `expires_in` assumed when a token answer has none, or one that is not a usable number.
     public static let defaultTokenLifetimeSeconds: Int64 = 3600
 
@@ -127,11 +133,11 @@ public enum Clamp {
         return days * 86_400 + hour * 3600 + minute * 60 + min(second, 59)
     }
 
-    /// The `expires_in` of a token answer as whole seconds in `0...maxTokenLifetimeSeconds`: a number (also
-    /// fractional, rounded down, or `1e20`, taken as the maximum) or a numeric string; a missing, negative,
-    /// NaN or non-numeric value gives ``defaultTokenLifetimeSeconds``.
+    /// The `expires_in` of a token answer as whole seconds in `minTokenLifetimeSeconds...maxTokenLifetimeSeconds`:
+    /// a number (also fractional, rounded down, or `1e20`, taken as the maximum) or a numeric string; a missing,
+    /// negative, NaN or non-numeric value gives ``defaultTokenLifetimeSeconds``.
     public static func tokenLifetimeSeconds(_ value: JSONValue?) -> Int64 {
-        let range: ClosedRange<Int64> = 0...maxTokenLifetimeSeconds
+        let range: ClosedRange<Int64> = minTokenLifetimeSeconds...maxTokenLifetimeSeconds
         switch value {
         case .int(let seconds)? where seconds >= 0:
             return Self.value(seconds, to: range)
@@ -151,9 +157,11 @@ public enum Clamp {
         }
     }
 
-    /// A token lifetime limited to `0...maxTokenLifetimeSeconds`; negative values give the default.
+    /// A token lifetime limited to `minTokenLifetimeSeconds...maxTokenLifetimeSeconds`; negative values give the
+    /// default.
     public static func tokenLifetimeSeconds(_ seconds: Int64) -> Int64 {
-        seconds < 0 ? defaultTokenLifetimeSeconds : value(seconds, to: 0...maxTokenLifetimeSeconds)
+        guard seconds >= 0 else { return defaultTokenLifetimeSeconds }
+        return value(seconds, to: minTokenLifetimeSeconds...maxTokenLifetimeSeconds)
     }
 }
 

@@ -285,12 +285,16 @@ struct HostileAnswerFuzzTests {
                 case 0:
                     let tokens = try await client.refresh(refreshToken: "rt_fuzz_secret")
                     #expect((200..<300).contains(status), "\(label): a non-2xx answer produced tokens")
-                    #expect(tokens.expiresIn >= 0 && tokens.expiresIn <= Clamp.maxTokenLifetimeSeconds, "\(label)")
+                    #expect(
+                        tokens.expiresIn >= Clamp.minTokenLifetimeSeconds
+                            && tokens.expiresIn <= Clamp.maxTokenLifetimeSeconds, "\(label)")
                     #expect(!tokens.accessToken.isEmpty, "\(label)")
                 case 1:
                     let tokens = try await client.exchangeCode(
                         "code", codeVerifier: "verifier", redirectURI: "https://x/cb")
-                    #expect(tokens.expiresIn >= 0 && tokens.expiresIn <= Clamp.maxTokenLifetimeSeconds, "\(label)")
+                    #expect(
+                        tokens.expiresIn >= Clamp.minTokenLifetimeSeconds
+                            && tokens.expiresIn <= Clamp.maxTokenLifetimeSeconds, "\(label)")
                 default:
                     try await client.revoke(refreshToken: "rt_fuzz_secret")
                     #expect((200..<300).contains(status), "\(label): a non-2xx revoke succeeded")
@@ -303,11 +307,12 @@ struct HostileAnswerFuzzTests {
         }
     }
 
-    /// Regression: `expires_in: 1e20` went through `Int64(Double)`, which traps.
+    /// Regression: `expires_in: 1e20` went through `Int64(Double)`, which traps; `expires_in: 0` stored a token
+    /// that was never fresh, so every command of the account refreshed it (one token call each).
     static let expiresInCases: [(String, Int64)] = [
         ("1e20", 365 * 86_400), ("-5", 3600), ("\"abc\"", 3600), ("9223372036854775807", 365 * 86_400),
         ("{\"nested\":{\"deeper\":[1e308]}}", 3600), ("3599.9", 3599), ("\"7200\"", 7200), ("-1e308", 3600),
-        ("\"1e20\"", 3600), ("0", 0), ("null", 3600),
+        ("\"1e20\"", 3600), ("0", 60), ("59", 60), ("0.5", 60), ("\"0\"", 60), ("null", 3600),
     ]
 
     @Test(arguments: expiresInCases)
@@ -325,5 +330,7 @@ struct HostileAnswerFuzzTests {
         #expect(tokens.expiresIn == Clamp.maxTokenLifetimeSeconds)
         tokens.expiresIn = .min
         #expect(tokens.expiresIn == Clamp.defaultTokenLifetimeSeconds)
+        tokens.expiresIn = 0
+        #expect(tokens.expiresIn == Clamp.minTokenLifetimeSeconds)
     }
 }
