@@ -64,6 +64,25 @@ struct JobCommandTests {
         #expect(pending.pollAfter == .seconds(5))
     }
 
+    /// A job's poll count comes back from Redis: a corrupt one (Int64.max) saturates instead of trapping the
+    /// process (with every account's in-flight commands), both while the job runs and in its final result.
+    @Test func anAbsurdStoredPollCountDoesNotTrap() async throws {
+        let command = try types.decode("profile.bulk_import", ["profiles": [["email": "a@example.com"]]])
+        let state: JSONValue = ["job_id": "J1", "polls": .int(.max), "submitted_at": "2026-11-29T12:00:00Z"]
+        let running = ScriptedTransport { _ in
+            ScriptedTransport.reply(200, Self.job("profile-bulk-import-job", "J1", "processing"))
+        }
+        let pending = try #require(try await execute(command, running, job: state, mayHaveSent: true).pending)
+        #expect(pending.state["polls"] == .int(.max))
+        #expect(pending.pollAfter == .seconds(30))
+        let done = ScriptedTransport { _ in
+            ScriptedTransport.reply(200, Self.job("profile-bulk-import-job", "J1", "complete"))
+        }
+        let finished = try await execute(command, done, job: state, mayHaveSent: true)
+        #expect(finished.pending == nil)
+        #expect(finished.klaviyo.data?["polls"] == .int(.max))
+    }
+
     @Test func bulkImportFinishesWithCountsAndEveryImportError() async throws {
         let command = try types.decode("profile.bulk_import", ["profiles": [["email": "a@example.com"]]])
         let transport = ScriptedTransport { request in

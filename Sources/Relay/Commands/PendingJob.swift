@@ -23,9 +23,10 @@ public struct PendingJob: Sendable, Hashable {
     /// The same job after one more poll that found it unfinished.
     public static func polledAgain(_ state: JSONValue) -> PendingJob {
         var members = state.objectValue ?? [:]
-        let polls = Int(members["polls"]?.jobInteger ?? 0) + 1
-        members["polls"] = .int(Int64(polls))
-        return PendingJob(state: .object(members), pollAfter: pollDelay(polls: polls))
+        // Saturating: the count comes back from Redis, where a corrupt value must not trap the process.
+        let polls = Clamp.sum(members["polls"]?.jobInteger ?? 0, 1)
+        members["polls"] = .int(polls)
+        return PendingJob(state: .object(members), pollAfter: pollDelay(polls: Int(polls)))
     }
 
     /// Polls back off: three after 1 s, then every 5 s up to the tenth, then every 30 s. One job's polls

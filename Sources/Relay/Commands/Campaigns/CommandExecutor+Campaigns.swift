@@ -160,7 +160,7 @@ extension CommandExecutor {
         }
         var data: [String: JSONValue] = [
             "job_id": .string(jobID), "status": .string(jobStatus),
-            "polls": .int((state["polls"]?.jobInteger ?? 0) + 1),
+            "polls": .int(Clamp.sum(state["polls"]?.jobInteger ?? 0, 1)),
         ]
         if state["found_after_ambiguous_send"] != nil { data["found_after_ambiguous_send"] = true }
         if jobStatus == "complete" {

@@ -118,7 +118,7 @@ extension CommandExecutor {
             "total_count": attributes?["total_count"] ?? .null,
             "completed_count": attributes?["completed_count"] ?? .null,
             "failed_count": attributes?["failed_count"] ?? .null, "import_errors": .array(rows),
-            "polls": .int((state["polls"]?.jobInteger ?? 0) + 1),
+            "polls": .int(Clamp.sum(state["polls"]?.jobInteger ?? 0, 1)),
         ]
         if jobStatus == "complete" {
             return CommandExecution(
