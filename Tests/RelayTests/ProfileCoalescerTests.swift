@@ -92,6 +92,27 @@ struct ProfileCoalescerTests {
         #expect(matches.unmatched == 2)
     }
 
+    /// Two rows whose external ids differ only in Unicode normalization are two profiles to Klaviyo: the second
+    /// row's error (no usable pointer) lands on the second row, not on the first (Swift `String` equality would
+    /// take them for one identifier).
+    @Test func importErrorsMatchIdentifiersByTheirBytes() {
+        let composed = "caf\u{E9}"
+        let decomposed = "cafe\u{301}"
+        #expect(composed == decomposed)  // what String equality says, and Klaviyo does not
+        let rows: [[String: JSONValue]] = [["external_id": .string(composed)], ["external_id": .string(decomposed)]]
+        let matches = ImportErrorMatcher.match(
+            errors: [Self.error(pointer: "/data", payload: ["external_id": .string(decomposed)])], rows: rows)
+        #expect(Set(matches.byRow.keys) == [1])
+        let pointed = ImportErrorMatcher.match(
+            errors: [
+                Self.error(
+                    pointer: "/data/attributes/profiles/data/0/attributes",
+                    payload: ["external_id": .string(decomposed)])
+            ],
+            rows: rows)
+        #expect(Set(pointed.byRow.keys) == [1])  // the pointer disagrees with the payload's bytes: the payload wins
+    }
+
     // MARK: settings
 
     @Test func settingsFollowTheRateLimiterUnlessSetAndRefuseNonsense() throws {

@@ -81,10 +81,15 @@ public enum ImportErrorMatcher {
     /// row itself as `original_payload`. The pointer is taken when it is in range and agrees with the payload's
     /// identifiers (or there is no payload); otherwise the payload's identifiers pick the row (unique within a
     /// batch). An error that matches neither way is counted as unmatched.
+    ///
+    /// Identifiers compare by their bytes, as Klaviyo and the coalescing scripts compare them: Swift's `String`
+    /// equality is canonical equivalence, under which `café` and `cafe` + U+0301, two profiles to Klaviyo, are one,
+    /// and the second row's error landed on the first row's command.
     public static func match(errors: [JSONValue], rows: [[String: JSONValue]]) -> Matches {
-        var rowByIdentifier: [String: Int] = [:]
+        func bytes(_ identifiers: [String]) -> [[UInt8]] { identifiers.map { Array($0.utf8) } }
+        var rowByIdentifier: [[UInt8]: Int] = [:]
         for (index, row) in rows.enumerated() {
-            for identifier in CoalescedRow.identifiers(of: row) where rowByIdentifier[identifier] == nil {
+            for identifier in bytes(CoalescedRow.identifiers(of: row)) where rowByIdentifier[identifier] == nil {
                 rowByIdentifier[identifier] = index
             }
         }
@@ -94,12 +99,12 @@ public enum ImportErrorMatcher {
             let attributes = error["attributes"] ?? error
             let payload = attributes["original_payload"]
             let payloadAttributes = payload?["attributes"]?.objectValue ?? payload?.objectValue ?? [:]
-            let payloadIdentifiers = CoalescedRow.identifiers(of: payloadAttributes)
+            let payloadIdentifiers = bytes(CoalescedRow.identifiers(of: payloadAttributes))
             var row: Int?
             if let pointer = attributes["source"]?["pointer"]?.stringValue, let index = rowIndex(pointer),
                 index < rows.count
             {
-                let rowIdentifiers = Set(CoalescedRow.identifiers(of: rows[index]))
+                let rowIdentifiers = Set(bytes(CoalescedRow.identifiers(of: rows[index])))
                 if payloadIdentifiers.isEmpty || !rowIdentifiers.isDisjoint(with: payloadIdentifiers) { row = index }
             }
             if row == nil {
