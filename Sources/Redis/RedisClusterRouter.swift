@@ -14,6 +14,10 @@ import Synchronization
 /// - Retries: redirections are followed at once (at most ``maxRedirections`` per command); failures that a
 ///   failover explains are retried with backoff until ``RedisConfiguration/clusterRetryTimeout``. A command whose
 ///   connection failed may have run already: it runs again (at least once), like any retry in this codebase.
+/// - A node that stays unreachable longer than that (a primary lost with no replica to promote: a shard outage)
+///   is no failover: a command for it then fails after one attempt instead of waiting the whole timeout again,
+///   so the callers of the other shards' slots are not held up behind it (one failing connect per command, and
+///   a slot map read at most every ``downNodeRefreshInterval``, so the map still learns when its slots move).
 /// - `SCAN` visits every primary in turn behind one numeric cursor (see ``scan(_:)``).
 final class RedisClusterRouter: Sendable {
     /// Redirections (`MOVED`, `ASK`) followed for one command before giving up.
@@ -21,11 +25,16 @@ final class RedisClusterRouter: Sendable {
     /// Backoff before the first retry after a failure; doubled up to ``maxBackoff``.
     static let firstBackoff: Duration = .milliseconds(20)
     static let maxBackoff: Duration = .milliseconds(500)
+    /// Slot map reads caused by commands for a node that is down for good: at most one per this interval.
+    static let downNodeRefreshInterval: Duration = .seconds(1)
 
     private struct State {
         var topology: RedisClusterTopology?
         var pools: [RedisEndpoint: RedisConnectionPool] = [:]
         var refresh: Task<Void, Never>?
+        var lastRefresh: ContinuousClock.Instant?
+        /// Nodes whose connection failed, since when (cleared by the node's next answer).
+        var unreachable: [RedisEndpoint: ContinuousClock.Instant] = [:]
         var refreshes = 0
         var moved = 0
         var asked = 0
@@ -42,6 +51,8 @@ final class RedisClusterRouter: Sendable {
         var redirect: RedisEndpoint?
         var asking = false
         var redirections = 0
+        /// The node whose connection failed on the last attempt.
+        var failedOn: RedisEndpoint?
     }
 
     private enum Outcome {
@@ -184,14 +195,38 @@ final class RedisClusterRouter: Sendable {
                 }
             }
             pending = retry.sorted { $0.index < $1.index }
+            // Commands for a node down longer than a failover takes end now (see the type's documentation).
+            let downForGood = nodesDownForGood()
+            if !downForGood.isEmpty {
+                var failedFast = false
+                pending.removeAll { command in
+                    guard command.redirect == nil, let node = command.failedOn, downForGood.contains(node) else {
+                        return false
+                    }
+                    let error = unavailable(
+                        "node \(node) unreachable for longer than the retry timeout (\(lastError.message))")
+                    results.append((command.index, .failure(error)))
+                    failedFast = true
+                    return true
+                }
+                if failedFast { refreshIfStale() }
+                if pending.isEmpty { continue }
+            }
             // Redirected commands go again at once; the others wait for a new slot map.
             guard pending.contains(where: { $0.redirect == nil }) else { continue }
             if clock.now >= deadline {
                 logger.warning(
                     "Redis Cluster did not serve commands within the retry timeout",
                     metadata: ["redis.error": "\(lastError)", "redis.commands": "\(pending.count)"])
+                let gaveUp =
+                    lastError.code == .clusterUnavailable
+                    ? lastError
+                    : RedisError(
+                        code: .clusterUnavailable,
+                        message: "Redis Cluster: slot not served within the retry timeout (\(lastError.message))",
+                        underlying: lastError, isRetriable: true)
                 for command in pending where command.redirect == nil {
-                    results.append((command.index, .failure(lastError)))
+                    results.append((command.index, .failure(gaveUp)))
                 }
                 pending.removeAll { $0.redirect == nil }
                 continue
@@ -226,7 +261,20 @@ final class RedisClusterRouter: Sendable {
             logger.debug(
                 "Redis Cluster node failed; will retry on a new slot map",
                 metadata: ["redis.node": "\(target)", "redis.error": "\(error)"])
-            return commands.map { ($0, .retry(error)) }
+            if error.code != .shutdown {
+                let now = ContinuousClock.now
+                state.withLock { state in
+                    if state.unreachable[target] == nil { state.unreachable[target] = now }
+                }
+            }
+            return commands.map { command in
+                var command = command
+                command.failedOn = target
+                return (command, .retry(error))
+            }
+        }
+        state.withLock { state in
+            if !state.unreachable.isEmpty { state.unreachable[target] = nil }
         }
         var outcomes: [(Pending, Outcome)] = []
         var position = 0
@@ -285,6 +333,25 @@ final class RedisClusterRouter: Sendable {
             isRetriable: true)
     }
 
+    /// The nodes unreachable for longer than ``RedisConfiguration/clusterRetryTimeout``.
+    private func nodesDownForGood() -> Set<RedisEndpoint> {
+        let now = ContinuousClock.now
+        let limit = configuration.clusterRetryTimeout
+        return state.withLock { state in
+            guard !state.unreachable.isEmpty else { return [] }
+            return Set(state.unreachable.filter { now - $0.value >= limit }.keys)
+        }
+    }
+
+    /// Reads the slot map in the background unless it was read within ``downNodeRefreshInterval``.
+    private func refreshIfStale() {
+        let now = ContinuousClock.now
+        let stale = state.withLock { state in
+            state.refresh == nil && (state.lastRefresh.map { now - $0 >= Self.downNodeRefreshInterval } ?? true)
+        }
+        if stale { refreshInBackground() }
+    }
+
     private func refreshInBackground() {
         Task { await self.refreshTopology() }
     }
@@ -326,12 +393,15 @@ final class RedisClusterRouter: Sendable {
         }
         let retired: [RedisConnectionPool] = state.withLock { state in
             state.refresh = nil
+            state.lastRefresh = ContinuousClock.now
             guard let read else { return [] }
             state.refreshes += 1
             state.topology = read
             // Close the pools of nodes the cluster no longer lists (removed, or failed and forgotten).
             let keep = Set(read.primaries + read.replicas + configuration.clusterNodes)
             let gone = state.pools.keys.filter { !keep.contains($0) }
+            // A node no longer serving slots (failed over, removed) starts afresh if it serves some again.
+            state.unreachable = state.unreachable.filter { read.primaries.contains($0.key) }
             return gone.compactMap { state.pools.removeValue(forKey: $0) }
         }
         for pool in retired { await pool.shutdown() }
