@@ -1,6 +1,7 @@
 import AMQP
 import Klaviyo
 import Logging
+import Redis
 import Tracing
 
 extension CommandProcessor {
@@ -342,7 +343,11 @@ extension CommandProcessor {
         }
     }
 
-    /// Runs a Redis step, retrying transient failures with backoff until it works or the task is cancelled.
+    /// Runs a Redis step, retrying transient failures with backoff until it works or the task is cancelled. A Redis
+    /// Cluster slot the client could not get served within its retry timeout (its primary down with no replica to
+    /// take over: the account's shard is out) is not retried here: ``ShardUnavailable`` parks the command
+    /// (``parkWhileShardUnavailable(_:_:)``), so the account's commands do not hold consumer slots the accounts of
+    /// the other shards need.
     func infrastructure<T: Sendable>(
         _ step: String, logger: Logger, _ operation: () async throws -> T
     ) async throws -> T {
@@ -351,6 +356,8 @@ extension CommandProcessor {
         while true {
             do {
                 return try await operation()
+            } catch let error as RedisError where error.code == .clusterUnavailable {
+                throw ShardUnavailable(step: step, error: error)
             } catch {
                 attempts += 1
                 if attempts == 1 || attempts % 20 == 0 {
@@ -360,6 +367,50 @@ extension CommandProcessor {
                 try await pause(&backoff)
             }
         }
+    }
+
+    /// A Redis step failed because the Redis Cluster did not serve its slot (``infrastructure(_:logger:_:)``).
+    struct ShardUnavailable: Error {
+        let step: String
+        let error: RedisError
+    }
+
+    /// How long a command whose account's Redis shard is down waits before it is tried again (the tier at least
+    /// this long).
+    static let shardUnavailableDelay = Duration.seconds(5)
+
+    /// A command whose account's Redis Cluster shard is down: parked in a retry tier (``shardUnavailableDelay``)
+    /// without counting an attempt, as a hold-back is, so its consumer slot is free for the accounts of the other
+    /// shards at once; it comes back and runs when the shard is back. Handed back instead (requeued after 1 s, the
+    /// way of every other Redis failure) once Klaviyo was called in this delivery (the redelivery then knows the
+    /// call may have been made), or when the command's first failure is older than `RELAY_MAX_RETRY_AGE`.
+    func parkWhileShardUnavailable(_ run: Run, _ unavailable: ShardUnavailable) async throws -> Outcome {
+        let nowMilliseconds = Timestamp.nowMilliseconds()
+        let firstFailedAt = run.previous.firstFailedAt ?? Timestamp.now()
+        let age = RetryPolicy.age(
+            firstFailedAtMilliseconds: Timestamp.parseMilliseconds(firstFailedAt) ?? nowMilliseconds,
+            nowMilliseconds: nowMilliseconds)
+        guard !run.calledKlaviyo, age < retryPolicy.maxRetryAge,
+            let tier = topology.retryTier(for: Self.shardUnavailableDelay) ?? topology.retryTiers.last
+        else {
+            run.logger.warning(
+                "\(unavailable.step) failed: Redis Cluster slot unavailable; handing the command back",
+                metadata: [LogKeys.errorDetail: "\(unavailable.error)"])
+            throw HandBack()
+        }
+        // A delivery that may be a copy of one that reached Klaviyo keeps saying so when it comes back.
+        let attempts = max(run.previous.attempts, run.delivery.redelivered || run.bundleRedelivered ? 1 : 0)
+        let message = DelayedRetry.message(
+            for: run.delivery, topology: topology, tier: tier, routingKey: run.command.type.rawValue,
+            attempts: attempts, firstFailedAt: firstFailedAt,
+            lastError: "\(unavailable.step): \(unavailable.error)", slot: run.slot.reservation?.description, seal: seal)
+        try await publish(message)
+        try await acknowledge(run.delivery)
+        RelayMetrics.retryScheduled(tier: tier.name, reason: .redisUnavailable)
+        run.logger.warning(
+            "\(unavailable.step) failed: the account's Redis Cluster shard is unavailable; retry scheduled",
+            metadata: [LogKeys.errorDetail: "\(unavailable.error)", "retry_tier": "\(tier.name)"])
+        return .retryScheduled
     }
 
     func pause(_ backoff: inout Duration) async throws {

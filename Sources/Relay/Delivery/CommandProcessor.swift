@@ -163,12 +163,16 @@ public struct CommandProcessor: Sendable {
         _ command: CommandEnvelope, delivery: AMQPDelivery, started: ContinuousClock.Instant, logger: Logger
     ) async throws -> Outcome {
         var run = Run(command: command, delivery: delivery, seal: seal, started: started, logger: logger)
-        var action = try await admit(&run)
-        while true {
-            switch try await perform(action, &run) {
-            case .next(let next): action = next
-            case .finished(let outcome): return outcome
+        do {
+            var action = try await admit(&run)
+            while true {
+                switch try await perform(action, &run) {
+                case .next(let next): action = next
+                case .finished(let outcome): return outcome
+                }
             }
+        } catch let unavailable as ShardUnavailable {
+            return try await parkWhileShardUnavailable(run, unavailable)
         }
     }
 

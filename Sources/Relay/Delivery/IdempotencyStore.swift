@@ -101,7 +101,7 @@ public struct IdempotencyStore: Sendable {
             }
             return .done(Record(result: Array(result.utf8), published: marker["published"] == "1"))
         }
-        let legacy = try Self.fields(replies[1])
+        let legacy = try Self.fields(Self.absentIfShardDown(replies[1]))
         if let result = legacy["result"] {
             // Before markers were bound, only the stored result said whose they were.
             let stored = try? JSONValue.parse(Array(result.utf8))
@@ -118,10 +118,21 @@ public struct IdempotencyStore: Sendable {
             }
             return .deadLettered(code: code, flow: marker["dead_flow"] ?? "")
         }
-        if let claimed = try replies[2].get().string, claimed != Self.binding(command) {
+        if let claimed = try Self.absentIfShardDown(replies[2]).get().string, claimed != Self.binding(command) {
             return .conflict(detail: Self.conflictDetail)
         }
         return .fresh
+    }
+
+    /// The legacy marker (`kr:idem:<id>`) and the claim (`kr:idclaim:<id>`) are not under the account's hash tag:
+    /// on a Redis Cluster they live on whichever shard their command id hashes to. When that shard is down (the
+    /// cluster client gave up on the slot: ``RedisError/Code/clusterUnavailable``) they count as absent, so an
+    /// account whose own shard is healthy keeps flowing; meanwhile an id reused by another account whose claim is
+    /// on the downed shard is not recognised (docs/operations.md, "Redis Cluster shard outage"). The account's own
+    /// marker is never skipped: its failure fails the lookup.
+    static func absentIfShardDown(_ reply: Result<RedisValue, RedisError>) -> Result<RedisValue, RedisError> {
+        if case .failure(let error) = reply, error.code == .clusterUnavailable { return .success(.null) }
+        return reply
     }
 
     static let conflictDetail =
@@ -150,7 +161,8 @@ public struct IdempotencyStore: Sendable {
             // The claim lives at least as long as the marker it guards.
             ["SET", RedisKeys.idempotencyClaim(command.id), Self.binding(command), "PX", ttlMilliseconds],
         ])
-        for reply in replies {
+        // The claim may be on a downed shard (``absentIfShardDown(_:)``); the marker is in the account's slot.
+        for reply in replies.prefix(2) + [Self.absentIfShardDown(replies[2])] {
             if case .failure(let error) = reply { throw error }
         }
     }

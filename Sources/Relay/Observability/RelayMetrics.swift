@@ -35,6 +35,8 @@ public enum RelayMetrics {
         case heldBack = "held_back"
         /// A Klaviyo job is still running; it is polled again later.
         case jobPoll = "job_poll"
+        /// The Redis Cluster shard of the command's account is down (nothing was sent to Klaviyo).
+        case redisUnavailable = "redis_unavailable"
     }
 
     /// What a refresh attempt came to.
