@@ -256,6 +256,73 @@ struct RedisClusterTests {
         _ = try await client.delete(keys)
     }
 
+    /// A primary lost with no replica to take over (a shard outage): a command for its slots waits out the retry
+    /// timeout once (a failover would have ended by then), then the node counts as down and each command for it
+    /// fails after one attempt with `clusterUnavailable`, while the other slots are served; once the node is back
+    /// its slots are served again.
+    @Test func failsFastForAPrimaryDownLongerThanTheRetryTimeoutWhileOtherSlotsAreServed() async throws {
+        try await RedisTestCluster.ensureHealthy()
+        let client = try RedisTestCluster.makeClient(retryTimeout: .seconds(2))
+        defer { Task { await client.shutdown() } }
+        let keys = Self.spreadKeys(RedisTestSupport.prefix(), count: 60)
+        for key in keys { try await client.set(key, "before", expiry: .seconds(120)) }
+        let victim = try #require(try await RedisTestCluster.primaryPorts().first)
+        var onVictim: [String] = []
+        var elsewhere: [String] = []
+        for key in keys {
+            if try await RedisTestCluster.owner(ofSlot: RedisSlot.of(key)) == victim {
+                onVictim.append(key)
+            } else {
+                elsewhere.append(key)
+            }
+        }
+        try #require(onVictim.count >= 2 && !elsewhere.isEmpty)
+        let direct = try RedisTestCluster.node(victim)
+        let replicas = (try await direct.send(["ROLE"]).array?[2].array ?? []).compactMap {
+            $0.array?[1].string.flatMap(Int.init)
+        }
+        await direct.shutdown()
+        try #require(!replicas.isEmpty)
+        func configure(_ ports: [Int], _ name: String, _ value: String) async {
+            for port in ports {
+                guard let node = try? RedisTestCluster.node(port) else { continue }
+                _ = try? await node.send(["CONFIG", "SET", name, value])
+                await node.shutdown()
+            }
+        }
+        // The other slots stay served without full coverage; the victim's replicas do not take over.
+        await configure(RedisTestCluster.ports, "cluster-require-full-coverage", "no")
+        await configure(replicas, "cluster-replica-no-failover", "yes")
+        #expect(kill(try RedisTestCluster.pid(ofNodeOn: victim), SIGKILL) == 0)
+
+        func failure(of key: String) async -> (RedisError?, Duration) {
+            let started = ContinuousClock.now
+            do {
+                _ = try await client.get(key)
+                return (nil, ContinuousClock.now - started)
+            } catch {
+                return (error as? RedisError, ContinuousClock.now - started)
+            }
+        }
+        // The first command waits out the retry timeout (a failover would be over by then).
+        let (first, waited) = await failure(of: onVictim[0])
+        #expect(first?.code == .clusterUnavailable, "\(String(describing: first))")
+        #expect(waited >= .milliseconds(1900))
+        // Now the node is down for good: one attempt, then clusterUnavailable.
+        let (second, took) = await failure(of: onVictim[1])
+        #expect(second?.code == .clusterUnavailable, "\(String(describing: second))")
+        #expect(took < .milliseconds(500), "a command for a node down for good took \(took)")
+        for key in elsewhere.prefix(10) { #expect(try await client.get(key) == "before", "\(key)") }
+
+        // Back (empty: the test cluster keeps no data on disk) and serving its slots again.
+        try await RedisTestCluster.ensureHealthy()
+        await configure(replicas, "cluster-replica-no-failover", "no")
+        await configure(RedisTestCluster.ports, "cluster-require-full-coverage", "yes")
+        try await client.set(onVictim[0], "after", expiry: .seconds(120))
+        #expect(try await client.get(onVictim[0]) == "after")
+        _ = try await client.delete(keys)
+    }
+
     /// What the workers of the failover test share.
     final class Flow: Sendable {
         let failures = Mutex<[String]>([])
