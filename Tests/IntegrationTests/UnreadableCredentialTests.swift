@@ -171,6 +171,71 @@ struct UnreadableCredentialTests {
         }
     }
 
+    /// A connection key that is not a hash (`WRONGTYPE`: written by something other than the relay) is unreadable,
+    /// not an outage: its commands are dead-lettered `credential_unreadable` at once, where each held a consumer
+    /// slot through about 100 in-place retries per delivery; a reconnect replaces the key (its script failed on
+    /// the old type) and the account flows again.
+    @Test func aConnectionKeyThatIsNotAHashIsDeadLetteredAtOnceAndAReconnectRepairsIt() async throws {
+        try await withRelayStack { stack in
+            let specification = try EncryptionKeyRing.generateSpecification(keyID: "cur")
+            let keys = try EncryptionKeyRing(specification: specification)
+            let account = try await stack.connectSealed(with: keys)
+            _ = try await stack.redis.send(["SET", RedisKeys.connection(account.accountID), "not a hash"])
+            // No credential cache: the command after the reconnect must see the new record, not a cached failure.
+            _ = try stack.startConsumer(
+                environment: ["RELAY_ENCRYPTION_KEY": specification, "RELAY_CREDENTIAL_CACHE_TTL": "0s"])
+            try await stack.waitForConsumers(1, queue: .profiles)
+            func publish(_ name: String) async throws -> String {
+                let id = stack.id(name)
+                let payload: JSONValue = ["profile": ["email": .string("\(name).\(stack.prefix)@example.com")]]
+                try await stack.publish(
+                    commandBody(id: id, type: "profile.upsert", accountID: account.accountID, payload: payload),
+                    routingKey: "profile.upsert", messageID: id)
+                return id
+            }
+            var ids: [String] = []
+            for index in 0..<4 { ids.append(try await publish("wrongtype-\(index)")) }
+            try await eventually("the dead letters", timeout: .seconds(20)) {
+                Set(stack.deadLetters.compactMap { self.header($0, DeadLetter.Header.commandID) }).isSuperset(of: ids)
+            }
+            for id in ids {
+                let letter = try #require(stack.deadLetters.first { header($0, DeadLetter.Header.commandID) == id })
+                #expect(header(letter, DeadLetter.Header.errorCode) == "credential_unreadable")
+                let detail = header(letter, DeadLetter.Header.errorDetail) ?? ""
+                #expect(detail.contains("not a hash") && detail.contains(account.accountID), "\(detail)")
+            }
+            #expect(try await stack.klaviyoRequests(account: account.accountID).isEmpty, "reached Klaviyo")
+
+            // The customer reconnects: the record is replaced, and the account's commands go through again.
+            try await CredentialStore(redis: stack.redis, keys: keys).saveAPIKey(
+                accountID: account.accountID, apiKey: account.apiKey, klaviyoAccountID: account.accountID,
+                klaviyoAccountName: nil)
+            let after = try await publish("wrongtype-after")
+            try await eventually("the command after the reconnect", timeout: .seconds(20)) {
+                !stack.results(for: after).isEmpty
+            }
+            #expect(stack.results(for: after).map(\.outcome) == [.succeeded])
+        }
+    }
+
+    /// Disconnecting (or marking for re-authorization) an account whose record is not a hash removes the record,
+    /// which held nothing to keep; the script failed on it with `WRONGTYPE`, so the account could not be
+    /// disconnected.
+    @Test func aConnectionKeyThatIsNotAHashCanBeDisconnected() async throws {
+        try await withRelayStack { stack in
+            let keys = try EncryptionKeyRing(specification: EncryptionKeyRing.generateSpecification(keyID: "cur"))
+            let account = try await stack.connectSealed(with: keys)
+            let key = RedisKeys.connection(account.accountID)
+            _ = try await stack.redis.send(["SET", key, "not a hash"])
+            let store = CredentialStore(redis: stack.redis, keys: keys)
+            await #expect(throws: CredentialUnreadable.self) { try await store.load(accountID: account.accountID) }
+            #expect(try await store.changeState(accountID: account.accountID, to: .disconnected))
+            #expect(try await stack.redis.send(["EXISTS", key]).int == 0)
+            #expect(try await store.load(accountID: account.accountID) == nil)
+            #expect(try await store.changeState(accountID: account.accountID, to: .disconnected) == false)
+        }
+    }
+
     @Test func theCacheKeepsAFailureNoLongerThanItsTTL() async throws {
         try await withRelayStack { stack in
             let current = try EncryptionKeyRing(specification: EncryptionKeyRing.generateSpecification(keyID: "cur"))

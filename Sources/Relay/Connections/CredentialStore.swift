@@ -23,7 +23,11 @@ public struct CredentialStore: Sendable {
     /// (it made the script fail, and no fenced write ever matches it).
     static let replaceScript = RedisScript(
         """
-        local version = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+        -- A key of another type (written by something else) is replaced too, from version 1.
+        local version = 0
+        if redis.call('TYPE', KEYS[1]).ok == 'hash' then
+            version = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+        end
         if not version or version < 0 or version >= 2^53 or version % 1 ~= 0 then version = 0 end
         version = version + 1
         redis.call('DEL', KEYS[1])
@@ -31,10 +35,16 @@ public struct CredentialStore: Sendable {
         return version
         """)
 
-    /// Sets the state, deletes the secrets and bumps `version`; returns the new version or 0 if absent.
+    /// Sets the state, deletes the secrets and bumps `version`; returns the new version or 0 if absent. A key of
+    /// another type than a hash (``CredentialUnreadable/Reason/notAHash``) holds nothing to keep: it is deleted.
     static let changeStateScript = RedisScript(
         """
-        if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+        local kind = redis.call('TYPE', KEYS[1]).ok
+        if kind == 'none' then return 0 end
+        if kind ~= 'hash' then
+            redis.call('DEL', KEYS[1])
+            return 1
+        end
         local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
         redis.call('HDEL', KEYS[1], 'api_key', 'access_token', 'refresh_token')
         redis.call('HSET', KEYS[1], 'state', ARGV[1], 'updated_at', ARGV[2])
@@ -169,7 +179,13 @@ public struct CredentialStore: Sendable {
     /// Loads and decrypts a connection; nil when the account was never connected. Throws
     /// ``CredentialUnreadable`` when a secret cannot be decrypted (not retriable), other errors for Redis.
     public func load(accountID: String) async throws -> ConnectionRecord? {
-        let fields = try await redis.hashGetAll(RedisKeys.connection(accountID))
+        let fields: [String: String]
+        do {
+            fields = try await redis.hashGetAll(RedisKeys.connection(accountID))
+        } catch let error as RedisError where error.serverErrorPrefix == "WRONGTYPE" {
+            // Not an outage: retrying cannot help until the record is replaced (a reconnect does).
+            throw CredentialUnreadable(accountID: accountID, field: "connection", keyID: "", reason: .notAHash)
+        }
         guard !fields.isEmpty else { return nil }
         return try decode(accountID: accountID, fields: fields)
     }

@@ -1,5 +1,6 @@
 /// A stored connection whose secrets cannot be decrypted: the key id it names is not in
-/// `RELAY_ENCRYPTION_KEY`, or the ciphertext fails authentication (wrong key, corrupted or copied field).
+/// `RELAY_ENCRYPTION_KEY`, or the ciphertext fails authentication (wrong key, corrupted or copied field); or whose
+/// record is not a hash at all (`WRONGTYPE`: a key written by hand or by another program).
 ///
 /// This is not an outage: retrying cannot help until an operator restores the key or the customer reconnects,
 /// so commands of that account are dead-lettered `credential_unreadable` at once (replayable), and the settings
@@ -12,6 +13,8 @@ public struct CredentialUnreadable: Error, Sendable, Hashable, CustomStringConve
         case unknownKeyID = "unknown_key_id"
         /// The key is configured but the ciphertext did not authenticate (or is not base64 / not `kid:…`).
         case decryptionFailed = "decryption_failed"
+        /// The connection key holds another Redis type than a hash (the field is `connection`).
+        case notAHash = "not_a_hash"
     }
 
     /// The HeroPixel account.
@@ -40,6 +43,9 @@ public struct CredentialUnreadable: Error, Sendable, Hashable, CustomStringConve
         case .decryptionFailed:
             return "the \(field) of account \(accountID) (key id \(keyID.isEmpty ? "none" : keyID)) does not "
                 + "decrypt (wrong key material for that id, or a corrupted field); have the customer reconnect"
+        case .notAHash:
+            return "the \(field) record of account \(accountID) in Redis is not a hash (WRONGTYPE: written by "
+                + "something other than the relay); have the customer reconnect, which replaces it"
         }
     }
 }

@@ -16,7 +16,7 @@ extension CommandProcessor {
     /// in `relay_credential_unreadable_total{reason}` (`unknown_key_id` or `decryption_failed`).
     func noteCredentialUnreadable(_ error: CredentialUnreadable, logger: Logger) {
         logger.error(
-            "stored credential cannot be decrypted; command dead-lettered without retry",
+            "stored credential cannot be read; command dead-lettered without retry",
             metadata: [
                 LogKeys.accountID: "\(error.accountID)", LogKeys.keyID: "\(error.keyID)",
                 LogKeys.credentialField: "\(error.field)",
