@@ -140,10 +140,11 @@ struct EventBatcherTests {
     /// A batch that is not full waits until the key's last call is `pace` old, gathering what arrives meanwhile:
     /// B's window ends 10 ms after it, but A's call went out just before, so B waits and C (100 ms later)
     /// shares its call. Without pace B and C would each go alone, 10 ms after they arrived. The pace is long
-    /// (2 s) so that a loaded machine (the whole suite runs in parallel) cannot stretch A-to-C past it.
+    /// (5 s) so that a loaded machine (the whole suite runs in parallel) cannot stretch A-to-C past it: at 2 s a
+    /// slow full run once took longer, and B and C went alone.
     @Test func batchesThatAreNotFullAreSpacedByThePace() async throws {
         let transport = ScriptedTransport { _ in ScriptedTransport.reply(202) }
-        let pace = Duration.seconds(2)
+        let pace = Duration.seconds(5)
         let batcher = EventBatcher(window: .milliseconds(10), pace: pace, logger: logger)
         let executor = CommandExecutor(klaviyo: client(transport), batcher: batcher)
         // A's call goes out (the pace counts from then) after this instant, however slowly it returns.
