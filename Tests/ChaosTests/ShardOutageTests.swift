@@ -23,6 +23,12 @@ struct ShardOutageTests {
         let prefix = "shard-outage-\(tag)"
         let logger = ClusterChaosEnvironment.logger
         let ports = LocalClusters.redisPorts
+        // The cluster chaos test before this one SIGKILLs a primary and leaves it down (its replica serves its
+        // slots): start every node again (it rejoins as a replica) so each answers and the slot map is whole.
+        _ = try shell([
+            ClusterChaosEnvironment.repositoryRoot.appendingPathComponent("scripts/dev/redis-cluster.sh").path,
+            "start", "--base-port", String(ClusterChaosEnvironment.redisBasePort),
+        ])
         // Accounts by the primary serving their slot; the victim is the first primary, its replicas must not
         // take over, and the other shards must keep serving while it is down.
         let ranges = try #require(
