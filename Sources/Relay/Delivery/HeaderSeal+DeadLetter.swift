@@ -24,8 +24,15 @@ extension HeaderSeal {
     /// under a key of the ring (``sealDeadLetter(_:body:)``). A seal copied onto another body, or onto headers with
     /// a relay header added, removed or changed, does not verify.
     public func verifiesDeadLetter(_ headers: AMQPTable, body: [UInt8]) -> Bool {
-        guard let message = Self.deadLetterMessage(headers: headers, body: body) else { return false }
-        return verifies(headers[Self.header], message: message)
+        var readable = true
+        let verified = verifies(headers[Self.header]) {
+            guard let message = Self.deadLetterMessage(headers: headers, body: body) else {
+                readable = false
+                return Data()
+            }
+            return message
+        }
+        return readable && verified
     }
 
     /// The bytes a dead letter's seal MACs: `dead-letter v1`, the body's SHA-256, then every relay header but the

@@ -70,7 +70,7 @@ public struct HeaderSeal: Sendable {
 
     /// Whether the relay sealed these headers for this body (constant-time comparison, any key of the ring).
     public func verify(_ headers: AMQPTable, body: [UInt8]) -> Bool {
-        verifies(headers[Self.header], message: Self.message(headers: headers, body: body))
+        verifies(headers[Self.header]) { Self.message(headers: headers, body: body) }
     }
 
     /// The seal of `message` with the first key (hex), or nil with no key.
@@ -80,8 +80,11 @@ public struct HeaderSeal: Sendable {
     }
 
     /// Whether `presented` is the seal of `message` under any key of the ring (constant-time comparison).
-    func verifies(_ presented: AMQPFieldValue?, message: Data) -> Bool {
+    /// `message` (a digest of the whole body) is built only when a seal is presented: every fresh command from a
+    /// publisher has none, and this runs for each delivery.
+    func verifies(_ presented: AMQPFieldValue?, message makeMessage: () -> Data) -> Bool {
         guard let presented = presented?.stringValue, presented.utf8.count == 64 else { return false }
+        let message = makeMessage()
         return keys.contains { key in
             let expected = HMAC<SHA256>.authenticationCode(for: message, using: key)
             return constantTimeEquals(expected.map { String(format: "%02x", $0) }.joined(), presented.lowercased())
