@@ -24,12 +24,7 @@ extension TokenManagerTests {
             }
             let loaded = try #require(try await stack.credentialStore.load(accountID: record.accountID))
             #expect(loaded.version == stored.flatMap { Int64($0) } ?? 0, "as the store decodes it")
-            var settings = TokenManager.Settings()
-            settings.waitTimeout = .seconds(5)
-            let manager = TokenManager(
-                store: stack.credentialStore, oauth: app.client(stack), settings: settings,
-                logger: IntegrationEnvironment.logger
-            ) { _ in }
+            let manager = stack.tokenManager(app, waitTimeout: .seconds(5))
             let before = try await stack.tokenCalls()
             let started = ContinuousClock.now
             if stored == nil {

@@ -31,6 +31,15 @@ struct SimOAuthApp {
 extension RelayStack {
     var credentialStore: CredentialStore { CredentialStore(redis: redis, keys: keys) }
 
+    /// A token manager over this stack's store and `app`, waiting at most `waitTimeout` for another refresher.
+    func tokenManager(_ app: SimOAuthApp, waitTimeout: Duration) -> TokenManager {
+        var settings = TokenManager.Settings()
+        settings.waitTimeout = waitTimeout
+        return TokenManager(
+            store: credentialStore, oauth: app.client(self), settings: settings, logger: IntegrationEnvironment.logger
+        ) { _ in }
+    }
+
     /// Registers an OAuth app in klaviyo-sim.
     func createOAuthApp() async throws -> SimOAuthApp {
         let app = SimOAuthApp(clientID: oauthClientID, clientSecret: "secret-\(UUID().uuidString.lowercased())")
@@ -349,12 +358,7 @@ struct TokenManagerTests {
             record.version = try await stack.credentialStore.replace(record)
             let lockKey = RedisKeys.lock(record.accountID)
             try await stack.redis.set(lockKey, "another-process", expiry: .seconds(30))
-            var settings = TokenManager.Settings()
-            settings.waitTimeout = .milliseconds(600)
-            let manager = TokenManager(
-                store: stack.credentialStore, oauth: app.client(stack), settings: settings,
-                logger: IntegrationEnvironment.logger
-            ) { _ in }
+            let manager = stack.tokenManager(app, waitTimeout: .milliseconds(600))
             let before = try await stack.tokenCalls()
             let started = ContinuousClock.now
             await #expect {
