@@ -266,10 +266,9 @@ public struct DeadLetterQueue: Sendable {
     }
 
     /// Republishes a dead letter's original body, byte for byte, to the commands exchange with its original
-    /// routing key and properties (minus the dead-letter headers, its seal among them, and the broker's), waits for the
-    /// broker's confirm
-    /// and only then removes the dead letter. Mandatory: a routing key no queue takes fails (unroutable) and the
-    /// dead letter stays.
+    /// routing key and properties (minus the dead-letter headers, its seal among them, and the broker's), waits for
+    /// the broker's confirm and only then removes the dead letter. Mandatory: a routing key no queue takes fails
+    /// (unroutable) and the dead letter stays.
     public func replay(_ held: Held) async throws {
         try await amqp.publish(Self.replayMessage(for: held.delivery, topology: topology))
         try await amqp.ack(held.delivery)
