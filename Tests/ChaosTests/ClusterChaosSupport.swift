@@ -97,19 +97,25 @@ enum LocalClusters {
         return replicas.compactMap { $0.count >= 2 ? Int("\($0[1])") : nil }
     }
 
-    /// The port of the primary serving `slot` (`CLUSTER SLOTS` asked of the first node that answers).
-    static func primary(ofSlot slot: Int) async throws -> Int? {
+    /// The slot map: each range of slots with the port of its primary (`CLUSTER SLOTS` asked of the first node
+    /// that answers); nil when none answers.
+    static func slotRanges() async -> [(slots: ClosedRange<Int>, primary: Int)]? {
         for port in redisPorts {
             // Per range: start, end, then the primary's [ip, port, id], then its replicas'.
             guard let ranges = await redisJSON(port, ["CLUSTER", "SLOTS"]) as? [[Any]] else { continue }
-            for range in ranges {
-                guard range.count >= 3, let start = range[0] as? Int, let end = range[1] as? Int,
+            return ranges.compactMap { range in
+                guard range.count >= 3, let start = range[0] as? Int, let end = range[1] as? Int, start <= end,
                     let primary = range[2] as? [Any], primary.count >= 2, let port = primary[1] as? Int
-                else { continue }
-                if (start...end).contains(slot) { return port }
+                else { return nil }
+                return (start...end, port)
             }
         }
         return nil
+    }
+
+    /// The port of the primary serving `slot`.
+    static func primary(ofSlot slot: Int) async throws -> Int? {
+        await slotRanges()?.first { $0.slots.contains(slot) }?.primary
     }
 
     /// The pid of the Redis node on `port` (from the pid file redis-cluster.sh has it write).

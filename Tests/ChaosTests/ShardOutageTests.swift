@@ -31,17 +31,10 @@ struct ShardOutageTests {
         ])
         // Accounts by the primary serving their slot; the victim is the first primary, its replicas must not
         // take over, and the other shards must keep serving while it is down.
-        let ranges = try #require(
-            await LocalClusters.redisJSON(ports[0], ["CLUSTER", "SLOTS"]) as? [[Any]], "the cluster's slot map")
+        let ranges = try #require(await LocalClusters.slotRanges(), "the cluster's slot map")
         func primary(of account: String) -> Int? {
             let slot = RedisSlot.of(RedisKeys.connection(account))
-            for range in ranges {
-                guard range.count >= 3, let start = range[0] as? Int, let end = range[1] as? Int,
-                    let node = range[2] as? [Any], node.count >= 2, let port = node[1] as? Int
-                else { continue }
-                if (start...end).contains(slot) { return port }
-            }
-            return nil
+            return ranges.first { $0.slots.contains(slot) }?.primary
         }
         var byPrimary: [Int: [String]] = [:]
         for index in 0..<200 {
