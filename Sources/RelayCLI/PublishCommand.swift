@@ -55,6 +55,7 @@ struct PublishCommand: AsyncParsableCommand {
         let pending = Set(messages.map(\.id))
         let topology = runtime.topology
         let amqp = runtime.amqp
+        let seal = HeaderSeal(keyRing: runtime.configuration.encryptionKeys)
         let code = try await runtime.withAMQP { () -> Int32 in
             var replyQueue: String?
             var consumer: AMQPConsumer?
@@ -83,14 +84,17 @@ struct PublishCommand: AsyncParsableCommand {
             }
             FileHandle.standardError.write(Data("published \(messages.count) command(s)\n".utf8))
             guard let consumer else { return 0 }
-            return try await collect(consumer, pending: pending, amqp: amqp, limit: waitLimit)
+            return try await collect(
+                consumer, pending: pending, amqp: amqp, limit: waitLimit, deadExchange: topology.deadExchange,
+                seal: seal)
         }
         if code != 0 { throw ExitCode(code) }
     }
 
     /// Prints results and dead letters of our commands until all are in or the time is up.
     func collect(
-        _ consumer: AMQPConsumer, pending: Set<String>, amqp: AMQPClient, limit: Duration
+        _ consumer: AMQPConsumer, pending: Set<String>, amqp: AMQPClient, limit: Duration, deadExchange: String,
+        seal: HeaderSeal
     ) async throws -> Int32 {
         var pending = pending
         var failures = 0
@@ -101,26 +105,24 @@ struct PublishCommand: AsyncParsableCommand {
         defer { deadline.cancel() }
         for try await delivery in consumer {
             try await amqp.ack(delivery)
-            if let code = delivery.properties.headers[DeadLetter.Header.errorCode]?.stringValue {
-                guard
-                    let id = delivery.properties.headers[DeadLetter.Header.commandID]?.stringValue
-                        ?? delivery.properties.messageID,
-                    pending.contains(id)
-                else { continue }
+            switch ReplyQueueDelivery(delivery, deadExchange: deadExchange, seal: seal) {
+            case .deadLetter(let id, let code, let detail, _):
+                guard pending.contains(id) else { continue }
                 pending.remove(id)
                 failures += 1
-                let detail = delivery.properties.headers[DeadLetter.Header.errorDetail]?.stringValue ?? ""
                 print(
                     String(
                         decoding: JSONValue.object([
                             "command_id": .string(id),
                             "dead_letter": .object(["code": .string(code), "detail": .string(detail)]),
                         ]).jsonBytes(), as: UTF8.self))
-            } else if let document = try? JSONValue.parse(delivery.body), let result = CommandResult(json: document) {
+            case .result(let result):
                 guard pending.contains(result.commandID) else { continue }
                 pending.remove(result.commandID)
                 if result.outcome != .succeeded { failures += 1 }
                 print(String(decoding: delivery.body, as: UTF8.self))
+            case .unrecognized:
+                continue
             }
             if pending.isEmpty { break }
         }
