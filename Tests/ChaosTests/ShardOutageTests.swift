@@ -1,6 +1,7 @@
 import AMQP
 import Foundation
 import Klaviyo
+import Logging
 import Redis
 import Relay
 import RelayTestSupport
@@ -12,7 +13,8 @@ import Testing
 /// healthy accounts (with random ids, so their id claims land on any shard) all end as results; once it is back,
 /// every command of the affected accounts ends as a result too (none lost, none dead-lettered). The consumer neither
 /// crashes nor logs an API key. Runs in scripts/test/cluster-chaos.sh (`RELAY_CLUSTER_CHAOS=1`) on its Redis Cluster
-/// (`CLUSTER_CHAOS_REDIS_BASE_PORT`), after the cluster chaos test.
+/// (`CLUSTER_CHAOS_REDIS_BASE_PORT`), after the cluster chaos test. The second test does the same for batched
+/// `event.track` and coalesced `profile.upsert` (``batchedEventsAndCoalescedUpsertsThroughAShardOutage()``).
 @Suite(
     "Shard outage: one Redis Cluster primary down", .enabled(if: ClusterChaosEnvironment.enabled), .serialized,
     .timeLimit(.minutes(6))
@@ -22,97 +24,29 @@ struct ShardOutageTests {
         let tag = String(UUID().uuidString.lowercased().prefix(8))
         let prefix = "shard-outage-\(tag)"
         let logger = ClusterChaosEnvironment.logger
-        let ports = LocalClusters.redisPorts
         // The cluster chaos test before this one SIGKILLs a primary and leaves it down (its replica serves its
         // slots): start every node again (it rejoins as a replica) so each answers and the slot map is whole.
-        _ = try shell([
-            ClusterChaosEnvironment.repositoryRoot.appendingPathComponent("scripts/dev/redis-cluster.sh").path,
-            "start", "--base-port", String(ClusterChaosEnvironment.redisBasePort),
-        ])
+        try shell(Self.startCluster)
         // Accounts by the primary serving their slot; the victim is the first primary, its replicas must not
         // take over, and the other shards must keep serving while it is down.
-        let ranges = try #require(await LocalClusters.slotRanges(), "the cluster's slot map")
-        func primary(of account: String) -> Int? {
-            let slot = RedisSlot.of(RedisKeys.connection(account))
-            return ranges.first { $0.slots.contains(slot) }?.primary
-        }
-        var byPrimary: [Int: [String]] = [:]
-        for index in 0..<200 {
-            let account = "\(prefix)-a\(index)"
-            if let port = primary(of: account) { byPrimary[port, default: []].append(account) }
-        }
-        let primaries = byPrimary.keys.sorted()
-        try #require(primaries.count == 3, "three primaries serve the accounts: \(primaries)")
-        let victim = primaries[0]
-        let victimAccounts = Array(byPrimary[victim]!.prefix(4))
-        let healthyAccounts = Array(byPrimary[primaries[1]]!.prefix(2) + byPrimary[primaries[2]]!.prefix(2))
-        let replicas = await LocalClusters.replicas(of: victim)
+        let layout = try await Self.layout(prefix: prefix)
+        let (victim, victimAccounts, healthyAccounts, replicas) = (
+            layout.victim, layout.victimAccounts, layout.healthyAccounts, layout.replicas
+        )
         let rig = try await ChaosRig(
             prefix: prefix, servers: "RabbitMQ", amqpURL: ClusterChaosEnvironment.amqpURL,
             redisURL: ClusterChaosEnvironment.redisURL, simURL: ClusterChaosEnvironment.simURL, logger: logger,
             connectTimeout: .seconds(30),
             collectorQueue: .init(name: "\(prefix).collector", arguments: ["x-queue-type": .string("quorum")]))
         try await rig.run {
-            defer {
-                // Leave the cluster as the next run expects it, even when an expectation failed.
-                for port in ports {
-                    _ = try? shell([
-                        "/usr/bin/redis-cli", "-p", String(port), "CONFIG", "SET",
-                        "cluster-require-full-coverage", "yes",
-                    ])
-                    _ = try? shell([
-                        "/usr/bin/redis-cli", "-p", String(port), "CONFIG", "SET",
-                        "cluster-replica-no-failover", "no",
-                    ])
-                }
-                _ = try? shell([
-                    ClusterChaosEnvironment.repositoryRoot.appendingPathComponent("scripts/dev/redis-cluster.sh").path,
-                    "start", "--base-port", String(ClusterChaosEnvironment.redisBasePort),
-                ])
-            }
+            defer { Self.restoreCluster() }
             try await scenario()
         }
 
         func scenario() async throws {
-            // A lost primary without a replica must not stop the other shards (the setting docs/operations.md asks
-            // for), and the victim's replicas must not take over: the shard is really down.
-            for port in ports {
-                _ = try await LocalClusters.redisCLI(port, ["CONFIG", "SET", "cluster-require-full-coverage", "no"])
-            }
-            for replica in replicas {
-                _ = try await LocalClusters.redisCLI(replica, ["CONFIG", "SET", "cluster-replica-no-failover", "yes"])
-            }
-            let klaviyo = KlaviyoClient(
-                baseURL: ClusterChaosEnvironment.simURL, transport: rig.http, userAgent: "shard-outage-test",
-                logger: logger)
-            let connector = APIKeyConnector(
-                klaviyo: klaviyo, store: CredentialStore(redis: rig.redis, keys: EncryptionKeyRing.development))
-            var apiKeys: [String] = []
-            for account in victimAccounts + healthyAccounts {
-                let key = "pk_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))"
-                apiKeys.append(key)
-                try await rig.sim.call(
-                    .POST, "/_sim/accounts",
-                    ["account_id": .string(account), "api_key": .string(key), "name": "Shard Outage Store"])
-                _ = try await connector.connect(accountID: account, apiKey: key)
-            }
-            let consumer = try ChildProcess.start(
-                executable: ClusterChaosEnvironment.relayBinary, arguments: ["consume", "--dev"],
-                variables: [
-                    "RELAY_QUEUE_PREFIX": prefix, "RELAY_KLAVIYO_API_BASE_URL": ClusterChaosEnvironment.simURL,
-                    "RELAY_AMQP_URL": ClusterChaosEnvironment.amqpURL,
-                    "RELAY_REDIS_URL": ClusterChaosEnvironment.redisURL,
-                    "RELAY_CONCURRENCY": "8", "RELAY_METRICS_PORT": "0", "RELAY_LOG_FORMAT": "json",
-                    "RELAY_LOG_LEVEL": "info", "RELAY_SHUTDOWN_TIMEOUT": "5s", "RELAY_DELIVERY_LIMIT": "10",
-                ], label: "shard-outage")
-            rig.consumers.withLock { $0.append(consumer) }
-            try await eventually("the consumer on every work queue", timeout: .seconds(60)) {
-                for queue in RelayQueue.allCases
-                where try await rig.amqp.messageCount(queue: rig.topology.queueName(queue)).consumers < 1 {
-                    return false
-                }
-                return true
-            }
+            try await Self.isolate(replicas: replicas)
+            let apiKeys = try await Self.connect(victimAccounts + healthyAccounts, rig: rig, logger: logger)
+            let consumer = try await Self.startConsumer(prefix: prefix, rig: rig)
             var planned: [String: Planned] = [:]
             func publish(_ account: String, count: Int) async throws -> [String] {
                 var ids: [String] = []
@@ -168,10 +102,7 @@ struct ShardOutageTests {
             let downFor = ContinuousClock.now - downAt
 
             // The shard comes back: every affected command ends as a result, none lost or dead-lettered.
-            try shell([
-                ClusterChaosEnvironment.repositoryRoot.appendingPathComponent("scripts/dev/redis-cluster.sh").path,
-                "start", "--base-port", String(ClusterChaosEnvironment.redisBasePort),
-            ])
+            try shell(Self.startCluster)
             let backAt = ContinuousClock.now
             try await rig.awaitOutcomes(of: planned, events: "victim \(victim) down for \(seconds(downFor))")
             let recovered = ContinuousClock.now - backAt
@@ -199,9 +130,329 @@ struct ShardOutageTests {
         }
     }
 
+    /// The same outage for the two paths that share work between commands: `event.track` batched into
+    /// `bulk_create_events` (``EventBatcher``) and coalescable `profile.upsert` coalesced into profile bulk import
+    /// jobs (``ProfileCoalescer``, `RELAY_COALESCE=on`, threshold 0: every eligible upsert joins a batch). Both kinds
+    /// stream to every account across the moment the primary dies (so batches are open, submitted or being polled
+    /// when it does); 35 s later, a backlog per healthy account and more for the downed shard's accounts. While it is
+    /// down, every healthy command (the stream's and the backlog's) succeeds, the backlog's within 30 s, batched and
+    /// coalesced; nothing published for the downed shard's accounts after it went down settles. Once it is back,
+    /// every command has exactly one success result, none dead-lettered, each profile and event recorded at
+    /// Klaviyo once; no command circled through the retry tiers faster than the 5 s tier allows, the consumer
+    /// still runs and logged no API key.
+    @Test func batchedEventsAndCoalescedUpsertsThroughAShardOutage() async throws {
+        let tag = String(UUID().uuidString.lowercased().prefix(8))
+        let prefix = "shard-batch-\(tag)"
+        let logger = ClusterChaosEnvironment.logger
+        try shell(Self.startCluster)
+        let layout = try await Self.layout(prefix: prefix)
+        let (victim, victimAccounts, healthyAccounts, replicas) = (
+            layout.victim, layout.victimAccounts, layout.healthyAccounts, layout.replicas
+        )
+        let rig = try await ChaosRig(
+            prefix: prefix, servers: "RabbitMQ", amqpURL: ClusterChaosEnvironment.amqpURL,
+            redisURL: ClusterChaosEnvironment.redisURL, simURL: ClusterChaosEnvironment.simURL, logger: logger,
+            connectTimeout: .seconds(30),
+            collectorQueue: .init(name: "\(prefix).collector", arguments: ["x-queue-type": .string("quorum")]))
+        try await rig.run {
+            defer { Self.restoreCluster() }
+            try await scenario()
+        }
+
+        func scenario() async throws {
+            try await Self.isolate(replicas: replicas)
+            let apiKeys = try await Self.connect(victimAccounts + healthyAccounts, rig: rig, logger: logger)
+            let consumer = try await Self.startConsumer(
+                prefix: prefix, rig: rig,
+                extra: ["RELAY_COALESCE": "on", "RELAY_COALESCE_THRESHOLD": "0s", "RELAY_BATCH_WINDOW": "1s"])
+            var planned: [String: Planned] = [:]
+            var sequence = 0
+            func publish(_ account: String, _ type: String) async throws -> String {
+                let id = "\(prefix)-\(UUID().uuidString.lowercased())"
+                sequence += 1
+                let payload: JSONValue
+                if type == "event.track" {
+                    payload = [
+                        "metric": "Shard Outage Event", "profile": ["email": .string("\(id)-e@example.com")],
+                        "properties": ["n": .int(Int64(sequence))], "unique_id": .string("\(id)-u"),
+                    ]
+                } else {
+                    payload = [
+                        "profile": [
+                            "email": .string("\(id)@example.com"), "first_name": "Shard",
+                            "properties": ["n": .int(Int64(sequence))],
+                        ]
+                    ]
+                }
+                planned[id] = Planned(id: id, type: type, account: account)
+                try await rig.publish(ChaosCommandMix.envelope(id, type, account, payload), routingKey: type, id: id)
+                return id
+            }
+            func results(_ ids: some Collection<String>) -> [CommandResult] {
+                rig.collected.state.withLock { state in ids.compactMap { state.results[$0]?.first } }
+            }
+            func succeeded(_ ids: some Collection<String>) -> Int {
+                results(ids).filter { $0.outcome == .succeeded }.count
+            }
+
+            // Every account batches and coalesces before the outage.
+            var warmUp: [String] = []
+            for account in victimAccounts + healthyAccounts {
+                warmUp += [try await publish(account, "event.track"), try await publish(account, "profile.upsert")]
+            }
+            try await eventually("every account's first event and upsert succeeded", timeout: .seconds(60)) {
+                succeeded(warmUp) == warmUp.count
+            }
+            // What the healthy accounts' backlog takes with every shard up (the outage's must not take much longer).
+            func healthyBacklog() async throws -> [String] {
+                var ids: [String] = []
+                for _ in 0..<20 {
+                    for account in healthyAccounts {
+                        ids += [
+                            try await publish(account, "event.track"), try await publish(account, "profile.upsert"),
+                        ]
+                    }
+                }
+                return ids
+            }
+            let baseline = try await healthyBacklog()
+            let baselinePublished = ContinuousClock.now
+            try await eventually("the healthy accounts' backlog succeeded with every shard up", timeout: .seconds(30)) {
+                succeeded(baseline) == baseline.count
+            }
+            let baselineTook = ContinuousClock.now - baselinePublished
+
+            // A stream of events and upserts to every account across the moment the victim primary dies (its data
+            // saved, so it comes back whole), so that the downed shard's accounts have batches open, submitted and
+            // polled when it does. The pause between rounds paces the load; nothing waits on it.
+            var stream: (victim: [String], healthy: [String]) = ([], [])
+            let streamStart = ContinuousClock.now
+            var downAt: ContinuousClock.Instant?
+            var afterDown: [String] = []
+            while ContinuousClock.now - streamStart < .seconds(6) {
+                let round = ContinuousClock.now
+                for account in victimAccounts {
+                    for type in ["event.track", "profile.upsert"] {
+                        let id = try await publish(account, type)
+                        stream.victim.append(id)
+                        if downAt != nil { afterDown.append(id) }
+                    }
+                }
+                for account in healthyAccounts {
+                    for type in ["event.track", "profile.upsert"] {
+                        stream.healthy.append(try await publish(account, type))
+                    }
+                }
+                if downAt == nil, ContinuousClock.now - streamStart >= .seconds(4) {
+                    _ = try? await LocalClusters.redisCLI(victim, ["SHUTDOWN", "SAVE", "NOW"])
+                    downAt = ContinuousClock.now
+                }
+                try await Task.sleep(until: round + .milliseconds(200))
+            }
+            let down = try #require(downAt)
+            try await eventually("the victim primary \(victim) down", timeout: .seconds(20)) {
+                await LocalClusters.role(victim) == nil
+            }
+            let beforeDown = stream.victim.count - afterDown.count
+
+            // Longer than the Redis client's retry through a failover (30 s): then a backlog per healthy account
+            // (enough for batched events and coalesced upserts), and more for the downed shard's accounts.
+            try await Task.sleep(until: down + .seconds(35))
+            let backlog = try await healthyBacklog()
+            for _ in 0..<5 {
+                for account in victimAccounts {
+                    afterDown += [
+                        try await publish(account, "event.track"), try await publish(account, "profile.upsert"),
+                    ]
+                }
+            }
+            let backlogPublished = ContinuousClock.now
+            let healthy = stream.healthy + backlog
+            let healthyFlowed = await waitUntil(timeout: .seconds(30), every: .milliseconds(100)) {
+                succeeded(healthy) == healthy.count
+            }
+            let healthyTook = ContinuousClock.now - backlogPublished
+            #expect(
+                healthyTook <= baselineTook + .seconds(10),
+                "the healthy accounts' backlog took \(seconds(healthyTook)) with a shard down, \(seconds(baselineTook)) without"
+            )
+            #expect(
+                healthyFlowed,
+                "\(succeeded(backlog)) of \(backlog.count) backlog commands and \(succeeded(stream.healthy)) of \(stream.healthy.count) streamed commands of the healthy accounts succeeded within 30 s while one shard was down"
+            )
+            let backlogResults = results(backlog)
+            let batched = backlogResults.filter { result in
+                if case .int(let size) = result.klaviyo?.data?["batched"] { return size > 1 }
+                return false
+            }.count
+            let coalesced = backlogResults.filter { $0.klaviyo?.data?["coalesced"] == .bool(true) }.count
+            #expect(batched > 0, "none of the healthy accounts' backlog events went in a bulk call during the outage")
+            #expect(coalesced > 0, "none of the healthy accounts' backlog upserts was coalesced during the outage")
+            // Nothing published for the downed shard's accounts after it went down ended while it was down.
+            let settledEarly = rig.collected.settled.intersection(afterDown)
+            #expect(
+                settledEarly.isEmpty,
+                "commands of the downed shard's accounts published during the outage settled: \(settledEarly.count)")
+            let downFor = ContinuousClock.now - down
+
+            // The shard comes back: every command ends as one success result, none lost or dead-lettered.
+            try shell(Self.startCluster)
+            let backAt = ContinuousClock.now
+            try await rig.awaitOutcomes(of: planned, events: "victim \(victim) down for \(seconds(downFor))")
+            let recovered = ContinuousClock.now - backAt
+            try await rig.awaitDrained()
+            let state = rig.collected.state.withLock { $0 }
+            rig.expectExactlyThePublishedIDs(state, planned)
+            #expect(
+                state.dead.isEmpty, "dead letters: \(state.dead.prefix(5).map { "\($0.key) \($0.value.map(\.code))" })")
+            let duplicates = state.results.filter { $0.value.count > 1 }
+            #expect(duplicates.isEmpty, "commands with more than one result: \(duplicates.keys.sorted().prefix(5))")
+            let affected = stream.victim + afterDown
+            #expect(
+                succeeded(affected) == affected.count,
+                "\(succeeded(affected)) of \(affected.count) commands of the downed shard's accounts succeeded")
+            let recorded = try await rig.expectSideEffectsOnce(accounts: victimAccounts + healthyAccounts, planned)
+            #expect(consumer.isRunning, "the consumer is still running: \(consumer.exitDescription)")
+            let output = consumer.output
+            for key in apiKeys { #expect(!output.contains(key), "the consumer logged an API key") }
+            // No spinning: a command parked while its shard is down comes back after the 5 s tier at the soonest.
+            var parks: [String: Int] = [:]
+            var messages: [String: Int] = [:]
+            for line in output.split(separator: "\n") {
+                guard let entry = try? JSONValue.parse(Array(line.utf8)), let message = entry["msg"]?.stringValue
+                else { continue }
+                if entry["level"]?.stringValue != "info" { messages[message, default: 0] += 1 }
+                if message.contains("Redis Cluster shard is unavailable"), let id = entry["command_id"]?.stringValue {
+                    parks[id, default: 0] += 1
+                }
+            }
+            let mostParks = parks.values.max() ?? 0
+            let allowedParks = Int(downFor / .seconds(5)) + 3
+            #expect(mostParks <= allowedParks, "a command was parked \(mostParks) times in \(seconds(downFor))")
+            printFigures(
+                "SHARD OUTAGE (BATCHING, COALESCING) FIGURES",
+                [
+                    ("victim primary", "\(victim) (replicas \(replicas) not failing over)"),
+                    (
+                        "downed shard's commands (published before it went down / after)",
+                        "\(beforeDown) / \(afterDown.count)"
+                    ),
+                    ("healthy commands (streamed / backlog)", "\(stream.healthy.count) / \(backlog.count)"),
+                    ("healthy backlog: batched events / coalesced upserts", "\(batched) / \(coalesced)"),
+                    ("healthy backlog all succeeded after (every shard up)", seconds(baselineTook)),
+                    ("healthy commands all succeeded after the backlog was published", seconds(healthyTook)),
+                    ("shard down for", seconds(downFor)),
+                    ("every command settled after the shard was back", seconds(recovered)),
+                    ("events recorded at Klaviyo", "\(recorded)"),
+                    ("parks while the shard was down (commands / most of one)", "\(parks.count) / \(mostParks)"),
+                    ("consumer log lines", "\(output.split(separator: "\n").count)"),
+                ] + messages.sorted { $0.value > $1.value }.prefix(8).map { ("  \($0.key)", "\($0.value)") }
+                    + state.outcomeRows())
+        }
+    }
+
+    /// Starts every node of the cluster chaos step's Redis Cluster (a stopped one rejoins).
+    static let startCluster = [
+        ClusterChaosEnvironment.repositoryRoot.appendingPathComponent("scripts/dev/redis-cluster.sh").path,
+        "start", "--base-port", String(ClusterChaosEnvironment.redisBasePort),
+    ]
+
+    /// The accounts of a test by the primary serving their slot: 4 on the victim (the first primary), 2 on each
+    /// of the others, and the victim's replicas.
+    static func layout(
+        prefix: String
+    ) async throws -> (victim: Int, victimAccounts: [String], healthyAccounts: [String], replicas: [Int]) {
+        let ranges = try #require(await LocalClusters.slotRanges(), "the cluster's slot map")
+        var byPrimary: [Int: [String]] = [:]
+        for index in 0..<200 {
+            let account = "\(prefix)-a\(index)"
+            let slot = RedisSlot.of(RedisKeys.connection(account))
+            if let port = ranges.first(where: { $0.slots.contains(slot) })?.primary {
+                byPrimary[port, default: []].append(account)
+            }
+        }
+        let primaries = byPrimary.keys.sorted()
+        try #require(primaries.count == 3, "three primaries serve the accounts: \(primaries)")
+        let victim = primaries[0]
+        return (
+            victim, Array(byPrimary[victim]!.prefix(4)),
+            Array(byPrimary[primaries[1]]!.prefix(2) + byPrimary[primaries[2]]!.prefix(2)),
+            await LocalClusters.replicas(of: victim)
+        )
+    }
+
+    /// A lost primary without a replica must not stop the other shards (the setting docs/operations.md asks for),
+    /// and the victim's replicas must not take over: the shard is really down.
+    static func isolate(replicas: [Int]) async throws {
+        for port in LocalClusters.redisPorts {
+            _ = try await LocalClusters.redisCLI(port, ["CONFIG", "SET", "cluster-require-full-coverage", "no"])
+        }
+        for replica in replicas {
+            _ = try await LocalClusters.redisCLI(replica, ["CONFIG", "SET", "cluster-replica-no-failover", "yes"])
+        }
+    }
+
+    /// Leaves the cluster as the next run expects it, even when an expectation failed.
+    static func restoreCluster() {
+        for port in LocalClusters.redisPorts {
+            _ = try? Self.run([
+                "/usr/bin/redis-cli", "-p", String(port), "CONFIG", "SET", "cluster-require-full-coverage", "yes",
+            ])
+            _ = try? Self.run([
+                "/usr/bin/redis-cli", "-p", String(port), "CONFIG", "SET", "cluster-replica-no-failover", "no",
+            ])
+        }
+        _ = try? Self.run(startCluster)
+    }
+
+    /// Creates each account at the simulator with an API key and connects it; returns the keys.
+    static func connect(_ accounts: [String], rig: ChaosRig, logger: Logger) async throws -> [String] {
+        let klaviyo = KlaviyoClient(
+            baseURL: ClusterChaosEnvironment.simURL, transport: rig.http, userAgent: "shard-outage-test", logger: logger
+        )
+        let connector = APIKeyConnector(
+            klaviyo: klaviyo, store: CredentialStore(redis: rig.redis, keys: EncryptionKeyRing.development))
+        var apiKeys: [String] = []
+        for account in accounts {
+            let key = "pk_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))"
+            apiKeys.append(key)
+            try await rig.sim.call(
+                .POST, "/_sim/accounts",
+                ["account_id": .string(account), "api_key": .string(key), "name": "Shard Outage Store"])
+            _ = try await connector.connect(accountID: account, apiKey: key)
+        }
+        return apiKeys
+    }
+
+    /// Starts the `consume` process of a test (8 slots: 2 per account at the default fair share, `extra` on top)
+    /// and waits until it consumes every work queue.
+    static func startConsumer(prefix: String, rig: ChaosRig, extra: [String: String] = [:]) async throws -> ChildProcess
+    {
+        let consumer = try ChildProcess.start(
+            executable: ClusterChaosEnvironment.relayBinary, arguments: ["consume", "--dev"],
+            variables: [
+                "RELAY_QUEUE_PREFIX": prefix, "RELAY_KLAVIYO_API_BASE_URL": ClusterChaosEnvironment.simURL,
+                "RELAY_AMQP_URL": ClusterChaosEnvironment.amqpURL, "RELAY_REDIS_URL": ClusterChaosEnvironment.redisURL,
+                "RELAY_CONCURRENCY": "8", "RELAY_METRICS_PORT": "0", "RELAY_LOG_FORMAT": "json",
+                "RELAY_LOG_LEVEL": "info", "RELAY_SHUTDOWN_TIMEOUT": "5s", "RELAY_DELIVERY_LIMIT": "10",
+            ].merging(extra) { $1 }, label: "shard-outage")
+        rig.consumers.withLock { $0.append(consumer) }
+        try await eventually("the consumer on every work queue", timeout: .seconds(60)) {
+            for queue in RelayQueue.allCases
+            where try await rig.amqp.messageCount(queue: rig.topology.queueName(queue)).consumers < 1 {
+                return false
+            }
+            return true
+        }
+        return consumer
+    }
+
     /// Runs a program (output to a file: the Redis daemons the cluster script starts must not hold a pipe).
     @discardableResult
-    private func shell(_ command: [String]) throws -> Int32 {
+    private func shell(_ command: [String]) throws -> Int32 { try Self.run(command) }
+
+    @discardableResult
+    private static func run(_ command: [String]) throws -> Int32 {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: command[0])
         process.arguments = Array(command.dropFirst())
