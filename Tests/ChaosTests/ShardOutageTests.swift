@@ -14,7 +14,8 @@ import Testing
 /// every command of the affected accounts ends as a result too (none lost, none dead-lettered). The consumer neither
 /// crashes nor logs an API key. Runs in scripts/test/cluster-chaos.sh (`RELAY_CLUSTER_CHAOS=1`) on its Redis Cluster
 /// (`CLUSTER_CHAOS_REDIS_BASE_PORT`), after the cluster chaos test. The second test does the same for batched
-/// `event.track` and coalesced `profile.upsert` (``batchedEventsAndCoalescedUpsertsThroughAShardOutage()``).
+/// `event.track` and coalesced `profile.upsert` (``batchedEventsAndCoalescedUpsertsThroughAShardOutage()``); the third
+/// checks the rate limiter's gate alone (``theRateLimiterGivesUpAtOnceOnADownedShard()``).
 @Suite(
     "Shard outage: one Redis Cluster primary down", .enabled(if: ClusterChaosEnvironment.enabled), .serialized,
     .timeLimit(.minutes(6))
@@ -349,6 +350,52 @@ struct ShardOutageTests {
                 ] + messages.sorted { $0.value > $1.value }.prefix(8).map { ("  \($0.key)", "\($0.value)") }
                     + state.outcomeRows())
         }
+    }
+
+    /// The two retry loops of their own on the per-command path give up at once on a shard that is down: the
+    /// rate limiter's gate (every Klaviyo call of a command, and an event batch's shared call) and the coalescer's
+    /// scripts used to retry a Redis Cluster slot whose primary was gone about 100 times with backoff (about two and
+    /// a half minutes), holding the command's consumer slot (or the batch's deliveries) for nothing. Now the first
+    /// failure after the client's retry timeout ends the call with `gateUnavailable`: the command is handed back
+    /// and its next delivery is parked by the processor's first Redis step. An account on another shard is
+    /// admitted meanwhile.
+    @Test func theRateLimiterGivesUpAtOnceOnADownedShard() async throws {
+        let prefix = "shard-gate-\(String(UUID().uuidString.lowercased().prefix(8)))"
+        let logger = ClusterChaosEnvironment.logger
+        try shell(Self.startCluster)
+        let layout = try await Self.layout(prefix: prefix)
+        try await Self.isolate(replicas: layout.replicas)
+        defer { Self.restoreCluster() }
+        var configuration = try RedisConfiguration(url: ClusterChaosEnvironment.redisURL)
+        let retryTimeout = Duration.seconds(2)
+        configuration.clusterRetryTimeout = retryTimeout
+        let redis = RedisClient(configuration: configuration, logger: logger)
+        defer { Task { await redis.shutdown() } }
+        let operation = "test_operation"
+        let limiter = RateLimiter(redis: redis, table: [operation: KlaviyoRateLimit(burst: 100, steady: 1000)])
+        let victimAccount = try #require(layout.victimAccounts.first)
+        let healthyAccount = try #require(layout.healthyAccounts.first)
+        // Both shards serve before the outage (the client knows the slot map).
+        for account in [victimAccount, healthyAccount] {
+            try await limiter.gate(accountID: account, logger: logger).admit(
+                operationID: operation, credential: .apiKey("pk_test"))
+        }
+        _ = try? await LocalClusters.redisCLI(layout.victim, ["SHUTDOWN", "SAVE", "NOW"])
+        for round in 1...2 {
+            let started = ContinuousClock.now
+            await #expect {
+                try await limiter.gate(accountID: victimAccount, logger: logger).admit(
+                    operationID: operation, credential: .apiKey("pk_test"))
+            } throws: { error in
+                (error as? KlaviyoError)?.code == .gateUnavailable && !(error as! KlaviyoError).requestMayHaveBeenSent
+            }
+            // The first call waits out the client's retry timeout once; neither retries beyond it (the old loop
+            // took minutes). The bound is far above a loaded machine's delays.
+            let took = ContinuousClock.now - started
+            #expect(took < retryTimeout + .seconds(10), "round \(round): the gate gave up after \(took)")
+        }
+        try await limiter.gate(accountID: healthyAccount, logger: logger).admit(
+            operationID: operation, credential: .apiKey("pk_test"))
     }
 
     /// Starts every node of the cluster chaos step's Redis Cluster (a stopped one rejoins).

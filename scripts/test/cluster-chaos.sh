@@ -51,9 +51,9 @@ export RELAY_CLUSTER_CHAOS=1
 test_started="$(now_ms)"
 swift test --skip-build --filter ClusterChaosTests
 log "cluster chaos test took $(elapsed_since "$test_started")"
-# A Redis Cluster primary down with no replica to take over (two tests: per-command, then batched events and coalesced
-# upserts; about 2.5 min), on the same clusters, after the chaos test (it stops a primary, then starts it again):
-# docs/testing.md "Shard outage test".
+# A Redis Cluster primary down with no replica to take over (three tests: per-command, batched events and coalesced
+# upserts, the rate limiter's gate alone; about 2.5 min), on the same clusters, after the chaos test (it stops a
+# primary, then starts it again): docs/testing.md "Shard outage test".
 test_started="$(now_ms)"
 swift test --skip-build --filter ShardOutageTests
 log "shard outage test took $(elapsed_since "$test_started")"

@@ -462,16 +462,20 @@ public struct RateLimitGate: KlaviyoCallGate {
                     horizon: horizon)
             } catch {
                 attempts += 1
-                if attempts == 1 || attempts % 20 == 0 {
-                    logger.warning(
-                        "rate limiter lookup failed; retrying",
-                        metadata: [LogKeys.klaviyoOperation: "\(operationID)", LogKeys.errorDetail: "\(error)"])
-                }
-                if attempts >= maxRedisAttempts {
+                // The account's Redis Cluster shard is down (its primary gone for longer than the client's retry
+                // timeout, no replica to take over): retrying for minutes would hold the command's consumer slot,
+                // or an event batch's deliveries, for nothing. Give up at once; the command is handed back, and its
+                // next delivery is parked by the processor's first Redis step on the same shard.
+                if attempts >= maxRedisAttempts || Self.isShardDown(error) {
                     throw KlaviyoError(
                         code: .gateUnavailable, operationID: operationID,
                         message: "rate limiter unavailable after \(attempts) attempts: \(error)",
                         requestMayHaveBeenSent: false, usedOAuth: credential.isOAuth)
+                }
+                if attempts == 1 || attempts % 20 == 0 {
+                    logger.warning(
+                        "rate limiter lookup failed; retrying",
+                        metadata: [LogKeys.klaviyoOperation: "\(operationID)", LogKeys.errorDetail: "\(error)"])
                 }
                 do {
                     try await Task.sleep(for: backoff * Double.random(in: 0.5...1.0))
@@ -484,6 +488,11 @@ public struct RateLimitGate: KlaviyoCallGate {
                 backoff = min(backoff * 2, .seconds(2))
             }
         }
+    }
+
+    /// Whether a Redis failure is a Redis Cluster shard that is down, not a transient failure worth retrying.
+    static func isShardDown(_ error: any Error) -> Bool {
+        (error as? RedisError)?.code == .clusterUnavailable
     }
 
     static func count(_ operationID: String, outcome: String) {
