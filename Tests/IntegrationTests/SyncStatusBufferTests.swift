@@ -3,6 +3,7 @@ import Klaviyo
 import Logging
 import Redis
 import RelayTestSupport
+import Synchronization
 import Testing
 
 @testable import Relay
@@ -90,6 +91,36 @@ struct SyncStatusBufferTests {
         #expect(kept?.lastError?.code == "klaviyo_rejected")
     }
 
+    /// A Redis outage fails every flush (four a second): the first failure warns at once, the next ones only
+    /// after ``SyncStatusBuffer/warningInterval`` with how many failed since, and the first full flush after them
+    /// says so once. (Each failed flush used to warn: 91 lines in 23 s of a shard outage.)
+    @Test func failedFlushesWarnOncePerIntervalAndTheRecoveryOnce() async throws {
+        let closed = try freePort()
+        var configuration = try RedisConfiguration(url: "redis://127.0.0.1:\(closed)/0")
+        configuration.commandTimeout = .seconds(1)
+        let unreachable = RedisClient(configuration: configuration, logger: logger)
+        defer { Task { await unreachable.shutdown() } }
+        let logs = CapturedLogs()
+        let buffer = SyncStatusBuffer(
+            status: SyncStatus(redis: unreachable), warningInterval: .seconds(3600),
+            logger: Logger(label: "sync-status-buffer-test") { _ in CapturedLogs.Handler(logs: logs) })
+        buffer.add(accountID: "org-a", succeeded: true, type: "event.track", commandID: "e0", detail: "")
+        for _ in 0..<5 { await buffer.flush() }
+        #expect(buffer.pendingAccounts == 1, "the outcomes are kept")
+        let warnings = { logs.lines.withLock { $0.filter { $0.level == .warning } } }
+        #expect(warnings().count == 1, "\(warnings().map(\.message))")
+        #expect(warnings().first?.metadata["failed_flushes"] == "1")
+        // Past the interval, the next failed flush warns again, counting the four before it.
+        buffer.reportFlush(failedAccounts: 1, now: .now + .seconds(3601))
+        #expect(warnings().count == 2)
+        #expect(warnings().last?.metadata["failed_flushes"] == "5")
+        // A flush that writes everything says so, once.
+        buffer.reportFlush(failedAccounts: 0)
+        buffer.reportFlush(failedAccounts: 0)
+        let recovered = logs.lines.withLock { $0.filter { $0.message.contains("written again") } }
+        #expect(recovered.count == 1 && recovered.first?.level == .info)
+    }
+
     /// A kept batch followed by a later one: counts add up, the later last success/error win, history keeps
     /// the newest entries in order, hourly items add up per hour and kind.
     @Test func aKeptBatchMergesBeforeALaterOne() {
@@ -114,5 +145,35 @@ struct SyncStatusBufferTests {
         #expect(merged.items == [5: ["events": 5], 6: ["profiles": 1]])
         #expect(merged.lastSuccessAt == Timestamp.format(milliseconds: 6 * hour))
         #expect(merged.lastError?.detail == "klaviyo_rejected: b" && merged.hour == 6)
+    }
+}
+
+/// Keeps every log line of a logger (a test reads what was logged).
+final class CapturedLogs: Sendable {
+    struct Line: Sendable {
+        let level: Logger.Level
+        let message: String
+        let metadata: [String: String]
+    }
+
+    let lines = Mutex<[Line]>([])
+
+    struct Handler: LogHandler {
+        let logs: CapturedLogs
+        var logLevel: Logger.Level = .trace
+        var metadata: Logger.Metadata = [:]
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            var all: [String: String] = [:]
+            for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) {
+                all[key] = "\(value)"
+            }
+            logs.lines.withLock { $0.append(Line(level: event.level, message: "\(event.message)", metadata: all)) }
+        }
     }
 }

@@ -20,17 +20,23 @@ public final class SyncStatusBuffer: Service, Sendable {
     /// Most accounts a failing Redis may leave waiting; outcomes of further accounts are dropped (and counted in
     /// `relay_sync_status_dropped_total`) rather than grow the process without bound.
     public let maxPendingAccounts: Int
+    /// Shortest time between two warnings about failed flushes while they go on (a flush runs every ``interval``:
+    /// during a Redis outage a warning per flush was several lines a second per process).
+    public let warningInterval: Duration
     let logger: Logger
     let pending = Mutex([String: SyncStatus.Batch]())
+    /// Failed flushes in a row: when the last warning went out, and how many failed since it.
+    let failures = Mutex<(lastWarning: ContinuousClock.Instant?, unreported: Int)>((nil, 0))
 
     /// Creates a buffer writing to `status` every `interval`.
     public init(
         status: SyncStatus, interval: Duration = .milliseconds(250), maxPendingAccounts: Int = 100_000,
-        logger: Logger
+        warningInterval: Duration = .seconds(60), logger: Logger
     ) {
         self.status = status
         self.interval = interval
         self.maxPendingAccounts = maxPendingAccounts
+        self.warningInterval = warningInterval
         self.logger = logger
     }
 
@@ -78,10 +84,8 @@ public final class SyncStatusBuffer: Service, Sendable {
             for await result in group { if let result { failed.append(result) } }
             return failed
         }
+        reportFlush(failedAccounts: failed.count)
         guard !failed.isEmpty else { return }
-        logger.warning(
-            "could not write the sync status of some accounts; kept for the next flush",
-            metadata: ["accounts": "\(failed.count)"])
         let historyLimit = status.historyLimit
         pending.withLock { pending in
             for (accountID, older) in failed {
@@ -91,6 +95,41 @@ public final class SyncStatusBuffer: Service, Sendable {
                     pending[accountID] = older
                 }
             }
+        }
+    }
+
+    /// Logs a failed flush: the first of a run of failures at once, then at most once per ``warningInterval``
+    /// with how many failed since; the first full flush after failures says so once.
+    func reportFlush(failedAccounts: Int, now: ContinuousClock.Instant = .now) {
+        enum Report {
+            case none
+            case warn(failedSince: Int)
+            case recovered(failed: Int)
+        }
+        let report = failures.withLock { state -> Report in
+            guard failedAccounts > 0 else {
+                guard state.lastWarning != nil else { return .none }
+                let failed = state.unreported
+                state = (nil, 0)
+                return .recovered(failed: failed)
+            }
+            state.unreported += 1
+            if let last = state.lastWarning, now - last < warningInterval { return .none }
+            let failedSince = state.unreported
+            state = (now, 0)
+            return .warn(failedSince: failedSince)
+        }
+        switch report {
+        case .none:
+            break
+        case .warn(let failedSince):
+            logger.warning(
+                "could not write the sync status of some accounts; kept for the next flush",
+                metadata: ["accounts": "\(failedAccounts)", "failed_flushes": "\(failedSince)"])
+        case .recovered(let failed):
+            logger.info(
+                "sync status written again after failed flushes",
+                metadata: ["failed_flushes_since_last_warning": "\(failed)"])
         }
     }
 
