@@ -22,30 +22,19 @@ import Testing
 )
 struct ShardOutageTests {
     @Test func healthyShardsKeepFlowingAndTheDownedShardsCommandsSucceedOnceItIsBack() async throws {
-        let tag = String(UUID().uuidString.lowercased().prefix(8))
-        let prefix = "shard-outage-\(tag)"
-        let logger = ClusterChaosEnvironment.logger
-        // The cluster chaos test before this one SIGKILLs a primary and leaves it down (its replica serves its
-        // slots): start every node again (it rejoins as a replica) so each answers and the slot map is whole.
-        try shell(Self.startCluster)
+        let (prefix, logger) = (
+            "shard-outage-\(UUID().uuidString.lowercased().prefix(8))", ClusterChaosEnvironment.logger
+        )
         // Accounts by the primary serving their slot; the victim is the first primary, its replicas must not
         // take over, and the other shards must keep serving while it is down.
         let layout = try await Self.layout(prefix: prefix)
         let (victim, victimAccounts, healthyAccounts, replicas) = (
             layout.victim, layout.victimAccounts, layout.healthyAccounts, layout.replicas
         )
-        let rig = try await ChaosRig(
-            prefix: prefix, servers: "RabbitMQ", amqpURL: ClusterChaosEnvironment.amqpURL,
-            redisURL: ClusterChaosEnvironment.redisURL, simURL: ClusterChaosEnvironment.simURL, logger: logger,
-            connectTimeout: .seconds(30),
-            collectorQueue: .init(name: "\(prefix).collector", arguments: ["x-queue-type": .string("quorum")]))
-        try await rig.run {
-            defer { Self.restoreCluster() }
-            try await scenario()
-        }
+        let rig = try await Self.makeRig(prefix: prefix, logger: logger)
+        try await Self.run(rig, isolating: replicas, scenario)
 
         func scenario() async throws {
-            try await Self.isolate(replicas: replicas)
             let apiKeys = try await Self.connect(victimAccounts + healthyAccounts, rig: rig, logger: logger)
             let consumer = try await Self.startConsumer(prefix: prefix, rig: rig)
             var planned: [String: Planned] = [:]
@@ -103,15 +92,7 @@ struct ShardOutageTests {
             let downFor = ContinuousClock.now - downAt
 
             // The shard comes back: every affected command ends as a result, none lost or dead-lettered.
-            try shell(Self.startCluster)
-            let backAt = ContinuousClock.now
-            try await rig.awaitOutcomes(of: planned, events: "victim \(victim) down for \(seconds(downFor))")
-            let recovered = ContinuousClock.now - backAt
-            try await rig.awaitDrained()
-            let state = rig.collected.state.withLock { $0 }
-            rig.expectExactlyThePublishedIDs(state, planned)
-            #expect(
-                state.dead.isEmpty, "dead letters: \(state.dead.prefix(5).map { "\($0.key) \($0.value.map(\.code))" })")
+            let (state, recovered) = try await Self.bringBack(victim, rig: rig, planned: planned, downFor: downFor)
             #expect(
                 succeeded(affected) == affected.count,
                 "\(succeeded(affected)) of \(affected.count) affected commands succeeded")
@@ -142,26 +123,17 @@ struct ShardOutageTests {
     /// Klaviyo once; no command circled through the retry tiers faster than the 5 s tier allows, the consumer
     /// still runs and logged no API key.
     @Test func batchedEventsAndCoalescedUpsertsThroughAShardOutage() async throws {
-        let tag = String(UUID().uuidString.lowercased().prefix(8))
-        let prefix = "shard-batch-\(tag)"
-        let logger = ClusterChaosEnvironment.logger
-        try shell(Self.startCluster)
+        let (prefix, logger) = (
+            "shard-batch-\(UUID().uuidString.lowercased().prefix(8))", ClusterChaosEnvironment.logger
+        )
         let layout = try await Self.layout(prefix: prefix)
         let (victim, victimAccounts, healthyAccounts, replicas) = (
             layout.victim, layout.victimAccounts, layout.healthyAccounts, layout.replicas
         )
-        let rig = try await ChaosRig(
-            prefix: prefix, servers: "RabbitMQ", amqpURL: ClusterChaosEnvironment.amqpURL,
-            redisURL: ClusterChaosEnvironment.redisURL, simURL: ClusterChaosEnvironment.simURL, logger: logger,
-            connectTimeout: .seconds(30),
-            collectorQueue: .init(name: "\(prefix).collector", arguments: ["x-queue-type": .string("quorum")]))
-        try await rig.run {
-            defer { Self.restoreCluster() }
-            try await scenario()
-        }
+        let rig = try await Self.makeRig(prefix: prefix, logger: logger)
+        try await Self.run(rig, isolating: replicas, scenario)
 
         func scenario() async throws {
-            try await Self.isolate(replicas: replicas)
             let apiKeys = try await Self.connect(victimAccounts + healthyAccounts, rig: rig, logger: logger)
             let consumer = try await Self.startConsumer(
                 prefix: prefix, rig: rig,
@@ -297,15 +269,7 @@ struct ShardOutageTests {
             let downFor = ContinuousClock.now - down
 
             // The shard comes back: every command ends as one success result, none lost or dead-lettered.
-            try shell(Self.startCluster)
-            let backAt = ContinuousClock.now
-            try await rig.awaitOutcomes(of: planned, events: "victim \(victim) down for \(seconds(downFor))")
-            let recovered = ContinuousClock.now - backAt
-            try await rig.awaitDrained()
-            let state = rig.collected.state.withLock { $0 }
-            rig.expectExactlyThePublishedIDs(state, planned)
-            #expect(
-                state.dead.isEmpty, "dead letters: \(state.dead.prefix(5).map { "\($0.key) \($0.value.map(\.code))" })")
+            let (state, recovered) = try await Self.bringBack(victim, rig: rig, planned: planned, downFor: downFor)
             let duplicates = state.results.filter { $0.value.count > 1 }
             #expect(duplicates.isEmpty, "commands with more than one result: \(duplicates.keys.sorted().prefix(5))")
             let affected = stream.victim + afterDown
@@ -362,7 +326,6 @@ struct ShardOutageTests {
     @Test func theRateLimiterGivesUpAtOnceOnADownedShard() async throws {
         let prefix = "shard-gate-\(String(UUID().uuidString.lowercased().prefix(8)))"
         let logger = ClusterChaosEnvironment.logger
-        try shell(Self.startCluster)
         let layout = try await Self.layout(prefix: prefix)
         try await Self.isolate(replicas: layout.replicas)
         defer { Self.restoreCluster() }
@@ -398,6 +361,43 @@ struct ShardOutageTests {
             operationID: operation, credential: .apiKey("pk_test"))
     }
 
+    /// Runs a test's scenario on its rig with the victim's replicas isolated (``isolate(replicas:)``), and leaves the
+    /// cluster as the next run expects it, even when an expectation failed.
+    static func run(_ rig: ChaosRig, isolating replicas: [Int], _ scenario: () async throws -> Void) async throws {
+        try await rig.run {
+            defer { restoreCluster() }
+            try await isolate(replicas: replicas)
+            try await scenario()
+        }
+    }
+
+    /// Starts the downed primary again and waits until every planned command has its outcome and the queues are
+    /// drained; expects exactly the published ids and no dead letter. Returns what was collected and how long the
+    /// outcomes took once the primary was back.
+    static func bringBack(
+        _ victim: Int, rig: ChaosRig, planned: [String: Planned], downFor: Duration
+    ) async throws -> (state: Collected.State, recovered: Duration) {
+        try run(startCluster)
+        let backAt = ContinuousClock.now
+        try await rig.awaitOutcomes(of: planned, events: "victim \(victim) down for \(seconds(downFor))")
+        let recovered = ContinuousClock.now - backAt
+        try await rig.awaitDrained()
+        let state = rig.collected.state.withLock { $0 }
+        rig.expectExactlyThePublishedIDs(state, planned)
+        #expect(
+            state.dead.isEmpty, "dead letters: \(state.dead.prefix(5).map { "\($0.key) \($0.value.map(\.code))" })")
+        return (state, recovered)
+    }
+
+    /// The rig of a test on the cluster chaos step's clusters (results collected in a quorum queue).
+    static func makeRig(prefix: String, logger: Logger) async throws -> ChaosRig {
+        try await ChaosRig(
+            prefix: prefix, servers: "RabbitMQ", amqpURL: ClusterChaosEnvironment.amqpURL,
+            redisURL: ClusterChaosEnvironment.redisURL, simURL: ClusterChaosEnvironment.simURL, logger: logger,
+            connectTimeout: .seconds(30),
+            collectorQueue: .init(name: "\(prefix).collector", arguments: ["x-queue-type": .string("quorum")]))
+    }
+
     /// Starts every node of the cluster chaos step's Redis Cluster (a stopped one rejoins).
     static let startCluster = [
         ClusterChaosEnvironment.repositoryRoot.appendingPathComponent("scripts/dev/redis-cluster.sh").path,
@@ -406,9 +406,13 @@ struct ShardOutageTests {
 
     /// The accounts of a test by the primary serving their slot: 4 on the victim (the first primary), 2 on each
     /// of the others, and the victim's replicas.
+    /// The cluster chaos test before these SIGKILLs a primary and leaves it down (its replica serves its slots), and
+    /// a failed test may leave one down: every node is started first (a stopped one rejoins as a replica) so each
+    /// answers and the slot map is whole.
     static func layout(
         prefix: String
     ) async throws -> (victim: Int, victimAccounts: [String], healthyAccounts: [String], replicas: [Int]) {
+        try run(startCluster)
         let ranges = try #require(await LocalClusters.slotRanges(), "the cluster's slot map")
         var byPrimary: [Int: [String]] = [:]
         for index in 0..<200 {
