@@ -32,7 +32,7 @@ struct DLQCommand: AsyncParsableCommand {
         @Option(help: "At most this many dead letters.")
         var limit: Int?
 
-        @Option(help: "Only the dead letter of this command id (or AMQP message id).")
+        @Option(help: "Only the dead letter of this command id (or the AMQP message id of one that names no command).")
         var id: String?
 
         func validate() throws {
@@ -109,7 +109,7 @@ struct DLQCommand: AsyncParsableCommand {
 
         @OptionGroup var options: GlobalOptions
 
-        @Argument(help: "Command id or AMQP message id.")
+        @Argument(help: "Command id (or the AMQP message id of a dead letter that names no command).")
         var id: String
 
         func run() async throws {

@@ -59,6 +59,27 @@ struct DeadLetterAttributionTests {
         #expect(DeadLetterFilter(account: "acct-forger", id: "forgers-command").matches(summary, nowMilliseconds: now))
     }
 
+    /// `--id` is the command's id: a dead letter whose body names its own command matches only that id, never the
+    /// message id its publisher set (another command's id); a dead letter that names no command is found by its
+    /// message id.
+    @Test func theIDFilterMatchesTheMessageIDOnlyForADeadLetterThatNamesNoCommand() {
+        let now: Int64 = 1_796_040_000_000
+        let named = DeadLetterSummary(
+            deadDelivery(
+                body: Array(#"{"id":"forgers-command","type":"profile.upsert","account_id":"acct-forger"}"#.utf8),
+                routingKey: "profile.upsert", headers: forged, messageID: "victims-command", timestamp: nil),
+            seal: deadLetterSeal)
+        #expect(!DeadLetterFilter(id: "victims-command").matches(named, nowMilliseconds: now))
+        #expect(DeadLetterFilter(id: "forgers-command").matches(named, nowMilliseconds: now))
+        let anonymous = DeadLetterSummary(
+            deadDelivery(
+                body: Array("not json".utf8), routingKey: "profile.upsert", headers: forged, messageID: "m-1",
+                timestamp: nil),
+            seal: deadLetterSeal)
+        #expect(anonymous.commandID == nil)
+        #expect(DeadLetterFilter(id: "m-1").matches(anonymous, nowMilliseconds: now))
+    }
+
     /// (a) A dead letter the relay made carries its seal, which verifies: its headers name the account, command id
     /// and type of a body that names nothing.
     @Test func aRelayMadeDeadLetterIsSealedAndItsHeadersSpeakForABodyThatNamesNothing() {

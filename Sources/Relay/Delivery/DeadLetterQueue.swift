@@ -120,7 +120,9 @@ public struct DeadLetterFilter: Sendable {
     public var olderThan: Duration?
     /// At most this many.
     public var limit: Int?
-    /// Exact command id or AMQP message id.
+    /// Exact command id; the AMQP message id only for a dead letter that names no command (its body has no id and
+    /// no relay seal speaks for it). A message id is whatever the publisher set: a command with its own id in the
+    /// body and another command's id as its message id must not be listed, replayed or purged as that other one.
     public var id: String?
 
     /// Creates a filter.
@@ -138,7 +140,7 @@ public struct DeadLetterFilter: Sendable {
 
     /// Whether a dead letter matches (the limit is applied by the caller).
     public func matches(_ summary: DeadLetterSummary, nowMilliseconds: Int64) -> Bool {
-        if let id, summary.commandID != id && summary.messageID != id { return false }
+        if let id, (summary.commandID ?? summary.messageID) != id { return false }
         if let account, summary.accountID != account { return false }
         if let code, summary.code != code { return false }
         if let type {
