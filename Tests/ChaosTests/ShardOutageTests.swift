@@ -22,16 +22,12 @@ import Testing
 )
 struct ShardOutageTests {
     @Test func healthyShardsKeepFlowingAndTheDownedShardsCommandsSucceedOnceItIsBack() async throws {
-        let (prefix, logger) = (
-            "shard-outage-\(UUID().uuidString.lowercased().prefix(8))", ClusterChaosEnvironment.logger
-        )
         // Accounts by the primary serving their slot; the victim is the first primary, its replicas must not
         // take over, and the other shards must keep serving while it is down.
-        let layout = try await Self.layout(prefix: prefix)
+        let (prefix, logger, layout, rig) = try await Self.prepare("shard-outage")
         let (victim, victimAccounts, healthyAccounts, replicas) = (
             layout.victim, layout.victimAccounts, layout.healthyAccounts, layout.replicas
         )
-        let rig = try await Self.makeRig(prefix: prefix, logger: logger)
         try await Self.run(rig, isolating: replicas, scenario)
 
         func scenario() async throws {
@@ -123,14 +119,10 @@ struct ShardOutageTests {
     /// Klaviyo once; no command circled through the retry tiers faster than the 5 s tier allows, the consumer
     /// still runs and logged no API key.
     @Test func batchedEventsAndCoalescedUpsertsThroughAShardOutage() async throws {
-        let (prefix, logger) = (
-            "shard-batch-\(UUID().uuidString.lowercased().prefix(8))", ClusterChaosEnvironment.logger
-        )
-        let layout = try await Self.layout(prefix: prefix)
+        let (prefix, logger, layout, rig) = try await Self.prepare("shard-batch")
         let (victim, victimAccounts, healthyAccounts, replicas) = (
             layout.victim, layout.victimAccounts, layout.healthyAccounts, layout.replicas
         )
-        let rig = try await Self.makeRig(prefix: prefix, logger: logger)
         try await Self.run(rig, isolating: replicas, scenario)
 
         func scenario() async throws {
@@ -389,13 +381,23 @@ struct ShardOutageTests {
         return (state, recovered)
     }
 
-    /// The rig of a test on the cluster chaos step's clusters (results collected in a quorum queue).
-    static func makeRig(prefix: String, logger: Logger) async throws -> ChaosRig {
-        try await ChaosRig(
+    /// A test's unique prefix (`<name>-<8 hex>`), logger, account layout (``layout(prefix:)``) and rig on the
+    /// cluster chaos step's clusters (results collected in a quorum queue).
+    static func prepare(
+        _ name: String
+    ) async throws -> (
+        prefix: String, logger: Logger,
+        layout: (victim: Int, victimAccounts: [String], healthyAccounts: [String], replicas: [Int]), rig: ChaosRig
+    ) {
+        let prefix = "\(name)-\(UUID().uuidString.lowercased().prefix(8))"
+        let logger = ClusterChaosEnvironment.logger
+        let layout = try await layout(prefix: prefix)
+        let rig = try await ChaosRig(
             prefix: prefix, servers: "RabbitMQ", amqpURL: ClusterChaosEnvironment.amqpURL,
             redisURL: ClusterChaosEnvironment.redisURL, simURL: ClusterChaosEnvironment.simURL, logger: logger,
             connectTimeout: .seconds(30),
             collectorQueue: .init(name: "\(prefix).collector", arguments: ["x-queue-type": .string("quorum")]))
+        return (prefix, logger, layout, rig)
     }
 
     /// Starts every node of the cluster chaos step's Redis Cluster (a stopped one rejoins).

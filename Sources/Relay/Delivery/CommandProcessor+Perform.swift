@@ -422,3 +422,13 @@ extension CommandProcessor {
         backoff = min(backoff * 2, .seconds(2))
     }
 }
+
+extension RedisError {
+    /// Whether `error` is a Redis Cluster slot its client could not get served within the retry timeout (its primary
+    /// down with no replica to take over: the shard is out), not a transient failure worth retrying in place. The
+    /// processor parks such a command (``CommandProcessor/ShardUnavailable``); the rate limiter's gate and the
+    /// coalescer's scripts give up at once and hand the command back.
+    static func isShardDown(_ error: any Error) -> Bool {
+        (error as? RedisError)?.code == .clusterUnavailable
+    }
+}

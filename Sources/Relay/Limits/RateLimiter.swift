@@ -466,7 +466,7 @@ public struct RateLimitGate: KlaviyoCallGate {
                 // timeout, no replica to take over): retrying for minutes would hold the command's consumer slot,
                 // or an event batch's deliveries, for nothing. Give up at once; the command is handed back, and its
                 // next delivery is parked by the processor's first Redis step on the same shard.
-                if attempts >= maxRedisAttempts || Self.isShardDown(error) {
+                if attempts >= maxRedisAttempts || RedisError.isShardDown(error) {
                     throw KlaviyoError(
                         code: .gateUnavailable, operationID: operationID,
                         message: "rate limiter unavailable after \(attempts) attempts: \(error)",
@@ -488,11 +488,6 @@ public struct RateLimitGate: KlaviyoCallGate {
                 backoff = min(backoff * 2, .seconds(2))
             }
         }
-    }
-
-    /// Whether a Redis failure is a Redis Cluster shard that is down, not a transient failure worth retrying.
-    static func isShardDown(_ error: any Error) -> Bool {
-        (error as? RedisError)?.code == .clusterUnavailable
     }
 
     static func count(_ operationID: String, outcome: String) {

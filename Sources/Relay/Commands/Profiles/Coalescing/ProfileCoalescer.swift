@@ -346,7 +346,7 @@ extension ProfileCoalescer {
 
     /// Runs a script; a reply is flattened to strings. Redis failures are retried a few times, then the
     /// delivery is handed back (``KlaviyoError/Code/gateUnavailable``: nothing was sent by this step); a Redis
-    /// Cluster shard that is down is not retried (``RateLimitGate``).
+    /// Cluster shard that is down is not retried (``RedisError/isShardDown(_:)``).
     func script(_ script: RedisScript, _ keys: [String], _ arguments: [String]) async throws(KlaviyoError) -> [String] {
         var backoff = Duration.milliseconds(50)
         var attempts = 0
@@ -355,7 +355,7 @@ extension ProfileCoalescer {
                 return Self.strings(try await redis.run(script, keys: keys, arguments: arguments))
             } catch {
                 attempts += 1
-                if attempts >= 5 || RateLimitGate.isShardDown(error) { throw Self.unavailable("Redis: \(error)") }
+                if attempts >= 5 || RedisError.isShardDown(error) { throw Self.unavailable("Redis: \(error)") }
                 do {
                     try await Task.sleep(for: backoff)
                 } catch {
